@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Account: A financial tool for tracking value accrued for a particular purpose.
 type Account struct {
 	ResourceType      string              `json:"resourceType"`
@@ -12,7 +14,7 @@ type Account struct {
 	Language          *Code               `json:"language,omitempty"`
 	LanguageExt       *Element            `json:"_language,omitempty"`
 	Text              *Narrative          `json:"text,omitempty"`
-	Contained         ResourceList        `json:"contained,omitempty"`
+	Contained         []Resource          `json:"contained,omitempty"`
 	Extension         []*Extension        `json:"extension,omitempty"`
 	ModifierExtension []*Extension        `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier       `json:"identifier,omitempty"`
@@ -29,6 +31,21 @@ type Account struct {
 	DescriptionExt    *Element            `json:"_description,omitempty"`
 	Guarantor         []*AccountGuarantor `json:"guarantor,omitempty"`
 	PartOf            *Reference          `json:"partOf,omitempty"`
+}
+
+// UnmarshalJSON decodes Account strictly, dispatching inline resources on their resourceType.
+func (x *Account) UnmarshalJSON(data []byte) error {
+	type plain Account
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Account(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "Account".
@@ -50,6 +67,11 @@ func (x *Account) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Account) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Account) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Account) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // ActivityDefinition: This resource allows for the definition of some activity to be performed, independent of a particular patient, practitioner, or other performance context.
 type ActivityDefinition struct {
 	ResourceType                 string                            `json:"resourceType"`
@@ -12,7 +14,7 @@ type ActivityDefinition struct {
 	Language                     *Code                             `json:"language,omitempty"`
 	LanguageExt                  *Element                          `json:"_language,omitempty"`
 	Text                         *Narrative                        `json:"text,omitempty"`
-	Contained                    ResourceList                      `json:"contained,omitempty"`
+	Contained                    []Resource                        `json:"contained,omitempty"`
 	Extension                    []*Extension                      `json:"extension,omitempty"`
 	ModifierExtension            []*Extension                      `json:"modifierExtension,omitempty"`
 	Url                          *URI                              `json:"url,omitempty"`
@@ -93,6 +95,21 @@ type ActivityDefinition struct {
 	DynamicValue                 []*ActivityDefinitionDynamicValue `json:"dynamicValue,omitempty"`
 }
 
+// UnmarshalJSON decodes ActivityDefinition strictly, dispatching inline resources on their resourceType.
+func (x *ActivityDefinition) UnmarshalJSON(data []byte) error {
+	type plain ActivityDefinition
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = ActivityDefinition(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "ActivityDefinition".
 func (x *ActivityDefinition) TypeName() string { return "ActivityDefinition" }
 
@@ -112,6 +129,11 @@ func (x *ActivityDefinition) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *ActivityDefinition) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *ActivityDefinition) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *ActivityDefinition) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // AdverseEvent: Actual or potential/avoided event causing unintended physical injury resulting from or contributed to by medical care, a research study or other healthcare setting factors that requires additional monitoring, treatment, or hospitalization, or that results in death.
 type AdverseEvent struct {
 	ResourceType          string                       `json:"resourceType"`
@@ -12,7 +14,7 @@ type AdverseEvent struct {
 	Language              *Code                        `json:"language,omitempty"`
 	LanguageExt           *Element                     `json:"_language,omitempty"`
 	Text                  *Narrative                   `json:"text,omitempty"`
-	Contained             ResourceList                 `json:"contained,omitempty"`
+	Contained             []Resource                   `json:"contained,omitempty"`
 	Extension             []*Extension                 `json:"extension,omitempty"`
 	ModifierExtension     []*Extension                 `json:"modifierExtension,omitempty"`
 	Identifier            *Identifier                  `json:"identifier,omitempty"`
@@ -41,6 +43,21 @@ type AdverseEvent struct {
 	Study                 []*Reference                 `json:"study,omitempty"`
 }
 
+// UnmarshalJSON decodes AdverseEvent strictly, dispatching inline resources on their resourceType.
+func (x *AdverseEvent) UnmarshalJSON(data []byte) error {
+	type plain AdverseEvent
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = AdverseEvent(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "AdverseEvent".
 func (x *AdverseEvent) TypeName() string { return "AdverseEvent" }
 
@@ -60,6 +77,11 @@ func (x *AdverseEvent) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *AdverseEvent) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *AdverseEvent) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *AdverseEvent) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // AllergyIntolerance: Risk of harmful or undesirable, physiological response which is unique to an individual and associated with exposure to a substance.
 type AllergyIntolerance struct {
 	ResourceType       string                        `json:"resourceType"`
@@ -12,7 +14,7 @@ type AllergyIntolerance struct {
 	Language           *Code                         `json:"language,omitempty"`
 	LanguageExt        *Element                      `json:"_language,omitempty"`
 	Text               *Narrative                    `json:"text,omitempty"`
-	Contained          ResourceList                  `json:"contained,omitempty"`
+	Contained          []Resource                    `json:"contained,omitempty"`
 	Extension          []*Extension                  `json:"extension,omitempty"`
 	ModifierExtension  []*Extension                  `json:"modifierExtension,omitempty"`
 	Identifier         []*Identifier                 `json:"identifier,omitempty"`
@@ -44,6 +46,21 @@ type AllergyIntolerance struct {
 	Reaction           []*AllergyIntoleranceReaction `json:"reaction,omitempty"`
 }
 
+// UnmarshalJSON decodes AllergyIntolerance strictly, dispatching inline resources on their resourceType.
+func (x *AllergyIntolerance) UnmarshalJSON(data []byte) error {
+	type plain AllergyIntolerance
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = AllergyIntolerance(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "AllergyIntolerance".
 func (x *AllergyIntolerance) TypeName() string { return "AllergyIntolerance" }
 
@@ -63,6 +80,11 @@ func (x *AllergyIntolerance) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *AllergyIntolerance) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *AllergyIntolerance) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *AllergyIntolerance) MarshalJSON() ([]byte, error) {

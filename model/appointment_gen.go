@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Appointment: A booking of a healthcare event among patient(s), practitioner(s), related person(s) and/or device(s) for a specific date/time.
 type Appointment struct {
 	ResourceType          string                    `json:"resourceType"`
@@ -12,7 +14,7 @@ type Appointment struct {
 	Language              *Code                     `json:"language,omitempty"`
 	LanguageExt           *Element                  `json:"_language,omitempty"`
 	Text                  *Narrative                `json:"text,omitempty"`
-	Contained             ResourceList              `json:"contained,omitempty"`
+	Contained             []Resource                `json:"contained,omitempty"`
 	Extension             []*Extension              `json:"extension,omitempty"`
 	ModifierExtension     []*Extension              `json:"modifierExtension,omitempty"`
 	Identifier            []*Identifier             `json:"identifier,omitempty"`
@@ -48,6 +50,21 @@ type Appointment struct {
 	RequestedPeriod       []*Period                 `json:"requestedPeriod,omitempty"`
 }
 
+// UnmarshalJSON decodes Appointment strictly, dispatching inline resources on their resourceType.
+func (x *Appointment) UnmarshalJSON(data []byte) error {
+	type plain Appointment
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Appointment(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Appointment".
 func (x *Appointment) TypeName() string { return "Appointment" }
 
@@ -67,6 +84,11 @@ func (x *Appointment) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Appointment) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Appointment) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Appointment) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // AppointmentResponse: A reply to an appointment request for a patient and/or practitioner(s), such as a confirmation or rejection.
 type AppointmentResponse struct {
 	ResourceType         string             `json:"resourceType"`
@@ -12,7 +14,7 @@ type AppointmentResponse struct {
 	Language             *Code              `json:"language,omitempty"`
 	LanguageExt          *Element           `json:"_language,omitempty"`
 	Text                 *Narrative         `json:"text,omitempty"`
-	Contained            ResourceList       `json:"contained,omitempty"`
+	Contained            []Resource         `json:"contained,omitempty"`
 	Extension            []*Extension       `json:"extension,omitempty"`
 	ModifierExtension    []*Extension       `json:"modifierExtension,omitempty"`
 	Identifier           []*Identifier      `json:"identifier,omitempty"`
@@ -27,6 +29,21 @@ type AppointmentResponse struct {
 	ParticipantStatusExt *Element           `json:"_participantStatus,omitempty"`
 	Comment              *string            `json:"comment,omitempty"`
 	CommentExt           *Element           `json:"_comment,omitempty"`
+}
+
+// UnmarshalJSON decodes AppointmentResponse strictly, dispatching inline resources on their resourceType.
+func (x *AppointmentResponse) UnmarshalJSON(data []byte) error {
+	type plain AppointmentResponse
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = AppointmentResponse(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "AppointmentResponse".
@@ -48,6 +65,11 @@ func (x *AppointmentResponse) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *AppointmentResponse) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *AppointmentResponse) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *AppointmentResponse) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // AuditEvent: A record of an event made for purposes of maintaining a security log.
 type AuditEvent struct {
 	ResourceType      string              `json:"resourceType"`
@@ -12,7 +14,7 @@ type AuditEvent struct {
 	Language          *Code               `json:"language,omitempty"`
 	LanguageExt       *Element            `json:"_language,omitempty"`
 	Text              *Narrative          `json:"text,omitempty"`
-	Contained         ResourceList        `json:"contained,omitempty"`
+	Contained         []Resource          `json:"contained,omitempty"`
 	Extension         []*Extension        `json:"extension,omitempty"`
 	ModifierExtension []*Extension        `json:"modifierExtension,omitempty"`
 	Type              *Coding             `json:"type,omitempty"`
@@ -30,6 +32,21 @@ type AuditEvent struct {
 	Agent             []*AuditEventAgent  `json:"agent,omitempty"`
 	Source            *AuditEventSource   `json:"source,omitempty"`
 	Entity            []*AuditEventEntity `json:"entity,omitempty"`
+}
+
+// UnmarshalJSON decodes AuditEvent strictly, dispatching inline resources on their resourceType.
+func (x *AuditEvent) UnmarshalJSON(data []byte) error {
+	type plain AuditEvent
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = AuditEvent(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "AuditEvent".
@@ -51,6 +68,11 @@ func (x *AuditEvent) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *AuditEvent) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *AuditEvent) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *AuditEvent) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Basic: Basic is used for handling concepts not yet defined in FHIR, narrative-only resources that don't map to an existing resource, and custom resources not appropriate for inclusion in the FHIR specification.
 type Basic struct {
 	ResourceType      string           `json:"resourceType"`
@@ -12,7 +14,7 @@ type Basic struct {
 	Language          *Code            `json:"language,omitempty"`
 	LanguageExt       *Element         `json:"_language,omitempty"`
 	Text              *Narrative       `json:"text,omitempty"`
-	Contained         ResourceList     `json:"contained,omitempty"`
+	Contained         []Resource       `json:"contained,omitempty"`
 	Extension         []*Extension     `json:"extension,omitempty"`
 	ModifierExtension []*Extension     `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier    `json:"identifier,omitempty"`
@@ -21,6 +23,21 @@ type Basic struct {
 	Created           *Date            `json:"created,omitempty"`
 	CreatedExt        *Element         `json:"_created,omitempty"`
 	Author            *Reference       `json:"author,omitempty"`
+}
+
+// UnmarshalJSON decodes Basic strictly, dispatching inline resources on their resourceType.
+func (x *Basic) UnmarshalJSON(data []byte) error {
+	type plain Basic
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Basic(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "Basic".
@@ -42,6 +59,11 @@ func (x *Basic) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Basic) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Basic) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Basic) MarshalJSON() ([]byte, error) {

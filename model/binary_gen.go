@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Binary: A resource that represents the data of a single raw artifact as digital content accessible in its native format.
 type Binary struct {
 	ResourceType     string        `json:"resourceType"`
@@ -39,6 +41,11 @@ func (x *Binary) ResourceMeta() *Meta {
 
 // ContainedResources returns nil: Binary cannot contain resources.
 func (x *Binary) ContainedResources() []Resource { return nil }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Binary) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Binary) MarshalJSON() ([]byte, error) {

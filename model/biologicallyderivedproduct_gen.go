@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // BiologicallyDerivedProduct: A material substance originating from a biological entity intended to be transplanted or infused into another (possibly the same) biological entity.
 type BiologicallyDerivedProduct struct {
 	ResourceType       string                                  `json:"resourceType"`
@@ -12,7 +14,7 @@ type BiologicallyDerivedProduct struct {
 	Language           *Code                                   `json:"language,omitempty"`
 	LanguageExt        *Element                                `json:"_language,omitempty"`
 	Text               *Narrative                              `json:"text,omitempty"`
-	Contained          ResourceList                            `json:"contained,omitempty"`
+	Contained          []Resource                              `json:"contained,omitempty"`
 	Extension          []*Extension                            `json:"extension,omitempty"`
 	ModifierExtension  []*Extension                            `json:"modifierExtension,omitempty"`
 	Identifier         []*Identifier                           `json:"identifier,omitempty"`
@@ -29,6 +31,21 @@ type BiologicallyDerivedProduct struct {
 	Processing         []*BiologicallyDerivedProductProcessing `json:"processing,omitempty"`
 	Manipulation       *BiologicallyDerivedProductManipulation `json:"manipulation,omitempty"`
 	Storage            []*BiologicallyDerivedProductStorage    `json:"storage,omitempty"`
+}
+
+// UnmarshalJSON decodes BiologicallyDerivedProduct strictly, dispatching inline resources on their resourceType.
+func (x *BiologicallyDerivedProduct) UnmarshalJSON(data []byte) error {
+	type plain BiologicallyDerivedProduct
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = BiologicallyDerivedProduct(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "BiologicallyDerivedProduct".
@@ -50,6 +67,11 @@ func (x *BiologicallyDerivedProduct) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *BiologicallyDerivedProduct) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *BiologicallyDerivedProduct) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *BiologicallyDerivedProduct) MarshalJSON() ([]byte, error) {

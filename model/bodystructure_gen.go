@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // BodyStructure: Record details about an anatomical structure.
 type BodyStructure struct {
 	ResourceType      string             `json:"resourceType"`
@@ -12,7 +14,7 @@ type BodyStructure struct {
 	Language          *Code              `json:"language,omitempty"`
 	LanguageExt       *Element           `json:"_language,omitempty"`
 	Text              *Narrative         `json:"text,omitempty"`
-	Contained         ResourceList       `json:"contained,omitempty"`
+	Contained         []Resource         `json:"contained,omitempty"`
 	Extension         []*Extension       `json:"extension,omitempty"`
 	ModifierExtension []*Extension       `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier      `json:"identifier,omitempty"`
@@ -25,6 +27,21 @@ type BodyStructure struct {
 	DescriptionExt    *Element           `json:"_description,omitempty"`
 	Image             []*Attachment      `json:"image,omitempty"`
 	Patient           *Reference         `json:"patient,omitempty"`
+}
+
+// UnmarshalJSON decodes BodyStructure strictly, dispatching inline resources on their resourceType.
+func (x *BodyStructure) UnmarshalJSON(data []byte) error {
+	type plain BodyStructure
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = BodyStructure(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "BodyStructure".
@@ -46,6 +63,11 @@ func (x *BodyStructure) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *BodyStructure) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *BodyStructure) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *BodyStructure) MarshalJSON() ([]byte, error) {

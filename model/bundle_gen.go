@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Bundle: A container for a collection of resources.
 type Bundle struct {
 	ResourceType     string         `json:"resourceType"`
@@ -42,6 +44,11 @@ func (x *Bundle) ResourceMeta() *Meta {
 
 // ContainedResources returns nil: Bundle cannot contain resources.
 func (x *Bundle) ContainedResources() []Resource { return nil }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Bundle) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Bundle) MarshalJSON() ([]byte, error) {

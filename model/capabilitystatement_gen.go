@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // CapabilityStatement: A Capability Statement documents a set of capabilities (behaviors) of a FHIR Server for a particular version of FHIR that may be used as a statement of actual server functionality or a statement of required or desired server implementation.
 type CapabilityStatement struct {
 	ResourceType           string                             `json:"resourceType"`
@@ -12,7 +14,7 @@ type CapabilityStatement struct {
 	Language               *Code                              `json:"language,omitempty"`
 	LanguageExt            *Element                           `json:"_language,omitempty"`
 	Text                   *Narrative                         `json:"text,omitempty"`
-	Contained              ResourceList                       `json:"contained,omitempty"`
+	Contained              []Resource                         `json:"contained,omitempty"`
 	Extension              []*Extension                       `json:"extension,omitempty"`
 	ModifierExtension      []*Extension                       `json:"modifierExtension,omitempty"`
 	Url                    *URI                               `json:"url,omitempty"`
@@ -61,6 +63,21 @@ type CapabilityStatement struct {
 	Document               []*CapabilityStatementDocument     `json:"document,omitempty"`
 }
 
+// UnmarshalJSON decodes CapabilityStatement strictly, dispatching inline resources on their resourceType.
+func (x *CapabilityStatement) UnmarshalJSON(data []byte) error {
+	type plain CapabilityStatement
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = CapabilityStatement(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "CapabilityStatement".
 func (x *CapabilityStatement) TypeName() string { return "CapabilityStatement" }
 
@@ -80,6 +97,11 @@ func (x *CapabilityStatement) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *CapabilityStatement) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *CapabilityStatement) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *CapabilityStatement) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // CarePlan: Describes the intention of how one or more practitioners intend to deliver care for a particular patient, group or community for a period of time, possibly limited to care for a specific condition or set of conditions.
 type CarePlan struct {
 	ResourceType             string              `json:"resourceType"`
@@ -12,7 +14,7 @@ type CarePlan struct {
 	Language                 *Code               `json:"language,omitempty"`
 	LanguageExt              *Element            `json:"_language,omitempty"`
 	Text                     *Narrative          `json:"text,omitempty"`
-	Contained                ResourceList        `json:"contained,omitempty"`
+	Contained                []Resource          `json:"contained,omitempty"`
 	Extension                []*Extension        `json:"extension,omitempty"`
 	ModifierExtension        []*Extension        `json:"modifierExtension,omitempty"`
 	Identifier               []*Identifier       `json:"identifier,omitempty"`
@@ -47,6 +49,21 @@ type CarePlan struct {
 	Note                     []*Annotation       `json:"note,omitempty"`
 }
 
+// UnmarshalJSON decodes CarePlan strictly, dispatching inline resources on their resourceType.
+func (x *CarePlan) UnmarshalJSON(data []byte) error {
+	type plain CarePlan
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = CarePlan(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "CarePlan".
 func (x *CarePlan) TypeName() string { return "CarePlan" }
 
@@ -66,6 +83,11 @@ func (x *CarePlan) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *CarePlan) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *CarePlan) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *CarePlan) MarshalJSON() ([]byte, error) {

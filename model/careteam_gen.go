@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // CareTeam: The Care Team includes all the people and organizations who plan to participate in the coordination and delivery of care for a patient.
 type CareTeam struct {
 	ResourceType         string                 `json:"resourceType"`
@@ -12,7 +14,7 @@ type CareTeam struct {
 	Language             *Code                  `json:"language,omitempty"`
 	LanguageExt          *Element               `json:"_language,omitempty"`
 	Text                 *Narrative             `json:"text,omitempty"`
-	Contained            ResourceList           `json:"contained,omitempty"`
+	Contained            []Resource             `json:"contained,omitempty"`
 	Extension            []*Extension           `json:"extension,omitempty"`
 	ModifierExtension    []*Extension           `json:"modifierExtension,omitempty"`
 	Identifier           []*Identifier          `json:"identifier,omitempty"`
@@ -30,6 +32,21 @@ type CareTeam struct {
 	ManagingOrganization []*Reference           `json:"managingOrganization,omitempty"`
 	Telecom              []*ContactPoint        `json:"telecom,omitempty"`
 	Note                 []*Annotation          `json:"note,omitempty"`
+}
+
+// UnmarshalJSON decodes CareTeam strictly, dispatching inline resources on their resourceType.
+func (x *CareTeam) UnmarshalJSON(data []byte) error {
+	type plain CareTeam
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = CareTeam(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "CareTeam".
@@ -51,6 +68,11 @@ func (x *CareTeam) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *CareTeam) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *CareTeam) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *CareTeam) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // CatalogEntry: Catalog entries are wrappers that contextualize items included in a catalog.
 type CatalogEntry struct {
 	ResourceType             string                      `json:"resourceType"`
@@ -12,7 +14,7 @@ type CatalogEntry struct {
 	Language                 *Code                       `json:"language,omitempty"`
 	LanguageExt              *Element                    `json:"_language,omitempty"`
 	Text                     *Narrative                  `json:"text,omitempty"`
-	Contained                ResourceList                `json:"contained,omitempty"`
+	Contained                []Resource                  `json:"contained,omitempty"`
 	Extension                []*Extension                `json:"extension,omitempty"`
 	ModifierExtension        []*Extension                `json:"modifierExtension,omitempty"`
 	Identifier               []*Identifier               `json:"identifier,omitempty"`
@@ -34,6 +36,21 @@ type CatalogEntry struct {
 	RelatedEntry             []*CatalogEntryRelatedEntry `json:"relatedEntry,omitempty"`
 }
 
+// UnmarshalJSON decodes CatalogEntry strictly, dispatching inline resources on their resourceType.
+func (x *CatalogEntry) UnmarshalJSON(data []byte) error {
+	type plain CatalogEntry
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = CatalogEntry(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "CatalogEntry".
 func (x *CatalogEntry) TypeName() string { return "CatalogEntry" }
 
@@ -53,6 +70,11 @@ func (x *CatalogEntry) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *CatalogEntry) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *CatalogEntry) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *CatalogEntry) MarshalJSON() ([]byte, error) {

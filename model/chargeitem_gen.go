@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // ChargeItem: The resource ChargeItem describes the provision of healthcare provider products for a certain patient, therefore referring not only to the product, but containing in addition details of the provision, like date, time, amounts and participating organizations and persons.
 type ChargeItem struct {
 	ResourceType           string                 `json:"resourceType"`
@@ -12,7 +14,7 @@ type ChargeItem struct {
 	Language               *Code                  `json:"language,omitempty"`
 	LanguageExt            *Element               `json:"_language,omitempty"`
 	Text                   *Narrative             `json:"text,omitempty"`
-	Contained              ResourceList           `json:"contained,omitempty"`
+	Contained              []Resource             `json:"contained,omitempty"`
 	Extension              []*Extension           `json:"extension,omitempty"`
 	ModifierExtension      []*Extension           `json:"modifierExtension,omitempty"`
 	Identifier             []*Identifier          `json:"identifier,omitempty"`
@@ -53,6 +55,21 @@ type ChargeItem struct {
 	SupportingInformation  []*Reference           `json:"supportingInformation,omitempty"`
 }
 
+// UnmarshalJSON decodes ChargeItem strictly, dispatching inline resources on their resourceType.
+func (x *ChargeItem) UnmarshalJSON(data []byte) error {
+	type plain ChargeItem
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = ChargeItem(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "ChargeItem".
 func (x *ChargeItem) TypeName() string { return "ChargeItem" }
 
@@ -72,6 +89,11 @@ func (x *ChargeItem) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *ChargeItem) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *ChargeItem) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *ChargeItem) MarshalJSON() ([]byte, error) {

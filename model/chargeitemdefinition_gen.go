@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // ChargeItemDefinition: The ChargeItemDefinition resource provides the properties that apply to the (billing) codes necessary to calculate costs and prices.
 type ChargeItemDefinition struct {
 	ResourceType      string                               `json:"resourceType"`
@@ -12,7 +14,7 @@ type ChargeItemDefinition struct {
 	Language          *Code                                `json:"language,omitempty"`
 	LanguageExt       *Element                             `json:"_language,omitempty"`
 	Text              *Narrative                           `json:"text,omitempty"`
-	Contained         ResourceList                         `json:"contained,omitempty"`
+	Contained         []Resource                           `json:"contained,omitempty"`
 	Extension         []*Extension                         `json:"extension,omitempty"`
 	ModifierExtension []*Extension                         `json:"modifierExtension,omitempty"`
 	Url               *URI                                 `json:"url,omitempty"`
@@ -54,6 +56,21 @@ type ChargeItemDefinition struct {
 	PropertyGroup     []*ChargeItemDefinitionPropertyGroup `json:"propertyGroup,omitempty"`
 }
 
+// UnmarshalJSON decodes ChargeItemDefinition strictly, dispatching inline resources on their resourceType.
+func (x *ChargeItemDefinition) UnmarshalJSON(data []byte) error {
+	type plain ChargeItemDefinition
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = ChargeItemDefinition(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "ChargeItemDefinition".
 func (x *ChargeItemDefinition) TypeName() string { return "ChargeItemDefinition" }
 
@@ -73,6 +90,11 @@ func (x *ChargeItemDefinition) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *ChargeItemDefinition) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *ChargeItemDefinition) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *ChargeItemDefinition) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Claim: A provider issued list of professional services and products which have been provided, or are to be provided, to a patient which is sent to an insurer for reimbursement.
 type Claim struct {
 	ResourceType         string                 `json:"resourceType"`
@@ -12,7 +14,7 @@ type Claim struct {
 	Language             *Code                  `json:"language,omitempty"`
 	LanguageExt          *Element               `json:"_language,omitempty"`
 	Text                 *Narrative             `json:"text,omitempty"`
-	Contained            ResourceList           `json:"contained,omitempty"`
+	Contained            []Resource             `json:"contained,omitempty"`
 	Extension            []*Extension           `json:"extension,omitempty"`
 	ModifierExtension    []*Extension           `json:"modifierExtension,omitempty"`
 	Identifier           []*Identifier          `json:"identifier,omitempty"`
@@ -47,6 +49,21 @@ type Claim struct {
 	Total                *Money                 `json:"total,omitempty"`
 }
 
+// UnmarshalJSON decodes Claim strictly, dispatching inline resources on their resourceType.
+func (x *Claim) UnmarshalJSON(data []byte) error {
+	type plain Claim
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Claim(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Claim".
 func (x *Claim) TypeName() string { return "Claim" }
 
@@ -66,6 +83,11 @@ func (x *Claim) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Claim) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Claim) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Claim) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // ClaimResponse: This resource provides the adjudication details from the processing of a Claim resource.
 type ClaimResponse struct {
 	ResourceType         string                           `json:"resourceType"`
@@ -12,7 +14,7 @@ type ClaimResponse struct {
 	Language             *Code                            `json:"language,omitempty"`
 	LanguageExt          *Element                         `json:"_language,omitempty"`
 	Text                 *Narrative                       `json:"text,omitempty"`
-	Contained            ResourceList                     `json:"contained,omitempty"`
+	Contained            []Resource                       `json:"contained,omitempty"`
 	Extension            []*Extension                     `json:"extension,omitempty"`
 	ModifierExtension    []*Extension                     `json:"modifierExtension,omitempty"`
 	Identifier           []*Identifier                    `json:"identifier,omitempty"`
@@ -50,6 +52,21 @@ type ClaimResponse struct {
 	Error                []*ClaimResponseError            `json:"error,omitempty"`
 }
 
+// UnmarshalJSON decodes ClaimResponse strictly, dispatching inline resources on their resourceType.
+func (x *ClaimResponse) UnmarshalJSON(data []byte) error {
+	type plain ClaimResponse
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = ClaimResponse(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "ClaimResponse".
 func (x *ClaimResponse) TypeName() string { return "ClaimResponse" }
 
@@ -69,6 +86,11 @@ func (x *ClaimResponse) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *ClaimResponse) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *ClaimResponse) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *ClaimResponse) MarshalJSON() ([]byte, error) {

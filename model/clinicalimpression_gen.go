@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // ClinicalImpression: A record of a clinical assessment performed to determine what problem(s) may affect the patient and before planning the treatments or management strategies that are best to manage a patient's condition.
 type ClinicalImpression struct {
 	ResourceType             string                             `json:"resourceType"`
@@ -12,7 +14,7 @@ type ClinicalImpression struct {
 	Language                 *Code                              `json:"language,omitempty"`
 	LanguageExt              *Element                           `json:"_language,omitempty"`
 	Text                     *Narrative                         `json:"text,omitempty"`
-	Contained                ResourceList                       `json:"contained,omitempty"`
+	Contained                []Resource                         `json:"contained,omitempty"`
 	Extension                []*Extension                       `json:"extension,omitempty"`
 	ModifierExtension        []*Extension                       `json:"modifierExtension,omitempty"`
 	Identifier               []*Identifier                      `json:"identifier,omitempty"`
@@ -44,6 +46,21 @@ type ClinicalImpression struct {
 	Note                     []*Annotation                      `json:"note,omitempty"`
 }
 
+// UnmarshalJSON decodes ClinicalImpression strictly, dispatching inline resources on their resourceType.
+func (x *ClinicalImpression) UnmarshalJSON(data []byte) error {
+	type plain ClinicalImpression
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = ClinicalImpression(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "ClinicalImpression".
 func (x *ClinicalImpression) TypeName() string { return "ClinicalImpression" }
 
@@ -63,6 +80,11 @@ func (x *ClinicalImpression) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *ClinicalImpression) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *ClinicalImpression) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *ClinicalImpression) MarshalJSON() ([]byte, error) {

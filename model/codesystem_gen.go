@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // CodeSystem: The CodeSystem resource is used to declare the existence of and describe a code system or code system supplement and its key properties, and optionally define a part or all of its content.
 type CodeSystem struct {
 	ResourceType        string                `json:"resourceType"`
@@ -12,7 +14,7 @@ type CodeSystem struct {
 	Language            *Code                 `json:"language,omitempty"`
 	LanguageExt         *Element              `json:"_language,omitempty"`
 	Text                *Narrative            `json:"text,omitempty"`
-	Contained           ResourceList          `json:"contained,omitempty"`
+	Contained           []Resource            `json:"contained,omitempty"`
 	Extension           []*Extension          `json:"extension,omitempty"`
 	ModifierExtension   []*Extension          `json:"modifierExtension,omitempty"`
 	Url                 *URI                  `json:"url,omitempty"`
@@ -62,6 +64,21 @@ type CodeSystem struct {
 	Concept             []*CodeSystemConcept  `json:"concept,omitempty"`
 }
 
+// UnmarshalJSON decodes CodeSystem strictly, dispatching inline resources on their resourceType.
+func (x *CodeSystem) UnmarshalJSON(data []byte) error {
+	type plain CodeSystem
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = CodeSystem(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "CodeSystem".
 func (x *CodeSystem) TypeName() string { return "CodeSystem" }
 
@@ -81,6 +98,11 @@ func (x *CodeSystem) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *CodeSystem) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *CodeSystem) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *CodeSystem) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Communication: An occurrence of information being transmitted; e.g.
 type Communication struct {
 	ResourceType             string                  `json:"resourceType"`
@@ -12,7 +14,7 @@ type Communication struct {
 	Language                 *Code                   `json:"language,omitempty"`
 	LanguageExt              *Element                `json:"_language,omitempty"`
 	Text                     *Narrative              `json:"text,omitempty"`
-	Contained                ResourceList            `json:"contained,omitempty"`
+	Contained                []Resource              `json:"contained,omitempty"`
 	Extension                []*Extension            `json:"extension,omitempty"`
 	ModifierExtension        []*Extension            `json:"modifierExtension,omitempty"`
 	Identifier               []*Identifier           `json:"identifier,omitempty"`
@@ -46,6 +48,21 @@ type Communication struct {
 	Note                     []*Annotation           `json:"note,omitempty"`
 }
 
+// UnmarshalJSON decodes Communication strictly, dispatching inline resources on their resourceType.
+func (x *Communication) UnmarshalJSON(data []byte) error {
+	type plain Communication
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Communication(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Communication".
 func (x *Communication) TypeName() string { return "Communication" }
 
@@ -65,6 +82,11 @@ func (x *Communication) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Communication) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Communication) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Communication) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // CommunicationRequest: A request to convey information; e.g.
 type CommunicationRequest struct {
 	ResourceType          string                         `json:"resourceType"`
@@ -12,7 +14,7 @@ type CommunicationRequest struct {
 	Language              *Code                          `json:"language,omitempty"`
 	LanguageExt           *Element                       `json:"_language,omitempty"`
 	Text                  *Narrative                     `json:"text,omitempty"`
-	Contained             ResourceList                   `json:"contained,omitempty"`
+	Contained             []Resource                     `json:"contained,omitempty"`
 	Extension             []*Extension                   `json:"extension,omitempty"`
 	ModifierExtension     []*Extension                   `json:"modifierExtension,omitempty"`
 	Identifier            []*Identifier                  `json:"identifier,omitempty"`
@@ -45,6 +47,21 @@ type CommunicationRequest struct {
 	Note                  []*Annotation                  `json:"note,omitempty"`
 }
 
+// UnmarshalJSON decodes CommunicationRequest strictly, dispatching inline resources on their resourceType.
+func (x *CommunicationRequest) UnmarshalJSON(data []byte) error {
+	type plain CommunicationRequest
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = CommunicationRequest(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "CommunicationRequest".
 func (x *CommunicationRequest) TypeName() string { return "CommunicationRequest" }
 
@@ -64,6 +81,11 @@ func (x *CommunicationRequest) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *CommunicationRequest) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *CommunicationRequest) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *CommunicationRequest) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // CompartmentDefinition: A compartment definition that defines how resources are accessed on a server.
 type CompartmentDefinition struct {
 	ResourceType      string                           `json:"resourceType"`
@@ -12,7 +14,7 @@ type CompartmentDefinition struct {
 	Language          *Code                            `json:"language,omitempty"`
 	LanguageExt       *Element                         `json:"_language,omitempty"`
 	Text              *Narrative                       `json:"text,omitempty"`
-	Contained         ResourceList                     `json:"contained,omitempty"`
+	Contained         []Resource                       `json:"contained,omitempty"`
 	Extension         []*Extension                     `json:"extension,omitempty"`
 	ModifierExtension []*Extension                     `json:"modifierExtension,omitempty"`
 	Url               *URI                             `json:"url,omitempty"`
@@ -42,6 +44,21 @@ type CompartmentDefinition struct {
 	Resource          []*CompartmentDefinitionResource `json:"resource,omitempty"`
 }
 
+// UnmarshalJSON decodes CompartmentDefinition strictly, dispatching inline resources on their resourceType.
+func (x *CompartmentDefinition) UnmarshalJSON(data []byte) error {
+	type plain CompartmentDefinition
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = CompartmentDefinition(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "CompartmentDefinition".
 func (x *CompartmentDefinition) TypeName() string { return "CompartmentDefinition" }
 
@@ -61,6 +78,11 @@ func (x *CompartmentDefinition) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *CompartmentDefinition) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *CompartmentDefinition) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *CompartmentDefinition) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Composition: A set of healthcare-related information that is assembled together into a single logical package that provides a single coherent statement of meaning, establishes its own context and that has clinical attestation with regard to who is making the statement.
 type Composition struct {
 	ResourceType       string                  `json:"resourceType"`
@@ -12,7 +14,7 @@ type Composition struct {
 	Language           *Code                   `json:"language,omitempty"`
 	LanguageExt        *Element                `json:"_language,omitempty"`
 	Text               *Narrative              `json:"text,omitempty"`
-	Contained          ResourceList            `json:"contained,omitempty"`
+	Contained          []Resource              `json:"contained,omitempty"`
 	Extension          []*Extension            `json:"extension,omitempty"`
 	ModifierExtension  []*Extension            `json:"modifierExtension,omitempty"`
 	Identifier         *Identifier             `json:"identifier,omitempty"`
@@ -36,6 +38,21 @@ type Composition struct {
 	Section            []*CompositionSection   `json:"section,omitempty"`
 }
 
+// UnmarshalJSON decodes Composition strictly, dispatching inline resources on their resourceType.
+func (x *Composition) UnmarshalJSON(data []byte) error {
+	type plain Composition
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Composition(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Composition".
 func (x *Composition) TypeName() string { return "Composition" }
 
@@ -55,6 +72,11 @@ func (x *Composition) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Composition) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Composition) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Composition) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // ConceptMap: A statement of relationships from one set of concepts to one or more other concepts - either concepts in code systems, or data element/data element concepts, or classes in class models.
 type ConceptMap struct {
 	ResourceType       string             `json:"resourceType"`
@@ -12,7 +14,7 @@ type ConceptMap struct {
 	Language           *Code              `json:"language,omitempty"`
 	LanguageExt        *Element           `json:"_language,omitempty"`
 	Text               *Narrative         `json:"text,omitempty"`
-	Contained          ResourceList       `json:"contained,omitempty"`
+	Contained          []Resource         `json:"contained,omitempty"`
 	Extension          []*Extension       `json:"extension,omitempty"`
 	ModifierExtension  []*Extension       `json:"modifierExtension,omitempty"`
 	Url                *URI               `json:"url,omitempty"`
@@ -52,6 +54,21 @@ type ConceptMap struct {
 	Group              []*ConceptMapGroup `json:"group,omitempty"`
 }
 
+// UnmarshalJSON decodes ConceptMap strictly, dispatching inline resources on their resourceType.
+func (x *ConceptMap) UnmarshalJSON(data []byte) error {
+	type plain ConceptMap
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = ConceptMap(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "ConceptMap".
 func (x *ConceptMap) TypeName() string { return "ConceptMap" }
 
@@ -71,6 +88,11 @@ func (x *ConceptMap) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *ConceptMap) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *ConceptMap) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *ConceptMap) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Condition: A clinical condition, problem, diagnosis, or other event, situation, issue, or clinical concept that has risen to a level of concern.
 type Condition struct {
 	ResourceType         string               `json:"resourceType"`
@@ -12,7 +14,7 @@ type Condition struct {
 	Language             *Code                `json:"language,omitempty"`
 	LanguageExt          *Element             `json:"_language,omitempty"`
 	Text                 *Narrative           `json:"text,omitempty"`
-	Contained            ResourceList         `json:"contained,omitempty"`
+	Contained            []Resource           `json:"contained,omitempty"`
 	Extension            []*Extension         `json:"extension,omitempty"`
 	ModifierExtension    []*Extension         `json:"modifierExtension,omitempty"`
 	Identifier           []*Identifier        `json:"identifier,omitempty"`
@@ -47,6 +49,21 @@ type Condition struct {
 	Note                 []*Annotation        `json:"note,omitempty"`
 }
 
+// UnmarshalJSON decodes Condition strictly, dispatching inline resources on their resourceType.
+func (x *Condition) UnmarshalJSON(data []byte) error {
+	type plain Condition
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Condition(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Condition".
 func (x *Condition) TypeName() string { return "Condition" }
 
@@ -66,6 +83,11 @@ func (x *Condition) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Condition) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Condition) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Condition) MarshalJSON() ([]byte, error) {

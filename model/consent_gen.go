@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Consent: A record of a healthcare consumer’s choices, which permits or denies identified recipient(s) or recipient role(s) to perform one or more actions within a given policy context, for specific purposes and periods of time.
 type Consent struct {
 	ResourceType      string                 `json:"resourceType"`
@@ -12,7 +14,7 @@ type Consent struct {
 	Language          *Code                  `json:"language,omitempty"`
 	LanguageExt       *Element               `json:"_language,omitempty"`
 	Text              *Narrative             `json:"text,omitempty"`
-	Contained         ResourceList           `json:"contained,omitempty"`
+	Contained         []Resource             `json:"contained,omitempty"`
 	Extension         []*Extension           `json:"extension,omitempty"`
 	ModifierExtension []*Extension           `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier          `json:"identifier,omitempty"`
@@ -31,6 +33,21 @@ type Consent struct {
 	PolicyRule        *CodeableConcept       `json:"policyRule,omitempty"`
 	Verification      []*ConsentVerification `json:"verification,omitempty"`
 	Provision         *ConsentProvision      `json:"provision,omitempty"`
+}
+
+// UnmarshalJSON decodes Consent strictly, dispatching inline resources on their resourceType.
+func (x *Consent) UnmarshalJSON(data []byte) error {
+	type plain Consent
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Consent(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "Consent".
@@ -52,6 +69,11 @@ func (x *Consent) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Consent) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Consent) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Consent) MarshalJSON() ([]byte, error) {

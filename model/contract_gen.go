@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Contract: Legally enforceable, formally recorded unilateral or bilateral directive i.e., a policy or agreement.
 type Contract struct {
 	ResourceType             string                     `json:"resourceType"`
@@ -12,7 +14,7 @@ type Contract struct {
 	Language                 *Code                      `json:"language,omitempty"`
 	LanguageExt              *Element                   `json:"_language,omitempty"`
 	Text                     *Narrative                 `json:"text,omitempty"`
-	Contained                ResourceList               `json:"contained,omitempty"`
+	Contained                []Resource                 `json:"contained,omitempty"`
 	Extension                []*Extension               `json:"extension,omitempty"`
 	ModifierExtension        []*Extension               `json:"modifierExtension,omitempty"`
 	Identifier               []*Identifier              `json:"identifier,omitempty"`
@@ -61,6 +63,21 @@ type Contract struct {
 	LegallyBindingReference  *Reference                 `json:"legallyBindingReference,omitempty"`
 }
 
+// UnmarshalJSON decodes Contract strictly, dispatching inline resources on their resourceType.
+func (x *Contract) UnmarshalJSON(data []byte) error {
+	type plain Contract
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Contract(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Contract".
 func (x *Contract) TypeName() string { return "Contract" }
 
@@ -80,6 +97,11 @@ func (x *Contract) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Contract) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Contract) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Contract) MarshalJSON() ([]byte, error) {

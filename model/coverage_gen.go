@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Coverage: Financial instrument which may be used to reimburse or pay for health care products and services.
 type Coverage struct {
 	ResourceType      string                       `json:"resourceType"`
@@ -12,7 +14,7 @@ type Coverage struct {
 	Language          *Code                        `json:"language,omitempty"`
 	LanguageExt       *Element                     `json:"_language,omitempty"`
 	Text              *Narrative                   `json:"text,omitempty"`
-	Contained         ResourceList                 `json:"contained,omitempty"`
+	Contained         []Resource                   `json:"contained,omitempty"`
 	Extension         []*Extension                 `json:"extension,omitempty"`
 	ModifierExtension []*Extension                 `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier                `json:"identifier,omitempty"`
@@ -40,6 +42,21 @@ type Coverage struct {
 	Contract          []*Reference                 `json:"contract,omitempty"`
 }
 
+// UnmarshalJSON decodes Coverage strictly, dispatching inline resources on their resourceType.
+func (x *Coverage) UnmarshalJSON(data []byte) error {
+	type plain Coverage
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Coverage(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Coverage".
 func (x *Coverage) TypeName() string { return "Coverage" }
 
@@ -59,6 +76,11 @@ func (x *Coverage) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Coverage) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Coverage) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Coverage) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // CoverageEligibilityRequest: The CoverageEligibilityRequest provides patient and insurance coverage information to an insurer for them to respond, in the form of an CoverageEligibilityResponse, with information regarding whether the stated coverage is valid and in-force and optionally to provide the insurance details of the pol…
 type CoverageEligibilityRequest struct {
 	ResourceType      string                                      `json:"resourceType"`
@@ -12,7 +14,7 @@ type CoverageEligibilityRequest struct {
 	Language          *Code                                       `json:"language,omitempty"`
 	LanguageExt       *Element                                    `json:"_language,omitempty"`
 	Text              *Narrative                                  `json:"text,omitempty"`
-	Contained         ResourceList                                `json:"contained,omitempty"`
+	Contained         []Resource                                  `json:"contained,omitempty"`
 	Extension         []*Extension                                `json:"extension,omitempty"`
 	ModifierExtension []*Extension                                `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier                               `json:"identifier,omitempty"`
@@ -36,6 +38,21 @@ type CoverageEligibilityRequest struct {
 	Item              []*CoverageEligibilityRequestItem           `json:"item,omitempty"`
 }
 
+// UnmarshalJSON decodes CoverageEligibilityRequest strictly, dispatching inline resources on their resourceType.
+func (x *CoverageEligibilityRequest) UnmarshalJSON(data []byte) error {
+	type plain CoverageEligibilityRequest
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = CoverageEligibilityRequest(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "CoverageEligibilityRequest".
 func (x *CoverageEligibilityRequest) TypeName() string { return "CoverageEligibilityRequest" }
 
@@ -55,6 +72,11 @@ func (x *CoverageEligibilityRequest) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *CoverageEligibilityRequest) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *CoverageEligibilityRequest) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *CoverageEligibilityRequest) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // CoverageEligibilityResponse: This resource provides eligibility and plan details from the processing of an CoverageEligibilityRequest resource.
 type CoverageEligibilityResponse struct {
 	ResourceType      string                                  `json:"resourceType"`
@@ -12,7 +14,7 @@ type CoverageEligibilityResponse struct {
 	Language          *Code                                   `json:"language,omitempty"`
 	LanguageExt       *Element                                `json:"_language,omitempty"`
 	Text              *Narrative                              `json:"text,omitempty"`
-	Contained         ResourceList                            `json:"contained,omitempty"`
+	Contained         []Resource                              `json:"contained,omitempty"`
 	Extension         []*Extension                            `json:"extension,omitempty"`
 	ModifierExtension []*Extension                            `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier                           `json:"identifier,omitempty"`
@@ -40,6 +42,21 @@ type CoverageEligibilityResponse struct {
 	Error             []*CoverageEligibilityResponseError     `json:"error,omitempty"`
 }
 
+// UnmarshalJSON decodes CoverageEligibilityResponse strictly, dispatching inline resources on their resourceType.
+func (x *CoverageEligibilityResponse) UnmarshalJSON(data []byte) error {
+	type plain CoverageEligibilityResponse
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = CoverageEligibilityResponse(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "CoverageEligibilityResponse".
 func (x *CoverageEligibilityResponse) TypeName() string { return "CoverageEligibilityResponse" }
 
@@ -59,6 +76,11 @@ func (x *CoverageEligibilityResponse) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *CoverageEligibilityResponse) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *CoverageEligibilityResponse) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *CoverageEligibilityResponse) MarshalJSON() ([]byte, error) {

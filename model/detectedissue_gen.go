@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // DetectedIssue: Indicates an actual or potential clinical issue with or between one or more active or proposed clinical actions for a patient; e.g.
 type DetectedIssue struct {
 	ResourceType          string                     `json:"resourceType"`
@@ -12,7 +14,7 @@ type DetectedIssue struct {
 	Language              *Code                      `json:"language,omitempty"`
 	LanguageExt           *Element                   `json:"_language,omitempty"`
 	Text                  *Narrative                 `json:"text,omitempty"`
-	Contained             ResourceList               `json:"contained,omitempty"`
+	Contained             []Resource                 `json:"contained,omitempty"`
 	Extension             []*Extension               `json:"extension,omitempty"`
 	ModifierExtension     []*Extension               `json:"modifierExtension,omitempty"`
 	Identifier            []*Identifier              `json:"identifier,omitempty"`
@@ -35,6 +37,21 @@ type DetectedIssue struct {
 	Mitigation            []*DetectedIssueMitigation `json:"mitigation,omitempty"`
 }
 
+// UnmarshalJSON decodes DetectedIssue strictly, dispatching inline resources on their resourceType.
+func (x *DetectedIssue) UnmarshalJSON(data []byte) error {
+	type plain DetectedIssue
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = DetectedIssue(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "DetectedIssue".
 func (x *DetectedIssue) TypeName() string { return "DetectedIssue" }
 
@@ -54,6 +71,11 @@ func (x *DetectedIssue) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *DetectedIssue) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *DetectedIssue) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *DetectedIssue) MarshalJSON() ([]byte, error) {

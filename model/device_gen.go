@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Device: A type of a manufactured item that is used in the provision of healthcare without being substantially changed through that activity.
 type Device struct {
 	ResourceType          string                  `json:"resourceType"`
@@ -12,7 +14,7 @@ type Device struct {
 	Language              *Code                   `json:"language,omitempty"`
 	LanguageExt           *Element                `json:"_language,omitempty"`
 	Text                  *Narrative              `json:"text,omitempty"`
-	Contained             ResourceList            `json:"contained,omitempty"`
+	Contained             []Resource              `json:"contained,omitempty"`
 	Extension             []*Extension            `json:"extension,omitempty"`
 	ModifierExtension     []*Extension            `json:"modifierExtension,omitempty"`
 	Identifier            []*Identifier           `json:"identifier,omitempty"`
@@ -53,6 +55,21 @@ type Device struct {
 	Parent                *Reference              `json:"parent,omitempty"`
 }
 
+// UnmarshalJSON decodes Device strictly, dispatching inline resources on their resourceType.
+func (x *Device) UnmarshalJSON(data []byte) error {
+	type plain Device
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Device(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Device".
 func (x *Device) TypeName() string { return "Device" }
 
@@ -72,6 +89,11 @@ func (x *Device) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Device) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Device) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Device) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // DeviceDefinition: The characteristics, operational status and capabilities of a medical-related component of a medical device.
 type DeviceDefinition struct {
 	ResourceType            string                                 `json:"resourceType"`
@@ -12,7 +14,7 @@ type DeviceDefinition struct {
 	Language                *Code                                  `json:"language,omitempty"`
 	LanguageExt             *Element                               `json:"_language,omitempty"`
 	Text                    *Narrative                             `json:"text,omitempty"`
-	Contained               ResourceList                           `json:"contained,omitempty"`
+	Contained               []Resource                             `json:"contained,omitempty"`
 	Extension               []*Extension                           `json:"extension,omitempty"`
 	ModifierExtension       []*Extension                           `json:"modifierExtension,omitempty"`
 	Identifier              []*Identifier                          `json:"identifier,omitempty"`
@@ -47,6 +49,21 @@ type DeviceDefinition struct {
 	BodySite                *CodeableConcept                       `json:"bodySite,omitempty"`
 }
 
+// UnmarshalJSON decodes DeviceDefinition strictly, dispatching inline resources on their resourceType.
+func (x *DeviceDefinition) UnmarshalJSON(data []byte) error {
+	type plain DeviceDefinition
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = DeviceDefinition(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "DeviceDefinition".
 func (x *DeviceDefinition) TypeName() string { return "DeviceDefinition" }
 
@@ -66,6 +83,11 @@ func (x *DeviceDefinition) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *DeviceDefinition) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *DeviceDefinition) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *DeviceDefinition) MarshalJSON() ([]byte, error) {

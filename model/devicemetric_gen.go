@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // DeviceMetric: Describes a measurement, calculation or setting capability of a medical device.
 type DeviceMetric struct {
 	ResourceType         string                     `json:"resourceType"`
@@ -12,7 +14,7 @@ type DeviceMetric struct {
 	Language             *Code                      `json:"language,omitempty"`
 	LanguageExt          *Element                   `json:"_language,omitempty"`
 	Text                 *Narrative                 `json:"text,omitempty"`
-	Contained            ResourceList               `json:"contained,omitempty"`
+	Contained            []Resource                 `json:"contained,omitempty"`
 	Extension            []*Extension               `json:"extension,omitempty"`
 	ModifierExtension    []*Extension               `json:"modifierExtension,omitempty"`
 	Identifier           []*Identifier              `json:"identifier,omitempty"`
@@ -28,6 +30,21 @@ type DeviceMetric struct {
 	CategoryExt          *Element                   `json:"_category,omitempty"`
 	MeasurementPeriod    *Timing                    `json:"measurementPeriod,omitempty"`
 	Calibration          []*DeviceMetricCalibration `json:"calibration,omitempty"`
+}
+
+// UnmarshalJSON decodes DeviceMetric strictly, dispatching inline resources on their resourceType.
+func (x *DeviceMetric) UnmarshalJSON(data []byte) error {
+	type plain DeviceMetric
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = DeviceMetric(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "DeviceMetric".
@@ -49,6 +66,11 @@ func (x *DeviceMetric) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *DeviceMetric) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *DeviceMetric) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *DeviceMetric) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // DeviceRequest: Represents a request for a patient to employ a medical device.
 type DeviceRequest struct {
 	ResourceType             string                    `json:"resourceType"`
@@ -12,7 +14,7 @@ type DeviceRequest struct {
 	Language                 *Code                     `json:"language,omitempty"`
 	LanguageExt              *Element                  `json:"_language,omitempty"`
 	Text                     *Narrative                `json:"text,omitempty"`
-	Contained                ResourceList              `json:"contained,omitempty"`
+	Contained                []Resource                `json:"contained,omitempty"`
 	Extension                []*Extension              `json:"extension,omitempty"`
 	ModifierExtension        []*Extension              `json:"modifierExtension,omitempty"`
 	Identifier               []*Identifier             `json:"identifier,omitempty"`
@@ -51,6 +53,21 @@ type DeviceRequest struct {
 	RelevantHistory          []*Reference              `json:"relevantHistory,omitempty"`
 }
 
+// UnmarshalJSON decodes DeviceRequest strictly, dispatching inline resources on their resourceType.
+func (x *DeviceRequest) UnmarshalJSON(data []byte) error {
+	type plain DeviceRequest
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = DeviceRequest(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "DeviceRequest".
 func (x *DeviceRequest) TypeName() string { return "DeviceRequest" }
 
@@ -70,6 +87,11 @@ func (x *DeviceRequest) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *DeviceRequest) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *DeviceRequest) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *DeviceRequest) MarshalJSON() ([]byte, error) {

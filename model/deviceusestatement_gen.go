@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // DeviceUseStatement: A record of a device being used by a patient where the record is the result of a report from the patient or another clinician.
 type DeviceUseStatement struct {
 	ResourceType      string             `json:"resourceType"`
@@ -12,7 +14,7 @@ type DeviceUseStatement struct {
 	Language          *Code              `json:"language,omitempty"`
 	LanguageExt       *Element           `json:"_language,omitempty"`
 	Text              *Narrative         `json:"text,omitempty"`
-	Contained         ResourceList       `json:"contained,omitempty"`
+	Contained         []Resource         `json:"contained,omitempty"`
 	Extension         []*Extension       `json:"extension,omitempty"`
 	ModifierExtension []*Extension       `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier      `json:"identifier,omitempty"`
@@ -35,6 +37,21 @@ type DeviceUseStatement struct {
 	Note              []*Annotation      `json:"note,omitempty"`
 }
 
+// UnmarshalJSON decodes DeviceUseStatement strictly, dispatching inline resources on their resourceType.
+func (x *DeviceUseStatement) UnmarshalJSON(data []byte) error {
+	type plain DeviceUseStatement
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = DeviceUseStatement(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "DeviceUseStatement".
 func (x *DeviceUseStatement) TypeName() string { return "DeviceUseStatement" }
 
@@ -54,6 +71,11 @@ func (x *DeviceUseStatement) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *DeviceUseStatement) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *DeviceUseStatement) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *DeviceUseStatement) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // DiagnosticReport: The findings and interpretation of diagnostic tests performed on patients, groups of patients, devices, and locations, and/or specimens derived from these.
 type DiagnosticReport struct {
 	ResourceType         string                   `json:"resourceType"`
@@ -12,7 +14,7 @@ type DiagnosticReport struct {
 	Language             *Code                    `json:"language,omitempty"`
 	LanguageExt          *Element                 `json:"_language,omitempty"`
 	Text                 *Narrative               `json:"text,omitempty"`
-	Contained            ResourceList             `json:"contained,omitempty"`
+	Contained            []Resource               `json:"contained,omitempty"`
 	Extension            []*Extension             `json:"extension,omitempty"`
 	ModifierExtension    []*Extension             `json:"modifierExtension,omitempty"`
 	Identifier           []*Identifier            `json:"identifier,omitempty"`
@@ -40,6 +42,21 @@ type DiagnosticReport struct {
 	PresentedForm        []*Attachment            `json:"presentedForm,omitempty"`
 }
 
+// UnmarshalJSON decodes DiagnosticReport strictly, dispatching inline resources on their resourceType.
+func (x *DiagnosticReport) UnmarshalJSON(data []byte) error {
+	type plain DiagnosticReport
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = DiagnosticReport(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "DiagnosticReport".
 func (x *DiagnosticReport) TypeName() string { return "DiagnosticReport" }
 
@@ -59,6 +76,11 @@ func (x *DiagnosticReport) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *DiagnosticReport) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *DiagnosticReport) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *DiagnosticReport) MarshalJSON() ([]byte, error) {

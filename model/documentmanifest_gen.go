@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // DocumentManifest: A collection of documents compiled for a purpose together with metadata that applies to the collection.
 type DocumentManifest struct {
 	ResourceType      string                     `json:"resourceType"`
@@ -12,7 +14,7 @@ type DocumentManifest struct {
 	Language          *Code                      `json:"language,omitempty"`
 	LanguageExt       *Element                   `json:"_language,omitempty"`
 	Text              *Narrative                 `json:"text,omitempty"`
-	Contained         ResourceList               `json:"contained,omitempty"`
+	Contained         []Resource                 `json:"contained,omitempty"`
 	Extension         []*Extension               `json:"extension,omitempty"`
 	ModifierExtension []*Extension               `json:"modifierExtension,omitempty"`
 	MasterIdentifier  *Identifier                `json:"masterIdentifier,omitempty"`
@@ -31,6 +33,21 @@ type DocumentManifest struct {
 	DescriptionExt    *Element                   `json:"_description,omitempty"`
 	Content           []*Reference               `json:"content,omitempty"`
 	Related           []*DocumentManifestRelated `json:"related,omitempty"`
+}
+
+// UnmarshalJSON decodes DocumentManifest strictly, dispatching inline resources on their resourceType.
+func (x *DocumentManifest) UnmarshalJSON(data []byte) error {
+	type plain DocumentManifest
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = DocumentManifest(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "DocumentManifest".
@@ -52,6 +69,11 @@ func (x *DocumentManifest) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *DocumentManifest) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *DocumentManifest) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *DocumentManifest) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // DocumentReference: A reference to a document of any kind for any purpose.
 type DocumentReference struct {
 	ResourceType      string                        `json:"resourceType"`
@@ -12,7 +14,7 @@ type DocumentReference struct {
 	Language          *Code                         `json:"language,omitempty"`
 	LanguageExt       *Element                      `json:"_language,omitempty"`
 	Text              *Narrative                    `json:"text,omitempty"`
-	Contained         ResourceList                  `json:"contained,omitempty"`
+	Contained         []Resource                    `json:"contained,omitempty"`
 	Extension         []*Extension                  `json:"extension,omitempty"`
 	ModifierExtension []*Extension                  `json:"modifierExtension,omitempty"`
 	MasterIdentifier  *Identifier                   `json:"masterIdentifier,omitempty"`
@@ -37,6 +39,21 @@ type DocumentReference struct {
 	Context           *DocumentReferenceContext     `json:"context,omitempty"`
 }
 
+// UnmarshalJSON decodes DocumentReference strictly, dispatching inline resources on their resourceType.
+func (x *DocumentReference) UnmarshalJSON(data []byte) error {
+	type plain DocumentReference
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = DocumentReference(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "DocumentReference".
 func (x *DocumentReference) TypeName() string { return "DocumentReference" }
 
@@ -56,6 +73,11 @@ func (x *DocumentReference) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *DocumentReference) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *DocumentReference) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *DocumentReference) MarshalJSON() ([]byte, error) {

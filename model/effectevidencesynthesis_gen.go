@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // EffectEvidenceSynthesis: The EffectEvidenceSynthesis resource describes the difference in an outcome between exposures states in a population where the effect estimate is derived from a combination of research studies.
 type EffectEvidenceSynthesis struct {
 	ResourceType        string                                      `json:"resourceType"`
@@ -12,7 +14,7 @@ type EffectEvidenceSynthesis struct {
 	Language            *Code                                       `json:"language,omitempty"`
 	LanguageExt         *Element                                    `json:"_language,omitempty"`
 	Text                *Narrative                                  `json:"text,omitempty"`
-	Contained           ResourceList                                `json:"contained,omitempty"`
+	Contained           []Resource                                  `json:"contained,omitempty"`
 	Extension           []*Extension                                `json:"extension,omitempty"`
 	ModifierExtension   []*Extension                                `json:"modifierExtension,omitempty"`
 	Url                 *URI                                        `json:"url,omitempty"`
@@ -61,6 +63,21 @@ type EffectEvidenceSynthesis struct {
 	Certainty           []*EffectEvidenceSynthesisCertainty         `json:"certainty,omitempty"`
 }
 
+// UnmarshalJSON decodes EffectEvidenceSynthesis strictly, dispatching inline resources on their resourceType.
+func (x *EffectEvidenceSynthesis) UnmarshalJSON(data []byte) error {
+	type plain EffectEvidenceSynthesis
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = EffectEvidenceSynthesis(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "EffectEvidenceSynthesis".
 func (x *EffectEvidenceSynthesis) TypeName() string { return "EffectEvidenceSynthesis" }
 
@@ -80,6 +97,11 @@ func (x *EffectEvidenceSynthesis) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *EffectEvidenceSynthesis) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *EffectEvidenceSynthesis) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *EffectEvidenceSynthesis) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Encounter: An interaction between a patient and healthcare provider(s) for the purpose of providing healthcare service(s) or assessing the health status of a patient.
 type Encounter struct {
 	ResourceType      string                    `json:"resourceType"`
@@ -12,7 +14,7 @@ type Encounter struct {
 	Language          *Code                     `json:"language,omitempty"`
 	LanguageExt       *Element                  `json:"_language,omitempty"`
 	Text              *Narrative                `json:"text,omitempty"`
-	Contained         ResourceList              `json:"contained,omitempty"`
+	Contained         []Resource                `json:"contained,omitempty"`
 	Extension         []*Extension              `json:"extension,omitempty"`
 	ModifierExtension []*Extension              `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier             `json:"identifier,omitempty"`
@@ -41,6 +43,21 @@ type Encounter struct {
 	PartOf            *Reference                `json:"partOf,omitempty"`
 }
 
+// UnmarshalJSON decodes Encounter strictly, dispatching inline resources on their resourceType.
+func (x *Encounter) UnmarshalJSON(data []byte) error {
+	type plain Encounter
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Encounter(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Encounter".
 func (x *Encounter) TypeName() string { return "Encounter" }
 
@@ -60,6 +77,11 @@ func (x *Encounter) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Encounter) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Encounter) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Encounter) MarshalJSON() ([]byte, error) {

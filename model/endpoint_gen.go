@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Endpoint: The technical details of an endpoint that can be used for electronic services, such as for web services providing XDS.b or a REST endpoint for another FHIR server.
 type Endpoint struct {
 	ResourceType         string             `json:"resourceType"`
@@ -12,7 +14,7 @@ type Endpoint struct {
 	Language             *Code              `json:"language,omitempty"`
 	LanguageExt          *Element           `json:"_language,omitempty"`
 	Text                 *Narrative         `json:"text,omitempty"`
-	Contained            ResourceList       `json:"contained,omitempty"`
+	Contained            []Resource         `json:"contained,omitempty"`
 	Extension            []*Extension       `json:"extension,omitempty"`
 	ModifierExtension    []*Extension       `json:"modifierExtension,omitempty"`
 	Identifier           []*Identifier      `json:"identifier,omitempty"`
@@ -31,6 +33,21 @@ type Endpoint struct {
 	AddressExt           *Element           `json:"_address,omitempty"`
 	Header               []*string          `json:"header,omitempty"`
 	HeaderExt            []*Element         `json:"_header,omitempty"`
+}
+
+// UnmarshalJSON decodes Endpoint strictly, dispatching inline resources on their resourceType.
+func (x *Endpoint) UnmarshalJSON(data []byte) error {
+	type plain Endpoint
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Endpoint(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "Endpoint".
@@ -52,6 +69,11 @@ func (x *Endpoint) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Endpoint) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Endpoint) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Endpoint) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // EnrollmentRequest: This resource provides the insurance enrollment details to the insurer regarding a specified coverage.
 type EnrollmentRequest struct {
 	ResourceType      string        `json:"resourceType"`
@@ -12,7 +14,7 @@ type EnrollmentRequest struct {
 	Language          *Code         `json:"language,omitempty"`
 	LanguageExt       *Element      `json:"_language,omitempty"`
 	Text              *Narrative    `json:"text,omitempty"`
-	Contained         ResourceList  `json:"contained,omitempty"`
+	Contained         []Resource    `json:"contained,omitempty"`
 	Extension         []*Extension  `json:"extension,omitempty"`
 	ModifierExtension []*Extension  `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier `json:"identifier,omitempty"`
@@ -24,6 +26,21 @@ type EnrollmentRequest struct {
 	Provider          *Reference    `json:"provider,omitempty"`
 	Candidate         *Reference    `json:"candidate,omitempty"`
 	Coverage          *Reference    `json:"coverage,omitempty"`
+}
+
+// UnmarshalJSON decodes EnrollmentRequest strictly, dispatching inline resources on their resourceType.
+func (x *EnrollmentRequest) UnmarshalJSON(data []byte) error {
+	type plain EnrollmentRequest
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = EnrollmentRequest(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "EnrollmentRequest".
@@ -45,6 +62,11 @@ func (x *EnrollmentRequest) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *EnrollmentRequest) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *EnrollmentRequest) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *EnrollmentRequest) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // EnrollmentResponse: This resource provides enrollment and plan details from the processing of an EnrollmentRequest resource.
 type EnrollmentResponse struct {
 	ResourceType      string        `json:"resourceType"`
@@ -12,7 +14,7 @@ type EnrollmentResponse struct {
 	Language          *Code         `json:"language,omitempty"`
 	LanguageExt       *Element      `json:"_language,omitempty"`
 	Text              *Narrative    `json:"text,omitempty"`
-	Contained         ResourceList  `json:"contained,omitempty"`
+	Contained         []Resource    `json:"contained,omitempty"`
 	Extension         []*Extension  `json:"extension,omitempty"`
 	ModifierExtension []*Extension  `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier `json:"identifier,omitempty"`
@@ -27,6 +29,21 @@ type EnrollmentResponse struct {
 	CreatedExt        *Element      `json:"_created,omitempty"`
 	Organization      *Reference    `json:"organization,omitempty"`
 	RequestProvider   *Reference    `json:"requestProvider,omitempty"`
+}
+
+// UnmarshalJSON decodes EnrollmentResponse strictly, dispatching inline resources on their resourceType.
+func (x *EnrollmentResponse) UnmarshalJSON(data []byte) error {
+	type plain EnrollmentResponse
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = EnrollmentResponse(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "EnrollmentResponse".
@@ -48,6 +65,11 @@ func (x *EnrollmentResponse) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *EnrollmentResponse) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *EnrollmentResponse) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *EnrollmentResponse) MarshalJSON() ([]byte, error) {

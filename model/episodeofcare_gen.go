@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // EpisodeOfCare: An association between a patient and an organization / healthcare provider(s) during which time encounters may occur.
 type EpisodeOfCare struct {
 	ResourceType         string                        `json:"resourceType"`
@@ -12,7 +14,7 @@ type EpisodeOfCare struct {
 	Language             *Code                         `json:"language,omitempty"`
 	LanguageExt          *Element                      `json:"_language,omitempty"`
 	Text                 *Narrative                    `json:"text,omitempty"`
-	Contained            ResourceList                  `json:"contained,omitempty"`
+	Contained            []Resource                    `json:"contained,omitempty"`
 	Extension            []*Extension                  `json:"extension,omitempty"`
 	ModifierExtension    []*Extension                  `json:"modifierExtension,omitempty"`
 	Identifier           []*Identifier                 `json:"identifier,omitempty"`
@@ -28,6 +30,21 @@ type EpisodeOfCare struct {
 	CareManager          *Reference                    `json:"careManager,omitempty"`
 	Team                 []*Reference                  `json:"team,omitempty"`
 	Account              []*Reference                  `json:"account,omitempty"`
+}
+
+// UnmarshalJSON decodes EpisodeOfCare strictly, dispatching inline resources on their resourceType.
+func (x *EpisodeOfCare) UnmarshalJSON(data []byte) error {
+	type plain EpisodeOfCare
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = EpisodeOfCare(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "EpisodeOfCare".
@@ -49,6 +66,11 @@ func (x *EpisodeOfCare) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *EpisodeOfCare) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *EpisodeOfCare) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *EpisodeOfCare) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // EventDefinition: The EventDefinition resource provides a reusable description of when a particular event can occur.
 type EventDefinition struct {
 	ResourceType           string               `json:"resourceType"`
@@ -12,7 +14,7 @@ type EventDefinition struct {
 	Language               *Code                `json:"language,omitempty"`
 	LanguageExt            *Element             `json:"_language,omitempty"`
 	Text                   *Narrative           `json:"text,omitempty"`
-	Contained              ResourceList         `json:"contained,omitempty"`
+	Contained              []Resource           `json:"contained,omitempty"`
 	Extension              []*Extension         `json:"extension,omitempty"`
 	ModifierExtension      []*Extension         `json:"modifierExtension,omitempty"`
 	Url                    *URI                 `json:"url,omitempty"`
@@ -61,6 +63,21 @@ type EventDefinition struct {
 	Trigger                []*TriggerDefinition `json:"trigger,omitempty"`
 }
 
+// UnmarshalJSON decodes EventDefinition strictly, dispatching inline resources on their resourceType.
+func (x *EventDefinition) UnmarshalJSON(data []byte) error {
+	type plain EventDefinition
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = EventDefinition(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "EventDefinition".
 func (x *EventDefinition) TypeName() string { return "EventDefinition" }
 
@@ -80,6 +97,11 @@ func (x *EventDefinition) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *EventDefinition) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *EventDefinition) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *EventDefinition) MarshalJSON() ([]byte, error) {

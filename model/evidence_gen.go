@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Evidence: The Evidence resource describes the conditional state (population and any exposures being compared within the population) and outcome (if specified) that the knowledge (evidence, assertion, recommendation) is about.
 type Evidence struct {
 	ResourceType       string             `json:"resourceType"`
@@ -12,7 +14,7 @@ type Evidence struct {
 	Language           *Code              `json:"language,omitempty"`
 	LanguageExt        *Element           `json:"_language,omitempty"`
 	Text               *Narrative         `json:"text,omitempty"`
-	Contained          ResourceList       `json:"contained,omitempty"`
+	Contained          []Resource         `json:"contained,omitempty"`
 	Extension          []*Extension       `json:"extension,omitempty"`
 	ModifierExtension  []*Extension       `json:"modifierExtension,omitempty"`
 	Url                *URI               `json:"url,omitempty"`
@@ -58,6 +60,21 @@ type Evidence struct {
 	Outcome            []*Reference       `json:"outcome,omitempty"`
 }
 
+// UnmarshalJSON decodes Evidence strictly, dispatching inline resources on their resourceType.
+func (x *Evidence) UnmarshalJSON(data []byte) error {
+	type plain Evidence
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Evidence(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Evidence".
 func (x *Evidence) TypeName() string { return "Evidence" }
 
@@ -77,6 +94,11 @@ func (x *Evidence) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Evidence) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Evidence) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Evidence) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // EvidenceVariable: The EvidenceVariable resource describes a "PICO" element that knowledge (evidence, assertion, recommendation) is about.
 type EvidenceVariable struct {
 	ResourceType      string                            `json:"resourceType"`
@@ -12,7 +14,7 @@ type EvidenceVariable struct {
 	Language          *Code                             `json:"language,omitempty"`
 	LanguageExt       *Element                          `json:"_language,omitempty"`
 	Text              *Narrative                        `json:"text,omitempty"`
-	Contained         ResourceList                      `json:"contained,omitempty"`
+	Contained         []Resource                        `json:"contained,omitempty"`
 	Extension         []*Extension                      `json:"extension,omitempty"`
 	ModifierExtension []*Extension                      `json:"modifierExtension,omitempty"`
 	Url               *URI                              `json:"url,omitempty"`
@@ -58,6 +60,21 @@ type EvidenceVariable struct {
 	Characteristic    []*EvidenceVariableCharacteristic `json:"characteristic,omitempty"`
 }
 
+// UnmarshalJSON decodes EvidenceVariable strictly, dispatching inline resources on their resourceType.
+func (x *EvidenceVariable) UnmarshalJSON(data []byte) error {
+	type plain EvidenceVariable
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = EvidenceVariable(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "EvidenceVariable".
 func (x *EvidenceVariable) TypeName() string { return "EvidenceVariable" }
 
@@ -77,6 +94,11 @@ func (x *EvidenceVariable) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *EvidenceVariable) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *EvidenceVariable) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *EvidenceVariable) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // ExampleScenario: Example of workflow instance.
 type ExampleScenario struct {
 	ResourceType      string                     `json:"resourceType"`
@@ -12,7 +14,7 @@ type ExampleScenario struct {
 	Language          *Code                      `json:"language,omitempty"`
 	LanguageExt       *Element                   `json:"_language,omitempty"`
 	Text              *Narrative                 `json:"text,omitempty"`
-	Contained         ResourceList               `json:"contained,omitempty"`
+	Contained         []Resource                 `json:"contained,omitempty"`
 	Extension         []*Extension               `json:"extension,omitempty"`
 	ModifierExtension []*Extension               `json:"modifierExtension,omitempty"`
 	Url               *URI                       `json:"url,omitempty"`
@@ -44,6 +46,21 @@ type ExampleScenario struct {
 	WorkflowExt       []*Element                 `json:"_workflow,omitempty"`
 }
 
+// UnmarshalJSON decodes ExampleScenario strictly, dispatching inline resources on their resourceType.
+func (x *ExampleScenario) UnmarshalJSON(data []byte) error {
+	type plain ExampleScenario
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = ExampleScenario(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "ExampleScenario".
 func (x *ExampleScenario) TypeName() string { return "ExampleScenario" }
 
@@ -63,6 +80,11 @@ func (x *ExampleScenario) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *ExampleScenario) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *ExampleScenario) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *ExampleScenario) MarshalJSON() ([]byte, error) {

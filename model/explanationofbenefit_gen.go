@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // ExplanationOfBenefit: This resource provides: the claim details; adjudication details from the processing of a Claim; and optionally account balance information, for informing the subscriber of the benefits provided.
 type ExplanationOfBenefit struct {
 	ResourceType          string                                  `json:"resourceType"`
@@ -12,7 +14,7 @@ type ExplanationOfBenefit struct {
 	Language              *Code                                   `json:"language,omitempty"`
 	LanguageExt           *Element                                `json:"_language,omitempty"`
 	Text                  *Narrative                              `json:"text,omitempty"`
-	Contained             ResourceList                            `json:"contained,omitempty"`
+	Contained             []Resource                              `json:"contained,omitempty"`
 	Extension             []*Extension                            `json:"extension,omitempty"`
 	ModifierExtension     []*Extension                            `json:"modifierExtension,omitempty"`
 	Identifier            []*Identifier                           `json:"identifier,omitempty"`
@@ -67,6 +69,21 @@ type ExplanationOfBenefit struct {
 	BenefitBalance        []*ExplanationOfBenefitBenefitBalance   `json:"benefitBalance,omitempty"`
 }
 
+// UnmarshalJSON decodes ExplanationOfBenefit strictly, dispatching inline resources on their resourceType.
+func (x *ExplanationOfBenefit) UnmarshalJSON(data []byte) error {
+	type plain ExplanationOfBenefit
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = ExplanationOfBenefit(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "ExplanationOfBenefit".
 func (x *ExplanationOfBenefit) TypeName() string { return "ExplanationOfBenefit" }
 
@@ -86,6 +103,11 @@ func (x *ExplanationOfBenefit) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *ExplanationOfBenefit) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *ExplanationOfBenefit) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *ExplanationOfBenefit) MarshalJSON() ([]byte, error) {

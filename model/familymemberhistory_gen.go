@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // FamilyMemberHistory: Significant health conditions for a person related to the patient relevant in the context of care for the patient.
 type FamilyMemberHistory struct {
 	ResourceType             string                          `json:"resourceType"`
@@ -12,7 +14,7 @@ type FamilyMemberHistory struct {
 	Language                 *Code                           `json:"language,omitempty"`
 	LanguageExt              *Element                        `json:"_language,omitempty"`
 	Text                     *Narrative                      `json:"text,omitempty"`
-	Contained                ResourceList                    `json:"contained,omitempty"`
+	Contained                []Resource                      `json:"contained,omitempty"`
 	Extension                []*Extension                    `json:"extension,omitempty"`
 	ModifierExtension        []*Extension                    `json:"modifierExtension,omitempty"`
 	Identifier               []*Identifier                   `json:"identifier,omitempty"`
@@ -55,6 +57,21 @@ type FamilyMemberHistory struct {
 	Condition                []*FamilyMemberHistoryCondition `json:"condition,omitempty"`
 }
 
+// UnmarshalJSON decodes FamilyMemberHistory strictly, dispatching inline resources on their resourceType.
+func (x *FamilyMemberHistory) UnmarshalJSON(data []byte) error {
+	type plain FamilyMemberHistory
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = FamilyMemberHistory(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "FamilyMemberHistory".
 func (x *FamilyMemberHistory) TypeName() string { return "FamilyMemberHistory" }
 
@@ -74,6 +91,11 @@ func (x *FamilyMemberHistory) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *FamilyMemberHistory) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *FamilyMemberHistory) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *FamilyMemberHistory) MarshalJSON() ([]byte, error) {

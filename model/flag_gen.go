@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Flag: Prospective warnings of potential issues when providing care to the patient.
 type Flag struct {
 	ResourceType      string             `json:"resourceType"`
@@ -12,7 +14,7 @@ type Flag struct {
 	Language          *Code              `json:"language,omitempty"`
 	LanguageExt       *Element           `json:"_language,omitempty"`
 	Text              *Narrative         `json:"text,omitempty"`
-	Contained         ResourceList       `json:"contained,omitempty"`
+	Contained         []Resource         `json:"contained,omitempty"`
 	Extension         []*Extension       `json:"extension,omitempty"`
 	ModifierExtension []*Extension       `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier      `json:"identifier,omitempty"`
@@ -24,6 +26,21 @@ type Flag struct {
 	Period            *Period            `json:"period,omitempty"`
 	Encounter         *Reference         `json:"encounter,omitempty"`
 	Author            *Reference         `json:"author,omitempty"`
+}
+
+// UnmarshalJSON decodes Flag strictly, dispatching inline resources on their resourceType.
+func (x *Flag) UnmarshalJSON(data []byte) error {
+	type plain Flag
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Flag(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "Flag".
@@ -45,6 +62,11 @@ func (x *Flag) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Flag) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Flag) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Flag) MarshalJSON() ([]byte, error) {

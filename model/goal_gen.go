@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Goal: Describes the intended objective(s) for a patient, group or organization care, for example, weight loss, restoring an activity of daily living, obtaining herd immunity via immunization, meeting a process improvement objective, etc.
 type Goal struct {
 	ResourceType         string             `json:"resourceType"`
@@ -12,7 +14,7 @@ type Goal struct {
 	Language             *Code              `json:"language,omitempty"`
 	LanguageExt          *Element           `json:"_language,omitempty"`
 	Text                 *Narrative         `json:"text,omitempty"`
-	Contained            ResourceList       `json:"contained,omitempty"`
+	Contained            []Resource         `json:"contained,omitempty"`
 	Extension            []*Extension       `json:"extension,omitempty"`
 	ModifierExtension    []*Extension       `json:"modifierExtension,omitempty"`
 	Identifier           []*Identifier      `json:"identifier,omitempty"`
@@ -38,6 +40,21 @@ type Goal struct {
 	OutcomeReference     []*Reference       `json:"outcomeReference,omitempty"`
 }
 
+// UnmarshalJSON decodes Goal strictly, dispatching inline resources on their resourceType.
+func (x *Goal) UnmarshalJSON(data []byte) error {
+	type plain Goal
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Goal(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Goal".
 func (x *Goal) TypeName() string { return "Goal" }
 
@@ -57,6 +74,11 @@ func (x *Goal) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Goal) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Goal) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Goal) MarshalJSON() ([]byte, error) {

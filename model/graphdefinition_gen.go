@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // GraphDefinition: A formal computable definition of a graph of resources - that is, a coherent set of resources that form a graph by following references.
 type GraphDefinition struct {
 	ResourceType      string                 `json:"resourceType"`
@@ -12,7 +14,7 @@ type GraphDefinition struct {
 	Language          *Code                  `json:"language,omitempty"`
 	LanguageExt       *Element               `json:"_language,omitempty"`
 	Text              *Narrative             `json:"text,omitempty"`
-	Contained         ResourceList           `json:"contained,omitempty"`
+	Contained         []Resource             `json:"contained,omitempty"`
 	Extension         []*Extension           `json:"extension,omitempty"`
 	ModifierExtension []*Extension           `json:"modifierExtension,omitempty"`
 	Url               *URI                   `json:"url,omitempty"`
@@ -43,6 +45,21 @@ type GraphDefinition struct {
 	Link              []*GraphDefinitionLink `json:"link,omitempty"`
 }
 
+// UnmarshalJSON decodes GraphDefinition strictly, dispatching inline resources on their resourceType.
+func (x *GraphDefinition) UnmarshalJSON(data []byte) error {
+	type plain GraphDefinition
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = GraphDefinition(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "GraphDefinition".
 func (x *GraphDefinition) TypeName() string { return "GraphDefinition" }
 
@@ -62,6 +79,11 @@ func (x *GraphDefinition) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *GraphDefinition) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *GraphDefinition) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *GraphDefinition) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Group: Represents a defined collection of entities that may be discussed or acted upon collectively but which are not expected to act collectively, and are not formally or legally recognized; i.e.
 type Group struct {
 	ResourceType      string                 `json:"resourceType"`
@@ -12,7 +14,7 @@ type Group struct {
 	Language          *Code                  `json:"language,omitempty"`
 	LanguageExt       *Element               `json:"_language,omitempty"`
 	Text              *Narrative             `json:"text,omitempty"`
-	Contained         ResourceList           `json:"contained,omitempty"`
+	Contained         []Resource             `json:"contained,omitempty"`
 	Extension         []*Extension           `json:"extension,omitempty"`
 	ModifierExtension []*Extension           `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier          `json:"identifier,omitempty"`
@@ -30,6 +32,21 @@ type Group struct {
 	ManagingEntity    *Reference             `json:"managingEntity,omitempty"`
 	Characteristic    []*GroupCharacteristic `json:"characteristic,omitempty"`
 	Member            []*GroupMember         `json:"member,omitempty"`
+}
+
+// UnmarshalJSON decodes Group strictly, dispatching inline resources on their resourceType.
+func (x *Group) UnmarshalJSON(data []byte) error {
+	type plain Group
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Group(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "Group".
@@ -51,6 +68,11 @@ func (x *Group) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Group) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Group) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Group) MarshalJSON() ([]byte, error) {

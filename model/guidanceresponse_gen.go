@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // GuidanceResponse: A guidance response is the formal response to a guidance request, including any output parameters returned by the evaluation, as well as the description of any proposed actions to be taken.
 type GuidanceResponse struct {
 	ResourceType          string             `json:"resourceType"`
@@ -12,7 +14,7 @@ type GuidanceResponse struct {
 	Language              *Code              `json:"language,omitempty"`
 	LanguageExt           *Element           `json:"_language,omitempty"`
 	Text                  *Narrative         `json:"text,omitempty"`
-	Contained             ResourceList       `json:"contained,omitempty"`
+	Contained             []Resource         `json:"contained,omitempty"`
 	Extension             []*Extension       `json:"extension,omitempty"`
 	ModifierExtension     []*Extension       `json:"modifierExtension,omitempty"`
 	RequestIdentifier     *Identifier        `json:"requestIdentifier,omitempty"`
@@ -38,6 +40,21 @@ type GuidanceResponse struct {
 	DataRequirement       []*DataRequirement `json:"dataRequirement,omitempty"`
 }
 
+// UnmarshalJSON decodes GuidanceResponse strictly, dispatching inline resources on their resourceType.
+func (x *GuidanceResponse) UnmarshalJSON(data []byte) error {
+	type plain GuidanceResponse
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = GuidanceResponse(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "GuidanceResponse".
 func (x *GuidanceResponse) TypeName() string { return "GuidanceResponse" }
 
@@ -57,6 +74,11 @@ func (x *GuidanceResponse) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *GuidanceResponse) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *GuidanceResponse) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *GuidanceResponse) MarshalJSON() ([]byte, error) {

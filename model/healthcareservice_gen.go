@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // HealthcareService: The details of a healthcare service available at a location.
 type HealthcareService struct {
 	ResourceType              string                            `json:"resourceType"`
@@ -12,7 +14,7 @@ type HealthcareService struct {
 	Language                  *Code                             `json:"language,omitempty"`
 	LanguageExt               *Element                          `json:"_language,omitempty"`
 	Text                      *Narrative                        `json:"text,omitempty"`
-	Contained                 ResourceList                      `json:"contained,omitempty"`
+	Contained                 []Resource                        `json:"contained,omitempty"`
 	Extension                 []*Extension                      `json:"extension,omitempty"`
 	ModifierExtension         []*Extension                      `json:"modifierExtension,omitempty"`
 	Identifier                []*Identifier                     `json:"identifier,omitempty"`
@@ -48,6 +50,21 @@ type HealthcareService struct {
 	Endpoint                  []*Reference                      `json:"endpoint,omitempty"`
 }
 
+// UnmarshalJSON decodes HealthcareService strictly, dispatching inline resources on their resourceType.
+func (x *HealthcareService) UnmarshalJSON(data []byte) error {
+	type plain HealthcareService
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = HealthcareService(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "HealthcareService".
 func (x *HealthcareService) TypeName() string { return "HealthcareService" }
 
@@ -67,6 +84,11 @@ func (x *HealthcareService) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *HealthcareService) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *HealthcareService) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *HealthcareService) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // ImagingStudy: Representation of the content produced in a DICOM imaging study.
 type ImagingStudy struct {
 	ResourceType         string                `json:"resourceType"`
@@ -12,7 +14,7 @@ type ImagingStudy struct {
 	Language             *Code                 `json:"language,omitempty"`
 	LanguageExt          *Element              `json:"_language,omitempty"`
 	Text                 *Narrative            `json:"text,omitempty"`
-	Contained            ResourceList          `json:"contained,omitempty"`
+	Contained            []Resource            `json:"contained,omitempty"`
 	Extension            []*Extension          `json:"extension,omitempty"`
 	ModifierExtension    []*Extension          `json:"modifierExtension,omitempty"`
 	Identifier           []*Identifier         `json:"identifier,omitempty"`
@@ -42,6 +44,21 @@ type ImagingStudy struct {
 	Series               []*ImagingStudySeries `json:"series,omitempty"`
 }
 
+// UnmarshalJSON decodes ImagingStudy strictly, dispatching inline resources on their resourceType.
+func (x *ImagingStudy) UnmarshalJSON(data []byte) error {
+	type plain ImagingStudy
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = ImagingStudy(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "ImagingStudy".
 func (x *ImagingStudy) TypeName() string { return "ImagingStudy" }
 
@@ -61,6 +78,11 @@ func (x *ImagingStudy) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *ImagingStudy) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *ImagingStudy) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *ImagingStudy) MarshalJSON() ([]byte, error) {

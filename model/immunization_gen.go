@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Immunization: Describes the event of a patient being administered a vaccine or a record of an immunization as reported by a patient, a clinician or another party.
 type Immunization struct {
 	ResourceType          string                         `json:"resourceType"`
@@ -12,7 +14,7 @@ type Immunization struct {
 	Language              *Code                          `json:"language,omitempty"`
 	LanguageExt           *Element                       `json:"_language,omitempty"`
 	Text                  *Narrative                     `json:"text,omitempty"`
-	Contained             ResourceList                   `json:"contained,omitempty"`
+	Contained             []Resource                     `json:"contained,omitempty"`
 	Extension             []*Extension                   `json:"extension,omitempty"`
 	ModifierExtension     []*Extension                   `json:"modifierExtension,omitempty"`
 	Identifier            []*Identifier                  `json:"identifier,omitempty"`
@@ -54,6 +56,21 @@ type Immunization struct {
 	ProtocolApplied       []*ImmunizationProtocolApplied `json:"protocolApplied,omitempty"`
 }
 
+// UnmarshalJSON decodes Immunization strictly, dispatching inline resources on their resourceType.
+func (x *Immunization) UnmarshalJSON(data []byte) error {
+	type plain Immunization
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Immunization(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Immunization".
 func (x *Immunization) TypeName() string { return "Immunization" }
 
@@ -73,6 +90,11 @@ func (x *Immunization) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Immunization) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Immunization) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Immunization) MarshalJSON() ([]byte, error) {

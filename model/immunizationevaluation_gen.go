@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // ImmunizationEvaluation: Describes a comparison of an immunization event against published recommendations to determine if the administration is "valid" in relation to those recommendations.
 type ImmunizationEvaluation struct {
 	ResourceType              string             `json:"resourceType"`
@@ -12,7 +14,7 @@ type ImmunizationEvaluation struct {
 	Language                  *Code              `json:"language,omitempty"`
 	LanguageExt               *Element           `json:"_language,omitempty"`
 	Text                      *Narrative         `json:"text,omitempty"`
-	Contained                 ResourceList       `json:"contained,omitempty"`
+	Contained                 []Resource         `json:"contained,omitempty"`
 	Extension                 []*Extension       `json:"extension,omitempty"`
 	ModifierExtension         []*Extension       `json:"modifierExtension,omitempty"`
 	Identifier                []*Identifier      `json:"identifier,omitempty"`
@@ -40,6 +42,21 @@ type ImmunizationEvaluation struct {
 	SeriesDosesStringExt      *Element           `json:"_seriesDosesString,omitempty"`
 }
 
+// UnmarshalJSON decodes ImmunizationEvaluation strictly, dispatching inline resources on their resourceType.
+func (x *ImmunizationEvaluation) UnmarshalJSON(data []byte) error {
+	type plain ImmunizationEvaluation
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = ImmunizationEvaluation(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "ImmunizationEvaluation".
 func (x *ImmunizationEvaluation) TypeName() string { return "ImmunizationEvaluation" }
 
@@ -59,6 +76,11 @@ func (x *ImmunizationEvaluation) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *ImmunizationEvaluation) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *ImmunizationEvaluation) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *ImmunizationEvaluation) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // ImmunizationRecommendation: A patient's point-in-time set of recommendations (i.e.
 type ImmunizationRecommendation struct {
 	ResourceType      string                                      `json:"resourceType"`
@@ -12,7 +14,7 @@ type ImmunizationRecommendation struct {
 	Language          *Code                                       `json:"language,omitempty"`
 	LanguageExt       *Element                                    `json:"_language,omitempty"`
 	Text              *Narrative                                  `json:"text,omitempty"`
-	Contained         ResourceList                                `json:"contained,omitempty"`
+	Contained         []Resource                                  `json:"contained,omitempty"`
 	Extension         []*Extension                                `json:"extension,omitempty"`
 	ModifierExtension []*Extension                                `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier                               `json:"identifier,omitempty"`
@@ -21,6 +23,21 @@ type ImmunizationRecommendation struct {
 	DateExt           *Element                                    `json:"_date,omitempty"`
 	Authority         *Reference                                  `json:"authority,omitempty"`
 	Recommendation    []*ImmunizationRecommendationRecommendation `json:"recommendation,omitempty"`
+}
+
+// UnmarshalJSON decodes ImmunizationRecommendation strictly, dispatching inline resources on their resourceType.
+func (x *ImmunizationRecommendation) UnmarshalJSON(data []byte) error {
+	type plain ImmunizationRecommendation
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = ImmunizationRecommendation(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "ImmunizationRecommendation".
@@ -42,6 +59,11 @@ func (x *ImmunizationRecommendation) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *ImmunizationRecommendation) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *ImmunizationRecommendation) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *ImmunizationRecommendation) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // ImplementationGuide: A set of rules of how a particular interoperability or standards problem is solved - typically through the use of FHIR resources.
 type ImplementationGuide struct {
 	ResourceType      string                          `json:"resourceType"`
@@ -12,7 +14,7 @@ type ImplementationGuide struct {
 	Language          *Code                           `json:"language,omitempty"`
 	LanguageExt       *Element                        `json:"_language,omitempty"`
 	Text              *Narrative                      `json:"text,omitempty"`
-	Contained         ResourceList                    `json:"contained,omitempty"`
+	Contained         []Resource                      `json:"contained,omitempty"`
 	Extension         []*Extension                    `json:"extension,omitempty"`
 	ModifierExtension []*Extension                    `json:"modifierExtension,omitempty"`
 	Url               *URI                            `json:"url,omitempty"`
@@ -50,6 +52,21 @@ type ImplementationGuide struct {
 	Manifest          *ImplementationGuideManifest    `json:"manifest,omitempty"`
 }
 
+// UnmarshalJSON decodes ImplementationGuide strictly, dispatching inline resources on their resourceType.
+func (x *ImplementationGuide) UnmarshalJSON(data []byte) error {
+	type plain ImplementationGuide
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = ImplementationGuide(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "ImplementationGuide".
 func (x *ImplementationGuide) TypeName() string { return "ImplementationGuide" }
 
@@ -69,6 +86,11 @@ func (x *ImplementationGuide) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *ImplementationGuide) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *ImplementationGuide) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *ImplementationGuide) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // InsurancePlan: Details of a Health Insurance product/plan provided by an organization.
 type InsurancePlan struct {
 	ResourceType      string                   `json:"resourceType"`
@@ -12,7 +14,7 @@ type InsurancePlan struct {
 	Language          *Code                    `json:"language,omitempty"`
 	LanguageExt       *Element                 `json:"_language,omitempty"`
 	Text              *Narrative               `json:"text,omitempty"`
-	Contained         ResourceList             `json:"contained,omitempty"`
+	Contained         []Resource               `json:"contained,omitempty"`
 	Extension         []*Extension             `json:"extension,omitempty"`
 	ModifierExtension []*Extension             `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier            `json:"identifier,omitempty"`
@@ -34,6 +36,21 @@ type InsurancePlan struct {
 	Plan              []*InsurancePlanPlan     `json:"plan,omitempty"`
 }
 
+// UnmarshalJSON decodes InsurancePlan strictly, dispatching inline resources on their resourceType.
+func (x *InsurancePlan) UnmarshalJSON(data []byte) error {
+	type plain InsurancePlan
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = InsurancePlan(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "InsurancePlan".
 func (x *InsurancePlan) TypeName() string { return "InsurancePlan" }
 
@@ -53,6 +70,11 @@ func (x *InsurancePlan) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *InsurancePlan) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *InsurancePlan) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *InsurancePlan) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Invoice: Invoice containing collected ChargeItems from an Account with calculated individual and total price for Billing purpose.
 type Invoice struct {
 	ResourceType        string                           `json:"resourceType"`
@@ -12,7 +14,7 @@ type Invoice struct {
 	Language            *Code                            `json:"language,omitempty"`
 	LanguageExt         *Element                         `json:"_language,omitempty"`
 	Text                *Narrative                       `json:"text,omitempty"`
-	Contained           ResourceList                     `json:"contained,omitempty"`
+	Contained           []Resource                       `json:"contained,omitempty"`
 	Extension           []*Extension                     `json:"extension,omitempty"`
 	ModifierExtension   []*Extension                     `json:"modifierExtension,omitempty"`
 	Identifier          []*Identifier                    `json:"identifier,omitempty"`
@@ -37,6 +39,21 @@ type Invoice struct {
 	Note                []*Annotation                    `json:"note,omitempty"`
 }
 
+// UnmarshalJSON decodes Invoice strictly, dispatching inline resources on their resourceType.
+func (x *Invoice) UnmarshalJSON(data []byte) error {
+	type plain Invoice
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Invoice(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Invoice".
 func (x *Invoice) TypeName() string { return "Invoice" }
 
@@ -56,6 +73,11 @@ func (x *Invoice) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Invoice) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Invoice) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Invoice) MarshalJSON() ([]byte, error) {

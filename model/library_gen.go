@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Library: The Library resource is a general-purpose container for knowledge asset definitions.
 type Library struct {
 	ResourceType           string                 `json:"resourceType"`
@@ -12,7 +14,7 @@ type Library struct {
 	Language               *Code                  `json:"language,omitempty"`
 	LanguageExt            *Element               `json:"_language,omitempty"`
 	Text                   *Narrative             `json:"text,omitempty"`
-	Contained              ResourceList           `json:"contained,omitempty"`
+	Contained              []Resource             `json:"contained,omitempty"`
 	Extension              []*Extension           `json:"extension,omitempty"`
 	ModifierExtension      []*Extension           `json:"modifierExtension,omitempty"`
 	Url                    *URI                   `json:"url,omitempty"`
@@ -64,6 +66,21 @@ type Library struct {
 	Content                []*Attachment          `json:"content,omitempty"`
 }
 
+// UnmarshalJSON decodes Library strictly, dispatching inline resources on their resourceType.
+func (x *Library) UnmarshalJSON(data []byte) error {
+	type plain Library
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Library(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Library".
 func (x *Library) TypeName() string { return "Library" }
 
@@ -83,6 +100,11 @@ func (x *Library) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Library) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Library) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Library) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Linkage: Identifies two or more records (resource instances) that refer to the same real-world "occurrence".
 type Linkage struct {
 	ResourceType      string         `json:"resourceType"`
@@ -12,13 +14,28 @@ type Linkage struct {
 	Language          *Code          `json:"language,omitempty"`
 	LanguageExt       *Element       `json:"_language,omitempty"`
 	Text              *Narrative     `json:"text,omitempty"`
-	Contained         ResourceList   `json:"contained,omitempty"`
+	Contained         []Resource     `json:"contained,omitempty"`
 	Extension         []*Extension   `json:"extension,omitempty"`
 	ModifierExtension []*Extension   `json:"modifierExtension,omitempty"`
 	Active            *bool          `json:"active,omitempty"`
 	ActiveExt         *Element       `json:"_active,omitempty"`
 	Author            *Reference     `json:"author,omitempty"`
 	Item              []*LinkageItem `json:"item,omitempty"`
+}
+
+// UnmarshalJSON decodes Linkage strictly, dispatching inline resources on their resourceType.
+func (x *Linkage) UnmarshalJSON(data []byte) error {
+	type plain Linkage
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Linkage(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "Linkage".
@@ -40,6 +57,11 @@ func (x *Linkage) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Linkage) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Linkage) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Linkage) MarshalJSON() ([]byte, error) {

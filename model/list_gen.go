@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // List: A list is a curated collection of resources.
 type List struct {
 	ResourceType      string           `json:"resourceType"`
@@ -12,7 +14,7 @@ type List struct {
 	Language          *Code            `json:"language,omitempty"`
 	LanguageExt       *Element         `json:"_language,omitempty"`
 	Text              *Narrative       `json:"text,omitempty"`
-	Contained         ResourceList     `json:"contained,omitempty"`
+	Contained         []Resource       `json:"contained,omitempty"`
 	Extension         []*Extension     `json:"extension,omitempty"`
 	ModifierExtension []*Extension     `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier    `json:"identifier,omitempty"`
@@ -34,6 +36,21 @@ type List struct {
 	EmptyReason       *CodeableConcept `json:"emptyReason,omitempty"`
 }
 
+// UnmarshalJSON decodes List strictly, dispatching inline resources on their resourceType.
+func (x *List) UnmarshalJSON(data []byte) error {
+	type plain List
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = List(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "List".
 func (x *List) TypeName() string { return "List" }
 
@@ -53,6 +70,11 @@ func (x *List) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *List) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *List) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *List) MarshalJSON() ([]byte, error) {

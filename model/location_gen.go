@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Location: Details and position information for a physical place where services are provided and resources and participants may be stored, found, contained, or accommodated.
 type Location struct {
 	ResourceType              string                      `json:"resourceType"`
@@ -12,7 +14,7 @@ type Location struct {
 	Language                  *Code                       `json:"language,omitempty"`
 	LanguageExt               *Element                    `json:"_language,omitempty"`
 	Text                      *Narrative                  `json:"text,omitempty"`
-	Contained                 ResourceList                `json:"contained,omitempty"`
+	Contained                 []Resource                  `json:"contained,omitempty"`
 	Extension                 []*Extension                `json:"extension,omitempty"`
 	ModifierExtension         []*Extension                `json:"modifierExtension,omitempty"`
 	Identifier                []*Identifier               `json:"identifier,omitempty"`
@@ -40,6 +42,21 @@ type Location struct {
 	Endpoint                  []*Reference                `json:"endpoint,omitempty"`
 }
 
+// UnmarshalJSON decodes Location strictly, dispatching inline resources on their resourceType.
+func (x *Location) UnmarshalJSON(data []byte) error {
+	type plain Location
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Location(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Location".
 func (x *Location) TypeName() string { return "Location" }
 
@@ -59,6 +76,11 @@ func (x *Location) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Location) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Location) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Location) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Measure: The Measure resource provides the definition of a quality measure.
 type Measure struct {
 	ResourceType                       string                     `json:"resourceType"`
@@ -12,7 +14,7 @@ type Measure struct {
 	Language                           *Code                      `json:"language,omitempty"`
 	LanguageExt                        *Element                   `json:"_language,omitempty"`
 	Text                               *Narrative                 `json:"text,omitempty"`
-	Contained                          ResourceList               `json:"contained,omitempty"`
+	Contained                          []Resource                 `json:"contained,omitempty"`
 	Extension                          []*Extension               `json:"extension,omitempty"`
 	ModifierExtension                  []*Extension               `json:"modifierExtension,omitempty"`
 	Url                                *URI                       `json:"url,omitempty"`
@@ -82,6 +84,21 @@ type Measure struct {
 	SupplementalData                   []*MeasureSupplementalData `json:"supplementalData,omitempty"`
 }
 
+// UnmarshalJSON decodes Measure strictly, dispatching inline resources on their resourceType.
+func (x *Measure) UnmarshalJSON(data []byte) error {
+	type plain Measure
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Measure(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Measure".
 func (x *Measure) TypeName() string { return "Measure" }
 
@@ -101,6 +118,11 @@ func (x *Measure) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Measure) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Measure) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Measure) MarshalJSON() ([]byte, error) {

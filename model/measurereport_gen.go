@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // MeasureReport: The MeasureReport resource contains the results of the calculation of a measure; and optionally a reference to the resources involved in that calculation.
 type MeasureReport struct {
 	ResourceType        string                `json:"resourceType"`
@@ -12,7 +14,7 @@ type MeasureReport struct {
 	Language            *Code                 `json:"language,omitempty"`
 	LanguageExt         *Element              `json:"_language,omitempty"`
 	Text                *Narrative            `json:"text,omitempty"`
-	Contained           ResourceList          `json:"contained,omitempty"`
+	Contained           []Resource            `json:"contained,omitempty"`
 	Extension           []*Extension          `json:"extension,omitempty"`
 	ModifierExtension   []*Extension          `json:"modifierExtension,omitempty"`
 	Identifier          []*Identifier         `json:"identifier,omitempty"`
@@ -30,6 +32,21 @@ type MeasureReport struct {
 	ImprovementNotation *CodeableConcept      `json:"improvementNotation,omitempty"`
 	Group               []*MeasureReportGroup `json:"group,omitempty"`
 	EvaluatedResource   []*Reference          `json:"evaluatedResource,omitempty"`
+}
+
+// UnmarshalJSON decodes MeasureReport strictly, dispatching inline resources on their resourceType.
+func (x *MeasureReport) UnmarshalJSON(data []byte) error {
+	type plain MeasureReport
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = MeasureReport(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "MeasureReport".
@@ -51,6 +68,11 @@ func (x *MeasureReport) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *MeasureReport) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *MeasureReport) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *MeasureReport) MarshalJSON() ([]byte, error) {

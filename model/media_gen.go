@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Media: A photo, video, or audio recording acquired or used in healthcare.
 type Media struct {
 	ResourceType       string             `json:"resourceType"`
@@ -12,7 +14,7 @@ type Media struct {
 	Language           *Code              `json:"language,omitempty"`
 	LanguageExt        *Element           `json:"_language,omitempty"`
 	Text               *Narrative         `json:"text,omitempty"`
-	Contained          ResourceList       `json:"contained,omitempty"`
+	Contained          []Resource         `json:"contained,omitempty"`
 	Extension          []*Extension       `json:"extension,omitempty"`
 	ModifierExtension  []*Extension       `json:"modifierExtension,omitempty"`
 	Identifier         []*Identifier      `json:"identifier,omitempty"`
@@ -48,6 +50,21 @@ type Media struct {
 	Note               []*Annotation      `json:"note,omitempty"`
 }
 
+// UnmarshalJSON decodes Media strictly, dispatching inline resources on their resourceType.
+func (x *Media) UnmarshalJSON(data []byte) error {
+	type plain Media
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Media(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Media".
 func (x *Media) TypeName() string { return "Media" }
 
@@ -67,6 +84,11 @@ func (x *Media) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Media) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Media) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Media) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Medication: This resource is primarily used for the identification and definition of a medication for the purposes of prescribing, dispensing, and administering a medication as well as for making statements about medication use.
 type Medication struct {
 	ResourceType      string                  `json:"resourceType"`
@@ -12,7 +14,7 @@ type Medication struct {
 	Language          *Code                   `json:"language,omitempty"`
 	LanguageExt       *Element                `json:"_language,omitempty"`
 	Text              *Narrative              `json:"text,omitempty"`
-	Contained         ResourceList            `json:"contained,omitempty"`
+	Contained         []Resource              `json:"contained,omitempty"`
 	Extension         []*Extension            `json:"extension,omitempty"`
 	ModifierExtension []*Extension            `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier           `json:"identifier,omitempty"`
@@ -24,6 +26,21 @@ type Medication struct {
 	Amount            *Ratio                  `json:"amount,omitempty"`
 	Ingredient        []*MedicationIngredient `json:"ingredient,omitempty"`
 	Batch             *MedicationBatch        `json:"batch,omitempty"`
+}
+
+// UnmarshalJSON decodes Medication strictly, dispatching inline resources on their resourceType.
+func (x *Medication) UnmarshalJSON(data []byte) error {
+	type plain Medication
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Medication(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "Medication".
@@ -45,6 +62,11 @@ func (x *Medication) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Medication) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Medication) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Medication) MarshalJSON() ([]byte, error) {

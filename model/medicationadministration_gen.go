@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // MedicationAdministration: Describes the event of a patient consuming or otherwise being administered a medication.
 type MedicationAdministration struct {
 	ResourceType              string                               `json:"resourceType"`
@@ -12,7 +14,7 @@ type MedicationAdministration struct {
 	Language                  *Code                                `json:"language,omitempty"`
 	LanguageExt               *Element                             `json:"_language,omitempty"`
 	Text                      *Narrative                           `json:"text,omitempty"`
-	Contained                 ResourceList                         `json:"contained,omitempty"`
+	Contained                 []Resource                           `json:"contained,omitempty"`
 	Extension                 []*Extension                         `json:"extension,omitempty"`
 	ModifierExtension         []*Extension                         `json:"modifierExtension,omitempty"`
 	Identifier                []*Identifier                        `json:"identifier,omitempty"`
@@ -41,6 +43,21 @@ type MedicationAdministration struct {
 	EventHistory              []*Reference                         `json:"eventHistory,omitempty"`
 }
 
+// UnmarshalJSON decodes MedicationAdministration strictly, dispatching inline resources on their resourceType.
+func (x *MedicationAdministration) UnmarshalJSON(data []byte) error {
+	type plain MedicationAdministration
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = MedicationAdministration(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "MedicationAdministration".
 func (x *MedicationAdministration) TypeName() string { return "MedicationAdministration" }
 
@@ -60,6 +77,11 @@ func (x *MedicationAdministration) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *MedicationAdministration) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *MedicationAdministration) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *MedicationAdministration) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // MedicationDispense: Indicates that a medication product is to be or has been dispensed for a named person/patient.
 type MedicationDispense struct {
 	ResourceType                string                          `json:"resourceType"`
@@ -12,7 +14,7 @@ type MedicationDispense struct {
 	Language                    *Code                           `json:"language,omitempty"`
 	LanguageExt                 *Element                        `json:"_language,omitempty"`
 	Text                        *Narrative                      `json:"text,omitempty"`
-	Contained                   ResourceList                    `json:"contained,omitempty"`
+	Contained                   []Resource                      `json:"contained,omitempty"`
 	Extension                   []*Extension                    `json:"extension,omitempty"`
 	ModifierExtension           []*Extension                    `json:"modifierExtension,omitempty"`
 	Identifier                  []*Identifier                   `json:"identifier,omitempty"`
@@ -46,6 +48,21 @@ type MedicationDispense struct {
 	EventHistory                []*Reference                    `json:"eventHistory,omitempty"`
 }
 
+// UnmarshalJSON decodes MedicationDispense strictly, dispatching inline resources on their resourceType.
+func (x *MedicationDispense) UnmarshalJSON(data []byte) error {
+	type plain MedicationDispense
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = MedicationDispense(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "MedicationDispense".
 func (x *MedicationDispense) TypeName() string { return "MedicationDispense" }
 
@@ -65,6 +82,11 @@ func (x *MedicationDispense) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *MedicationDispense) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *MedicationDispense) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *MedicationDispense) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // MedicationKnowledge: Information about a medication that is used to support knowledge.
 type MedicationKnowledge struct {
 	ResourceType               string                                           `json:"resourceType"`
@@ -12,7 +14,7 @@ type MedicationKnowledge struct {
 	Language                   *Code                                            `json:"language,omitempty"`
 	LanguageExt                *Element                                         `json:"_language,omitempty"`
 	Text                       *Narrative                                       `json:"text,omitempty"`
-	Contained                  ResourceList                                     `json:"contained,omitempty"`
+	Contained                  []Resource                                       `json:"contained,omitempty"`
 	Extension                  []*Extension                                     `json:"extension,omitempty"`
 	ModifierExtension          []*Extension                                     `json:"modifierExtension,omitempty"`
 	Code                       *CodeableConcept                                 `json:"code,omitempty"`
@@ -42,6 +44,21 @@ type MedicationKnowledge struct {
 	Kinetics                   []*MedicationKnowledgeKinetics                   `json:"kinetics,omitempty"`
 }
 
+// UnmarshalJSON decodes MedicationKnowledge strictly, dispatching inline resources on their resourceType.
+func (x *MedicationKnowledge) UnmarshalJSON(data []byte) error {
+	type plain MedicationKnowledge
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = MedicationKnowledge(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "MedicationKnowledge".
 func (x *MedicationKnowledge) TypeName() string { return "MedicationKnowledge" }
 
@@ -61,6 +78,11 @@ func (x *MedicationKnowledge) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *MedicationKnowledge) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *MedicationKnowledge) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *MedicationKnowledge) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // MedicationRequest: An order or request for both supply of the medication and the instructions for administration of the medication to a patient.
 type MedicationRequest struct {
 	ResourceType              string                            `json:"resourceType"`
@@ -12,7 +14,7 @@ type MedicationRequest struct {
 	Language                  *Code                             `json:"language,omitempty"`
 	LanguageExt               *Element                          `json:"_language,omitempty"`
 	Text                      *Narrative                        `json:"text,omitempty"`
-	Contained                 ResourceList                      `json:"contained,omitempty"`
+	Contained                 []Resource                        `json:"contained,omitempty"`
 	Extension                 []*Extension                      `json:"extension,omitempty"`
 	ModifierExtension         []*Extension                      `json:"modifierExtension,omitempty"`
 	Identifier                []*Identifier                     `json:"identifier,omitempty"`
@@ -59,6 +61,21 @@ type MedicationRequest struct {
 	EventHistory              []*Reference                      `json:"eventHistory,omitempty"`
 }
 
+// UnmarshalJSON decodes MedicationRequest strictly, dispatching inline resources on their resourceType.
+func (x *MedicationRequest) UnmarshalJSON(data []byte) error {
+	type plain MedicationRequest
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = MedicationRequest(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "MedicationRequest".
 func (x *MedicationRequest) TypeName() string { return "MedicationRequest" }
 
@@ -78,6 +95,11 @@ func (x *MedicationRequest) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *MedicationRequest) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *MedicationRequest) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *MedicationRequest) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // MedicationStatement: A record of a medication that is being consumed by a patient.
 type MedicationStatement struct {
 	ResourceType              string             `json:"resourceType"`
@@ -12,7 +14,7 @@ type MedicationStatement struct {
 	Language                  *Code              `json:"language,omitempty"`
 	LanguageExt               *Element           `json:"_language,omitempty"`
 	Text                      *Narrative         `json:"text,omitempty"`
-	Contained                 ResourceList       `json:"contained,omitempty"`
+	Contained                 []Resource         `json:"contained,omitempty"`
 	Extension                 []*Extension       `json:"extension,omitempty"`
 	ModifierExtension         []*Extension       `json:"modifierExtension,omitempty"`
 	Identifier                []*Identifier      `json:"identifier,omitempty"`
@@ -39,6 +41,21 @@ type MedicationStatement struct {
 	Dosage                    []*Dosage          `json:"dosage,omitempty"`
 }
 
+// UnmarshalJSON decodes MedicationStatement strictly, dispatching inline resources on their resourceType.
+func (x *MedicationStatement) UnmarshalJSON(data []byte) error {
+	type plain MedicationStatement
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = MedicationStatement(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "MedicationStatement".
 func (x *MedicationStatement) TypeName() string { return "MedicationStatement" }
 
@@ -58,6 +75,11 @@ func (x *MedicationStatement) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *MedicationStatement) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *MedicationStatement) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *MedicationStatement) MarshalJSON() ([]byte, error) {

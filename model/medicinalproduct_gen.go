@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // MedicinalProduct: Detailed definition of a medicinal product, typically for uses other than direct patient care (e.g.
 type MedicinalProduct struct {
 	ResourceType                   string                                            `json:"resourceType"`
@@ -12,7 +14,7 @@ type MedicinalProduct struct {
 	Language                       *Code                                             `json:"language,omitempty"`
 	LanguageExt                    *Element                                          `json:"_language,omitempty"`
 	Text                           *Narrative                                        `json:"text,omitempty"`
-	Contained                      ResourceList                                      `json:"contained,omitempty"`
+	Contained                      []Resource                                        `json:"contained,omitempty"`
 	Extension                      []*Extension                                      `json:"extension,omitempty"`
 	ModifierExtension              []*Extension                                      `json:"modifierExtension,omitempty"`
 	Identifier                     []*Identifier                                     `json:"identifier,omitempty"`
@@ -38,6 +40,21 @@ type MedicinalProduct struct {
 	SpecialDesignation             []*MedicinalProductSpecialDesignation             `json:"specialDesignation,omitempty"`
 }
 
+// UnmarshalJSON decodes MedicinalProduct strictly, dispatching inline resources on their resourceType.
+func (x *MedicinalProduct) UnmarshalJSON(data []byte) error {
+	type plain MedicinalProduct
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = MedicinalProduct(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "MedicinalProduct".
 func (x *MedicinalProduct) TypeName() string { return "MedicinalProduct" }
 
@@ -57,6 +74,11 @@ func (x *MedicinalProduct) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *MedicinalProduct) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *MedicinalProduct) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *MedicinalProduct) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // MedicinalProductAuthorization: The regulatory authorization of a medicinal product.
 type MedicinalProductAuthorization struct {
 	ResourceType                string                                                      `json:"resourceType"`
@@ -12,7 +14,7 @@ type MedicinalProductAuthorization struct {
 	Language                    *Code                                                       `json:"language,omitempty"`
 	LanguageExt                 *Element                                                    `json:"_language,omitempty"`
 	Text                        *Narrative                                                  `json:"text,omitempty"`
-	Contained                   ResourceList                                                `json:"contained,omitempty"`
+	Contained                   []Resource                                                  `json:"contained,omitempty"`
 	Extension                   []*Extension                                                `json:"extension,omitempty"`
 	ModifierExtension           []*Extension                                                `json:"modifierExtension,omitempty"`
 	Identifier                  []*Identifier                                               `json:"identifier,omitempty"`
@@ -37,6 +39,21 @@ type MedicinalProductAuthorization struct {
 	Procedure                   *MedicinalProductAuthorizationProcedure                     `json:"procedure,omitempty"`
 }
 
+// UnmarshalJSON decodes MedicinalProductAuthorization strictly, dispatching inline resources on their resourceType.
+func (x *MedicinalProductAuthorization) UnmarshalJSON(data []byte) error {
+	type plain MedicinalProductAuthorization
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = MedicinalProductAuthorization(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "MedicinalProductAuthorization".
 func (x *MedicinalProductAuthorization) TypeName() string { return "MedicinalProductAuthorization" }
 
@@ -56,6 +73,11 @@ func (x *MedicinalProductAuthorization) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *MedicinalProductAuthorization) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *MedicinalProductAuthorization) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *MedicinalProductAuthorization) MarshalJSON() ([]byte, error) {

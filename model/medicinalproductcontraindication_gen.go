@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // MedicinalProductContraindication: The clinical particulars - indications, contraindications etc.
 type MedicinalProductContraindication struct {
 	ResourceType          string                                          `json:"resourceType"`
@@ -12,7 +14,7 @@ type MedicinalProductContraindication struct {
 	Language              *Code                                           `json:"language,omitempty"`
 	LanguageExt           *Element                                        `json:"_language,omitempty"`
 	Text                  *Narrative                                      `json:"text,omitempty"`
-	Contained             ResourceList                                    `json:"contained,omitempty"`
+	Contained             []Resource                                      `json:"contained,omitempty"`
 	Extension             []*Extension                                    `json:"extension,omitempty"`
 	ModifierExtension     []*Extension                                    `json:"modifierExtension,omitempty"`
 	Subject               []*Reference                                    `json:"subject,omitempty"`
@@ -22,6 +24,21 @@ type MedicinalProductContraindication struct {
 	TherapeuticIndication []*Reference                                    `json:"therapeuticIndication,omitempty"`
 	OtherTherapy          []*MedicinalProductContraindicationOtherTherapy `json:"otherTherapy,omitempty"`
 	Population            []*Population                                   `json:"population,omitempty"`
+}
+
+// UnmarshalJSON decodes MedicinalProductContraindication strictly, dispatching inline resources on their resourceType.
+func (x *MedicinalProductContraindication) UnmarshalJSON(data []byte) error {
+	type plain MedicinalProductContraindication
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = MedicinalProductContraindication(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "MedicinalProductContraindication".
@@ -45,6 +62,11 @@ func (x *MedicinalProductContraindication) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *MedicinalProductContraindication) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *MedicinalProductContraindication) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *MedicinalProductContraindication) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // MedicinalProductIndication: Indication for the Medicinal Product.
 type MedicinalProductIndication struct {
 	ResourceType            string                                    `json:"resourceType"`
@@ -12,7 +14,7 @@ type MedicinalProductIndication struct {
 	Language                *Code                                     `json:"language,omitempty"`
 	LanguageExt             *Element                                  `json:"_language,omitempty"`
 	Text                    *Narrative                                `json:"text,omitempty"`
-	Contained               ResourceList                              `json:"contained,omitempty"`
+	Contained               []Resource                                `json:"contained,omitempty"`
 	Extension               []*Extension                              `json:"extension,omitempty"`
 	ModifierExtension       []*Extension                              `json:"modifierExtension,omitempty"`
 	Subject                 []*Reference                              `json:"subject,omitempty"`
@@ -24,6 +26,21 @@ type MedicinalProductIndication struct {
 	OtherTherapy            []*MedicinalProductIndicationOtherTherapy `json:"otherTherapy,omitempty"`
 	UndesirableEffect       []*Reference                              `json:"undesirableEffect,omitempty"`
 	Population              []*Population                             `json:"population,omitempty"`
+}
+
+// UnmarshalJSON decodes MedicinalProductIndication strictly, dispatching inline resources on their resourceType.
+func (x *MedicinalProductIndication) UnmarshalJSON(data []byte) error {
+	type plain MedicinalProductIndication
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = MedicinalProductIndication(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "MedicinalProductIndication".
@@ -45,6 +62,11 @@ func (x *MedicinalProductIndication) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *MedicinalProductIndication) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *MedicinalProductIndication) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *MedicinalProductIndication) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // MedicinalProductIngredient: An ingredient of a manufactured item or pharmaceutical product.
 type MedicinalProductIngredient struct {
 	ResourceType           string                                          `json:"resourceType"`
@@ -12,7 +14,7 @@ type MedicinalProductIngredient struct {
 	Language               *Code                                           `json:"language,omitempty"`
 	LanguageExt            *Element                                        `json:"_language,omitempty"`
 	Text                   *Narrative                                      `json:"text,omitempty"`
-	Contained              ResourceList                                    `json:"contained,omitempty"`
+	Contained              []Resource                                      `json:"contained,omitempty"`
 	Extension              []*Extension                                    `json:"extension,omitempty"`
 	ModifierExtension      []*Extension                                    `json:"modifierExtension,omitempty"`
 	Identifier             *Identifier                                     `json:"identifier,omitempty"`
@@ -22,6 +24,21 @@ type MedicinalProductIngredient struct {
 	Manufacturer           []*Reference                                    `json:"manufacturer,omitempty"`
 	SpecifiedSubstance     []*MedicinalProductIngredientSpecifiedSubstance `json:"specifiedSubstance,omitempty"`
 	Substance              *MedicinalProductIngredientSubstance            `json:"substance,omitempty"`
+}
+
+// UnmarshalJSON decodes MedicinalProductIngredient strictly, dispatching inline resources on their resourceType.
+func (x *MedicinalProductIngredient) UnmarshalJSON(data []byte) error {
+	type plain MedicinalProductIngredient
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = MedicinalProductIngredient(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "MedicinalProductIngredient".
@@ -43,6 +60,11 @@ func (x *MedicinalProductIngredient) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *MedicinalProductIngredient) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *MedicinalProductIngredient) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *MedicinalProductIngredient) MarshalJSON() ([]byte, error) {

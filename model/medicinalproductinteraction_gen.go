@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // MedicinalProductInteraction: The interactions of the medicinal product with other medicinal products, or other forms of interactions.
 type MedicinalProductInteraction struct {
 	ResourceType      string                                    `json:"resourceType"`
@@ -12,7 +14,7 @@ type MedicinalProductInteraction struct {
 	Language          *Code                                     `json:"language,omitempty"`
 	LanguageExt       *Element                                  `json:"_language,omitempty"`
 	Text              *Narrative                                `json:"text,omitempty"`
-	Contained         ResourceList                              `json:"contained,omitempty"`
+	Contained         []Resource                                `json:"contained,omitempty"`
 	Extension         []*Extension                              `json:"extension,omitempty"`
 	ModifierExtension []*Extension                              `json:"modifierExtension,omitempty"`
 	Subject           []*Reference                              `json:"subject,omitempty"`
@@ -23,6 +25,21 @@ type MedicinalProductInteraction struct {
 	Effect            *CodeableConcept                          `json:"effect,omitempty"`
 	Incidence         *CodeableConcept                          `json:"incidence,omitempty"`
 	Management        *CodeableConcept                          `json:"management,omitempty"`
+}
+
+// UnmarshalJSON decodes MedicinalProductInteraction strictly, dispatching inline resources on their resourceType.
+func (x *MedicinalProductInteraction) UnmarshalJSON(data []byte) error {
+	type plain MedicinalProductInteraction
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = MedicinalProductInteraction(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "MedicinalProductInteraction".
@@ -44,6 +61,11 @@ func (x *MedicinalProductInteraction) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *MedicinalProductInteraction) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *MedicinalProductInteraction) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *MedicinalProductInteraction) MarshalJSON() ([]byte, error) {

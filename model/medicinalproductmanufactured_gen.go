@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // MedicinalProductManufactured: The manufactured item as contained in the packaged medicinal product.
 type MedicinalProductManufactured struct {
 	ResourceType            string              `json:"resourceType"`
@@ -12,7 +14,7 @@ type MedicinalProductManufactured struct {
 	Language                *Code               `json:"language,omitempty"`
 	LanguageExt             *Element            `json:"_language,omitempty"`
 	Text                    *Narrative          `json:"text,omitempty"`
-	Contained               ResourceList        `json:"contained,omitempty"`
+	Contained               []Resource          `json:"contained,omitempty"`
 	Extension               []*Extension        `json:"extension,omitempty"`
 	ModifierExtension       []*Extension        `json:"modifierExtension,omitempty"`
 	ManufacturedDoseForm    *CodeableConcept    `json:"manufacturedDoseForm,omitempty"`
@@ -22,6 +24,21 @@ type MedicinalProductManufactured struct {
 	Ingredient              []*Reference        `json:"ingredient,omitempty"`
 	PhysicalCharacteristics *ProdCharacteristic `json:"physicalCharacteristics,omitempty"`
 	OtherCharacteristics    []*CodeableConcept  `json:"otherCharacteristics,omitempty"`
+}
+
+// UnmarshalJSON decodes MedicinalProductManufactured strictly, dispatching inline resources on their resourceType.
+func (x *MedicinalProductManufactured) UnmarshalJSON(data []byte) error {
+	type plain MedicinalProductManufactured
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = MedicinalProductManufactured(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "MedicinalProductManufactured".
@@ -43,6 +60,11 @@ func (x *MedicinalProductManufactured) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *MedicinalProductManufactured) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *MedicinalProductManufactured) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *MedicinalProductManufactured) MarshalJSON() ([]byte, error) {

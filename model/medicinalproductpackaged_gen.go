@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // MedicinalProductPackaged: A medicinal product in a container or package.
 type MedicinalProductPackaged struct {
 	ResourceType           string                                     `json:"resourceType"`
@@ -12,7 +14,7 @@ type MedicinalProductPackaged struct {
 	Language               *Code                                      `json:"language,omitempty"`
 	LanguageExt            *Element                                   `json:"_language,omitempty"`
 	Text                   *Narrative                                 `json:"text,omitempty"`
-	Contained              ResourceList                               `json:"contained,omitempty"`
+	Contained              []Resource                                 `json:"contained,omitempty"`
 	Extension              []*Extension                               `json:"extension,omitempty"`
 	ModifierExtension      []*Extension                               `json:"modifierExtension,omitempty"`
 	Identifier             []*Identifier                              `json:"identifier,omitempty"`
@@ -25,6 +27,21 @@ type MedicinalProductPackaged struct {
 	Manufacturer           []*Reference                               `json:"manufacturer,omitempty"`
 	BatchIdentifier        []*MedicinalProductPackagedBatchIdentifier `json:"batchIdentifier,omitempty"`
 	PackageItem            []*MedicinalProductPackagedPackageItem     `json:"packageItem,omitempty"`
+}
+
+// UnmarshalJSON decodes MedicinalProductPackaged strictly, dispatching inline resources on their resourceType.
+func (x *MedicinalProductPackaged) UnmarshalJSON(data []byte) error {
+	type plain MedicinalProductPackaged
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = MedicinalProductPackaged(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "MedicinalProductPackaged".
@@ -46,6 +63,11 @@ func (x *MedicinalProductPackaged) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *MedicinalProductPackaged) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *MedicinalProductPackaged) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *MedicinalProductPackaged) MarshalJSON() ([]byte, error) {

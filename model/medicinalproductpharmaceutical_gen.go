@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // MedicinalProductPharmaceutical: A pharmaceutical product described in terms of its composition and dose form.
 type MedicinalProductPharmaceutical struct {
 	ResourceType          string                                                 `json:"resourceType"`
@@ -12,7 +14,7 @@ type MedicinalProductPharmaceutical struct {
 	Language              *Code                                                  `json:"language,omitempty"`
 	LanguageExt           *Element                                               `json:"_language,omitempty"`
 	Text                  *Narrative                                             `json:"text,omitempty"`
-	Contained             ResourceList                                           `json:"contained,omitempty"`
+	Contained             []Resource                                             `json:"contained,omitempty"`
 	Extension             []*Extension                                           `json:"extension,omitempty"`
 	ModifierExtension     []*Extension                                           `json:"modifierExtension,omitempty"`
 	Identifier            []*Identifier                                          `json:"identifier,omitempty"`
@@ -22,6 +24,21 @@ type MedicinalProductPharmaceutical struct {
 	Device                []*Reference                                           `json:"device,omitempty"`
 	Characteristics       []*MedicinalProductPharmaceuticalCharacteristics       `json:"characteristics,omitempty"`
 	RouteOfAdministration []*MedicinalProductPharmaceuticalRouteOfAdministration `json:"routeOfAdministration,omitempty"`
+}
+
+// UnmarshalJSON decodes MedicinalProductPharmaceutical strictly, dispatching inline resources on their resourceType.
+func (x *MedicinalProductPharmaceutical) UnmarshalJSON(data []byte) error {
+	type plain MedicinalProductPharmaceutical
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = MedicinalProductPharmaceutical(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "MedicinalProductPharmaceutical".
@@ -43,6 +60,11 @@ func (x *MedicinalProductPharmaceutical) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *MedicinalProductPharmaceutical) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *MedicinalProductPharmaceutical) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *MedicinalProductPharmaceutical) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // MedicinalProductUndesirableEffect: Describe the undesirable effects of the medicinal product.
 type MedicinalProductUndesirableEffect struct {
 	ResourceType           string           `json:"resourceType"`
@@ -12,7 +14,7 @@ type MedicinalProductUndesirableEffect struct {
 	Language               *Code            `json:"language,omitempty"`
 	LanguageExt            *Element         `json:"_language,omitempty"`
 	Text                   *Narrative       `json:"text,omitempty"`
-	Contained              ResourceList     `json:"contained,omitempty"`
+	Contained              []Resource       `json:"contained,omitempty"`
 	Extension              []*Extension     `json:"extension,omitempty"`
 	ModifierExtension      []*Extension     `json:"modifierExtension,omitempty"`
 	Subject                []*Reference     `json:"subject,omitempty"`
@@ -20,6 +22,21 @@ type MedicinalProductUndesirableEffect struct {
 	Classification         *CodeableConcept `json:"classification,omitempty"`
 	FrequencyOfOccurrence  *CodeableConcept `json:"frequencyOfOccurrence,omitempty"`
 	Population             []*Population    `json:"population,omitempty"`
+}
+
+// UnmarshalJSON decodes MedicinalProductUndesirableEffect strictly, dispatching inline resources on their resourceType.
+func (x *MedicinalProductUndesirableEffect) UnmarshalJSON(data []byte) error {
+	type plain MedicinalProductUndesirableEffect
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = MedicinalProductUndesirableEffect(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "MedicinalProductUndesirableEffect".
@@ -43,6 +60,11 @@ func (x *MedicinalProductUndesirableEffect) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *MedicinalProductUndesirableEffect) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *MedicinalProductUndesirableEffect) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *MedicinalProductUndesirableEffect) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // MessageDefinition: Defines the characteristics of a message that can be shared between systems, including the type of event that initiates the message, the content to be transmitted and what response(s), if any, are permitted.
 type MessageDefinition struct {
 	ResourceType        string                              `json:"resourceType"`
@@ -12,7 +14,7 @@ type MessageDefinition struct {
 	Language            *Code                               `json:"language,omitempty"`
 	LanguageExt         *Element                            `json:"_language,omitempty"`
 	Text                *Narrative                          `json:"text,omitempty"`
-	Contained           ResourceList                        `json:"contained,omitempty"`
+	Contained           []Resource                          `json:"contained,omitempty"`
 	Extension           []*Extension                        `json:"extension,omitempty"`
 	ModifierExtension   []*Extension                        `json:"modifierExtension,omitempty"`
 	Url                 *URI                                `json:"url,omitempty"`
@@ -60,6 +62,21 @@ type MessageDefinition struct {
 	GraphExt            []*Element                          `json:"_graph,omitempty"`
 }
 
+// UnmarshalJSON decodes MessageDefinition strictly, dispatching inline resources on their resourceType.
+func (x *MessageDefinition) UnmarshalJSON(data []byte) error {
+	type plain MessageDefinition
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = MessageDefinition(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "MessageDefinition".
 func (x *MessageDefinition) TypeName() string { return "MessageDefinition" }
 
@@ -79,6 +96,11 @@ func (x *MessageDefinition) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *MessageDefinition) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *MessageDefinition) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *MessageDefinition) MarshalJSON() ([]byte, error) {

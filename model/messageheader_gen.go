@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // MessageHeader: The header for a message exchange that is either requesting or responding to an action.
 type MessageHeader struct {
 	ResourceType      string                      `json:"resourceType"`
@@ -12,7 +14,7 @@ type MessageHeader struct {
 	Language          *Code                       `json:"language,omitempty"`
 	LanguageExt       *Element                    `json:"_language,omitempty"`
 	Text              *Narrative                  `json:"text,omitempty"`
-	Contained         ResourceList                `json:"contained,omitempty"`
+	Contained         []Resource                  `json:"contained,omitempty"`
 	Extension         []*Extension                `json:"extension,omitempty"`
 	ModifierExtension []*Extension                `json:"modifierExtension,omitempty"`
 	EventCoding       *Coding                     `json:"eventCoding,omitempty"`
@@ -29,6 +31,21 @@ type MessageHeader struct {
 	Focus             []*Reference                `json:"focus,omitempty"`
 	Definition        *Canonical                  `json:"definition,omitempty"`
 	DefinitionExt     *Element                    `json:"_definition,omitempty"`
+}
+
+// UnmarshalJSON decodes MessageHeader strictly, dispatching inline resources on their resourceType.
+func (x *MessageHeader) UnmarshalJSON(data []byte) error {
+	type plain MessageHeader
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = MessageHeader(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "MessageHeader".
@@ -50,6 +67,11 @@ func (x *MessageHeader) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *MessageHeader) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *MessageHeader) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *MessageHeader) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // MolecularSequence: Raw data describing a biological sequence.
 type MolecularSequence struct {
 	ResourceType        string                               `json:"resourceType"`
@@ -12,7 +14,7 @@ type MolecularSequence struct {
 	Language            *Code                                `json:"language,omitempty"`
 	LanguageExt         *Element                             `json:"_language,omitempty"`
 	Text                *Narrative                           `json:"text,omitempty"`
-	Contained           ResourceList                         `json:"contained,omitempty"`
+	Contained           []Resource                           `json:"contained,omitempty"`
 	Extension           []*Extension                         `json:"extension,omitempty"`
 	ModifierExtension   []*Extension                         `json:"modifierExtension,omitempty"`
 	Identifier          []*Identifier                        `json:"identifier,omitempty"`
@@ -37,6 +39,21 @@ type MolecularSequence struct {
 	StructureVariant    []*MolecularSequenceStructureVariant `json:"structureVariant,omitempty"`
 }
 
+// UnmarshalJSON decodes MolecularSequence strictly, dispatching inline resources on their resourceType.
+func (x *MolecularSequence) UnmarshalJSON(data []byte) error {
+	type plain MolecularSequence
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = MolecularSequence(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "MolecularSequence".
 func (x *MolecularSequence) TypeName() string { return "MolecularSequence" }
 
@@ -56,6 +73,11 @@ func (x *MolecularSequence) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *MolecularSequence) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *MolecularSequence) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *MolecularSequence) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // NamingSystem: A curated namespace that issues unique symbols within that namespace for the identification of concepts, people, devices, etc.
 type NamingSystem struct {
 	ResourceType      string                  `json:"resourceType"`
@@ -12,7 +14,7 @@ type NamingSystem struct {
 	Language          *Code                   `json:"language,omitempty"`
 	LanguageExt       *Element                `json:"_language,omitempty"`
 	Text              *Narrative              `json:"text,omitempty"`
-	Contained         ResourceList            `json:"contained,omitempty"`
+	Contained         []Resource              `json:"contained,omitempty"`
 	Extension         []*Extension            `json:"extension,omitempty"`
 	ModifierExtension []*Extension            `json:"modifierExtension,omitempty"`
 	Name              *string                 `json:"name,omitempty"`
@@ -38,6 +40,21 @@ type NamingSystem struct {
 	UniqueId          []*NamingSystemUniqueId `json:"uniqueId,omitempty"`
 }
 
+// UnmarshalJSON decodes NamingSystem strictly, dispatching inline resources on their resourceType.
+func (x *NamingSystem) UnmarshalJSON(data []byte) error {
+	type plain NamingSystem
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = NamingSystem(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "NamingSystem".
 func (x *NamingSystem) TypeName() string { return "NamingSystem" }
 
@@ -57,6 +74,11 @@ func (x *NamingSystem) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *NamingSystem) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *NamingSystem) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *NamingSystem) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // NutritionOrder: A request to supply a diet, formula feeding (enteral) or oral nutritional supplement to a patient/resident.
 type NutritionOrder struct {
 	ResourceType             string                        `json:"resourceType"`
@@ -12,7 +14,7 @@ type NutritionOrder struct {
 	Language                 *Code                         `json:"language,omitempty"`
 	LanguageExt              *Element                      `json:"_language,omitempty"`
 	Text                     *Narrative                    `json:"text,omitempty"`
-	Contained                ResourceList                  `json:"contained,omitempty"`
+	Contained                []Resource                    `json:"contained,omitempty"`
 	Extension                []*Extension                  `json:"extension,omitempty"`
 	ModifierExtension        []*Extension                  `json:"modifierExtension,omitempty"`
 	Identifier               []*Identifier                 `json:"identifier,omitempty"`
@@ -40,6 +42,21 @@ type NutritionOrder struct {
 	Note                     []*Annotation                 `json:"note,omitempty"`
 }
 
+// UnmarshalJSON decodes NutritionOrder strictly, dispatching inline resources on their resourceType.
+func (x *NutritionOrder) UnmarshalJSON(data []byte) error {
+	type plain NutritionOrder
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = NutritionOrder(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "NutritionOrder".
 func (x *NutritionOrder) TypeName() string { return "NutritionOrder" }
 
@@ -59,6 +76,11 @@ func (x *NutritionOrder) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *NutritionOrder) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *NutritionOrder) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *NutritionOrder) MarshalJSON() ([]byte, error) {

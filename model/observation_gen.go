@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Observation: Measurements and simple assertions made about a patient, device or other subject.
 type Observation struct {
 	ResourceType         string                       `json:"resourceType"`
@@ -12,7 +14,7 @@ type Observation struct {
 	Language             *Code                        `json:"language,omitempty"`
 	LanguageExt          *Element                     `json:"_language,omitempty"`
 	Text                 *Narrative                   `json:"text,omitempty"`
-	Contained            ResourceList                 `json:"contained,omitempty"`
+	Contained            []Resource                   `json:"contained,omitempty"`
 	Extension            []*Extension                 `json:"extension,omitempty"`
 	ModifierExtension    []*Extension                 `json:"modifierExtension,omitempty"`
 	Identifier           []*Identifier                `json:"identifier,omitempty"`
@@ -63,6 +65,21 @@ type Observation struct {
 	Component            []*ObservationComponent      `json:"component,omitempty"`
 }
 
+// UnmarshalJSON decodes Observation strictly, dispatching inline resources on their resourceType.
+func (x *Observation) UnmarshalJSON(data []byte) error {
+	type plain Observation
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Observation(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Observation".
 func (x *Observation) TypeName() string { return "Observation" }
 
@@ -82,6 +99,11 @@ func (x *Observation) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Observation) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Observation) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Observation) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // ObservationDefinition: Set of definitional characteristics for a kind of observation or measurement produced or consumed by an orderable health care service.
 type ObservationDefinition struct {
 	ResourceType              string                                    `json:"resourceType"`
@@ -12,7 +14,7 @@ type ObservationDefinition struct {
 	Language                  *Code                                     `json:"language,omitempty"`
 	LanguageExt               *Element                                  `json:"_language,omitempty"`
 	Text                      *Narrative                                `json:"text,omitempty"`
-	Contained                 ResourceList                              `json:"contained,omitempty"`
+	Contained                 []Resource                                `json:"contained,omitempty"`
 	Extension                 []*Extension                              `json:"extension,omitempty"`
 	ModifierExtension         []*Extension                              `json:"modifierExtension,omitempty"`
 	Publisher                 *Reference                                `json:"publisher,omitempty"`
@@ -34,6 +36,21 @@ type ObservationDefinition struct {
 	CriticalCodedValueSet     *Reference                                `json:"criticalCodedValueSet,omitempty"`
 }
 
+// UnmarshalJSON decodes ObservationDefinition strictly, dispatching inline resources on their resourceType.
+func (x *ObservationDefinition) UnmarshalJSON(data []byte) error {
+	type plain ObservationDefinition
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = ObservationDefinition(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "ObservationDefinition".
 func (x *ObservationDefinition) TypeName() string { return "ObservationDefinition" }
 
@@ -53,6 +70,11 @@ func (x *ObservationDefinition) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *ObservationDefinition) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *ObservationDefinition) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *ObservationDefinition) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // OperationDefinition: A formal computable definition of an operation (on the RESTful interface) or a named query (using the search interaction).
 type OperationDefinition struct {
 	ResourceType      string                          `json:"resourceType"`
@@ -12,7 +14,7 @@ type OperationDefinition struct {
 	Language          *Code                           `json:"language,omitempty"`
 	LanguageExt       *Element                        `json:"_language,omitempty"`
 	Text              *Narrative                      `json:"text,omitempty"`
-	Contained         ResourceList                    `json:"contained,omitempty"`
+	Contained         []Resource                      `json:"contained,omitempty"`
 	Extension         []*Extension                    `json:"extension,omitempty"`
 	ModifierExtension []*Extension                    `json:"modifierExtension,omitempty"`
 	Url               *URI                            `json:"url,omitempty"`
@@ -64,6 +66,21 @@ type OperationDefinition struct {
 	Overload          []*OperationDefinitionOverload  `json:"overload,omitempty"`
 }
 
+// UnmarshalJSON decodes OperationDefinition strictly, dispatching inline resources on their resourceType.
+func (x *OperationDefinition) UnmarshalJSON(data []byte) error {
+	type plain OperationDefinition
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = OperationDefinition(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "OperationDefinition".
 func (x *OperationDefinition) TypeName() string { return "OperationDefinition" }
 
@@ -83,6 +100,11 @@ func (x *OperationDefinition) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *OperationDefinition) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *OperationDefinition) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *OperationDefinition) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // OperationOutcome: A collection of error, warning, or information messages that result from a system action.
 type OperationOutcome struct {
 	ResourceType      string                   `json:"resourceType"`
@@ -12,10 +14,25 @@ type OperationOutcome struct {
 	Language          *Code                    `json:"language,omitempty"`
 	LanguageExt       *Element                 `json:"_language,omitempty"`
 	Text              *Narrative               `json:"text,omitempty"`
-	Contained         ResourceList             `json:"contained,omitempty"`
+	Contained         []Resource               `json:"contained,omitempty"`
 	Extension         []*Extension             `json:"extension,omitempty"`
 	ModifierExtension []*Extension             `json:"modifierExtension,omitempty"`
 	Issue             []*OperationOutcomeIssue `json:"issue,omitempty"`
+}
+
+// UnmarshalJSON decodes OperationOutcome strictly, dispatching inline resources on their resourceType.
+func (x *OperationOutcome) UnmarshalJSON(data []byte) error {
+	type plain OperationOutcome
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = OperationOutcome(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "OperationOutcome".
@@ -37,6 +54,11 @@ func (x *OperationOutcome) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *OperationOutcome) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *OperationOutcome) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *OperationOutcome) MarshalJSON() ([]byte, error) {

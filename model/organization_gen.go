@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Organization: A formally or informally recognized grouping of people or organizations formed for the purpose of achieving some form of collective action.
 type Organization struct {
 	ResourceType      string                 `json:"resourceType"`
@@ -12,7 +14,7 @@ type Organization struct {
 	Language          *Code                  `json:"language,omitempty"`
 	LanguageExt       *Element               `json:"_language,omitempty"`
 	Text              *Narrative             `json:"text,omitempty"`
-	Contained         ResourceList           `json:"contained,omitempty"`
+	Contained         []Resource             `json:"contained,omitempty"`
 	Extension         []*Extension           `json:"extension,omitempty"`
 	ModifierExtension []*Extension           `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier          `json:"identifier,omitempty"`
@@ -28,6 +30,21 @@ type Organization struct {
 	PartOf            *Reference             `json:"partOf,omitempty"`
 	Contact           []*OrganizationContact `json:"contact,omitempty"`
 	Endpoint          []*Reference           `json:"endpoint,omitempty"`
+}
+
+// UnmarshalJSON decodes Organization strictly, dispatching inline resources on their resourceType.
+func (x *Organization) UnmarshalJSON(data []byte) error {
+	type plain Organization
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Organization(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "Organization".
@@ -49,6 +66,11 @@ func (x *Organization) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Organization) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Organization) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Organization) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // OrganizationAffiliation: Defines an affiliation/assotiation/relationship between 2 distinct oganizations, that is not a part-of relationship/sub-division relationship.
 type OrganizationAffiliation struct {
 	ResourceType              string             `json:"resourceType"`
@@ -12,7 +14,7 @@ type OrganizationAffiliation struct {
 	Language                  *Code              `json:"language,omitempty"`
 	LanguageExt               *Element           `json:"_language,omitempty"`
 	Text                      *Narrative         `json:"text,omitempty"`
-	Contained                 ResourceList       `json:"contained,omitempty"`
+	Contained                 []Resource         `json:"contained,omitempty"`
 	Extension                 []*Extension       `json:"extension,omitempty"`
 	ModifierExtension         []*Extension       `json:"modifierExtension,omitempty"`
 	Identifier                []*Identifier      `json:"identifier,omitempty"`
@@ -28,6 +30,21 @@ type OrganizationAffiliation struct {
 	HealthcareService         []*Reference       `json:"healthcareService,omitempty"`
 	Telecom                   []*ContactPoint    `json:"telecom,omitempty"`
 	Endpoint                  []*Reference       `json:"endpoint,omitempty"`
+}
+
+// UnmarshalJSON decodes OrganizationAffiliation strictly, dispatching inline resources on their resourceType.
+func (x *OrganizationAffiliation) UnmarshalJSON(data []byte) error {
+	type plain OrganizationAffiliation
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = OrganizationAffiliation(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "OrganizationAffiliation".
@@ -49,6 +66,11 @@ func (x *OrganizationAffiliation) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *OrganizationAffiliation) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *OrganizationAffiliation) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *OrganizationAffiliation) MarshalJSON() ([]byte, error) {

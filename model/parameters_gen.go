@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Parameters: This resource is a non-persisted resource used to pass information into and back from an [operation](operations.html).
 type Parameters struct {
 	ResourceType     string                 `json:"resourceType"`
@@ -33,6 +35,11 @@ func (x *Parameters) ResourceMeta() *Meta {
 
 // ContainedResources returns nil: Parameters cannot contain resources.
 func (x *Parameters) ContainedResources() []Resource { return nil }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Parameters) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Parameters) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Patient: Demographics and other administrative information about an individual or animal receiving care or other health-related services.
 type Patient struct {
 	ResourceType            string                  `json:"resourceType"`
@@ -12,7 +14,7 @@ type Patient struct {
 	Language                *Code                   `json:"language,omitempty"`
 	LanguageExt             *Element                `json:"_language,omitempty"`
 	Text                    *Narrative              `json:"text,omitempty"`
-	Contained               ResourceList            `json:"contained,omitempty"`
+	Contained               []Resource              `json:"contained,omitempty"`
 	Extension               []*Extension            `json:"extension,omitempty"`
 	ModifierExtension       []*Extension            `json:"modifierExtension,omitempty"`
 	Identifier              []*Identifier           `json:"identifier,omitempty"`
@@ -42,6 +44,21 @@ type Patient struct {
 	Link                    []*PatientLink          `json:"link,omitempty"`
 }
 
+// UnmarshalJSON decodes Patient strictly, dispatching inline resources on their resourceType.
+func (x *Patient) UnmarshalJSON(data []byte) error {
+	type plain Patient
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Patient(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Patient".
 func (x *Patient) TypeName() string { return "Patient" }
 
@@ -61,6 +78,11 @@ func (x *Patient) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Patient) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Patient) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Patient) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // PaymentNotice: This resource provides the status of the payment for goods and services rendered, and the request and response resource references.
 type PaymentNotice struct {
 	ResourceType      string           `json:"resourceType"`
@@ -12,7 +14,7 @@ type PaymentNotice struct {
 	Language          *Code            `json:"language,omitempty"`
 	LanguageExt       *Element         `json:"_language,omitempty"`
 	Text              *Narrative       `json:"text,omitempty"`
-	Contained         ResourceList     `json:"contained,omitempty"`
+	Contained         []Resource       `json:"contained,omitempty"`
 	Extension         []*Extension     `json:"extension,omitempty"`
 	ModifierExtension []*Extension     `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier    `json:"identifier,omitempty"`
@@ -30,6 +32,21 @@ type PaymentNotice struct {
 	Recipient         *Reference       `json:"recipient,omitempty"`
 	Amount            *Money           `json:"amount,omitempty"`
 	PaymentStatus     *CodeableConcept `json:"paymentStatus,omitempty"`
+}
+
+// UnmarshalJSON decodes PaymentNotice strictly, dispatching inline resources on their resourceType.
+func (x *PaymentNotice) UnmarshalJSON(data []byte) error {
+	type plain PaymentNotice
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = PaymentNotice(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "PaymentNotice".
@@ -51,6 +68,11 @@ func (x *PaymentNotice) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *PaymentNotice) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *PaymentNotice) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *PaymentNotice) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // PaymentReconciliation: This resource provides the details including amount of a payment and allocates the payment items being paid.
 type PaymentReconciliation struct {
 	ResourceType      string                              `json:"resourceType"`
@@ -12,7 +14,7 @@ type PaymentReconciliation struct {
 	Language          *Code                               `json:"language,omitempty"`
 	LanguageExt       *Element                            `json:"_language,omitempty"`
 	Text              *Narrative                          `json:"text,omitempty"`
-	Contained         ResourceList                        `json:"contained,omitempty"`
+	Contained         []Resource                          `json:"contained,omitempty"`
 	Extension         []*Extension                        `json:"extension,omitempty"`
 	ModifierExtension []*Extension                        `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier                       `json:"identifier,omitempty"`
@@ -37,6 +39,21 @@ type PaymentReconciliation struct {
 	ProcessNote       []*PaymentReconciliationProcessNote `json:"processNote,omitempty"`
 }
 
+// UnmarshalJSON decodes PaymentReconciliation strictly, dispatching inline resources on their resourceType.
+func (x *PaymentReconciliation) UnmarshalJSON(data []byte) error {
+	type plain PaymentReconciliation
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = PaymentReconciliation(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "PaymentReconciliation".
 func (x *PaymentReconciliation) TypeName() string { return "PaymentReconciliation" }
 
@@ -56,6 +73,11 @@ func (x *PaymentReconciliation) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *PaymentReconciliation) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *PaymentReconciliation) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *PaymentReconciliation) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Person: Demographics and administrative information about a person independent of a specific health-related context.
 type Person struct {
 	ResourceType         string          `json:"resourceType"`
@@ -12,7 +14,7 @@ type Person struct {
 	Language             *Code           `json:"language,omitempty"`
 	LanguageExt          *Element        `json:"_language,omitempty"`
 	Text                 *Narrative      `json:"text,omitempty"`
-	Contained            ResourceList    `json:"contained,omitempty"`
+	Contained            []Resource      `json:"contained,omitempty"`
 	Extension            []*Extension    `json:"extension,omitempty"`
 	ModifierExtension    []*Extension    `json:"modifierExtension,omitempty"`
 	Identifier           []*Identifier   `json:"identifier,omitempty"`
@@ -28,6 +30,21 @@ type Person struct {
 	Active               *bool           `json:"active,omitempty"`
 	ActiveExt            *Element        `json:"_active,omitempty"`
 	Link                 []*PersonLink   `json:"link,omitempty"`
+}
+
+// UnmarshalJSON decodes Person strictly, dispatching inline resources on their resourceType.
+func (x *Person) UnmarshalJSON(data []byte) error {
+	type plain Person
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Person(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "Person".
@@ -49,6 +66,11 @@ func (x *Person) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Person) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Person) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Person) MarshalJSON() ([]byte, error) {

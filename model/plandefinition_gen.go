@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // PlanDefinition: This resource allows for the definition of various types of plans as a sharable, consumable, and executable artifact.
 type PlanDefinition struct {
 	ResourceType           string                  `json:"resourceType"`
@@ -12,7 +14,7 @@ type PlanDefinition struct {
 	Language               *Code                   `json:"language,omitempty"`
 	LanguageExt            *Element                `json:"_language,omitempty"`
 	Text                   *Narrative              `json:"text,omitempty"`
-	Contained              ResourceList            `json:"contained,omitempty"`
+	Contained              []Resource              `json:"contained,omitempty"`
 	Extension              []*Extension            `json:"extension,omitempty"`
 	ModifierExtension      []*Extension            `json:"modifierExtension,omitempty"`
 	Url                    *URI                    `json:"url,omitempty"`
@@ -65,6 +67,21 @@ type PlanDefinition struct {
 	Action                 []*PlanDefinitionAction `json:"action,omitempty"`
 }
 
+// UnmarshalJSON decodes PlanDefinition strictly, dispatching inline resources on their resourceType.
+func (x *PlanDefinition) UnmarshalJSON(data []byte) error {
+	type plain PlanDefinition
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = PlanDefinition(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "PlanDefinition".
 func (x *PlanDefinition) TypeName() string { return "PlanDefinition" }
 
@@ -84,6 +101,11 @@ func (x *PlanDefinition) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *PlanDefinition) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *PlanDefinition) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *PlanDefinition) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Practitioner: A person who is directly or indirectly involved in the provisioning of healthcare.
 type Practitioner struct {
 	ResourceType      string                       `json:"resourceType"`
@@ -12,7 +14,7 @@ type Practitioner struct {
 	Language          *Code                        `json:"language,omitempty"`
 	LanguageExt       *Element                     `json:"_language,omitempty"`
 	Text              *Narrative                   `json:"text,omitempty"`
-	Contained         ResourceList                 `json:"contained,omitempty"`
+	Contained         []Resource                   `json:"contained,omitempty"`
 	Extension         []*Extension                 `json:"extension,omitempty"`
 	ModifierExtension []*Extension                 `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier                `json:"identifier,omitempty"`
@@ -28,6 +30,21 @@ type Practitioner struct {
 	Photo             []*Attachment                `json:"photo,omitempty"`
 	Qualification     []*PractitionerQualification `json:"qualification,omitempty"`
 	Communication     []*CodeableConcept           `json:"communication,omitempty"`
+}
+
+// UnmarshalJSON decodes Practitioner strictly, dispatching inline resources on their resourceType.
+func (x *Practitioner) UnmarshalJSON(data []byte) error {
+	type plain Practitioner
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Practitioner(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "Practitioner".
@@ -49,6 +66,11 @@ func (x *Practitioner) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Practitioner) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Practitioner) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Practitioner) MarshalJSON() ([]byte, error) {

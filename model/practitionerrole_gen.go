@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // PractitionerRole: A specific set of Roles/Locations/specialties/services that a practitioner may perform at an organization for a period of time.
 type PractitionerRole struct {
 	ResourceType              string                           `json:"resourceType"`
@@ -12,7 +14,7 @@ type PractitionerRole struct {
 	Language                  *Code                            `json:"language,omitempty"`
 	LanguageExt               *Element                         `json:"_language,omitempty"`
 	Text                      *Narrative                       `json:"text,omitempty"`
-	Contained                 ResourceList                     `json:"contained,omitempty"`
+	Contained                 []Resource                       `json:"contained,omitempty"`
 	Extension                 []*Extension                     `json:"extension,omitempty"`
 	ModifierExtension         []*Extension                     `json:"modifierExtension,omitempty"`
 	Identifier                []*Identifier                    `json:"identifier,omitempty"`
@@ -31,6 +33,21 @@ type PractitionerRole struct {
 	AvailabilityExceptions    *string                          `json:"availabilityExceptions,omitempty"`
 	AvailabilityExceptionsExt *Element                         `json:"_availabilityExceptions,omitempty"`
 	Endpoint                  []*Reference                     `json:"endpoint,omitempty"`
+}
+
+// UnmarshalJSON decodes PractitionerRole strictly, dispatching inline resources on their resourceType.
+func (x *PractitionerRole) UnmarshalJSON(data []byte) error {
+	type plain PractitionerRole
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = PractitionerRole(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "PractitionerRole".
@@ -52,6 +69,11 @@ func (x *PractitionerRole) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *PractitionerRole) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *PractitionerRole) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *PractitionerRole) MarshalJSON() ([]byte, error) {

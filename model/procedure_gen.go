@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Procedure: An action that is or was performed on or for a patient.
 type Procedure struct {
 	ResourceType             string                  `json:"resourceType"`
@@ -12,7 +14,7 @@ type Procedure struct {
 	Language                 *Code                   `json:"language,omitempty"`
 	LanguageExt              *Element                `json:"_language,omitempty"`
 	Text                     *Narrative              `json:"text,omitempty"`
-	Contained                ResourceList            `json:"contained,omitempty"`
+	Contained                []Resource              `json:"contained,omitempty"`
 	Extension                []*Extension            `json:"extension,omitempty"`
 	ModifierExtension        []*Extension            `json:"modifierExtension,omitempty"`
 	Identifier               []*Identifier           `json:"identifier,omitempty"`
@@ -54,6 +56,21 @@ type Procedure struct {
 	UsedCode                 []*CodeableConcept      `json:"usedCode,omitempty"`
 }
 
+// UnmarshalJSON decodes Procedure strictly, dispatching inline resources on their resourceType.
+func (x *Procedure) UnmarshalJSON(data []byte) error {
+	type plain Procedure
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Procedure(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Procedure".
 func (x *Procedure) TypeName() string { return "Procedure" }
 
@@ -73,6 +90,11 @@ func (x *Procedure) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Procedure) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Procedure) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Procedure) MarshalJSON() ([]byte, error) {

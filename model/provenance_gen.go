@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Provenance: Provenance of a resource is a record that describes entities and processes involved in producing and delivering or otherwise influencing that resource.
 type Provenance struct {
 	ResourceType        string              `json:"resourceType"`
@@ -12,7 +14,7 @@ type Provenance struct {
 	Language            *Code               `json:"language,omitempty"`
 	LanguageExt         *Element            `json:"_language,omitempty"`
 	Text                *Narrative          `json:"text,omitempty"`
-	Contained           ResourceList        `json:"contained,omitempty"`
+	Contained           []Resource          `json:"contained,omitempty"`
 	Extension           []*Extension        `json:"extension,omitempty"`
 	ModifierExtension   []*Extension        `json:"modifierExtension,omitempty"`
 	Target              []*Reference        `json:"target,omitempty"`
@@ -29,6 +31,21 @@ type Provenance struct {
 	Agent               []*ProvenanceAgent  `json:"agent,omitempty"`
 	Entity              []*ProvenanceEntity `json:"entity,omitempty"`
 	Signature           []*Signature        `json:"signature,omitempty"`
+}
+
+// UnmarshalJSON decodes Provenance strictly, dispatching inline resources on their resourceType.
+func (x *Provenance) UnmarshalJSON(data []byte) error {
+	type plain Provenance
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Provenance(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "Provenance".
@@ -50,6 +67,11 @@ func (x *Provenance) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Provenance) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Provenance) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Provenance) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Questionnaire: A structured set of questions intended to guide the collection of answers from end-users.
 type Questionnaire struct {
 	ResourceType      string               `json:"resourceType"`
@@ -12,7 +14,7 @@ type Questionnaire struct {
 	Language          *Code                `json:"language,omitempty"`
 	LanguageExt       *Element             `json:"_language,omitempty"`
 	Text              *Narrative           `json:"text,omitempty"`
-	Contained         ResourceList         `json:"contained,omitempty"`
+	Contained         []Resource           `json:"contained,omitempty"`
 	Extension         []*Extension         `json:"extension,omitempty"`
 	ModifierExtension []*Extension         `json:"modifierExtension,omitempty"`
 	Url               *URI                 `json:"url,omitempty"`
@@ -54,6 +56,21 @@ type Questionnaire struct {
 	Item              []*QuestionnaireItem `json:"item,omitempty"`
 }
 
+// UnmarshalJSON decodes Questionnaire strictly, dispatching inline resources on their resourceType.
+func (x *Questionnaire) UnmarshalJSON(data []byte) error {
+	type plain Questionnaire
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Questionnaire(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "Questionnaire".
 func (x *Questionnaire) TypeName() string { return "Questionnaire" }
 
@@ -73,6 +90,11 @@ func (x *Questionnaire) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Questionnaire) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Questionnaire) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Questionnaire) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // QuestionnaireResponse: A structured set of questions and their answers.
 type QuestionnaireResponse struct {
 	ResourceType      string                       `json:"resourceType"`
@@ -12,7 +14,7 @@ type QuestionnaireResponse struct {
 	Language          *Code                        `json:"language,omitempty"`
 	LanguageExt       *Element                     `json:"_language,omitempty"`
 	Text              *Narrative                   `json:"text,omitempty"`
-	Contained         ResourceList                 `json:"contained,omitempty"`
+	Contained         []Resource                   `json:"contained,omitempty"`
 	Extension         []*Extension                 `json:"extension,omitempty"`
 	ModifierExtension []*Extension                 `json:"modifierExtension,omitempty"`
 	Identifier        *Identifier                  `json:"identifier,omitempty"`
@@ -29,6 +31,21 @@ type QuestionnaireResponse struct {
 	Author            *Reference                   `json:"author,omitempty"`
 	Source            *Reference                   `json:"source,omitempty"`
 	Item              []*QuestionnaireResponseItem `json:"item,omitempty"`
+}
+
+// UnmarshalJSON decodes QuestionnaireResponse strictly, dispatching inline resources on their resourceType.
+func (x *QuestionnaireResponse) UnmarshalJSON(data []byte) error {
+	type plain QuestionnaireResponse
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = QuestionnaireResponse(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "QuestionnaireResponse".
@@ -50,6 +67,11 @@ func (x *QuestionnaireResponse) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *QuestionnaireResponse) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *QuestionnaireResponse) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *QuestionnaireResponse) MarshalJSON() ([]byte, error) {

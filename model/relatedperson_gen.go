@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // RelatedPerson: Information about a person that is involved in the care for a patient, but who is not the target of healthcare, nor has a formal responsibility in the care process.
 type RelatedPerson struct {
 	ResourceType      string                        `json:"resourceType"`
@@ -12,7 +14,7 @@ type RelatedPerson struct {
 	Language          *Code                         `json:"language,omitempty"`
 	LanguageExt       *Element                      `json:"_language,omitempty"`
 	Text              *Narrative                    `json:"text,omitempty"`
-	Contained         ResourceList                  `json:"contained,omitempty"`
+	Contained         []Resource                    `json:"contained,omitempty"`
 	Extension         []*Extension                  `json:"extension,omitempty"`
 	ModifierExtension []*Extension                  `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier                 `json:"identifier,omitempty"`
@@ -30,6 +32,21 @@ type RelatedPerson struct {
 	Photo             []*Attachment                 `json:"photo,omitempty"`
 	Period            *Period                       `json:"period,omitempty"`
 	Communication     []*RelatedPersonCommunication `json:"communication,omitempty"`
+}
+
+// UnmarshalJSON decodes RelatedPerson strictly, dispatching inline resources on their resourceType.
+func (x *RelatedPerson) UnmarshalJSON(data []byte) error {
+	type plain RelatedPerson
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = RelatedPerson(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "RelatedPerson".
@@ -51,6 +68,11 @@ func (x *RelatedPerson) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *RelatedPerson) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *RelatedPerson) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *RelatedPerson) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // RequestGroup: A group of related requests that can be used to capture intended activities that have inter-dependencies such as "give this medication after that one".
 type RequestGroup struct {
 	ResourceType             string                `json:"resourceType"`
@@ -12,7 +14,7 @@ type RequestGroup struct {
 	Language                 *Code                 `json:"language,omitempty"`
 	LanguageExt              *Element              `json:"_language,omitempty"`
 	Text                     *Narrative            `json:"text,omitempty"`
-	Contained                ResourceList          `json:"contained,omitempty"`
+	Contained                []Resource            `json:"contained,omitempty"`
 	Extension                []*Extension          `json:"extension,omitempty"`
 	ModifierExtension        []*Extension          `json:"modifierExtension,omitempty"`
 	Identifier               []*Identifier         `json:"identifier,omitempty"`
@@ -41,6 +43,21 @@ type RequestGroup struct {
 	Action                   []*RequestGroupAction `json:"action,omitempty"`
 }
 
+// UnmarshalJSON decodes RequestGroup strictly, dispatching inline resources on their resourceType.
+func (x *RequestGroup) UnmarshalJSON(data []byte) error {
+	type plain RequestGroup
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = RequestGroup(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "RequestGroup".
 func (x *RequestGroup) TypeName() string { return "RequestGroup" }
 
@@ -60,6 +77,11 @@ func (x *RequestGroup) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *RequestGroup) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *RequestGroup) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *RequestGroup) MarshalJSON() ([]byte, error) {

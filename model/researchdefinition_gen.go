@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // ResearchDefinition: The ResearchDefinition resource describes the conditional state (population and any exposures being compared within the population) and outcome (if specified) that the knowledge (evidence, assertion, recommendation) is about.
 type ResearchDefinition struct {
 	ResourceType           string             `json:"resourceType"`
@@ -12,7 +14,7 @@ type ResearchDefinition struct {
 	Language               *Code              `json:"language,omitempty"`
 	LanguageExt            *Element           `json:"_language,omitempty"`
 	Text                   *Narrative         `json:"text,omitempty"`
-	Contained              ResourceList       `json:"contained,omitempty"`
+	Contained              []Resource         `json:"contained,omitempty"`
 	Extension              []*Extension       `json:"extension,omitempty"`
 	ModifierExtension      []*Extension       `json:"modifierExtension,omitempty"`
 	Url                    *URI               `json:"url,omitempty"`
@@ -70,6 +72,21 @@ type ResearchDefinition struct {
 	Outcome                *Reference         `json:"outcome,omitempty"`
 }
 
+// UnmarshalJSON decodes ResearchDefinition strictly, dispatching inline resources on their resourceType.
+func (x *ResearchDefinition) UnmarshalJSON(data []byte) error {
+	type plain ResearchDefinition
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = ResearchDefinition(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "ResearchDefinition".
 func (x *ResearchDefinition) TypeName() string { return "ResearchDefinition" }
 
@@ -89,6 +106,11 @@ func (x *ResearchDefinition) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *ResearchDefinition) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *ResearchDefinition) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *ResearchDefinition) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // ResearchElementDefinition: The ResearchElementDefinition resource describes a "PICO" element that knowledge (evidence, assertion, recommendation) is about.
 type ResearchElementDefinition struct {
 	ResourceType           string                                     `json:"resourceType"`
@@ -12,7 +14,7 @@ type ResearchElementDefinition struct {
 	Language               *Code                                      `json:"language,omitempty"`
 	LanguageExt            *Element                                   `json:"_language,omitempty"`
 	Text                   *Narrative                                 `json:"text,omitempty"`
-	Contained              ResourceList                               `json:"contained,omitempty"`
+	Contained              []Resource                                 `json:"contained,omitempty"`
 	Extension              []*Extension                               `json:"extension,omitempty"`
 	ModifierExtension      []*Extension                               `json:"modifierExtension,omitempty"`
 	Url                    *URI                                       `json:"url,omitempty"`
@@ -71,6 +73,21 @@ type ResearchElementDefinition struct {
 	Characteristic         []*ResearchElementDefinitionCharacteristic `json:"characteristic,omitempty"`
 }
 
+// UnmarshalJSON decodes ResearchElementDefinition strictly, dispatching inline resources on their resourceType.
+func (x *ResearchElementDefinition) UnmarshalJSON(data []byte) error {
+	type plain ResearchElementDefinition
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = ResearchElementDefinition(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "ResearchElementDefinition".
 func (x *ResearchElementDefinition) TypeName() string { return "ResearchElementDefinition" }
 
@@ -90,6 +107,11 @@ func (x *ResearchElementDefinition) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *ResearchElementDefinition) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *ResearchElementDefinition) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *ResearchElementDefinition) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // ResearchStudy: A process where a researcher or organization plans and then executes a series of steps intended to increase the field of healthcare-related knowledge.
 type ResearchStudy struct {
 	ResourceType          string                          `json:"resourceType"`
@@ -12,7 +14,7 @@ type ResearchStudy struct {
 	Language              *Code                           `json:"language,omitempty"`
 	LanguageExt           *Element                        `json:"_language,omitempty"`
 	Text                  *Narrative                      `json:"text,omitempty"`
-	Contained             ResourceList                    `json:"contained,omitempty"`
+	Contained             []Resource                      `json:"contained,omitempty"`
 	Extension             []*Extension                    `json:"extension,omitempty"`
 	ModifierExtension     []*Extension                    `json:"modifierExtension,omitempty"`
 	Identifier            []*Identifier                   `json:"identifier,omitempty"`
@@ -59,6 +61,21 @@ type ResearchStudy struct {
 	Result                []*Reference                    `json:"result,omitempty"`
 }
 
+// UnmarshalJSON decodes ResearchStudy strictly, dispatching inline resources on their resourceType.
+func (x *ResearchStudy) UnmarshalJSON(data []byte) error {
+	type plain ResearchStudy
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = ResearchStudy(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "ResearchStudy".
 func (x *ResearchStudy) TypeName() string { return "ResearchStudy" }
 
@@ -78,6 +95,11 @@ func (x *ResearchStudy) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *ResearchStudy) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *ResearchStudy) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *ResearchStudy) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // ResearchSubject: A physical entity which is the primary unit of operational and/or administrative interest in a study.
 type ResearchSubject struct {
 	ResourceType      string        `json:"resourceType"`
@@ -12,7 +14,7 @@ type ResearchSubject struct {
 	Language          *Code         `json:"language,omitempty"`
 	LanguageExt       *Element      `json:"_language,omitempty"`
 	Text              *Narrative    `json:"text,omitempty"`
-	Contained         ResourceList  `json:"contained,omitempty"`
+	Contained         []Resource    `json:"contained,omitempty"`
 	Extension         []*Extension  `json:"extension,omitempty"`
 	ModifierExtension []*Extension  `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier `json:"identifier,omitempty"`
@@ -26,6 +28,21 @@ type ResearchSubject struct {
 	ActualArm         *string       `json:"actualArm,omitempty"`
 	ActualArmExt      *Element      `json:"_actualArm,omitempty"`
 	Consent           *Reference    `json:"consent,omitempty"`
+}
+
+// UnmarshalJSON decodes ResearchSubject strictly, dispatching inline resources on their resourceType.
+func (x *ResearchSubject) UnmarshalJSON(data []byte) error {
+	type plain ResearchSubject
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = ResearchSubject(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "ResearchSubject".
@@ -47,6 +64,11 @@ func (x *ResearchSubject) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *ResearchSubject) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *ResearchSubject) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *ResearchSubject) MarshalJSON() ([]byte, error) {

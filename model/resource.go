@@ -23,6 +23,10 @@ type Resource interface {
 	ResourceMeta() *Meta
 	// ContainedResources returns the resources contained in this one.
 	ContainedResources() []Resource
+	// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+	StampMeta(versionID string, lastUpdated time.Time)
+	// MarshalJSON encodes the resource as FHIR JSON.
+	MarshalJSON() ([]byte, error)
 }
 
 // ResourceTypes returns the names of all R4 resource types, sorted. The caller must not modify it.
@@ -166,8 +170,9 @@ func (r *RawResource) UnmarshalGQL(v any) error {
 // MarshalGQL writes the raw JSON.
 func (r RawResource) MarshalGQL(w io.Writer) { w.Write(r) }
 
-// StampMeta sets the server-managed meta.versionId and meta.lastUpdated of r.
-func StampMeta(r Resource, versionID string, lastUpdated time.Time) {
+// stampMeta sets the server-managed meta.versionId and meta.lastUpdated of r, in the
+// instant format FHIR requires, with milliseconds.
+func stampMeta(r Resource, versionID string, lastUpdated time.Time) {
 	m := r.ResourceMeta()
 	vid := ID(versionID)
 	lu := Instant(lastUpdated.UTC().Format("2006-01-02T15:04:05.000Z07:00"))

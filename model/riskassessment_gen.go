@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // RiskAssessment: An assessment of the likely outcome(s) for a patient or other subject as well as the likelihood of each outcome.
 type RiskAssessment struct {
 	ResourceType          string                      `json:"resourceType"`
@@ -12,7 +14,7 @@ type RiskAssessment struct {
 	Language              *Code                       `json:"language,omitempty"`
 	LanguageExt           *Element                    `json:"_language,omitempty"`
 	Text                  *Narrative                  `json:"text,omitempty"`
-	Contained             ResourceList                `json:"contained,omitempty"`
+	Contained             []Resource                  `json:"contained,omitempty"`
 	Extension             []*Extension                `json:"extension,omitempty"`
 	ModifierExtension     []*Extension                `json:"modifierExtension,omitempty"`
 	Identifier            []*Identifier               `json:"identifier,omitempty"`
@@ -38,6 +40,21 @@ type RiskAssessment struct {
 	Note                  []*Annotation               `json:"note,omitempty"`
 }
 
+// UnmarshalJSON decodes RiskAssessment strictly, dispatching inline resources on their resourceType.
+func (x *RiskAssessment) UnmarshalJSON(data []byte) error {
+	type plain RiskAssessment
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = RiskAssessment(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "RiskAssessment".
 func (x *RiskAssessment) TypeName() string { return "RiskAssessment" }
 
@@ -57,6 +74,11 @@ func (x *RiskAssessment) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *RiskAssessment) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *RiskAssessment) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *RiskAssessment) MarshalJSON() ([]byte, error) {

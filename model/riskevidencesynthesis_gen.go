@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // RiskEvidenceSynthesis: The RiskEvidenceSynthesis resource describes the likelihood of an outcome in a population plus exposure state where the risk estimate is derived from a combination of research studies.
 type RiskEvidenceSynthesis struct {
 	ResourceType      string                             `json:"resourceType"`
@@ -12,7 +14,7 @@ type RiskEvidenceSynthesis struct {
 	Language          *Code                              `json:"language,omitempty"`
 	LanguageExt       *Element                           `json:"_language,omitempty"`
 	Text              *Narrative                         `json:"text,omitempty"`
-	Contained         ResourceList                       `json:"contained,omitempty"`
+	Contained         []Resource                         `json:"contained,omitempty"`
 	Extension         []*Extension                       `json:"extension,omitempty"`
 	ModifierExtension []*Extension                       `json:"modifierExtension,omitempty"`
 	Url               *URI                               `json:"url,omitempty"`
@@ -59,6 +61,21 @@ type RiskEvidenceSynthesis struct {
 	Certainty         []*RiskEvidenceSynthesisCertainty  `json:"certainty,omitempty"`
 }
 
+// UnmarshalJSON decodes RiskEvidenceSynthesis strictly, dispatching inline resources on their resourceType.
+func (x *RiskEvidenceSynthesis) UnmarshalJSON(data []byte) error {
+	type plain RiskEvidenceSynthesis
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = RiskEvidenceSynthesis(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "RiskEvidenceSynthesis".
 func (x *RiskEvidenceSynthesis) TypeName() string { return "RiskEvidenceSynthesis" }
 
@@ -78,6 +95,11 @@ func (x *RiskEvidenceSynthesis) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *RiskEvidenceSynthesis) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *RiskEvidenceSynthesis) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *RiskEvidenceSynthesis) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Schedule: A container for slots of time that may be available for booking appointments.
 type Schedule struct {
 	ResourceType      string             `json:"resourceType"`
@@ -12,7 +14,7 @@ type Schedule struct {
 	Language          *Code              `json:"language,omitempty"`
 	LanguageExt       *Element           `json:"_language,omitempty"`
 	Text              *Narrative         `json:"text,omitempty"`
-	Contained         ResourceList       `json:"contained,omitempty"`
+	Contained         []Resource         `json:"contained,omitempty"`
 	Extension         []*Extension       `json:"extension,omitempty"`
 	ModifierExtension []*Extension       `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier      `json:"identifier,omitempty"`
@@ -25,6 +27,21 @@ type Schedule struct {
 	PlanningHorizon   *Period            `json:"planningHorizon,omitempty"`
 	Comment           *string            `json:"comment,omitempty"`
 	CommentExt        *Element           `json:"_comment,omitempty"`
+}
+
+// UnmarshalJSON decodes Schedule strictly, dispatching inline resources on their resourceType.
+func (x *Schedule) UnmarshalJSON(data []byte) error {
+	type plain Schedule
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Schedule(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "Schedule".
@@ -46,6 +63,11 @@ func (x *Schedule) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Schedule) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Schedule) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Schedule) MarshalJSON() ([]byte, error) {

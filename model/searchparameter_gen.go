@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // SearchParameter: A search parameter that defines a named search item that can be used to search/filter on a resource.
 type SearchParameter struct {
 	ResourceType      string                      `json:"resourceType"`
@@ -12,7 +14,7 @@ type SearchParameter struct {
 	Language          *Code                       `json:"language,omitempty"`
 	LanguageExt       *Element                    `json:"_language,omitempty"`
 	Text              *Narrative                  `json:"text,omitempty"`
-	Contained         ResourceList                `json:"contained,omitempty"`
+	Contained         []Resource                  `json:"contained,omitempty"`
 	Extension         []*Extension                `json:"extension,omitempty"`
 	ModifierExtension []*Extension                `json:"modifierExtension,omitempty"`
 	Url               *URI                        `json:"url,omitempty"`
@@ -65,6 +67,21 @@ type SearchParameter struct {
 	Component         []*SearchParameterComponent `json:"component,omitempty"`
 }
 
+// UnmarshalJSON decodes SearchParameter strictly, dispatching inline resources on their resourceType.
+func (x *SearchParameter) UnmarshalJSON(data []byte) error {
+	type plain SearchParameter
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = SearchParameter(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "SearchParameter".
 func (x *SearchParameter) TypeName() string { return "SearchParameter" }
 
@@ -84,6 +101,11 @@ func (x *SearchParameter) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *SearchParameter) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *SearchParameter) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *SearchParameter) MarshalJSON() ([]byte, error) {

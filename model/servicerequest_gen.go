@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // ServiceRequest: A record of a request for service such as diagnostic investigations, treatments, or operations to be performed.
 type ServiceRequest struct {
 	ResourceType             string             `json:"resourceType"`
@@ -12,7 +14,7 @@ type ServiceRequest struct {
 	Language                 *Code              `json:"language,omitempty"`
 	LanguageExt              *Element           `json:"_language,omitempty"`
 	Text                     *Narrative         `json:"text,omitempty"`
-	Contained                ResourceList       `json:"contained,omitempty"`
+	Contained                []Resource         `json:"contained,omitempty"`
 	Extension                []*Extension       `json:"extension,omitempty"`
 	ModifierExtension        []*Extension       `json:"modifierExtension,omitempty"`
 	Identifier               []*Identifier      `json:"identifier,omitempty"`
@@ -65,6 +67,21 @@ type ServiceRequest struct {
 	RelevantHistory          []*Reference       `json:"relevantHistory,omitempty"`
 }
 
+// UnmarshalJSON decodes ServiceRequest strictly, dispatching inline resources on their resourceType.
+func (x *ServiceRequest) UnmarshalJSON(data []byte) error {
+	type plain ServiceRequest
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = ServiceRequest(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "ServiceRequest".
 func (x *ServiceRequest) TypeName() string { return "ServiceRequest" }
 
@@ -84,6 +101,11 @@ func (x *ServiceRequest) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *ServiceRequest) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *ServiceRequest) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *ServiceRequest) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Slot: A slot of time on a schedule that may be available for booking appointments.
 type Slot struct {
 	ResourceType      string             `json:"resourceType"`
@@ -12,7 +14,7 @@ type Slot struct {
 	Language          *Code              `json:"language,omitempty"`
 	LanguageExt       *Element           `json:"_language,omitempty"`
 	Text              *Narrative         `json:"text,omitempty"`
-	Contained         ResourceList       `json:"contained,omitempty"`
+	Contained         []Resource         `json:"contained,omitempty"`
 	Extension         []*Extension       `json:"extension,omitempty"`
 	ModifierExtension []*Extension       `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier      `json:"identifier,omitempty"`
@@ -31,6 +33,21 @@ type Slot struct {
 	OverbookedExt     *Element           `json:"_overbooked,omitempty"`
 	Comment           *string            `json:"comment,omitempty"`
 	CommentExt        *Element           `json:"_comment,omitempty"`
+}
+
+// UnmarshalJSON decodes Slot strictly, dispatching inline resources on their resourceType.
+func (x *Slot) UnmarshalJSON(data []byte) error {
+	type plain Slot
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Slot(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "Slot".
@@ -52,6 +69,11 @@ func (x *Slot) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Slot) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Slot) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Slot) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Specimen: A sample to be used for analysis.
 type Specimen struct {
 	ResourceType        string                `json:"resourceType"`
@@ -12,7 +14,7 @@ type Specimen struct {
 	Language            *Code                 `json:"language,omitempty"`
 	LanguageExt         *Element              `json:"_language,omitempty"`
 	Text                *Narrative            `json:"text,omitempty"`
-	Contained           ResourceList          `json:"contained,omitempty"`
+	Contained           []Resource            `json:"contained,omitempty"`
 	Extension           []*Extension          `json:"extension,omitempty"`
 	ModifierExtension   []*Extension          `json:"modifierExtension,omitempty"`
 	Identifier          []*Identifier         `json:"identifier,omitempty"`
@@ -30,6 +32,21 @@ type Specimen struct {
 	Container           []*SpecimenContainer  `json:"container,omitempty"`
 	Condition           []*CodeableConcept    `json:"condition,omitempty"`
 	Note                []*Annotation         `json:"note,omitempty"`
+}
+
+// UnmarshalJSON decodes Specimen strictly, dispatching inline resources on their resourceType.
+func (x *Specimen) UnmarshalJSON(data []byte) error {
+	type plain Specimen
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Specimen(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "Specimen".
@@ -51,6 +68,11 @@ func (x *Specimen) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Specimen) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Specimen) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Specimen) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // SpecimenDefinition: A kind of specimen with associated set of requirements.
 type SpecimenDefinition struct {
 	ResourceType       string                          `json:"resourceType"`
@@ -12,7 +14,7 @@ type SpecimenDefinition struct {
 	Language           *Code                           `json:"language,omitempty"`
 	LanguageExt        *Element                        `json:"_language,omitempty"`
 	Text               *Narrative                      `json:"text,omitempty"`
-	Contained          ResourceList                    `json:"contained,omitempty"`
+	Contained          []Resource                      `json:"contained,omitempty"`
 	Extension          []*Extension                    `json:"extension,omitempty"`
 	ModifierExtension  []*Extension                    `json:"modifierExtension,omitempty"`
 	Identifier         *Identifier                     `json:"identifier,omitempty"`
@@ -22,6 +24,21 @@ type SpecimenDefinition struct {
 	TimeAspectExt      *Element                        `json:"_timeAspect,omitempty"`
 	Collection         []*CodeableConcept              `json:"collection,omitempty"`
 	TypeTested         []*SpecimenDefinitionTypeTested `json:"typeTested,omitempty"`
+}
+
+// UnmarshalJSON decodes SpecimenDefinition strictly, dispatching inline resources on their resourceType.
+func (x *SpecimenDefinition) UnmarshalJSON(data []byte) error {
+	type plain SpecimenDefinition
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = SpecimenDefinition(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "SpecimenDefinition".
@@ -43,6 +60,11 @@ func (x *SpecimenDefinition) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *SpecimenDefinition) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *SpecimenDefinition) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *SpecimenDefinition) MarshalJSON() ([]byte, error) {

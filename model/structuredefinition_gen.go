@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // StructureDefinition: A definition of a FHIR structure.
 type StructureDefinition struct {
 	ResourceType        string                           `json:"resourceType"`
@@ -12,7 +14,7 @@ type StructureDefinition struct {
 	Language            *Code                            `json:"language,omitempty"`
 	LanguageExt         *Element                         `json:"_language,omitempty"`
 	Text                *Narrative                       `json:"text,omitempty"`
-	Contained           ResourceList                     `json:"contained,omitempty"`
+	Contained           []Resource                       `json:"contained,omitempty"`
 	Extension           []*Extension                     `json:"extension,omitempty"`
 	ModifierExtension   []*Extension                     `json:"modifierExtension,omitempty"`
 	Url                 *URI                             `json:"url,omitempty"`
@@ -62,6 +64,21 @@ type StructureDefinition struct {
 	Differential        *StructureDefinitionDifferential `json:"differential,omitempty"`
 }
 
+// UnmarshalJSON decodes StructureDefinition strictly, dispatching inline resources on their resourceType.
+func (x *StructureDefinition) UnmarshalJSON(data []byte) error {
+	type plain StructureDefinition
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = StructureDefinition(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "StructureDefinition".
 func (x *StructureDefinition) TypeName() string { return "StructureDefinition" }
 
@@ -81,6 +98,11 @@ func (x *StructureDefinition) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *StructureDefinition) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *StructureDefinition) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *StructureDefinition) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // StructureMap: A Map of relationships between 2 structures that can be used to transform data.
 type StructureMap struct {
 	ResourceType      string                   `json:"resourceType"`
@@ -12,7 +14,7 @@ type StructureMap struct {
 	Language          *Code                    `json:"language,omitempty"`
 	LanguageExt       *Element                 `json:"_language,omitempty"`
 	Text              *Narrative               `json:"text,omitempty"`
-	Contained         ResourceList             `json:"contained,omitempty"`
+	Contained         []Resource               `json:"contained,omitempty"`
 	Extension         []*Extension             `json:"extension,omitempty"`
 	ModifierExtension []*Extension             `json:"modifierExtension,omitempty"`
 	Url               *URI                     `json:"url,omitempty"`
@@ -47,6 +49,21 @@ type StructureMap struct {
 	Group             []*StructureMapGroup     `json:"group,omitempty"`
 }
 
+// UnmarshalJSON decodes StructureMap strictly, dispatching inline resources on their resourceType.
+func (x *StructureMap) UnmarshalJSON(data []byte) error {
+	type plain StructureMap
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = StructureMap(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "StructureMap".
 func (x *StructureMap) TypeName() string { return "StructureMap" }
 
@@ -66,6 +83,11 @@ func (x *StructureMap) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *StructureMap) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *StructureMap) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *StructureMap) MarshalJSON() ([]byte, error) {

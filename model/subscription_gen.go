@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Subscription: The subscription resource is used to define a push-based subscription from a server to another system.
 type Subscription struct {
 	ResourceType      string               `json:"resourceType"`
@@ -12,7 +14,7 @@ type Subscription struct {
 	Language          *Code                `json:"language,omitempty"`
 	LanguageExt       *Element             `json:"_language,omitempty"`
 	Text              *Narrative           `json:"text,omitempty"`
-	Contained         ResourceList         `json:"contained,omitempty"`
+	Contained         []Resource           `json:"contained,omitempty"`
 	Extension         []*Extension         `json:"extension,omitempty"`
 	ModifierExtension []*Extension         `json:"modifierExtension,omitempty"`
 	Status            *Code                `json:"status,omitempty"`
@@ -27,6 +29,21 @@ type Subscription struct {
 	Error             *string              `json:"error,omitempty"`
 	ErrorExt          *Element             `json:"_error,omitempty"`
 	Channel           *SubscriptionChannel `json:"channel,omitempty"`
+}
+
+// UnmarshalJSON decodes Subscription strictly, dispatching inline resources on their resourceType.
+func (x *Subscription) UnmarshalJSON(data []byte) error {
+	type plain Subscription
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Subscription(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "Subscription".
@@ -48,6 +65,11 @@ func (x *Subscription) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Subscription) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Subscription) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Subscription) MarshalJSON() ([]byte, error) {

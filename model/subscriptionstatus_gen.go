@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // SubscriptionStatus: The SubscriptionStatus resource describes the state of a Subscription during notifications.
 type SubscriptionStatus struct {
 	ResourceType                    string                                 `json:"resourceType"`
@@ -12,7 +14,7 @@ type SubscriptionStatus struct {
 	Language                        *Code                                  `json:"language,omitempty"`
 	LanguageExt                     *Element                               `json:"_language,omitempty"`
 	Text                            *Narrative                             `json:"text,omitempty"`
-	Contained                       ResourceList                           `json:"contained,omitempty"`
+	Contained                       []Resource                             `json:"contained,omitempty"`
 	Extension                       []*Extension                           `json:"extension,omitempty"`
 	ModifierExtension               []*Extension                           `json:"modifierExtension,omitempty"`
 	Status                          *Code                                  `json:"status,omitempty"`
@@ -26,6 +28,21 @@ type SubscriptionStatus struct {
 	Topic                           *Canonical                             `json:"topic,omitempty"`
 	TopicExt                        *Element                               `json:"_topic,omitempty"`
 	Error                           []*CodeableConcept                     `json:"error,omitempty"`
+}
+
+// UnmarshalJSON decodes SubscriptionStatus strictly, dispatching inline resources on their resourceType.
+func (x *SubscriptionStatus) UnmarshalJSON(data []byte) error {
+	type plain SubscriptionStatus
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = SubscriptionStatus(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "SubscriptionStatus".
@@ -47,6 +64,11 @@ func (x *SubscriptionStatus) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *SubscriptionStatus) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *SubscriptionStatus) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *SubscriptionStatus) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // Substance: A homogeneous material with a definite composition.
 type Substance struct {
 	ResourceType      string                 `json:"resourceType"`
@@ -12,7 +14,7 @@ type Substance struct {
 	Language          *Code                  `json:"language,omitempty"`
 	LanguageExt       *Element               `json:"_language,omitempty"`
 	Text              *Narrative             `json:"text,omitempty"`
-	Contained         ResourceList           `json:"contained,omitempty"`
+	Contained         []Resource             `json:"contained,omitempty"`
 	Extension         []*Extension           `json:"extension,omitempty"`
 	ModifierExtension []*Extension           `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier          `json:"identifier,omitempty"`
@@ -24,6 +26,21 @@ type Substance struct {
 	DescriptionExt    *Element               `json:"_description,omitempty"`
 	Instance          []*SubstanceInstance   `json:"instance,omitempty"`
 	Ingredient        []*SubstanceIngredient `json:"ingredient,omitempty"`
+}
+
+// UnmarshalJSON decodes Substance strictly, dispatching inline resources on their resourceType.
+func (x *Substance) UnmarshalJSON(data []byte) error {
+	type plain Substance
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Substance(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "Substance".
@@ -45,6 +62,11 @@ func (x *Substance) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *Substance) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Substance) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Substance) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // SubstanceNucleicAcid: Nucleic acids are defined by three distinct elements: the base, sugar and linkage.
 type SubstanceNucleicAcid struct {
 	ResourceType           string                         `json:"resourceType"`
@@ -12,7 +14,7 @@ type SubstanceNucleicAcid struct {
 	Language               *Code                          `json:"language,omitempty"`
 	LanguageExt            *Element                       `json:"_language,omitempty"`
 	Text                   *Narrative                     `json:"text,omitempty"`
-	Contained              ResourceList                   `json:"contained,omitempty"`
+	Contained              []Resource                     `json:"contained,omitempty"`
 	Extension              []*Extension                   `json:"extension,omitempty"`
 	ModifierExtension      []*Extension                   `json:"modifierExtension,omitempty"`
 	SequenceType           *CodeableConcept               `json:"sequenceType,omitempty"`
@@ -22,6 +24,21 @@ type SubstanceNucleicAcid struct {
 	AreaOfHybridisationExt *Element                       `json:"_areaOfHybridisation,omitempty"`
 	OligoNucleotideType    *CodeableConcept               `json:"oligoNucleotideType,omitempty"`
 	Subunit                []*SubstanceNucleicAcidSubunit `json:"subunit,omitempty"`
+}
+
+// UnmarshalJSON decodes SubstanceNucleicAcid strictly, dispatching inline resources on their resourceType.
+func (x *SubstanceNucleicAcid) UnmarshalJSON(data []byte) error {
+	type plain SubstanceNucleicAcid
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = SubstanceNucleicAcid(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "SubstanceNucleicAcid".
@@ -43,6 +60,11 @@ func (x *SubstanceNucleicAcid) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *SubstanceNucleicAcid) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *SubstanceNucleicAcid) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *SubstanceNucleicAcid) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // SubstancePolymer: Todo.
 type SubstancePolymer struct {
 	ResourceType          string                        `json:"resourceType"`
@@ -12,7 +14,7 @@ type SubstancePolymer struct {
 	Language              *Code                         `json:"language,omitempty"`
 	LanguageExt           *Element                      `json:"_language,omitempty"`
 	Text                  *Narrative                    `json:"text,omitempty"`
-	Contained             ResourceList                  `json:"contained,omitempty"`
+	Contained             []Resource                    `json:"contained,omitempty"`
 	Extension             []*Extension                  `json:"extension,omitempty"`
 	ModifierExtension     []*Extension                  `json:"modifierExtension,omitempty"`
 	Class                 *CodeableConcept              `json:"class,omitempty"`
@@ -22,6 +24,21 @@ type SubstancePolymer struct {
 	ModificationExt       []*Element                    `json:"_modification,omitempty"`
 	MonomerSet            []*SubstancePolymerMonomerSet `json:"monomerSet,omitempty"`
 	Repeat                []*SubstancePolymerRepeat     `json:"repeat,omitempty"`
+}
+
+// UnmarshalJSON decodes SubstancePolymer strictly, dispatching inline resources on their resourceType.
+func (x *SubstancePolymer) UnmarshalJSON(data []byte) error {
+	type plain SubstancePolymer
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = SubstancePolymer(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "SubstancePolymer".
@@ -43,6 +60,11 @@ func (x *SubstancePolymer) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *SubstancePolymer) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *SubstancePolymer) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *SubstancePolymer) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // SubstanceProtein: A SubstanceProtein is defined as a single unit of a linear amino acid sequence, or a combination of subunits that are either covalently linked or have a defined invariant stoichiometric relationship.
 type SubstanceProtein struct {
 	ResourceType        string                     `json:"resourceType"`
@@ -12,7 +14,7 @@ type SubstanceProtein struct {
 	Language            *Code                      `json:"language,omitempty"`
 	LanguageExt         *Element                   `json:"_language,omitempty"`
 	Text                *Narrative                 `json:"text,omitempty"`
-	Contained           ResourceList               `json:"contained,omitempty"`
+	Contained           []Resource                 `json:"contained,omitempty"`
 	Extension           []*Extension               `json:"extension,omitempty"`
 	ModifierExtension   []*Extension               `json:"modifierExtension,omitempty"`
 	SequenceType        *CodeableConcept           `json:"sequenceType,omitempty"`
@@ -21,6 +23,21 @@ type SubstanceProtein struct {
 	DisulfideLinkage    []*string                  `json:"disulfideLinkage,omitempty"`
 	DisulfideLinkageExt []*Element                 `json:"_disulfideLinkage,omitempty"`
 	Subunit             []*SubstanceProteinSubunit `json:"subunit,omitempty"`
+}
+
+// UnmarshalJSON decodes SubstanceProtein strictly, dispatching inline resources on their resourceType.
+func (x *SubstanceProtein) UnmarshalJSON(data []byte) error {
+	type plain SubstanceProtein
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = SubstanceProtein(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "SubstanceProtein".
@@ -42,6 +59,11 @@ func (x *SubstanceProtein) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *SubstanceProtein) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *SubstanceProtein) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *SubstanceProtein) MarshalJSON() ([]byte, error) {

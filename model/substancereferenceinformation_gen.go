@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // SubstanceReferenceInformation: Todo.
 type SubstanceReferenceInformation struct {
 	ResourceType      string                                         `json:"resourceType"`
@@ -12,7 +14,7 @@ type SubstanceReferenceInformation struct {
 	Language          *Code                                          `json:"language,omitempty"`
 	LanguageExt       *Element                                       `json:"_language,omitempty"`
 	Text              *Narrative                                     `json:"text,omitempty"`
-	Contained         ResourceList                                   `json:"contained,omitempty"`
+	Contained         []Resource                                     `json:"contained,omitempty"`
 	Extension         []*Extension                                   `json:"extension,omitempty"`
 	ModifierExtension []*Extension                                   `json:"modifierExtension,omitempty"`
 	Comment           *string                                        `json:"comment,omitempty"`
@@ -21,6 +23,21 @@ type SubstanceReferenceInformation struct {
 	GeneElement       []*SubstanceReferenceInformationGeneElement    `json:"geneElement,omitempty"`
 	Classification    []*SubstanceReferenceInformationClassification `json:"classification,omitempty"`
 	Target            []*SubstanceReferenceInformationTarget         `json:"target,omitempty"`
+}
+
+// UnmarshalJSON decodes SubstanceReferenceInformation strictly, dispatching inline resources on their resourceType.
+func (x *SubstanceReferenceInformation) UnmarshalJSON(data []byte) error {
+	type plain SubstanceReferenceInformation
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = SubstanceReferenceInformation(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "SubstanceReferenceInformation".
@@ -42,6 +59,11 @@ func (x *SubstanceReferenceInformation) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *SubstanceReferenceInformation) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *SubstanceReferenceInformation) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *SubstanceReferenceInformation) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // SubstanceSourceMaterial: Source material shall capture information on the taxonomic and anatomical origins as well as the fraction of a material that can result in or can be modified to form a substance.
 type SubstanceSourceMaterial struct {
 	ResourceType            string                                        `json:"resourceType"`
@@ -12,7 +14,7 @@ type SubstanceSourceMaterial struct {
 	Language                *Code                                         `json:"language,omitempty"`
 	LanguageExt             *Element                                      `json:"_language,omitempty"`
 	Text                    *Narrative                                    `json:"text,omitempty"`
-	Contained               ResourceList                                  `json:"contained,omitempty"`
+	Contained               []Resource                                    `json:"contained,omitempty"`
 	Extension               []*Extension                                  `json:"extension,omitempty"`
 	ModifierExtension       []*Extension                                  `json:"modifierExtension,omitempty"`
 	SourceMaterialClass     *CodeableConcept                              `json:"sourceMaterialClass,omitempty"`
@@ -31,6 +33,21 @@ type SubstanceSourceMaterial struct {
 	FractionDescription     []*SubstanceSourceMaterialFractionDescription `json:"fractionDescription,omitempty"`
 	Organism                *SubstanceSourceMaterialOrganism              `json:"organism,omitempty"`
 	PartDescription         []*SubstanceSourceMaterialPartDescription     `json:"partDescription,omitempty"`
+}
+
+// UnmarshalJSON decodes SubstanceSourceMaterial strictly, dispatching inline resources on their resourceType.
+func (x *SubstanceSourceMaterial) UnmarshalJSON(data []byte) error {
+	type plain SubstanceSourceMaterial
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = SubstanceSourceMaterial(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "SubstanceSourceMaterial".
@@ -52,6 +69,11 @@ func (x *SubstanceSourceMaterial) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *SubstanceSourceMaterial) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *SubstanceSourceMaterial) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *SubstanceSourceMaterial) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // SubstanceSpecification: The detailed description of a substance, typically at a level beyond what is used for prescribing.
 type SubstanceSpecification struct {
 	ResourceType         string                                                   `json:"resourceType"`
@@ -12,7 +14,7 @@ type SubstanceSpecification struct {
 	Language             *Code                                                    `json:"language,omitempty"`
 	LanguageExt          *Element                                                 `json:"_language,omitempty"`
 	Text                 *Narrative                                               `json:"text,omitempty"`
-	Contained            ResourceList                                             `json:"contained,omitempty"`
+	Contained            []Resource                                               `json:"contained,omitempty"`
 	Extension            []*Extension                                             `json:"extension,omitempty"`
 	ModifierExtension    []*Extension                                             `json:"modifierExtension,omitempty"`
 	Identifier           *Identifier                                              `json:"identifier,omitempty"`
@@ -38,6 +40,21 @@ type SubstanceSpecification struct {
 	SourceMaterial       *Reference                                               `json:"sourceMaterial,omitempty"`
 }
 
+// UnmarshalJSON decodes SubstanceSpecification strictly, dispatching inline resources on their resourceType.
+func (x *SubstanceSpecification) UnmarshalJSON(data []byte) error {
+	type plain SubstanceSpecification
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = SubstanceSpecification(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "SubstanceSpecification".
 func (x *SubstanceSpecification) TypeName() string { return "SubstanceSpecification" }
 
@@ -57,6 +74,11 @@ func (x *SubstanceSpecification) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *SubstanceSpecification) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *SubstanceSpecification) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *SubstanceSpecification) MarshalJSON() ([]byte, error) {

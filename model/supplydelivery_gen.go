@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // SupplyDelivery: Record of delivery of what is supplied.
 type SupplyDelivery struct {
 	ResourceType          string                      `json:"resourceType"`
@@ -12,7 +14,7 @@ type SupplyDelivery struct {
 	Language              *Code                       `json:"language,omitempty"`
 	LanguageExt           *Element                    `json:"_language,omitempty"`
 	Text                  *Narrative                  `json:"text,omitempty"`
-	Contained             ResourceList                `json:"contained,omitempty"`
+	Contained             []Resource                  `json:"contained,omitempty"`
 	Extension             []*Extension                `json:"extension,omitempty"`
 	ModifierExtension     []*Extension                `json:"modifierExtension,omitempty"`
 	Identifier            []*Identifier               `json:"identifier,omitempty"`
@@ -30,6 +32,21 @@ type SupplyDelivery struct {
 	Supplier              *Reference                  `json:"supplier,omitempty"`
 	Destination           *Reference                  `json:"destination,omitempty"`
 	Receiver              []*Reference                `json:"receiver,omitempty"`
+}
+
+// UnmarshalJSON decodes SupplyDelivery strictly, dispatching inline resources on their resourceType.
+func (x *SupplyDelivery) UnmarshalJSON(data []byte) error {
+	type plain SupplyDelivery
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = SupplyDelivery(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "SupplyDelivery".
@@ -51,6 +68,11 @@ func (x *SupplyDelivery) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *SupplyDelivery) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *SupplyDelivery) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *SupplyDelivery) MarshalJSON() ([]byte, error) {

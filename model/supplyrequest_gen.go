@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // SupplyRequest: A record of a request for a medication, substance or device used in the healthcare setting.
 type SupplyRequest struct {
 	ResourceType          string                    `json:"resourceType"`
@@ -12,7 +14,7 @@ type SupplyRequest struct {
 	Language              *Code                     `json:"language,omitempty"`
 	LanguageExt           *Element                  `json:"_language,omitempty"`
 	Text                  *Narrative                `json:"text,omitempty"`
-	Contained             ResourceList              `json:"contained,omitempty"`
+	Contained             []Resource                `json:"contained,omitempty"`
 	Extension             []*Extension              `json:"extension,omitempty"`
 	ModifierExtension     []*Extension              `json:"modifierExtension,omitempty"`
 	Identifier            []*Identifier             `json:"identifier,omitempty"`
@@ -39,6 +41,21 @@ type SupplyRequest struct {
 	DeliverTo             *Reference                `json:"deliverTo,omitempty"`
 }
 
+// UnmarshalJSON decodes SupplyRequest strictly, dispatching inline resources on their resourceType.
+func (x *SupplyRequest) UnmarshalJSON(data []byte) error {
+	type plain SupplyRequest
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = SupplyRequest(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "SupplyRequest".
 func (x *SupplyRequest) TypeName() string { return "SupplyRequest" }
 
@@ -58,6 +75,11 @@ func (x *SupplyRequest) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *SupplyRequest) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *SupplyRequest) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *SupplyRequest) MarshalJSON() ([]byte, error) {

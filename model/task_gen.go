@@ -2,58 +2,75 @@
 
 package model
 
+import "time"
+
 // Task: A task to be performed.
 type Task struct {
-	ResourceType             string             `json:"resourceType"`
-	ID                       *ID                `json:"id,omitempty"`
-	Meta                     *Meta              `json:"meta,omitempty"`
-	ImplicitRules            *URI               `json:"implicitRules,omitempty"`
-	ImplicitRulesExt         *Element           `json:"_implicitRules,omitempty"`
-	Language                 *Code              `json:"language,omitempty"`
-	LanguageExt              *Element           `json:"_language,omitempty"`
-	Text                     *Narrative         `json:"text,omitempty"`
-	Contained                ResourceList       `json:"contained,omitempty"`
-	Extension                []*Extension       `json:"extension,omitempty"`
-	ModifierExtension        []*Extension       `json:"modifierExtension,omitempty"`
-	Identifier               []*Identifier      `json:"identifier,omitempty"`
-	InstantiatesCanonical    *Canonical         `json:"instantiatesCanonical,omitempty"`
-	InstantiatesCanonicalExt *Element           `json:"_instantiatesCanonical,omitempty"`
-	InstantiatesUri          *URI               `json:"instantiatesUri,omitempty"`
-	InstantiatesUriExt       *Element           `json:"_instantiatesUri,omitempty"`
-	BasedOn                  []*Reference       `json:"basedOn,omitempty"`
-	GroupIdentifier          *Identifier        `json:"groupIdentifier,omitempty"`
-	PartOf                   []*Reference       `json:"partOf,omitempty"`
-	Status                   *Code              `json:"status,omitempty"`
-	StatusExt                *Element           `json:"_status,omitempty"`
-	StatusReason             *CodeableConcept   `json:"statusReason,omitempty"`
-	BusinessStatus           *CodeableConcept   `json:"businessStatus,omitempty"`
-	Intent                   *Code              `json:"intent,omitempty"`
-	IntentExt                *Element           `json:"_intent,omitempty"`
-	Priority                 *Code              `json:"priority,omitempty"`
-	PriorityExt              *Element           `json:"_priority,omitempty"`
-	Code                     *CodeableConcept   `json:"code,omitempty"`
-	Description              *string            `json:"description,omitempty"`
-	DescriptionExt           *Element           `json:"_description,omitempty"`
-	Focus                    *Reference         `json:"focus,omitempty"`
-	For                      *Reference         `json:"for,omitempty"`
-	Encounter                *Reference         `json:"encounter,omitempty"`
-	ExecutionPeriod          *Period            `json:"executionPeriod,omitempty"`
-	AuthoredOn               *DateTime          `json:"authoredOn,omitempty"`
-	AuthoredOnExt            *Element           `json:"_authoredOn,omitempty"`
-	LastModified             *DateTime          `json:"lastModified,omitempty"`
-	LastModifiedExt          *Element           `json:"_lastModified,omitempty"`
-	Requester                *Reference         `json:"requester,omitempty"`
-	PerformerType            []*CodeableConcept `json:"performerType,omitempty"`
-	Owner                    *Reference         `json:"owner,omitempty"`
-	Location                 *Reference         `json:"location,omitempty"`
-	ReasonCode               *CodeableConcept   `json:"reasonCode,omitempty"`
-	ReasonReference          *Reference         `json:"reasonReference,omitempty"`
-	Insurance                []*Reference       `json:"insurance,omitempty"`
-	Note                     []*Annotation      `json:"note,omitempty"`
-	RelevantHistory          []*Reference       `json:"relevantHistory,omitempty"`
-	Restriction              *TaskRestriction   `json:"restriction,omitempty"`
-	Input                    []*TaskInput       `json:"input,omitempty"`
-	Output                   []*TaskOutput      `json:"output,omitempty"`
+	ResourceType             string              `json:"resourceType"`
+	ID                       *ID                 `json:"id,omitempty"`
+	Meta                     *Meta               `json:"meta,omitempty"`
+	ImplicitRules            *URI                `json:"implicitRules,omitempty"`
+	ImplicitRulesExt         *Element            `json:"_implicitRules,omitempty"`
+	Language                 *Code               `json:"language,omitempty"`
+	LanguageExt              *Element            `json:"_language,omitempty"`
+	Text                     *Narrative          `json:"text,omitempty"`
+	Contained                []Resource          `json:"contained,omitempty"`
+	Extension                []*Extension        `json:"extension,omitempty"`
+	ModifierExtension        []*Extension        `json:"modifierExtension,omitempty"`
+	Identifier               []*Identifier       `json:"identifier,omitempty"`
+	InstantiatesCanonical    *Canonical          `json:"instantiatesCanonical,omitempty"`
+	InstantiatesCanonicalExt *Element            `json:"_instantiatesCanonical,omitempty"`
+	InstantiatesUri          *URI                `json:"instantiatesUri,omitempty"`
+	InstantiatesUriExt       *Element            `json:"_instantiatesUri,omitempty"`
+	BasedOn                  []*Reference        `json:"basedOn,omitempty"`
+	GroupIdentifier          *Identifier         `json:"groupIdentifier,omitempty"`
+	PartOf                   []*Reference        `json:"partOf,omitempty"`
+	Status                   *Code               `json:"status,omitempty"`
+	StatusExt                *Element            `json:"_status,omitempty"`
+	StatusReason             *CodeableConcept    `json:"statusReason,omitempty"`
+	BusinessStatus           *CodeableConcept    `json:"businessStatus,omitempty"`
+	Intent                   *Code               `json:"intent,omitempty"`
+	IntentExt                *Element            `json:"_intent,omitempty"`
+	Priority                 *Code               `json:"priority,omitempty"`
+	PriorityExt              *Element            `json:"_priority,omitempty"`
+	Code                     *CodeableConcept    `json:"code,omitempty"`
+	Description              *string             `json:"description,omitempty"`
+	DescriptionExt           *Element            `json:"_description,omitempty"`
+	Focus                    *Reference          `json:"focus,omitempty"`
+	For                      *Reference          `json:"for,omitempty"`
+	Encounter                *Reference          `json:"encounter,omitempty"`
+	ExecutionPeriod          *Period             `json:"executionPeriod,omitempty"`
+	AuthoredOn               *DateTime           `json:"authoredOn,omitempty"`
+	AuthoredOnExt            *Element            `json:"_authoredOn,omitempty"`
+	LastModified             *DateTime           `json:"lastModified,omitempty"`
+	LastModifiedExt          *Element            `json:"_lastModified,omitempty"`
+	Requester                *Reference          `json:"requester,omitempty"`
+	PerformerType            []*CodeableConcept  `json:"performerType,omitempty"`
+	Owner                    *Reference          `json:"owner,omitempty"`
+	Location                 *Reference          `json:"location,omitempty"`
+	ReasonCode               *CodeableConcept    `json:"reasonCode,omitempty"`
+	ReasonReference          *Reference          `json:"reasonReference,omitempty"`
+	Insurance                []*Reference        `json:"insurance,omitempty"`
+	Note                     []*Annotation       `json:"note,omitempty"`
+	RelevantHistory          []*Reference        `json:"relevantHistory,omitempty"`
+	Restriction              *TaskRestriction    `json:"restriction,omitempty"`
+	Input                    []*TaskInputElement `json:"input,omitempty"`
+	Output                   []*TaskOutput       `json:"output,omitempty"`
+}
+
+// UnmarshalJSON decodes Task strictly, dispatching inline resources on their resourceType.
+func (x *Task) UnmarshalJSON(data []byte) error {
+	type plain Task
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = Task(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "Task".
@@ -76,6 +93,11 @@ func (x *Task) ResourceMeta() *Meta {
 // ContainedResources returns the resources contained in this one.
 func (x *Task) ContainedResources() []Resource { return x.Contained }
 
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *Task) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
+
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *Task) MarshalJSON() ([]byte, error) {
 	type plain Task
@@ -95,8 +117,8 @@ type TaskRestriction struct {
 	Recipient         []*Reference `json:"recipient,omitempty"`
 }
 
-// TaskInput: Information used to perform task
-type TaskInput struct {
+// TaskInputElement: Information used to perform task
+type TaskInputElement struct {
 	ID                       *string              `json:"id,omitempty"`
 	Extension                []*Extension         `json:"extension,omitempty"`
 	ModifierExtension        []*Extension         `json:"modifierExtension,omitempty"`

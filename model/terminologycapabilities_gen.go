@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // TerminologyCapabilities: A TerminologyCapabilities resource documents a set of capabilities (behaviors) of a FHIR Terminology Server that may be used as a statement of actual server functionality or a statement of required or desired server implementation.
 type TerminologyCapabilities struct {
 	ResourceType      string                                 `json:"resourceType"`
@@ -12,7 +14,7 @@ type TerminologyCapabilities struct {
 	Language          *Code                                  `json:"language,omitempty"`
 	LanguageExt       *Element                               `json:"_language,omitempty"`
 	Text              *Narrative                             `json:"text,omitempty"`
-	Contained         ResourceList                           `json:"contained,omitempty"`
+	Contained         []Resource                             `json:"contained,omitempty"`
 	Extension         []*Extension                           `json:"extension,omitempty"`
 	ModifierExtension []*Extension                           `json:"modifierExtension,omitempty"`
 	Url               *URI                                   `json:"url,omitempty"`
@@ -55,6 +57,21 @@ type TerminologyCapabilities struct {
 	Closure           *TerminologyCapabilitiesClosure        `json:"closure,omitempty"`
 }
 
+// UnmarshalJSON decodes TerminologyCapabilities strictly, dispatching inline resources on their resourceType.
+func (x *TerminologyCapabilities) UnmarshalJSON(data []byte) error {
+	type plain TerminologyCapabilities
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = TerminologyCapabilities(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "TerminologyCapabilities".
 func (x *TerminologyCapabilities) TypeName() string { return "TerminologyCapabilities" }
 
@@ -74,6 +91,11 @@ func (x *TerminologyCapabilities) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *TerminologyCapabilities) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *TerminologyCapabilities) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *TerminologyCapabilities) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // TestReport: A summary of information based on the results of executing a TestScript.
 type TestReport struct {
 	ResourceType      string                   `json:"resourceType"`
@@ -12,7 +14,7 @@ type TestReport struct {
 	Language          *Code                    `json:"language,omitempty"`
 	LanguageExt       *Element                 `json:"_language,omitempty"`
 	Text              *Narrative               `json:"text,omitempty"`
-	Contained         ResourceList             `json:"contained,omitempty"`
+	Contained         []Resource               `json:"contained,omitempty"`
 	Extension         []*Extension             `json:"extension,omitempty"`
 	ModifierExtension []*Extension             `json:"modifierExtension,omitempty"`
 	Identifier        *Identifier              `json:"identifier,omitempty"`
@@ -35,6 +37,21 @@ type TestReport struct {
 	Teardown          *TestReportTeardown      `json:"teardown,omitempty"`
 }
 
+// UnmarshalJSON decodes TestReport strictly, dispatching inline resources on their resourceType.
+func (x *TestReport) UnmarshalJSON(data []byte) error {
+	type plain TestReport
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = TestReport(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "TestReport".
 func (x *TestReport) TypeName() string { return "TestReport" }
 
@@ -54,6 +71,11 @@ func (x *TestReport) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *TestReport) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *TestReport) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *TestReport) MarshalJSON() ([]byte, error) {

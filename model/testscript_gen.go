@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // TestScript: A structured set of tests against a FHIR server or client implementation to determine compliance against the FHIR specification.
 type TestScript struct {
 	ResourceType      string                   `json:"resourceType"`
@@ -12,7 +14,7 @@ type TestScript struct {
 	Language          *Code                    `json:"language,omitempty"`
 	LanguageExt       *Element                 `json:"_language,omitempty"`
 	Text              *Narrative               `json:"text,omitempty"`
-	Contained         ResourceList             `json:"contained,omitempty"`
+	Contained         []Resource               `json:"contained,omitempty"`
 	Extension         []*Extension             `json:"extension,omitempty"`
 	ModifierExtension []*Extension             `json:"modifierExtension,omitempty"`
 	Url               *URI                     `json:"url,omitempty"`
@@ -52,6 +54,21 @@ type TestScript struct {
 	Teardown          *TestScriptTeardown      `json:"teardown,omitempty"`
 }
 
+// UnmarshalJSON decodes TestScript strictly, dispatching inline resources on their resourceType.
+func (x *TestScript) UnmarshalJSON(data []byte) error {
+	type plain TestScript
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = TestScript(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "TestScript".
 func (x *TestScript) TypeName() string { return "TestScript" }
 
@@ -71,6 +88,11 @@ func (x *TestScript) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *TestScript) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *TestScript) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *TestScript) MarshalJSON() ([]byte, error) {

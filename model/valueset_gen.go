@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // ValueSet: A ValueSet resource instance specifies a set of codes drawn from one or more code systems, intended for use in a particular context.
 type ValueSet struct {
 	ResourceType      string             `json:"resourceType"`
@@ -12,7 +14,7 @@ type ValueSet struct {
 	Language          *Code              `json:"language,omitempty"`
 	LanguageExt       *Element           `json:"_language,omitempty"`
 	Text              *Narrative         `json:"text,omitempty"`
-	Contained         ResourceList       `json:"contained,omitempty"`
+	Contained         []Resource         `json:"contained,omitempty"`
 	Extension         []*Extension       `json:"extension,omitempty"`
 	ModifierExtension []*Extension       `json:"modifierExtension,omitempty"`
 	Url               *URI               `json:"url,omitempty"`
@@ -47,6 +49,21 @@ type ValueSet struct {
 	Expansion         *ValueSetExpansion `json:"expansion,omitempty"`
 }
 
+// UnmarshalJSON decodes ValueSet strictly, dispatching inline resources on their resourceType.
+func (x *ValueSet) UnmarshalJSON(data []byte) error {
+	type plain ValueSet
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = ValueSet(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "ValueSet".
 func (x *ValueSet) TypeName() string { return "ValueSet" }
 
@@ -66,6 +83,11 @@ func (x *ValueSet) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *ValueSet) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *ValueSet) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *ValueSet) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // VerificationResult: Describes validation requirements, source(s), status and dates for one or more elements.
 type VerificationResult struct {
 	ResourceType      string                             `json:"resourceType"`
@@ -12,7 +14,7 @@ type VerificationResult struct {
 	Language          *Code                              `json:"language,omitempty"`
 	LanguageExt       *Element                           `json:"_language,omitempty"`
 	Text              *Narrative                         `json:"text,omitempty"`
-	Contained         ResourceList                       `json:"contained,omitempty"`
+	Contained         []Resource                         `json:"contained,omitempty"`
 	Extension         []*Extension                       `json:"extension,omitempty"`
 	ModifierExtension []*Extension                       `json:"modifierExtension,omitempty"`
 	Target            []*Reference                       `json:"target,omitempty"`
@@ -36,6 +38,21 @@ type VerificationResult struct {
 	Validator         []*VerificationResultValidator     `json:"validator,omitempty"`
 }
 
+// UnmarshalJSON decodes VerificationResult strictly, dispatching inline resources on their resourceType.
+func (x *VerificationResult) UnmarshalJSON(data []byte) error {
+	type plain VerificationResult
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = VerificationResult(aux.plain)
+	x.Contained = aux.Contained
+	return nil
+}
+
 // TypeName returns "VerificationResult".
 func (x *VerificationResult) TypeName() string { return "VerificationResult" }
 
@@ -55,6 +72,11 @@ func (x *VerificationResult) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *VerificationResult) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *VerificationResult) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *VerificationResult) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,8 @@
 
 package model
 
+import "time"
+
 // VisionPrescription: An authorization for the provision of glasses and/or contact lenses to a patient.
 type VisionPrescription struct {
 	ResourceType      string                                 `json:"resourceType"`
@@ -12,7 +14,7 @@ type VisionPrescription struct {
 	Language          *Code                                  `json:"language,omitempty"`
 	LanguageExt       *Element                               `json:"_language,omitempty"`
 	Text              *Narrative                             `json:"text,omitempty"`
-	Contained         ResourceList                           `json:"contained,omitempty"`
+	Contained         []Resource                             `json:"contained,omitempty"`
 	Extension         []*Extension                           `json:"extension,omitempty"`
 	ModifierExtension []*Extension                           `json:"modifierExtension,omitempty"`
 	Identifier        []*Identifier                          `json:"identifier,omitempty"`
@@ -26,6 +28,21 @@ type VisionPrescription struct {
 	DateWrittenExt    *Element                               `json:"_dateWritten,omitempty"`
 	Prescriber        *Reference                             `json:"prescriber,omitempty"`
 	LensSpecification []*VisionPrescriptionLensSpecification `json:"lensSpecification,omitempty"`
+}
+
+// UnmarshalJSON decodes VisionPrescription strictly, dispatching inline resources on their resourceType.
+func (x *VisionPrescription) UnmarshalJSON(data []byte) error {
+	type plain VisionPrescription
+	var aux struct {
+		plain
+		Contained ResourceList `json:"contained,omitempty"`
+	}
+	if err := decodeStrict(data, &aux); err != nil {
+		return err
+	}
+	*x = VisionPrescription(aux.plain)
+	x.Contained = aux.Contained
+	return nil
 }
 
 // TypeName returns "VisionPrescription".
@@ -47,6 +64,11 @@ func (x *VisionPrescription) ResourceMeta() *Meta {
 
 // ContainedResources returns the resources contained in this one.
 func (x *VisionPrescription) ContainedResources() []Resource { return x.Contained }
+
+// StampMeta sets the server-managed meta.versionId and meta.lastUpdated.
+func (x *VisionPrescription) StampMeta(versionID string, lastUpdated time.Time) {
+	stampMeta(x, versionID, lastUpdated)
+}
 
 // MarshalJSON encodes the resource as FHIR JSON, resourceType first.
 func (x *VisionPrescription) MarshalJSON() ([]byte, error) {

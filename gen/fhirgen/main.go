@@ -63,7 +63,7 @@ func generate(root, cache string) error {
 	}
 	out.goFile("model/datatypes_gen.go", gw.String())
 	for _, r := range d.Resources {
-		gw = &goWriter{defs: d}
+		gw = &goWriter{defs: d, needsTime: true}
 		gw.header()
 		gw.structType(r)
 		for _, bb := range d.Backbones {

@@ -90,7 +90,7 @@ func (w *sdlWriter) field(f *Field) {
 		if f.List {
 			ext = "[Element]"
 		}
-		w.p("  _%s: %s\n", f.JSON, ext)
+		w.p("  _%s: %s @goField(name: %q)\n", f.JSON, ext, goFieldName(f.JSON)+"Ext")
 	}
 }
 
@@ -117,7 +117,10 @@ func (w *sdlWriter) base() {
 			w.p("%s\nscalar %s\n\n", sdlString("FHIR primitive type "+p.Name+"."), p.Name)
 		}
 	}
-	w.p(`"Any FHIR resource."
+	w.p(`"Binds a field to a differently named Go field (gqlgen code generation only)."
+directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on INPUT_FIELD_DEFINITION | FIELD_DEFINITION
+
+"Any FHIR resource."
 interface Resource {
   "The resource type name."
   resourceType: String
@@ -127,10 +130,10 @@ interface Resource {
   meta: Meta
   "A set of rules under which this content was created."
   implicitRules: uri
-  _implicitRules: Element
+  _implicitRules: Element @goField(name: "ImplicitRulesExt")
   "Language of the resource content."
   language: code
-  _language: Element
+  _language: Element @goField(name: "LanguageExt")
 }
 
 "Extensions and id of a primitive value, read as _field next to the field itself."
@@ -148,7 +151,14 @@ enum ResourceType {
 		w.p("  %s\n", r.Name)
 	}
 	w.p("}\n\n")
-	w.p(`"Read and search operations."
+	// The schema block is explicit because R4 has a resource named Subscription, which must not
+	// become the subscription root.
+	w.p(`schema {
+  query: Query
+  mutation: Mutation
+}
+
+"Read and search operations."
 type Query {
   "The FHIR version this server implements."
   fhirVersion: String!

@@ -216,6 +216,9 @@ func (d *Defs) build(sd *structureDefinition, kind Kind) (*Type, error) {
 		}
 		if len(el.Type) == 1 && (el.Type[0].Code == "BackboneElement" || el.Type[0].Code == "Element") {
 			bb := &Type{Name: backboneName(parent.Name, name), Kind: KindBackbone, Path: el.Path, Short: short}
+			if bb.Name == sd.Name+"Input" {
+				bb.Name += "Element" // Task.input: "TaskInput" names the TaskCreate argument type.
+			}
 			if err := d.register(bb); err != nil {
 				return nil, err
 			}

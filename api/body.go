@@ -1,0 +1,47 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// bodyLimit refuses request bodies over max bytes with 413 and an OperationOutcome, before any
+// of the body is interpreted, and hands the handler a body it can read again.
+func bodyLimit(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if max <= 0 || r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodHead {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > max {
+			writeOutcome(w, http.StatusRequestEntityTooLarge, "too-costly", fmt.Sprintf("request body exceeds the limit of %d bytes", max))
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+		if err != nil {
+			writeOutcome(w, http.StatusBadRequest, "invalid", "request body could not be read")
+			return
+		}
+		if int64(len(body)) > max {
+			writeOutcome(w, http.StatusRequestEntityTooLarge, "too-costly", fmt.Sprintf("request body exceeds the limit of %d bytes", max))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeOutcome answers with a GraphQL error response whose extension carries an OperationOutcome.
+func writeOutcome(w http.ResponseWriter, status int, issueType, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{
+		"errors": []any{map[string]any{
+			"message":    msg,
+			"extensions": map[string]any{"code": "BAD_REQUEST", "resource": outcomeJSON("error", issueType, msg)},
+		}},
+	})
+}

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/fhirgate/fhirgate/demo"
+	"github.com/fhirgate/fhirgate/model"
+	"github.com/fhirgate/fhirgate/storage"
+)
+
+// demoBatch is how many resources one demo commit writes.
+const demoBatch = 200
+
+// loadDemo writes the synthetic population into the datastore when it holds no patients yet,
+// and returns how many resources it wrote.
+func loadDemo(ctx context.Context, store *storage.Store) (int, error) {
+	if _, total, err := store.List(ctx, "Patient", 0, 1); err != nil {
+		return 0, err
+	} else if total > 0 {
+		return 0, nil
+	}
+	raws := demo.Generate(demo.DefaultOptions())
+	writes := make([]storage.Write, 0, demoBatch)
+	flush := func() error {
+		if len(writes) == 0 {
+			return nil
+		}
+		_, err := store.Commit(ctx, writes)
+		writes = writes[:0]
+		return err
+	}
+	for _, raw := range raws {
+		res, err := model.Unmarshal(raw)
+		if err != nil {
+			return 0, fmt.Errorf("demo resource is not valid FHIR: %w", err)
+		}
+		writes = append(writes, storage.Write{Op: storage.OpPut, Type: res.TypeName(), ID: res.ResourceID(), Resource: res})
+		if len(writes) == demoBatch {
+			if err := flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return len(raws), flush()
+}

@@ -1,0 +1,161 @@
+package resolvers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/fhirgate/fhirgate/model"
+	"github.com/fhirgate/fhirgate/storage"
+)
+
+// ErrTooMany reports a list that would hold more resources than the server returns at once.
+var ErrTooMany = errors.New("too many results")
+
+// ErrBadRequest reports arguments that are wrong in themselves, such as an id that does not match res.id.
+var ErrBadRequest = errors.New("bad request")
+
+func read[T model.Resource](ctx context.Context, r *Resolver, id string) (T, error) {
+	var zero T
+	res, err := r.loadResource(ctx, zero.TypeName(), id)
+	if err != nil {
+		return zero, err
+	}
+	return res.(T), nil
+}
+
+func list[T model.Resource](ctx context.Context, r *Resolver, typ string, ids []*string, count, offset *int) ([]T, error) {
+	off, limit := 0, r.ListLimit
+	if offset != nil {
+		if *offset < 0 {
+			return nil, fmt.Errorf("%w: _offset must not be negative", ErrBadRequest)
+		}
+		off = *offset
+	}
+	if count != nil {
+		if *count < 0 {
+			return nil, fmt.Errorf("%w: _count must not be negative", ErrBadRequest)
+		}
+		if *count < limit {
+			limit = *count
+		}
+	}
+	if ids != nil {
+		return listByID[T](ctx, r, typ, ids, off, limit, count == nil)
+	}
+	// Ask for one more than the limit, so a list that would be cut is detected, not truncated.
+	recs, _, err := r.Store.List(ctx, typ, off, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) > limit && count == nil {
+		return nil, fmt.Errorf("%w: more than %d %s resources exist; page with _count and _offset", ErrTooMany, r.ListLimit, typ)
+	}
+	if len(recs) > limit {
+		recs = recs[:limit]
+	}
+	out := make([]T, 0, len(recs))
+	for _, rec := range recs {
+		res, err := decode(rec)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res.(T))
+	}
+	return out, nil
+}
+
+// listByID reads the resources named by _id in one batch, in the order asked, skipping absent ones.
+func listByID[T model.Resource](ctx context.Context, r *Resolver, typ string, ids []*string, off, limit int, strict bool) ([]T, error) {
+	var keys []string
+	for _, id := range ids {
+		if id != nil {
+			keys = append(keys, typ+"/"+*id)
+		}
+	}
+	results, errs := loadersFor(ctx, r.Store).resources.LoadMany(ctx, keys)()
+	var out []T
+	for i, res := range results {
+		if err := errs[i]; err != nil {
+			if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrDeleted) {
+				continue
+			}
+			return nil, err
+		}
+		if off > 0 {
+			off--
+			continue
+		}
+		if len(out) == limit {
+			if strict {
+				return nil, fmt.Errorf("%w: more than %d %s resources match; page with _count and _offset", ErrTooMany, r.ListLimit, typ)
+			}
+			break
+		}
+		out = append(out, res.(T))
+	}
+	return out, nil
+}
+
+func create[T model.Resource](ctx context.Context, r *Resolver, raw model.RawResource) (T, error) {
+	var zero T
+	res, err := model.UnmarshalAs[T](raw)
+	if err != nil {
+		return zero, err
+	}
+	// The server assigns the id of a created resource; any id in res is ignored, as in FHIR create.
+	res.SetResourceID(newID())
+	return write[T](ctx, r, storage.Write{Op: storage.OpCreate, Type: res.TypeName(), ID: res.ResourceID(), Resource: res})
+}
+
+func update[T model.Resource](ctx context.Context, r *Resolver, id string, raw model.RawResource, ifMatch *string) (T, error) {
+	var zero T
+	res, err := model.UnmarshalAs[T](raw)
+	if err != nil {
+		return zero, err
+	}
+	if rid := res.ResourceID(); rid != "" && rid != id {
+		return zero, fmt.Errorf("%w: id %q does not match res.id %q", ErrBadRequest, id, rid)
+	}
+	res.SetResourceID(id)
+	w := storage.Write{Op: storage.OpPut, Type: res.TypeName(), ID: id, Resource: res}
+	if ifMatch != nil {
+		if w.IfMatch, err = parseVersion(*ifMatch); err != nil {
+			return zero, err
+		}
+	}
+	return write[T](ctx, r, w)
+}
+
+func write[T model.Resource](ctx context.Context, r *Resolver, w storage.Write) (T, error) {
+	var zero T
+	if _, err := r.Store.Commit(ctx, []storage.Write{w}); err != nil {
+		return zero, err
+	}
+	return w.Resource.(T), nil
+}
+
+func remove(ctx context.Context, r *Resolver, typ, id string) (*model.OperationOutcome, error) {
+	if _, err := r.Store.Commit(ctx, []storage.Write{{Op: storage.OpDelete, Type: typ, ID: id}}); err != nil {
+		return nil, err
+	}
+	return outcome("information", "deleted", fmt.Sprintf("%s/%s deleted", typ, id)), nil
+}
+
+// parseVersion accepts a version as "3" or as an ETag, W/"3".
+func parseVersion(s string) (int64, error) {
+	v := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(s, "W/"), `"`), `"`)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%w: ifMatch %q is not a version", ErrBadRequest, s)
+	}
+	return n, nil
+}
+
+// outcome builds a one-issue OperationOutcome.
+func outcome(severity, code, diagnostics string) *model.OperationOutcome {
+	sev, c := model.Code(severity), model.Code(code)
+	return &model.OperationOutcome{Issue: []*model.OperationOutcomeIssue{{Severity: &sev, Code: &c, Diagnostics: &diagnostics}}}
+}

@@ -1,0 +1,115 @@
+package resolvers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/graph-gophers/dataloader/v7"
+
+	"github.com/fhirgate/fhirgate/model"
+	"github.com/fhirgate/fhirgate/storage"
+)
+
+// loaderWait is how long a loader collects keys before it fetches them. gqlgen resolves the
+// elements of a list concurrently, so every reference at one level of nesting arrives within it.
+const loaderWait = 2 * time.Millisecond
+
+type loadersKey struct{}
+
+// Loaders batch the reads of one request. They are built per request: a loader shared between
+// requests would serve one caller's reads to another.
+type Loaders struct {
+	resources *dataloader.Loader[string, model.Resource]
+}
+
+// NewLoaders returns the loaders of one request over store.
+func NewLoaders(store Store) *Loaders {
+	return &Loaders{
+		resources: dataloader.NewBatchedLoader(batchRead(store),
+			dataloader.WithWait[string, model.Resource](loaderWait),
+			dataloader.WithBatchCapacity[string, model.Resource](5000)),
+	}
+}
+
+// WithLoaders returns a context carrying fresh loaders for one request.
+func WithLoaders(ctx context.Context, store Store) context.Context {
+	return context.WithValue(ctx, loadersKey{}, NewLoaders(store))
+}
+
+func loadersFor(ctx context.Context, store Store) *Loaders {
+	if l, ok := ctx.Value(loadersKey{}).(*Loaders); ok {
+		return l
+	}
+	return NewLoaders(store) // a resolver called outside an HTTP request still works, unbatched across calls
+}
+
+// loadResource reads the current version of typ/id through the request's loader.
+func (r *Resolver) loadResource(ctx context.Context, typ, id string) (model.Resource, error) {
+	return loadersFor(ctx, r.Store).resources.Load(ctx, typ+"/"+id)()
+}
+
+// batchRead reads all keys ("Type/id") with one storage call per resource type, the calls for
+// different types running concurrently. Results come back in key order, one per key.
+func batchRead(store Store) dataloader.BatchFunc[string, model.Resource] {
+	return func(ctx context.Context, keys []string) []*dataloader.Result[model.Resource] {
+		results := make([]*dataloader.Result[model.Resource], len(keys))
+		byType := map[string][]string{}
+		for _, k := range keys {
+			typ, id, _ := strings.Cut(k, "/")
+			byType[typ] = append(byType[typ], id)
+		}
+		var (
+			mu      sync.Mutex
+			wg      sync.WaitGroup
+			found   = map[string]*storage.Record{}
+			typeErr = map[string]error{}
+		)
+		for typ, ids := range byType {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				recs, err := store.ReadMany(ctx, typ, ids)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					typeErr[typ] = err
+					return
+				}
+				for id, rec := range recs {
+					found[typ+"/"+id] = rec
+				}
+			}()
+		}
+		wg.Wait()
+		for i, k := range keys {
+			typ, id, _ := strings.Cut(k, "/")
+			if err := typeErr[typ]; err != nil {
+				results[i] = &dataloader.Result[model.Resource]{Error: err}
+				continue
+			}
+			rec := found[k]
+			if rec == nil {
+				results[i] = &dataloader.Result[model.Resource]{Error: fmt.Errorf("%s/%s: %w", typ, id, storage.ErrNotFound)}
+				continue
+			}
+			res, err := decode(rec)
+			results[i] = &dataloader.Result[model.Resource]{Data: res, Error: err}
+		}
+		return results
+	}
+}
+
+// decode turns a stored record into its model resource.
+func decode(rec *storage.Record) (model.Resource, error) {
+	if rec.Deleted {
+		return nil, fmt.Errorf("%s/%s: %w", rec.Type, rec.ID, storage.ErrDeleted)
+	}
+	res, err := model.Unmarshal(rec.JSON)
+	if err != nil {
+		return nil, fmt.Errorf("stored %s/%s version %d: %w", rec.Type, rec.ID, rec.VersionID, err)
+	}
+	return res, nil
+}

@@ -1,0 +1,52 @@
+// Package resolvers holds fhirgate's hand-written GraphQL resolvers. They are thin: each one
+// validates its arguments and reaches storage through the per-request loaders in this package.
+// The root query and mutation resolvers, one line per resource type, are generated into roots_gen.go.
+package resolvers
+
+import (
+	"context"
+
+	"github.com/fhirgate/fhirgate/graph"
+	"github.com/fhirgate/fhirgate/storage"
+)
+
+// Store is the storage a request needs: one datastore's current and historical versions.
+type Store interface {
+	Read(ctx context.Context, typ, id string) (*storage.Record, error)
+	ReadMany(ctx context.Context, typ string, ids []string) (map[string]*storage.Record, error)
+	ReadVersion(ctx context.Context, typ, id string, version int64) (*storage.Record, error)
+	List(ctx context.Context, typ string, offset, limit int) ([]*storage.Record, int64, error)
+	Commit(ctx context.Context, writes []storage.Write) ([]*storage.Record, error)
+}
+
+var _ Store = (*storage.Store)(nil)
+
+// Resolver is the root of all resolvers and the one place where their dependencies are injected.
+type Resolver struct {
+	// Store is the datastore requests read and write.
+	Store Store
+	// ListLimit is the most resources a list may return; a list that would hold more is an
+	// error, never a silent cut.
+	ListLimit int
+	// FHIRVersion is reported by the fhirVersion query.
+	FHIRVersion string
+}
+
+// Query returns the query root resolver.
+func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
+
+// Mutation returns the mutation root resolver.
+func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }
+
+// Reference returns the resolver of Reference.resource.
+func (r *Resolver) Reference() graph.ReferenceResolver { return &referenceResolver{r} }
+
+type queryResolver struct{ *Resolver }
+
+type mutationResolver struct{ *Resolver }
+
+// FhirVersion returns the FHIR version the server implements.
+func (r *queryResolver) FhirVersion(ctx context.Context) (string, error) { return r.FHIRVersion, nil }
+
+// Ping returns true.
+func (r *mutationResolver) Ping(ctx context.Context) (bool, error) { return true, nil }

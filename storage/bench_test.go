@@ -1,0 +1,153 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// seed writes n resources r0..r<n-1> of type typ, 500 per commit.
+func seed(t testing.TB, s *Store, typ string, n int) {
+	t.Helper()
+
+	for start := 0; start < n; start += 500 {
+		var writes []Write
+
+		for i := start; i < min(start+500, n); i++ {
+			id := fmt.Sprintf("r%d", i)
+			writes = append(writes, putW(typ, id, res(`{"resourceType":"`+typ+`","id":"`+id+`","value":1.50}`)))
+		}
+
+		mustCommit(t, s, writes...)
+	}
+}
+
+func nowNanos() int64 { return time.Now().UnixNano() }
+
+// benchDocs is the collection size for the read benchmarks: big enough that a scan
+// would show.
+const benchDocs = 5000
+
+var (
+	benchOnce  sync.Once
+	benchStore *Store
+)
+
+func benchSetup(b *testing.B) *Store {
+	b.Helper()
+
+	benchOnce.Do(func() {
+		benchStore = openStore(b, testClient, newStoreName())
+		seed(b, benchStore, "Patient", benchDocs)
+	})
+
+	return benchStore
+}
+
+// BenchmarkRead compares Read with the raw driver's FindOne by _id on the same
+// collection.
+func BenchmarkRead(b *testing.B) {
+	s := benchSetup(b)
+	ctx := context.Background()
+	coll := s.db.Collection("Patient")
+
+	b.Run("storage", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := s.Read(ctx, "Patient", fmt.Sprintf("r%d", i%benchDocs)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
+	b.Run("raw-FindOne", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			var d bson.Raw
+			if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprintf("r%d", i%benchDocs)}}).Decode(&d); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkReadMany1000 compares ReadMany of 1,000 ids with the raw driver's $in.
+func BenchmarkReadMany1000(b *testing.B) {
+	s := benchSetup(b)
+	ctx := context.Background()
+	coll := s.db.Collection("Patient")
+
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("r%d", i*benchDocs/len(ids))
+	}
+
+	b.Run("storage", func(b *testing.B) {
+		for b.Loop() {
+			got, err := s.ReadMany(ctx, "Patient", ids)
+			if err != nil || len(got) != len(ids) {
+				b.Fatalf("ReadMany: %d records, %v", len(got), err)
+			}
+		}
+	})
+
+	b.Run("raw-$in", func(b *testing.B) {
+		for b.Loop() {
+			cur, err := coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+
+			var docs []bson.Raw
+			if err := cur.All(ctx, &docs); err != nil || len(docs) != len(ids) {
+				b.Fatalf("$in: %d documents, %v", len(docs), err)
+			}
+		}
+	})
+}
+
+// BenchmarkCommitPut compares a one-resource Commit with the raw driver's InsertOne.
+func BenchmarkCommitPut(b *testing.B) {
+	s := benchSetup(b)
+	ctx := context.Background()
+
+	if err := s.EnsureType(ctx, "Observation"); err != nil {
+		b.Fatal(err)
+	}
+
+	raw := s.db.Collection("RawInsert")
+	if err := s.createCollection(ctx, raw.Name()); err != nil {
+		b.Fatal(err)
+	}
+
+	body := `{"resourceType":"Observation","status":"final","valueQuantity":{"value":1.50}}`
+	run := fmt.Sprint(nowNanos())
+
+	b.Run("storage-new", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			id := fmt.Sprintf("b%s-%d", run, i)
+			if _, err := s.Commit(ctx, []Write{putW("Observation", id, res(body))}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
+	b.Run("storage-update", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.Commit(ctx, []Write{putW("Observation", "hot", res(body))}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
+	b.Run("raw-InsertOne", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			doc := bson.D{{Key: "_id", Value: fmt.Sprintf("b%s-%d", run, i)}, {Key: "json", Value: body}}
+			if _, err := raw.InsertOne(ctx, doc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,178 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Config selects and configures the storage engine.
+type Config struct {
+	// URI is a MongoDB connection string. When empty, an embedded FerretDB with the
+	// SQLite backend is started in this process, listening on loopback only.
+	URI string
+	// DataDir is the directory that holds the embedded engine's SQLite files. It is
+	// created when missing and is required when URI is empty.
+	DataDir string
+	// Logger receives storage's logs; nil discards them. The embedded engine's own logs
+	// are passed on at warning level and above only.
+	Logger *slog.Logger
+	// OnCommand, when set, is called with the name of every command the driver sends
+	// (for example "find" or "insert"), so that callers and tests can count round trips.
+	OnCommand func(commandName string)
+}
+
+// DefaultDatastore is the datastore that exists from the first start.
+const DefaultDatastore = "default"
+
+// defaultGapTimeout is how long a commit may stay unresolved on MongoDB before
+// another process gives up on it; see [Client.gapTimeout].
+const defaultGapTimeout = time.Minute
+
+var datastoreNameRE = regexp.MustCompile(`^[a-z0-9_-]{1,40}$`)
+
+// Client is a connection to the storage engine. It is safe for concurrent use.
+type Client struct {
+	log *slog.Logger
+	mc  *mongo.Client
+	eng *engine // nil on MongoDB
+
+	// gapTimeout is how long a sequence number allocated by another process may stay
+	// unresolved before it is fenced. It only matters on MongoDB: on the embedded
+	// engine every live commit is known in-process. Tests shorten it.
+	gapTimeout time.Duration
+
+	mu     sync.Mutex
+	stores map[string]*Store
+}
+
+// Open starts the embedded engine when cfg.URI is empty, connects the official MongoDB
+// driver, checks the connection and opens the default datastore.
+func Open(ctx context.Context, cfg Config) (*Client, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+
+	c := &Client{log: log, gapTimeout: defaultGapTimeout, stores: map[string]*Store{}}
+
+	uri := cfg.URI
+	if uri == "" {
+		if cfg.DataDir == "" {
+			return nil, fmt.Errorf("storage: open: DataDir is required for the embedded engine: %w", ErrInvalid)
+		}
+
+		eng, err := startEngine(ctx, cfg.DataDir, log)
+		if err != nil {
+			return nil, fmt.Errorf("storage: open: %w", err)
+		}
+
+		c.eng = eng
+		uri = eng.uri
+	}
+
+	opts := options.Client().ApplyURI(uri).SetServerSelectionTimeout(10 * time.Second)
+	if cfg.OnCommand != nil {
+		on := cfg.OnCommand
+		opts.SetMonitor(&event.CommandMonitor{
+			Started: func(_ context.Context, e *event.CommandStartedEvent) { on(e.CommandName) },
+		})
+	}
+
+	mc, err := mongo.Connect(opts)
+	if err != nil {
+		c.closeEngine()
+		return nil, fmt.Errorf("storage: open: connect: %w", err)
+	}
+
+	c.mc = mc
+
+	if err := c.Ping(ctx); err != nil {
+		_ = c.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("storage: open: %w", err)
+	}
+
+	if _, err := c.Datastore(ctx, DefaultDatastore); err != nil {
+		_ = c.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("storage: open: %w", err)
+	}
+
+	log.InfoContext(ctx, "storage opened", slog.Bool("embedded", c.Embedded()))
+
+	return c, nil
+}
+
+// Close disconnects the driver and, for the embedded engine, stops it and releases
+// its data directory. Commits still running may fail; recovery completes or undoes
+// them on the next open.
+func (c *Client) Close(ctx context.Context) error {
+	var errs []error
+
+	if c.mc != nil {
+		if err := c.mc.Disconnect(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("storage: close: disconnect: %w", err))
+		}
+	}
+
+	if err := c.closeEngine(); err != nil {
+		errs = append(errs, fmt.Errorf("storage: close: %w", err))
+	}
+
+	return errors.Join(errs...)
+}
+
+func (c *Client) closeEngine() error {
+	if c.eng == nil {
+		return nil
+	}
+
+	return c.eng.stop()
+}
+
+// Embedded reports whether the client runs the embedded engine rather than MongoDB.
+func (c *Client) Embedded() bool { return c.eng != nil }
+
+// Ping checks that the engine answers.
+func (c *Client) Ping(ctx context.Context) error {
+	if err := c.mc.Ping(ctx, nil); err != nil {
+		return fmt.Errorf("storage: ping: %w", err)
+	}
+
+	return nil
+}
+
+// Datastore returns the datastore with the given name, creating its database on first
+// use and recovering commits that an earlier process left unfinished. Names match
+// [a-z0-9_-]{1,40}; the database is "fhirgate_" + name. Stores are cached: every call
+// with the same name returns the same *Store.
+func (c *Client) Datastore(ctx context.Context, name string) (*Store, error) {
+	if !datastoreNameRE.MatchString(name) {
+		return nil, fmt.Errorf("storage: datastore %q: name must match %s: %w", name, datastoreNameRE, ErrInvalid)
+	}
+
+	// Opening is rare and includes recovery, which must finish before the store is
+	// used, so one lock covers it.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	if s := c.stores[name]; s != nil {
+		return s, nil
+	}
+
+	s := newStore(c, name)
+	if err := s.open(ctx); err != nil {
+		return nil, fmt.Errorf("storage: datastore %q: %w", name, err)
+	}
+
+	c.stores[name] = s
+
+	return s, nil
+}

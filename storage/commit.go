@@ -1,0 +1,720 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Op is the kind of a write.
+type Op int
+
+// The kinds of write.
+const (
+	// OpPut creates the resource or replaces its current version, like FHIR update.
+	OpPut Op = iota + 1
+	// OpCreate creates the resource and fails with ErrExists if it has a current,
+	// non-deleted version. Creating over a tombstone continues its version numbers.
+	OpCreate
+	// OpDelete records a tombstone version. It fails with ErrNotFound if the resource
+	// never existed and with ErrDeleted if it is already deleted.
+	OpDelete
+)
+
+// String returns the name of the operation.
+func (o Op) String() string {
+	switch o {
+	case OpPut:
+		return "put"
+	case OpCreate:
+		return "create"
+	case OpDelete:
+		return "delete"
+	default:
+		return "Op(" + strconv.Itoa(int(o)) + ")"
+	}
+}
+
+// Write is one resource write of a commit.
+type Write struct {
+	Op   Op
+	Type string
+	ID   string
+	// IfMatch, when above zero, is the version the write expects to be current; any
+	// other current version (or none) fails the commit with ErrConflict. Zero writes
+	// unconditionally: concurrent writers are retried, never lost.
+	IfMatch int64
+	// Resource is the resource to store; nil for deletes.
+	Resource Resource
+}
+
+// Commit steps, as numbered for the failure-injection hook.
+const (
+	stepSeq     = 1 // sequence number allocated
+	stepPending = 2 // _pending document written
+	stepClaims  = 3 // history documents claimed
+	stepCommit  = 4 // _journal document written: the commit point
+	stepApply   = 5 // current documents replaced
+	stepDone    = 6 // _pending document removed
+)
+
+// maxCommitAttempts bounds the retries of one commit against concurrent writers.
+const maxCommitAttempts = 200
+
+// cleanupTimeout bounds the steps that finish or undo a commit after the caller's
+// context is done: leaving them half done would only defer the work to recovery.
+const cleanupTimeout = 30 * time.Second
+
+// Commit applies writes all-or-nothing and returns the new versions in write order.
+// Each write names a distinct resource; they may be of any types.
+//
+// Errors, all wrapped with the type, id and versions involved: ErrInvalid for a
+// malformed write or resource JSON; ErrConflict when a write's IfMatch is stale;
+// ErrExists, ErrNotFound and ErrDeleted as described on [Op]. On error nothing of the
+// commit is visible: not in the current versions, the history or the change feed.
+//
+// Commit calls StampMeta and MarshalJSON on every resource, again on each retry.
+func (s *Store) Commit(ctx context.Context, writes []Write) ([]*Record, error) {
+	if len(writes) == 0 {
+		return []*Record{}, nil
+	}
+
+	tcs, keys, err := s.checkWrites(ctx, writes)
+	if err != nil {
+		return nil, err
+	}
+
+	for attempt := 1; ; attempt++ {
+		recs, retry, err := s.tryCommit(ctx, writes, tcs, keys)
+		if !retry {
+			return recs, err
+		}
+
+		if attempt == maxCommitAttempts {
+			return nil, fmt.Errorf("storage: commit: gave up after %d attempts: %w", attempt, err)
+		}
+
+		// Back off with jitter, growing to 50 ms, so that writers racing for the same
+		// resources from several processes spread out.
+		d := time.Duration(rand.Int64N(int64(min(time.Millisecond<<min(attempt, 6), 50*time.Millisecond)))) + time.Millisecond
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("storage: commit: %w", ctx.Err())
+		case <-time.After(d):
+		}
+	}
+}
+
+// checkWrites validates writes and returns their collections and lock keys.
+func (s *Store) checkWrites(ctx context.Context, writes []Write) ([]*typeColls, []string, error) {
+	tcs := make([]*typeColls, len(writes))
+	keys := make([]string, len(writes))
+	seen := make(map[string]bool, len(writes))
+
+	for i, w := range writes {
+		tc, err := s.colls(ctx, w.Type)
+		if err != nil {
+			return nil, nil, fmt.Errorf("storage: commit: write %d: %w", i, err)
+		}
+
+		var problem string
+
+		switch {
+		case w.Op < OpPut || w.Op > OpDelete:
+			problem = "unknown operation " + w.Op.String()
+		case !idRE.MatchString(w.ID):
+			problem = "malformed id"
+		case w.IfMatch < 0:
+			problem = "negative IfMatch"
+		case w.Op != OpDelete && w.Resource == nil:
+			problem = "no resource"
+		case seen[w.Type+"/"+w.ID]:
+			problem = "resource written twice in one commit"
+		}
+
+		if problem != "" {
+			return nil, nil, fmt.Errorf("storage: commit: write %d (%s %s/%q): %s: %w", i, w.Op, w.Type, w.ID, problem, ErrInvalid)
+		}
+
+		tcs[i] = tc
+		keys[i] = w.Type + "/" + w.ID
+		seen[keys[i]] = true
+	}
+
+	return tcs, keys, nil
+}
+
+// tryCommit runs the commit protocol once. retry reports that it lost a race that a
+// new attempt, with a new sequence number, may win.
+func (s *Store) tryCommit(ctx context.Context, writes []Write, tcs []*typeColls, keys []string) (recs []*Record, retry bool, err error) {
+	unlock := s.locks.lock(keys)
+	defer unlock()
+
+	prev, err := s.readCurrent(ctx, writes, tcs)
+	if err != nil {
+		return nil, false, err
+	}
+
+	ts := time.Now().UTC().Truncate(time.Millisecond)
+
+	plan, err := planWrites(writes, prev, ts)
+	if err != nil {
+		return nil, false, err
+	}
+
+	ops := make([]opDoc, len(plan))
+	for i, d := range plan {
+		ops[i] = opDoc{T: writes[i].Type, ID: d.ID, V: d.V, Del: d.Del}
+	}
+
+	// Steps 1 and 2: a sequence number, allocated after reading the current versions
+	// so that a resource's versions are in sequence order too, and the intent record.
+	seq, token, err := s.begin(ctx, ts, ops)
+	if err != nil {
+		return nil, false, fmt.Errorf("storage: commit: %w", err)
+	}
+	defer s.land(seq)
+
+	for _, d := range plan {
+		d.Seq = seq
+	}
+
+	// From here on, finishing or undoing must not depend on the caller's patience.
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+
+	if err := s.step(seq, stepPending); err != nil {
+		return nil, false, err
+	}
+
+	// Step 3: claim each new version; a duplicate _id means another writer claimed it.
+	conflict, err := s.claim(ctx, tcs, plan)
+	if err != nil || conflict >= 0 {
+		if rbErr := s.abort(bg, seq, tcs, plan); rbErr != nil {
+			err = errors.Join(err, rbErr)
+		}
+
+		if err != nil {
+			return nil, false, fmt.Errorf("storage: commit seq %d: %w", seq, err)
+		}
+
+		return s.claimConflict(bg, writes[conflict], tcs[conflict], plan[conflict], prev[conflict])
+	}
+
+	if err := s.step(seq, stepClaims); err != nil {
+		return nil, false, err
+	}
+
+	// Step 4: the commit point.
+	committed, err := s.commitPoint(bg, seq, token, ts, ops)
+	if err != nil || !committed {
+		if rbErr := s.abort(bg, seq, tcs, plan); rbErr != nil {
+			err = errors.Join(err, rbErr)
+		}
+
+		if err != nil {
+			return nil, false, fmt.Errorf("storage: commit seq %d: %w", seq, err)
+		}
+
+		return nil, true, errFenced
+	}
+
+	if err := s.step(seq, stepCommit); err != nil {
+		return nil, false, err
+	}
+
+	// Steps 5 and 6. The commit is durable: failures here are repaired by recovery
+	// and must not make the caller believe it failed.
+	if err := s.applyAll(bg, tcs, plan, prev); err != nil {
+		s.c.log.ErrorContext(ctx, "storage: commit: applying committed writes; recovery will finish", slog.Int64("seq", seq), slog.Any("error", err))
+		return records(writes, plan), false, nil
+	}
+
+	if err := s.step(seq, stepApply); err != nil {
+		return nil, false, err
+	}
+
+	if _, err := s.pending.DeleteOne(bg, bson.D{{Key: "_id", Value: seqKey(seq)}}); err != nil {
+		s.c.log.WarnContext(ctx, "storage: commit: removing pending record; recovery will finish", slog.Int64("seq", seq), slog.Any("error", err))
+	}
+
+	if err := s.step(seq, stepDone); err != nil {
+		return nil, false, err
+	}
+
+	return records(writes, plan), false, nil
+}
+
+// step runs the failure-injection hook, if any, after step k of commit seq.
+func (s *Store) step(seq int64, k int) error {
+	if s.afterStep == nil {
+		return nil
+	}
+
+	return s.afterStep(seq, k)
+}
+
+func records(writes []Write, plan []*versionDoc) []*Record {
+	out := make([]*Record, len(plan))
+	for i, d := range plan {
+		out[i] = d.record(writes[i].Type)
+	}
+
+	return out
+}
+
+// readCurrent returns the current document of each write's resource, nil where absent.
+func (s *Store) readCurrent(ctx context.Context, writes []Write, tcs []*typeColls) ([]*versionDoc, error) {
+	byType := map[*typeColls][]string{}
+	for i, w := range writes {
+		byType[tcs[i]] = append(byType[tcs[i]], w.ID)
+	}
+
+	found := map[*typeColls]map[string]*versionDoc{}
+
+	for tc, ids := range byType {
+		docs, err := s.fetchCurrent(ctx, tc, ids)
+		if err != nil {
+			return nil, fmt.Errorf("storage: commit: read current %s: %w", tc.typ, err)
+		}
+
+		found[tc] = docs
+	}
+
+	prev := make([]*versionDoc, len(writes))
+	for i, w := range writes {
+		prev[i] = found[tcs[i]][w.ID]
+	}
+
+	return prev, nil
+}
+
+// planWrites checks each write against the current version and returns the history
+// document it will claim, stamped and marshalled.
+func planWrites(writes []Write, prev []*versionDoc, ts time.Time) ([]*versionDoc, error) {
+	plan := make([]*versionDoc, len(writes))
+
+	for i, w := range writes {
+		p := prev[i]
+
+		var curV int64
+		if p != nil {
+			curV = p.V
+		}
+
+		where := fmt.Sprintf("storage: commit: %s %s/%s", w.Op, w.Type, w.ID)
+
+		switch {
+		case w.IfMatch > 0 && curV != w.IfMatch:
+			return nil, fmt.Errorf("%s: expected version %d, current %d: %w", where, w.IfMatch, curV, ErrConflict)
+		case w.Op == OpCreate && p != nil && !p.Del:
+			return nil, fmt.Errorf("%s: version %d: %w", where, curV, ErrExists)
+		case w.Op == OpDelete && p == nil:
+			return nil, fmt.Errorf("%s: %w", where, ErrNotFound)
+		case w.Op == OpDelete && p.Del:
+			return nil, fmt.Errorf("%s: version %d: %w", where, curV, ErrDeleted)
+		}
+
+		v := curV + 1
+		d := &versionDoc{Key: historyKey(w.ID, v), ID: w.ID, V: v, TS: ts, Del: w.Op == OpDelete}
+
+		if !d.Del {
+			w.Resource.StampMeta(strconv.FormatInt(v, 10), ts)
+
+			b, err := w.Resource.MarshalJSON()
+			if err != nil {
+				return nil, fmt.Errorf("%s: marshal: %w: %w", where, ErrInvalid, err)
+			}
+
+			if !json.Valid(b) {
+				return nil, fmt.Errorf("%s: marshal: invalid JSON: %w", where, ErrInvalid)
+			}
+
+			d.JSON = string(b)
+		}
+
+		plan[i] = d
+	}
+
+	return plan, nil
+}
+
+// begin allocates a sequence number, registers it as in flight and records the
+// commit's intent in _pending. It returns the sequence number and the commit's token,
+// which tells its own journal document apart from any other.
+func (s *Store) begin(ctx context.Context, ts time.Time, ops []opDoc) (int64, string, error) {
+	token := bson.NewObjectID().Hex()
+
+	for range 10 {
+		seq, err := s.allocSeq(ctx)
+		if err != nil {
+			return 0, "", err
+		}
+
+		if err := s.step(seq, stepSeq); err != nil {
+			s.land(seq)
+			return 0, "", err
+		}
+
+		_, err = s.pending.InsertOne(ctx, pendingDoc{Key: seqKey(seq), TS: ts, Token: token, Ops: ops})
+		if err == nil {
+			return seq, token, nil
+		}
+
+		s.land(seq)
+
+		// A duplicate means the number was handed out twice, which only a counter
+		// without atomic $inc does: take another.
+		if !isDup(err) {
+			return 0, "", fmt.Errorf("write pending seq %d: %w", seq, err)
+		}
+	}
+
+	return 0, "", errors.New("sequence counter keeps returning numbers in use")
+}
+
+// allocSeq increments the sequence counter and registers the number as in flight.
+func (s *Store) allocSeq(ctx context.Context) (int64, error) {
+	if s.serialSeq {
+		// Allocation and registration are one step for readers of the change feed,
+		// which take the same lock to snapshot the head and the in-flight set.
+		s.flightMu.Lock()
+		defer s.flightMu.Unlock()
+
+		seq, err := s.incSeq(ctx)
+		if err != nil {
+			return 0, err
+		}
+
+		s.head = max(s.head, seq)
+		s.inflight[seq]++
+
+		return seq, nil
+	}
+
+	seq, err := s.incSeq(ctx)
+	if err != nil {
+		return 0, err
+	}
+
+	s.flightMu.Lock()
+	s.inflight[seq]++
+	s.flightMu.Unlock()
+
+	return seq, nil
+}
+
+func (s *Store) incSeq(ctx context.Context) (int64, error) {
+	var d struct {
+		N int64 `bson:"n"`
+	}
+
+	err := s.counters.FindOneAndUpdate(ctx,
+		bson.D{{Key: "_id", Value: seqCounterID}},
+		bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: int64(1)}}}},
+		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After),
+	).Decode(&d)
+	if err != nil {
+		return 0, fmt.Errorf("allocate sequence number: %w", err)
+	}
+
+	return d.N, nil
+}
+
+// land marks seq as no longer in flight in this process.
+func (s *Store) land(seq int64) {
+	s.flightMu.Lock()
+	defer s.flightMu.Unlock()
+
+	if s.inflight[seq]--; s.inflight[seq] <= 0 {
+		delete(s.inflight, seq)
+	}
+}
+
+// claim inserts the history documents of plan, one insert per type. It returns the
+// index of a write whose version another commit claimed first, or -1.
+func (s *Store) claim(ctx context.Context, tcs []*typeColls, plan []*versionDoc) (int, error) {
+	var order []*typeColls
+
+	groups := map[*typeColls][]int{}
+	for i, tc := range tcs {
+		if groups[tc] == nil {
+			order = append(order, tc)
+		}
+		groups[tc] = append(groups[tc], i)
+	}
+
+	for _, tc := range order {
+		idx := groups[tc]
+
+		docs := make([]any, len(idx))
+		for j, i := range idx {
+			docs[j] = plan[i]
+		}
+
+		_, err := tc.hist.InsertMany(ctx, docs)
+		if err == nil {
+			continue
+		}
+
+		if !isDup(err) {
+			return -1, fmt.Errorf("claim %s versions: %w", tc.typ, err)
+		}
+
+		// Find the claim that is not ours rather than trust the error's index.
+		for _, i := range idx {
+			var other versionDoc
+
+			found, err := findByID(ctx, tc.hist, plan[i].Key, &other)
+			if err != nil {
+				return -1, err
+			}
+
+			if found && other.Seq != plan[i].Seq {
+				return i, nil
+			}
+		}
+
+		return -1, fmt.Errorf("claim %s versions: duplicate key, but no other claim found: %w", tc.typ, err)
+	}
+
+	return -1, nil
+}
+
+// claimConflict decides what a commit that lost the claim of version d to another
+// commit does next, helping that commit along where it is stuck.
+func (s *Store) claimConflict(ctx context.Context, w Write, tc *typeColls, d, prev *versionDoc) ([]*Record, bool, error) {
+	where := fmt.Sprintf("storage: commit: %s %s/%s version %d", w.Op, w.Type, w.ID, d.V)
+
+	var other versionDoc
+
+	found, err := findByID(ctx, tc.hist, d.Key, &other)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", where, err)
+	}
+
+	if !found {
+		return nil, true, nil // undone meanwhile
+	}
+
+	st, err := s.seqState(ctx, other.Seq)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", where, err)
+	}
+
+	switch st {
+	case stCommitted:
+		// Committed but not applied yet, perhaps never by its own process: apply it,
+		// so that the next attempt reads it as current.
+		if err := s.applyOne(ctx, tc, &other, prev, true); err != nil {
+			return nil, false, fmt.Errorf("%s: %w", where, err)
+		}
+
+		// On MongoDB, finish all of it too, so that the change feed, which waits for
+		// the pending record to go, need not wait for the timeout. (On the embedded
+		// engine the feed does not wait for it, and the other resources' locks may be
+		// held by other commits, so recovery finishes it.)
+		if !s.c.Embedded() {
+			var p pendingDoc
+
+			if found, err := findByID(ctx, s.pending, seqKey(other.Seq), &p); err != nil {
+				return nil, false, fmt.Errorf("%s: %w", where, err)
+			} else if found {
+				if err := s.finishLocked(ctx, other.Seq, stCommitted, &p, false); err != nil {
+					return nil, false, fmt.Errorf("%s: %w", where, err)
+				}
+			}
+		}
+
+		if w.IfMatch > 0 {
+			return nil, false, fmt.Errorf("%s: committed by seq %d: %w", where, other.Seq, ErrConflict)
+		}
+	case stAborted:
+		// Left behind by a commit that will not finish: remove it.
+		if err := s.deleteClaim(ctx, tc, other.Key, other.Seq); err != nil {
+			return nil, false, fmt.Errorf("%s: %w", where, err)
+		}
+	default:
+		if w.IfMatch > 0 {
+			return nil, false, fmt.Errorf("%s: being written by seq %d: %w", where, other.Seq, ErrConflict)
+		}
+	}
+
+	return nil, true, nil
+}
+
+// commitPoint writes the committed journal document of seq and reports whether this
+// commit, rather than an abort, resolved seq.
+func (s *Store) commitPoint(ctx context.Context, seq int64, token string, ts time.Time, ops []opDoc) (bool, error) {
+	_, err := s.journal.InsertOne(ctx, journalDoc{Key: seqKey(seq), Seq: seq, TS: ts, St: stCommitted, Token: token, Ops: ops})
+	if err == nil {
+		return true, nil
+	}
+
+	if !isDup(err) {
+		// The insert may or may not have happened: fencing settles it either way.
+		if _, ferr := s.fence(ctx, seq); ferr != nil {
+			return false, errors.Join(err, ferr)
+		}
+	}
+
+	var j journalDoc
+
+	found, ferr := findByID(ctx, s.journal, seqKey(seq), &j)
+	if ferr != nil {
+		return false, errors.Join(err, ferr)
+	}
+
+	if !found {
+		return false, fmt.Errorf("journal seq %d: written and missing: %w", seq, err)
+	}
+
+	return j.St == stCommitted && j.Token == token, nil
+}
+
+// abort resolves seq as aborted, unless that already happened, and removes its
+// claims and its pending record. The caller holds the locks of plan's resources.
+func (s *Store) abort(ctx context.Context, seq int64, tcs []*typeColls, plan []*versionDoc) error {
+	st, err := s.fence(ctx, seq)
+	if err != nil {
+		return err
+	}
+
+	if st == stCommitted {
+		return fmt.Errorf("abort seq %d: already committed", seq)
+	}
+
+	for i, d := range plan {
+		if err := s.deleteClaim(ctx, tcs[i], d.Key, seq); err != nil {
+			return err
+		}
+	}
+
+	if _, err := s.pending.DeleteOne(ctx, bson.D{{Key: "_id", Value: seqKey(seq)}}); err != nil {
+		return fmt.Errorf("remove pending seq %d: %w", seq, err)
+	}
+
+	return nil
+}
+
+// deleteClaim removes history document key if commit seq wrote it. On the embedded
+// engine the caller must hold the resource's lock: there, "read, compare, delete by
+// _id" stands in for a conditional delete that FerretDB would serve with a scan.
+func (s *Store) deleteClaim(ctx context.Context, tc *typeColls, key string, seq int64) error {
+	if !s.c.Embedded() {
+		if _, err := tc.hist.DeleteOne(ctx, bson.D{{Key: "_id", Value: key}, {Key: "seq", Value: seq}}); err != nil {
+			return fmt.Errorf("remove claim %s %s: %w", tc.typ, key, err)
+		}
+
+		return nil
+	}
+
+	var d versionDoc
+
+	found, err := findByID(ctx, tc.hist, key, &d)
+	if err != nil || !found || d.Seq != seq {
+		return err
+	}
+
+	if _, err := tc.hist.DeleteOne(ctx, bson.D{{Key: "_id", Value: key}}); err != nil {
+		return fmt.Errorf("remove claim %s %s: %w", tc.typ, key, err)
+	}
+
+	return nil
+}
+
+// applyAll makes the committed versions of plan current, one round trip per type.
+// On the embedded engine the caller holds the resources' locks and prev are their
+// current documents; on MongoDB a filter on the version makes each replace
+// conditional, so that a late apply never overwrites a newer version.
+func (s *Store) applyAll(ctx context.Context, tcs []*typeColls, plan, prev []*versionDoc) error {
+	groups := map[*typeColls][]mongo.WriteModel{}
+
+	for i, d := range plan {
+		if p := prev[i]; p != nil && p.V >= d.V {
+			continue
+		}
+
+		cur := d.asCurrent()
+		groups[tcs[i]] = append(groups[tcs[i]], mongo.NewReplaceOneModel().
+			SetFilter(s.olderThan(cur.Key, cur.V)).SetReplacement(cur).SetUpsert(true))
+	}
+
+	for tc, models := range groups {
+		_, err := tc.cur.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+		if err != nil && !onlyDups(err) {
+			return fmt.Errorf("apply %s: %w", tc.typ, err)
+		}
+	}
+
+	return nil
+}
+
+// applyOne makes committed history document h current unless a newer version is.
+// On the embedded engine the caller holds the resource's lock; when known is set,
+// prev is the resource's current document (nil when absent), else it is read.
+func (s *Store) applyOne(ctx context.Context, tc *typeColls, h, prev *versionDoc, known bool) error {
+	cur := h.asCurrent()
+
+	if s.c.Embedded() && !known {
+		var p versionDoc
+
+		found, err := findByID(ctx, tc.cur, cur.Key, &p)
+		if err != nil {
+			return err
+		}
+
+		prev = nil
+		if found {
+			prev = &p
+		}
+	}
+
+	if s.c.Embedded() && prev != nil && prev.V >= cur.V {
+		return nil
+	}
+
+	_, err := tc.cur.ReplaceOne(ctx, s.olderThan(cur.Key, cur.V), cur, options.Replace().SetUpsert(true))
+	if err != nil && !isDup(err) {
+		return fmt.Errorf("apply %s %s version %d: %w", tc.typ, cur.Key, cur.V, err)
+	}
+
+	return nil
+}
+
+// olderThan selects the current document of id if its version is below v. The
+// embedded engine gets a plain {_id: id}, the only filter it serves from an index;
+// the caller's lock and version check make it equivalent there. On MongoDB an upsert
+// that finds a newer version fails with a duplicate key, which callers ignore.
+func (s *Store) olderThan(id string, v int64) bson.D {
+	if s.c.Embedded() {
+		return bson.D{{Key: "_id", Value: id}}
+	}
+
+	return bson.D{{Key: "_id", Value: id}, {Key: "v", Value: bson.D{{Key: "$lt", Value: v}}}}
+}
+
+// onlyDups reports whether every error in a bulk write is a duplicate key.
+func onlyDups(err error) bool {
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return false
+	}
+
+	for _, we := range bwe.WriteErrors {
+		if we.Code != 11000 {
+			return false
+		}
+	}
+
+	return true
+}

@@ -1,0 +1,245 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+	_ "modernc.org/sqlite" // the SQLite driver FerretDB itself uses, for the _id indexes
+)
+
+// FerretDB's SQLite layout (v1.24.2, internal/backends/sqlite): one file
+// "<database>.sqlite" per database; a metadata table mapping collection names to
+// table names; one STRICT table per collection whose only column (besides a record
+// id for capped collections) holds the document as JSON.
+const (
+	sqliteFileExt     = ".sqlite"
+	sqliteMetaTable   = "_ferretdb_collections"
+	sqliteDocColumn   = "_ferretdb_sjson"
+	sqliteIndexSuffix = "_fhirgate_id"
+)
+
+// sqliteIDExpr is the expression FerretDB's pushed-down {_id: value} filter compares
+// with (metadata.IDColumn). Its own unique index is on `_ferretdb_sjson->"_id"`,
+// which SQLite does not consider the same expression, so the lookup scans; an index
+// on exactly this text turns the scan into an index search.
+const sqliteIDExpr = sqliteDocColumn + `->'$._id'`
+
+// engine is an embedded FerretDB serving one data directory on a loopback port.
+type engine struct {
+	dir    string
+	uri    string
+	unlock func() error
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu  sync.Mutex
+	dbs map[string]*sql.DB // SQLite connections by database name, for indexes
+}
+
+// startEngine locks dir against other processes and starts FerretDB on 127.0.0.1
+// with a random port.
+func startEngine(ctx context.Context, dir string, log *slog.Logger) (*engine, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("embedded engine: data dir %q: %w", dir, err)
+	}
+
+	if err := os.MkdirAll(abs, 0o750); err != nil {
+		return nil, fmt.Errorf("embedded engine: data dir: %w", err)
+	}
+
+	unlock, err := lockDir(abs)
+	if err != nil {
+		return nil, fmt.Errorf("embedded engine: %w", err)
+	}
+
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Logger:    slog.New(minLevelHandler{min: slog.LevelWarn, next: log.Handler()}),
+		Handler:   "sqlite",
+		SQLiteURL: (&url.URL{Scheme: "file", Path: abs + "/"}).String(),
+	})
+	if err != nil {
+		_ = unlock()
+		return nil, fmt.Errorf("embedded engine: %w", err)
+	}
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	e := &engine{dir: abs, unlock: unlock, cancel: cancel, done: make(chan struct{}), dbs: map[string]*sql.DB{}}
+
+	go func() {
+		defer close(e.done)
+		_ = f.Run(runCtx)
+	}()
+
+	// MongoDBURI blocks until the listener is bound.
+	uri := make(chan string, 1)
+	go func() { uri <- f.MongoDBURI() }()
+
+	select {
+	case e.uri = <-uri:
+		log.DebugContext(ctx, "embedded engine started", slog.String("dir", abs))
+		return e, nil
+	case <-e.done:
+		_ = unlock()
+		return nil, errors.New("embedded engine: stopped while starting")
+	case <-ctx.Done():
+		_ = e.stop()
+		return nil, fmt.Errorf("embedded engine: start: %w", ctx.Err())
+	}
+}
+
+// stop closes the SQLite connections, stops FerretDB, waits for it and unlocks the
+// data directory.
+func (e *engine) stop() error {
+	var errs []error
+
+	e.mu.Lock()
+	for name, db := range e.dbs {
+		if err := db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("embedded engine: close %s: %w", name, err))
+		}
+	}
+	e.dbs = map[string]*sql.DB{}
+	e.mu.Unlock()
+
+	e.cancel()
+	<-e.done
+
+	if err := e.unlock(); err != nil {
+		errs = append(errs, fmt.Errorf("embedded engine: %w", err))
+	}
+
+	return errors.Join(errs...)
+}
+
+// sqlDB returns a SQLite connection to the file behind FerretDB database dbName.
+// The file must exist: FerretDB creates it with the database's first collection.
+func (e *engine) sqlDB(dbName string) (*sql.DB, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+
+	if db := e.dbs[dbName]; db != nil {
+		return db, nil
+	}
+
+	path := filepath.Join(e.dir, dbName+sqliteFileExt)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("embedded engine: database file: %w", err)
+	}
+
+	// FerretDB already put the file in WAL mode; wait for its writers rather than fail.
+	u := url.URL{Scheme: "file", Path: path, RawQuery: "_pragma=busy_timeout(10000)"}
+
+	db, err := sql.Open("sqlite", u.String())
+	if err != nil {
+		return nil, fmt.Errorf("embedded engine: open %s: %w", path, err)
+	}
+
+	db.SetMaxOpenConns(1)
+	e.dbs[dbName] = db
+
+	return db, nil
+}
+
+// sqliteTable returns the table FerretDB stores collection coll of dbName in.
+func (e *engine) sqliteTable(ctx context.Context, dbName, coll string) (*sql.DB, string, error) {
+	db, err := e.sqlDB(dbName)
+	if err != nil {
+		return nil, "", err
+	}
+
+	var table string
+
+	q := fmt.Sprintf(`SELECT table_name FROM %q WHERE name = ?`, sqliteMetaTable)
+	if err := db.QueryRowContext(ctx, q, coll).Scan(&table); err != nil {
+		return nil, "", fmt.Errorf("embedded engine: table of %s.%s: %w", dbName, coll, err)
+	}
+
+	return db, table, nil
+}
+
+// indexIDs creates the SQLite index that makes FerretDB's {_id: value} lookups on
+// collection coll of dbName an index search instead of a table scan. It is idempotent.
+func (e *engine) indexIDs(ctx context.Context, dbName, coll string) error {
+	db, table, err := e.sqliteTable(ctx, dbName, coll)
+	if err != nil {
+		return err
+	}
+
+	q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (%s)`, table+sqliteIndexSuffix, table, sqliteIDExpr)
+	if _, err := db.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("embedded engine: index %s.%s: %w", dbName, coll, err)
+	}
+
+	return nil
+}
+
+// explainIDLookup returns SQLite's plan for the exact statement FerretDB runs for a
+// {_id: value} find on collection coll of dbName, one line per plan row.
+func (e *engine) explainIDLookup(ctx context.Context, dbName, coll string) (string, error) {
+	db, table, err := e.sqliteTable(ctx, dbName, coll)
+	if err != nil {
+		return "", err
+	}
+
+	// Same text as FerretDB's prepareSelectClause + pushed-down WHERE + LIMIT.
+	q := fmt.Sprintf(`EXPLAIN QUERY PLAN SELECT  %s FROM %q WHERE %s = ? LIMIT ?`, sqliteDocColumn, table, sqliteIDExpr)
+
+	rows, err := db.QueryContext(ctx, q, `"x"`, 1)
+	if err != nil {
+		return "", fmt.Errorf("embedded engine: explain: %w", err)
+	}
+	defer rows.Close()
+
+	var lines []string
+
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			return "", fmt.Errorf("embedded engine: explain: %w", err)
+		}
+
+		lines = append(lines, detail)
+	}
+
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("embedded engine: explain: %w", err)
+	}
+
+	return strings.Join(lines, "\n"), nil
+}
+
+// minLevelHandler drops records below min; it keeps the embedded engine's chatter
+// out of the application's logs.
+type minLevelHandler struct {
+	min  slog.Level
+	next slog.Handler
+}
+
+func (h minLevelHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.next.Enabled(ctx, l)
+}
+
+func (h minLevelHandler) Handle(ctx context.Context, r slog.Record) error {
+	return h.next.Handle(ctx, r)
+}
+
+func (h minLevelHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevelHandler{min: h.min, next: h.next.WithAttrs(attrs)}
+}
+
+func (h minLevelHandler) WithGroup(name string) slog.Handler {
+	return minLevelHandler{min: h.min, next: h.next.WithGroup(name)}
+}

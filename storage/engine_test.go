@@ -1,0 +1,174 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+func skipUnlessEmbedded(t testing.TB) {
+	t.Helper()
+
+	if !testClient.Embedded() {
+		t.Skip("embedded engine only")
+	}
+}
+
+// explainFind returns FerretDB's plan for find {_id: "x"} on coll, through the wire
+// protocol: FerretDB runs EXPLAIN QUERY PLAN on the very SQL it would execute.
+func explainFind(t *testing.T, s *Store, coll string) string {
+	t.Helper()
+
+	var out struct {
+		QueryPlanner struct {
+			Plan []string `bson:"Plan"`
+		} `bson:"queryPlanner"`
+		FilterPushdown bool `bson:"filterPushdown"`
+	}
+
+	cmd := bson.D{{Key: "explain", Value: bson.D{
+		{Key: "find", Value: coll},
+		{Key: "filter", Value: bson.D{{Key: "_id", Value: "x"}}},
+	}}}
+	if err := s.db.RunCommand(context.Background(), cmd).Decode(&out); err != nil {
+		t.Fatalf("explain find on %s: %v", coll, err)
+	}
+
+	if !out.FilterPushdown {
+		t.Fatalf("explain find on %s: filter not pushed down to SQL", coll)
+	}
+
+	return strings.Join(out.QueryPlanner.Plan, "\n")
+}
+
+func TestEmbeddedIDLookupUsesIndex(t *testing.T) {
+	skipUnlessEmbedded(t)
+
+	s := newTestStore(t)
+	ctx := context.Background()
+
+	mustPut(t, s, "Patient", "p1", patient("p1", "A"))
+
+	// Every collection storage creates, the protocol's own included.
+	for _, coll := range []string{"Patient", "Patient_history", countersColl, pendingColl, journalColl} {
+		plan := explainFind(t, s, coll)
+		if !strings.Contains(plan, "SEARCH") || !strings.Contains(plan, "USING INDEX") ||
+			!strings.Contains(plan, sqliteIndexSuffix) || strings.Contains(plan, "SCAN") {
+			t.Errorf("find {_id} on %s: plan %q, want SEARCH ... USING INDEX ..%s", coll, plan, sqliteIndexSuffix)
+		}
+
+		sqlPlan, err := testClient.eng.explainIDLookup(ctx, s.db.Name(), coll)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		if !strings.Contains(sqlPlan, "USING INDEX") || strings.Contains(sqlPlan, "SCAN") {
+			t.Errorf("SQL plan on %s: %q, want an index search", coll, sqlPlan)
+		}
+	}
+
+	// The control: a collection created behind storage's back scans, which is what
+	// the index exists to prevent.
+	if err := s.db.CreateCollection(ctx, "Unindexed"); err != nil {
+		t.Fatal(err)
+	}
+
+	if plan := explainFind(t, s, "Unindexed"); !strings.Contains(plan, "SCAN") || strings.Contains(plan, "USING INDEX") {
+		t.Errorf("control collection: plan %q, want a SCAN", plan)
+	}
+}
+
+func TestEmbeddedDataDirIsLockedAndPersistent(t *testing.T) {
+	skipUnlessEmbedded(t)
+
+	ctx := context.Background()
+	dir := t.TempDir()
+
+	c, err := Open(ctx, Config{DataDir: dir})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+
+	if _, err := Open(ctx, Config{DataDir: dir}); err == nil {
+		t.Fatal("second Open of the same data directory succeeded")
+	}
+
+	s, err := c.Datastore(ctx, DefaultDatastore)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	want := mustPut(t, s, "Patient", "p1", patient("p1", "A"))
+
+	if err := c.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	c, err = Open(ctx, Config{DataDir: dir})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer c.Close(ctx)
+
+	s, err = c.Datastore(ctx, DefaultDatastore)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	got := mustRead(t, s, "Patient", "p1")
+	if string(got.JSON) != string(want.JSON) || got.Seq != want.Seq {
+		t.Fatalf("after reopen: %+v, want %+v", got, want)
+	}
+
+	// Sequence numbers continue after a restart.
+	if rec := mustPut(t, s, "Patient", "p1", patient("p1", "B")); rec.Seq != want.Seq+1 || rec.VersionID != 2 {
+		t.Fatalf("put after reopen: seq %d version %d, want seq %d version 2", rec.Seq, rec.VersionID, want.Seq+1)
+	}
+}
+
+func TestOpenRequiresDataDir(t *testing.T) {
+	_, err := Open(context.Background(), Config{})
+	wantErr(t, "Open without URI or DataDir", err, ErrInvalid)
+}
+
+// TestEmbeddedIDLookupDoesNotGrow checks the index in time as well as in plan: a
+// point lookup in a collection 20 times larger must not be anywhere near 20 times
+// slower, as it would be with a scan.
+func TestEmbeddedIDLookupDoesNotGrow(t *testing.T) {
+	skipUnlessEmbedded(t)
+
+	if testing.Short() {
+		t.Skip("seeds 4,200 resources")
+	}
+
+	s := newTestStore(t)
+	ctx := context.Background()
+
+	seed(t, s, "Small", 200)
+	seed(t, s, "Large", 4000)
+
+	perLookup := func(typ string, n int) float64 {
+		const lookups = 200
+
+		start := nowNanos()
+		for i := range lookups {
+			if _, err := s.Read(ctx, typ, fmt.Sprintf("r%d", i*7%n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		return float64(nowNanos()-start) / lookups
+	}
+
+	perLookup("Small", 200) // warm up
+	small, large := perLookup("Small", 200), perLookup("Large", 4000)
+
+	t.Logf("Read by id: %.0f µs at 200 documents, %.0f µs at 4,000", small/1e3, large/1e3)
+
+	if large > 4*small {
+		t.Fatalf("lookup cost grew %.1fx for 20x the documents: scanning?", large/small)
+	}
+}

@@ -1,0 +1,333 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
+)
+
+// lookupWorkers bounds the concurrent point lookups of one call on the embedded engine.
+const lookupWorkers = 8
+
+// Read returns the current version of resource typ/id.
+//
+// It returns an error wrapping ErrNotFound when the resource never existed, and one
+// wrapping ErrDeleted when its current version is a delete; in that case the
+// tombstone record (Deleted set, no JSON) is returned along with the error.
+func (s *Store) Read(ctx context.Context, typ, id string) (*Record, error) {
+	tc, err := s.colls(ctx, typ)
+	if err != nil {
+		return nil, err
+	}
+
+	if !idRE.MatchString(id) {
+		return nil, fmt.Errorf("storage: read %s/%q: %w", typ, id, ErrNotFound)
+	}
+
+	var d versionDoc
+
+	found, err := findByID(ctx, tc.cur, id, &d)
+	if err != nil {
+		return nil, fmt.Errorf("storage: read %s/%s: %w", typ, id, err)
+	}
+
+	if !found {
+		return nil, fmt.Errorf("storage: read %s/%s: %w", typ, id, ErrNotFound)
+	}
+
+	rec := d.record(typ)
+	if d.Del {
+		return rec, fmt.Errorf("storage: read %s/%s: version %d: %w", typ, id, d.V, ErrDeleted)
+	}
+
+	return rec, nil
+}
+
+// ReadMany returns the current versions of the resources of type typ with the given
+// ids, keyed by id. Ids that do not exist, are deleted or are malformed are simply
+// absent from the map; duplicates are looked up once.
+//
+// On MongoDB it costs one round trip (a find with $in, in one batch up to the
+// server's 16 MB reply limit). On the embedded engine, where $in would scan the whole
+// collection, it runs indexed point lookups by _id with bounded concurrency.
+func (s *Store) ReadMany(ctx context.Context, typ string, ids []string) (map[string]*Record, error) {
+	tc, err := s.colls(ctx, typ)
+	if err != nil {
+		return nil, err
+	}
+
+	docs, err := s.fetchCurrent(ctx, tc, validIDs(ids))
+	if err != nil {
+		return nil, fmt.Errorf("storage: read many %s (%d ids): %w", typ, len(ids), err)
+	}
+
+	out := make(map[string]*Record, len(docs))
+	for id, d := range docs {
+		if !d.Del {
+			out[id] = d.record(typ)
+		}
+	}
+
+	return out, nil
+}
+
+// validIDs returns the distinct well-formed ids, in their first order.
+func validIDs(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+
+	for _, id := range ids {
+		if !seen[id] && idRE.MatchString(id) {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+
+	return out
+}
+
+// fetchCurrent returns the current documents, tombstones included, of ids by id.
+func (s *Store) fetchCurrent(ctx context.Context, tc *typeColls, ids []string) (map[string]*versionDoc, error) {
+	out := make(map[string]*versionDoc, len(ids))
+
+	if len(ids) == 0 {
+		return out, nil
+	}
+
+	if s.c.Embedded() {
+		docs, err := lookupAll[versionDoc](ctx, tc.cur, ids)
+		if err != nil {
+			return nil, err
+		}
+
+		for _, d := range docs {
+			if d != nil {
+				out[d.Key] = d
+			}
+		}
+
+		return out, nil
+	}
+
+	opts := options.Find().SetBatchSize(int32(min(len(ids), math.MaxInt32)))
+
+	cur, err := tc.cur.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("find %s: %w", tc.cur.Name(), err)
+	}
+
+	var docs []*versionDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("find %s: %w", tc.cur.Name(), err)
+	}
+
+	for _, d := range docs {
+		out[d.Key] = d
+	}
+
+	return out, nil
+}
+
+// lookupAll reads the documents with the given _id keys one by one, with bounded
+// concurrency, each an {_id: key} find that the embedded engine serves from an index.
+// The result is in key order, nil where a key does not exist.
+func lookupAll[T any](ctx context.Context, coll *mongo.Collection, keys []string) ([]*T, error) {
+	out := make([]*T, len(keys))
+
+	if len(keys) == 1 {
+		var d T
+
+		found, err := findByID(ctx, coll, keys[0], &d)
+		if found {
+			out[0] = &d
+		}
+
+		return out, err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(lookupWorkers)
+
+	for i, key := range keys {
+		g.Go(func() error {
+			var d T
+
+			found, err := findByID(gctx, coll, key, &d)
+			if found {
+				out[i] = &d
+			}
+
+			return err
+		})
+	}
+
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	return out, nil
+}
+
+// ReadVersion returns version v of resource typ/id.
+//
+// It returns an error wrapping ErrNotFound when that version was never committed, and
+// one wrapping ErrDeleted, along with the tombstone record, when it is a delete.
+func (s *Store) ReadVersion(ctx context.Context, typ, id string, v int64) (*Record, error) {
+	tc, err := s.colls(ctx, typ)
+	if err != nil {
+		return nil, err
+	}
+
+	if !idRE.MatchString(id) || v < 1 {
+		return nil, fmt.Errorf("storage: read %s/%q version %d: %w", typ, id, v, ErrNotFound)
+	}
+
+	var cur, d versionDoc
+
+	found, err := findByID(ctx, tc.cur, id, &cur)
+	if err != nil {
+		return nil, fmt.Errorf("storage: read %s/%s version %d: %w", typ, id, v, err)
+	}
+
+	// Versions above the current one are claims of commits in flight (or committed
+	// and not yet applied): not readable yet, as in Read and History.
+	if !found || v > cur.V {
+		return nil, fmt.Errorf("storage: read %s/%s version %d: %w", typ, id, v, ErrNotFound)
+	}
+
+	if v == cur.V {
+		d = cur
+	} else if found, err = findByID(ctx, tc.hist, historyKey(id, v), &d); err != nil {
+		return nil, fmt.Errorf("storage: read %s/%s version %d: %w", typ, id, v, err)
+	} else if !found {
+		return nil, fmt.Errorf("storage: read %s/%s version %d: %w", typ, id, v, ErrNotFound)
+	}
+
+	rec := d.record(typ)
+	if d.Del {
+		return rec, fmt.Errorf("storage: read %s/%s version %d: %w", typ, id, v, ErrDeleted)
+	}
+
+	return rec, nil
+}
+
+// History returns every version of resource typ/id, newest first, tombstones
+// included. It is consistent with Read: the newest version is the current one. It
+// returns an error wrapping ErrNotFound when the resource never existed.
+func (s *Store) History(ctx context.Context, typ, id string) ([]*Record, error) {
+	tc, err := s.colls(ctx, typ)
+	if err != nil {
+		return nil, err
+	}
+
+	if !idRE.MatchString(id) {
+		return nil, fmt.Errorf("storage: history %s/%q: %w", typ, id, ErrNotFound)
+	}
+
+	var cur versionDoc
+
+	found, err := findByID(ctx, tc.cur, id, &cur)
+	if err != nil {
+		return nil, fmt.Errorf("storage: history %s/%s: %w", typ, id, err)
+	}
+
+	if !found {
+		return nil, fmt.Errorf("storage: history %s/%s: %w", typ, id, ErrNotFound)
+	}
+
+	docs, err := s.historyDocs(ctx, tc, id, cur.V)
+	if err != nil {
+		return nil, fmt.Errorf("storage: history %s/%s: %w", typ, id, err)
+	}
+
+	out := make([]*Record, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, d.record(typ))
+	}
+
+	return out, nil
+}
+
+// historyDocs returns versions upTo..1 of id, newest first.
+func (s *Store) historyDocs(ctx context.Context, tc *typeColls, id string, upTo int64) ([]*versionDoc, error) {
+	if s.c.Embedded() {
+		keys := make([]string, 0, upTo)
+		for v := upTo; v >= 1; v-- {
+			keys = append(keys, historyKey(id, v))
+		}
+
+		docs, err := lookupAll[versionDoc](ctx, tc.hist, keys)
+		if err != nil {
+			return nil, err
+		}
+
+		return slices.DeleteFunc(docs, func(d *versionDoc) bool { return d == nil }), nil
+	}
+
+	filter := bson.D{{Key: "id", Value: id}, {Key: "v", Value: bson.D{{Key: "$lte", Value: upTo}}}}
+
+	cur, err := tc.hist.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "v", Value: -1}}))
+	if err != nil {
+		return nil, fmt.Errorf("find %s: %w", tc.hist.Name(), err)
+	}
+
+	var docs []*versionDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("find %s: %w", tc.hist.Name(), err)
+	}
+
+	return docs, nil
+}
+
+// List returns current, non-deleted versions of type typ ordered by id, skipping
+// offset and returning at most limit, with the total number of such resources.
+// A limit of 0 returns only the total.
+//
+// It is a stopgap until search lands: on the embedded engine both the page and the
+// total scan the collection.
+func (s *Store) List(ctx context.Context, typ string, offset, limit int) ([]*Record, int64, error) {
+	tc, err := s.colls(ctx, typ)
+	if err != nil {
+		return nil, 0, err
+	}
+
+	if offset < 0 || limit < 0 {
+		return nil, 0, fmt.Errorf("storage: list %s: offset %d, limit %d: %w", typ, offset, limit, ErrInvalid)
+	}
+
+	filter := bson.D{{Key: "del", Value: bson.D{{Key: "$ne", Value: true}}}}
+
+	total, err := tc.cur.CountDocuments(ctx, filter)
+	if err != nil {
+		return nil, 0, fmt.Errorf("storage: list %s: count: %w", typ, err)
+	}
+
+	if limit == 0 || int64(offset) >= total {
+		return []*Record{}, total, nil
+	}
+
+	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetSkip(int64(offset)).SetLimit(int64(limit))
+
+	cur, err := tc.cur.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, 0, fmt.Errorf("storage: list %s: %w", typ, err)
+	}
+
+	var docs []*versionDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, 0, fmt.Errorf("storage: list %s: %w", typ, err)
+	}
+
+	out := make([]*Record, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, d.record(typ))
+	}
+
+	return out, total, nil
+}

@@ -1,0 +1,327 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Resource is what storage needs from the caller's resource value.
+type Resource interface {
+	// StampMeta sets meta.versionId and meta.lastUpdated on the resource. Storage calls
+	// it right before MarshalJSON, and again with new values when a commit is retried.
+	StampMeta(versionID string, lastUpdated time.Time)
+	// MarshalJSON returns the resource JSON to store; storage keeps these exact bytes.
+	json.Marshaler
+}
+
+// Record is one stored version of a resource.
+type Record struct {
+	Type string
+	ID   string
+	// VersionID is the server-assigned version: 1 for the first, then 2, 3, ...
+	VersionID int64
+	// LastUpdated is the commit instant, in UTC with millisecond precision; it is the
+	// value that was stamped into the resource's meta.
+	LastUpdated time.Time
+	// Deleted marks a tombstone: the version that records a delete.
+	Deleted bool
+	// Seq is the change-feed sequence number of the commit that wrote this version.
+	Seq int64
+	// JSON is the resource JSON exactly as stored; nil for tombstones.
+	JSON []byte
+}
+
+// Names of the per-datastore collections that are not resource types. Resource type
+// names start with an upper-case letter, so they cannot collide.
+const (
+	countersColl  = "_counters"
+	pendingColl   = "_pending"
+	journalColl   = "_journal"
+	historySuffix = "_history"
+	seqCounterID  = "seq"
+	dbPrefix      = "fhirgate_"
+)
+
+var (
+	typeRE = regexp.MustCompile(`^[A-Z][A-Za-z0-9]{0,63}$`)
+	// idRE is the FHIR id grammar; it excludes "/", which separates id and version in
+	// history keys.
+	idRE = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+)
+
+// Store is one datastore: the resources of one tenant, their history and their change
+// feed. It is safe for concurrent use.
+type Store struct {
+	c        *Client
+	name     string
+	db       *mongo.Database
+	counters *mongo.Collection
+	pending  *mongo.Collection
+	journal  *mongo.Collection
+
+	// serialSeq makes sequence allocation happen under flightMu: FerretDB applies
+	// $inc as read-modify-write without a lock, so concurrent increments can collide.
+	serialSeq bool
+
+	typesMu sync.Mutex
+	types   map[string]*typeColls
+
+	locks keyLocks
+
+	flightMu sync.Mutex
+	inflight map[int64]int       // sequence numbers of this process's unfinished commits
+	head     int64               // embedded: the last allocated sequence number
+	gapSeen  map[int64]time.Time // MongoDB: when this process first saw a gap
+
+	// afterStep, set by tests only, runs after each step of a commit; a non-nil
+	// error stops the commit there, as if the process had died.
+	afterStep func(seq int64, step int) error
+}
+
+// typeColls holds the two collections of one resource type.
+type typeColls struct {
+	typ  string
+	cur  *mongo.Collection
+	hist *mongo.Collection
+}
+
+// versionDoc is the document layout of both the current and the history collection.
+// In the current collection Key is the resource id and ID is empty; in the history
+// collection Key is "<id>/<version>".
+type versionDoc struct {
+	Key  string    `bson:"_id"`
+	ID   string    `bson:"id,omitempty"`
+	V    int64     `bson:"v"`
+	TS   time.Time `bson:"ts"`
+	Seq  int64     `bson:"seq"`
+	Del  bool      `bson:"del,omitempty"`
+	JSON string    `bson:"json,omitempty"`
+}
+
+// opDoc describes one write of a commit in _pending and _journal.
+type opDoc struct {
+	T   string `bson:"t"`
+	ID  string `bson:"id"`
+	V   int64  `bson:"v"`
+	Del bool   `bson:"del,omitempty"`
+}
+
+// pendingDoc records a commit between sequence allocation and completion.
+type pendingDoc struct {
+	Key   string    `bson:"_id"`
+	TS    time.Time `bson:"ts"`
+	Token string    `bson:"tok"`
+	Ops   []opDoc   `bson:"ops"`
+}
+
+// Journal states.
+const (
+	stCommitted = "c"
+	stAborted   = "a"
+)
+
+// journalDoc resolves one sequence number: committed with its writes, or aborted.
+type journalDoc struct {
+	Key   string    `bson:"_id"`
+	Seq   int64     `bson:"seq"`
+	TS    time.Time `bson:"ts"`
+	St    string    `bson:"st"`
+	Token string    `bson:"tok,omitempty"`
+	Ops   []opDoc   `bson:"ops,omitempty"`
+}
+
+func newStore(c *Client, name string) *Store {
+	db := c.mc.Database(dbPrefix + name)
+
+	return &Store{
+		c:         c,
+		name:      name,
+		db:        db,
+		counters:  db.Collection(countersColl),
+		pending:   db.Collection(pendingColl),
+		journal:   db.Collection(journalColl),
+		serialSeq: c.Embedded(),
+		types:     map[string]*typeColls{},
+		inflight:  map[int64]int{},
+		gapSeen:   map[int64]time.Time{},
+	}
+}
+
+// open creates the datastore's own collections, reads the sequence counter and
+// recovers unfinished commits.
+func (s *Store) open(ctx context.Context) error {
+	for _, name := range []string{countersColl, pendingColl, journalColl} {
+		if err := s.createCollection(ctx, name); err != nil {
+			return err
+		}
+	}
+
+	if !s.c.Embedded() {
+		ferret, err := s.isFerretDB(ctx)
+		if err != nil {
+			return err
+		}
+		// A FerretDB server reached by URI: same lossy $inc, and it must have this
+		// process as its only writer (see the package documentation).
+		s.serialSeq = s.serialSeq || ferret
+	}
+
+	_, err := s.counters.InsertOne(ctx, bson.D{{Key: "_id", Value: seqCounterID}, {Key: "n", Value: int64(0)}})
+	if err != nil && !isDup(err) {
+		return fmt.Errorf("init sequence counter: %w", err)
+	}
+
+	var counter struct {
+		N int64 `bson:"n"`
+	}
+	if err := s.counters.FindOne(ctx, bson.D{{Key: "_id", Value: seqCounterID}}).Decode(&counter); err != nil {
+		return fmt.Errorf("read sequence counter: %w", err)
+	}
+
+	s.head = counter.N
+
+	if err := s.Recover(ctx); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (s *Store) isFerretDB(ctx context.Context) (bool, error) {
+	var info bson.M
+	if err := s.c.mc.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return false, fmt.Errorf("buildInfo: %w", err)
+	}
+
+	_, ok := info["ferretdbVersion"]
+
+	return ok, nil
+}
+
+// createCollection creates a collection unless it exists and, on the embedded engine,
+// the SQLite index that makes lookups by _id use an index.
+func (s *Store) createCollection(ctx context.Context, name string) error {
+	err := s.db.CreateCollection(ctx, name)
+
+	var se mongo.ServerError
+	if err != nil && !(errors.As(err, &se) && se.HasErrorCode(48)) { // 48: NamespaceExists
+		return fmt.Errorf("create collection %s: %w", name, err)
+	}
+
+	if s.c.Embedded() {
+		if err := s.c.eng.indexIDs(ctx, s.db.Name(), name); err != nil {
+			return err
+		}
+	}
+
+	return nil
+}
+
+// EnsureType creates the current and history collections of resource type typ and
+// their indexes. It is idempotent and cached in-process; Commit and the reads call it
+// on first use of a type, so calling it is only needed to prepare a datastore ahead.
+func (s *Store) EnsureType(ctx context.Context, typ string) error {
+	_, err := s.colls(ctx, typ)
+	return err
+}
+
+// colls returns the collections of typ, creating them on first use in this process.
+func (s *Store) colls(ctx context.Context, typ string) (*typeColls, error) {
+	if !typeRE.MatchString(typ) {
+		return nil, fmt.Errorf("storage: resource type %q: %w", typ, ErrInvalid)
+	}
+
+	s.typesMu.Lock()
+	defer s.typesMu.Unlock()
+
+	if tc := s.types[typ]; tc != nil {
+		return tc, nil
+	}
+
+	tc := &typeColls{typ: typ, cur: s.db.Collection(typ), hist: s.db.Collection(typ + historySuffix)}
+
+	for _, name := range []string{tc.cur.Name(), tc.hist.Name()} {
+		if err := s.createCollection(ctx, name); err != nil {
+			return nil, fmt.Errorf("storage: ensure type %s: %w", typ, err)
+		}
+	}
+
+	if !s.c.Embedded() {
+		// History by resource, newest first. The embedded engine would not use it.
+		_, err := tc.hist.Indexes().CreateOne(ctx, mongo.IndexModel{
+			Keys:    bson.D{{Key: "id", Value: 1}, {Key: "v", Value: -1}},
+			Options: options.Index().SetName("id_v"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("storage: ensure type %s: history index: %w", typ, err)
+		}
+	}
+
+	s.types[typ] = tc
+
+	return tc, nil
+}
+
+// historyKey is the _id of version v of resource id in its history collection.
+func historyKey(id string, v int64) string { return id + "/" + strconv.FormatInt(v, 10) }
+
+// seqKey is the _id of sequence number seq in _pending and _journal: fixed width so
+// that string order is numeric order.
+func seqKey(seq int64) string { return fmt.Sprintf("%019d", seq) }
+
+// resID returns the resource id of a current or history document.
+func (d *versionDoc) resID() string {
+	if d.ID != "" {
+		return d.ID
+	}
+
+	return d.Key
+}
+
+// asCurrent returns d laid out for the current collection.
+func (d *versionDoc) asCurrent() versionDoc {
+	c := *d
+	c.Key, c.ID = d.resID(), ""
+
+	return c
+}
+
+func (d *versionDoc) record(typ string) *Record {
+	r := &Record{
+		Type:        typ,
+		ID:          d.resID(),
+		VersionID:   d.V,
+		LastUpdated: d.TS.UTC(),
+		Deleted:     d.Del,
+		Seq:         d.Seq,
+	}
+	if !d.Del {
+		r.JSON = []byte(d.JSON)
+	}
+
+	return r
+}
+
+// findByID reads the document with _id key into out and reports whether it exists.
+func findByID(ctx context.Context, coll *mongo.Collection, key string, out any) (bool, error) {
+	err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(out)
+	if isNoDoc(err) {
+		return false, nil
+	}
+
+	if err != nil {
+		return false, fmt.Errorf("find %s %q: %w", coll.Name(), key, err)
+	}
+
+	return true, nil
+}
