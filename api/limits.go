@@ -7,11 +7,16 @@ import (
 	"strconv"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
 var errTooComplex = errors.New("query too complex")
+
+// A query refused by the limits is a protocol error, like a validation failure: gqlgen answers
+// it with 422 rather than 200.
+func init() { errcode.RegisterErrorType("QUERY_TOO_COMPLEX", errcode.KindProtocol) }
 
 // Limits bound what one GraphQL operation may ask for. Both are enforced before execution.
 type Limits struct {

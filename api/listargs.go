@@ -21,8 +21,8 @@ func listArguments(ctx context.Context, next graphql.Resolver) (any, error) {
 		return res, err
 	}
 	v := reflect.ValueOf(res)
-	if v.Kind() != reflect.Slice {
-		return res, nil
+	if v.Kind() != reflect.Slice || v.IsNil() {
+		return res, nil // an absent element stays null, never []
 	}
 	var offset, count = 0, -1
 	var filters []filter

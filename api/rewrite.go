@@ -30,9 +30,6 @@ var _ interface {
 	graphql.OperationParameterMutator
 } = (*resourceSelections)(nil)
 
-// resourceFields are the fields whose type is Resource or a list of it.
-var resourceFields = map[string]bool{"resource": true, "contained": true}
-
 func newResourceSelections(schema *ast.Schema) *resourceSelections {
 	r := &resourceSelections{schema: schema, fieldTypes: map[string][]string{}, common: map[string]bool{"__typename": true}}
 	iface := schema.Types["Resource"]
@@ -60,10 +57,16 @@ func (r *resourceSelections) MutateOperationParameters(ctx context.Context, p *g
 	}
 	changed := false
 	for _, op := range doc.Operations {
-		op.SelectionSet = r.rewrite(op.SelectionSet, false, nil, &changed)
+		root := r.schema.Query
+		if op.Operation == ast.Mutation {
+			root = r.schema.Mutation
+		}
+		if root != nil {
+			op.SelectionSet = r.rewrite(op.SelectionSet, root.Name, &changed)
+		}
 	}
 	for _, frag := range doc.Fragments {
-		frag.SelectionSet = r.rewrite(frag.SelectionSet, false, nil, &changed)
+		frag.SelectionSet = r.rewrite(frag.SelectionSet, frag.TypeCondition, &changed)
 	}
 	if !changed {
 		return nil
@@ -74,27 +77,44 @@ func (r *resourceSelections) MutateOperationParameters(ctx context.Context, p *g
 	return nil
 }
 
-// rewrite returns set with its untyped resource selections moved into inline fragments, and
-// sets *changed when it moved any. underResource says set is the selection of a resource field,
-// whose type argument (if given) is typeArg.
-func (r *resourceSelections) rewrite(set ast.SelectionSet, underResource bool, typeArg *string, changed *bool) ast.SelectionSet {
+// rewrite walks set, a selection on the named type, and moves the untyped selections of every
+// field of type Resource into inline fragments; it sets *changed when it moved any. Fields the
+// schema does not know are left for validation to report.
+func (r *resourceSelections) rewrite(set ast.SelectionSet, typeName string, changed *bool) ast.SelectionSet {
+	parent := r.schema.Types[typeName]
 	for _, sel := range set {
 		switch s := sel.(type) {
 		case *ast.Field:
-			var ta *string
-			if resourceFields[s.Name] {
-				if a := s.Arguments.ForName("type"); a != nil && a.Value.Kind == ast.EnumValue {
-					ta = &a.Value.Raw
-				}
+			if parent == nil {
+				continue
 			}
-			s.SelectionSet = r.rewrite(s.SelectionSet, resourceFields[s.Name], ta, changed)
+			def := parent.Fields.ForName(s.Name)
+			if def == nil {
+				continue
+			}
+			child := def.Type.Name()
+			if child == "Resource" {
+				var typeArg *string
+				if a := s.Arguments.ForName("type"); a != nil && a.Value.Kind == ast.EnumValue {
+					typeArg = &a.Value.Raw
+				}
+				s.SelectionSet = r.typed(s.SelectionSet, typeArg, changed)
+			}
+			s.SelectionSet = r.rewrite(s.SelectionSet, child, changed)
 		case *ast.InlineFragment:
-			s.SelectionSet = r.rewrite(s.SelectionSet, false, nil, changed)
+			cond := s.TypeCondition
+			if cond == "" {
+				cond = typeName
+			}
+			s.SelectionSet = r.rewrite(s.SelectionSet, cond, changed)
 		}
 	}
-	if !underResource {
-		return set
-	}
+	return set
+}
+
+// typed moves the fields of set that the Resource interface lacks into inline fragments on the
+// resource types that define them (only typeArg, when given).
+func (r *resourceSelections) typed(set ast.SelectionSet, typeArg *string, changed *bool) ast.SelectionSet {
 	var keep ast.SelectionSet
 	fragments := map[string]*ast.InlineFragment{}
 	var order []string

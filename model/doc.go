@@ -7,5 +7,3 @@
 // (BirthDate and BirthDateExt for "birthDate" and "_birthDate"), and contained resources decode to
 // their concrete types.
 package model
-
-//go:generate go run ../gen/fhirgen -root ..

@@ -20,6 +20,12 @@ var ErrBadRequest = errors.New("bad request")
 func read[T model.Resource](ctx context.Context, r *Resolver, id string) (T, error) {
 	var zero T
 	res, err := r.loadResource(ctx, zero.TypeName(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		// Batched reads skip deleted resources; a direct read tells "deleted" from "never existed".
+		if _, rerr := r.Store.Read(ctx, zero.TypeName(), id); errors.Is(rerr, storage.ErrDeleted) {
+			return zero, rerr
+		}
+	}
 	if err != nil {
 		return zero, err
 	}

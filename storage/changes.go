@@ -39,7 +39,8 @@ const MaxChanges = 1000
 // that lands later. A commit that died before its commit point is fenced as aborted
 // (at once on the embedded engine, after a timeout on MongoDB) and skipped; aborted
 // commits never appear. A returned change is applied: Read returns its versions or
-// newer ones (except after a failure to apply, which recovery repairs).
+// newer ones; a commit that died after its commit point is finished before it is
+// returned.
 func (s *Store) Changes(ctx context.Context, afterSeq int64, limit int) ([]Change, error) {
 	if afterSeq < 0 || limit < 1 {
 		return nil, fmt.Errorf("storage: changes after %d, limit %d: %w", afterSeq, limit, ErrInvalid)
@@ -103,7 +104,7 @@ func (s *Store) journalPageEmbedded(ctx context.Context, next int64, n int) ([]*
 	more := end == next+int64(n)-1
 
 	for q := next; q <= end; q++ {
-		if false && s.inflight[q] > 0 {
+		if s.inflight[q] > 0 {
 			end, more = q-1, false
 			break
 		}
@@ -155,7 +156,7 @@ func (s *Store) journalPageEmbedded(ctx context.Context, next int64, n int) ([]*
 // journalPageMongo reads the page with one range query, then checks the gaps in it
 // and the commits in it that are not fully applied yet.
 func (s *Store) journalPageMongo(ctx context.Context, next int64, n int) ([]*journalDoc, bool, error) {
-	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(n)).SetBatchSize(int32(n))
+	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(n)).SetBatchSize(int32(n + 1))
 
 	cur, err := s.journal.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: seqKey(next)}}}}, opts)
 	if err != nil {
@@ -168,6 +169,8 @@ func (s *Store) journalPageMongo(ctx context.Context, next int64, n int) ([]*jou
 	}
 
 	more := len(docs) == n
+
+	s.forgetGaps(docs)
 
 	for i, d := range docs {
 		want := next + int64(i)
@@ -187,6 +190,20 @@ func (s *Store) journalPageMongo(ctx context.Context, next int64, n int) ([]*jou
 	}
 
 	return s.applied(ctx, docs, more)
+}
+
+// forgetGaps drops the first-seen times of gaps that docs show resolved.
+func (s *Store) forgetGaps(docs []*journalDoc) {
+	s.flightMu.Lock()
+	defer s.flightMu.Unlock()
+
+	if len(s.gapSeen) == 0 {
+		return
+	}
+
+	for _, d := range docs {
+		delete(s.gapSeen, d.Seq)
+	}
 }
 
 // applied cuts docs before the first commit that still has a pending record, that is
@@ -210,7 +227,7 @@ func (s *Store) applied(ctx context.Context, docs []*journalDoc, more bool) ([]*
 		filter = bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: keys}}}}
 	}
 
-	cur, err := s.pending.Find(ctx, filter)
+	cur, err := s.pending.Find(ctx, filter, options.Find().SetBatchSize(1000))
 	if err != nil {
 		return nil, false, fmt.Errorf("read pending: %w", err)
 	}
@@ -235,15 +252,12 @@ func (s *Store) applied(ctx context.Context, docs []*journalDoc, more bool) ([]*
 			return docs[:i], false, nil
 		}
 
-		if !s.c.Embedded() {
-			stale, err := s.stale(ctx, d.Seq)
-			if err != nil {
-				return nil, false, err
-			}
+		if s.isDone(d.Seq) {
+			continue
+		}
 
-			if !stale {
-				return docs[:i], false, nil
-			}
+		if !s.c.Embedded() && !s.staleSince(d.Seq, p.TS) {
+			return docs[:i], false, nil
 		}
 
 		if err := s.finish(ctx, d.Seq, d.St, p); err != nil {

@@ -163,7 +163,7 @@ func TestChangesSkipsDeadCommit(t *testing.T) {
 			t.Fatalf("step %d: feed %+v, want only seq %d", step, ch, base+2)
 		}
 
-		if n := countDocs(t, s, pendingColl); n != 0 {
+		if n := pendingLeft(t, s); n != 0 {
 			t.Fatalf("step %d: %d pending records left, want 0", step, n)
 		}
 

@@ -116,6 +116,14 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 func (c *Client) Close(ctx context.Context) error {
 	var errs []error
 
+	c.mu.Lock()
+	for _, s := range c.stores {
+		if err := s.shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.mu.Unlock()
+
 	if c.mc != nil {
 		if err := c.mc.Disconnect(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("storage: close: disconnect: %w", err))

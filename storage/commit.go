@@ -243,7 +243,7 @@ func (s *Store) tryCommit(ctx context.Context, writes []Write, tcs []*typeColls,
 		return nil, false, err
 	}
 
-	if _, err := s.pending.DeleteOne(bg, bson.D{{Key: "_id", Value: seqKey(seq)}}); err != nil {
+	if err := s.finished(bg, seq); err != nil {
 		s.c.log.WarnContext(ctx, "storage: commit: removing pending record; recovery will finish", slog.Int64("seq", seq), slog.Any("error", err))
 	}
 
@@ -380,64 +380,6 @@ func (s *Store) begin(ctx context.Context, ts time.Time, ops []opDoc) (int64, st
 	}
 
 	return 0, "", errors.New("sequence counter keeps returning numbers in use")
-}
-
-// allocSeq increments the sequence counter and registers the number as in flight.
-func (s *Store) allocSeq(ctx context.Context) (int64, error) {
-	if s.serialSeq {
-		// Allocation and registration are one step for readers of the change feed,
-		// which take the same lock to snapshot the head and the in-flight set.
-		s.flightMu.Lock()
-		defer s.flightMu.Unlock()
-
-		seq, err := s.incSeq(ctx)
-		if err != nil {
-			return 0, err
-		}
-
-		s.head = max(s.head, seq)
-		s.inflight[seq]++
-
-		return seq, nil
-	}
-
-	seq, err := s.incSeq(ctx)
-	if err != nil {
-		return 0, err
-	}
-
-	s.flightMu.Lock()
-	s.inflight[seq]++
-	s.flightMu.Unlock()
-
-	return seq, nil
-}
-
-func (s *Store) incSeq(ctx context.Context) (int64, error) {
-	var d struct {
-		N int64 `bson:"n"`
-	}
-
-	err := s.counters.FindOneAndUpdate(ctx,
-		bson.D{{Key: "_id", Value: seqCounterID}},
-		bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: int64(1)}}}},
-		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After),
-	).Decode(&d)
-	if err != nil {
-		return 0, fmt.Errorf("allocate sequence number: %w", err)
-	}
-
-	return d.N, nil
-}
-
-// land marks seq as no longer in flight in this process.
-func (s *Store) land(seq int64) {
-	s.flightMu.Lock()
-	defer s.flightMu.Unlock()
-
-	if s.inflight[seq]--; s.inflight[seq] <= 0 {
-		delete(s.inflight, seq)
-	}
 }
 
 // claim inserts the history documents of plan, one insert per type. It returns the

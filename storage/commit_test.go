@@ -138,7 +138,7 @@ func TestCommitMeetsCommittedUnappliedVersion(t *testing.T) {
 		}
 	}
 
-	if n := countDocs(t, s, pendingColl); n != 0 {
+	if n := pendingLeft(t, s); n != 0 {
 		t.Fatalf("%d pending records left, want 0", n)
 	}
 }
@@ -213,7 +213,7 @@ func TestFailureInjectionRecovery(t *testing.T) {
 
 			s = openStore(t, c, name)
 
-			if n := countDocs(t, s, pendingColl); n != 0 {
+			if n := pendingLeft(t, s); n != 0 {
 				t.Fatalf("after recovery: %d pending commits, want 0", n)
 			}
 

@@ -264,3 +264,15 @@ func countDocs(t testing.TB, s *Store, coll string) int64 {
 
 	return n
 }
+
+// pendingLeft counts the pending records of commits that did not finish, after
+// removing those of finished commits that the embedded engine keeps for a batch.
+func pendingLeft(t testing.TB, s *Store) int64 {
+	t.Helper()
+
+	if err := s.flushFinished(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	return countDocs(t, s, pendingColl)
+}

@@ -115,7 +115,11 @@ func (s *Store) fetchCurrent(ctx context.Context, tc *typeColls, ids []string) (
 		return out, nil
 	}
 
-	opts := options.Find().SetBatchSize(int32(min(len(ids), math.MaxInt32)))
+	// Ids are distinct, so at most len(ids) documents match. With that as the limit
+	// and a batch one larger, the server closes the cursor with the first batch
+	// (FerretDB only does when the batch is not full), and no getMore follows.
+	n := min(len(ids), math.MaxInt32-1)
+	opts := options.Find().SetLimit(int64(n)).SetBatchSize(int32(n + 1))
 
 	cur, err := tc.cur.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, opts)
 	if err != nil {

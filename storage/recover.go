@@ -40,6 +40,10 @@ func (s *Store) Recover(ctx context.Context) error {
 			return fmt.Errorf("storage: recover %s: pending %q: %w", s.name, docs[i].Key, err)
 		}
 
+		if s.isDone(seq) {
+			continue
+		}
+
 		st, err := s.settle(ctx, seq, &docs[i])
 		if err != nil {
 			return fmt.Errorf("storage: recover %s: %w", s.name, err)
@@ -153,7 +157,7 @@ func (s *Store) seqState(ctx context.Context, seq int64) (string, error) {
 		return j.St, nil
 	}
 
-	if false && s.inFlight(seq) {
+	if s.inFlight(seq) {
 		return stPending, nil
 	}
 
@@ -167,14 +171,6 @@ func (s *Store) seqState(ctx context.Context, seq int64) (string, error) {
 	return s.fence(ctx, seq)
 }
 
-// inFlight reports whether a commit of this process holds seq.
-func (s *Store) inFlight(seq int64) bool {
-	s.flightMu.Lock()
-	defer s.flightMu.Unlock()
-
-	return s.inflight[seq] > 0
-}
-
 // stale reports whether the unresolved seq has waited longer than gapTimeout, judged
 // by its pending record or, before that exists, by when this process first saw it.
 func (s *Store) stale(ctx context.Context, seq int64) (bool, error) {
@@ -185,18 +181,26 @@ func (s *Store) stale(ctx context.Context, seq int64) (bool, error) {
 		return false, err
 	}
 
-	since := p.TS
+	if found {
+		return s.staleSince(seq, p.TS), nil
+	}
 
-	if !found {
+	return s.staleSince(seq, time.Time{}), nil
+}
+
+// staleSince reports whether seq, pending since t (or, if t is zero, since this
+// process first saw it unresolved), has waited longer than gapTimeout.
+func (s *Store) staleSince(seq int64, t time.Time) bool {
+	if t.IsZero() {
 		s.flightMu.Lock()
 		if s.gapSeen[seq].IsZero() {
 			s.gapSeen[seq] = time.Now()
 		}
-		since = s.gapSeen[seq]
+		t = s.gapSeen[seq]
 		s.flightMu.Unlock()
 	}
 
-	return time.Since(since) > s.c.gapTimeout, nil
+	return time.Since(t) > s.c.gapTimeout
 }
 
 // fence resolves seq as aborted unless it is resolved already, and returns its state.

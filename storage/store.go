@@ -80,8 +80,15 @@ type Store struct {
 
 	flightMu sync.Mutex
 	inflight map[int64]int       // sequence numbers of this process's unfinished commits
-	head     int64               // embedded: the last allocated sequence number
 	gapSeen  map[int64]time.Time // MongoDB: when this process first saw a gap
+	// Embedded engine only: the last sequence number handed out, the last one
+	// reserved in the counter, finished commits whose pending record is still there,
+	// and whether a batch removal of those runs or the store is closed.
+	head     int64
+	reserved int64
+	doneSeqs map[int64]bool
+	flushing bool
+	closed   bool
 
 	// afterStep, set by tests only, runs after each step of a commit; a non-nil
 	// error stops the commit there, as if the process had died.
@@ -154,6 +161,7 @@ func newStore(c *Client, name string) *Store {
 		types:     map[string]*typeColls{},
 		inflight:  map[int64]int{},
 		gapSeen:   map[int64]time.Time{},
+		doneSeqs:  map[int64]bool{},
 	}
 }
 
@@ -188,7 +196,7 @@ func (s *Store) open(ctx context.Context) error {
 		return fmt.Errorf("read sequence counter: %w", err)
 	}
 
-	s.head = counter.N
+	s.head, s.reserved = counter.N, counter.N
 
 	if err := s.Recover(ctx); err != nil {
 		return err

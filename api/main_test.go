@@ -1,0 +1,154 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fhirgate/fhirgate/api"
+	"github.com/fhirgate/fhirgate/storage"
+)
+
+// The package's tests share one storage engine (embedded FerretDB, or MONGODB_URI when set);
+// each test gets its own datastore.
+var (
+	client   *storage.Client
+	commands atomic.Int64 // MongoDB commands sent, for round-trip counting
+	dsSeq    atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "fhirgate-api-test")
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	client, err = storage.Open(ctx, storage.Config{
+		URI:       os.Getenv("MONGODB_URI"),
+		DataDir:   dir,
+		OnCommand: func(string) { commands.Add(1) },
+	})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "open storage:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	client.Close(context.Background())
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// env is one test's server over its own datastore, reached over real HTTP.
+type env struct {
+	t     testing.TB
+	store *storage.Store
+	srv   *httptest.Server
+}
+
+func newEnv(t testing.TB, mutate ...func(*api.Config)) *env {
+	t.Helper()
+	name := fmt.Sprintf("t%d_%d", time.Now().UnixNano()%1e9, dsSeq.Add(1))
+	store, err := client.Datastore(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := api.DefaultConfig()
+	cfg.Store = store
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	srv := httptest.NewServer(api.NewServer(cfg))
+	t.Cleanup(srv.Close)
+	return &env{t: t, store: store, srv: srv}
+}
+
+// gqlResponse is a GraphQL answer with its HTTP status.
+type gqlResponse struct {
+	Status int
+	Data   map[string]json.RawMessage `json:"data"`
+	Errors []gqlError                 `json:"errors"`
+}
+
+type gqlError struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+// post sends a GraphQL request to path (default /$graphql) and decodes the answer.
+func (e *env) post(path, query string, vars map[string]any) *gqlResponse {
+	e.t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	return e.raw(http.MethodPost, path, "application/json", body)
+}
+
+func (e *env) raw(method, path, contentType string, body []byte) *gqlResponse {
+	e.t.Helper()
+	if path == "" {
+		path = "/$graphql"
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	out := &gqlResponse{Status: resp.StatusCode}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(out); err != nil {
+		e.t.Fatalf("%s %s: status %d, undecodable body %q", method, path, resp.StatusCode, truncate(string(b), 300))
+	}
+	out.Status = resp.StatusCode
+	return out
+}
+
+// mustData fails the test on any GraphQL error and returns data[field].
+func (r *gqlResponse) mustData(t testing.TB, field string) json.RawMessage {
+	t.Helper()
+	if len(r.Errors) > 0 {
+		t.Fatalf("unexpected errors (status %d): %+v", r.Status, r.Errors)
+	}
+	return r.Data[field]
+}
+
+// outcomeIssue returns the first OperationOutcome issue code of an error, failing when absent.
+func outcomeIssue(t testing.TB, e gqlError) string {
+	t.Helper()
+	res, ok := e.Extensions["resource"].(map[string]any)
+	if !ok || res["resourceType"] != "OperationOutcome" {
+		t.Fatalf("error %q carries no OperationOutcome: %+v", e.Message, e.Extensions)
+	}
+	issues, _ := res["issue"].([]any)
+	if len(issues) == 0 {
+		t.Fatalf("OperationOutcome without issues: %+v", res)
+	}
+	code, _ := issues[0].(map[string]any)["code"].(string)
+	return code
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+func has(s, sub string) bool { return strings.Contains(s, sub) }
