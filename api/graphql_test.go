@@ -66,9 +66,10 @@ func TestNestedReferencesCostConstantRoundTrips(t *testing.T) {
 	for _, n := range []int{10, 1000} {
 		e := newEnv(t)
 		seedObservations(e, n)
-		before := commands.Load()
-		resp := e.post("", nestedQuery, map[string]any{"n": n})
-		counts[n] = commands.Load() - before
+		var resp *gqlResponse
+		var names map[string]int
+		counts[n], names = recordCommands(func() { resp = e.post("", nestedQuery, map[string]any{"n": n}) })
+		t.Logf("N=%d: commands %v", n, names)
 		var obs []struct {
 			ID      string
 			Subject struct {

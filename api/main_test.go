@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +24,8 @@ import (
 var (
 	client   *storage.Client
 	commands atomic.Int64 // MongoDB commands sent, for round-trip counting
+	cmdMu    sync.Mutex
+	cmdNames map[string]int // commands by name since the last resetCommands
 	dsSeq    atomic.Int64
 )
 
@@ -35,7 +38,14 @@ func TestMain(m *testing.M) {
 	client, err = storage.Open(ctx, storage.Config{
 		URI:       os.Getenv("MONGODB_URI"),
 		DataDir:   dir,
-		OnCommand: func(string) { commands.Add(1) },
+		OnCommand: func(name string) {
+			commands.Add(1)
+			cmdMu.Lock()
+			if cmdNames != nil {
+				cmdNames[name]++
+			}
+			cmdMu.Unlock()
+		},
 	})
 	cancel()
 	if err != nil {
@@ -50,9 +60,11 @@ func TestMain(m *testing.M) {
 
 // env is one test's server over its own datastore, reached over real HTTP.
 type env struct {
-	t     testing.TB
-	store *storage.Store
-	srv   *httptest.Server
+	t       testing.TB
+	name    string // datastore name; its database is "fhirgate_" + name
+	store   *storage.Store
+	srv     *httptest.Server
+	handler http.Handler
 }
 
 func newEnv(t testing.TB, mutate ...func(*api.Config)) *env {
@@ -67,9 +79,10 @@ func newEnv(t testing.TB, mutate ...func(*api.Config)) *env {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	srv := httptest.NewServer(api.NewServer(cfg))
+	h := api.NewServer(cfg)
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, store: store, srv: srv}
+	return &env{t: t, name: name, store: store, srv: srv, handler: h}
 }
 
 // gqlResponse is a GraphQL answer with its HTTP status.
@@ -152,3 +165,16 @@ func truncate(s string, n int) string {
 }
 
 func has(s, sub string) bool { return strings.Contains(s, sub) }
+
+// recordCommands counts the commands sent while f runs, by name.
+func recordCommands(f func()) (total int64, byName map[string]int) {
+	cmdMu.Lock()
+	cmdNames = map[string]int{}
+	cmdMu.Unlock()
+	before := commands.Load()
+	f()
+	cmdMu.Lock()
+	defer cmdMu.Unlock()
+	byName, cmdNames = cmdNames, nil
+	return commands.Load() - before, byName
+}

@@ -29,6 +29,7 @@ func read[T model.Resource](ctx context.Context, r *Resolver, id string) (T, err
 	if err != nil {
 		return zero, err
 	}
+	r.prefetch(ctx, []model.Resource{res})
 	return res.(T), nil
 }
 
@@ -63,13 +64,16 @@ func list[T model.Resource](ctx context.Context, r *Resolver, typ string, ids []
 		recs = recs[:limit]
 	}
 	out := make([]T, 0, len(recs))
+	all := make([]model.Resource, 0, len(recs))
 	for _, rec := range recs {
 		res, err := decode(rec)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, res.(T))
+		all = append(all, res)
 	}
+	r.prefetch(ctx, all)
 	return out, nil
 }
 
@@ -102,6 +106,11 @@ func listByID[T model.Resource](ctx context.Context, r *Resolver, typ string, id
 		}
 		out = append(out, res.(T))
 	}
+	all := make([]model.Resource, len(out))
+	for i, res := range out {
+		all[i] = res
+	}
+	r.prefetch(ctx, all)
 	return out, nil
 }
 

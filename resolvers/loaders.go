@@ -23,12 +23,16 @@ type loadersKey struct{}
 // requests would serve one caller's reads to another.
 type Loaders struct {
 	resources *dataloader.Loader[string, model.Resource]
+	batch     dataloader.BatchFunc[string, model.Resource]
+	primed    sync.Map // keys already fetched by prime
 }
 
 // NewLoaders returns the loaders of one request over store.
 func NewLoaders(store Store) *Loaders {
+	batch := batchRead(store)
 	return &Loaders{
-		resources: dataloader.NewBatchedLoader(batchRead(store),
+		batch: batch,
+		resources: dataloader.NewBatchedLoader(batch,
 			dataloader.WithWait[string, model.Resource](loaderWait),
 			dataloader.WithBatchCapacity[string, model.Resource](5000)),
 	}
@@ -49,6 +53,32 @@ func loadersFor(ctx context.Context, store Store) *Loaders {
 // loadResource reads the current version of typ/id through the request's loader.
 func (r *Resolver) loadResource(ctx context.Context, typ, id string) (model.Resource, error) {
 	return loadersFor(ctx, r.Store).resources.Load(ctx, typ+"/"+id)()
+}
+
+// prime fetches the keys not fetched before in exactly one batch, whatever their number, and
+// puts the results in the loader's cache. It returns the resources found, nil where absent.
+func (l *Loaders) prime(ctx context.Context, keys []string) []model.Resource {
+	var todo []string
+	for _, k := range keys {
+		if _, done := l.primed.LoadOrStore(k, true); !done {
+			todo = append(todo, k)
+		}
+	}
+	if len(todo) > 0 {
+		for i, res := range l.batch(ctx, todo) {
+			if res.Error == nil {
+				l.resources.Prime(ctx, todo[i], res.Data)
+			}
+		}
+	}
+	out := make([]model.Resource, len(keys))
+	for i, k := range keys {
+		// Served from the cache: a primed key, or one an earlier Load fetched.
+		if res, err := l.resources.Load(ctx, k)(); err == nil {
+			out[i] = res
+		}
+	}
+	return out
 }
 
 // batchRead reads all keys ("Type/id") with one storage call per resource type, the calls for

@@ -42,6 +42,7 @@ var datastoreNameRE = regexp.MustCompile(`^[a-z0-9_-]{1,40}$`)
 // Client is a connection to the storage engine. It is safe for concurrent use.
 type Client struct {
 	log *slog.Logger
+	uri string
 	mc  *mongo.Client
 	eng *engine // nil on MongoDB
 
@@ -52,6 +53,7 @@ type Client struct {
 
 	mu     sync.Mutex
 	stores map[string]*Store
+	closed bool
 }
 
 // Open starts the embedded engine when cfg.URI is empty, connects the official MongoDB
@@ -79,6 +81,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		uri = eng.uri
 	}
 
+	c.uri = uri
 	opts := options.Client().ApplyURI(uri).SetServerSelectionTimeout(10 * time.Second)
 	if cfg.OnCommand != nil {
 		on := cfg.OnCommand
@@ -112,17 +115,24 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 
 // Close disconnects the driver and, for the embedded engine, stops it and releases
 // its data directory. Commits still running may fail; recovery completes or undoes
-// them on the next open.
+// them on the next open. Closing a closed client does nothing.
 func (c *Client) Close(ctx context.Context) error {
 	var errs []error
 
 	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	if c.closed {
+		return nil
+	}
+
+	c.closed = true
+
 	for _, s := range c.stores {
 		if err := s.shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	c.mu.Unlock()
 
 	if c.mc != nil {
 		if err := c.mc.Disconnect(ctx); err != nil {
@@ -144,6 +154,10 @@ func (c *Client) closeEngine() error {
 
 	return c.eng.stop()
 }
+
+// URI returns the MongoDB connection string in use: the configured one, or the embedded
+// engine's loopback address. Tools and benchmarks use it to reach the same store directly.
+func (c *Client) URI() string { return c.uri }
 
 // Embedded reports whether the client runs the embedded engine rather than MongoDB.
 func (c *Client) Embedded() bool { return c.eng != nil }
@@ -170,6 +184,10 @@ func (c *Client) Datastore(ctx context.Context, name string) (*Store, error) {
 	// used, so one lock covers it.
 	c.mu.Lock()
 	defer c.mu.Unlock()
+
+	if c.closed {
+		return nil, fmt.Errorf("storage: datastore %q: %w", name, errClosed)
+	}
 
 	if s := c.stores[name]; s != nil {
 		return s, nil

@@ -14,10 +14,13 @@
 //     tombstone (del: true, no json) so that version numbers continue after it.
 //   - <Type>_history: every version ever committed, immutable,
 //     {_id: "<id>/<v>", id, v, ts, seq, del?, json?}.
-//   - _counters: {_id: "seq", n}, the last allocated commit sequence number.
-//   - _pending: {_id: "<seq>", ts, ops}, one document per commit in flight.
-//   - _journal: {_id: "<seq>", seq, ts, st, ops}, one document per resolved commit,
-//     st "c" (committed) or "a" (aborted); the committed ones are the change feed.
+//   - _counters: {_id: "seq", n}, the last allocated (on the embedded engine, the
+//     last reserved) commit sequence number.
+//   - _pending: {_id: "<seq>", ts, tok, ops: [{t, id, v, del?}]}, one document per
+//     commit in flight: what recovery needs to finish or undo it.
+//   - _journal: {_id: "<seq>", seq, ts, st, tok?, ops?}, one document per resolved
+//     sequence number, st "c" (committed, with its ops) or "a" (aborted); the
+//     committed ones are the change feed. tok tells a commit its own entry apart.
 //
 // Sequence numbers are stored in _id as 19-digit zero-padded decimal strings because
 // the embedded engine only pushes string or ObjectID _id filters down to SQL.

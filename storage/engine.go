@@ -184,6 +184,20 @@ func (e *engine) indexIDs(ctx context.Context, dbName, coll string) error {
 	return nil
 }
 
+// countDocs returns the number of documents of collection coll of dbName, read from SQLite
+// directly: a B-tree count, where a count through FerretDB would decode every document.
+func (e *engine) countDocs(ctx context.Context, dbName, coll string) (int64, error) {
+	db, table, err := e.sqliteTable(ctx, dbName, coll)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	if err := db.QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM %q`, table)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("embedded engine: count %s.%s: %w", dbName, coll, err)
+	}
+	return n, nil
+}
+
 // explainIDLookup returns SQLite's plan for the exact statement FerretDB runs for a
 // {_id: value} find on collection coll of dbName, one line per plan row.
 func (e *engine) explainIDLookup(ctx context.Context, dbName, coll string) (string, error) {

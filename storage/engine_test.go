@@ -107,6 +107,10 @@ func TestEmbeddedDataDirIsLockedAndPersistent(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 
+	if err := c.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+
 	c, err = Open(ctx, Config{DataDir: dir})
 	if err != nil {
 		t.Fatalf("reopen: %v", err)

@@ -1,0 +1,113 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// The benchmarks compare the GraphQL path (in-process handler, no network) with the raw MongoDB
+// driver on the same store, and report round trips per operation. Run:
+//
+//	go test ./api/ -run '^$' -bench . -benchtime 2s
+
+// rawCollection connects the official driver straight to the store behind env e.
+func rawCollection(b *testing.B, e *env, coll string) *mongo.Collection {
+	b.Helper()
+	mc, err := mongo.Connect(options.Client().ApplyURI(client.URI()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { mc.Disconnect(context.Background()) })
+	return mc.Database("fhirgate_" + e.name).Collection(coll)
+}
+
+// serve runs one GraphQL request through the handler in-process and fails on GraphQL errors.
+func serve(b *testing.B, h http.Handler, query string, vars map[string]any) []byte {
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req := httptest.NewRequest(http.MethodPost, "/$graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || bytes.Contains(rec.Body.Bytes(), []byte(`"errors"`)) {
+		b.Fatalf("status %d: %s", rec.Code, truncate(rec.Body.String(), 300))
+	}
+	return rec.Body.Bytes()
+}
+
+func BenchmarkReadByID(b *testing.B) {
+	e := newEnv(b)
+	seedObservations(e, 1000)
+	b.Run("graphql", func(b *testing.B) {
+		for i := range b.N {
+			serve(b, e.handler, `query($id: ID!) { Patient(id: $id) { id gender birthDate } }`, map[string]any{"id": fmt.Sprintf("p%d", i%1000)})
+		}
+	})
+	b.Run("raw-FindOne", func(b *testing.B) {
+		coll := rawCollection(b, e, "Patient")
+		for i := range b.N {
+			var doc bson.M
+			if err := coll.FindOne(context.Background(), bson.D{{Key: "_id", Value: fmt.Sprintf("p%d", i%1000)}}).Decode(&doc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkResolve1000References(b *testing.B) {
+	e := newEnv(b)
+	seedObservations(e, 1000)
+	b.Run("graphql", func(b *testing.B) {
+		before := commands.Load()
+		for range b.N {
+			serve(b, e.handler, `{ ObservationList(_count: 1000) { subject { resource { ... on Patient { id birthDate } } } } }`, nil)
+		}
+		b.ReportMetric(float64(commands.Load()-before)/float64(b.N), "roundtrips/op")
+	})
+	b.Run("raw-$in", func(b *testing.B) {
+		coll := rawCollection(b, e, "Patient")
+		ids := make([]string, 1000)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("p%d", i)
+		}
+		before := commands.Load()
+		for range b.N {
+			cur, err := coll.Find(context.Background(), bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var docs []bson.M
+			if err := cur.All(context.Background(), &docs); err != nil || len(docs) != 1000 {
+				b.Fatalf("%d docs, %v", len(docs), err)
+			}
+		}
+		b.ReportMetric(float64(commands.Load()-before)/float64(b.N), "roundtrips/op")
+	})
+}
+
+func BenchmarkCreate(b *testing.B) {
+	e := newEnv(b)
+	res := map[string]any{"resourceType": "Patient", "gender": "female", "birthDate": "1970-01-01", "name": []any{map[string]any{"family": "Bench", "given": []any{"A"}}}}
+	b.Run("graphql", func(b *testing.B) {
+		for range b.N {
+			serve(b, e.handler, `mutation($r: PatientInput!) { PatientCreate(res: $r) { id } }`, map[string]any{"r": res})
+		}
+	})
+	b.Run("raw-InsertOne", func(b *testing.B) {
+		coll := rawCollection(b, e, "RawPatient")
+		raw, _ := json.Marshal(res)
+		for i := range b.N {
+			if _, err := coll.InsertOne(context.Background(), bson.D{{Key: "_id", Value: fmt.Sprintf("r%d", i)}, {Key: "res", Value: string(raw)}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
