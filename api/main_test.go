@@ -36,8 +36,8 @@ func TestMain(m *testing.M) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	client, err = storage.Open(ctx, storage.Config{
-		URI:       os.Getenv("MONGODB_URI"),
-		DataDir:   dir,
+		URI:     os.Getenv("MONGODB_URI"),
+		DataDir: dir,
 		OnCommand: func(name string) {
 			commands.Add(1)
 			cmdMu.Lock()
