@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRunServesDemoAndShutsDown starts the real server with --demo on the embedded engine, waits
+// for /healthz, queries the demo population over HTTP, and shuts down through the context.
+func TestRunServesDemoAndShutsDown(t *testing.T) {
+	var stderr bytes.Buffer
+	cfg, err := parseConfig([]string{"fhirgate", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--demo"}, func(string) string { return "" }, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	cfg.onListen = func(a string) { addr <- a }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, &stderr) }()
+
+	var base string
+	select {
+	case a := <-addr:
+		base = "http://" + a
+	case err := <-done:
+		t.Fatalf("server stopped before listening: %v\n%s", err, stderr.String())
+	case <-time.After(2 * time.Minute):
+		t.Fatal("server did not start")
+	}
+	resp, err := http.Get(base + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+
+	body := `{"query":"{ PatientList(_count: 100) { id } DocumentReferenceList(_count: 1) { content { attachment { contentType } } subject { resource { ... on Patient { id } } } } }"}`
+	resp, err = http.Post(base+"/$graphql", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Data struct {
+			PatientList           []struct{ ID string }
+			DocumentReferenceList []struct {
+				Content []struct{ Attachment struct{ ContentType string } }
+				Subject struct{ Resource struct{ ID string } }
+			}
+		}
+		Errors []any
+	}
+	json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if len(out.Errors) > 0 || len(out.Data.PatientList) < 50 {
+		t.Fatalf("demo patients: %d, errors %v", len(out.Data.PatientList), out.Errors)
+	}
+	doc := out.Data.DocumentReferenceList[0]
+	if doc.Content[0].Attachment.ContentType != "text/plain" || !strings.HasPrefix(doc.Subject.Resource.ID, "pat-") {
+		t.Errorf("demo note: %+v", doc)
+	}
+
+	page, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	if page.StatusCode != http.StatusOK || !bytes.Contains(html, []byte("graphiql")) {
+		t.Errorf("GraphiQL page: status %d", page.StatusCode)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not shut down")
+	}
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if strings.Contains(line, "Chalmers") || strings.Contains(line, `"birthDate"`) {
+			t.Errorf("log line carries resource content: %s", line)
+		}
+	}
+	if !strings.Contains(stderr.String(), `"msg":"shutting down"`) {
+		t.Errorf("no shutdown log:\n%s", stderr.String())
+	}
+}
+
+func TestParseConfigFromEnvironment(t *testing.T) {
+	env := map[string]string{"FHIRGATE_ADDR": ":9999", "MONGODB_URI": "mongodb://db:27017", "FHIRGATE_MAX_DEPTH": "7", "FHIRGATE_DEMO": "true"}
+	cfg, err := parseConfig([]string{"fhirgate"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.addr != ":9999" || cfg.mongoURI != "mongodb://db:27017" || cfg.api.Limits.MaxDepth != 7 || !cfg.demo {
+		t.Errorf("config from env: %+v", cfg)
+	}
+	cfg, _ = parseConfig([]string{"fhirgate", "--addr", ":1", "--max-depth", "3"}, func(k string) string { return env[k] }, io.Discard)
+	if cfg.addr != ":1" || cfg.api.Limits.MaxDepth != 3 {
+		t.Errorf("flags must override env: %+v", cfg)
+	}
+	if _, err := parseConfig([]string{"fhirgate", "--bogus"}, func(string) string { return "" }, io.Discard); err == nil {
+		t.Error("unknown flag accepted")
+	}
+}
