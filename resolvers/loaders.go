@@ -13,9 +13,10 @@ import (
 	"github.com/fhirgate/fhirgate/storage"
 )
 
-// loaderWait is how long a loader collects keys before it fetches them. gqlgen resolves the
-// elements of a list concurrently, so every reference at one level of nesting arrives within it.
-const loaderWait = 2 * time.Millisecond
+// loaderWait is how long a loader collects keys before it fetches them. Lists do not depend on
+// it: prefetch loads each level of a list's references in one batch. It batches what remains,
+// such as sibling root fields, and is short because a single read pays it in full.
+const loaderWait = 250 * time.Microsecond
 
 type loadersKey struct{}
 
@@ -79,6 +80,18 @@ func (l *Loaders) prime(ctx context.Context, keys []string) []model.Resource {
 		}
 	}
 	return out
+}
+
+// fetch reads one key at once, bypassing the loader's wait, and caches the result.
+func (l *Loaders) fetch(ctx context.Context, key string) (model.Resource, error) {
+	if _, done := l.primed.LoadOrStore(key, true); done {
+		return l.resources.Load(ctx, key)()
+	}
+	res := l.batch(ctx, []string{key})[0]
+	if res.Error == nil {
+		l.resources.Prime(ctx, key, res.Data)
+	}
+	return res.Data, res.Error
 }
 
 // batchRead reads all keys ("Type/id") with one storage call per resource type, the calls for
