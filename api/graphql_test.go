@@ -104,6 +104,48 @@ func TestNestedReferencesCostConstantRoundTrips(t *testing.T) {
 	}
 }
 
+// TestTwoLevelsOfReferences follows Observation → Patient → Organization: one more round trip
+// for the second level, still independent of the number of rows.
+func TestTwoLevelsOfReferences(t *testing.T) {
+	counts := map[int]int64{}
+	for _, n := range []int{5, 300} {
+		e := newEnv(t)
+		var batch []string
+		for i := 0; i < n; i++ {
+			batch = append(batch,
+				fmt.Sprintf(`{"resourceType":"Organization","id":"org%d","name":"Org %d"}`, i, i),
+				fmt.Sprintf(`{"resourceType":"Patient","id":"p%d","managingOrganization":{"reference":"Organization/org%d"}}`, i, i),
+				fmt.Sprintf(`{"resourceType":"Observation","id":"o%d","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p%d"}}`, i, i))
+		}
+		e.put(batch...)
+		var resp *gqlResponse
+		counts[n], _ = recordCommands(func() {
+			resp = e.post("", `{ ObservationList(_count: 1000) { id subject { resource { ... on Patient { managingOrganization { resource { ... on Organization { name } } } } } } } }`, nil)
+		})
+		var obs []struct {
+			ID      string
+			Subject struct {
+				Resource struct {
+					ManagingOrganization struct{ Resource struct{ Name string } }
+				}
+			}
+		}
+		json.Unmarshal(resp.mustData(t, "ObservationList"), &obs)
+		if len(obs) != n {
+			t.Fatalf("N=%d: %d observations", n, len(obs))
+		}
+		for _, o := range obs {
+			if want := "Org " + strings.TrimPrefix(o.ID, "o"); o.Subject.Resource.ManagingOrganization.Resource.Name != want {
+				t.Fatalf("%s resolved to %+v, want %s", o.ID, o.Subject, want)
+			}
+		}
+	}
+	t.Logf("commands: N=5 → %d, N=300 → %d", counts[5], counts[300])
+	if counts[5] != counts[300] || counts[300] > 4 {
+		t.Errorf("two levels cost %d (N=5) and %d (N=300) commands; want equal and at most 4 (list, count, one per level)", counts[5], counts[300])
+	}
+}
+
 func TestSpecificationExamples(t *testing.T) {
 	e := newEnv(t)
 	e.put(
