@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
-	"strings"
-	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/fhirgate/fhirgate/model"
 )
 
 // listArguments applies the FHIR GraphQL list arguments to repeating elements after they are
@@ -83,7 +83,7 @@ func matches(el reflect.Value, filters []filter) bool {
 		return false
 	}
 	for _, f := range filters {
-		idx, ok := jsonFieldIndex(el.Type(), f.field)
+		idx, ok := model.FieldIndex(el.Type(), f.field)
 		if !ok {
 			return false
 		}
@@ -110,21 +110,4 @@ func scalarString(v reflect.Value) (string, bool) {
 		return strconv.FormatBool(v.Bool()), true
 	}
 	return "", false
-}
-
-var jsonFields sync.Map // reflect.Type → map[string]int
-
-// jsonFieldIndex finds the struct field whose JSON name is name.
-func jsonFieldIndex(t reflect.Type, name string) (int, bool) {
-	m, ok := jsonFields.Load(t)
-	if !ok {
-		idx := map[string]int{}
-		for i := 0; i < t.NumField(); i++ {
-			tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-			idx[tag] = i
-		}
-		m, _ = jsonFields.LoadOrStore(t, idx)
-	}
-	i, ok := m.(map[string]int)[name]
-	return i, ok
 }

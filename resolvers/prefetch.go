@@ -3,8 +3,6 @@ package resolvers
 import (
 	"context"
 	"reflect"
-	"strings"
-	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -96,7 +94,7 @@ func collectRefs(oc *graphql.OperationContext, value reflect.Value, sel ast.Sele
 			}
 			continue
 		}
-		if i, ok := fieldIndex(value.Type(), f.Name); ok {
+		if i, ok := model.FieldIndex(value.Type(), f.Name); ok {
 			collectRefs(oc, value.Field(i), f.Selections, refs)
 		}
 	}
@@ -116,21 +114,4 @@ func prefetchKey(ref *model.Reference, args map[string]any) (string, bool) {
 		return "", false
 	}
 	return typ + "/" + id, true
-}
-
-var structFields sync.Map // reflect.Type → map[string]int: JSON name → field index
-
-// fieldIndex finds the field of a model struct by its FHIR JSON name.
-func fieldIndex(t reflect.Type, name string) (int, bool) {
-	m, ok := structFields.Load(t)
-	if !ok {
-		idx := make(map[string]int, t.NumField())
-		for i := 0; i < t.NumField(); i++ {
-			tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-			idx[tag] = i
-		}
-		m, _ = structFields.LoadOrStore(t, idx)
-	}
-	i, ok := m.(map[string]int)[name]
-	return i, ok
 }
