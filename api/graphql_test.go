@@ -364,7 +364,19 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 	t.Run("cost limit", func(t *testing.T) {
 		q := `{ PatientList(_count: 1000) { name(_count: 100) { given } } }`
 		r := e.post("", q, nil)
-		if r.Status != http.StatusUnprocessableEntity || len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Message, "exceeds the limit of 5000") {
+		if r.Status != http.StatusUnprocessableEntity || len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Message, "cost 101010 exceeds the limit of 5000") {
+			t.Errorf("status %d errors %+v", r.Status, r.Errors)
+		}
+	})
+	t.Run("aliased reads are costed as reads", func(t *testing.T) {
+		var b strings.Builder
+		b.WriteString("{")
+		for i := 0; i < 600; i++ {
+			fmt.Fprintf(&b, " a%d: Patient(id: \"x\") { id }", i)
+		}
+		b.WriteString(" }")
+		r := e.post("", b.String(), nil)
+		if r.Status != http.StatusUnprocessableEntity || len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Message, "cost 6600 exceeds the limit of 5000") {
 			t.Errorf("status %d errors %+v", r.Status, r.Errors)
 		}
 	})

@@ -22,8 +22,9 @@ func init() { errcode.RegisterErrorType("QUERY_TOO_COMPLEX", errcode.KindProtoco
 type Limits struct {
 	// MaxDepth is the deepest nesting of selections allowed.
 	MaxDepth int
-	// MaxCost is the highest estimated cost allowed: every field costs one, and the fields
-	// under a list count once per element expected (its _count argument, else ListGuess).
+	// MaxCost is the highest estimated cost allowed: every field costs one (ten when it reads
+	// storage: root fields and resolved resources), and the fields under a list count once per
+	// element expected (its _count argument, else ListGuess).
 	MaxCost int
 	// ListGuess is the number of elements assumed for a list without a _count argument.
 	ListGuess int
@@ -79,7 +80,7 @@ func measure(set ast.SelectionSet, vars map[string]any, listGuess, depth int) (m
 			if s.Definition != nil && s.Definition.Type.Elem != nil {
 				c = mulSat(c, listSize(s, vars, listGuess))
 			}
-			c = addSat(c, 1)
+			c = addSat(c, fieldCost(s, depth))
 		case *ast.InlineFragment:
 			d, c = measure(s.SelectionSet, vars, listGuess, depth)
 		case *ast.FragmentSpread:
@@ -91,6 +92,18 @@ func measure(set ast.SelectionSet, vars map[string]any, listGuess, depth int) (m
 		cost = addSat(cost, c)
 	}
 	return maxDepth, cost
+}
+
+// readCost is the cost of a field that reads storage: a root field or a resolved resource.
+const readCost = 10
+
+// fieldCost is the cost of one field itself: readCost when it reads storage, else one, so that
+// a query of many aliased reads costs what it makes the server do.
+func fieldCost(f *ast.Field, depth int) int {
+	if depth == 1 || (f.Definition != nil && f.Definition.Type.Name() == "Resource") {
+		return readCost
+	}
+	return 1
 }
 
 func listSize(f *ast.Field, vars map[string]any, guess int) int {

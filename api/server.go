@@ -45,7 +45,7 @@ type Config struct {
 // DefaultConfig returns the limits fhirgate runs with unless configured otherwise.
 func DefaultConfig() Config {
 	return Config{
-		Limits:       Limits{MaxDepth: 15, MaxCost: 200_000, ListGuess: 10},
+		Limits:       Limits{MaxDepth: 15, MaxCost: 1_000_000, ListGuess: 10},
 		ListLimit:    1000,
 		MaxBodyBytes: 4 << 20,
 		Timeout:      30 * time.Second,
