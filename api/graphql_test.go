@@ -200,6 +200,46 @@ func TestSpecificationExamples(t *testing.T) {
 	})
 }
 
+// TestIntrospection checks what GraphiQL's documentation explorer relies on.
+func TestIntrospection(t *testing.T) {
+	e := newEnv(t)
+	resp := e.post("", `{ __type(name: "Patient") { kind interfaces { name } fields { name args { name } } } __schema { types { name } } }`, nil)
+	var typ struct {
+		Kind       string
+		Interfaces []struct{ Name string }
+		Fields     []struct {
+			Name string
+			Args []struct{ Name string }
+		}
+	}
+	json.Unmarshal(resp.mustData(t, "__type"), &typ)
+	fields := map[string][]string{}
+	for _, f := range typ.Fields {
+		for _, a := range f.Args {
+			fields[f.Name] = append(fields[f.Name], a.Name)
+		}
+		if _, ok := fields[f.Name]; !ok {
+			fields[f.Name] = nil
+		}
+	}
+	if typ.Kind != "OBJECT" || len(typ.Interfaces) != 1 || typ.Interfaces[0].Name != "Resource" {
+		t.Errorf("Patient: kind %s interfaces %+v", typ.Kind, typ.Interfaces)
+	}
+	for _, f := range []string{"id", "birthDate", "_birthDate", "deceasedBoolean", "deceasedDateTime", "contained", "name", "managingOrganization"} {
+		if _, ok := fields[f]; !ok {
+			t.Errorf("Patient lacks field %s (has %d fields)", f, len(typ.Fields))
+		}
+	}
+	if got := strings.Join(fields["name"], ","); got != "use,text,family,_count,_offset" {
+		t.Errorf("Patient.name arguments: %s", got)
+	}
+	var schema struct{ Types []struct{ Name string } }
+	json.Unmarshal(resp.mustData(t, "__schema"), &schema)
+	if len(schema.Types) < 800 {
+		t.Errorf("schema has %d types", len(schema.Types))
+	}
+}
+
 func TestInstanceLevelEndpoint(t *testing.T) {
 	e := newEnv(t)
 	e.put(`{"resourceType":"Patient","id":"pat1","gender":"male","name":[{"family":"Chalmers"}],"contained":[{"resourceType":"Organization","id":"o","name":"Inline Org"}],"managingOrganization":{"reference":"#o"}}`)

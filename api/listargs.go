@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -17,8 +18,8 @@ import (
 func listArguments(ctx context.Context, next graphql.Resolver) (any, error) {
 	res, err := next(ctx)
 	fc := graphql.GetFieldContext(ctx)
-	if err != nil || fc == nil || len(fc.Args) == 0 || fc.IsResolver || res == nil {
-		return res, err
+	if err != nil || fc == nil || len(fc.Args) == 0 || fc.IsResolver || res == nil || strings.HasPrefix(fc.Object, "__") {
+		return res, err // introspection's own list arguments (includeDeprecated) are not filters
 	}
 	v := reflect.ValueOf(res)
 	if v.Kind() != reflect.Slice || v.IsNil() {
