@@ -29,14 +29,14 @@ type Type struct {
 
 // Field is one JSON property of a Type. A choice element value[x] becomes one Field per allowed type.
 type Field struct {
-	JSON      string // JSON property name: "valueQuantity"
-	Type      string // FHIR type code ("date", "HumanName") or the name of a generated backbone Type
-	Primitive bool   // FHIR primitive: gets a "_name" extension sibling unless Attribute
-	Attribute bool   // XML attribute in FHIR (Element.id, Extension.url): no "_name" sibling
-	ResourceID bool  // Resource.id
-	List      bool
-	Choice    string // the choice element's base name ("value") when from value[x]
-	Short     string
+	JSON       string // JSON property name: "valueQuantity"
+	Type       string // FHIR type code ("date", "HumanName") or the name of a generated backbone Type
+	Primitive  bool   // FHIR primitive: gets a "_name" extension sibling unless Attribute
+	Attribute  bool   // XML attribute in FHIR (Element.id, Extension.url): no "_name" sibling
+	ResourceID bool   // Resource.id
+	List       bool
+	Choice     string // the choice element's base name ("value") when from value[x]
+	Short      string
 }
 
 // Primitive describes a FHIR primitive datatype.
@@ -56,23 +56,23 @@ type Defs struct {
 }
 
 type structureDefinition struct {
-	Name           string `json:"name"`
-	Kind           string `json:"kind"`
-	Abstract       bool   `json:"abstract"`
-	Derivation     string `json:"derivation"`
-	Type           string `json:"type"`
-	Description    string `json:"description"`
-	Snapshot       struct {
+	Name        string `json:"name"`
+	Kind        string `json:"kind"`
+	Abstract    bool   `json:"abstract"`
+	Derivation  string `json:"derivation"`
+	Type        string `json:"type"`
+	Description string `json:"description"`
+	Snapshot    struct {
 		Element []elementDefinition `json:"element"`
 	} `json:"snapshot"`
 }
 
 type elementDefinition struct {
-	ID               string `json:"id"`
-	Path             string `json:"path"`
-	Short            string `json:"short"`
-	Max              string `json:"max"`
-	ContentReference string `json:"contentReference"`
+	ID               string   `json:"id"`
+	Path             string   `json:"path"`
+	Short            string   `json:"short"`
+	Max              string   `json:"max"`
+	ContentReference string   `json:"contentReference"`
 	Representation   []string `json:"representation"`
 	Base             struct {
 		Path string `json:"path"`
