@@ -1,0 +1,525 @@
+package fhirpath
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Error reports a problem compiling or evaluating an expression. Compile
+// returns it for every syntax error and for every construct outside the
+// supported subset, so callers can tell a typo from an unsupported feature
+// only by reading Msg; both are fatal for that expression.
+type Error struct {
+	// Expr is the expression text as given to Compile.
+	Expr string
+	// Pos is the 0-based byte offset in Expr where the problem was found;
+	// it equals len(Expr) when the expression ended too early. It is -1
+	// for evaluation errors, which have no single position.
+	Pos int
+	// Msg describes what was found and, for syntax errors, what was expected.
+	Msg string
+}
+
+// Error formats the error with its position and the expression.
+func (e *Error) Error() string {
+	if e.Pos < 0 {
+		return fmt.Sprintf("fhirpath: %s (in %q)", e.Msg, e.Expr)
+	}
+	return fmt.Sprintf("fhirpath: offset %d: %s (in %q)", e.Pos, e.Msg, e.Expr)
+}
+
+type tokKind int
+
+const (
+	tEOF tokKind = iota
+	tIdent
+	tString
+	tNumber
+	tDollar  // $this, $index, $total
+	tPercent // %resource, %context, ...
+	tPunct
+)
+
+type token struct {
+	kind tokKind
+	text string // identifier name, decoded string, number text, or punctuation
+	pos  int
+	// quoted is true for `delimited` identifiers, which are never keywords.
+	quoted bool
+}
+
+func (t token) String() string {
+	switch t.kind {
+	case tEOF:
+		return "end of expression"
+	case tIdent:
+		return fmt.Sprintf("identifier %q", t.text)
+	case tString:
+		return fmt.Sprintf("string literal '%s'", t.text)
+	case tNumber:
+		return fmt.Sprintf("number %s", t.text)
+	case tDollar:
+		return "$" + t.text
+	case tPercent:
+		return "%" + t.text
+	}
+	return fmt.Sprintf("%q", t.text)
+}
+
+func isIdentStart(c byte) bool {
+	return c == '_' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
+}
+
+func isIdentPart(c byte) bool { return isIdentStart(c) || ('0' <= c && c <= '9') }
+
+func lex(src string) ([]token, error) {
+	var toks []token
+	errAt := func(pos int, format string, args ...any) error {
+		return &Error{Expr: src, Pos: pos, Msg: fmt.Sprintf(format, args...)}
+	}
+	i := 0
+	for i < len(src) {
+		c := src[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		case c == '/' && i+1 < len(src) && (src[i+1] == '/' || src[i+1] == '*'):
+			return nil, errAt(i, "comments are not supported")
+		case isIdentStart(c):
+			j := i + 1
+			for j < len(src) && isIdentPart(src[j]) {
+				j++
+			}
+			toks = append(toks, token{kind: tIdent, text: src[i:j], pos: i})
+			i = j
+		case c == '`':
+			s, n, err := lexQuoted(src, i, '`')
+			if err != nil {
+				return nil, err
+			}
+			toks = append(toks, token{kind: tIdent, text: s, pos: i, quoted: true})
+			i = n
+		case c == '\'':
+			s, n, err := lexQuoted(src, i, '\'')
+			if err != nil {
+				return nil, err
+			}
+			toks = append(toks, token{kind: tString, text: s, pos: i})
+			i = n
+		case '0' <= c && c <= '9':
+			j := i
+			for j < len(src) && '0' <= src[j] && src[j] <= '9' {
+				j++
+			}
+			if j+1 < len(src) && src[j] == '.' && '0' <= src[j+1] && src[j+1] <= '9' {
+				j++
+				for j < len(src) && '0' <= src[j] && src[j] <= '9' {
+					j++
+				}
+			}
+			toks = append(toks, token{kind: tNumber, text: src[i:j], pos: i})
+			i = j
+		case c == '$' || c == '%':
+			j := i + 1
+			for j < len(src) && isIdentPart(src[j]) {
+				j++
+			}
+			if j == i+1 {
+				return nil, errAt(i, "expected a name after %q", c)
+			}
+			k := tDollar
+			if c == '%' {
+				k = tPercent
+			}
+			toks = append(toks, token{kind: k, text: src[i+1 : j], pos: i})
+			i = j
+		default:
+			two := ""
+			if i+1 < len(src) {
+				two = src[i : i+2]
+			}
+			switch two {
+			case "!=", "<=", ">=", "!~":
+				toks = append(toks, token{kind: tPunct, text: two, pos: i})
+				i += 2
+				continue
+			}
+			if strings.IndexByte(".()[]{}|=,<>~+-*/&@", c) >= 0 {
+				toks = append(toks, token{kind: tPunct, text: string(c), pos: i})
+				i++
+				continue
+			}
+			r, _ := utf8.DecodeRuneInString(src[i:])
+			return nil, errAt(i, "unexpected character %q", r)
+		}
+	}
+	toks = append(toks, token{kind: tEOF, pos: len(src)})
+	return toks, nil
+}
+
+// lexQuoted decodes a quoted string or delimited identifier starting at
+// src[start] (the opening quote) and returns it with the offset after the
+// closing quote. Escapes follow the FHIRPath specification.
+func lexQuoted(src string, start int, quote byte) (string, int, error) {
+	var b strings.Builder
+	i := start + 1
+	for i < len(src) {
+		c := src[i]
+		if c == quote {
+			return b.String(), i + 1, nil
+		}
+		if c != '\\' {
+			b.WriteByte(c)
+			i++
+			continue
+		}
+		if i+1 >= len(src) {
+			break
+		}
+		e := src[i+1]
+		switch e {
+		case '\'', '"', '`', '\\', '/':
+			b.WriteByte(e)
+		case 'f':
+			b.WriteByte('\f')
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		case 'u':
+			if i+6 > len(src) {
+				return "", 0, &Error{Expr: src, Pos: i, Msg: `expected 4 hex digits after \u`}
+			}
+			var r rune
+			for _, h := range src[i+2 : i+6] {
+				var d rune
+				switch {
+				case '0' <= h && h <= '9':
+					d = h - '0'
+				case 'a' <= h && h <= 'f':
+					d = h - 'a' + 10
+				case 'A' <= h && h <= 'F':
+					d = h - 'A' + 10
+				default:
+					return "", 0, &Error{Expr: src, Pos: i, Msg: `expected 4 hex digits after \u`}
+				}
+				r = r*16 + d
+			}
+			b.WriteRune(r)
+			i += 6
+			continue
+		default:
+			return "", 0, &Error{Expr: src, Pos: i, Msg: fmt.Sprintf("unknown escape sequence \\%c", e)}
+		}
+		i += 2
+	}
+	return "", 0, &Error{Expr: src, Pos: start, Msg: fmt.Sprintf("unterminated %c-quoted literal", quote)}
+}
+
+type parser struct {
+	src  string
+	toks []token
+	i    int
+}
+
+func (p *parser) peek() token { return p.toks[p.i] }
+func (p *parser) next() token {
+	t := p.toks[p.i]
+	if t.kind != tEOF {
+		p.i++
+	}
+	return t
+}
+
+func (p *parser) errf(t token, format string, args ...any) error {
+	return &Error{Expr: p.src, Pos: t.pos, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (p *parser) expectPunct(s string) (token, error) {
+	t := p.next()
+	if t.kind != tPunct || t.text != s {
+		return t, p.errf(t, "expected %q, found %s", s, t)
+	}
+	return t, nil
+}
+
+// Operator precedence, loosest first, following the FHIRPath specification.
+// Operators marked unsupported are recognised only to report them clearly.
+type opInfo struct {
+	prec      int
+	supported bool
+}
+
+var binaryOps = map[string]opInfo{
+	"implies": {1, false},
+	"or":      {2, true}, "xor": {2, false},
+	"and": {3, true},
+	"in":  {4, false}, "contains": {4, false},
+	"=": {5, true}, "!=": {5, true}, "~": {5, false}, "!~": {5, false},
+	"<": {6, false}, ">": {6, false}, "<=": {6, false}, ">=": {6, false},
+	"|":  {7, true},
+	"is": {8, true}, "as": {8, true},
+	"+": {9, false}, "-": {9, false}, "&": {9, false},
+	"*": {10, false}, "/": {10, false}, "div": {10, false}, "mod": {10, false},
+}
+
+// binaryOp returns the operator spelled by t when t is in operator position.
+func binaryOp(t token) (string, opInfo, bool) {
+	if (t.kind == tPunct || (t.kind == tIdent && !t.quoted)) && t.text != "" {
+		if info, ok := binaryOps[t.text]; ok {
+			return t.text, info, true
+		}
+	}
+	return "", opInfo{}, false
+}
+
+func (p *parser) parseExpr(minPrec int) (node, error) {
+	left, err := p.parsePostfix()
+	if err != nil {
+		return nil, err
+	}
+	for {
+		t := p.peek()
+		op, info, ok := binaryOp(t)
+		if !ok || info.prec < minPrec {
+			return left, nil
+		}
+		if !info.supported {
+			return nil, p.errf(t, "operator %q is not supported", op)
+		}
+		p.next()
+		if op == "is" || op == "as" {
+			typ, err := p.parseTypeSpec()
+			if err != nil {
+				return nil, err
+			}
+			left = &typeOpNode{op: op, arg: left, typ: typ}
+			continue
+		}
+		right, err := p.parseExpr(info.prec + 1)
+		if err != nil {
+			return nil, err
+		}
+		left = &binaryNode{op: op, l: left, r: right}
+	}
+}
+
+// parseTypeSpec parses a type specifier: Name, FHIR.Name or System.Name.
+func (p *parser) parseTypeSpec() (string, error) {
+	t := p.next()
+	if t.kind != tIdent {
+		return "", p.errf(t, "expected a type name, found %s", t)
+	}
+	name := t.text
+	if n := p.peek(); n.kind == tPunct && n.text == "." {
+		p.next()
+		t2 := p.next()
+		if t2.kind != tIdent {
+			return "", p.errf(t2, "expected a type name after %q, found %s", name+".", t2)
+		}
+		switch name {
+		case "FHIR":
+			return t2.text, nil
+		case "System":
+			if sys, ok := systemTypes[t2.text]; ok {
+				return sys, nil
+			}
+			return "", p.errf(t2, "unsupported System type %q", t2.text)
+		default:
+			return "", p.errf(t, "unknown type namespace %q (expected FHIR or System)", name)
+		}
+	}
+	return name, nil
+}
+
+// systemTypes maps FHIRPath System types to the FHIR primitive they hold.
+var systemTypes = map[string]string{
+	"String": "string", "Boolean": "boolean", "Integer": "integer",
+	"Decimal": "decimal", "Date": "date", "DateTime": "dateTime", "Time": "time",
+}
+
+func (p *parser) parsePostfix() (node, error) {
+	n, err := p.parseTerm()
+	if err != nil {
+		return nil, err
+	}
+	for {
+		t := p.peek()
+		if t.kind != tPunct {
+			return n, nil
+		}
+		switch t.text {
+		case ".":
+			p.next()
+			name := p.next()
+			if name.kind != tIdent {
+				return nil, p.errf(name, "expected a name after '.', found %s", name)
+			}
+			if a := p.peek(); a.kind == tPunct && a.text == "(" && !name.quoted {
+				n, err = p.parseCall(n, name)
+				if err != nil {
+					return nil, err
+				}
+				continue
+			}
+			n = &memberNode{target: n, name: name.text}
+		case "[":
+			p.next()
+			num := p.next()
+			if num.kind != tNumber || strings.Contains(num.text, ".") {
+				return nil, p.errf(num, "expected an integer literal index, found %s (only literal indexes are supported)", num)
+			}
+			var idx int
+			fmt.Sscan(num.text, &idx)
+			if _, err := p.expectPunct("]"); err != nil {
+				return nil, err
+			}
+			n = &indexNode{target: n, idx: idx}
+		default:
+			return n, nil
+		}
+	}
+}
+
+func (p *parser) parseTerm() (node, error) {
+	t := p.next()
+	switch t.kind {
+	case tString:
+		return &literalNode{v: Value{Data: t.text, Type: "string"}}, nil
+	case tNumber:
+		typ := "integer"
+		if strings.Contains(t.text, ".") {
+			typ = "decimal"
+		}
+		if n := p.peek(); n.kind == tString || (n.kind == tIdent && !n.quoted && isUnit(n.text)) {
+			return nil, p.errf(n, "quantity literals are not supported")
+		}
+		return &literalNode{v: Value{Data: json.Number(t.text), Type: typ}}, nil
+	case tDollar:
+		if t.text == "this" {
+			return &thisNode{}, nil
+		}
+		return nil, p.errf(t, "$%s is not supported (only $this)", t.text)
+	case tPercent:
+		switch t.text {
+		case "resource", "rootResource", "context":
+			return &rootNode{}, nil
+		}
+		return nil, p.errf(t, "environment variable %%%s is not supported (only %%resource, %%rootResource, %%context)", t.text)
+	case tIdent:
+		if !t.quoted {
+			switch t.text {
+			case "true", "false":
+				return &literalNode{v: Value{Data: t.text == "true", Type: "boolean"}}, nil
+			}
+			if _, _, isOp := binaryOp(t); isOp {
+				return nil, p.errf(t, "expected an expression, found operator %q", t.text)
+			}
+			if a := p.peek(); a.kind == tPunct && a.text == "(" {
+				return p.parseCall(nil, t)
+			}
+		}
+		return &identNode{name: t.text}, nil
+	case tPunct:
+		switch t.text {
+		case "(":
+			n, err := p.parseExpr(0)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := p.expectPunct(")"); err != nil {
+				return nil, err
+			}
+			return n, nil
+		case "{":
+			if _, err := p.expectPunct("}"); err != nil {
+				return nil, err
+			}
+			return &literalNode{empty: true}, nil
+		case "@":
+			return nil, p.errf(t, "date/time literals are not supported")
+		case "-", "+":
+			return nil, p.errf(t, "unary %q is not supported", t.text)
+		}
+	}
+	return nil, p.errf(t, "expected an expression, found %s", t)
+}
+
+func isUnit(s string) bool {
+	switch s {
+	case "year", "years", "month", "months", "week", "weeks", "day", "days",
+		"hour", "hours", "minute", "minutes", "second", "seconds", "millisecond", "milliseconds":
+		return true
+	}
+	return false
+}
+
+// parseCall parses the argument list of function name applied to target
+// (nil when the call starts a term and applies to the focus).
+func (p *parser) parseCall(target node, name token) (node, error) {
+	spec, ok := functions[name.text]
+	if !ok {
+		return nil, p.errf(name, "unsupported function %q (supported: %s)", name.text, supportedFunctionList())
+	}
+	p.next() // (
+	c := &callNode{target: target, name: name.text, fn: spec}
+	for {
+		if t := p.peek(); t.kind == tPunct && t.text == ")" {
+			break
+		}
+		if len(c.args)+boolToInt(c.typ != "")+boolToInt(c.str != nil) > 0 {
+			if t := p.next(); t.kind != tPunct || t.text != "," {
+				return nil, p.errf(t, "expected \",\" or \")\" in the arguments of %s(), found %s", name.text, t)
+			}
+		}
+		at := p.peek()
+		switch spec.arg {
+		case argType:
+			if c.typ != "" {
+				return nil, p.errf(at, "%s() takes one type argument", name.text)
+			}
+			typ, err := p.parseTypeSpec()
+			if err != nil {
+				return nil, err
+			}
+			c.typ = typ
+		case argString:
+			if c.str != nil {
+				return nil, p.errf(at, "%s() takes one argument", name.text)
+			}
+			s := p.next()
+			if s.kind != tString {
+				return nil, p.errf(s, "%s() expects a string literal argument, found %s", name.text, s)
+			}
+			c.str = &s.text
+		case argExpr:
+			if len(c.args) >= 1 {
+				return nil, p.errf(at, "%s() takes at most one argument", name.text)
+			}
+			a, err := p.parseExpr(0)
+			if err != nil {
+				return nil, err
+			}
+			c.args = append(c.args, a)
+		default:
+			return nil, p.errf(at, "%s() takes no arguments", name.text)
+		}
+	}
+	closing := p.next()
+	got := len(c.args) + boolToInt(c.typ != "") + boolToInt(c.str != nil)
+	if got < spec.minArgs {
+		return nil, p.errf(closing, "%s() needs %d argument(s), found %d", name.text, spec.minArgs, got)
+	}
+	return c, nil
+}
+
+func boolToInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
