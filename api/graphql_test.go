@@ -426,6 +426,10 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 		if len(r.Errors) != 1 || outcomeIssue(t, r.Errors[0]) != "too-costly" || !strings.Contains(r.Errors[0].Message, "more than 3") {
 			t.Errorf("errors %+v", r.Errors)
 		}
+		over := e.post("", `{ PatientList(_count: 4) { id } }`, nil)
+		if len(over.Errors) != 1 || !strings.Contains(over.Errors[0].Message, "_count 4 exceeds the list limit of 3") {
+			t.Errorf("_count over the limit: %+v", over.Errors)
+		}
 		paged := e.post("", `{ PatientList(_count: 2, _offset: 1) { id } }`, nil)
 		assertJSONEqual(t, paged.mustData(t, "PatientList"), `[{"id":"l2"},{"id":"l3"}]`)
 	})

@@ -47,9 +47,10 @@ func list[T model.Resource](ctx context.Context, r *Resolver, typ string, ids []
 		if *count < 0 {
 			return nil, fmt.Errorf("%w: _count must not be negative", ErrBadRequest)
 		}
-		if *count < limit {
-			limit = *count
+		if *count > r.ListLimit {
+			return nil, fmt.Errorf("%w: _count %d exceeds the list limit of %d", ErrTooMany, *count, r.ListLimit)
 		}
+		limit = *count
 	}
 	if ids != nil {
 		return listByID[T](ctx, r, typ, ids, off, limit, count == nil)
