@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -23,6 +24,9 @@ type resourceSelections struct {
 	fieldTypes map[string][]string
 	// common holds the fields of the Resource interface.
 	common map[string]bool
+	// resourceFieldNames are the names of the fields of type Resource anywhere in the schema;
+	// a query that mentions none of them is passed through without parsing.
+	resourceFieldNames []string
 }
 
 var _ interface {
@@ -44,6 +48,16 @@ func newResourceSelections(schema *ast.Schema) *resourceSelections {
 	for _, types := range r.fieldTypes {
 		slices.Sort(types)
 	}
+	seen := map[string]bool{}
+	for _, def := range schema.Types {
+		for _, f := range def.Fields {
+			if f.Type.Name() == "Resource" && !seen[f.Name] {
+				seen[f.Name] = true
+				r.resourceFieldNames = append(r.resourceFieldNames, f.Name)
+			}
+		}
+	}
+	slices.Sort(r.resourceFieldNames)
 	return r
 }
 
@@ -51,6 +65,9 @@ func (*resourceSelections) ExtensionName() string                   { return "FH
 func (*resourceSelections) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (r *resourceSelections) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
+	if !slices.ContainsFunc(r.resourceFieldNames, func(name string) bool { return strings.Contains(p.Query, name) }) {
+		return nil
+	}
 	doc, err := parser.ParseQuery(&ast.Source{Input: p.Query})
 	if err != nil {
 		return nil // let the executor report the syntax error with its usual message

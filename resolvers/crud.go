@@ -21,7 +21,7 @@ func read[T model.Resource](ctx context.Context, r *Resolver, id string) (T, err
 	var zero T
 	// A root read fetches at once rather than waiting for the loader's window; the result
 	// still lands in the request's cache for references to the same resource.
-	res, err := loadersFor(ctx, r.Store).fetch(ctx, zero.TypeName()+"/"+id)
+	res, err := loadersFor(ctx, r.Store).fetchOne(ctx, zero.TypeName()+"/"+id)
 	if errors.Is(err, storage.ErrNotFound) {
 		// Batched reads skip deleted resources; a direct read tells "deleted" from "never existed".
 		if _, rerr := r.Store.Read(ctx, zero.TypeName(), id); errors.Is(rerr, storage.ErrDeleted) {

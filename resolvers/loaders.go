@@ -25,14 +25,23 @@ type loadersKey struct{}
 type Loaders struct {
 	resources *dataloader.Loader[string, model.Resource]
 	batch     dataloader.BatchFunc[string, model.Resource]
-	primed    sync.Map // keys already fetched by prime
+
+	mu      sync.Mutex
+	fetched map[string]*fetch // by prime and fetch, missing resources included
+}
+
+// fetch is one key's read by prime: done closes when res holds its outcome.
+type fetch struct {
+	done chan struct{}
+	res  dataloader.Result[model.Resource]
 }
 
 // NewLoaders returns the loaders of one request over store.
 func NewLoaders(store Store) *Loaders {
 	batch := batchRead(store)
 	return &Loaders{
-		batch: batch,
+		batch:   batch,
+		fetched: map[string]*fetch{},
 		resources: dataloader.NewBatchedLoader(batch,
 			dataloader.WithWait[string, model.Resource](loaderWait),
 			dataloader.WithBatchCapacity[string, model.Resource](5000)),
@@ -51,47 +60,60 @@ func loadersFor(ctx context.Context, store Store) *Loaders {
 	return NewLoaders(store) // a resolver called outside an HTTP request still works, unbatched across calls
 }
 
-// loadResource reads the current version of typ/id through the request's loader.
+// loadResource reads the current version of typ/id: from what this request already fetched,
+// else through the request's loader.
 func (r *Resolver) loadResource(ctx context.Context, typ, id string) (model.Resource, error) {
-	return loadersFor(ctx, r.Store).resources.Load(ctx, typ+"/"+id)()
+	return loadersFor(ctx, r.Store).load(ctx, typ+"/"+id)
+}
+
+func (l *Loaders) load(ctx context.Context, key string) (model.Resource, error) {
+	l.mu.Lock()
+	f := l.fetched[key]
+	l.mu.Unlock()
+	if f == nil {
+		return l.resources.Load(ctx, key)()
+	}
+	select {
+	case <-f.done:
+		return f.res.Data, f.res.Error
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // prime fetches the keys not fetched before in exactly one batch, whatever their number, and
-// puts the results in the loader's cache. It returns the resources found, nil where absent.
+// remembers the outcomes (a missing resource too, so it is not asked for again). It returns the
+// resources found, nil where absent.
 func (l *Loaders) prime(ctx context.Context, keys []string) []model.Resource {
+	l.mu.Lock()
 	var todo []string
+	var mine []*fetch
 	for _, k := range keys {
-		if _, done := l.primed.LoadOrStore(k, true); !done {
+		if l.fetched[k] == nil {
+			f := &fetch{done: make(chan struct{})}
+			l.fetched[k] = f
 			todo = append(todo, k)
+			mine = append(mine, f)
 		}
 	}
+	l.mu.Unlock()
 	if len(todo) > 0 {
 		for i, res := range l.batch(ctx, todo) {
-			if res.Error == nil {
-				l.resources.Prime(ctx, todo[i], res.Data)
-			}
+			mine[i].res = *res
+			close(mine[i].done)
 		}
 	}
 	out := make([]model.Resource, len(keys))
 	for i, k := range keys {
-		// Served from the cache: a primed key, or one an earlier Load fetched.
-		if res, err := l.resources.Load(ctx, k)(); err == nil {
-			out[i] = res
-		}
+		out[i], _ = l.load(ctx, k)
 	}
 	return out
 }
 
-// fetch reads one key at once, bypassing the loader's wait, and caches the result.
-func (l *Loaders) fetch(ctx context.Context, key string) (model.Resource, error) {
-	if _, done := l.primed.LoadOrStore(key, true); done {
-		return l.resources.Load(ctx, key)()
-	}
-	res := l.batch(ctx, []string{key})[0]
-	if res.Error == nil {
-		l.resources.Prime(ctx, key, res.Data)
-	}
-	return res.Data, res.Error
+// fetchOne reads one key at once, bypassing the loader's wait, and remembers the outcome.
+func (l *Loaders) fetchOne(ctx context.Context, key string) (model.Resource, error) {
+	l.prime(ctx, []string{key})
+	return l.load(ctx, key)
 }
 
 // batchRead reads all keys ("Type/id") with one storage call per resource type, the calls for

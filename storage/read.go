@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -151,11 +152,37 @@ func (s *Store) scanCheaper(ctx context.Context, tc *typeColls, k int) bool {
 	if k <= 1 {
 		return false
 	}
-	n, err := s.c.eng.countDocs(ctx, s.db.Name(), tc.cur.Name())
+	n, err := s.collectionSize(ctx, tc)
 	if err != nil {
 		return false
 	}
 	return int64(k)*scanRatio >= n
+}
+
+// sizeTTL is how long a collection size counted for scanCheaper is reused: the choice of plan
+// only needs the order of magnitude, and counting on every batch would put two SQLite queries
+// on the read path.
+const sizeTTL = 2 * time.Second
+
+// forgetSize drops the counted size after a commit to the type.
+func (tc *typeColls) forgetSize() {
+	tc.countMu.Lock()
+	tc.countAt = time.Time{}
+	tc.countMu.Unlock()
+}
+
+func (s *Store) collectionSize(ctx context.Context, tc *typeColls) (int64, error) {
+	tc.countMu.Lock()
+	defer tc.countMu.Unlock()
+	if !tc.countAt.IsZero() && time.Since(tc.countAt) < sizeTTL {
+		return tc.count, nil
+	}
+	n, err := s.c.eng.countDocs(ctx, s.db.Name(), tc.cur.Name())
+	if err != nil {
+		return 0, err
+	}
+	tc.count, tc.countAt = n, time.Now()
+	return n, nil
 }
 
 // lookupAll reads the documents with the given _id keys one by one, with bounded
