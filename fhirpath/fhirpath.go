@@ -159,14 +159,14 @@ type rootNode struct{}
 func (rootNode) eval(e *env, _ []Value) ([]Value, error) { return []Value{e.root}, nil }
 
 // identNode is a name at the start of a path: a type name matching the focus
-// (Patient on a Patient) selects the focus itself; otherwise it is a member.
+// (Patient or Resource on a Patient) selects the focus itself; otherwise it is a member.
 type identNode struct{ name string }
 
 func (n *identNode) eval(_ *env, focus []Value) ([]Value, error) {
 	var out []Value
 	for _, v := range focus {
 		if isUpper(n.name) {
-			if t := typeOf(v); t == n.name {
+			if typeMatches(v, n.name) {
 				out = append(out, v)
 				continue
 			}

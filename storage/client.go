@@ -28,6 +28,9 @@ type Config struct {
 	// OnCommand, when set, is called with the name of every command the driver sends
 	// (for example "find" or "insert"), so that callers and tests can count round trips.
 	OnCommand func(commandName string)
+	// Indexer computes the search fields stored with each current version; nil stores
+	// none (storage then serves reads by id, history and lists only).
+	Indexer Indexer
 }
 
 // DefaultDatastore is the datastore that exists from the first start.
@@ -51,6 +54,8 @@ type Client struct {
 	// engine every live commit is known in-process. Tests shorten it.
 	gapTimeout time.Duration
 
+	indexer Indexer // nil: no search fields
+
 	mu     sync.Mutex
 	stores map[string]*Store
 	closed bool
@@ -64,7 +69,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 
-	c := &Client{log: log, gapTimeout: defaultGapTimeout, stores: map[string]*Store{}}
+	c := &Client{log: log, gapTimeout: defaultGapTimeout, stores: map[string]*Store{}, indexer: cfg.Indexer}
 
 	uri := cfg.URI
 	if uri == "" {

@@ -169,7 +169,7 @@ func (s *Store) tryCommit(ctx context.Context, writes []Write, tcs []*typeColls,
 
 	ts := time.Now().UTC().Truncate(time.Millisecond)
 
-	plan, err := planWrites(writes, prev, ts)
+	plan, err := planWrites(writes, prev, ts, s.c.indexer)
 	if err != nil {
 		return nil, false, err
 	}
@@ -303,7 +303,7 @@ func (s *Store) readCurrent(ctx context.Context, writes []Write, tcs []*typeColl
 
 // planWrites checks each write against the current version and returns the history
 // document it will claim, stamped and marshalled.
-func planWrites(writes []Write, prev []*versionDoc, ts time.Time) ([]*versionDoc, error) {
+func planWrites(writes []Write, prev []*versionDoc, ts time.Time, ix Indexer) ([]*versionDoc, error) {
 	plan := make([]*versionDoc, len(writes))
 
 	for i, w := range writes {
@@ -343,6 +343,14 @@ func planWrites(writes []Write, prev []*versionDoc, ts time.Time) ([]*versionDoc
 			}
 
 			d.JSON = string(b)
+
+			if ix != nil {
+				f, err := ix.Index(w.Type, b)
+				if err != nil {
+					return nil, fmt.Errorf("%s: index: %w: %w", where, ErrInvalid, err)
+				}
+				d.idx = &f
+			}
 		}
 
 		plan[i] = d
@@ -589,7 +597,10 @@ func (s *Store) applyAll(ctx context.Context, tcs []*typeColls, plan, prev []*ve
 			continue
 		}
 
-		cur := d.asCurrent()
+		cur, err := s.currentDoc(tcs[i].typ, d)
+		if err != nil {
+			return err
+		}
 		groups[tcs[i]] = append(groups[tcs[i]], mongo.NewReplaceOneModel().
 			SetFilter(s.olderThan(cur.Key, cur.V)).SetReplacement(cur).SetUpsert(true))
 	}
@@ -608,7 +619,10 @@ func (s *Store) applyAll(ctx context.Context, tcs []*typeColls, plan, prev []*ve
 // On the embedded engine the caller holds the resource's lock; when known is set,
 // prev is the resource's current document (nil when absent), else it is read.
 func (s *Store) applyOne(ctx context.Context, tc *typeColls, h, prev *versionDoc, known bool) error {
-	cur := h.asCurrent()
+	cur, err := s.currentDoc(tc.typ, h)
+	if err != nil {
+		return err
+	}
 
 	if s.c.Embedded() && !known {
 		var p versionDoc
@@ -628,7 +642,7 @@ func (s *Store) applyOne(ctx context.Context, tc *typeColls, h, prev *versionDoc
 		return nil
 	}
 
-	_, err := tc.cur.ReplaceOne(ctx, s.olderThan(cur.Key, cur.V), cur, options.Replace().SetUpsert(true))
+	_, err = tc.cur.ReplaceOne(ctx, s.olderThan(cur.Key, cur.V), cur, options.Replace().SetUpsert(true))
 	if err != nil && !isDup(err) {
 		return fmt.Errorf("apply %s %s version %d: %w", tc.typ, cur.Key, cur.V, err)
 	}

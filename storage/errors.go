@@ -19,6 +19,8 @@ var (
 	ErrExists = errors.New("storage: already exists")
 	// ErrInvalid means an argument was malformed: a name, an id, an operation or resource JSON.
 	ErrInvalid = errors.New("storage: invalid argument")
+	// ErrTooMany means more resources matched than the caller's limit allows.
+	ErrTooMany = errors.New("storage: too many matches")
 )
 
 // errFenced reports that a reader or recovery aborted a commit before it reached its

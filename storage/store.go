@@ -39,6 +39,9 @@ type Record struct {
 	Seq int64
 	// JSON is the resource JSON exactly as stored; nil for tombstones.
 	JSON []byte
+	// SortKeys holds, for a record found by [Store.Search], the values of the query's
+	// sort fields in order (nil where a document has none).
+	SortKeys []any
 }
 
 // Names of the per-datastore collections that are not resource types. Resource type
@@ -118,6 +121,24 @@ type versionDoc struct {
 	Seq  int64     `bson:"seq"`
 	Del  bool      `bson:"del,omitempty"`
 	JSON string    `bson:"json,omitempty"`
+
+	// idx is the search index of a version about to become current; see currentDoc.
+	idx *IndexFields `bson:"-"`
+}
+
+// currentDoc is the layout of a current version: the fields of versionDoc (bson
+// does not inline an unexported embedded struct) plus the search fields.
+type currentDoc struct {
+	Key  string    `bson:"_id"`
+	V    int64     `bson:"v"`
+	TS   time.Time `bson:"ts"`
+	Seq  int64     `bson:"seq"`
+	Del  bool      `bson:"del,omitempty"`
+	JSON string    `bson:"json,omitempty"`
+
+	IndexFields `bson:",inline"`
+	// IV is the Indexer version that computed the search fields.
+	IV string `bson:"iv,omitempty"`
 }
 
 // opDoc describes one write of a commit in _pending and _journal.
@@ -280,6 +301,10 @@ func (s *Store) colls(ctx context.Context, typ string) (*typeColls, error) {
 		}
 	}
 
+	if err := s.ensureSearchIndexes(ctx, tc); err != nil {
+		return nil, err
+	}
+
 	s.types[typ] = tc
 
 	return tc, nil
@@ -307,6 +332,29 @@ func (d *versionDoc) asCurrent() versionDoc {
 	c.Key, c.ID = d.resID(), ""
 
 	return c
+}
+
+// currentDoc returns history document d laid out for the current collection, with
+// its search fields: those planned with it, or computed now (recovery).
+func (s *Store) currentDoc(typ string, d *versionDoc) (*currentDoc, error) {
+	cd := d.asCurrent()
+	c := &currentDoc{Key: cd.Key, V: cd.V, TS: cd.TS, Seq: cd.Seq, Del: cd.Del, JSON: cd.JSON}
+	ix := s.c.indexer
+	if ix == nil || d.Del {
+		return c, nil
+	}
+
+	if d.idx == nil {
+		f, err := ix.Index(typ, []byte(d.JSON))
+		if err != nil {
+			return nil, fmt.Errorf("index %s/%s: %w", typ, d.resID(), err)
+		}
+		d.idx = &f
+	}
+
+	c.IndexFields, c.IV = *d.idx, ix.Version()
+
+	return c, nil
 }
 
 func (d *versionDoc) record(typ string) *Record {

@@ -1,0 +1,126 @@
+package search
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sync"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/fhirgate/fhirgate/model"
+	"github.com/fhirgate/fhirgate/storage"
+)
+
+// Indexer is the storage.Indexer of FHIR search: it extracts every search parameter of
+// every type at write time.
+type Indexer struct{}
+
+// Index implements storage.Indexer.
+func (Indexer) Index(typ string, json []byte) (storage.IndexFields, error) {
+	ix, err := Extract(typ, json)
+	if err != nil {
+		return storage.IndexFields{}, err
+	}
+	return storage.IndexFields{Entries: ix.Entries, Asc: ix.Asc, Desc: ix.Desc}, nil
+}
+
+var (
+	versionOnce sync.Once
+	version     string
+)
+
+// Version implements storage.Indexer: the extraction rules' version plus a digest of
+// the search parameter table, so that a regenerated table re-indexes stored data too.
+func (Indexer) Version() string {
+	versionOnce.Do(func() {
+		h := sha256.New()
+		for _, t := range model.ResourceTypes() {
+			for _, p := range model.SearchParams(t) {
+				fmt.Fprintf(h, "%s|%s|%s|%s|%v|%v\n", t, p.Code, p.Type, p.Expression, p.Targets, p.Components)
+			}
+		}
+		version = Version + "-" + hex.EncodeToString(h.Sum(nil))[:12]
+	})
+	return version
+}
+
+// Store is what searches need from a datastore.
+type Store interface {
+	Search(ctx context.Context, typ string, q storage.Query) ([]*storage.Record, error)
+	Count(ctx context.Context, typ string, filter bson.D) (int64, error)
+	Select(ctx context.Context, typ string, filter, projection bson.D, limit int) ([]bson.Raw, error)
+}
+
+// StoreFinder runs sub-searches on a datastore.
+type StoreFinder struct{ Store Store }
+
+// Find implements Finder.
+func (f StoreFinder) Find(ctx context.Context, typ string, filter bson.D, refParam string, limit int) (ids, refs []string, err error) {
+	proj := bson.D{{Key: fieldID, Value: 1}}
+	if refParam != "" {
+		proj = append(proj, bson.E{Key: FieldIndex, Value: 1})
+	}
+	docs, err := f.Store.Select(ctx, typ, filter, proj, limit)
+	if err != nil {
+		return nil, nil, fmt.Errorf("search: sub-search on %s: %w", typ, err)
+	}
+	for _, d := range docs {
+		id, _ := d.Lookup(fieldID).StringValueOK()
+		ids = append(ids, id)
+		if refParam != "" {
+			refs = append(refs, Refs(d, refParam)...)
+		}
+	}
+	return ids, refs, nil
+}
+
+// Refs returns the "Type/id" reference values of parameter param in a stored
+// document's index.
+func Refs(doc bson.Raw, param string) []string {
+	arr, ok := doc.Lookup(FieldIndex).ArrayOK()
+	if !ok {
+		return nil
+	}
+	vals, _ := arr.Values()
+	var out []string
+	for _, v := range vals {
+		e, ok := v.DocumentOK()
+		if !ok {
+			continue
+		}
+		if p, _ := e.Lookup(fParam).StringValueOK(); p != param {
+			continue
+		}
+		if r, ok := e.Lookup(fRef).StringValueOK(); ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// RefFilter matches resources whose reference parameter param points at any of refs
+// ("Type/id").
+func RefFilter(param string, refs []string) bson.D {
+	in := make(bson.A, len(refs))
+	for i, r := range refs {
+		in[i] = r
+	}
+	return bson.D{{Key: FieldIndex, Value: bson.D{{Key: "$elemMatch", Value: bson.D{
+		{Key: fParam, Value: param}, {Key: fRef, Value: bson.D{{Key: "$in", Value: in}}},
+	}}}}}
+}
+
+// SortFields returns the stored sort fields of the query's _sort keys, in order.
+func (q *Query) SortFields() bson.D {
+	out := make(bson.D, 0, len(q.Sort))
+	for _, k := range q.Sort {
+		if k.Desc {
+			out = append(out, bson.E{Key: FieldDesc + "." + k.Param.Code, Value: -1})
+		} else {
+			out = append(out, bson.E{Key: FieldAsc + "." + k.Param.Code, Value: 1})
+		}
+	}
+	return out
+}

@@ -1,0 +1,358 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Indexer computes the search fields stored with each current version of a resource,
+// so that a search sees the write that preceded it.
+type Indexer interface {
+	// Index returns the search fields of a resource of type typ from its stored JSON.
+	Index(typ string, json []byte) (IndexFields, error)
+	// Version names the extraction rules; current documents indexed under another
+	// version are re-indexed by [Store.Reindex].
+	Version() string
+}
+
+// IndexFields are the search fields of one current version. Storage stores them as
+// given and indexes Entries on MongoDB; their shape belongs to the Indexer.
+type IndexFields struct {
+	// Entries is an array of sub-documents {p: <parameter>, ...}, one per indexed value.
+	Entries any `bson:"i,omitempty"`
+	// Asc and Desc map each parameter to its lowest and highest sort key.
+	Asc  any `bson:"oa,omitempty"`
+	Desc any `bson:"od,omitempty"`
+}
+
+// searchIndexes are the MongoDB indexes on the search entries of every current
+// collection: each leads with the parameter and continues with one value field, so
+// an $elemMatch on {p, field} is served by an index scan.
+var searchIndexes = []string{"c", "s", "v", "x", "r", "ri", "lo", "hi", "t"}
+
+// ensureSearchIndexes creates the search indexes of a current collection on MongoDB.
+// The embedded engine would not use them (it serves only {_id} filters from SQLite)
+// and they would only slow its writes.
+func (s *Store) ensureSearchIndexes(ctx context.Context, tc *typeColls) error {
+	if s.c.Embedded() || s.c.indexer == nil {
+		return nil
+	}
+
+	models := make([]mongo.IndexModel, 0, len(searchIndexes)+1)
+	for _, f := range searchIndexes {
+		models = append(models, mongo.IndexModel{
+			Keys:    bson.D{{Key: "i.p", Value: 1}, {Key: "i." + f, Value: 1}},
+			Options: options.Index().SetName("i_p_" + f),
+		})
+	}
+	models = append(models, mongo.IndexModel{Keys: bson.D{{Key: "iv", Value: 1}}, Options: options.Index().SetName("iv")})
+
+	if _, err := tc.cur.Indexes().CreateMany(ctx, models); err != nil {
+		return fmt.Errorf("storage: search indexes of %s: %w", tc.typ, err)
+	}
+
+	return nil
+}
+
+// Query selects current resources of one type.
+type Query struct {
+	// Filter is a MongoDB filter over the current documents (search fields included);
+	// deleted resources are excluded whatever it says.
+	Filter bson.D
+	// Sort orders the matches; Search appends _id (ascending) unless Sort ends with it,
+	// so that the order is total.
+	Sort bson.D
+	// Skip and Limit page through the matches; a Limit of 0 means no limit.
+	Skip, Limit int64
+}
+
+// live restricts filter to resources that are not deleted.
+func live(filter bson.D) bson.D {
+	notDeleted := bson.D{{Key: "del", Value: bson.D{{Key: "$ne", Value: true}}}}
+	if len(filter) == 0 {
+		return notDeleted
+	}
+
+	return bson.D{{Key: "$and", Value: bson.A{notDeleted, filter}}}
+}
+
+// Search returns the current resources of typ that match q, in q's order, in one
+// round trip.
+func (s *Store) Search(ctx context.Context, typ string, q Query) ([]*Record, error) {
+	tc, err := s.colls(ctx, typ)
+	if err != nil {
+		return nil, err
+	}
+
+	if q.Skip < 0 || q.Limit < 0 {
+		return nil, fmt.Errorf("storage: search %s: skip %d, limit %d: %w", typ, q.Skip, q.Limit, ErrInvalid)
+	}
+
+	sort := append(bson.D{}, q.Sort...)
+	if len(sort) == 0 || sort[len(sort)-1].Key != "_id" {
+		sort = append(sort, bson.E{Key: "_id", Value: 1})
+	}
+
+	out := []*Record{}
+	err = s.scan(ctx, tc, q.Filter, sort, q.Skip, q.Limit, bson.D{{Key: "i", Value: 0}}, func(raw bson.Raw) error {
+		var d versionDoc
+		if err := bson.Unmarshal(raw, &d); err != nil {
+			return err
+		}
+
+		rec := d.record(typ)
+		if len(q.Sort) > 0 {
+			rec.SortKeys = make([]any, len(q.Sort))
+			for i, k := range q.Sort {
+				rec.SortKeys[i] = goValue(raw.Lookup(strings.Split(k.Key, ".")...))
+			}
+		}
+
+		out = append(out, rec)
+
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: search %s: %w", typ, err)
+	}
+
+	return out, nil
+}
+
+// scan calls each with the matching documents of tc, in order, after skipping skip of
+// them and up to limit (0: all). On the embedded engine, a filter it would get wrong is
+// loosened for it and checked exactly here; the projection then applies to nothing.
+func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, skip, limit int64, projection bson.D, each func(bson.Raw) error) error {
+	exact := s.c.Embedded() && exactNeeded(filter)
+	opts := options.Find().SetSort(sort)
+
+	if !exact {
+		if len(projection) > 0 {
+			opts.SetProjection(projection)
+		}
+		if skip > 0 {
+			opts.SetSkip(skip)
+		}
+		if limit > 0 {
+			// One batch for the whole page: the default first batch of 101 documents would
+			// add a getMore round trip per further 101.
+			opts.SetLimit(limit).SetBatchSize(int32(min(limit, 1<<20)))
+		}
+	} else {
+		opts.SetBatchSize(1 << 16)
+	}
+
+	find := filter
+	if exact {
+		find = loosen(filter)
+	}
+
+	cur, err := tc.cur.Find(ctx, live(find), opts)
+	if err != nil {
+		return err
+	}
+	defer cur.Close(ctx)
+
+	var m matcher
+	var n int64
+	for cur.Next(ctx) {
+		if exact {
+			ok, err := m.match(cur.Current, filter)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			if skip > 0 {
+				skip--
+				continue
+			}
+		}
+
+		if err := each(cur.Current); err != nil {
+			return err
+		}
+
+		if n++; exact && limit > 0 && n == limit {
+			break
+		}
+	}
+
+	return cur.Err()
+}
+
+// goValue converts a sort key read from a document to a Go value: a string, an int64,
+// a float64, or nil when absent.
+func goValue(v bson.RawValue) any {
+	switch v.Type {
+	case bson.TypeString:
+		return v.StringValue()
+	case bson.TypeInt64:
+		return v.Int64()
+	case bson.TypeInt32:
+		return int64(v.Int32())
+	case bson.TypeDouble:
+		return v.Double()
+	}
+
+	return nil
+}
+
+// Count returns the number of current resources of typ that match filter.
+func (s *Store) Count(ctx context.Context, typ string, filter bson.D) (int64, error) {
+	tc, err := s.colls(ctx, typ)
+	if err != nil {
+		return 0, err
+	}
+
+	if !(s.c.Embedded() && exactNeeded(filter)) {
+		n, err := tc.cur.CountDocuments(ctx, live(filter))
+		if err != nil {
+			return 0, fmt.Errorf("storage: count %s: %w", typ, err)
+		}
+
+		return n, nil
+	}
+
+	var n int64
+	err = s.scan(ctx, tc, filter, bson.D{{Key: "_id", Value: 1}}, 0, 0, nil, func(bson.Raw) error {
+		n++
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("storage: count %s: %w", typ, err)
+	}
+
+	return n, nil
+}
+
+// Select returns the projected fields of the current resources of typ that match
+// filter, in _id order, failing with ErrTooMany when more than limit match. Sub-searches
+// (chained parameters, reverse references) use it to read search fields without the
+// resources' JSON.
+func (s *Store) Select(ctx context.Context, typ string, filter, projection bson.D, limit int) ([]bson.Raw, error) {
+	tc, err := s.colls(ctx, typ)
+	if err != nil {
+		return nil, err
+	}
+
+	var out []bson.Raw
+	err = s.scan(ctx, tc, filter, bson.D{{Key: "_id", Value: 1}}, 0, int64(limit)+1, projection, func(raw bson.Raw) error {
+		if len(out) == limit {
+			return fmt.Errorf("more than %d matches: %w", limit, ErrTooMany)
+		}
+		out = append(out, append(bson.Raw(nil), raw...))
+
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: select %s: %w", typ, err)
+	}
+
+	return out, nil
+}
+
+// Reindex recomputes the search fields of the current resources of every stored type
+// that were indexed under another Indexer version (or none), and returns how many it
+// rewrote. A rewrite applies only if the version it read is still current, so it
+// never undoes a concurrent commit.
+func (s *Store) Reindex(ctx context.Context) (int, error) {
+	ix := s.c.indexer
+	if ix == nil {
+		return 0, nil
+	}
+
+	names, err := s.db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return 0, fmt.Errorf("storage: reindex: %w", err)
+	}
+
+	total := 0
+	for _, name := range names {
+		if !typeRE.MatchString(name) || len(name) > len(historySuffix) && name[len(name)-len(historySuffix):] == historySuffix {
+			continue
+		}
+
+		n, err := s.reindexType(ctx, name, ix)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+
+	return total, nil
+}
+
+func (s *Store) reindexType(ctx context.Context, typ string, ix Indexer) (int, error) {
+	tc, err := s.colls(ctx, typ)
+	if err != nil {
+		return 0, err
+	}
+
+	filter := bson.D{{Key: "iv", Value: bson.D{{Key: "$ne", Value: ix.Version()}}}, {Key: "del", Value: bson.D{{Key: "$ne", Value: true}}}}
+
+	cur, err := tc.cur.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "i", Value: 0}, {Key: "oa", Value: 0}, {Key: "od", Value: 0}}))
+	if err != nil {
+		return 0, fmt.Errorf("storage: reindex %s: %w", typ, err)
+	}
+
+	var docs []*versionDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return 0, fmt.Errorf("storage: reindex %s: %w", typ, err)
+	}
+
+	n := 0
+	for _, d := range docs {
+		ok, err := s.reindexOne(ctx, tc, d, ix)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+
+	return n, nil
+}
+
+func (s *Store) reindexOne(ctx context.Context, tc *typeColls, d *versionDoc, ix Indexer) (bool, error) {
+	f, err := ix.Index(tc.typ, []byte(d.JSON))
+	if err != nil {
+		return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
+	}
+
+	set := bson.D{{Key: "$set", Value: bson.D{{Key: "i", Value: f.Entries}, {Key: "oa", Value: f.Asc}, {Key: "od", Value: f.Desc}, {Key: "iv", Value: ix.Version()}}}}
+
+	if s.c.Embedded() {
+		// The embedded engine serves only {_id} filters from an index: hold the
+		// resource's lock and check the version by reading instead.
+		unlock := s.locks.lock([]string{tc.typ + "/" + d.Key})
+		defer unlock()
+
+		var now versionDoc
+		found, err := findByID(ctx, tc.cur, d.Key, &now)
+		if err != nil || !found || now.V != d.V {
+			return false, err
+		}
+
+		_, err = tc.cur.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.Key}}, set)
+		if err != nil {
+			return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
+		}
+
+		return true, nil
+	}
+
+	res, err := tc.cur.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.Key}, {Key: "v", Value: d.V}}, set)
+	if err != nil {
+		return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
+	}
+
+	return res.ModifiedCount == 1, nil
+}
