@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/fhirgate/fhirgate/api"
+	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
 )
 
@@ -98,7 +99,7 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	client, err := storage.Open(ctx, storage.Config{URI: cfg.mongoURI, DataDir: cfg.dataDir, Logger: logger})
+	client, err := storage.Open(ctx, storage.Config{URI: cfg.mongoURI, DataDir: cfg.dataDir, Logger: logger, Indexer: search.Indexer{}})
 	if err != nil {
 		return fmt.Errorf("open storage: %w", err)
 	}
@@ -112,6 +113,12 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	store, err := client.Datastore(ctx, storage.DefaultDatastore)
 	if err != nil {
 		return err
+	}
+	// Search fields written by another version of the extraction are recomputed before serving.
+	if n, err := store.Reindex(ctx); err != nil {
+		return fmt.Errorf("reindex: %w", err)
+	} else if n > 0 {
+		logger.Info("search index migrated", "resources", n)
 	}
 	if cfg.demo {
 		n, err := loadDemo(ctx, store)

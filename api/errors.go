@@ -10,6 +10,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/resolvers"
+	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
 )
 
@@ -33,6 +34,10 @@ var errorClasses = []errorClass{
 	{storage.ErrConflict, "CONFLICT", "conflict"},
 	{storage.ErrExists, "CONFLICT", "duplicate"},
 	{resolvers.ErrTooMany, "TOO_MANY_RESULTS", "too-costly"},
+	{search.ErrTooMany, "TOO_MANY_RESULTS", "too-costly"},
+	{storage.ErrTooMany, "TOO_MANY_RESULTS", "too-costly"},
+	{search.ErrInvalid, "BAD_USER_INPUT", "invalid"},
+	{search.ErrUnsupported, "NOT_SUPPORTED", "not-supported"},
 	{errTooComplex, "QUERY_TOO_COMPLEX", "too-costly"},
 	{context.DeadlineExceeded, "TIMEOUT", "timeout"},
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fhirgate/fhirgate/api"
+	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
 )
 
@@ -38,6 +39,7 @@ func TestMain(m *testing.M) {
 	client, err = storage.Open(ctx, storage.Config{
 		URI:     os.Getenv("MONGODB_URI"),
 		DataDir: dir,
+		Indexer: search.Indexer{},
 		OnCommand: func(name string) {
 			commands.Add(1)
 			cmdMu.Lock()

@@ -65,7 +65,7 @@ func (*resourceSelections) ExtensionName() string                   { return "FH
 func (*resourceSelections) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (r *resourceSelections) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
-	if !slices.ContainsFunc(r.resourceFieldNames, func(name string) bool { return strings.Contains(p.Query, name) }) {
+	if !strings.Contains(p.Query, "_reference") && !slices.ContainsFunc(r.resourceFieldNames, func(name string) bool { return strings.Contains(p.Query, name) }) {
 		return nil
 	}
 	doc, err := parser.ParseQuery(&ast.Source{Input: p.Query})
@@ -107,6 +107,13 @@ func (r *resourceSelections) rewrite(set ast.SelectionSet, typeName string, chan
 			}
 			def := parent.Fields.ForName(s.Name)
 			if def == nil {
+				if _, ok := r.reverseField(s, parent); ok {
+					*changed = true
+					// The field now exists: walk its selection like any other.
+					if def := parent.Fields.ForName(s.Name); def != nil {
+						s.SelectionSet = r.rewrite(s.SelectionSet, def.Type.Name(), changed)
+					}
+				}
 				continue
 			}
 			child := def.Type.Name()
@@ -167,4 +174,71 @@ func (r *resourceSelections) typed(set ast.SelectionSet, typeArg *string, change
 		keep = append(keep, fragments[t])
 	}
 	return keep
+}
+
+// reverseField rewrites the FHIR GraphQL form of a reverse reference inside a resource,
+// ConditionList(_reference: patient, clinical_status: "active") or
+// ConditionConnection(_reference: patient, ...), into the schema's generic fields
+// _reverse(type: Condition, _reference: "patient", _params: {clinical_status: "active"})
+// and _reverseConnection(...), keeping the spec's name as the result key and typing the
+// selection with an inline fragment on the source type.
+func (r *resourceSelections) reverseField(f *ast.Field, parent *ast.Definition) (string, bool) {
+	if !slices.Contains(parent.Interfaces, "Resource") || f.Arguments.ForName("_reference") == nil {
+		return "", false
+	}
+	src, conn := "", false
+	if t, ok := strings.CutSuffix(f.Name, "Connection"); ok && r.isResourceType(t) {
+		src, conn = t, true
+	} else if t, ok := strings.CutSuffix(f.Name, "List"); ok && r.isResourceType(t) {
+		src = t
+	} else {
+		return "", false
+	}
+	control := map[string]bool{"_reference": true, "_count": true, "_offset": true, "_sort": true}
+	name := "_reverse"
+	if conn {
+		name = "_reverseConnection"
+		control["_cursor"], control["_total"] = true, true
+	}
+	args := ast.ArgumentList{{Name: "type", Value: &ast.Value{Kind: ast.EnumValue, Raw: src}}}
+	params := &ast.Value{Kind: ast.ObjectValue}
+	for _, a := range f.Arguments {
+		if !control[a.Name] {
+			params.Children = append(params.Children, &ast.ChildValue{Name: a.Name, Value: a.Value})
+			continue
+		}
+		if a.Name == "_reference" && a.Value.Kind == ast.EnumValue {
+			a = &ast.Argument{Name: a.Name, Value: &ast.Value{Kind: ast.StringValue, Raw: a.Value.Raw}}
+		}
+		args = append(args, a)
+	}
+	if len(params.Children) > 0 {
+		args = append(args, &ast.Argument{Name: "_params", Value: params})
+	}
+	if f.Alias == "" {
+		f.Alias = f.Name
+	}
+	f.Name, f.Arguments = name, args
+	typed := func(set ast.SelectionSet) ast.SelectionSet {
+		return ast.SelectionSet{&ast.InlineFragment{TypeCondition: src, SelectionSet: set}}
+	}
+	if !conn {
+		f.SelectionSet = typed(f.SelectionSet)
+		return src, true
+	}
+	for _, sel := range f.SelectionSet {
+		if e, ok := sel.(*ast.Field); ok && e.Name == "edges" {
+			for _, es := range e.SelectionSet {
+				if rf, ok := es.(*ast.Field); ok && rf.Name == "resource" {
+					rf.SelectionSet = typed(rf.SelectionSet)
+				}
+			}
+		}
+	}
+	return src, true
+}
+
+func (r *resourceSelections) isResourceType(name string) bool {
+	def := r.schema.Types[name]
+	return def != nil && def.Kind == ast.Object && slices.Contains(def.Interfaces, "Resource")
 }

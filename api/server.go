@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -36,6 +37,8 @@ type Config struct {
 	Limits Limits
 	// ListLimit is the most resources a list returns before it is an error.
 	ListLimit int
+	// PageSize is a connection's page size when _count is absent.
+	PageSize int
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes int64
 	// Timeout bounds the handling of one request.
@@ -47,6 +50,7 @@ func DefaultConfig() Config {
 	return Config{
 		Limits:       Limits{MaxDepth: 15, MaxCost: 1_000_000, ListGuess: 10},
 		ListLimit:    1000,
+		PageSize:     20,
 		MaxBodyBytes: 4 << 20,
 		Timeout:      30 * time.Second,
 	}
@@ -80,6 +84,7 @@ func newGraphQL(cfg Config) http.Handler {
 	es := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{
 		Store:       cfg.Store,
 		ListLimit:   cfg.ListLimit,
+		PageSize:    cfg.PageSize,
 		FHIRVersion: "4.0.1",
 	}})
 	srv := handler.New(es)
@@ -93,7 +98,7 @@ func newGraphQL(cfg Config) http.Handler {
 	srv.AroundFields(listArguments)
 	srv.SetErrorPresenter(presentError(cfg.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
-		cfg.Logger.ErrorContext(ctx, "graphql panic", "panic", fmt.Sprint(v), "path", graphql.GetPath(ctx).String())
+		cfg.Logger.ErrorContext(ctx, "graphql panic", "panic", fmt.Sprint(v), "path", graphql.GetPath(ctx).String(), "stack", string(debug.Stack()))
 		return errors.New("internal server error")
 	})
 	return bodyLimit(cfg.MaxBodyBytes, withRequestContext(cfg, srv))

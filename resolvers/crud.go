@@ -35,51 +35,6 @@ func read[T model.Resource](ctx context.Context, r *Resolver, id string) (T, err
 	return res.(T), nil
 }
 
-func list[T model.Resource](ctx context.Context, r *Resolver, typ string, ids []*string, count, offset *int) ([]T, error) {
-	off, limit := 0, r.ListLimit
-	if offset != nil {
-		if *offset < 0 {
-			return nil, fmt.Errorf("%w: _offset must not be negative", ErrBadRequest)
-		}
-		off = *offset
-	}
-	if count != nil {
-		if *count < 0 {
-			return nil, fmt.Errorf("%w: _count must not be negative", ErrBadRequest)
-		}
-		if *count > r.ListLimit {
-			return nil, fmt.Errorf("%w: _count %d exceeds the list limit of %d", ErrTooMany, *count, r.ListLimit)
-		}
-		limit = *count
-	}
-	if ids != nil {
-		return listByID[T](ctx, r, typ, ids, off, limit, count == nil)
-	}
-	// Ask for one more than the limit, so a list that would be cut is detected, not truncated.
-	recs, _, err := r.Store.List(ctx, typ, off, limit+1)
-	if err != nil {
-		return nil, err
-	}
-	if len(recs) > limit && count == nil {
-		return nil, fmt.Errorf("%w: more than %d %s resources exist; page with _count and _offset", ErrTooMany, r.ListLimit, typ)
-	}
-	if len(recs) > limit {
-		recs = recs[:limit]
-	}
-	out := make([]T, 0, len(recs))
-	all := make([]model.Resource, 0, len(recs))
-	for _, rec := range recs {
-		res, err := decode(rec)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, res.(T))
-		all = append(all, res)
-	}
-	r.prefetch(ctx, all)
-	return out, nil
-}
-
 // listByID reads the resources named by _id in one batch, in the order asked, skipping absent ones.
 func listByID[T model.Resource](ctx context.Context, r *Resolver, typ string, ids []*string, off, limit int, strict bool) ([]T, error) {
 	var keys []string
@@ -91,7 +46,8 @@ func listByID[T model.Resource](ctx context.Context, r *Resolver, typ string, id
 	results, errs := loadersFor(ctx, r.Store).resources.LoadMany(ctx, keys)()
 	var out []T
 	for i, res := range results {
-		if err := errs[i]; err != nil {
+		if i < len(errs) && errs[i] != nil { // LoadMany returns no error slice when all succeed
+			err := errs[i]
 			if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrDeleted) {
 				continue
 			}

@@ -27,7 +27,27 @@ type Loaders struct {
 	batch     dataloader.BatchFunc[string, model.Resource]
 
 	mu      sync.Mutex
-	fetched map[string]*fetch // by prime and fetch, missing resources included
+	fetched map[string]*fetch        // by prime and fetch, missing resources included
+	reverse map[string]reverseResult // by reverse-reference arguments and parent
+}
+
+// reverseCached returns the reverse references prefetched for parent.
+func (l *Loaders) reverseCached(key, parent string) (reverseResult, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	res, ok := l.reverse[key+"\x00"+parent]
+	return res, ok
+}
+
+func (l *Loaders) storeReverse(key string, results map[string]reverseResult) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.reverse == nil {
+		l.reverse = map[string]reverseResult{}
+	}
+	for parent, res := range results {
+		l.reverse[key+"\x00"+parent] = res
+	}
 }
 
 // fetch is one key's read by prime: done closes when res holds its outcome.

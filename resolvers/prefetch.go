@@ -22,6 +22,7 @@ func (r *Resolver) prefetch(ctx context.Context, resources []model.Resource) {
 	if oc == nil || fc == nil {
 		return
 	}
+	r.prefetchReverse(ctx, resources, fc.Field.Selections)
 	type item struct {
 		value reflect.Value
 		sel   ast.SelectionSet

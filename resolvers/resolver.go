@@ -7,6 +7,7 @@ import (
 	"context"
 
 	"github.com/fhirgate/fhirgate/graph"
+	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
 )
 
@@ -15,8 +16,8 @@ type Store interface {
 	Read(ctx context.Context, typ, id string) (*storage.Record, error)
 	ReadMany(ctx context.Context, typ string, ids []string) (map[string]*storage.Record, error)
 	ReadVersion(ctx context.Context, typ, id string, version int64) (*storage.Record, error)
-	List(ctx context.Context, typ string, offset, limit int) ([]*storage.Record, int64, error)
 	Commit(ctx context.Context, writes []storage.Write) ([]*storage.Record, error)
+	search.Store
 }
 
 var _ Store = (*storage.Store)(nil)
@@ -28,6 +29,8 @@ type Resolver struct {
 	// ListLimit is the most resources a list may return; a list that would hold more is an
 	// error, never a silent cut.
 	ListLimit int
+	// PageSize is a connection's page size when _count is absent.
+	PageSize int
 	// FHIRVersion is reported by the fhirVersion query.
 	FHIRVersion string
 }

@@ -5,7 +5,9 @@ package resolvers
 import (
 	"context"
 
+	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/model"
+	"github.com/fhirgate/fhirgate/search"
 )
 
 // Account reads a Account by id.
@@ -13,9 +15,39 @@ func (r *queryResolver) Account(ctx context.Context, id string) (*model.Account,
 	return read[*model.Account](ctx, r.Resolver, id)
 }
 
-// AccountList lists Account resources.
-func (r *queryResolver) AccountList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Account, error) {
-	return list[*model.Account](ctx, r.Resolver, "Account", ids, count, offset)
+// AccountList searches Account resources.
+func (r *queryResolver) AccountList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Account, error) {
+	return searchList[*model.Account](ctx, r.Resolver, "Account")
+}
+
+// AccountConnection searches Account resources a page at a time.
+func (r *queryResolver) AccountConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Account")
+}
+
+type accountResolver struct{ *Resolver }
+
+// Account returns the resolver of Account's reverse references.
+func (r *Resolver) Account() graph.AccountResolver { return &accountResolver{r} }
+
+// ReverseList lists the resources that refer to a Account.
+func (r *accountResolver) ReverseList(ctx context.Context, obj *model.Account, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Account.
+func (r *accountResolver) ReverseConnection(ctx context.Context, obj *model.Account, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type accountEdgeResolver struct{ *Resolver }
+
+// AccountEdge returns the resolver of AccountEdge.resource.
+func (r *Resolver) AccountEdge() graph.AccountEdgeResolver { return &accountEdgeResolver{r} }
+
+// Resource returns the Account of a search page edge.
+func (r *accountEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Account, error) {
+	return edgeResource[*model.Account](obj)
 }
 
 // AccountCreate creates a Account.
@@ -38,9 +70,43 @@ func (r *queryResolver) ActivityDefinition(ctx context.Context, id string) (*mod
 	return read[*model.ActivityDefinition](ctx, r.Resolver, id)
 }
 
-// ActivityDefinitionList lists ActivityDefinition resources.
-func (r *queryResolver) ActivityDefinitionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.ActivityDefinition, error) {
-	return list[*model.ActivityDefinition](ctx, r.Resolver, "ActivityDefinition", ids, count, offset)
+// ActivityDefinitionList searches ActivityDefinition resources.
+func (r *queryResolver) ActivityDefinitionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.ActivityDefinition, error) {
+	return searchList[*model.ActivityDefinition](ctx, r.Resolver, "ActivityDefinition")
+}
+
+// ActivityDefinitionConnection searches ActivityDefinition resources a page at a time.
+func (r *queryResolver) ActivityDefinitionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "ActivityDefinition")
+}
+
+type activityDefinitionResolver struct{ *Resolver }
+
+// ActivityDefinition returns the resolver of ActivityDefinition's reverse references.
+func (r *Resolver) ActivityDefinition() graph.ActivityDefinitionResolver {
+	return &activityDefinitionResolver{r}
+}
+
+// ReverseList lists the resources that refer to a ActivityDefinition.
+func (r *activityDefinitionResolver) ReverseList(ctx context.Context, obj *model.ActivityDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a ActivityDefinition.
+func (r *activityDefinitionResolver) ReverseConnection(ctx context.Context, obj *model.ActivityDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type activityDefinitionEdgeResolver struct{ *Resolver }
+
+// ActivityDefinitionEdge returns the resolver of ActivityDefinitionEdge.resource.
+func (r *Resolver) ActivityDefinitionEdge() graph.ActivityDefinitionEdgeResolver {
+	return &activityDefinitionEdgeResolver{r}
+}
+
+// Resource returns the ActivityDefinition of a search page edge.
+func (r *activityDefinitionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.ActivityDefinition, error) {
+	return edgeResource[*model.ActivityDefinition](obj)
 }
 
 // ActivityDefinitionCreate creates a ActivityDefinition.
@@ -63,9 +129,41 @@ func (r *queryResolver) AdverseEvent(ctx context.Context, id string) (*model.Adv
 	return read[*model.AdverseEvent](ctx, r.Resolver, id)
 }
 
-// AdverseEventList lists AdverseEvent resources.
-func (r *queryResolver) AdverseEventList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.AdverseEvent, error) {
-	return list[*model.AdverseEvent](ctx, r.Resolver, "AdverseEvent", ids, count, offset)
+// AdverseEventList searches AdverseEvent resources.
+func (r *queryResolver) AdverseEventList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.AdverseEvent, error) {
+	return searchList[*model.AdverseEvent](ctx, r.Resolver, "AdverseEvent")
+}
+
+// AdverseEventConnection searches AdverseEvent resources a page at a time.
+func (r *queryResolver) AdverseEventConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "AdverseEvent")
+}
+
+type adverseEventResolver struct{ *Resolver }
+
+// AdverseEvent returns the resolver of AdverseEvent's reverse references.
+func (r *Resolver) AdverseEvent() graph.AdverseEventResolver { return &adverseEventResolver{r} }
+
+// ReverseList lists the resources that refer to a AdverseEvent.
+func (r *adverseEventResolver) ReverseList(ctx context.Context, obj *model.AdverseEvent, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a AdverseEvent.
+func (r *adverseEventResolver) ReverseConnection(ctx context.Context, obj *model.AdverseEvent, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type adverseEventEdgeResolver struct{ *Resolver }
+
+// AdverseEventEdge returns the resolver of AdverseEventEdge.resource.
+func (r *Resolver) AdverseEventEdge() graph.AdverseEventEdgeResolver {
+	return &adverseEventEdgeResolver{r}
+}
+
+// Resource returns the AdverseEvent of a search page edge.
+func (r *adverseEventEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.AdverseEvent, error) {
+	return edgeResource[*model.AdverseEvent](obj)
 }
 
 // AdverseEventCreate creates a AdverseEvent.
@@ -88,9 +186,43 @@ func (r *queryResolver) AllergyIntolerance(ctx context.Context, id string) (*mod
 	return read[*model.AllergyIntolerance](ctx, r.Resolver, id)
 }
 
-// AllergyIntoleranceList lists AllergyIntolerance resources.
-func (r *queryResolver) AllergyIntoleranceList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.AllergyIntolerance, error) {
-	return list[*model.AllergyIntolerance](ctx, r.Resolver, "AllergyIntolerance", ids, count, offset)
+// AllergyIntoleranceList searches AllergyIntolerance resources.
+func (r *queryResolver) AllergyIntoleranceList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.AllergyIntolerance, error) {
+	return searchList[*model.AllergyIntolerance](ctx, r.Resolver, "AllergyIntolerance")
+}
+
+// AllergyIntoleranceConnection searches AllergyIntolerance resources a page at a time.
+func (r *queryResolver) AllergyIntoleranceConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "AllergyIntolerance")
+}
+
+type allergyIntoleranceResolver struct{ *Resolver }
+
+// AllergyIntolerance returns the resolver of AllergyIntolerance's reverse references.
+func (r *Resolver) AllergyIntolerance() graph.AllergyIntoleranceResolver {
+	return &allergyIntoleranceResolver{r}
+}
+
+// ReverseList lists the resources that refer to a AllergyIntolerance.
+func (r *allergyIntoleranceResolver) ReverseList(ctx context.Context, obj *model.AllergyIntolerance, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a AllergyIntolerance.
+func (r *allergyIntoleranceResolver) ReverseConnection(ctx context.Context, obj *model.AllergyIntolerance, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type allergyIntoleranceEdgeResolver struct{ *Resolver }
+
+// AllergyIntoleranceEdge returns the resolver of AllergyIntoleranceEdge.resource.
+func (r *Resolver) AllergyIntoleranceEdge() graph.AllergyIntoleranceEdgeResolver {
+	return &allergyIntoleranceEdgeResolver{r}
+}
+
+// Resource returns the AllergyIntolerance of a search page edge.
+func (r *allergyIntoleranceEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.AllergyIntolerance, error) {
+	return edgeResource[*model.AllergyIntolerance](obj)
 }
 
 // AllergyIntoleranceCreate creates a AllergyIntolerance.
@@ -113,9 +245,41 @@ func (r *queryResolver) Appointment(ctx context.Context, id string) (*model.Appo
 	return read[*model.Appointment](ctx, r.Resolver, id)
 }
 
-// AppointmentList lists Appointment resources.
-func (r *queryResolver) AppointmentList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Appointment, error) {
-	return list[*model.Appointment](ctx, r.Resolver, "Appointment", ids, count, offset)
+// AppointmentList searches Appointment resources.
+func (r *queryResolver) AppointmentList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Appointment, error) {
+	return searchList[*model.Appointment](ctx, r.Resolver, "Appointment")
+}
+
+// AppointmentConnection searches Appointment resources a page at a time.
+func (r *queryResolver) AppointmentConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Appointment")
+}
+
+type appointmentResolver struct{ *Resolver }
+
+// Appointment returns the resolver of Appointment's reverse references.
+func (r *Resolver) Appointment() graph.AppointmentResolver { return &appointmentResolver{r} }
+
+// ReverseList lists the resources that refer to a Appointment.
+func (r *appointmentResolver) ReverseList(ctx context.Context, obj *model.Appointment, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Appointment.
+func (r *appointmentResolver) ReverseConnection(ctx context.Context, obj *model.Appointment, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type appointmentEdgeResolver struct{ *Resolver }
+
+// AppointmentEdge returns the resolver of AppointmentEdge.resource.
+func (r *Resolver) AppointmentEdge() graph.AppointmentEdgeResolver {
+	return &appointmentEdgeResolver{r}
+}
+
+// Resource returns the Appointment of a search page edge.
+func (r *appointmentEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Appointment, error) {
+	return edgeResource[*model.Appointment](obj)
 }
 
 // AppointmentCreate creates a Appointment.
@@ -138,9 +302,43 @@ func (r *queryResolver) AppointmentResponse(ctx context.Context, id string) (*mo
 	return read[*model.AppointmentResponse](ctx, r.Resolver, id)
 }
 
-// AppointmentResponseList lists AppointmentResponse resources.
-func (r *queryResolver) AppointmentResponseList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.AppointmentResponse, error) {
-	return list[*model.AppointmentResponse](ctx, r.Resolver, "AppointmentResponse", ids, count, offset)
+// AppointmentResponseList searches AppointmentResponse resources.
+func (r *queryResolver) AppointmentResponseList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.AppointmentResponse, error) {
+	return searchList[*model.AppointmentResponse](ctx, r.Resolver, "AppointmentResponse")
+}
+
+// AppointmentResponseConnection searches AppointmentResponse resources a page at a time.
+func (r *queryResolver) AppointmentResponseConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "AppointmentResponse")
+}
+
+type appointmentResponseResolver struct{ *Resolver }
+
+// AppointmentResponse returns the resolver of AppointmentResponse's reverse references.
+func (r *Resolver) AppointmentResponse() graph.AppointmentResponseResolver {
+	return &appointmentResponseResolver{r}
+}
+
+// ReverseList lists the resources that refer to a AppointmentResponse.
+func (r *appointmentResponseResolver) ReverseList(ctx context.Context, obj *model.AppointmentResponse, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a AppointmentResponse.
+func (r *appointmentResponseResolver) ReverseConnection(ctx context.Context, obj *model.AppointmentResponse, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type appointmentResponseEdgeResolver struct{ *Resolver }
+
+// AppointmentResponseEdge returns the resolver of AppointmentResponseEdge.resource.
+func (r *Resolver) AppointmentResponseEdge() graph.AppointmentResponseEdgeResolver {
+	return &appointmentResponseEdgeResolver{r}
+}
+
+// Resource returns the AppointmentResponse of a search page edge.
+func (r *appointmentResponseEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.AppointmentResponse, error) {
+	return edgeResource[*model.AppointmentResponse](obj)
 }
 
 // AppointmentResponseCreate creates a AppointmentResponse.
@@ -163,9 +361,39 @@ func (r *queryResolver) AuditEvent(ctx context.Context, id string) (*model.Audit
 	return read[*model.AuditEvent](ctx, r.Resolver, id)
 }
 
-// AuditEventList lists AuditEvent resources.
-func (r *queryResolver) AuditEventList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.AuditEvent, error) {
-	return list[*model.AuditEvent](ctx, r.Resolver, "AuditEvent", ids, count, offset)
+// AuditEventList searches AuditEvent resources.
+func (r *queryResolver) AuditEventList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.AuditEvent, error) {
+	return searchList[*model.AuditEvent](ctx, r.Resolver, "AuditEvent")
+}
+
+// AuditEventConnection searches AuditEvent resources a page at a time.
+func (r *queryResolver) AuditEventConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "AuditEvent")
+}
+
+type auditEventResolver struct{ *Resolver }
+
+// AuditEvent returns the resolver of AuditEvent's reverse references.
+func (r *Resolver) AuditEvent() graph.AuditEventResolver { return &auditEventResolver{r} }
+
+// ReverseList lists the resources that refer to a AuditEvent.
+func (r *auditEventResolver) ReverseList(ctx context.Context, obj *model.AuditEvent, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a AuditEvent.
+func (r *auditEventResolver) ReverseConnection(ctx context.Context, obj *model.AuditEvent, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type auditEventEdgeResolver struct{ *Resolver }
+
+// AuditEventEdge returns the resolver of AuditEventEdge.resource.
+func (r *Resolver) AuditEventEdge() graph.AuditEventEdgeResolver { return &auditEventEdgeResolver{r} }
+
+// Resource returns the AuditEvent of a search page edge.
+func (r *auditEventEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.AuditEvent, error) {
+	return edgeResource[*model.AuditEvent](obj)
 }
 
 // AuditEventCreate creates a AuditEvent.
@@ -188,9 +416,39 @@ func (r *queryResolver) Basic(ctx context.Context, id string) (*model.Basic, err
 	return read[*model.Basic](ctx, r.Resolver, id)
 }
 
-// BasicList lists Basic resources.
-func (r *queryResolver) BasicList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Basic, error) {
-	return list[*model.Basic](ctx, r.Resolver, "Basic", ids, count, offset)
+// BasicList searches Basic resources.
+func (r *queryResolver) BasicList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Basic, error) {
+	return searchList[*model.Basic](ctx, r.Resolver, "Basic")
+}
+
+// BasicConnection searches Basic resources a page at a time.
+func (r *queryResolver) BasicConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Basic")
+}
+
+type basicResolver struct{ *Resolver }
+
+// Basic returns the resolver of Basic's reverse references.
+func (r *Resolver) Basic() graph.BasicResolver { return &basicResolver{r} }
+
+// ReverseList lists the resources that refer to a Basic.
+func (r *basicResolver) ReverseList(ctx context.Context, obj *model.Basic, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Basic.
+func (r *basicResolver) ReverseConnection(ctx context.Context, obj *model.Basic, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type basicEdgeResolver struct{ *Resolver }
+
+// BasicEdge returns the resolver of BasicEdge.resource.
+func (r *Resolver) BasicEdge() graph.BasicEdgeResolver { return &basicEdgeResolver{r} }
+
+// Resource returns the Basic of a search page edge.
+func (r *basicEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Basic, error) {
+	return edgeResource[*model.Basic](obj)
 }
 
 // BasicCreate creates a Basic.
@@ -213,9 +471,39 @@ func (r *queryResolver) Binary(ctx context.Context, id string) (*model.Binary, e
 	return read[*model.Binary](ctx, r.Resolver, id)
 }
 
-// BinaryList lists Binary resources.
-func (r *queryResolver) BinaryList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Binary, error) {
-	return list[*model.Binary](ctx, r.Resolver, "Binary", ids, count, offset)
+// BinaryList searches Binary resources.
+func (r *queryResolver) BinaryList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Binary, error) {
+	return searchList[*model.Binary](ctx, r.Resolver, "Binary")
+}
+
+// BinaryConnection searches Binary resources a page at a time.
+func (r *queryResolver) BinaryConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Binary")
+}
+
+type binaryResolver struct{ *Resolver }
+
+// Binary returns the resolver of Binary's reverse references.
+func (r *Resolver) Binary() graph.BinaryResolver { return &binaryResolver{r} }
+
+// ReverseList lists the resources that refer to a Binary.
+func (r *binaryResolver) ReverseList(ctx context.Context, obj *model.Binary, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Binary.
+func (r *binaryResolver) ReverseConnection(ctx context.Context, obj *model.Binary, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type binaryEdgeResolver struct{ *Resolver }
+
+// BinaryEdge returns the resolver of BinaryEdge.resource.
+func (r *Resolver) BinaryEdge() graph.BinaryEdgeResolver { return &binaryEdgeResolver{r} }
+
+// Resource returns the Binary of a search page edge.
+func (r *binaryEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Binary, error) {
+	return edgeResource[*model.Binary](obj)
 }
 
 // BinaryCreate creates a Binary.
@@ -238,9 +526,43 @@ func (r *queryResolver) BiologicallyDerivedProduct(ctx context.Context, id strin
 	return read[*model.BiologicallyDerivedProduct](ctx, r.Resolver, id)
 }
 
-// BiologicallyDerivedProductList lists BiologicallyDerivedProduct resources.
-func (r *queryResolver) BiologicallyDerivedProductList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.BiologicallyDerivedProduct, error) {
-	return list[*model.BiologicallyDerivedProduct](ctx, r.Resolver, "BiologicallyDerivedProduct", ids, count, offset)
+// BiologicallyDerivedProductList searches BiologicallyDerivedProduct resources.
+func (r *queryResolver) BiologicallyDerivedProductList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.BiologicallyDerivedProduct, error) {
+	return searchList[*model.BiologicallyDerivedProduct](ctx, r.Resolver, "BiologicallyDerivedProduct")
+}
+
+// BiologicallyDerivedProductConnection searches BiologicallyDerivedProduct resources a page at a time.
+func (r *queryResolver) BiologicallyDerivedProductConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "BiologicallyDerivedProduct")
+}
+
+type biologicallyDerivedProductResolver struct{ *Resolver }
+
+// BiologicallyDerivedProduct returns the resolver of BiologicallyDerivedProduct's reverse references.
+func (r *Resolver) BiologicallyDerivedProduct() graph.BiologicallyDerivedProductResolver {
+	return &biologicallyDerivedProductResolver{r}
+}
+
+// ReverseList lists the resources that refer to a BiologicallyDerivedProduct.
+func (r *biologicallyDerivedProductResolver) ReverseList(ctx context.Context, obj *model.BiologicallyDerivedProduct, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a BiologicallyDerivedProduct.
+func (r *biologicallyDerivedProductResolver) ReverseConnection(ctx context.Context, obj *model.BiologicallyDerivedProduct, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type biologicallyDerivedProductEdgeResolver struct{ *Resolver }
+
+// BiologicallyDerivedProductEdge returns the resolver of BiologicallyDerivedProductEdge.resource.
+func (r *Resolver) BiologicallyDerivedProductEdge() graph.BiologicallyDerivedProductEdgeResolver {
+	return &biologicallyDerivedProductEdgeResolver{r}
+}
+
+// Resource returns the BiologicallyDerivedProduct of a search page edge.
+func (r *biologicallyDerivedProductEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.BiologicallyDerivedProduct, error) {
+	return edgeResource[*model.BiologicallyDerivedProduct](obj)
 }
 
 // BiologicallyDerivedProductCreate creates a BiologicallyDerivedProduct.
@@ -263,9 +585,41 @@ func (r *queryResolver) BodyStructure(ctx context.Context, id string) (*model.Bo
 	return read[*model.BodyStructure](ctx, r.Resolver, id)
 }
 
-// BodyStructureList lists BodyStructure resources.
-func (r *queryResolver) BodyStructureList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.BodyStructure, error) {
-	return list[*model.BodyStructure](ctx, r.Resolver, "BodyStructure", ids, count, offset)
+// BodyStructureList searches BodyStructure resources.
+func (r *queryResolver) BodyStructureList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.BodyStructure, error) {
+	return searchList[*model.BodyStructure](ctx, r.Resolver, "BodyStructure")
+}
+
+// BodyStructureConnection searches BodyStructure resources a page at a time.
+func (r *queryResolver) BodyStructureConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "BodyStructure")
+}
+
+type bodyStructureResolver struct{ *Resolver }
+
+// BodyStructure returns the resolver of BodyStructure's reverse references.
+func (r *Resolver) BodyStructure() graph.BodyStructureResolver { return &bodyStructureResolver{r} }
+
+// ReverseList lists the resources that refer to a BodyStructure.
+func (r *bodyStructureResolver) ReverseList(ctx context.Context, obj *model.BodyStructure, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a BodyStructure.
+func (r *bodyStructureResolver) ReverseConnection(ctx context.Context, obj *model.BodyStructure, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type bodyStructureEdgeResolver struct{ *Resolver }
+
+// BodyStructureEdge returns the resolver of BodyStructureEdge.resource.
+func (r *Resolver) BodyStructureEdge() graph.BodyStructureEdgeResolver {
+	return &bodyStructureEdgeResolver{r}
+}
+
+// Resource returns the BodyStructure of a search page edge.
+func (r *bodyStructureEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.BodyStructure, error) {
+	return edgeResource[*model.BodyStructure](obj)
 }
 
 // BodyStructureCreate creates a BodyStructure.
@@ -288,9 +642,39 @@ func (r *queryResolver) Bundle(ctx context.Context, id string) (*model.Bundle, e
 	return read[*model.Bundle](ctx, r.Resolver, id)
 }
 
-// BundleList lists Bundle resources.
-func (r *queryResolver) BundleList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Bundle, error) {
-	return list[*model.Bundle](ctx, r.Resolver, "Bundle", ids, count, offset)
+// BundleList searches Bundle resources.
+func (r *queryResolver) BundleList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Bundle, error) {
+	return searchList[*model.Bundle](ctx, r.Resolver, "Bundle")
+}
+
+// BundleConnection searches Bundle resources a page at a time.
+func (r *queryResolver) BundleConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Bundle")
+}
+
+type bundleResolver struct{ *Resolver }
+
+// Bundle returns the resolver of Bundle's reverse references.
+func (r *Resolver) Bundle() graph.BundleResolver { return &bundleResolver{r} }
+
+// ReverseList lists the resources that refer to a Bundle.
+func (r *bundleResolver) ReverseList(ctx context.Context, obj *model.Bundle, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Bundle.
+func (r *bundleResolver) ReverseConnection(ctx context.Context, obj *model.Bundle, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type bundleEdgeResolver struct{ *Resolver }
+
+// BundleEdge returns the resolver of BundleEdge.resource.
+func (r *Resolver) BundleEdge() graph.BundleEdgeResolver { return &bundleEdgeResolver{r} }
+
+// Resource returns the Bundle of a search page edge.
+func (r *bundleEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Bundle, error) {
+	return edgeResource[*model.Bundle](obj)
 }
 
 // BundleCreate creates a Bundle.
@@ -313,9 +697,43 @@ func (r *queryResolver) CapabilityStatement(ctx context.Context, id string) (*mo
 	return read[*model.CapabilityStatement](ctx, r.Resolver, id)
 }
 
-// CapabilityStatementList lists CapabilityStatement resources.
-func (r *queryResolver) CapabilityStatementList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.CapabilityStatement, error) {
-	return list[*model.CapabilityStatement](ctx, r.Resolver, "CapabilityStatement", ids, count, offset)
+// CapabilityStatementList searches CapabilityStatement resources.
+func (r *queryResolver) CapabilityStatementList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.CapabilityStatement, error) {
+	return searchList[*model.CapabilityStatement](ctx, r.Resolver, "CapabilityStatement")
+}
+
+// CapabilityStatementConnection searches CapabilityStatement resources a page at a time.
+func (r *queryResolver) CapabilityStatementConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "CapabilityStatement")
+}
+
+type capabilityStatementResolver struct{ *Resolver }
+
+// CapabilityStatement returns the resolver of CapabilityStatement's reverse references.
+func (r *Resolver) CapabilityStatement() graph.CapabilityStatementResolver {
+	return &capabilityStatementResolver{r}
+}
+
+// ReverseList lists the resources that refer to a CapabilityStatement.
+func (r *capabilityStatementResolver) ReverseList(ctx context.Context, obj *model.CapabilityStatement, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a CapabilityStatement.
+func (r *capabilityStatementResolver) ReverseConnection(ctx context.Context, obj *model.CapabilityStatement, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type capabilityStatementEdgeResolver struct{ *Resolver }
+
+// CapabilityStatementEdge returns the resolver of CapabilityStatementEdge.resource.
+func (r *Resolver) CapabilityStatementEdge() graph.CapabilityStatementEdgeResolver {
+	return &capabilityStatementEdgeResolver{r}
+}
+
+// Resource returns the CapabilityStatement of a search page edge.
+func (r *capabilityStatementEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.CapabilityStatement, error) {
+	return edgeResource[*model.CapabilityStatement](obj)
 }
 
 // CapabilityStatementCreate creates a CapabilityStatement.
@@ -338,9 +756,39 @@ func (r *queryResolver) CarePlan(ctx context.Context, id string) (*model.CarePla
 	return read[*model.CarePlan](ctx, r.Resolver, id)
 }
 
-// CarePlanList lists CarePlan resources.
-func (r *queryResolver) CarePlanList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.CarePlan, error) {
-	return list[*model.CarePlan](ctx, r.Resolver, "CarePlan", ids, count, offset)
+// CarePlanList searches CarePlan resources.
+func (r *queryResolver) CarePlanList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.CarePlan, error) {
+	return searchList[*model.CarePlan](ctx, r.Resolver, "CarePlan")
+}
+
+// CarePlanConnection searches CarePlan resources a page at a time.
+func (r *queryResolver) CarePlanConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "CarePlan")
+}
+
+type carePlanResolver struct{ *Resolver }
+
+// CarePlan returns the resolver of CarePlan's reverse references.
+func (r *Resolver) CarePlan() graph.CarePlanResolver { return &carePlanResolver{r} }
+
+// ReverseList lists the resources that refer to a CarePlan.
+func (r *carePlanResolver) ReverseList(ctx context.Context, obj *model.CarePlan, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a CarePlan.
+func (r *carePlanResolver) ReverseConnection(ctx context.Context, obj *model.CarePlan, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type carePlanEdgeResolver struct{ *Resolver }
+
+// CarePlanEdge returns the resolver of CarePlanEdge.resource.
+func (r *Resolver) CarePlanEdge() graph.CarePlanEdgeResolver { return &carePlanEdgeResolver{r} }
+
+// Resource returns the CarePlan of a search page edge.
+func (r *carePlanEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.CarePlan, error) {
+	return edgeResource[*model.CarePlan](obj)
 }
 
 // CarePlanCreate creates a CarePlan.
@@ -363,9 +811,39 @@ func (r *queryResolver) CareTeam(ctx context.Context, id string) (*model.CareTea
 	return read[*model.CareTeam](ctx, r.Resolver, id)
 }
 
-// CareTeamList lists CareTeam resources.
-func (r *queryResolver) CareTeamList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.CareTeam, error) {
-	return list[*model.CareTeam](ctx, r.Resolver, "CareTeam", ids, count, offset)
+// CareTeamList searches CareTeam resources.
+func (r *queryResolver) CareTeamList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.CareTeam, error) {
+	return searchList[*model.CareTeam](ctx, r.Resolver, "CareTeam")
+}
+
+// CareTeamConnection searches CareTeam resources a page at a time.
+func (r *queryResolver) CareTeamConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "CareTeam")
+}
+
+type careTeamResolver struct{ *Resolver }
+
+// CareTeam returns the resolver of CareTeam's reverse references.
+func (r *Resolver) CareTeam() graph.CareTeamResolver { return &careTeamResolver{r} }
+
+// ReverseList lists the resources that refer to a CareTeam.
+func (r *careTeamResolver) ReverseList(ctx context.Context, obj *model.CareTeam, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a CareTeam.
+func (r *careTeamResolver) ReverseConnection(ctx context.Context, obj *model.CareTeam, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type careTeamEdgeResolver struct{ *Resolver }
+
+// CareTeamEdge returns the resolver of CareTeamEdge.resource.
+func (r *Resolver) CareTeamEdge() graph.CareTeamEdgeResolver { return &careTeamEdgeResolver{r} }
+
+// Resource returns the CareTeam of a search page edge.
+func (r *careTeamEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.CareTeam, error) {
+	return edgeResource[*model.CareTeam](obj)
 }
 
 // CareTeamCreate creates a CareTeam.
@@ -388,9 +866,41 @@ func (r *queryResolver) CatalogEntry(ctx context.Context, id string) (*model.Cat
 	return read[*model.CatalogEntry](ctx, r.Resolver, id)
 }
 
-// CatalogEntryList lists CatalogEntry resources.
-func (r *queryResolver) CatalogEntryList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.CatalogEntry, error) {
-	return list[*model.CatalogEntry](ctx, r.Resolver, "CatalogEntry", ids, count, offset)
+// CatalogEntryList searches CatalogEntry resources.
+func (r *queryResolver) CatalogEntryList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.CatalogEntry, error) {
+	return searchList[*model.CatalogEntry](ctx, r.Resolver, "CatalogEntry")
+}
+
+// CatalogEntryConnection searches CatalogEntry resources a page at a time.
+func (r *queryResolver) CatalogEntryConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "CatalogEntry")
+}
+
+type catalogEntryResolver struct{ *Resolver }
+
+// CatalogEntry returns the resolver of CatalogEntry's reverse references.
+func (r *Resolver) CatalogEntry() graph.CatalogEntryResolver { return &catalogEntryResolver{r} }
+
+// ReverseList lists the resources that refer to a CatalogEntry.
+func (r *catalogEntryResolver) ReverseList(ctx context.Context, obj *model.CatalogEntry, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a CatalogEntry.
+func (r *catalogEntryResolver) ReverseConnection(ctx context.Context, obj *model.CatalogEntry, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type catalogEntryEdgeResolver struct{ *Resolver }
+
+// CatalogEntryEdge returns the resolver of CatalogEntryEdge.resource.
+func (r *Resolver) CatalogEntryEdge() graph.CatalogEntryEdgeResolver {
+	return &catalogEntryEdgeResolver{r}
+}
+
+// Resource returns the CatalogEntry of a search page edge.
+func (r *catalogEntryEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.CatalogEntry, error) {
+	return edgeResource[*model.CatalogEntry](obj)
 }
 
 // CatalogEntryCreate creates a CatalogEntry.
@@ -413,9 +923,39 @@ func (r *queryResolver) ChargeItem(ctx context.Context, id string) (*model.Charg
 	return read[*model.ChargeItem](ctx, r.Resolver, id)
 }
 
-// ChargeItemList lists ChargeItem resources.
-func (r *queryResolver) ChargeItemList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.ChargeItem, error) {
-	return list[*model.ChargeItem](ctx, r.Resolver, "ChargeItem", ids, count, offset)
+// ChargeItemList searches ChargeItem resources.
+func (r *queryResolver) ChargeItemList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.ChargeItem, error) {
+	return searchList[*model.ChargeItem](ctx, r.Resolver, "ChargeItem")
+}
+
+// ChargeItemConnection searches ChargeItem resources a page at a time.
+func (r *queryResolver) ChargeItemConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "ChargeItem")
+}
+
+type chargeItemResolver struct{ *Resolver }
+
+// ChargeItem returns the resolver of ChargeItem's reverse references.
+func (r *Resolver) ChargeItem() graph.ChargeItemResolver { return &chargeItemResolver{r} }
+
+// ReverseList lists the resources that refer to a ChargeItem.
+func (r *chargeItemResolver) ReverseList(ctx context.Context, obj *model.ChargeItem, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a ChargeItem.
+func (r *chargeItemResolver) ReverseConnection(ctx context.Context, obj *model.ChargeItem, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type chargeItemEdgeResolver struct{ *Resolver }
+
+// ChargeItemEdge returns the resolver of ChargeItemEdge.resource.
+func (r *Resolver) ChargeItemEdge() graph.ChargeItemEdgeResolver { return &chargeItemEdgeResolver{r} }
+
+// Resource returns the ChargeItem of a search page edge.
+func (r *chargeItemEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.ChargeItem, error) {
+	return edgeResource[*model.ChargeItem](obj)
 }
 
 // ChargeItemCreate creates a ChargeItem.
@@ -438,9 +978,43 @@ func (r *queryResolver) ChargeItemDefinition(ctx context.Context, id string) (*m
 	return read[*model.ChargeItemDefinition](ctx, r.Resolver, id)
 }
 
-// ChargeItemDefinitionList lists ChargeItemDefinition resources.
-func (r *queryResolver) ChargeItemDefinitionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.ChargeItemDefinition, error) {
-	return list[*model.ChargeItemDefinition](ctx, r.Resolver, "ChargeItemDefinition", ids, count, offset)
+// ChargeItemDefinitionList searches ChargeItemDefinition resources.
+func (r *queryResolver) ChargeItemDefinitionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.ChargeItemDefinition, error) {
+	return searchList[*model.ChargeItemDefinition](ctx, r.Resolver, "ChargeItemDefinition")
+}
+
+// ChargeItemDefinitionConnection searches ChargeItemDefinition resources a page at a time.
+func (r *queryResolver) ChargeItemDefinitionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "ChargeItemDefinition")
+}
+
+type chargeItemDefinitionResolver struct{ *Resolver }
+
+// ChargeItemDefinition returns the resolver of ChargeItemDefinition's reverse references.
+func (r *Resolver) ChargeItemDefinition() graph.ChargeItemDefinitionResolver {
+	return &chargeItemDefinitionResolver{r}
+}
+
+// ReverseList lists the resources that refer to a ChargeItemDefinition.
+func (r *chargeItemDefinitionResolver) ReverseList(ctx context.Context, obj *model.ChargeItemDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a ChargeItemDefinition.
+func (r *chargeItemDefinitionResolver) ReverseConnection(ctx context.Context, obj *model.ChargeItemDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type chargeItemDefinitionEdgeResolver struct{ *Resolver }
+
+// ChargeItemDefinitionEdge returns the resolver of ChargeItemDefinitionEdge.resource.
+func (r *Resolver) ChargeItemDefinitionEdge() graph.ChargeItemDefinitionEdgeResolver {
+	return &chargeItemDefinitionEdgeResolver{r}
+}
+
+// Resource returns the ChargeItemDefinition of a search page edge.
+func (r *chargeItemDefinitionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.ChargeItemDefinition, error) {
+	return edgeResource[*model.ChargeItemDefinition](obj)
 }
 
 // ChargeItemDefinitionCreate creates a ChargeItemDefinition.
@@ -463,9 +1037,39 @@ func (r *queryResolver) Claim(ctx context.Context, id string) (*model.Claim, err
 	return read[*model.Claim](ctx, r.Resolver, id)
 }
 
-// ClaimList lists Claim resources.
-func (r *queryResolver) ClaimList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Claim, error) {
-	return list[*model.Claim](ctx, r.Resolver, "Claim", ids, count, offset)
+// ClaimList searches Claim resources.
+func (r *queryResolver) ClaimList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Claim, error) {
+	return searchList[*model.Claim](ctx, r.Resolver, "Claim")
+}
+
+// ClaimConnection searches Claim resources a page at a time.
+func (r *queryResolver) ClaimConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Claim")
+}
+
+type claimResolver struct{ *Resolver }
+
+// Claim returns the resolver of Claim's reverse references.
+func (r *Resolver) Claim() graph.ClaimResolver { return &claimResolver{r} }
+
+// ReverseList lists the resources that refer to a Claim.
+func (r *claimResolver) ReverseList(ctx context.Context, obj *model.Claim, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Claim.
+func (r *claimResolver) ReverseConnection(ctx context.Context, obj *model.Claim, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type claimEdgeResolver struct{ *Resolver }
+
+// ClaimEdge returns the resolver of ClaimEdge.resource.
+func (r *Resolver) ClaimEdge() graph.ClaimEdgeResolver { return &claimEdgeResolver{r} }
+
+// Resource returns the Claim of a search page edge.
+func (r *claimEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Claim, error) {
+	return edgeResource[*model.Claim](obj)
 }
 
 // ClaimCreate creates a Claim.
@@ -488,9 +1092,41 @@ func (r *queryResolver) ClaimResponse(ctx context.Context, id string) (*model.Cl
 	return read[*model.ClaimResponse](ctx, r.Resolver, id)
 }
 
-// ClaimResponseList lists ClaimResponse resources.
-func (r *queryResolver) ClaimResponseList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.ClaimResponse, error) {
-	return list[*model.ClaimResponse](ctx, r.Resolver, "ClaimResponse", ids, count, offset)
+// ClaimResponseList searches ClaimResponse resources.
+func (r *queryResolver) ClaimResponseList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.ClaimResponse, error) {
+	return searchList[*model.ClaimResponse](ctx, r.Resolver, "ClaimResponse")
+}
+
+// ClaimResponseConnection searches ClaimResponse resources a page at a time.
+func (r *queryResolver) ClaimResponseConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "ClaimResponse")
+}
+
+type claimResponseResolver struct{ *Resolver }
+
+// ClaimResponse returns the resolver of ClaimResponse's reverse references.
+func (r *Resolver) ClaimResponse() graph.ClaimResponseResolver { return &claimResponseResolver{r} }
+
+// ReverseList lists the resources that refer to a ClaimResponse.
+func (r *claimResponseResolver) ReverseList(ctx context.Context, obj *model.ClaimResponse, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a ClaimResponse.
+func (r *claimResponseResolver) ReverseConnection(ctx context.Context, obj *model.ClaimResponse, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type claimResponseEdgeResolver struct{ *Resolver }
+
+// ClaimResponseEdge returns the resolver of ClaimResponseEdge.resource.
+func (r *Resolver) ClaimResponseEdge() graph.ClaimResponseEdgeResolver {
+	return &claimResponseEdgeResolver{r}
+}
+
+// Resource returns the ClaimResponse of a search page edge.
+func (r *claimResponseEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.ClaimResponse, error) {
+	return edgeResource[*model.ClaimResponse](obj)
 }
 
 // ClaimResponseCreate creates a ClaimResponse.
@@ -513,9 +1149,43 @@ func (r *queryResolver) ClinicalImpression(ctx context.Context, id string) (*mod
 	return read[*model.ClinicalImpression](ctx, r.Resolver, id)
 }
 
-// ClinicalImpressionList lists ClinicalImpression resources.
-func (r *queryResolver) ClinicalImpressionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.ClinicalImpression, error) {
-	return list[*model.ClinicalImpression](ctx, r.Resolver, "ClinicalImpression", ids, count, offset)
+// ClinicalImpressionList searches ClinicalImpression resources.
+func (r *queryResolver) ClinicalImpressionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.ClinicalImpression, error) {
+	return searchList[*model.ClinicalImpression](ctx, r.Resolver, "ClinicalImpression")
+}
+
+// ClinicalImpressionConnection searches ClinicalImpression resources a page at a time.
+func (r *queryResolver) ClinicalImpressionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "ClinicalImpression")
+}
+
+type clinicalImpressionResolver struct{ *Resolver }
+
+// ClinicalImpression returns the resolver of ClinicalImpression's reverse references.
+func (r *Resolver) ClinicalImpression() graph.ClinicalImpressionResolver {
+	return &clinicalImpressionResolver{r}
+}
+
+// ReverseList lists the resources that refer to a ClinicalImpression.
+func (r *clinicalImpressionResolver) ReverseList(ctx context.Context, obj *model.ClinicalImpression, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a ClinicalImpression.
+func (r *clinicalImpressionResolver) ReverseConnection(ctx context.Context, obj *model.ClinicalImpression, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type clinicalImpressionEdgeResolver struct{ *Resolver }
+
+// ClinicalImpressionEdge returns the resolver of ClinicalImpressionEdge.resource.
+func (r *Resolver) ClinicalImpressionEdge() graph.ClinicalImpressionEdgeResolver {
+	return &clinicalImpressionEdgeResolver{r}
+}
+
+// Resource returns the ClinicalImpression of a search page edge.
+func (r *clinicalImpressionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.ClinicalImpression, error) {
+	return edgeResource[*model.ClinicalImpression](obj)
 }
 
 // ClinicalImpressionCreate creates a ClinicalImpression.
@@ -538,9 +1208,39 @@ func (r *queryResolver) CodeSystem(ctx context.Context, id string) (*model.CodeS
 	return read[*model.CodeSystem](ctx, r.Resolver, id)
 }
 
-// CodeSystemList lists CodeSystem resources.
-func (r *queryResolver) CodeSystemList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.CodeSystem, error) {
-	return list[*model.CodeSystem](ctx, r.Resolver, "CodeSystem", ids, count, offset)
+// CodeSystemList searches CodeSystem resources.
+func (r *queryResolver) CodeSystemList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.CodeSystem, error) {
+	return searchList[*model.CodeSystem](ctx, r.Resolver, "CodeSystem")
+}
+
+// CodeSystemConnection searches CodeSystem resources a page at a time.
+func (r *queryResolver) CodeSystemConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "CodeSystem")
+}
+
+type codeSystemResolver struct{ *Resolver }
+
+// CodeSystem returns the resolver of CodeSystem's reverse references.
+func (r *Resolver) CodeSystem() graph.CodeSystemResolver { return &codeSystemResolver{r} }
+
+// ReverseList lists the resources that refer to a CodeSystem.
+func (r *codeSystemResolver) ReverseList(ctx context.Context, obj *model.CodeSystem, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a CodeSystem.
+func (r *codeSystemResolver) ReverseConnection(ctx context.Context, obj *model.CodeSystem, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type codeSystemEdgeResolver struct{ *Resolver }
+
+// CodeSystemEdge returns the resolver of CodeSystemEdge.resource.
+func (r *Resolver) CodeSystemEdge() graph.CodeSystemEdgeResolver { return &codeSystemEdgeResolver{r} }
+
+// Resource returns the CodeSystem of a search page edge.
+func (r *codeSystemEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.CodeSystem, error) {
+	return edgeResource[*model.CodeSystem](obj)
 }
 
 // CodeSystemCreate creates a CodeSystem.
@@ -563,9 +1263,41 @@ func (r *queryResolver) Communication(ctx context.Context, id string) (*model.Co
 	return read[*model.Communication](ctx, r.Resolver, id)
 }
 
-// CommunicationList lists Communication resources.
-func (r *queryResolver) CommunicationList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Communication, error) {
-	return list[*model.Communication](ctx, r.Resolver, "Communication", ids, count, offset)
+// CommunicationList searches Communication resources.
+func (r *queryResolver) CommunicationList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Communication, error) {
+	return searchList[*model.Communication](ctx, r.Resolver, "Communication")
+}
+
+// CommunicationConnection searches Communication resources a page at a time.
+func (r *queryResolver) CommunicationConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Communication")
+}
+
+type communicationResolver struct{ *Resolver }
+
+// Communication returns the resolver of Communication's reverse references.
+func (r *Resolver) Communication() graph.CommunicationResolver { return &communicationResolver{r} }
+
+// ReverseList lists the resources that refer to a Communication.
+func (r *communicationResolver) ReverseList(ctx context.Context, obj *model.Communication, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Communication.
+func (r *communicationResolver) ReverseConnection(ctx context.Context, obj *model.Communication, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type communicationEdgeResolver struct{ *Resolver }
+
+// CommunicationEdge returns the resolver of CommunicationEdge.resource.
+func (r *Resolver) CommunicationEdge() graph.CommunicationEdgeResolver {
+	return &communicationEdgeResolver{r}
+}
+
+// Resource returns the Communication of a search page edge.
+func (r *communicationEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Communication, error) {
+	return edgeResource[*model.Communication](obj)
 }
 
 // CommunicationCreate creates a Communication.
@@ -588,9 +1320,43 @@ func (r *queryResolver) CommunicationRequest(ctx context.Context, id string) (*m
 	return read[*model.CommunicationRequest](ctx, r.Resolver, id)
 }
 
-// CommunicationRequestList lists CommunicationRequest resources.
-func (r *queryResolver) CommunicationRequestList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.CommunicationRequest, error) {
-	return list[*model.CommunicationRequest](ctx, r.Resolver, "CommunicationRequest", ids, count, offset)
+// CommunicationRequestList searches CommunicationRequest resources.
+func (r *queryResolver) CommunicationRequestList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.CommunicationRequest, error) {
+	return searchList[*model.CommunicationRequest](ctx, r.Resolver, "CommunicationRequest")
+}
+
+// CommunicationRequestConnection searches CommunicationRequest resources a page at a time.
+func (r *queryResolver) CommunicationRequestConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "CommunicationRequest")
+}
+
+type communicationRequestResolver struct{ *Resolver }
+
+// CommunicationRequest returns the resolver of CommunicationRequest's reverse references.
+func (r *Resolver) CommunicationRequest() graph.CommunicationRequestResolver {
+	return &communicationRequestResolver{r}
+}
+
+// ReverseList lists the resources that refer to a CommunicationRequest.
+func (r *communicationRequestResolver) ReverseList(ctx context.Context, obj *model.CommunicationRequest, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a CommunicationRequest.
+func (r *communicationRequestResolver) ReverseConnection(ctx context.Context, obj *model.CommunicationRequest, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type communicationRequestEdgeResolver struct{ *Resolver }
+
+// CommunicationRequestEdge returns the resolver of CommunicationRequestEdge.resource.
+func (r *Resolver) CommunicationRequestEdge() graph.CommunicationRequestEdgeResolver {
+	return &communicationRequestEdgeResolver{r}
+}
+
+// Resource returns the CommunicationRequest of a search page edge.
+func (r *communicationRequestEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.CommunicationRequest, error) {
+	return edgeResource[*model.CommunicationRequest](obj)
 }
 
 // CommunicationRequestCreate creates a CommunicationRequest.
@@ -613,9 +1379,43 @@ func (r *queryResolver) CompartmentDefinition(ctx context.Context, id string) (*
 	return read[*model.CompartmentDefinition](ctx, r.Resolver, id)
 }
 
-// CompartmentDefinitionList lists CompartmentDefinition resources.
-func (r *queryResolver) CompartmentDefinitionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.CompartmentDefinition, error) {
-	return list[*model.CompartmentDefinition](ctx, r.Resolver, "CompartmentDefinition", ids, count, offset)
+// CompartmentDefinitionList searches CompartmentDefinition resources.
+func (r *queryResolver) CompartmentDefinitionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.CompartmentDefinition, error) {
+	return searchList[*model.CompartmentDefinition](ctx, r.Resolver, "CompartmentDefinition")
+}
+
+// CompartmentDefinitionConnection searches CompartmentDefinition resources a page at a time.
+func (r *queryResolver) CompartmentDefinitionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "CompartmentDefinition")
+}
+
+type compartmentDefinitionResolver struct{ *Resolver }
+
+// CompartmentDefinition returns the resolver of CompartmentDefinition's reverse references.
+func (r *Resolver) CompartmentDefinition() graph.CompartmentDefinitionResolver {
+	return &compartmentDefinitionResolver{r}
+}
+
+// ReverseList lists the resources that refer to a CompartmentDefinition.
+func (r *compartmentDefinitionResolver) ReverseList(ctx context.Context, obj *model.CompartmentDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a CompartmentDefinition.
+func (r *compartmentDefinitionResolver) ReverseConnection(ctx context.Context, obj *model.CompartmentDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type compartmentDefinitionEdgeResolver struct{ *Resolver }
+
+// CompartmentDefinitionEdge returns the resolver of CompartmentDefinitionEdge.resource.
+func (r *Resolver) CompartmentDefinitionEdge() graph.CompartmentDefinitionEdgeResolver {
+	return &compartmentDefinitionEdgeResolver{r}
+}
+
+// Resource returns the CompartmentDefinition of a search page edge.
+func (r *compartmentDefinitionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.CompartmentDefinition, error) {
+	return edgeResource[*model.CompartmentDefinition](obj)
 }
 
 // CompartmentDefinitionCreate creates a CompartmentDefinition.
@@ -638,9 +1438,41 @@ func (r *queryResolver) Composition(ctx context.Context, id string) (*model.Comp
 	return read[*model.Composition](ctx, r.Resolver, id)
 }
 
-// CompositionList lists Composition resources.
-func (r *queryResolver) CompositionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Composition, error) {
-	return list[*model.Composition](ctx, r.Resolver, "Composition", ids, count, offset)
+// CompositionList searches Composition resources.
+func (r *queryResolver) CompositionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Composition, error) {
+	return searchList[*model.Composition](ctx, r.Resolver, "Composition")
+}
+
+// CompositionConnection searches Composition resources a page at a time.
+func (r *queryResolver) CompositionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Composition")
+}
+
+type compositionResolver struct{ *Resolver }
+
+// Composition returns the resolver of Composition's reverse references.
+func (r *Resolver) Composition() graph.CompositionResolver { return &compositionResolver{r} }
+
+// ReverseList lists the resources that refer to a Composition.
+func (r *compositionResolver) ReverseList(ctx context.Context, obj *model.Composition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Composition.
+func (r *compositionResolver) ReverseConnection(ctx context.Context, obj *model.Composition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type compositionEdgeResolver struct{ *Resolver }
+
+// CompositionEdge returns the resolver of CompositionEdge.resource.
+func (r *Resolver) CompositionEdge() graph.CompositionEdgeResolver {
+	return &compositionEdgeResolver{r}
+}
+
+// Resource returns the Composition of a search page edge.
+func (r *compositionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Composition, error) {
+	return edgeResource[*model.Composition](obj)
 }
 
 // CompositionCreate creates a Composition.
@@ -663,9 +1495,39 @@ func (r *queryResolver) ConceptMap(ctx context.Context, id string) (*model.Conce
 	return read[*model.ConceptMap](ctx, r.Resolver, id)
 }
 
-// ConceptMapList lists ConceptMap resources.
-func (r *queryResolver) ConceptMapList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.ConceptMap, error) {
-	return list[*model.ConceptMap](ctx, r.Resolver, "ConceptMap", ids, count, offset)
+// ConceptMapList searches ConceptMap resources.
+func (r *queryResolver) ConceptMapList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.ConceptMap, error) {
+	return searchList[*model.ConceptMap](ctx, r.Resolver, "ConceptMap")
+}
+
+// ConceptMapConnection searches ConceptMap resources a page at a time.
+func (r *queryResolver) ConceptMapConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "ConceptMap")
+}
+
+type conceptMapResolver struct{ *Resolver }
+
+// ConceptMap returns the resolver of ConceptMap's reverse references.
+func (r *Resolver) ConceptMap() graph.ConceptMapResolver { return &conceptMapResolver{r} }
+
+// ReverseList lists the resources that refer to a ConceptMap.
+func (r *conceptMapResolver) ReverseList(ctx context.Context, obj *model.ConceptMap, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a ConceptMap.
+func (r *conceptMapResolver) ReverseConnection(ctx context.Context, obj *model.ConceptMap, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type conceptMapEdgeResolver struct{ *Resolver }
+
+// ConceptMapEdge returns the resolver of ConceptMapEdge.resource.
+func (r *Resolver) ConceptMapEdge() graph.ConceptMapEdgeResolver { return &conceptMapEdgeResolver{r} }
+
+// Resource returns the ConceptMap of a search page edge.
+func (r *conceptMapEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.ConceptMap, error) {
+	return edgeResource[*model.ConceptMap](obj)
 }
 
 // ConceptMapCreate creates a ConceptMap.
@@ -688,9 +1550,39 @@ func (r *queryResolver) Condition(ctx context.Context, id string) (*model.Condit
 	return read[*model.Condition](ctx, r.Resolver, id)
 }
 
-// ConditionList lists Condition resources.
-func (r *queryResolver) ConditionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Condition, error) {
-	return list[*model.Condition](ctx, r.Resolver, "Condition", ids, count, offset)
+// ConditionList searches Condition resources.
+func (r *queryResolver) ConditionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Condition, error) {
+	return searchList[*model.Condition](ctx, r.Resolver, "Condition")
+}
+
+// ConditionConnection searches Condition resources a page at a time.
+func (r *queryResolver) ConditionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Condition")
+}
+
+type conditionResolver struct{ *Resolver }
+
+// Condition returns the resolver of Condition's reverse references.
+func (r *Resolver) Condition() graph.ConditionResolver { return &conditionResolver{r} }
+
+// ReverseList lists the resources that refer to a Condition.
+func (r *conditionResolver) ReverseList(ctx context.Context, obj *model.Condition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Condition.
+func (r *conditionResolver) ReverseConnection(ctx context.Context, obj *model.Condition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type conditionEdgeResolver struct{ *Resolver }
+
+// ConditionEdge returns the resolver of ConditionEdge.resource.
+func (r *Resolver) ConditionEdge() graph.ConditionEdgeResolver { return &conditionEdgeResolver{r} }
+
+// Resource returns the Condition of a search page edge.
+func (r *conditionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Condition, error) {
+	return edgeResource[*model.Condition](obj)
 }
 
 // ConditionCreate creates a Condition.
@@ -713,9 +1605,39 @@ func (r *queryResolver) Consent(ctx context.Context, id string) (*model.Consent,
 	return read[*model.Consent](ctx, r.Resolver, id)
 }
 
-// ConsentList lists Consent resources.
-func (r *queryResolver) ConsentList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Consent, error) {
-	return list[*model.Consent](ctx, r.Resolver, "Consent", ids, count, offset)
+// ConsentList searches Consent resources.
+func (r *queryResolver) ConsentList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Consent, error) {
+	return searchList[*model.Consent](ctx, r.Resolver, "Consent")
+}
+
+// ConsentConnection searches Consent resources a page at a time.
+func (r *queryResolver) ConsentConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Consent")
+}
+
+type consentResolver struct{ *Resolver }
+
+// Consent returns the resolver of Consent's reverse references.
+func (r *Resolver) Consent() graph.ConsentResolver { return &consentResolver{r} }
+
+// ReverseList lists the resources that refer to a Consent.
+func (r *consentResolver) ReverseList(ctx context.Context, obj *model.Consent, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Consent.
+func (r *consentResolver) ReverseConnection(ctx context.Context, obj *model.Consent, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type consentEdgeResolver struct{ *Resolver }
+
+// ConsentEdge returns the resolver of ConsentEdge.resource.
+func (r *Resolver) ConsentEdge() graph.ConsentEdgeResolver { return &consentEdgeResolver{r} }
+
+// Resource returns the Consent of a search page edge.
+func (r *consentEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Consent, error) {
+	return edgeResource[*model.Consent](obj)
 }
 
 // ConsentCreate creates a Consent.
@@ -738,9 +1660,39 @@ func (r *queryResolver) Contract(ctx context.Context, id string) (*model.Contrac
 	return read[*model.Contract](ctx, r.Resolver, id)
 }
 
-// ContractList lists Contract resources.
-func (r *queryResolver) ContractList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Contract, error) {
-	return list[*model.Contract](ctx, r.Resolver, "Contract", ids, count, offset)
+// ContractList searches Contract resources.
+func (r *queryResolver) ContractList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Contract, error) {
+	return searchList[*model.Contract](ctx, r.Resolver, "Contract")
+}
+
+// ContractConnection searches Contract resources a page at a time.
+func (r *queryResolver) ContractConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Contract")
+}
+
+type contractResolver struct{ *Resolver }
+
+// Contract returns the resolver of Contract's reverse references.
+func (r *Resolver) Contract() graph.ContractResolver { return &contractResolver{r} }
+
+// ReverseList lists the resources that refer to a Contract.
+func (r *contractResolver) ReverseList(ctx context.Context, obj *model.Contract, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Contract.
+func (r *contractResolver) ReverseConnection(ctx context.Context, obj *model.Contract, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type contractEdgeResolver struct{ *Resolver }
+
+// ContractEdge returns the resolver of ContractEdge.resource.
+func (r *Resolver) ContractEdge() graph.ContractEdgeResolver { return &contractEdgeResolver{r} }
+
+// Resource returns the Contract of a search page edge.
+func (r *contractEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Contract, error) {
+	return edgeResource[*model.Contract](obj)
 }
 
 // ContractCreate creates a Contract.
@@ -763,9 +1715,39 @@ func (r *queryResolver) Coverage(ctx context.Context, id string) (*model.Coverag
 	return read[*model.Coverage](ctx, r.Resolver, id)
 }
 
-// CoverageList lists Coverage resources.
-func (r *queryResolver) CoverageList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Coverage, error) {
-	return list[*model.Coverage](ctx, r.Resolver, "Coverage", ids, count, offset)
+// CoverageList searches Coverage resources.
+func (r *queryResolver) CoverageList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Coverage, error) {
+	return searchList[*model.Coverage](ctx, r.Resolver, "Coverage")
+}
+
+// CoverageConnection searches Coverage resources a page at a time.
+func (r *queryResolver) CoverageConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Coverage")
+}
+
+type coverageResolver struct{ *Resolver }
+
+// Coverage returns the resolver of Coverage's reverse references.
+func (r *Resolver) Coverage() graph.CoverageResolver { return &coverageResolver{r} }
+
+// ReverseList lists the resources that refer to a Coverage.
+func (r *coverageResolver) ReverseList(ctx context.Context, obj *model.Coverage, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Coverage.
+func (r *coverageResolver) ReverseConnection(ctx context.Context, obj *model.Coverage, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type coverageEdgeResolver struct{ *Resolver }
+
+// CoverageEdge returns the resolver of CoverageEdge.resource.
+func (r *Resolver) CoverageEdge() graph.CoverageEdgeResolver { return &coverageEdgeResolver{r} }
+
+// Resource returns the Coverage of a search page edge.
+func (r *coverageEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Coverage, error) {
+	return edgeResource[*model.Coverage](obj)
 }
 
 // CoverageCreate creates a Coverage.
@@ -788,9 +1770,43 @@ func (r *queryResolver) CoverageEligibilityRequest(ctx context.Context, id strin
 	return read[*model.CoverageEligibilityRequest](ctx, r.Resolver, id)
 }
 
-// CoverageEligibilityRequestList lists CoverageEligibilityRequest resources.
-func (r *queryResolver) CoverageEligibilityRequestList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.CoverageEligibilityRequest, error) {
-	return list[*model.CoverageEligibilityRequest](ctx, r.Resolver, "CoverageEligibilityRequest", ids, count, offset)
+// CoverageEligibilityRequestList searches CoverageEligibilityRequest resources.
+func (r *queryResolver) CoverageEligibilityRequestList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.CoverageEligibilityRequest, error) {
+	return searchList[*model.CoverageEligibilityRequest](ctx, r.Resolver, "CoverageEligibilityRequest")
+}
+
+// CoverageEligibilityRequestConnection searches CoverageEligibilityRequest resources a page at a time.
+func (r *queryResolver) CoverageEligibilityRequestConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "CoverageEligibilityRequest")
+}
+
+type coverageEligibilityRequestResolver struct{ *Resolver }
+
+// CoverageEligibilityRequest returns the resolver of CoverageEligibilityRequest's reverse references.
+func (r *Resolver) CoverageEligibilityRequest() graph.CoverageEligibilityRequestResolver {
+	return &coverageEligibilityRequestResolver{r}
+}
+
+// ReverseList lists the resources that refer to a CoverageEligibilityRequest.
+func (r *coverageEligibilityRequestResolver) ReverseList(ctx context.Context, obj *model.CoverageEligibilityRequest, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a CoverageEligibilityRequest.
+func (r *coverageEligibilityRequestResolver) ReverseConnection(ctx context.Context, obj *model.CoverageEligibilityRequest, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type coverageEligibilityRequestEdgeResolver struct{ *Resolver }
+
+// CoverageEligibilityRequestEdge returns the resolver of CoverageEligibilityRequestEdge.resource.
+func (r *Resolver) CoverageEligibilityRequestEdge() graph.CoverageEligibilityRequestEdgeResolver {
+	return &coverageEligibilityRequestEdgeResolver{r}
+}
+
+// Resource returns the CoverageEligibilityRequest of a search page edge.
+func (r *coverageEligibilityRequestEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.CoverageEligibilityRequest, error) {
+	return edgeResource[*model.CoverageEligibilityRequest](obj)
 }
 
 // CoverageEligibilityRequestCreate creates a CoverageEligibilityRequest.
@@ -813,9 +1829,43 @@ func (r *queryResolver) CoverageEligibilityResponse(ctx context.Context, id stri
 	return read[*model.CoverageEligibilityResponse](ctx, r.Resolver, id)
 }
 
-// CoverageEligibilityResponseList lists CoverageEligibilityResponse resources.
-func (r *queryResolver) CoverageEligibilityResponseList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.CoverageEligibilityResponse, error) {
-	return list[*model.CoverageEligibilityResponse](ctx, r.Resolver, "CoverageEligibilityResponse", ids, count, offset)
+// CoverageEligibilityResponseList searches CoverageEligibilityResponse resources.
+func (r *queryResolver) CoverageEligibilityResponseList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.CoverageEligibilityResponse, error) {
+	return searchList[*model.CoverageEligibilityResponse](ctx, r.Resolver, "CoverageEligibilityResponse")
+}
+
+// CoverageEligibilityResponseConnection searches CoverageEligibilityResponse resources a page at a time.
+func (r *queryResolver) CoverageEligibilityResponseConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "CoverageEligibilityResponse")
+}
+
+type coverageEligibilityResponseResolver struct{ *Resolver }
+
+// CoverageEligibilityResponse returns the resolver of CoverageEligibilityResponse's reverse references.
+func (r *Resolver) CoverageEligibilityResponse() graph.CoverageEligibilityResponseResolver {
+	return &coverageEligibilityResponseResolver{r}
+}
+
+// ReverseList lists the resources that refer to a CoverageEligibilityResponse.
+func (r *coverageEligibilityResponseResolver) ReverseList(ctx context.Context, obj *model.CoverageEligibilityResponse, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a CoverageEligibilityResponse.
+func (r *coverageEligibilityResponseResolver) ReverseConnection(ctx context.Context, obj *model.CoverageEligibilityResponse, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type coverageEligibilityResponseEdgeResolver struct{ *Resolver }
+
+// CoverageEligibilityResponseEdge returns the resolver of CoverageEligibilityResponseEdge.resource.
+func (r *Resolver) CoverageEligibilityResponseEdge() graph.CoverageEligibilityResponseEdgeResolver {
+	return &coverageEligibilityResponseEdgeResolver{r}
+}
+
+// Resource returns the CoverageEligibilityResponse of a search page edge.
+func (r *coverageEligibilityResponseEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.CoverageEligibilityResponse, error) {
+	return edgeResource[*model.CoverageEligibilityResponse](obj)
 }
 
 // CoverageEligibilityResponseCreate creates a CoverageEligibilityResponse.
@@ -838,9 +1888,41 @@ func (r *queryResolver) DetectedIssue(ctx context.Context, id string) (*model.De
 	return read[*model.DetectedIssue](ctx, r.Resolver, id)
 }
 
-// DetectedIssueList lists DetectedIssue resources.
-func (r *queryResolver) DetectedIssueList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.DetectedIssue, error) {
-	return list[*model.DetectedIssue](ctx, r.Resolver, "DetectedIssue", ids, count, offset)
+// DetectedIssueList searches DetectedIssue resources.
+func (r *queryResolver) DetectedIssueList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.DetectedIssue, error) {
+	return searchList[*model.DetectedIssue](ctx, r.Resolver, "DetectedIssue")
+}
+
+// DetectedIssueConnection searches DetectedIssue resources a page at a time.
+func (r *queryResolver) DetectedIssueConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "DetectedIssue")
+}
+
+type detectedIssueResolver struct{ *Resolver }
+
+// DetectedIssue returns the resolver of DetectedIssue's reverse references.
+func (r *Resolver) DetectedIssue() graph.DetectedIssueResolver { return &detectedIssueResolver{r} }
+
+// ReverseList lists the resources that refer to a DetectedIssue.
+func (r *detectedIssueResolver) ReverseList(ctx context.Context, obj *model.DetectedIssue, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a DetectedIssue.
+func (r *detectedIssueResolver) ReverseConnection(ctx context.Context, obj *model.DetectedIssue, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type detectedIssueEdgeResolver struct{ *Resolver }
+
+// DetectedIssueEdge returns the resolver of DetectedIssueEdge.resource.
+func (r *Resolver) DetectedIssueEdge() graph.DetectedIssueEdgeResolver {
+	return &detectedIssueEdgeResolver{r}
+}
+
+// Resource returns the DetectedIssue of a search page edge.
+func (r *detectedIssueEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.DetectedIssue, error) {
+	return edgeResource[*model.DetectedIssue](obj)
 }
 
 // DetectedIssueCreate creates a DetectedIssue.
@@ -863,9 +1945,39 @@ func (r *queryResolver) Device(ctx context.Context, id string) (*model.Device, e
 	return read[*model.Device](ctx, r.Resolver, id)
 }
 
-// DeviceList lists Device resources.
-func (r *queryResolver) DeviceList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Device, error) {
-	return list[*model.Device](ctx, r.Resolver, "Device", ids, count, offset)
+// DeviceList searches Device resources.
+func (r *queryResolver) DeviceList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Device, error) {
+	return searchList[*model.Device](ctx, r.Resolver, "Device")
+}
+
+// DeviceConnection searches Device resources a page at a time.
+func (r *queryResolver) DeviceConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Device")
+}
+
+type deviceResolver struct{ *Resolver }
+
+// Device returns the resolver of Device's reverse references.
+func (r *Resolver) Device() graph.DeviceResolver { return &deviceResolver{r} }
+
+// ReverseList lists the resources that refer to a Device.
+func (r *deviceResolver) ReverseList(ctx context.Context, obj *model.Device, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Device.
+func (r *deviceResolver) ReverseConnection(ctx context.Context, obj *model.Device, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type deviceEdgeResolver struct{ *Resolver }
+
+// DeviceEdge returns the resolver of DeviceEdge.resource.
+func (r *Resolver) DeviceEdge() graph.DeviceEdgeResolver { return &deviceEdgeResolver{r} }
+
+// Resource returns the Device of a search page edge.
+func (r *deviceEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Device, error) {
+	return edgeResource[*model.Device](obj)
 }
 
 // DeviceCreate creates a Device.
@@ -888,9 +2000,43 @@ func (r *queryResolver) DeviceDefinition(ctx context.Context, id string) (*model
 	return read[*model.DeviceDefinition](ctx, r.Resolver, id)
 }
 
-// DeviceDefinitionList lists DeviceDefinition resources.
-func (r *queryResolver) DeviceDefinitionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.DeviceDefinition, error) {
-	return list[*model.DeviceDefinition](ctx, r.Resolver, "DeviceDefinition", ids, count, offset)
+// DeviceDefinitionList searches DeviceDefinition resources.
+func (r *queryResolver) DeviceDefinitionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.DeviceDefinition, error) {
+	return searchList[*model.DeviceDefinition](ctx, r.Resolver, "DeviceDefinition")
+}
+
+// DeviceDefinitionConnection searches DeviceDefinition resources a page at a time.
+func (r *queryResolver) DeviceDefinitionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "DeviceDefinition")
+}
+
+type deviceDefinitionResolver struct{ *Resolver }
+
+// DeviceDefinition returns the resolver of DeviceDefinition's reverse references.
+func (r *Resolver) DeviceDefinition() graph.DeviceDefinitionResolver {
+	return &deviceDefinitionResolver{r}
+}
+
+// ReverseList lists the resources that refer to a DeviceDefinition.
+func (r *deviceDefinitionResolver) ReverseList(ctx context.Context, obj *model.DeviceDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a DeviceDefinition.
+func (r *deviceDefinitionResolver) ReverseConnection(ctx context.Context, obj *model.DeviceDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type deviceDefinitionEdgeResolver struct{ *Resolver }
+
+// DeviceDefinitionEdge returns the resolver of DeviceDefinitionEdge.resource.
+func (r *Resolver) DeviceDefinitionEdge() graph.DeviceDefinitionEdgeResolver {
+	return &deviceDefinitionEdgeResolver{r}
+}
+
+// Resource returns the DeviceDefinition of a search page edge.
+func (r *deviceDefinitionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.DeviceDefinition, error) {
+	return edgeResource[*model.DeviceDefinition](obj)
 }
 
 // DeviceDefinitionCreate creates a DeviceDefinition.
@@ -913,9 +2059,41 @@ func (r *queryResolver) DeviceMetric(ctx context.Context, id string) (*model.Dev
 	return read[*model.DeviceMetric](ctx, r.Resolver, id)
 }
 
-// DeviceMetricList lists DeviceMetric resources.
-func (r *queryResolver) DeviceMetricList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.DeviceMetric, error) {
-	return list[*model.DeviceMetric](ctx, r.Resolver, "DeviceMetric", ids, count, offset)
+// DeviceMetricList searches DeviceMetric resources.
+func (r *queryResolver) DeviceMetricList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.DeviceMetric, error) {
+	return searchList[*model.DeviceMetric](ctx, r.Resolver, "DeviceMetric")
+}
+
+// DeviceMetricConnection searches DeviceMetric resources a page at a time.
+func (r *queryResolver) DeviceMetricConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "DeviceMetric")
+}
+
+type deviceMetricResolver struct{ *Resolver }
+
+// DeviceMetric returns the resolver of DeviceMetric's reverse references.
+func (r *Resolver) DeviceMetric() graph.DeviceMetricResolver { return &deviceMetricResolver{r} }
+
+// ReverseList lists the resources that refer to a DeviceMetric.
+func (r *deviceMetricResolver) ReverseList(ctx context.Context, obj *model.DeviceMetric, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a DeviceMetric.
+func (r *deviceMetricResolver) ReverseConnection(ctx context.Context, obj *model.DeviceMetric, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type deviceMetricEdgeResolver struct{ *Resolver }
+
+// DeviceMetricEdge returns the resolver of DeviceMetricEdge.resource.
+func (r *Resolver) DeviceMetricEdge() graph.DeviceMetricEdgeResolver {
+	return &deviceMetricEdgeResolver{r}
+}
+
+// Resource returns the DeviceMetric of a search page edge.
+func (r *deviceMetricEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.DeviceMetric, error) {
+	return edgeResource[*model.DeviceMetric](obj)
 }
 
 // DeviceMetricCreate creates a DeviceMetric.
@@ -938,9 +2116,41 @@ func (r *queryResolver) DeviceRequest(ctx context.Context, id string) (*model.De
 	return read[*model.DeviceRequest](ctx, r.Resolver, id)
 }
 
-// DeviceRequestList lists DeviceRequest resources.
-func (r *queryResolver) DeviceRequestList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.DeviceRequest, error) {
-	return list[*model.DeviceRequest](ctx, r.Resolver, "DeviceRequest", ids, count, offset)
+// DeviceRequestList searches DeviceRequest resources.
+func (r *queryResolver) DeviceRequestList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.DeviceRequest, error) {
+	return searchList[*model.DeviceRequest](ctx, r.Resolver, "DeviceRequest")
+}
+
+// DeviceRequestConnection searches DeviceRequest resources a page at a time.
+func (r *queryResolver) DeviceRequestConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "DeviceRequest")
+}
+
+type deviceRequestResolver struct{ *Resolver }
+
+// DeviceRequest returns the resolver of DeviceRequest's reverse references.
+func (r *Resolver) DeviceRequest() graph.DeviceRequestResolver { return &deviceRequestResolver{r} }
+
+// ReverseList lists the resources that refer to a DeviceRequest.
+func (r *deviceRequestResolver) ReverseList(ctx context.Context, obj *model.DeviceRequest, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a DeviceRequest.
+func (r *deviceRequestResolver) ReverseConnection(ctx context.Context, obj *model.DeviceRequest, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type deviceRequestEdgeResolver struct{ *Resolver }
+
+// DeviceRequestEdge returns the resolver of DeviceRequestEdge.resource.
+func (r *Resolver) DeviceRequestEdge() graph.DeviceRequestEdgeResolver {
+	return &deviceRequestEdgeResolver{r}
+}
+
+// Resource returns the DeviceRequest of a search page edge.
+func (r *deviceRequestEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.DeviceRequest, error) {
+	return edgeResource[*model.DeviceRequest](obj)
 }
 
 // DeviceRequestCreate creates a DeviceRequest.
@@ -963,9 +2173,43 @@ func (r *queryResolver) DeviceUseStatement(ctx context.Context, id string) (*mod
 	return read[*model.DeviceUseStatement](ctx, r.Resolver, id)
 }
 
-// DeviceUseStatementList lists DeviceUseStatement resources.
-func (r *queryResolver) DeviceUseStatementList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.DeviceUseStatement, error) {
-	return list[*model.DeviceUseStatement](ctx, r.Resolver, "DeviceUseStatement", ids, count, offset)
+// DeviceUseStatementList searches DeviceUseStatement resources.
+func (r *queryResolver) DeviceUseStatementList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.DeviceUseStatement, error) {
+	return searchList[*model.DeviceUseStatement](ctx, r.Resolver, "DeviceUseStatement")
+}
+
+// DeviceUseStatementConnection searches DeviceUseStatement resources a page at a time.
+func (r *queryResolver) DeviceUseStatementConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "DeviceUseStatement")
+}
+
+type deviceUseStatementResolver struct{ *Resolver }
+
+// DeviceUseStatement returns the resolver of DeviceUseStatement's reverse references.
+func (r *Resolver) DeviceUseStatement() graph.DeviceUseStatementResolver {
+	return &deviceUseStatementResolver{r}
+}
+
+// ReverseList lists the resources that refer to a DeviceUseStatement.
+func (r *deviceUseStatementResolver) ReverseList(ctx context.Context, obj *model.DeviceUseStatement, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a DeviceUseStatement.
+func (r *deviceUseStatementResolver) ReverseConnection(ctx context.Context, obj *model.DeviceUseStatement, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type deviceUseStatementEdgeResolver struct{ *Resolver }
+
+// DeviceUseStatementEdge returns the resolver of DeviceUseStatementEdge.resource.
+func (r *Resolver) DeviceUseStatementEdge() graph.DeviceUseStatementEdgeResolver {
+	return &deviceUseStatementEdgeResolver{r}
+}
+
+// Resource returns the DeviceUseStatement of a search page edge.
+func (r *deviceUseStatementEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.DeviceUseStatement, error) {
+	return edgeResource[*model.DeviceUseStatement](obj)
 }
 
 // DeviceUseStatementCreate creates a DeviceUseStatement.
@@ -988,9 +2232,43 @@ func (r *queryResolver) DiagnosticReport(ctx context.Context, id string) (*model
 	return read[*model.DiagnosticReport](ctx, r.Resolver, id)
 }
 
-// DiagnosticReportList lists DiagnosticReport resources.
-func (r *queryResolver) DiagnosticReportList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.DiagnosticReport, error) {
-	return list[*model.DiagnosticReport](ctx, r.Resolver, "DiagnosticReport", ids, count, offset)
+// DiagnosticReportList searches DiagnosticReport resources.
+func (r *queryResolver) DiagnosticReportList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.DiagnosticReport, error) {
+	return searchList[*model.DiagnosticReport](ctx, r.Resolver, "DiagnosticReport")
+}
+
+// DiagnosticReportConnection searches DiagnosticReport resources a page at a time.
+func (r *queryResolver) DiagnosticReportConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "DiagnosticReport")
+}
+
+type diagnosticReportResolver struct{ *Resolver }
+
+// DiagnosticReport returns the resolver of DiagnosticReport's reverse references.
+func (r *Resolver) DiagnosticReport() graph.DiagnosticReportResolver {
+	return &diagnosticReportResolver{r}
+}
+
+// ReverseList lists the resources that refer to a DiagnosticReport.
+func (r *diagnosticReportResolver) ReverseList(ctx context.Context, obj *model.DiagnosticReport, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a DiagnosticReport.
+func (r *diagnosticReportResolver) ReverseConnection(ctx context.Context, obj *model.DiagnosticReport, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type diagnosticReportEdgeResolver struct{ *Resolver }
+
+// DiagnosticReportEdge returns the resolver of DiagnosticReportEdge.resource.
+func (r *Resolver) DiagnosticReportEdge() graph.DiagnosticReportEdgeResolver {
+	return &diagnosticReportEdgeResolver{r}
+}
+
+// Resource returns the DiagnosticReport of a search page edge.
+func (r *diagnosticReportEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.DiagnosticReport, error) {
+	return edgeResource[*model.DiagnosticReport](obj)
 }
 
 // DiagnosticReportCreate creates a DiagnosticReport.
@@ -1013,9 +2291,43 @@ func (r *queryResolver) DocumentManifest(ctx context.Context, id string) (*model
 	return read[*model.DocumentManifest](ctx, r.Resolver, id)
 }
 
-// DocumentManifestList lists DocumentManifest resources.
-func (r *queryResolver) DocumentManifestList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.DocumentManifest, error) {
-	return list[*model.DocumentManifest](ctx, r.Resolver, "DocumentManifest", ids, count, offset)
+// DocumentManifestList searches DocumentManifest resources.
+func (r *queryResolver) DocumentManifestList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.DocumentManifest, error) {
+	return searchList[*model.DocumentManifest](ctx, r.Resolver, "DocumentManifest")
+}
+
+// DocumentManifestConnection searches DocumentManifest resources a page at a time.
+func (r *queryResolver) DocumentManifestConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "DocumentManifest")
+}
+
+type documentManifestResolver struct{ *Resolver }
+
+// DocumentManifest returns the resolver of DocumentManifest's reverse references.
+func (r *Resolver) DocumentManifest() graph.DocumentManifestResolver {
+	return &documentManifestResolver{r}
+}
+
+// ReverseList lists the resources that refer to a DocumentManifest.
+func (r *documentManifestResolver) ReverseList(ctx context.Context, obj *model.DocumentManifest, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a DocumentManifest.
+func (r *documentManifestResolver) ReverseConnection(ctx context.Context, obj *model.DocumentManifest, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type documentManifestEdgeResolver struct{ *Resolver }
+
+// DocumentManifestEdge returns the resolver of DocumentManifestEdge.resource.
+func (r *Resolver) DocumentManifestEdge() graph.DocumentManifestEdgeResolver {
+	return &documentManifestEdgeResolver{r}
+}
+
+// Resource returns the DocumentManifest of a search page edge.
+func (r *documentManifestEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.DocumentManifest, error) {
+	return edgeResource[*model.DocumentManifest](obj)
 }
 
 // DocumentManifestCreate creates a DocumentManifest.
@@ -1038,9 +2350,43 @@ func (r *queryResolver) DocumentReference(ctx context.Context, id string) (*mode
 	return read[*model.DocumentReference](ctx, r.Resolver, id)
 }
 
-// DocumentReferenceList lists DocumentReference resources.
-func (r *queryResolver) DocumentReferenceList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.DocumentReference, error) {
-	return list[*model.DocumentReference](ctx, r.Resolver, "DocumentReference", ids, count, offset)
+// DocumentReferenceList searches DocumentReference resources.
+func (r *queryResolver) DocumentReferenceList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.DocumentReference, error) {
+	return searchList[*model.DocumentReference](ctx, r.Resolver, "DocumentReference")
+}
+
+// DocumentReferenceConnection searches DocumentReference resources a page at a time.
+func (r *queryResolver) DocumentReferenceConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "DocumentReference")
+}
+
+type documentReferenceResolver struct{ *Resolver }
+
+// DocumentReference returns the resolver of DocumentReference's reverse references.
+func (r *Resolver) DocumentReference() graph.DocumentReferenceResolver {
+	return &documentReferenceResolver{r}
+}
+
+// ReverseList lists the resources that refer to a DocumentReference.
+func (r *documentReferenceResolver) ReverseList(ctx context.Context, obj *model.DocumentReference, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a DocumentReference.
+func (r *documentReferenceResolver) ReverseConnection(ctx context.Context, obj *model.DocumentReference, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type documentReferenceEdgeResolver struct{ *Resolver }
+
+// DocumentReferenceEdge returns the resolver of DocumentReferenceEdge.resource.
+func (r *Resolver) DocumentReferenceEdge() graph.DocumentReferenceEdgeResolver {
+	return &documentReferenceEdgeResolver{r}
+}
+
+// Resource returns the DocumentReference of a search page edge.
+func (r *documentReferenceEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.DocumentReference, error) {
+	return edgeResource[*model.DocumentReference](obj)
 }
 
 // DocumentReferenceCreate creates a DocumentReference.
@@ -1063,9 +2409,43 @@ func (r *queryResolver) EffectEvidenceSynthesis(ctx context.Context, id string) 
 	return read[*model.EffectEvidenceSynthesis](ctx, r.Resolver, id)
 }
 
-// EffectEvidenceSynthesisList lists EffectEvidenceSynthesis resources.
-func (r *queryResolver) EffectEvidenceSynthesisList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.EffectEvidenceSynthesis, error) {
-	return list[*model.EffectEvidenceSynthesis](ctx, r.Resolver, "EffectEvidenceSynthesis", ids, count, offset)
+// EffectEvidenceSynthesisList searches EffectEvidenceSynthesis resources.
+func (r *queryResolver) EffectEvidenceSynthesisList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.EffectEvidenceSynthesis, error) {
+	return searchList[*model.EffectEvidenceSynthesis](ctx, r.Resolver, "EffectEvidenceSynthesis")
+}
+
+// EffectEvidenceSynthesisConnection searches EffectEvidenceSynthesis resources a page at a time.
+func (r *queryResolver) EffectEvidenceSynthesisConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "EffectEvidenceSynthesis")
+}
+
+type effectEvidenceSynthesisResolver struct{ *Resolver }
+
+// EffectEvidenceSynthesis returns the resolver of EffectEvidenceSynthesis's reverse references.
+func (r *Resolver) EffectEvidenceSynthesis() graph.EffectEvidenceSynthesisResolver {
+	return &effectEvidenceSynthesisResolver{r}
+}
+
+// ReverseList lists the resources that refer to a EffectEvidenceSynthesis.
+func (r *effectEvidenceSynthesisResolver) ReverseList(ctx context.Context, obj *model.EffectEvidenceSynthesis, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a EffectEvidenceSynthesis.
+func (r *effectEvidenceSynthesisResolver) ReverseConnection(ctx context.Context, obj *model.EffectEvidenceSynthesis, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type effectEvidenceSynthesisEdgeResolver struct{ *Resolver }
+
+// EffectEvidenceSynthesisEdge returns the resolver of EffectEvidenceSynthesisEdge.resource.
+func (r *Resolver) EffectEvidenceSynthesisEdge() graph.EffectEvidenceSynthesisEdgeResolver {
+	return &effectEvidenceSynthesisEdgeResolver{r}
+}
+
+// Resource returns the EffectEvidenceSynthesis of a search page edge.
+func (r *effectEvidenceSynthesisEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.EffectEvidenceSynthesis, error) {
+	return edgeResource[*model.EffectEvidenceSynthesis](obj)
 }
 
 // EffectEvidenceSynthesisCreate creates a EffectEvidenceSynthesis.
@@ -1088,9 +2468,39 @@ func (r *queryResolver) Encounter(ctx context.Context, id string) (*model.Encoun
 	return read[*model.Encounter](ctx, r.Resolver, id)
 }
 
-// EncounterList lists Encounter resources.
-func (r *queryResolver) EncounterList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Encounter, error) {
-	return list[*model.Encounter](ctx, r.Resolver, "Encounter", ids, count, offset)
+// EncounterList searches Encounter resources.
+func (r *queryResolver) EncounterList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Encounter, error) {
+	return searchList[*model.Encounter](ctx, r.Resolver, "Encounter")
+}
+
+// EncounterConnection searches Encounter resources a page at a time.
+func (r *queryResolver) EncounterConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Encounter")
+}
+
+type encounterResolver struct{ *Resolver }
+
+// Encounter returns the resolver of Encounter's reverse references.
+func (r *Resolver) Encounter() graph.EncounterResolver { return &encounterResolver{r} }
+
+// ReverseList lists the resources that refer to a Encounter.
+func (r *encounterResolver) ReverseList(ctx context.Context, obj *model.Encounter, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Encounter.
+func (r *encounterResolver) ReverseConnection(ctx context.Context, obj *model.Encounter, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type encounterEdgeResolver struct{ *Resolver }
+
+// EncounterEdge returns the resolver of EncounterEdge.resource.
+func (r *Resolver) EncounterEdge() graph.EncounterEdgeResolver { return &encounterEdgeResolver{r} }
+
+// Resource returns the Encounter of a search page edge.
+func (r *encounterEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Encounter, error) {
+	return edgeResource[*model.Encounter](obj)
 }
 
 // EncounterCreate creates a Encounter.
@@ -1113,9 +2523,39 @@ func (r *queryResolver) Endpoint(ctx context.Context, id string) (*model.Endpoin
 	return read[*model.Endpoint](ctx, r.Resolver, id)
 }
 
-// EndpointList lists Endpoint resources.
-func (r *queryResolver) EndpointList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Endpoint, error) {
-	return list[*model.Endpoint](ctx, r.Resolver, "Endpoint", ids, count, offset)
+// EndpointList searches Endpoint resources.
+func (r *queryResolver) EndpointList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Endpoint, error) {
+	return searchList[*model.Endpoint](ctx, r.Resolver, "Endpoint")
+}
+
+// EndpointConnection searches Endpoint resources a page at a time.
+func (r *queryResolver) EndpointConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Endpoint")
+}
+
+type endpointResolver struct{ *Resolver }
+
+// Endpoint returns the resolver of Endpoint's reverse references.
+func (r *Resolver) Endpoint() graph.EndpointResolver { return &endpointResolver{r} }
+
+// ReverseList lists the resources that refer to a Endpoint.
+func (r *endpointResolver) ReverseList(ctx context.Context, obj *model.Endpoint, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Endpoint.
+func (r *endpointResolver) ReverseConnection(ctx context.Context, obj *model.Endpoint, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type endpointEdgeResolver struct{ *Resolver }
+
+// EndpointEdge returns the resolver of EndpointEdge.resource.
+func (r *Resolver) EndpointEdge() graph.EndpointEdgeResolver { return &endpointEdgeResolver{r} }
+
+// Resource returns the Endpoint of a search page edge.
+func (r *endpointEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Endpoint, error) {
+	return edgeResource[*model.Endpoint](obj)
 }
 
 // EndpointCreate creates a Endpoint.
@@ -1138,9 +2578,43 @@ func (r *queryResolver) EnrollmentRequest(ctx context.Context, id string) (*mode
 	return read[*model.EnrollmentRequest](ctx, r.Resolver, id)
 }
 
-// EnrollmentRequestList lists EnrollmentRequest resources.
-func (r *queryResolver) EnrollmentRequestList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.EnrollmentRequest, error) {
-	return list[*model.EnrollmentRequest](ctx, r.Resolver, "EnrollmentRequest", ids, count, offset)
+// EnrollmentRequestList searches EnrollmentRequest resources.
+func (r *queryResolver) EnrollmentRequestList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.EnrollmentRequest, error) {
+	return searchList[*model.EnrollmentRequest](ctx, r.Resolver, "EnrollmentRequest")
+}
+
+// EnrollmentRequestConnection searches EnrollmentRequest resources a page at a time.
+func (r *queryResolver) EnrollmentRequestConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "EnrollmentRequest")
+}
+
+type enrollmentRequestResolver struct{ *Resolver }
+
+// EnrollmentRequest returns the resolver of EnrollmentRequest's reverse references.
+func (r *Resolver) EnrollmentRequest() graph.EnrollmentRequestResolver {
+	return &enrollmentRequestResolver{r}
+}
+
+// ReverseList lists the resources that refer to a EnrollmentRequest.
+func (r *enrollmentRequestResolver) ReverseList(ctx context.Context, obj *model.EnrollmentRequest, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a EnrollmentRequest.
+func (r *enrollmentRequestResolver) ReverseConnection(ctx context.Context, obj *model.EnrollmentRequest, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type enrollmentRequestEdgeResolver struct{ *Resolver }
+
+// EnrollmentRequestEdge returns the resolver of EnrollmentRequestEdge.resource.
+func (r *Resolver) EnrollmentRequestEdge() graph.EnrollmentRequestEdgeResolver {
+	return &enrollmentRequestEdgeResolver{r}
+}
+
+// Resource returns the EnrollmentRequest of a search page edge.
+func (r *enrollmentRequestEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.EnrollmentRequest, error) {
+	return edgeResource[*model.EnrollmentRequest](obj)
 }
 
 // EnrollmentRequestCreate creates a EnrollmentRequest.
@@ -1163,9 +2637,43 @@ func (r *queryResolver) EnrollmentResponse(ctx context.Context, id string) (*mod
 	return read[*model.EnrollmentResponse](ctx, r.Resolver, id)
 }
 
-// EnrollmentResponseList lists EnrollmentResponse resources.
-func (r *queryResolver) EnrollmentResponseList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.EnrollmentResponse, error) {
-	return list[*model.EnrollmentResponse](ctx, r.Resolver, "EnrollmentResponse", ids, count, offset)
+// EnrollmentResponseList searches EnrollmentResponse resources.
+func (r *queryResolver) EnrollmentResponseList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.EnrollmentResponse, error) {
+	return searchList[*model.EnrollmentResponse](ctx, r.Resolver, "EnrollmentResponse")
+}
+
+// EnrollmentResponseConnection searches EnrollmentResponse resources a page at a time.
+func (r *queryResolver) EnrollmentResponseConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "EnrollmentResponse")
+}
+
+type enrollmentResponseResolver struct{ *Resolver }
+
+// EnrollmentResponse returns the resolver of EnrollmentResponse's reverse references.
+func (r *Resolver) EnrollmentResponse() graph.EnrollmentResponseResolver {
+	return &enrollmentResponseResolver{r}
+}
+
+// ReverseList lists the resources that refer to a EnrollmentResponse.
+func (r *enrollmentResponseResolver) ReverseList(ctx context.Context, obj *model.EnrollmentResponse, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a EnrollmentResponse.
+func (r *enrollmentResponseResolver) ReverseConnection(ctx context.Context, obj *model.EnrollmentResponse, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type enrollmentResponseEdgeResolver struct{ *Resolver }
+
+// EnrollmentResponseEdge returns the resolver of EnrollmentResponseEdge.resource.
+func (r *Resolver) EnrollmentResponseEdge() graph.EnrollmentResponseEdgeResolver {
+	return &enrollmentResponseEdgeResolver{r}
+}
+
+// Resource returns the EnrollmentResponse of a search page edge.
+func (r *enrollmentResponseEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.EnrollmentResponse, error) {
+	return edgeResource[*model.EnrollmentResponse](obj)
 }
 
 // EnrollmentResponseCreate creates a EnrollmentResponse.
@@ -1188,9 +2696,41 @@ func (r *queryResolver) EpisodeOfCare(ctx context.Context, id string) (*model.Ep
 	return read[*model.EpisodeOfCare](ctx, r.Resolver, id)
 }
 
-// EpisodeOfCareList lists EpisodeOfCare resources.
-func (r *queryResolver) EpisodeOfCareList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.EpisodeOfCare, error) {
-	return list[*model.EpisodeOfCare](ctx, r.Resolver, "EpisodeOfCare", ids, count, offset)
+// EpisodeOfCareList searches EpisodeOfCare resources.
+func (r *queryResolver) EpisodeOfCareList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.EpisodeOfCare, error) {
+	return searchList[*model.EpisodeOfCare](ctx, r.Resolver, "EpisodeOfCare")
+}
+
+// EpisodeOfCareConnection searches EpisodeOfCare resources a page at a time.
+func (r *queryResolver) EpisodeOfCareConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "EpisodeOfCare")
+}
+
+type episodeOfCareResolver struct{ *Resolver }
+
+// EpisodeOfCare returns the resolver of EpisodeOfCare's reverse references.
+func (r *Resolver) EpisodeOfCare() graph.EpisodeOfCareResolver { return &episodeOfCareResolver{r} }
+
+// ReverseList lists the resources that refer to a EpisodeOfCare.
+func (r *episodeOfCareResolver) ReverseList(ctx context.Context, obj *model.EpisodeOfCare, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a EpisodeOfCare.
+func (r *episodeOfCareResolver) ReverseConnection(ctx context.Context, obj *model.EpisodeOfCare, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type episodeOfCareEdgeResolver struct{ *Resolver }
+
+// EpisodeOfCareEdge returns the resolver of EpisodeOfCareEdge.resource.
+func (r *Resolver) EpisodeOfCareEdge() graph.EpisodeOfCareEdgeResolver {
+	return &episodeOfCareEdgeResolver{r}
+}
+
+// Resource returns the EpisodeOfCare of a search page edge.
+func (r *episodeOfCareEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.EpisodeOfCare, error) {
+	return edgeResource[*model.EpisodeOfCare](obj)
 }
 
 // EpisodeOfCareCreate creates a EpisodeOfCare.
@@ -1213,9 +2753,43 @@ func (r *queryResolver) EventDefinition(ctx context.Context, id string) (*model.
 	return read[*model.EventDefinition](ctx, r.Resolver, id)
 }
 
-// EventDefinitionList lists EventDefinition resources.
-func (r *queryResolver) EventDefinitionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.EventDefinition, error) {
-	return list[*model.EventDefinition](ctx, r.Resolver, "EventDefinition", ids, count, offset)
+// EventDefinitionList searches EventDefinition resources.
+func (r *queryResolver) EventDefinitionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.EventDefinition, error) {
+	return searchList[*model.EventDefinition](ctx, r.Resolver, "EventDefinition")
+}
+
+// EventDefinitionConnection searches EventDefinition resources a page at a time.
+func (r *queryResolver) EventDefinitionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "EventDefinition")
+}
+
+type eventDefinitionResolver struct{ *Resolver }
+
+// EventDefinition returns the resolver of EventDefinition's reverse references.
+func (r *Resolver) EventDefinition() graph.EventDefinitionResolver {
+	return &eventDefinitionResolver{r}
+}
+
+// ReverseList lists the resources that refer to a EventDefinition.
+func (r *eventDefinitionResolver) ReverseList(ctx context.Context, obj *model.EventDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a EventDefinition.
+func (r *eventDefinitionResolver) ReverseConnection(ctx context.Context, obj *model.EventDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type eventDefinitionEdgeResolver struct{ *Resolver }
+
+// EventDefinitionEdge returns the resolver of EventDefinitionEdge.resource.
+func (r *Resolver) EventDefinitionEdge() graph.EventDefinitionEdgeResolver {
+	return &eventDefinitionEdgeResolver{r}
+}
+
+// Resource returns the EventDefinition of a search page edge.
+func (r *eventDefinitionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.EventDefinition, error) {
+	return edgeResource[*model.EventDefinition](obj)
 }
 
 // EventDefinitionCreate creates a EventDefinition.
@@ -1238,9 +2812,39 @@ func (r *queryResolver) Evidence(ctx context.Context, id string) (*model.Evidenc
 	return read[*model.Evidence](ctx, r.Resolver, id)
 }
 
-// EvidenceList lists Evidence resources.
-func (r *queryResolver) EvidenceList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Evidence, error) {
-	return list[*model.Evidence](ctx, r.Resolver, "Evidence", ids, count, offset)
+// EvidenceList searches Evidence resources.
+func (r *queryResolver) EvidenceList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Evidence, error) {
+	return searchList[*model.Evidence](ctx, r.Resolver, "Evidence")
+}
+
+// EvidenceConnection searches Evidence resources a page at a time.
+func (r *queryResolver) EvidenceConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Evidence")
+}
+
+type evidenceResolver struct{ *Resolver }
+
+// Evidence returns the resolver of Evidence's reverse references.
+func (r *Resolver) Evidence() graph.EvidenceResolver { return &evidenceResolver{r} }
+
+// ReverseList lists the resources that refer to a Evidence.
+func (r *evidenceResolver) ReverseList(ctx context.Context, obj *model.Evidence, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Evidence.
+func (r *evidenceResolver) ReverseConnection(ctx context.Context, obj *model.Evidence, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type evidenceEdgeResolver struct{ *Resolver }
+
+// EvidenceEdge returns the resolver of EvidenceEdge.resource.
+func (r *Resolver) EvidenceEdge() graph.EvidenceEdgeResolver { return &evidenceEdgeResolver{r} }
+
+// Resource returns the Evidence of a search page edge.
+func (r *evidenceEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Evidence, error) {
+	return edgeResource[*model.Evidence](obj)
 }
 
 // EvidenceCreate creates a Evidence.
@@ -1263,9 +2867,43 @@ func (r *queryResolver) EvidenceVariable(ctx context.Context, id string) (*model
 	return read[*model.EvidenceVariable](ctx, r.Resolver, id)
 }
 
-// EvidenceVariableList lists EvidenceVariable resources.
-func (r *queryResolver) EvidenceVariableList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.EvidenceVariable, error) {
-	return list[*model.EvidenceVariable](ctx, r.Resolver, "EvidenceVariable", ids, count, offset)
+// EvidenceVariableList searches EvidenceVariable resources.
+func (r *queryResolver) EvidenceVariableList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.EvidenceVariable, error) {
+	return searchList[*model.EvidenceVariable](ctx, r.Resolver, "EvidenceVariable")
+}
+
+// EvidenceVariableConnection searches EvidenceVariable resources a page at a time.
+func (r *queryResolver) EvidenceVariableConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "EvidenceVariable")
+}
+
+type evidenceVariableResolver struct{ *Resolver }
+
+// EvidenceVariable returns the resolver of EvidenceVariable's reverse references.
+func (r *Resolver) EvidenceVariable() graph.EvidenceVariableResolver {
+	return &evidenceVariableResolver{r}
+}
+
+// ReverseList lists the resources that refer to a EvidenceVariable.
+func (r *evidenceVariableResolver) ReverseList(ctx context.Context, obj *model.EvidenceVariable, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a EvidenceVariable.
+func (r *evidenceVariableResolver) ReverseConnection(ctx context.Context, obj *model.EvidenceVariable, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type evidenceVariableEdgeResolver struct{ *Resolver }
+
+// EvidenceVariableEdge returns the resolver of EvidenceVariableEdge.resource.
+func (r *Resolver) EvidenceVariableEdge() graph.EvidenceVariableEdgeResolver {
+	return &evidenceVariableEdgeResolver{r}
+}
+
+// Resource returns the EvidenceVariable of a search page edge.
+func (r *evidenceVariableEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.EvidenceVariable, error) {
+	return edgeResource[*model.EvidenceVariable](obj)
 }
 
 // EvidenceVariableCreate creates a EvidenceVariable.
@@ -1288,9 +2926,43 @@ func (r *queryResolver) ExampleScenario(ctx context.Context, id string) (*model.
 	return read[*model.ExampleScenario](ctx, r.Resolver, id)
 }
 
-// ExampleScenarioList lists ExampleScenario resources.
-func (r *queryResolver) ExampleScenarioList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.ExampleScenario, error) {
-	return list[*model.ExampleScenario](ctx, r.Resolver, "ExampleScenario", ids, count, offset)
+// ExampleScenarioList searches ExampleScenario resources.
+func (r *queryResolver) ExampleScenarioList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.ExampleScenario, error) {
+	return searchList[*model.ExampleScenario](ctx, r.Resolver, "ExampleScenario")
+}
+
+// ExampleScenarioConnection searches ExampleScenario resources a page at a time.
+func (r *queryResolver) ExampleScenarioConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "ExampleScenario")
+}
+
+type exampleScenarioResolver struct{ *Resolver }
+
+// ExampleScenario returns the resolver of ExampleScenario's reverse references.
+func (r *Resolver) ExampleScenario() graph.ExampleScenarioResolver {
+	return &exampleScenarioResolver{r}
+}
+
+// ReverseList lists the resources that refer to a ExampleScenario.
+func (r *exampleScenarioResolver) ReverseList(ctx context.Context, obj *model.ExampleScenario, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a ExampleScenario.
+func (r *exampleScenarioResolver) ReverseConnection(ctx context.Context, obj *model.ExampleScenario, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type exampleScenarioEdgeResolver struct{ *Resolver }
+
+// ExampleScenarioEdge returns the resolver of ExampleScenarioEdge.resource.
+func (r *Resolver) ExampleScenarioEdge() graph.ExampleScenarioEdgeResolver {
+	return &exampleScenarioEdgeResolver{r}
+}
+
+// Resource returns the ExampleScenario of a search page edge.
+func (r *exampleScenarioEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.ExampleScenario, error) {
+	return edgeResource[*model.ExampleScenario](obj)
 }
 
 // ExampleScenarioCreate creates a ExampleScenario.
@@ -1313,9 +2985,43 @@ func (r *queryResolver) ExplanationOfBenefit(ctx context.Context, id string) (*m
 	return read[*model.ExplanationOfBenefit](ctx, r.Resolver, id)
 }
 
-// ExplanationOfBenefitList lists ExplanationOfBenefit resources.
-func (r *queryResolver) ExplanationOfBenefitList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.ExplanationOfBenefit, error) {
-	return list[*model.ExplanationOfBenefit](ctx, r.Resolver, "ExplanationOfBenefit", ids, count, offset)
+// ExplanationOfBenefitList searches ExplanationOfBenefit resources.
+func (r *queryResolver) ExplanationOfBenefitList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.ExplanationOfBenefit, error) {
+	return searchList[*model.ExplanationOfBenefit](ctx, r.Resolver, "ExplanationOfBenefit")
+}
+
+// ExplanationOfBenefitConnection searches ExplanationOfBenefit resources a page at a time.
+func (r *queryResolver) ExplanationOfBenefitConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "ExplanationOfBenefit")
+}
+
+type explanationOfBenefitResolver struct{ *Resolver }
+
+// ExplanationOfBenefit returns the resolver of ExplanationOfBenefit's reverse references.
+func (r *Resolver) ExplanationOfBenefit() graph.ExplanationOfBenefitResolver {
+	return &explanationOfBenefitResolver{r}
+}
+
+// ReverseList lists the resources that refer to a ExplanationOfBenefit.
+func (r *explanationOfBenefitResolver) ReverseList(ctx context.Context, obj *model.ExplanationOfBenefit, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a ExplanationOfBenefit.
+func (r *explanationOfBenefitResolver) ReverseConnection(ctx context.Context, obj *model.ExplanationOfBenefit, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type explanationOfBenefitEdgeResolver struct{ *Resolver }
+
+// ExplanationOfBenefitEdge returns the resolver of ExplanationOfBenefitEdge.resource.
+func (r *Resolver) ExplanationOfBenefitEdge() graph.ExplanationOfBenefitEdgeResolver {
+	return &explanationOfBenefitEdgeResolver{r}
+}
+
+// Resource returns the ExplanationOfBenefit of a search page edge.
+func (r *explanationOfBenefitEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.ExplanationOfBenefit, error) {
+	return edgeResource[*model.ExplanationOfBenefit](obj)
 }
 
 // ExplanationOfBenefitCreate creates a ExplanationOfBenefit.
@@ -1338,9 +3044,43 @@ func (r *queryResolver) FamilyMemberHistory(ctx context.Context, id string) (*mo
 	return read[*model.FamilyMemberHistory](ctx, r.Resolver, id)
 }
 
-// FamilyMemberHistoryList lists FamilyMemberHistory resources.
-func (r *queryResolver) FamilyMemberHistoryList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.FamilyMemberHistory, error) {
-	return list[*model.FamilyMemberHistory](ctx, r.Resolver, "FamilyMemberHistory", ids, count, offset)
+// FamilyMemberHistoryList searches FamilyMemberHistory resources.
+func (r *queryResolver) FamilyMemberHistoryList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.FamilyMemberHistory, error) {
+	return searchList[*model.FamilyMemberHistory](ctx, r.Resolver, "FamilyMemberHistory")
+}
+
+// FamilyMemberHistoryConnection searches FamilyMemberHistory resources a page at a time.
+func (r *queryResolver) FamilyMemberHistoryConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "FamilyMemberHistory")
+}
+
+type familyMemberHistoryResolver struct{ *Resolver }
+
+// FamilyMemberHistory returns the resolver of FamilyMemberHistory's reverse references.
+func (r *Resolver) FamilyMemberHistory() graph.FamilyMemberHistoryResolver {
+	return &familyMemberHistoryResolver{r}
+}
+
+// ReverseList lists the resources that refer to a FamilyMemberHistory.
+func (r *familyMemberHistoryResolver) ReverseList(ctx context.Context, obj *model.FamilyMemberHistory, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a FamilyMemberHistory.
+func (r *familyMemberHistoryResolver) ReverseConnection(ctx context.Context, obj *model.FamilyMemberHistory, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type familyMemberHistoryEdgeResolver struct{ *Resolver }
+
+// FamilyMemberHistoryEdge returns the resolver of FamilyMemberHistoryEdge.resource.
+func (r *Resolver) FamilyMemberHistoryEdge() graph.FamilyMemberHistoryEdgeResolver {
+	return &familyMemberHistoryEdgeResolver{r}
+}
+
+// Resource returns the FamilyMemberHistory of a search page edge.
+func (r *familyMemberHistoryEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.FamilyMemberHistory, error) {
+	return edgeResource[*model.FamilyMemberHistory](obj)
 }
 
 // FamilyMemberHistoryCreate creates a FamilyMemberHistory.
@@ -1363,9 +3103,39 @@ func (r *queryResolver) Flag(ctx context.Context, id string) (*model.Flag, error
 	return read[*model.Flag](ctx, r.Resolver, id)
 }
 
-// FlagList lists Flag resources.
-func (r *queryResolver) FlagList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Flag, error) {
-	return list[*model.Flag](ctx, r.Resolver, "Flag", ids, count, offset)
+// FlagList searches Flag resources.
+func (r *queryResolver) FlagList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Flag, error) {
+	return searchList[*model.Flag](ctx, r.Resolver, "Flag")
+}
+
+// FlagConnection searches Flag resources a page at a time.
+func (r *queryResolver) FlagConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Flag")
+}
+
+type flagResolver struct{ *Resolver }
+
+// Flag returns the resolver of Flag's reverse references.
+func (r *Resolver) Flag() graph.FlagResolver { return &flagResolver{r} }
+
+// ReverseList lists the resources that refer to a Flag.
+func (r *flagResolver) ReverseList(ctx context.Context, obj *model.Flag, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Flag.
+func (r *flagResolver) ReverseConnection(ctx context.Context, obj *model.Flag, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type flagEdgeResolver struct{ *Resolver }
+
+// FlagEdge returns the resolver of FlagEdge.resource.
+func (r *Resolver) FlagEdge() graph.FlagEdgeResolver { return &flagEdgeResolver{r} }
+
+// Resource returns the Flag of a search page edge.
+func (r *flagEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Flag, error) {
+	return edgeResource[*model.Flag](obj)
 }
 
 // FlagCreate creates a Flag.
@@ -1388,9 +3158,39 @@ func (r *queryResolver) Goal(ctx context.Context, id string) (*model.Goal, error
 	return read[*model.Goal](ctx, r.Resolver, id)
 }
 
-// GoalList lists Goal resources.
-func (r *queryResolver) GoalList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Goal, error) {
-	return list[*model.Goal](ctx, r.Resolver, "Goal", ids, count, offset)
+// GoalList searches Goal resources.
+func (r *queryResolver) GoalList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Goal, error) {
+	return searchList[*model.Goal](ctx, r.Resolver, "Goal")
+}
+
+// GoalConnection searches Goal resources a page at a time.
+func (r *queryResolver) GoalConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Goal")
+}
+
+type goalResolver struct{ *Resolver }
+
+// Goal returns the resolver of Goal's reverse references.
+func (r *Resolver) Goal() graph.GoalResolver { return &goalResolver{r} }
+
+// ReverseList lists the resources that refer to a Goal.
+func (r *goalResolver) ReverseList(ctx context.Context, obj *model.Goal, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Goal.
+func (r *goalResolver) ReverseConnection(ctx context.Context, obj *model.Goal, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type goalEdgeResolver struct{ *Resolver }
+
+// GoalEdge returns the resolver of GoalEdge.resource.
+func (r *Resolver) GoalEdge() graph.GoalEdgeResolver { return &goalEdgeResolver{r} }
+
+// Resource returns the Goal of a search page edge.
+func (r *goalEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Goal, error) {
+	return edgeResource[*model.Goal](obj)
 }
 
 // GoalCreate creates a Goal.
@@ -1413,9 +3213,43 @@ func (r *queryResolver) GraphDefinition(ctx context.Context, id string) (*model.
 	return read[*model.GraphDefinition](ctx, r.Resolver, id)
 }
 
-// GraphDefinitionList lists GraphDefinition resources.
-func (r *queryResolver) GraphDefinitionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.GraphDefinition, error) {
-	return list[*model.GraphDefinition](ctx, r.Resolver, "GraphDefinition", ids, count, offset)
+// GraphDefinitionList searches GraphDefinition resources.
+func (r *queryResolver) GraphDefinitionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.GraphDefinition, error) {
+	return searchList[*model.GraphDefinition](ctx, r.Resolver, "GraphDefinition")
+}
+
+// GraphDefinitionConnection searches GraphDefinition resources a page at a time.
+func (r *queryResolver) GraphDefinitionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "GraphDefinition")
+}
+
+type graphDefinitionResolver struct{ *Resolver }
+
+// GraphDefinition returns the resolver of GraphDefinition's reverse references.
+func (r *Resolver) GraphDefinition() graph.GraphDefinitionResolver {
+	return &graphDefinitionResolver{r}
+}
+
+// ReverseList lists the resources that refer to a GraphDefinition.
+func (r *graphDefinitionResolver) ReverseList(ctx context.Context, obj *model.GraphDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a GraphDefinition.
+func (r *graphDefinitionResolver) ReverseConnection(ctx context.Context, obj *model.GraphDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type graphDefinitionEdgeResolver struct{ *Resolver }
+
+// GraphDefinitionEdge returns the resolver of GraphDefinitionEdge.resource.
+func (r *Resolver) GraphDefinitionEdge() graph.GraphDefinitionEdgeResolver {
+	return &graphDefinitionEdgeResolver{r}
+}
+
+// Resource returns the GraphDefinition of a search page edge.
+func (r *graphDefinitionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.GraphDefinition, error) {
+	return edgeResource[*model.GraphDefinition](obj)
 }
 
 // GraphDefinitionCreate creates a GraphDefinition.
@@ -1438,9 +3272,39 @@ func (r *queryResolver) Group(ctx context.Context, id string) (*model.Group, err
 	return read[*model.Group](ctx, r.Resolver, id)
 }
 
-// GroupList lists Group resources.
-func (r *queryResolver) GroupList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Group, error) {
-	return list[*model.Group](ctx, r.Resolver, "Group", ids, count, offset)
+// GroupList searches Group resources.
+func (r *queryResolver) GroupList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Group, error) {
+	return searchList[*model.Group](ctx, r.Resolver, "Group")
+}
+
+// GroupConnection searches Group resources a page at a time.
+func (r *queryResolver) GroupConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Group")
+}
+
+type groupResolver struct{ *Resolver }
+
+// Group returns the resolver of Group's reverse references.
+func (r *Resolver) Group() graph.GroupResolver { return &groupResolver{r} }
+
+// ReverseList lists the resources that refer to a Group.
+func (r *groupResolver) ReverseList(ctx context.Context, obj *model.Group, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Group.
+func (r *groupResolver) ReverseConnection(ctx context.Context, obj *model.Group, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type groupEdgeResolver struct{ *Resolver }
+
+// GroupEdge returns the resolver of GroupEdge.resource.
+func (r *Resolver) GroupEdge() graph.GroupEdgeResolver { return &groupEdgeResolver{r} }
+
+// Resource returns the Group of a search page edge.
+func (r *groupEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Group, error) {
+	return edgeResource[*model.Group](obj)
 }
 
 // GroupCreate creates a Group.
@@ -1463,9 +3327,43 @@ func (r *queryResolver) GuidanceResponse(ctx context.Context, id string) (*model
 	return read[*model.GuidanceResponse](ctx, r.Resolver, id)
 }
 
-// GuidanceResponseList lists GuidanceResponse resources.
-func (r *queryResolver) GuidanceResponseList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.GuidanceResponse, error) {
-	return list[*model.GuidanceResponse](ctx, r.Resolver, "GuidanceResponse", ids, count, offset)
+// GuidanceResponseList searches GuidanceResponse resources.
+func (r *queryResolver) GuidanceResponseList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.GuidanceResponse, error) {
+	return searchList[*model.GuidanceResponse](ctx, r.Resolver, "GuidanceResponse")
+}
+
+// GuidanceResponseConnection searches GuidanceResponse resources a page at a time.
+func (r *queryResolver) GuidanceResponseConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "GuidanceResponse")
+}
+
+type guidanceResponseResolver struct{ *Resolver }
+
+// GuidanceResponse returns the resolver of GuidanceResponse's reverse references.
+func (r *Resolver) GuidanceResponse() graph.GuidanceResponseResolver {
+	return &guidanceResponseResolver{r}
+}
+
+// ReverseList lists the resources that refer to a GuidanceResponse.
+func (r *guidanceResponseResolver) ReverseList(ctx context.Context, obj *model.GuidanceResponse, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a GuidanceResponse.
+func (r *guidanceResponseResolver) ReverseConnection(ctx context.Context, obj *model.GuidanceResponse, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type guidanceResponseEdgeResolver struct{ *Resolver }
+
+// GuidanceResponseEdge returns the resolver of GuidanceResponseEdge.resource.
+func (r *Resolver) GuidanceResponseEdge() graph.GuidanceResponseEdgeResolver {
+	return &guidanceResponseEdgeResolver{r}
+}
+
+// Resource returns the GuidanceResponse of a search page edge.
+func (r *guidanceResponseEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.GuidanceResponse, error) {
+	return edgeResource[*model.GuidanceResponse](obj)
 }
 
 // GuidanceResponseCreate creates a GuidanceResponse.
@@ -1488,9 +3386,43 @@ func (r *queryResolver) HealthcareService(ctx context.Context, id string) (*mode
 	return read[*model.HealthcareService](ctx, r.Resolver, id)
 }
 
-// HealthcareServiceList lists HealthcareService resources.
-func (r *queryResolver) HealthcareServiceList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.HealthcareService, error) {
-	return list[*model.HealthcareService](ctx, r.Resolver, "HealthcareService", ids, count, offset)
+// HealthcareServiceList searches HealthcareService resources.
+func (r *queryResolver) HealthcareServiceList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.HealthcareService, error) {
+	return searchList[*model.HealthcareService](ctx, r.Resolver, "HealthcareService")
+}
+
+// HealthcareServiceConnection searches HealthcareService resources a page at a time.
+func (r *queryResolver) HealthcareServiceConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "HealthcareService")
+}
+
+type healthcareServiceResolver struct{ *Resolver }
+
+// HealthcareService returns the resolver of HealthcareService's reverse references.
+func (r *Resolver) HealthcareService() graph.HealthcareServiceResolver {
+	return &healthcareServiceResolver{r}
+}
+
+// ReverseList lists the resources that refer to a HealthcareService.
+func (r *healthcareServiceResolver) ReverseList(ctx context.Context, obj *model.HealthcareService, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a HealthcareService.
+func (r *healthcareServiceResolver) ReverseConnection(ctx context.Context, obj *model.HealthcareService, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type healthcareServiceEdgeResolver struct{ *Resolver }
+
+// HealthcareServiceEdge returns the resolver of HealthcareServiceEdge.resource.
+func (r *Resolver) HealthcareServiceEdge() graph.HealthcareServiceEdgeResolver {
+	return &healthcareServiceEdgeResolver{r}
+}
+
+// Resource returns the HealthcareService of a search page edge.
+func (r *healthcareServiceEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.HealthcareService, error) {
+	return edgeResource[*model.HealthcareService](obj)
 }
 
 // HealthcareServiceCreate creates a HealthcareService.
@@ -1513,9 +3445,41 @@ func (r *queryResolver) ImagingStudy(ctx context.Context, id string) (*model.Ima
 	return read[*model.ImagingStudy](ctx, r.Resolver, id)
 }
 
-// ImagingStudyList lists ImagingStudy resources.
-func (r *queryResolver) ImagingStudyList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.ImagingStudy, error) {
-	return list[*model.ImagingStudy](ctx, r.Resolver, "ImagingStudy", ids, count, offset)
+// ImagingStudyList searches ImagingStudy resources.
+func (r *queryResolver) ImagingStudyList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.ImagingStudy, error) {
+	return searchList[*model.ImagingStudy](ctx, r.Resolver, "ImagingStudy")
+}
+
+// ImagingStudyConnection searches ImagingStudy resources a page at a time.
+func (r *queryResolver) ImagingStudyConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "ImagingStudy")
+}
+
+type imagingStudyResolver struct{ *Resolver }
+
+// ImagingStudy returns the resolver of ImagingStudy's reverse references.
+func (r *Resolver) ImagingStudy() graph.ImagingStudyResolver { return &imagingStudyResolver{r} }
+
+// ReverseList lists the resources that refer to a ImagingStudy.
+func (r *imagingStudyResolver) ReverseList(ctx context.Context, obj *model.ImagingStudy, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a ImagingStudy.
+func (r *imagingStudyResolver) ReverseConnection(ctx context.Context, obj *model.ImagingStudy, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type imagingStudyEdgeResolver struct{ *Resolver }
+
+// ImagingStudyEdge returns the resolver of ImagingStudyEdge.resource.
+func (r *Resolver) ImagingStudyEdge() graph.ImagingStudyEdgeResolver {
+	return &imagingStudyEdgeResolver{r}
+}
+
+// Resource returns the ImagingStudy of a search page edge.
+func (r *imagingStudyEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.ImagingStudy, error) {
+	return edgeResource[*model.ImagingStudy](obj)
 }
 
 // ImagingStudyCreate creates a ImagingStudy.
@@ -1538,9 +3502,41 @@ func (r *queryResolver) Immunization(ctx context.Context, id string) (*model.Imm
 	return read[*model.Immunization](ctx, r.Resolver, id)
 }
 
-// ImmunizationList lists Immunization resources.
-func (r *queryResolver) ImmunizationList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Immunization, error) {
-	return list[*model.Immunization](ctx, r.Resolver, "Immunization", ids, count, offset)
+// ImmunizationList searches Immunization resources.
+func (r *queryResolver) ImmunizationList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Immunization, error) {
+	return searchList[*model.Immunization](ctx, r.Resolver, "Immunization")
+}
+
+// ImmunizationConnection searches Immunization resources a page at a time.
+func (r *queryResolver) ImmunizationConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Immunization")
+}
+
+type immunizationResolver struct{ *Resolver }
+
+// Immunization returns the resolver of Immunization's reverse references.
+func (r *Resolver) Immunization() graph.ImmunizationResolver { return &immunizationResolver{r} }
+
+// ReverseList lists the resources that refer to a Immunization.
+func (r *immunizationResolver) ReverseList(ctx context.Context, obj *model.Immunization, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Immunization.
+func (r *immunizationResolver) ReverseConnection(ctx context.Context, obj *model.Immunization, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type immunizationEdgeResolver struct{ *Resolver }
+
+// ImmunizationEdge returns the resolver of ImmunizationEdge.resource.
+func (r *Resolver) ImmunizationEdge() graph.ImmunizationEdgeResolver {
+	return &immunizationEdgeResolver{r}
+}
+
+// Resource returns the Immunization of a search page edge.
+func (r *immunizationEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Immunization, error) {
+	return edgeResource[*model.Immunization](obj)
 }
 
 // ImmunizationCreate creates a Immunization.
@@ -1563,9 +3559,43 @@ func (r *queryResolver) ImmunizationEvaluation(ctx context.Context, id string) (
 	return read[*model.ImmunizationEvaluation](ctx, r.Resolver, id)
 }
 
-// ImmunizationEvaluationList lists ImmunizationEvaluation resources.
-func (r *queryResolver) ImmunizationEvaluationList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.ImmunizationEvaluation, error) {
-	return list[*model.ImmunizationEvaluation](ctx, r.Resolver, "ImmunizationEvaluation", ids, count, offset)
+// ImmunizationEvaluationList searches ImmunizationEvaluation resources.
+func (r *queryResolver) ImmunizationEvaluationList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.ImmunizationEvaluation, error) {
+	return searchList[*model.ImmunizationEvaluation](ctx, r.Resolver, "ImmunizationEvaluation")
+}
+
+// ImmunizationEvaluationConnection searches ImmunizationEvaluation resources a page at a time.
+func (r *queryResolver) ImmunizationEvaluationConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "ImmunizationEvaluation")
+}
+
+type immunizationEvaluationResolver struct{ *Resolver }
+
+// ImmunizationEvaluation returns the resolver of ImmunizationEvaluation's reverse references.
+func (r *Resolver) ImmunizationEvaluation() graph.ImmunizationEvaluationResolver {
+	return &immunizationEvaluationResolver{r}
+}
+
+// ReverseList lists the resources that refer to a ImmunizationEvaluation.
+func (r *immunizationEvaluationResolver) ReverseList(ctx context.Context, obj *model.ImmunizationEvaluation, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a ImmunizationEvaluation.
+func (r *immunizationEvaluationResolver) ReverseConnection(ctx context.Context, obj *model.ImmunizationEvaluation, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type immunizationEvaluationEdgeResolver struct{ *Resolver }
+
+// ImmunizationEvaluationEdge returns the resolver of ImmunizationEvaluationEdge.resource.
+func (r *Resolver) ImmunizationEvaluationEdge() graph.ImmunizationEvaluationEdgeResolver {
+	return &immunizationEvaluationEdgeResolver{r}
+}
+
+// Resource returns the ImmunizationEvaluation of a search page edge.
+func (r *immunizationEvaluationEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.ImmunizationEvaluation, error) {
+	return edgeResource[*model.ImmunizationEvaluation](obj)
 }
 
 // ImmunizationEvaluationCreate creates a ImmunizationEvaluation.
@@ -1588,9 +3618,43 @@ func (r *queryResolver) ImmunizationRecommendation(ctx context.Context, id strin
 	return read[*model.ImmunizationRecommendation](ctx, r.Resolver, id)
 }
 
-// ImmunizationRecommendationList lists ImmunizationRecommendation resources.
-func (r *queryResolver) ImmunizationRecommendationList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.ImmunizationRecommendation, error) {
-	return list[*model.ImmunizationRecommendation](ctx, r.Resolver, "ImmunizationRecommendation", ids, count, offset)
+// ImmunizationRecommendationList searches ImmunizationRecommendation resources.
+func (r *queryResolver) ImmunizationRecommendationList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.ImmunizationRecommendation, error) {
+	return searchList[*model.ImmunizationRecommendation](ctx, r.Resolver, "ImmunizationRecommendation")
+}
+
+// ImmunizationRecommendationConnection searches ImmunizationRecommendation resources a page at a time.
+func (r *queryResolver) ImmunizationRecommendationConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "ImmunizationRecommendation")
+}
+
+type immunizationRecommendationResolver struct{ *Resolver }
+
+// ImmunizationRecommendation returns the resolver of ImmunizationRecommendation's reverse references.
+func (r *Resolver) ImmunizationRecommendation() graph.ImmunizationRecommendationResolver {
+	return &immunizationRecommendationResolver{r}
+}
+
+// ReverseList lists the resources that refer to a ImmunizationRecommendation.
+func (r *immunizationRecommendationResolver) ReverseList(ctx context.Context, obj *model.ImmunizationRecommendation, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a ImmunizationRecommendation.
+func (r *immunizationRecommendationResolver) ReverseConnection(ctx context.Context, obj *model.ImmunizationRecommendation, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type immunizationRecommendationEdgeResolver struct{ *Resolver }
+
+// ImmunizationRecommendationEdge returns the resolver of ImmunizationRecommendationEdge.resource.
+func (r *Resolver) ImmunizationRecommendationEdge() graph.ImmunizationRecommendationEdgeResolver {
+	return &immunizationRecommendationEdgeResolver{r}
+}
+
+// Resource returns the ImmunizationRecommendation of a search page edge.
+func (r *immunizationRecommendationEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.ImmunizationRecommendation, error) {
+	return edgeResource[*model.ImmunizationRecommendation](obj)
 }
 
 // ImmunizationRecommendationCreate creates a ImmunizationRecommendation.
@@ -1613,9 +3677,43 @@ func (r *queryResolver) ImplementationGuide(ctx context.Context, id string) (*mo
 	return read[*model.ImplementationGuide](ctx, r.Resolver, id)
 }
 
-// ImplementationGuideList lists ImplementationGuide resources.
-func (r *queryResolver) ImplementationGuideList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.ImplementationGuide, error) {
-	return list[*model.ImplementationGuide](ctx, r.Resolver, "ImplementationGuide", ids, count, offset)
+// ImplementationGuideList searches ImplementationGuide resources.
+func (r *queryResolver) ImplementationGuideList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.ImplementationGuide, error) {
+	return searchList[*model.ImplementationGuide](ctx, r.Resolver, "ImplementationGuide")
+}
+
+// ImplementationGuideConnection searches ImplementationGuide resources a page at a time.
+func (r *queryResolver) ImplementationGuideConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "ImplementationGuide")
+}
+
+type implementationGuideResolver struct{ *Resolver }
+
+// ImplementationGuide returns the resolver of ImplementationGuide's reverse references.
+func (r *Resolver) ImplementationGuide() graph.ImplementationGuideResolver {
+	return &implementationGuideResolver{r}
+}
+
+// ReverseList lists the resources that refer to a ImplementationGuide.
+func (r *implementationGuideResolver) ReverseList(ctx context.Context, obj *model.ImplementationGuide, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a ImplementationGuide.
+func (r *implementationGuideResolver) ReverseConnection(ctx context.Context, obj *model.ImplementationGuide, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type implementationGuideEdgeResolver struct{ *Resolver }
+
+// ImplementationGuideEdge returns the resolver of ImplementationGuideEdge.resource.
+func (r *Resolver) ImplementationGuideEdge() graph.ImplementationGuideEdgeResolver {
+	return &implementationGuideEdgeResolver{r}
+}
+
+// Resource returns the ImplementationGuide of a search page edge.
+func (r *implementationGuideEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.ImplementationGuide, error) {
+	return edgeResource[*model.ImplementationGuide](obj)
 }
 
 // ImplementationGuideCreate creates a ImplementationGuide.
@@ -1638,9 +3736,41 @@ func (r *queryResolver) InsurancePlan(ctx context.Context, id string) (*model.In
 	return read[*model.InsurancePlan](ctx, r.Resolver, id)
 }
 
-// InsurancePlanList lists InsurancePlan resources.
-func (r *queryResolver) InsurancePlanList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.InsurancePlan, error) {
-	return list[*model.InsurancePlan](ctx, r.Resolver, "InsurancePlan", ids, count, offset)
+// InsurancePlanList searches InsurancePlan resources.
+func (r *queryResolver) InsurancePlanList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.InsurancePlan, error) {
+	return searchList[*model.InsurancePlan](ctx, r.Resolver, "InsurancePlan")
+}
+
+// InsurancePlanConnection searches InsurancePlan resources a page at a time.
+func (r *queryResolver) InsurancePlanConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "InsurancePlan")
+}
+
+type insurancePlanResolver struct{ *Resolver }
+
+// InsurancePlan returns the resolver of InsurancePlan's reverse references.
+func (r *Resolver) InsurancePlan() graph.InsurancePlanResolver { return &insurancePlanResolver{r} }
+
+// ReverseList lists the resources that refer to a InsurancePlan.
+func (r *insurancePlanResolver) ReverseList(ctx context.Context, obj *model.InsurancePlan, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a InsurancePlan.
+func (r *insurancePlanResolver) ReverseConnection(ctx context.Context, obj *model.InsurancePlan, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type insurancePlanEdgeResolver struct{ *Resolver }
+
+// InsurancePlanEdge returns the resolver of InsurancePlanEdge.resource.
+func (r *Resolver) InsurancePlanEdge() graph.InsurancePlanEdgeResolver {
+	return &insurancePlanEdgeResolver{r}
+}
+
+// Resource returns the InsurancePlan of a search page edge.
+func (r *insurancePlanEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.InsurancePlan, error) {
+	return edgeResource[*model.InsurancePlan](obj)
 }
 
 // InsurancePlanCreate creates a InsurancePlan.
@@ -1663,9 +3793,39 @@ func (r *queryResolver) Invoice(ctx context.Context, id string) (*model.Invoice,
 	return read[*model.Invoice](ctx, r.Resolver, id)
 }
 
-// InvoiceList lists Invoice resources.
-func (r *queryResolver) InvoiceList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Invoice, error) {
-	return list[*model.Invoice](ctx, r.Resolver, "Invoice", ids, count, offset)
+// InvoiceList searches Invoice resources.
+func (r *queryResolver) InvoiceList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Invoice, error) {
+	return searchList[*model.Invoice](ctx, r.Resolver, "Invoice")
+}
+
+// InvoiceConnection searches Invoice resources a page at a time.
+func (r *queryResolver) InvoiceConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Invoice")
+}
+
+type invoiceResolver struct{ *Resolver }
+
+// Invoice returns the resolver of Invoice's reverse references.
+func (r *Resolver) Invoice() graph.InvoiceResolver { return &invoiceResolver{r} }
+
+// ReverseList lists the resources that refer to a Invoice.
+func (r *invoiceResolver) ReverseList(ctx context.Context, obj *model.Invoice, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Invoice.
+func (r *invoiceResolver) ReverseConnection(ctx context.Context, obj *model.Invoice, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type invoiceEdgeResolver struct{ *Resolver }
+
+// InvoiceEdge returns the resolver of InvoiceEdge.resource.
+func (r *Resolver) InvoiceEdge() graph.InvoiceEdgeResolver { return &invoiceEdgeResolver{r} }
+
+// Resource returns the Invoice of a search page edge.
+func (r *invoiceEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Invoice, error) {
+	return edgeResource[*model.Invoice](obj)
 }
 
 // InvoiceCreate creates a Invoice.
@@ -1688,9 +3848,39 @@ func (r *queryResolver) Library(ctx context.Context, id string) (*model.Library,
 	return read[*model.Library](ctx, r.Resolver, id)
 }
 
-// LibraryList lists Library resources.
-func (r *queryResolver) LibraryList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Library, error) {
-	return list[*model.Library](ctx, r.Resolver, "Library", ids, count, offset)
+// LibraryList searches Library resources.
+func (r *queryResolver) LibraryList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Library, error) {
+	return searchList[*model.Library](ctx, r.Resolver, "Library")
+}
+
+// LibraryConnection searches Library resources a page at a time.
+func (r *queryResolver) LibraryConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Library")
+}
+
+type libraryResolver struct{ *Resolver }
+
+// Library returns the resolver of Library's reverse references.
+func (r *Resolver) Library() graph.LibraryResolver { return &libraryResolver{r} }
+
+// ReverseList lists the resources that refer to a Library.
+func (r *libraryResolver) ReverseList(ctx context.Context, obj *model.Library, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Library.
+func (r *libraryResolver) ReverseConnection(ctx context.Context, obj *model.Library, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type libraryEdgeResolver struct{ *Resolver }
+
+// LibraryEdge returns the resolver of LibraryEdge.resource.
+func (r *Resolver) LibraryEdge() graph.LibraryEdgeResolver { return &libraryEdgeResolver{r} }
+
+// Resource returns the Library of a search page edge.
+func (r *libraryEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Library, error) {
+	return edgeResource[*model.Library](obj)
 }
 
 // LibraryCreate creates a Library.
@@ -1713,9 +3903,39 @@ func (r *queryResolver) Linkage(ctx context.Context, id string) (*model.Linkage,
 	return read[*model.Linkage](ctx, r.Resolver, id)
 }
 
-// LinkageList lists Linkage resources.
-func (r *queryResolver) LinkageList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Linkage, error) {
-	return list[*model.Linkage](ctx, r.Resolver, "Linkage", ids, count, offset)
+// LinkageList searches Linkage resources.
+func (r *queryResolver) LinkageList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Linkage, error) {
+	return searchList[*model.Linkage](ctx, r.Resolver, "Linkage")
+}
+
+// LinkageConnection searches Linkage resources a page at a time.
+func (r *queryResolver) LinkageConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Linkage")
+}
+
+type linkageResolver struct{ *Resolver }
+
+// Linkage returns the resolver of Linkage's reverse references.
+func (r *Resolver) Linkage() graph.LinkageResolver { return &linkageResolver{r} }
+
+// ReverseList lists the resources that refer to a Linkage.
+func (r *linkageResolver) ReverseList(ctx context.Context, obj *model.Linkage, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Linkage.
+func (r *linkageResolver) ReverseConnection(ctx context.Context, obj *model.Linkage, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type linkageEdgeResolver struct{ *Resolver }
+
+// LinkageEdge returns the resolver of LinkageEdge.resource.
+func (r *Resolver) LinkageEdge() graph.LinkageEdgeResolver { return &linkageEdgeResolver{r} }
+
+// Resource returns the Linkage of a search page edge.
+func (r *linkageEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Linkage, error) {
+	return edgeResource[*model.Linkage](obj)
 }
 
 // LinkageCreate creates a Linkage.
@@ -1738,9 +3958,39 @@ func (r *queryResolver) List(ctx context.Context, id string) (*model.List, error
 	return read[*model.List](ctx, r.Resolver, id)
 }
 
-// ListList lists List resources.
-func (r *queryResolver) ListList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.List, error) {
-	return list[*model.List](ctx, r.Resolver, "List", ids, count, offset)
+// ListList searches List resources.
+func (r *queryResolver) ListList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.List, error) {
+	return searchList[*model.List](ctx, r.Resolver, "List")
+}
+
+// ListConnection searches List resources a page at a time.
+func (r *queryResolver) ListConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "List")
+}
+
+type listResolver struct{ *Resolver }
+
+// List returns the resolver of List's reverse references.
+func (r *Resolver) List() graph.ListResolver { return &listResolver{r} }
+
+// ReverseList lists the resources that refer to a List.
+func (r *listResolver) ReverseList(ctx context.Context, obj *model.List, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a List.
+func (r *listResolver) ReverseConnection(ctx context.Context, obj *model.List, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type listEdgeResolver struct{ *Resolver }
+
+// ListEdge returns the resolver of ListEdge.resource.
+func (r *Resolver) ListEdge() graph.ListEdgeResolver { return &listEdgeResolver{r} }
+
+// Resource returns the List of a search page edge.
+func (r *listEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.List, error) {
+	return edgeResource[*model.List](obj)
 }
 
 // ListCreate creates a List.
@@ -1763,9 +4013,39 @@ func (r *queryResolver) Location(ctx context.Context, id string) (*model.Locatio
 	return read[*model.Location](ctx, r.Resolver, id)
 }
 
-// LocationList lists Location resources.
-func (r *queryResolver) LocationList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Location, error) {
-	return list[*model.Location](ctx, r.Resolver, "Location", ids, count, offset)
+// LocationList searches Location resources.
+func (r *queryResolver) LocationList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Location, error) {
+	return searchList[*model.Location](ctx, r.Resolver, "Location")
+}
+
+// LocationConnection searches Location resources a page at a time.
+func (r *queryResolver) LocationConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Location")
+}
+
+type locationResolver struct{ *Resolver }
+
+// Location returns the resolver of Location's reverse references.
+func (r *Resolver) Location() graph.LocationResolver { return &locationResolver{r} }
+
+// ReverseList lists the resources that refer to a Location.
+func (r *locationResolver) ReverseList(ctx context.Context, obj *model.Location, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Location.
+func (r *locationResolver) ReverseConnection(ctx context.Context, obj *model.Location, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type locationEdgeResolver struct{ *Resolver }
+
+// LocationEdge returns the resolver of LocationEdge.resource.
+func (r *Resolver) LocationEdge() graph.LocationEdgeResolver { return &locationEdgeResolver{r} }
+
+// Resource returns the Location of a search page edge.
+func (r *locationEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Location, error) {
+	return edgeResource[*model.Location](obj)
 }
 
 // LocationCreate creates a Location.
@@ -1788,9 +4068,39 @@ func (r *queryResolver) Measure(ctx context.Context, id string) (*model.Measure,
 	return read[*model.Measure](ctx, r.Resolver, id)
 }
 
-// MeasureList lists Measure resources.
-func (r *queryResolver) MeasureList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Measure, error) {
-	return list[*model.Measure](ctx, r.Resolver, "Measure", ids, count, offset)
+// MeasureList searches Measure resources.
+func (r *queryResolver) MeasureList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Measure, error) {
+	return searchList[*model.Measure](ctx, r.Resolver, "Measure")
+}
+
+// MeasureConnection searches Measure resources a page at a time.
+func (r *queryResolver) MeasureConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Measure")
+}
+
+type measureResolver struct{ *Resolver }
+
+// Measure returns the resolver of Measure's reverse references.
+func (r *Resolver) Measure() graph.MeasureResolver { return &measureResolver{r} }
+
+// ReverseList lists the resources that refer to a Measure.
+func (r *measureResolver) ReverseList(ctx context.Context, obj *model.Measure, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Measure.
+func (r *measureResolver) ReverseConnection(ctx context.Context, obj *model.Measure, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type measureEdgeResolver struct{ *Resolver }
+
+// MeasureEdge returns the resolver of MeasureEdge.resource.
+func (r *Resolver) MeasureEdge() graph.MeasureEdgeResolver { return &measureEdgeResolver{r} }
+
+// Resource returns the Measure of a search page edge.
+func (r *measureEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Measure, error) {
+	return edgeResource[*model.Measure](obj)
 }
 
 // MeasureCreate creates a Measure.
@@ -1813,9 +4123,41 @@ func (r *queryResolver) MeasureReport(ctx context.Context, id string) (*model.Me
 	return read[*model.MeasureReport](ctx, r.Resolver, id)
 }
 
-// MeasureReportList lists MeasureReport resources.
-func (r *queryResolver) MeasureReportList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.MeasureReport, error) {
-	return list[*model.MeasureReport](ctx, r.Resolver, "MeasureReport", ids, count, offset)
+// MeasureReportList searches MeasureReport resources.
+func (r *queryResolver) MeasureReportList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.MeasureReport, error) {
+	return searchList[*model.MeasureReport](ctx, r.Resolver, "MeasureReport")
+}
+
+// MeasureReportConnection searches MeasureReport resources a page at a time.
+func (r *queryResolver) MeasureReportConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "MeasureReport")
+}
+
+type measureReportResolver struct{ *Resolver }
+
+// MeasureReport returns the resolver of MeasureReport's reverse references.
+func (r *Resolver) MeasureReport() graph.MeasureReportResolver { return &measureReportResolver{r} }
+
+// ReverseList lists the resources that refer to a MeasureReport.
+func (r *measureReportResolver) ReverseList(ctx context.Context, obj *model.MeasureReport, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a MeasureReport.
+func (r *measureReportResolver) ReverseConnection(ctx context.Context, obj *model.MeasureReport, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type measureReportEdgeResolver struct{ *Resolver }
+
+// MeasureReportEdge returns the resolver of MeasureReportEdge.resource.
+func (r *Resolver) MeasureReportEdge() graph.MeasureReportEdgeResolver {
+	return &measureReportEdgeResolver{r}
+}
+
+// Resource returns the MeasureReport of a search page edge.
+func (r *measureReportEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.MeasureReport, error) {
+	return edgeResource[*model.MeasureReport](obj)
 }
 
 // MeasureReportCreate creates a MeasureReport.
@@ -1838,9 +4180,39 @@ func (r *queryResolver) Media(ctx context.Context, id string) (*model.Media, err
 	return read[*model.Media](ctx, r.Resolver, id)
 }
 
-// MediaList lists Media resources.
-func (r *queryResolver) MediaList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Media, error) {
-	return list[*model.Media](ctx, r.Resolver, "Media", ids, count, offset)
+// MediaList searches Media resources.
+func (r *queryResolver) MediaList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Media, error) {
+	return searchList[*model.Media](ctx, r.Resolver, "Media")
+}
+
+// MediaConnection searches Media resources a page at a time.
+func (r *queryResolver) MediaConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Media")
+}
+
+type mediaResolver struct{ *Resolver }
+
+// Media returns the resolver of Media's reverse references.
+func (r *Resolver) Media() graph.MediaResolver { return &mediaResolver{r} }
+
+// ReverseList lists the resources that refer to a Media.
+func (r *mediaResolver) ReverseList(ctx context.Context, obj *model.Media, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Media.
+func (r *mediaResolver) ReverseConnection(ctx context.Context, obj *model.Media, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type mediaEdgeResolver struct{ *Resolver }
+
+// MediaEdge returns the resolver of MediaEdge.resource.
+func (r *Resolver) MediaEdge() graph.MediaEdgeResolver { return &mediaEdgeResolver{r} }
+
+// Resource returns the Media of a search page edge.
+func (r *mediaEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Media, error) {
+	return edgeResource[*model.Media](obj)
 }
 
 // MediaCreate creates a Media.
@@ -1863,9 +4235,39 @@ func (r *queryResolver) Medication(ctx context.Context, id string) (*model.Medic
 	return read[*model.Medication](ctx, r.Resolver, id)
 }
 
-// MedicationList lists Medication resources.
-func (r *queryResolver) MedicationList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Medication, error) {
-	return list[*model.Medication](ctx, r.Resolver, "Medication", ids, count, offset)
+// MedicationList searches Medication resources.
+func (r *queryResolver) MedicationList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Medication, error) {
+	return searchList[*model.Medication](ctx, r.Resolver, "Medication")
+}
+
+// MedicationConnection searches Medication resources a page at a time.
+func (r *queryResolver) MedicationConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Medication")
+}
+
+type medicationResolver struct{ *Resolver }
+
+// Medication returns the resolver of Medication's reverse references.
+func (r *Resolver) Medication() graph.MedicationResolver { return &medicationResolver{r} }
+
+// ReverseList lists the resources that refer to a Medication.
+func (r *medicationResolver) ReverseList(ctx context.Context, obj *model.Medication, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Medication.
+func (r *medicationResolver) ReverseConnection(ctx context.Context, obj *model.Medication, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type medicationEdgeResolver struct{ *Resolver }
+
+// MedicationEdge returns the resolver of MedicationEdge.resource.
+func (r *Resolver) MedicationEdge() graph.MedicationEdgeResolver { return &medicationEdgeResolver{r} }
+
+// Resource returns the Medication of a search page edge.
+func (r *medicationEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Medication, error) {
+	return edgeResource[*model.Medication](obj)
 }
 
 // MedicationCreate creates a Medication.
@@ -1888,9 +4290,43 @@ func (r *queryResolver) MedicationAdministration(ctx context.Context, id string)
 	return read[*model.MedicationAdministration](ctx, r.Resolver, id)
 }
 
-// MedicationAdministrationList lists MedicationAdministration resources.
-func (r *queryResolver) MedicationAdministrationList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.MedicationAdministration, error) {
-	return list[*model.MedicationAdministration](ctx, r.Resolver, "MedicationAdministration", ids, count, offset)
+// MedicationAdministrationList searches MedicationAdministration resources.
+func (r *queryResolver) MedicationAdministrationList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.MedicationAdministration, error) {
+	return searchList[*model.MedicationAdministration](ctx, r.Resolver, "MedicationAdministration")
+}
+
+// MedicationAdministrationConnection searches MedicationAdministration resources a page at a time.
+func (r *queryResolver) MedicationAdministrationConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "MedicationAdministration")
+}
+
+type medicationAdministrationResolver struct{ *Resolver }
+
+// MedicationAdministration returns the resolver of MedicationAdministration's reverse references.
+func (r *Resolver) MedicationAdministration() graph.MedicationAdministrationResolver {
+	return &medicationAdministrationResolver{r}
+}
+
+// ReverseList lists the resources that refer to a MedicationAdministration.
+func (r *medicationAdministrationResolver) ReverseList(ctx context.Context, obj *model.MedicationAdministration, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a MedicationAdministration.
+func (r *medicationAdministrationResolver) ReverseConnection(ctx context.Context, obj *model.MedicationAdministration, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type medicationAdministrationEdgeResolver struct{ *Resolver }
+
+// MedicationAdministrationEdge returns the resolver of MedicationAdministrationEdge.resource.
+func (r *Resolver) MedicationAdministrationEdge() graph.MedicationAdministrationEdgeResolver {
+	return &medicationAdministrationEdgeResolver{r}
+}
+
+// Resource returns the MedicationAdministration of a search page edge.
+func (r *medicationAdministrationEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.MedicationAdministration, error) {
+	return edgeResource[*model.MedicationAdministration](obj)
 }
 
 // MedicationAdministrationCreate creates a MedicationAdministration.
@@ -1913,9 +4349,43 @@ func (r *queryResolver) MedicationDispense(ctx context.Context, id string) (*mod
 	return read[*model.MedicationDispense](ctx, r.Resolver, id)
 }
 
-// MedicationDispenseList lists MedicationDispense resources.
-func (r *queryResolver) MedicationDispenseList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.MedicationDispense, error) {
-	return list[*model.MedicationDispense](ctx, r.Resolver, "MedicationDispense", ids, count, offset)
+// MedicationDispenseList searches MedicationDispense resources.
+func (r *queryResolver) MedicationDispenseList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.MedicationDispense, error) {
+	return searchList[*model.MedicationDispense](ctx, r.Resolver, "MedicationDispense")
+}
+
+// MedicationDispenseConnection searches MedicationDispense resources a page at a time.
+func (r *queryResolver) MedicationDispenseConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "MedicationDispense")
+}
+
+type medicationDispenseResolver struct{ *Resolver }
+
+// MedicationDispense returns the resolver of MedicationDispense's reverse references.
+func (r *Resolver) MedicationDispense() graph.MedicationDispenseResolver {
+	return &medicationDispenseResolver{r}
+}
+
+// ReverseList lists the resources that refer to a MedicationDispense.
+func (r *medicationDispenseResolver) ReverseList(ctx context.Context, obj *model.MedicationDispense, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a MedicationDispense.
+func (r *medicationDispenseResolver) ReverseConnection(ctx context.Context, obj *model.MedicationDispense, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type medicationDispenseEdgeResolver struct{ *Resolver }
+
+// MedicationDispenseEdge returns the resolver of MedicationDispenseEdge.resource.
+func (r *Resolver) MedicationDispenseEdge() graph.MedicationDispenseEdgeResolver {
+	return &medicationDispenseEdgeResolver{r}
+}
+
+// Resource returns the MedicationDispense of a search page edge.
+func (r *medicationDispenseEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.MedicationDispense, error) {
+	return edgeResource[*model.MedicationDispense](obj)
 }
 
 // MedicationDispenseCreate creates a MedicationDispense.
@@ -1938,9 +4408,43 @@ func (r *queryResolver) MedicationKnowledge(ctx context.Context, id string) (*mo
 	return read[*model.MedicationKnowledge](ctx, r.Resolver, id)
 }
 
-// MedicationKnowledgeList lists MedicationKnowledge resources.
-func (r *queryResolver) MedicationKnowledgeList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.MedicationKnowledge, error) {
-	return list[*model.MedicationKnowledge](ctx, r.Resolver, "MedicationKnowledge", ids, count, offset)
+// MedicationKnowledgeList searches MedicationKnowledge resources.
+func (r *queryResolver) MedicationKnowledgeList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.MedicationKnowledge, error) {
+	return searchList[*model.MedicationKnowledge](ctx, r.Resolver, "MedicationKnowledge")
+}
+
+// MedicationKnowledgeConnection searches MedicationKnowledge resources a page at a time.
+func (r *queryResolver) MedicationKnowledgeConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "MedicationKnowledge")
+}
+
+type medicationKnowledgeResolver struct{ *Resolver }
+
+// MedicationKnowledge returns the resolver of MedicationKnowledge's reverse references.
+func (r *Resolver) MedicationKnowledge() graph.MedicationKnowledgeResolver {
+	return &medicationKnowledgeResolver{r}
+}
+
+// ReverseList lists the resources that refer to a MedicationKnowledge.
+func (r *medicationKnowledgeResolver) ReverseList(ctx context.Context, obj *model.MedicationKnowledge, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a MedicationKnowledge.
+func (r *medicationKnowledgeResolver) ReverseConnection(ctx context.Context, obj *model.MedicationKnowledge, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type medicationKnowledgeEdgeResolver struct{ *Resolver }
+
+// MedicationKnowledgeEdge returns the resolver of MedicationKnowledgeEdge.resource.
+func (r *Resolver) MedicationKnowledgeEdge() graph.MedicationKnowledgeEdgeResolver {
+	return &medicationKnowledgeEdgeResolver{r}
+}
+
+// Resource returns the MedicationKnowledge of a search page edge.
+func (r *medicationKnowledgeEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.MedicationKnowledge, error) {
+	return edgeResource[*model.MedicationKnowledge](obj)
 }
 
 // MedicationKnowledgeCreate creates a MedicationKnowledge.
@@ -1963,9 +4467,43 @@ func (r *queryResolver) MedicationRequest(ctx context.Context, id string) (*mode
 	return read[*model.MedicationRequest](ctx, r.Resolver, id)
 }
 
-// MedicationRequestList lists MedicationRequest resources.
-func (r *queryResolver) MedicationRequestList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.MedicationRequest, error) {
-	return list[*model.MedicationRequest](ctx, r.Resolver, "MedicationRequest", ids, count, offset)
+// MedicationRequestList searches MedicationRequest resources.
+func (r *queryResolver) MedicationRequestList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.MedicationRequest, error) {
+	return searchList[*model.MedicationRequest](ctx, r.Resolver, "MedicationRequest")
+}
+
+// MedicationRequestConnection searches MedicationRequest resources a page at a time.
+func (r *queryResolver) MedicationRequestConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "MedicationRequest")
+}
+
+type medicationRequestResolver struct{ *Resolver }
+
+// MedicationRequest returns the resolver of MedicationRequest's reverse references.
+func (r *Resolver) MedicationRequest() graph.MedicationRequestResolver {
+	return &medicationRequestResolver{r}
+}
+
+// ReverseList lists the resources that refer to a MedicationRequest.
+func (r *medicationRequestResolver) ReverseList(ctx context.Context, obj *model.MedicationRequest, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a MedicationRequest.
+func (r *medicationRequestResolver) ReverseConnection(ctx context.Context, obj *model.MedicationRequest, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type medicationRequestEdgeResolver struct{ *Resolver }
+
+// MedicationRequestEdge returns the resolver of MedicationRequestEdge.resource.
+func (r *Resolver) MedicationRequestEdge() graph.MedicationRequestEdgeResolver {
+	return &medicationRequestEdgeResolver{r}
+}
+
+// Resource returns the MedicationRequest of a search page edge.
+func (r *medicationRequestEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.MedicationRequest, error) {
+	return edgeResource[*model.MedicationRequest](obj)
 }
 
 // MedicationRequestCreate creates a MedicationRequest.
@@ -1988,9 +4526,43 @@ func (r *queryResolver) MedicationStatement(ctx context.Context, id string) (*mo
 	return read[*model.MedicationStatement](ctx, r.Resolver, id)
 }
 
-// MedicationStatementList lists MedicationStatement resources.
-func (r *queryResolver) MedicationStatementList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.MedicationStatement, error) {
-	return list[*model.MedicationStatement](ctx, r.Resolver, "MedicationStatement", ids, count, offset)
+// MedicationStatementList searches MedicationStatement resources.
+func (r *queryResolver) MedicationStatementList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.MedicationStatement, error) {
+	return searchList[*model.MedicationStatement](ctx, r.Resolver, "MedicationStatement")
+}
+
+// MedicationStatementConnection searches MedicationStatement resources a page at a time.
+func (r *queryResolver) MedicationStatementConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "MedicationStatement")
+}
+
+type medicationStatementResolver struct{ *Resolver }
+
+// MedicationStatement returns the resolver of MedicationStatement's reverse references.
+func (r *Resolver) MedicationStatement() graph.MedicationStatementResolver {
+	return &medicationStatementResolver{r}
+}
+
+// ReverseList lists the resources that refer to a MedicationStatement.
+func (r *medicationStatementResolver) ReverseList(ctx context.Context, obj *model.MedicationStatement, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a MedicationStatement.
+func (r *medicationStatementResolver) ReverseConnection(ctx context.Context, obj *model.MedicationStatement, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type medicationStatementEdgeResolver struct{ *Resolver }
+
+// MedicationStatementEdge returns the resolver of MedicationStatementEdge.resource.
+func (r *Resolver) MedicationStatementEdge() graph.MedicationStatementEdgeResolver {
+	return &medicationStatementEdgeResolver{r}
+}
+
+// Resource returns the MedicationStatement of a search page edge.
+func (r *medicationStatementEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.MedicationStatement, error) {
+	return edgeResource[*model.MedicationStatement](obj)
 }
 
 // MedicationStatementCreate creates a MedicationStatement.
@@ -2013,9 +4585,43 @@ func (r *queryResolver) MedicinalProduct(ctx context.Context, id string) (*model
 	return read[*model.MedicinalProduct](ctx, r.Resolver, id)
 }
 
-// MedicinalProductList lists MedicinalProduct resources.
-func (r *queryResolver) MedicinalProductList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.MedicinalProduct, error) {
-	return list[*model.MedicinalProduct](ctx, r.Resolver, "MedicinalProduct", ids, count, offset)
+// MedicinalProductList searches MedicinalProduct resources.
+func (r *queryResolver) MedicinalProductList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.MedicinalProduct, error) {
+	return searchList[*model.MedicinalProduct](ctx, r.Resolver, "MedicinalProduct")
+}
+
+// MedicinalProductConnection searches MedicinalProduct resources a page at a time.
+func (r *queryResolver) MedicinalProductConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "MedicinalProduct")
+}
+
+type medicinalProductResolver struct{ *Resolver }
+
+// MedicinalProduct returns the resolver of MedicinalProduct's reverse references.
+func (r *Resolver) MedicinalProduct() graph.MedicinalProductResolver {
+	return &medicinalProductResolver{r}
+}
+
+// ReverseList lists the resources that refer to a MedicinalProduct.
+func (r *medicinalProductResolver) ReverseList(ctx context.Context, obj *model.MedicinalProduct, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a MedicinalProduct.
+func (r *medicinalProductResolver) ReverseConnection(ctx context.Context, obj *model.MedicinalProduct, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type medicinalProductEdgeResolver struct{ *Resolver }
+
+// MedicinalProductEdge returns the resolver of MedicinalProductEdge.resource.
+func (r *Resolver) MedicinalProductEdge() graph.MedicinalProductEdgeResolver {
+	return &medicinalProductEdgeResolver{r}
+}
+
+// Resource returns the MedicinalProduct of a search page edge.
+func (r *medicinalProductEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.MedicinalProduct, error) {
+	return edgeResource[*model.MedicinalProduct](obj)
 }
 
 // MedicinalProductCreate creates a MedicinalProduct.
@@ -2038,9 +4644,43 @@ func (r *queryResolver) MedicinalProductAuthorization(ctx context.Context, id st
 	return read[*model.MedicinalProductAuthorization](ctx, r.Resolver, id)
 }
 
-// MedicinalProductAuthorizationList lists MedicinalProductAuthorization resources.
-func (r *queryResolver) MedicinalProductAuthorizationList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.MedicinalProductAuthorization, error) {
-	return list[*model.MedicinalProductAuthorization](ctx, r.Resolver, "MedicinalProductAuthorization", ids, count, offset)
+// MedicinalProductAuthorizationList searches MedicinalProductAuthorization resources.
+func (r *queryResolver) MedicinalProductAuthorizationList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.MedicinalProductAuthorization, error) {
+	return searchList[*model.MedicinalProductAuthorization](ctx, r.Resolver, "MedicinalProductAuthorization")
+}
+
+// MedicinalProductAuthorizationConnection searches MedicinalProductAuthorization resources a page at a time.
+func (r *queryResolver) MedicinalProductAuthorizationConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "MedicinalProductAuthorization")
+}
+
+type medicinalProductAuthorizationResolver struct{ *Resolver }
+
+// MedicinalProductAuthorization returns the resolver of MedicinalProductAuthorization's reverse references.
+func (r *Resolver) MedicinalProductAuthorization() graph.MedicinalProductAuthorizationResolver {
+	return &medicinalProductAuthorizationResolver{r}
+}
+
+// ReverseList lists the resources that refer to a MedicinalProductAuthorization.
+func (r *medicinalProductAuthorizationResolver) ReverseList(ctx context.Context, obj *model.MedicinalProductAuthorization, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a MedicinalProductAuthorization.
+func (r *medicinalProductAuthorizationResolver) ReverseConnection(ctx context.Context, obj *model.MedicinalProductAuthorization, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type medicinalProductAuthorizationEdgeResolver struct{ *Resolver }
+
+// MedicinalProductAuthorizationEdge returns the resolver of MedicinalProductAuthorizationEdge.resource.
+func (r *Resolver) MedicinalProductAuthorizationEdge() graph.MedicinalProductAuthorizationEdgeResolver {
+	return &medicinalProductAuthorizationEdgeResolver{r}
+}
+
+// Resource returns the MedicinalProductAuthorization of a search page edge.
+func (r *medicinalProductAuthorizationEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.MedicinalProductAuthorization, error) {
+	return edgeResource[*model.MedicinalProductAuthorization](obj)
 }
 
 // MedicinalProductAuthorizationCreate creates a MedicinalProductAuthorization.
@@ -2063,9 +4703,43 @@ func (r *queryResolver) MedicinalProductContraindication(ctx context.Context, id
 	return read[*model.MedicinalProductContraindication](ctx, r.Resolver, id)
 }
 
-// MedicinalProductContraindicationList lists MedicinalProductContraindication resources.
-func (r *queryResolver) MedicinalProductContraindicationList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.MedicinalProductContraindication, error) {
-	return list[*model.MedicinalProductContraindication](ctx, r.Resolver, "MedicinalProductContraindication", ids, count, offset)
+// MedicinalProductContraindicationList searches MedicinalProductContraindication resources.
+func (r *queryResolver) MedicinalProductContraindicationList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.MedicinalProductContraindication, error) {
+	return searchList[*model.MedicinalProductContraindication](ctx, r.Resolver, "MedicinalProductContraindication")
+}
+
+// MedicinalProductContraindicationConnection searches MedicinalProductContraindication resources a page at a time.
+func (r *queryResolver) MedicinalProductContraindicationConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "MedicinalProductContraindication")
+}
+
+type medicinalProductContraindicationResolver struct{ *Resolver }
+
+// MedicinalProductContraindication returns the resolver of MedicinalProductContraindication's reverse references.
+func (r *Resolver) MedicinalProductContraindication() graph.MedicinalProductContraindicationResolver {
+	return &medicinalProductContraindicationResolver{r}
+}
+
+// ReverseList lists the resources that refer to a MedicinalProductContraindication.
+func (r *medicinalProductContraindicationResolver) ReverseList(ctx context.Context, obj *model.MedicinalProductContraindication, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a MedicinalProductContraindication.
+func (r *medicinalProductContraindicationResolver) ReverseConnection(ctx context.Context, obj *model.MedicinalProductContraindication, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type medicinalProductContraindicationEdgeResolver struct{ *Resolver }
+
+// MedicinalProductContraindicationEdge returns the resolver of MedicinalProductContraindicationEdge.resource.
+func (r *Resolver) MedicinalProductContraindicationEdge() graph.MedicinalProductContraindicationEdgeResolver {
+	return &medicinalProductContraindicationEdgeResolver{r}
+}
+
+// Resource returns the MedicinalProductContraindication of a search page edge.
+func (r *medicinalProductContraindicationEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.MedicinalProductContraindication, error) {
+	return edgeResource[*model.MedicinalProductContraindication](obj)
 }
 
 // MedicinalProductContraindicationCreate creates a MedicinalProductContraindication.
@@ -2088,9 +4762,43 @@ func (r *queryResolver) MedicinalProductIndication(ctx context.Context, id strin
 	return read[*model.MedicinalProductIndication](ctx, r.Resolver, id)
 }
 
-// MedicinalProductIndicationList lists MedicinalProductIndication resources.
-func (r *queryResolver) MedicinalProductIndicationList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.MedicinalProductIndication, error) {
-	return list[*model.MedicinalProductIndication](ctx, r.Resolver, "MedicinalProductIndication", ids, count, offset)
+// MedicinalProductIndicationList searches MedicinalProductIndication resources.
+func (r *queryResolver) MedicinalProductIndicationList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.MedicinalProductIndication, error) {
+	return searchList[*model.MedicinalProductIndication](ctx, r.Resolver, "MedicinalProductIndication")
+}
+
+// MedicinalProductIndicationConnection searches MedicinalProductIndication resources a page at a time.
+func (r *queryResolver) MedicinalProductIndicationConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "MedicinalProductIndication")
+}
+
+type medicinalProductIndicationResolver struct{ *Resolver }
+
+// MedicinalProductIndication returns the resolver of MedicinalProductIndication's reverse references.
+func (r *Resolver) MedicinalProductIndication() graph.MedicinalProductIndicationResolver {
+	return &medicinalProductIndicationResolver{r}
+}
+
+// ReverseList lists the resources that refer to a MedicinalProductIndication.
+func (r *medicinalProductIndicationResolver) ReverseList(ctx context.Context, obj *model.MedicinalProductIndication, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a MedicinalProductIndication.
+func (r *medicinalProductIndicationResolver) ReverseConnection(ctx context.Context, obj *model.MedicinalProductIndication, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type medicinalProductIndicationEdgeResolver struct{ *Resolver }
+
+// MedicinalProductIndicationEdge returns the resolver of MedicinalProductIndicationEdge.resource.
+func (r *Resolver) MedicinalProductIndicationEdge() graph.MedicinalProductIndicationEdgeResolver {
+	return &medicinalProductIndicationEdgeResolver{r}
+}
+
+// Resource returns the MedicinalProductIndication of a search page edge.
+func (r *medicinalProductIndicationEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.MedicinalProductIndication, error) {
+	return edgeResource[*model.MedicinalProductIndication](obj)
 }
 
 // MedicinalProductIndicationCreate creates a MedicinalProductIndication.
@@ -2113,9 +4821,43 @@ func (r *queryResolver) MedicinalProductIngredient(ctx context.Context, id strin
 	return read[*model.MedicinalProductIngredient](ctx, r.Resolver, id)
 }
 
-// MedicinalProductIngredientList lists MedicinalProductIngredient resources.
-func (r *queryResolver) MedicinalProductIngredientList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.MedicinalProductIngredient, error) {
-	return list[*model.MedicinalProductIngredient](ctx, r.Resolver, "MedicinalProductIngredient", ids, count, offset)
+// MedicinalProductIngredientList searches MedicinalProductIngredient resources.
+func (r *queryResolver) MedicinalProductIngredientList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.MedicinalProductIngredient, error) {
+	return searchList[*model.MedicinalProductIngredient](ctx, r.Resolver, "MedicinalProductIngredient")
+}
+
+// MedicinalProductIngredientConnection searches MedicinalProductIngredient resources a page at a time.
+func (r *queryResolver) MedicinalProductIngredientConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "MedicinalProductIngredient")
+}
+
+type medicinalProductIngredientResolver struct{ *Resolver }
+
+// MedicinalProductIngredient returns the resolver of MedicinalProductIngredient's reverse references.
+func (r *Resolver) MedicinalProductIngredient() graph.MedicinalProductIngredientResolver {
+	return &medicinalProductIngredientResolver{r}
+}
+
+// ReverseList lists the resources that refer to a MedicinalProductIngredient.
+func (r *medicinalProductIngredientResolver) ReverseList(ctx context.Context, obj *model.MedicinalProductIngredient, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a MedicinalProductIngredient.
+func (r *medicinalProductIngredientResolver) ReverseConnection(ctx context.Context, obj *model.MedicinalProductIngredient, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type medicinalProductIngredientEdgeResolver struct{ *Resolver }
+
+// MedicinalProductIngredientEdge returns the resolver of MedicinalProductIngredientEdge.resource.
+func (r *Resolver) MedicinalProductIngredientEdge() graph.MedicinalProductIngredientEdgeResolver {
+	return &medicinalProductIngredientEdgeResolver{r}
+}
+
+// Resource returns the MedicinalProductIngredient of a search page edge.
+func (r *medicinalProductIngredientEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.MedicinalProductIngredient, error) {
+	return edgeResource[*model.MedicinalProductIngredient](obj)
 }
 
 // MedicinalProductIngredientCreate creates a MedicinalProductIngredient.
@@ -2138,9 +4880,43 @@ func (r *queryResolver) MedicinalProductInteraction(ctx context.Context, id stri
 	return read[*model.MedicinalProductInteraction](ctx, r.Resolver, id)
 }
 
-// MedicinalProductInteractionList lists MedicinalProductInteraction resources.
-func (r *queryResolver) MedicinalProductInteractionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.MedicinalProductInteraction, error) {
-	return list[*model.MedicinalProductInteraction](ctx, r.Resolver, "MedicinalProductInteraction", ids, count, offset)
+// MedicinalProductInteractionList searches MedicinalProductInteraction resources.
+func (r *queryResolver) MedicinalProductInteractionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.MedicinalProductInteraction, error) {
+	return searchList[*model.MedicinalProductInteraction](ctx, r.Resolver, "MedicinalProductInteraction")
+}
+
+// MedicinalProductInteractionConnection searches MedicinalProductInteraction resources a page at a time.
+func (r *queryResolver) MedicinalProductInteractionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "MedicinalProductInteraction")
+}
+
+type medicinalProductInteractionResolver struct{ *Resolver }
+
+// MedicinalProductInteraction returns the resolver of MedicinalProductInteraction's reverse references.
+func (r *Resolver) MedicinalProductInteraction() graph.MedicinalProductInteractionResolver {
+	return &medicinalProductInteractionResolver{r}
+}
+
+// ReverseList lists the resources that refer to a MedicinalProductInteraction.
+func (r *medicinalProductInteractionResolver) ReverseList(ctx context.Context, obj *model.MedicinalProductInteraction, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a MedicinalProductInteraction.
+func (r *medicinalProductInteractionResolver) ReverseConnection(ctx context.Context, obj *model.MedicinalProductInteraction, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type medicinalProductInteractionEdgeResolver struct{ *Resolver }
+
+// MedicinalProductInteractionEdge returns the resolver of MedicinalProductInteractionEdge.resource.
+func (r *Resolver) MedicinalProductInteractionEdge() graph.MedicinalProductInteractionEdgeResolver {
+	return &medicinalProductInteractionEdgeResolver{r}
+}
+
+// Resource returns the MedicinalProductInteraction of a search page edge.
+func (r *medicinalProductInteractionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.MedicinalProductInteraction, error) {
+	return edgeResource[*model.MedicinalProductInteraction](obj)
 }
 
 // MedicinalProductInteractionCreate creates a MedicinalProductInteraction.
@@ -2163,9 +4939,43 @@ func (r *queryResolver) MedicinalProductManufactured(ctx context.Context, id str
 	return read[*model.MedicinalProductManufactured](ctx, r.Resolver, id)
 }
 
-// MedicinalProductManufacturedList lists MedicinalProductManufactured resources.
-func (r *queryResolver) MedicinalProductManufacturedList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.MedicinalProductManufactured, error) {
-	return list[*model.MedicinalProductManufactured](ctx, r.Resolver, "MedicinalProductManufactured", ids, count, offset)
+// MedicinalProductManufacturedList searches MedicinalProductManufactured resources.
+func (r *queryResolver) MedicinalProductManufacturedList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.MedicinalProductManufactured, error) {
+	return searchList[*model.MedicinalProductManufactured](ctx, r.Resolver, "MedicinalProductManufactured")
+}
+
+// MedicinalProductManufacturedConnection searches MedicinalProductManufactured resources a page at a time.
+func (r *queryResolver) MedicinalProductManufacturedConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "MedicinalProductManufactured")
+}
+
+type medicinalProductManufacturedResolver struct{ *Resolver }
+
+// MedicinalProductManufactured returns the resolver of MedicinalProductManufactured's reverse references.
+func (r *Resolver) MedicinalProductManufactured() graph.MedicinalProductManufacturedResolver {
+	return &medicinalProductManufacturedResolver{r}
+}
+
+// ReverseList lists the resources that refer to a MedicinalProductManufactured.
+func (r *medicinalProductManufacturedResolver) ReverseList(ctx context.Context, obj *model.MedicinalProductManufactured, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a MedicinalProductManufactured.
+func (r *medicinalProductManufacturedResolver) ReverseConnection(ctx context.Context, obj *model.MedicinalProductManufactured, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type medicinalProductManufacturedEdgeResolver struct{ *Resolver }
+
+// MedicinalProductManufacturedEdge returns the resolver of MedicinalProductManufacturedEdge.resource.
+func (r *Resolver) MedicinalProductManufacturedEdge() graph.MedicinalProductManufacturedEdgeResolver {
+	return &medicinalProductManufacturedEdgeResolver{r}
+}
+
+// Resource returns the MedicinalProductManufactured of a search page edge.
+func (r *medicinalProductManufacturedEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.MedicinalProductManufactured, error) {
+	return edgeResource[*model.MedicinalProductManufactured](obj)
 }
 
 // MedicinalProductManufacturedCreate creates a MedicinalProductManufactured.
@@ -2188,9 +4998,43 @@ func (r *queryResolver) MedicinalProductPackaged(ctx context.Context, id string)
 	return read[*model.MedicinalProductPackaged](ctx, r.Resolver, id)
 }
 
-// MedicinalProductPackagedList lists MedicinalProductPackaged resources.
-func (r *queryResolver) MedicinalProductPackagedList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.MedicinalProductPackaged, error) {
-	return list[*model.MedicinalProductPackaged](ctx, r.Resolver, "MedicinalProductPackaged", ids, count, offset)
+// MedicinalProductPackagedList searches MedicinalProductPackaged resources.
+func (r *queryResolver) MedicinalProductPackagedList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.MedicinalProductPackaged, error) {
+	return searchList[*model.MedicinalProductPackaged](ctx, r.Resolver, "MedicinalProductPackaged")
+}
+
+// MedicinalProductPackagedConnection searches MedicinalProductPackaged resources a page at a time.
+func (r *queryResolver) MedicinalProductPackagedConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "MedicinalProductPackaged")
+}
+
+type medicinalProductPackagedResolver struct{ *Resolver }
+
+// MedicinalProductPackaged returns the resolver of MedicinalProductPackaged's reverse references.
+func (r *Resolver) MedicinalProductPackaged() graph.MedicinalProductPackagedResolver {
+	return &medicinalProductPackagedResolver{r}
+}
+
+// ReverseList lists the resources that refer to a MedicinalProductPackaged.
+func (r *medicinalProductPackagedResolver) ReverseList(ctx context.Context, obj *model.MedicinalProductPackaged, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a MedicinalProductPackaged.
+func (r *medicinalProductPackagedResolver) ReverseConnection(ctx context.Context, obj *model.MedicinalProductPackaged, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type medicinalProductPackagedEdgeResolver struct{ *Resolver }
+
+// MedicinalProductPackagedEdge returns the resolver of MedicinalProductPackagedEdge.resource.
+func (r *Resolver) MedicinalProductPackagedEdge() graph.MedicinalProductPackagedEdgeResolver {
+	return &medicinalProductPackagedEdgeResolver{r}
+}
+
+// Resource returns the MedicinalProductPackaged of a search page edge.
+func (r *medicinalProductPackagedEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.MedicinalProductPackaged, error) {
+	return edgeResource[*model.MedicinalProductPackaged](obj)
 }
 
 // MedicinalProductPackagedCreate creates a MedicinalProductPackaged.
@@ -2213,9 +5057,43 @@ func (r *queryResolver) MedicinalProductPharmaceutical(ctx context.Context, id s
 	return read[*model.MedicinalProductPharmaceutical](ctx, r.Resolver, id)
 }
 
-// MedicinalProductPharmaceuticalList lists MedicinalProductPharmaceutical resources.
-func (r *queryResolver) MedicinalProductPharmaceuticalList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.MedicinalProductPharmaceutical, error) {
-	return list[*model.MedicinalProductPharmaceutical](ctx, r.Resolver, "MedicinalProductPharmaceutical", ids, count, offset)
+// MedicinalProductPharmaceuticalList searches MedicinalProductPharmaceutical resources.
+func (r *queryResolver) MedicinalProductPharmaceuticalList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.MedicinalProductPharmaceutical, error) {
+	return searchList[*model.MedicinalProductPharmaceutical](ctx, r.Resolver, "MedicinalProductPharmaceutical")
+}
+
+// MedicinalProductPharmaceuticalConnection searches MedicinalProductPharmaceutical resources a page at a time.
+func (r *queryResolver) MedicinalProductPharmaceuticalConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "MedicinalProductPharmaceutical")
+}
+
+type medicinalProductPharmaceuticalResolver struct{ *Resolver }
+
+// MedicinalProductPharmaceutical returns the resolver of MedicinalProductPharmaceutical's reverse references.
+func (r *Resolver) MedicinalProductPharmaceutical() graph.MedicinalProductPharmaceuticalResolver {
+	return &medicinalProductPharmaceuticalResolver{r}
+}
+
+// ReverseList lists the resources that refer to a MedicinalProductPharmaceutical.
+func (r *medicinalProductPharmaceuticalResolver) ReverseList(ctx context.Context, obj *model.MedicinalProductPharmaceutical, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a MedicinalProductPharmaceutical.
+func (r *medicinalProductPharmaceuticalResolver) ReverseConnection(ctx context.Context, obj *model.MedicinalProductPharmaceutical, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type medicinalProductPharmaceuticalEdgeResolver struct{ *Resolver }
+
+// MedicinalProductPharmaceuticalEdge returns the resolver of MedicinalProductPharmaceuticalEdge.resource.
+func (r *Resolver) MedicinalProductPharmaceuticalEdge() graph.MedicinalProductPharmaceuticalEdgeResolver {
+	return &medicinalProductPharmaceuticalEdgeResolver{r}
+}
+
+// Resource returns the MedicinalProductPharmaceutical of a search page edge.
+func (r *medicinalProductPharmaceuticalEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.MedicinalProductPharmaceutical, error) {
+	return edgeResource[*model.MedicinalProductPharmaceutical](obj)
 }
 
 // MedicinalProductPharmaceuticalCreate creates a MedicinalProductPharmaceutical.
@@ -2238,9 +5116,43 @@ func (r *queryResolver) MedicinalProductUndesirableEffect(ctx context.Context, i
 	return read[*model.MedicinalProductUndesirableEffect](ctx, r.Resolver, id)
 }
 
-// MedicinalProductUndesirableEffectList lists MedicinalProductUndesirableEffect resources.
-func (r *queryResolver) MedicinalProductUndesirableEffectList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.MedicinalProductUndesirableEffect, error) {
-	return list[*model.MedicinalProductUndesirableEffect](ctx, r.Resolver, "MedicinalProductUndesirableEffect", ids, count, offset)
+// MedicinalProductUndesirableEffectList searches MedicinalProductUndesirableEffect resources.
+func (r *queryResolver) MedicinalProductUndesirableEffectList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.MedicinalProductUndesirableEffect, error) {
+	return searchList[*model.MedicinalProductUndesirableEffect](ctx, r.Resolver, "MedicinalProductUndesirableEffect")
+}
+
+// MedicinalProductUndesirableEffectConnection searches MedicinalProductUndesirableEffect resources a page at a time.
+func (r *queryResolver) MedicinalProductUndesirableEffectConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "MedicinalProductUndesirableEffect")
+}
+
+type medicinalProductUndesirableEffectResolver struct{ *Resolver }
+
+// MedicinalProductUndesirableEffect returns the resolver of MedicinalProductUndesirableEffect's reverse references.
+func (r *Resolver) MedicinalProductUndesirableEffect() graph.MedicinalProductUndesirableEffectResolver {
+	return &medicinalProductUndesirableEffectResolver{r}
+}
+
+// ReverseList lists the resources that refer to a MedicinalProductUndesirableEffect.
+func (r *medicinalProductUndesirableEffectResolver) ReverseList(ctx context.Context, obj *model.MedicinalProductUndesirableEffect, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a MedicinalProductUndesirableEffect.
+func (r *medicinalProductUndesirableEffectResolver) ReverseConnection(ctx context.Context, obj *model.MedicinalProductUndesirableEffect, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type medicinalProductUndesirableEffectEdgeResolver struct{ *Resolver }
+
+// MedicinalProductUndesirableEffectEdge returns the resolver of MedicinalProductUndesirableEffectEdge.resource.
+func (r *Resolver) MedicinalProductUndesirableEffectEdge() graph.MedicinalProductUndesirableEffectEdgeResolver {
+	return &medicinalProductUndesirableEffectEdgeResolver{r}
+}
+
+// Resource returns the MedicinalProductUndesirableEffect of a search page edge.
+func (r *medicinalProductUndesirableEffectEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.MedicinalProductUndesirableEffect, error) {
+	return edgeResource[*model.MedicinalProductUndesirableEffect](obj)
 }
 
 // MedicinalProductUndesirableEffectCreate creates a MedicinalProductUndesirableEffect.
@@ -2263,9 +5175,43 @@ func (r *queryResolver) MessageDefinition(ctx context.Context, id string) (*mode
 	return read[*model.MessageDefinition](ctx, r.Resolver, id)
 }
 
-// MessageDefinitionList lists MessageDefinition resources.
-func (r *queryResolver) MessageDefinitionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.MessageDefinition, error) {
-	return list[*model.MessageDefinition](ctx, r.Resolver, "MessageDefinition", ids, count, offset)
+// MessageDefinitionList searches MessageDefinition resources.
+func (r *queryResolver) MessageDefinitionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.MessageDefinition, error) {
+	return searchList[*model.MessageDefinition](ctx, r.Resolver, "MessageDefinition")
+}
+
+// MessageDefinitionConnection searches MessageDefinition resources a page at a time.
+func (r *queryResolver) MessageDefinitionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "MessageDefinition")
+}
+
+type messageDefinitionResolver struct{ *Resolver }
+
+// MessageDefinition returns the resolver of MessageDefinition's reverse references.
+func (r *Resolver) MessageDefinition() graph.MessageDefinitionResolver {
+	return &messageDefinitionResolver{r}
+}
+
+// ReverseList lists the resources that refer to a MessageDefinition.
+func (r *messageDefinitionResolver) ReverseList(ctx context.Context, obj *model.MessageDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a MessageDefinition.
+func (r *messageDefinitionResolver) ReverseConnection(ctx context.Context, obj *model.MessageDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type messageDefinitionEdgeResolver struct{ *Resolver }
+
+// MessageDefinitionEdge returns the resolver of MessageDefinitionEdge.resource.
+func (r *Resolver) MessageDefinitionEdge() graph.MessageDefinitionEdgeResolver {
+	return &messageDefinitionEdgeResolver{r}
+}
+
+// Resource returns the MessageDefinition of a search page edge.
+func (r *messageDefinitionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.MessageDefinition, error) {
+	return edgeResource[*model.MessageDefinition](obj)
 }
 
 // MessageDefinitionCreate creates a MessageDefinition.
@@ -2288,9 +5234,41 @@ func (r *queryResolver) MessageHeader(ctx context.Context, id string) (*model.Me
 	return read[*model.MessageHeader](ctx, r.Resolver, id)
 }
 
-// MessageHeaderList lists MessageHeader resources.
-func (r *queryResolver) MessageHeaderList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.MessageHeader, error) {
-	return list[*model.MessageHeader](ctx, r.Resolver, "MessageHeader", ids, count, offset)
+// MessageHeaderList searches MessageHeader resources.
+func (r *queryResolver) MessageHeaderList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.MessageHeader, error) {
+	return searchList[*model.MessageHeader](ctx, r.Resolver, "MessageHeader")
+}
+
+// MessageHeaderConnection searches MessageHeader resources a page at a time.
+func (r *queryResolver) MessageHeaderConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "MessageHeader")
+}
+
+type messageHeaderResolver struct{ *Resolver }
+
+// MessageHeader returns the resolver of MessageHeader's reverse references.
+func (r *Resolver) MessageHeader() graph.MessageHeaderResolver { return &messageHeaderResolver{r} }
+
+// ReverseList lists the resources that refer to a MessageHeader.
+func (r *messageHeaderResolver) ReverseList(ctx context.Context, obj *model.MessageHeader, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a MessageHeader.
+func (r *messageHeaderResolver) ReverseConnection(ctx context.Context, obj *model.MessageHeader, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type messageHeaderEdgeResolver struct{ *Resolver }
+
+// MessageHeaderEdge returns the resolver of MessageHeaderEdge.resource.
+func (r *Resolver) MessageHeaderEdge() graph.MessageHeaderEdgeResolver {
+	return &messageHeaderEdgeResolver{r}
+}
+
+// Resource returns the MessageHeader of a search page edge.
+func (r *messageHeaderEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.MessageHeader, error) {
+	return edgeResource[*model.MessageHeader](obj)
 }
 
 // MessageHeaderCreate creates a MessageHeader.
@@ -2313,9 +5291,43 @@ func (r *queryResolver) MolecularSequence(ctx context.Context, id string) (*mode
 	return read[*model.MolecularSequence](ctx, r.Resolver, id)
 }
 
-// MolecularSequenceList lists MolecularSequence resources.
-func (r *queryResolver) MolecularSequenceList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.MolecularSequence, error) {
-	return list[*model.MolecularSequence](ctx, r.Resolver, "MolecularSequence", ids, count, offset)
+// MolecularSequenceList searches MolecularSequence resources.
+func (r *queryResolver) MolecularSequenceList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.MolecularSequence, error) {
+	return searchList[*model.MolecularSequence](ctx, r.Resolver, "MolecularSequence")
+}
+
+// MolecularSequenceConnection searches MolecularSequence resources a page at a time.
+func (r *queryResolver) MolecularSequenceConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "MolecularSequence")
+}
+
+type molecularSequenceResolver struct{ *Resolver }
+
+// MolecularSequence returns the resolver of MolecularSequence's reverse references.
+func (r *Resolver) MolecularSequence() graph.MolecularSequenceResolver {
+	return &molecularSequenceResolver{r}
+}
+
+// ReverseList lists the resources that refer to a MolecularSequence.
+func (r *molecularSequenceResolver) ReverseList(ctx context.Context, obj *model.MolecularSequence, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a MolecularSequence.
+func (r *molecularSequenceResolver) ReverseConnection(ctx context.Context, obj *model.MolecularSequence, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type molecularSequenceEdgeResolver struct{ *Resolver }
+
+// MolecularSequenceEdge returns the resolver of MolecularSequenceEdge.resource.
+func (r *Resolver) MolecularSequenceEdge() graph.MolecularSequenceEdgeResolver {
+	return &molecularSequenceEdgeResolver{r}
+}
+
+// Resource returns the MolecularSequence of a search page edge.
+func (r *molecularSequenceEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.MolecularSequence, error) {
+	return edgeResource[*model.MolecularSequence](obj)
 }
 
 // MolecularSequenceCreate creates a MolecularSequence.
@@ -2338,9 +5350,41 @@ func (r *queryResolver) NamingSystem(ctx context.Context, id string) (*model.Nam
 	return read[*model.NamingSystem](ctx, r.Resolver, id)
 }
 
-// NamingSystemList lists NamingSystem resources.
-func (r *queryResolver) NamingSystemList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.NamingSystem, error) {
-	return list[*model.NamingSystem](ctx, r.Resolver, "NamingSystem", ids, count, offset)
+// NamingSystemList searches NamingSystem resources.
+func (r *queryResolver) NamingSystemList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.NamingSystem, error) {
+	return searchList[*model.NamingSystem](ctx, r.Resolver, "NamingSystem")
+}
+
+// NamingSystemConnection searches NamingSystem resources a page at a time.
+func (r *queryResolver) NamingSystemConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "NamingSystem")
+}
+
+type namingSystemResolver struct{ *Resolver }
+
+// NamingSystem returns the resolver of NamingSystem's reverse references.
+func (r *Resolver) NamingSystem() graph.NamingSystemResolver { return &namingSystemResolver{r} }
+
+// ReverseList lists the resources that refer to a NamingSystem.
+func (r *namingSystemResolver) ReverseList(ctx context.Context, obj *model.NamingSystem, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a NamingSystem.
+func (r *namingSystemResolver) ReverseConnection(ctx context.Context, obj *model.NamingSystem, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type namingSystemEdgeResolver struct{ *Resolver }
+
+// NamingSystemEdge returns the resolver of NamingSystemEdge.resource.
+func (r *Resolver) NamingSystemEdge() graph.NamingSystemEdgeResolver {
+	return &namingSystemEdgeResolver{r}
+}
+
+// Resource returns the NamingSystem of a search page edge.
+func (r *namingSystemEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.NamingSystem, error) {
+	return edgeResource[*model.NamingSystem](obj)
 }
 
 // NamingSystemCreate creates a NamingSystem.
@@ -2363,9 +5407,41 @@ func (r *queryResolver) NutritionOrder(ctx context.Context, id string) (*model.N
 	return read[*model.NutritionOrder](ctx, r.Resolver, id)
 }
 
-// NutritionOrderList lists NutritionOrder resources.
-func (r *queryResolver) NutritionOrderList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.NutritionOrder, error) {
-	return list[*model.NutritionOrder](ctx, r.Resolver, "NutritionOrder", ids, count, offset)
+// NutritionOrderList searches NutritionOrder resources.
+func (r *queryResolver) NutritionOrderList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.NutritionOrder, error) {
+	return searchList[*model.NutritionOrder](ctx, r.Resolver, "NutritionOrder")
+}
+
+// NutritionOrderConnection searches NutritionOrder resources a page at a time.
+func (r *queryResolver) NutritionOrderConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "NutritionOrder")
+}
+
+type nutritionOrderResolver struct{ *Resolver }
+
+// NutritionOrder returns the resolver of NutritionOrder's reverse references.
+func (r *Resolver) NutritionOrder() graph.NutritionOrderResolver { return &nutritionOrderResolver{r} }
+
+// ReverseList lists the resources that refer to a NutritionOrder.
+func (r *nutritionOrderResolver) ReverseList(ctx context.Context, obj *model.NutritionOrder, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a NutritionOrder.
+func (r *nutritionOrderResolver) ReverseConnection(ctx context.Context, obj *model.NutritionOrder, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type nutritionOrderEdgeResolver struct{ *Resolver }
+
+// NutritionOrderEdge returns the resolver of NutritionOrderEdge.resource.
+func (r *Resolver) NutritionOrderEdge() graph.NutritionOrderEdgeResolver {
+	return &nutritionOrderEdgeResolver{r}
+}
+
+// Resource returns the NutritionOrder of a search page edge.
+func (r *nutritionOrderEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.NutritionOrder, error) {
+	return edgeResource[*model.NutritionOrder](obj)
 }
 
 // NutritionOrderCreate creates a NutritionOrder.
@@ -2388,9 +5464,41 @@ func (r *queryResolver) Observation(ctx context.Context, id string) (*model.Obse
 	return read[*model.Observation](ctx, r.Resolver, id)
 }
 
-// ObservationList lists Observation resources.
-func (r *queryResolver) ObservationList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Observation, error) {
-	return list[*model.Observation](ctx, r.Resolver, "Observation", ids, count, offset)
+// ObservationList searches Observation resources.
+func (r *queryResolver) ObservationList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Observation, error) {
+	return searchList[*model.Observation](ctx, r.Resolver, "Observation")
+}
+
+// ObservationConnection searches Observation resources a page at a time.
+func (r *queryResolver) ObservationConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Observation")
+}
+
+type observationResolver struct{ *Resolver }
+
+// Observation returns the resolver of Observation's reverse references.
+func (r *Resolver) Observation() graph.ObservationResolver { return &observationResolver{r} }
+
+// ReverseList lists the resources that refer to a Observation.
+func (r *observationResolver) ReverseList(ctx context.Context, obj *model.Observation, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Observation.
+func (r *observationResolver) ReverseConnection(ctx context.Context, obj *model.Observation, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type observationEdgeResolver struct{ *Resolver }
+
+// ObservationEdge returns the resolver of ObservationEdge.resource.
+func (r *Resolver) ObservationEdge() graph.ObservationEdgeResolver {
+	return &observationEdgeResolver{r}
+}
+
+// Resource returns the Observation of a search page edge.
+func (r *observationEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Observation, error) {
+	return edgeResource[*model.Observation](obj)
 }
 
 // ObservationCreate creates a Observation.
@@ -2413,9 +5521,43 @@ func (r *queryResolver) ObservationDefinition(ctx context.Context, id string) (*
 	return read[*model.ObservationDefinition](ctx, r.Resolver, id)
 }
 
-// ObservationDefinitionList lists ObservationDefinition resources.
-func (r *queryResolver) ObservationDefinitionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.ObservationDefinition, error) {
-	return list[*model.ObservationDefinition](ctx, r.Resolver, "ObservationDefinition", ids, count, offset)
+// ObservationDefinitionList searches ObservationDefinition resources.
+func (r *queryResolver) ObservationDefinitionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.ObservationDefinition, error) {
+	return searchList[*model.ObservationDefinition](ctx, r.Resolver, "ObservationDefinition")
+}
+
+// ObservationDefinitionConnection searches ObservationDefinition resources a page at a time.
+func (r *queryResolver) ObservationDefinitionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "ObservationDefinition")
+}
+
+type observationDefinitionResolver struct{ *Resolver }
+
+// ObservationDefinition returns the resolver of ObservationDefinition's reverse references.
+func (r *Resolver) ObservationDefinition() graph.ObservationDefinitionResolver {
+	return &observationDefinitionResolver{r}
+}
+
+// ReverseList lists the resources that refer to a ObservationDefinition.
+func (r *observationDefinitionResolver) ReverseList(ctx context.Context, obj *model.ObservationDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a ObservationDefinition.
+func (r *observationDefinitionResolver) ReverseConnection(ctx context.Context, obj *model.ObservationDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type observationDefinitionEdgeResolver struct{ *Resolver }
+
+// ObservationDefinitionEdge returns the resolver of ObservationDefinitionEdge.resource.
+func (r *Resolver) ObservationDefinitionEdge() graph.ObservationDefinitionEdgeResolver {
+	return &observationDefinitionEdgeResolver{r}
+}
+
+// Resource returns the ObservationDefinition of a search page edge.
+func (r *observationDefinitionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.ObservationDefinition, error) {
+	return edgeResource[*model.ObservationDefinition](obj)
 }
 
 // ObservationDefinitionCreate creates a ObservationDefinition.
@@ -2438,9 +5580,43 @@ func (r *queryResolver) OperationDefinition(ctx context.Context, id string) (*mo
 	return read[*model.OperationDefinition](ctx, r.Resolver, id)
 }
 
-// OperationDefinitionList lists OperationDefinition resources.
-func (r *queryResolver) OperationDefinitionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.OperationDefinition, error) {
-	return list[*model.OperationDefinition](ctx, r.Resolver, "OperationDefinition", ids, count, offset)
+// OperationDefinitionList searches OperationDefinition resources.
+func (r *queryResolver) OperationDefinitionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.OperationDefinition, error) {
+	return searchList[*model.OperationDefinition](ctx, r.Resolver, "OperationDefinition")
+}
+
+// OperationDefinitionConnection searches OperationDefinition resources a page at a time.
+func (r *queryResolver) OperationDefinitionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "OperationDefinition")
+}
+
+type operationDefinitionResolver struct{ *Resolver }
+
+// OperationDefinition returns the resolver of OperationDefinition's reverse references.
+func (r *Resolver) OperationDefinition() graph.OperationDefinitionResolver {
+	return &operationDefinitionResolver{r}
+}
+
+// ReverseList lists the resources that refer to a OperationDefinition.
+func (r *operationDefinitionResolver) ReverseList(ctx context.Context, obj *model.OperationDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a OperationDefinition.
+func (r *operationDefinitionResolver) ReverseConnection(ctx context.Context, obj *model.OperationDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type operationDefinitionEdgeResolver struct{ *Resolver }
+
+// OperationDefinitionEdge returns the resolver of OperationDefinitionEdge.resource.
+func (r *Resolver) OperationDefinitionEdge() graph.OperationDefinitionEdgeResolver {
+	return &operationDefinitionEdgeResolver{r}
+}
+
+// Resource returns the OperationDefinition of a search page edge.
+func (r *operationDefinitionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.OperationDefinition, error) {
+	return edgeResource[*model.OperationDefinition](obj)
 }
 
 // OperationDefinitionCreate creates a OperationDefinition.
@@ -2463,9 +5639,43 @@ func (r *queryResolver) OperationOutcome(ctx context.Context, id string) (*model
 	return read[*model.OperationOutcome](ctx, r.Resolver, id)
 }
 
-// OperationOutcomeList lists OperationOutcome resources.
-func (r *queryResolver) OperationOutcomeList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.OperationOutcome, error) {
-	return list[*model.OperationOutcome](ctx, r.Resolver, "OperationOutcome", ids, count, offset)
+// OperationOutcomeList searches OperationOutcome resources.
+func (r *queryResolver) OperationOutcomeList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.OperationOutcome, error) {
+	return searchList[*model.OperationOutcome](ctx, r.Resolver, "OperationOutcome")
+}
+
+// OperationOutcomeConnection searches OperationOutcome resources a page at a time.
+func (r *queryResolver) OperationOutcomeConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "OperationOutcome")
+}
+
+type operationOutcomeResolver struct{ *Resolver }
+
+// OperationOutcome returns the resolver of OperationOutcome's reverse references.
+func (r *Resolver) OperationOutcome() graph.OperationOutcomeResolver {
+	return &operationOutcomeResolver{r}
+}
+
+// ReverseList lists the resources that refer to a OperationOutcome.
+func (r *operationOutcomeResolver) ReverseList(ctx context.Context, obj *model.OperationOutcome, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a OperationOutcome.
+func (r *operationOutcomeResolver) ReverseConnection(ctx context.Context, obj *model.OperationOutcome, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type operationOutcomeEdgeResolver struct{ *Resolver }
+
+// OperationOutcomeEdge returns the resolver of OperationOutcomeEdge.resource.
+func (r *Resolver) OperationOutcomeEdge() graph.OperationOutcomeEdgeResolver {
+	return &operationOutcomeEdgeResolver{r}
+}
+
+// Resource returns the OperationOutcome of a search page edge.
+func (r *operationOutcomeEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.OperationOutcome, error) {
+	return edgeResource[*model.OperationOutcome](obj)
 }
 
 // OperationOutcomeCreate creates a OperationOutcome.
@@ -2488,9 +5698,41 @@ func (r *queryResolver) Organization(ctx context.Context, id string) (*model.Org
 	return read[*model.Organization](ctx, r.Resolver, id)
 }
 
-// OrganizationList lists Organization resources.
-func (r *queryResolver) OrganizationList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Organization, error) {
-	return list[*model.Organization](ctx, r.Resolver, "Organization", ids, count, offset)
+// OrganizationList searches Organization resources.
+func (r *queryResolver) OrganizationList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Organization, error) {
+	return searchList[*model.Organization](ctx, r.Resolver, "Organization")
+}
+
+// OrganizationConnection searches Organization resources a page at a time.
+func (r *queryResolver) OrganizationConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Organization")
+}
+
+type organizationResolver struct{ *Resolver }
+
+// Organization returns the resolver of Organization's reverse references.
+func (r *Resolver) Organization() graph.OrganizationResolver { return &organizationResolver{r} }
+
+// ReverseList lists the resources that refer to a Organization.
+func (r *organizationResolver) ReverseList(ctx context.Context, obj *model.Organization, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Organization.
+func (r *organizationResolver) ReverseConnection(ctx context.Context, obj *model.Organization, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type organizationEdgeResolver struct{ *Resolver }
+
+// OrganizationEdge returns the resolver of OrganizationEdge.resource.
+func (r *Resolver) OrganizationEdge() graph.OrganizationEdgeResolver {
+	return &organizationEdgeResolver{r}
+}
+
+// Resource returns the Organization of a search page edge.
+func (r *organizationEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Organization, error) {
+	return edgeResource[*model.Organization](obj)
 }
 
 // OrganizationCreate creates a Organization.
@@ -2513,9 +5755,43 @@ func (r *queryResolver) OrganizationAffiliation(ctx context.Context, id string) 
 	return read[*model.OrganizationAffiliation](ctx, r.Resolver, id)
 }
 
-// OrganizationAffiliationList lists OrganizationAffiliation resources.
-func (r *queryResolver) OrganizationAffiliationList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.OrganizationAffiliation, error) {
-	return list[*model.OrganizationAffiliation](ctx, r.Resolver, "OrganizationAffiliation", ids, count, offset)
+// OrganizationAffiliationList searches OrganizationAffiliation resources.
+func (r *queryResolver) OrganizationAffiliationList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.OrganizationAffiliation, error) {
+	return searchList[*model.OrganizationAffiliation](ctx, r.Resolver, "OrganizationAffiliation")
+}
+
+// OrganizationAffiliationConnection searches OrganizationAffiliation resources a page at a time.
+func (r *queryResolver) OrganizationAffiliationConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "OrganizationAffiliation")
+}
+
+type organizationAffiliationResolver struct{ *Resolver }
+
+// OrganizationAffiliation returns the resolver of OrganizationAffiliation's reverse references.
+func (r *Resolver) OrganizationAffiliation() graph.OrganizationAffiliationResolver {
+	return &organizationAffiliationResolver{r}
+}
+
+// ReverseList lists the resources that refer to a OrganizationAffiliation.
+func (r *organizationAffiliationResolver) ReverseList(ctx context.Context, obj *model.OrganizationAffiliation, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a OrganizationAffiliation.
+func (r *organizationAffiliationResolver) ReverseConnection(ctx context.Context, obj *model.OrganizationAffiliation, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type organizationAffiliationEdgeResolver struct{ *Resolver }
+
+// OrganizationAffiliationEdge returns the resolver of OrganizationAffiliationEdge.resource.
+func (r *Resolver) OrganizationAffiliationEdge() graph.OrganizationAffiliationEdgeResolver {
+	return &organizationAffiliationEdgeResolver{r}
+}
+
+// Resource returns the OrganizationAffiliation of a search page edge.
+func (r *organizationAffiliationEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.OrganizationAffiliation, error) {
+	return edgeResource[*model.OrganizationAffiliation](obj)
 }
 
 // OrganizationAffiliationCreate creates a OrganizationAffiliation.
@@ -2538,9 +5814,39 @@ func (r *queryResolver) Parameters(ctx context.Context, id string) (*model.Param
 	return read[*model.Parameters](ctx, r.Resolver, id)
 }
 
-// ParametersList lists Parameters resources.
-func (r *queryResolver) ParametersList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Parameters, error) {
-	return list[*model.Parameters](ctx, r.Resolver, "Parameters", ids, count, offset)
+// ParametersList searches Parameters resources.
+func (r *queryResolver) ParametersList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Parameters, error) {
+	return searchList[*model.Parameters](ctx, r.Resolver, "Parameters")
+}
+
+// ParametersConnection searches Parameters resources a page at a time.
+func (r *queryResolver) ParametersConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Parameters")
+}
+
+type parametersResolver struct{ *Resolver }
+
+// Parameters returns the resolver of Parameters's reverse references.
+func (r *Resolver) Parameters() graph.ParametersResolver { return &parametersResolver{r} }
+
+// ReverseList lists the resources that refer to a Parameters.
+func (r *parametersResolver) ReverseList(ctx context.Context, obj *model.Parameters, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Parameters.
+func (r *parametersResolver) ReverseConnection(ctx context.Context, obj *model.Parameters, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type parametersEdgeResolver struct{ *Resolver }
+
+// ParametersEdge returns the resolver of ParametersEdge.resource.
+func (r *Resolver) ParametersEdge() graph.ParametersEdgeResolver { return &parametersEdgeResolver{r} }
+
+// Resource returns the Parameters of a search page edge.
+func (r *parametersEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Parameters, error) {
+	return edgeResource[*model.Parameters](obj)
 }
 
 // ParametersCreate creates a Parameters.
@@ -2563,9 +5869,39 @@ func (r *queryResolver) Patient(ctx context.Context, id string) (*model.Patient,
 	return read[*model.Patient](ctx, r.Resolver, id)
 }
 
-// PatientList lists Patient resources.
-func (r *queryResolver) PatientList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Patient, error) {
-	return list[*model.Patient](ctx, r.Resolver, "Patient", ids, count, offset)
+// PatientList searches Patient resources.
+func (r *queryResolver) PatientList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Patient, error) {
+	return searchList[*model.Patient](ctx, r.Resolver, "Patient")
+}
+
+// PatientConnection searches Patient resources a page at a time.
+func (r *queryResolver) PatientConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Patient")
+}
+
+type patientResolver struct{ *Resolver }
+
+// Patient returns the resolver of Patient's reverse references.
+func (r *Resolver) Patient() graph.PatientResolver { return &patientResolver{r} }
+
+// ReverseList lists the resources that refer to a Patient.
+func (r *patientResolver) ReverseList(ctx context.Context, obj *model.Patient, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Patient.
+func (r *patientResolver) ReverseConnection(ctx context.Context, obj *model.Patient, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type patientEdgeResolver struct{ *Resolver }
+
+// PatientEdge returns the resolver of PatientEdge.resource.
+func (r *Resolver) PatientEdge() graph.PatientEdgeResolver { return &patientEdgeResolver{r} }
+
+// Resource returns the Patient of a search page edge.
+func (r *patientEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Patient, error) {
+	return edgeResource[*model.Patient](obj)
 }
 
 // PatientCreate creates a Patient.
@@ -2588,9 +5924,41 @@ func (r *queryResolver) PaymentNotice(ctx context.Context, id string) (*model.Pa
 	return read[*model.PaymentNotice](ctx, r.Resolver, id)
 }
 
-// PaymentNoticeList lists PaymentNotice resources.
-func (r *queryResolver) PaymentNoticeList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.PaymentNotice, error) {
-	return list[*model.PaymentNotice](ctx, r.Resolver, "PaymentNotice", ids, count, offset)
+// PaymentNoticeList searches PaymentNotice resources.
+func (r *queryResolver) PaymentNoticeList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.PaymentNotice, error) {
+	return searchList[*model.PaymentNotice](ctx, r.Resolver, "PaymentNotice")
+}
+
+// PaymentNoticeConnection searches PaymentNotice resources a page at a time.
+func (r *queryResolver) PaymentNoticeConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "PaymentNotice")
+}
+
+type paymentNoticeResolver struct{ *Resolver }
+
+// PaymentNotice returns the resolver of PaymentNotice's reverse references.
+func (r *Resolver) PaymentNotice() graph.PaymentNoticeResolver { return &paymentNoticeResolver{r} }
+
+// ReverseList lists the resources that refer to a PaymentNotice.
+func (r *paymentNoticeResolver) ReverseList(ctx context.Context, obj *model.PaymentNotice, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a PaymentNotice.
+func (r *paymentNoticeResolver) ReverseConnection(ctx context.Context, obj *model.PaymentNotice, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type paymentNoticeEdgeResolver struct{ *Resolver }
+
+// PaymentNoticeEdge returns the resolver of PaymentNoticeEdge.resource.
+func (r *Resolver) PaymentNoticeEdge() graph.PaymentNoticeEdgeResolver {
+	return &paymentNoticeEdgeResolver{r}
+}
+
+// Resource returns the PaymentNotice of a search page edge.
+func (r *paymentNoticeEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.PaymentNotice, error) {
+	return edgeResource[*model.PaymentNotice](obj)
 }
 
 // PaymentNoticeCreate creates a PaymentNotice.
@@ -2613,9 +5981,43 @@ func (r *queryResolver) PaymentReconciliation(ctx context.Context, id string) (*
 	return read[*model.PaymentReconciliation](ctx, r.Resolver, id)
 }
 
-// PaymentReconciliationList lists PaymentReconciliation resources.
-func (r *queryResolver) PaymentReconciliationList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.PaymentReconciliation, error) {
-	return list[*model.PaymentReconciliation](ctx, r.Resolver, "PaymentReconciliation", ids, count, offset)
+// PaymentReconciliationList searches PaymentReconciliation resources.
+func (r *queryResolver) PaymentReconciliationList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.PaymentReconciliation, error) {
+	return searchList[*model.PaymentReconciliation](ctx, r.Resolver, "PaymentReconciliation")
+}
+
+// PaymentReconciliationConnection searches PaymentReconciliation resources a page at a time.
+func (r *queryResolver) PaymentReconciliationConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "PaymentReconciliation")
+}
+
+type paymentReconciliationResolver struct{ *Resolver }
+
+// PaymentReconciliation returns the resolver of PaymentReconciliation's reverse references.
+func (r *Resolver) PaymentReconciliation() graph.PaymentReconciliationResolver {
+	return &paymentReconciliationResolver{r}
+}
+
+// ReverseList lists the resources that refer to a PaymentReconciliation.
+func (r *paymentReconciliationResolver) ReverseList(ctx context.Context, obj *model.PaymentReconciliation, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a PaymentReconciliation.
+func (r *paymentReconciliationResolver) ReverseConnection(ctx context.Context, obj *model.PaymentReconciliation, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type paymentReconciliationEdgeResolver struct{ *Resolver }
+
+// PaymentReconciliationEdge returns the resolver of PaymentReconciliationEdge.resource.
+func (r *Resolver) PaymentReconciliationEdge() graph.PaymentReconciliationEdgeResolver {
+	return &paymentReconciliationEdgeResolver{r}
+}
+
+// Resource returns the PaymentReconciliation of a search page edge.
+func (r *paymentReconciliationEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.PaymentReconciliation, error) {
+	return edgeResource[*model.PaymentReconciliation](obj)
 }
 
 // PaymentReconciliationCreate creates a PaymentReconciliation.
@@ -2638,9 +6040,39 @@ func (r *queryResolver) Person(ctx context.Context, id string) (*model.Person, e
 	return read[*model.Person](ctx, r.Resolver, id)
 }
 
-// PersonList lists Person resources.
-func (r *queryResolver) PersonList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Person, error) {
-	return list[*model.Person](ctx, r.Resolver, "Person", ids, count, offset)
+// PersonList searches Person resources.
+func (r *queryResolver) PersonList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Person, error) {
+	return searchList[*model.Person](ctx, r.Resolver, "Person")
+}
+
+// PersonConnection searches Person resources a page at a time.
+func (r *queryResolver) PersonConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Person")
+}
+
+type personResolver struct{ *Resolver }
+
+// Person returns the resolver of Person's reverse references.
+func (r *Resolver) Person() graph.PersonResolver { return &personResolver{r} }
+
+// ReverseList lists the resources that refer to a Person.
+func (r *personResolver) ReverseList(ctx context.Context, obj *model.Person, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Person.
+func (r *personResolver) ReverseConnection(ctx context.Context, obj *model.Person, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type personEdgeResolver struct{ *Resolver }
+
+// PersonEdge returns the resolver of PersonEdge.resource.
+func (r *Resolver) PersonEdge() graph.PersonEdgeResolver { return &personEdgeResolver{r} }
+
+// Resource returns the Person of a search page edge.
+func (r *personEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Person, error) {
+	return edgeResource[*model.Person](obj)
 }
 
 // PersonCreate creates a Person.
@@ -2663,9 +6095,41 @@ func (r *queryResolver) PlanDefinition(ctx context.Context, id string) (*model.P
 	return read[*model.PlanDefinition](ctx, r.Resolver, id)
 }
 
-// PlanDefinitionList lists PlanDefinition resources.
-func (r *queryResolver) PlanDefinitionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.PlanDefinition, error) {
-	return list[*model.PlanDefinition](ctx, r.Resolver, "PlanDefinition", ids, count, offset)
+// PlanDefinitionList searches PlanDefinition resources.
+func (r *queryResolver) PlanDefinitionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.PlanDefinition, error) {
+	return searchList[*model.PlanDefinition](ctx, r.Resolver, "PlanDefinition")
+}
+
+// PlanDefinitionConnection searches PlanDefinition resources a page at a time.
+func (r *queryResolver) PlanDefinitionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "PlanDefinition")
+}
+
+type planDefinitionResolver struct{ *Resolver }
+
+// PlanDefinition returns the resolver of PlanDefinition's reverse references.
+func (r *Resolver) PlanDefinition() graph.PlanDefinitionResolver { return &planDefinitionResolver{r} }
+
+// ReverseList lists the resources that refer to a PlanDefinition.
+func (r *planDefinitionResolver) ReverseList(ctx context.Context, obj *model.PlanDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a PlanDefinition.
+func (r *planDefinitionResolver) ReverseConnection(ctx context.Context, obj *model.PlanDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type planDefinitionEdgeResolver struct{ *Resolver }
+
+// PlanDefinitionEdge returns the resolver of PlanDefinitionEdge.resource.
+func (r *Resolver) PlanDefinitionEdge() graph.PlanDefinitionEdgeResolver {
+	return &planDefinitionEdgeResolver{r}
+}
+
+// Resource returns the PlanDefinition of a search page edge.
+func (r *planDefinitionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.PlanDefinition, error) {
+	return edgeResource[*model.PlanDefinition](obj)
 }
 
 // PlanDefinitionCreate creates a PlanDefinition.
@@ -2688,9 +6152,41 @@ func (r *queryResolver) Practitioner(ctx context.Context, id string) (*model.Pra
 	return read[*model.Practitioner](ctx, r.Resolver, id)
 }
 
-// PractitionerList lists Practitioner resources.
-func (r *queryResolver) PractitionerList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Practitioner, error) {
-	return list[*model.Practitioner](ctx, r.Resolver, "Practitioner", ids, count, offset)
+// PractitionerList searches Practitioner resources.
+func (r *queryResolver) PractitionerList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Practitioner, error) {
+	return searchList[*model.Practitioner](ctx, r.Resolver, "Practitioner")
+}
+
+// PractitionerConnection searches Practitioner resources a page at a time.
+func (r *queryResolver) PractitionerConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Practitioner")
+}
+
+type practitionerResolver struct{ *Resolver }
+
+// Practitioner returns the resolver of Practitioner's reverse references.
+func (r *Resolver) Practitioner() graph.PractitionerResolver { return &practitionerResolver{r} }
+
+// ReverseList lists the resources that refer to a Practitioner.
+func (r *practitionerResolver) ReverseList(ctx context.Context, obj *model.Practitioner, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Practitioner.
+func (r *practitionerResolver) ReverseConnection(ctx context.Context, obj *model.Practitioner, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type practitionerEdgeResolver struct{ *Resolver }
+
+// PractitionerEdge returns the resolver of PractitionerEdge.resource.
+func (r *Resolver) PractitionerEdge() graph.PractitionerEdgeResolver {
+	return &practitionerEdgeResolver{r}
+}
+
+// Resource returns the Practitioner of a search page edge.
+func (r *practitionerEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Practitioner, error) {
+	return edgeResource[*model.Practitioner](obj)
 }
 
 // PractitionerCreate creates a Practitioner.
@@ -2713,9 +6209,43 @@ func (r *queryResolver) PractitionerRole(ctx context.Context, id string) (*model
 	return read[*model.PractitionerRole](ctx, r.Resolver, id)
 }
 
-// PractitionerRoleList lists PractitionerRole resources.
-func (r *queryResolver) PractitionerRoleList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.PractitionerRole, error) {
-	return list[*model.PractitionerRole](ctx, r.Resolver, "PractitionerRole", ids, count, offset)
+// PractitionerRoleList searches PractitionerRole resources.
+func (r *queryResolver) PractitionerRoleList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.PractitionerRole, error) {
+	return searchList[*model.PractitionerRole](ctx, r.Resolver, "PractitionerRole")
+}
+
+// PractitionerRoleConnection searches PractitionerRole resources a page at a time.
+func (r *queryResolver) PractitionerRoleConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "PractitionerRole")
+}
+
+type practitionerRoleResolver struct{ *Resolver }
+
+// PractitionerRole returns the resolver of PractitionerRole's reverse references.
+func (r *Resolver) PractitionerRole() graph.PractitionerRoleResolver {
+	return &practitionerRoleResolver{r}
+}
+
+// ReverseList lists the resources that refer to a PractitionerRole.
+func (r *practitionerRoleResolver) ReverseList(ctx context.Context, obj *model.PractitionerRole, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a PractitionerRole.
+func (r *practitionerRoleResolver) ReverseConnection(ctx context.Context, obj *model.PractitionerRole, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type practitionerRoleEdgeResolver struct{ *Resolver }
+
+// PractitionerRoleEdge returns the resolver of PractitionerRoleEdge.resource.
+func (r *Resolver) PractitionerRoleEdge() graph.PractitionerRoleEdgeResolver {
+	return &practitionerRoleEdgeResolver{r}
+}
+
+// Resource returns the PractitionerRole of a search page edge.
+func (r *practitionerRoleEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.PractitionerRole, error) {
+	return edgeResource[*model.PractitionerRole](obj)
 }
 
 // PractitionerRoleCreate creates a PractitionerRole.
@@ -2738,9 +6268,39 @@ func (r *queryResolver) Procedure(ctx context.Context, id string) (*model.Proced
 	return read[*model.Procedure](ctx, r.Resolver, id)
 }
 
-// ProcedureList lists Procedure resources.
-func (r *queryResolver) ProcedureList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Procedure, error) {
-	return list[*model.Procedure](ctx, r.Resolver, "Procedure", ids, count, offset)
+// ProcedureList searches Procedure resources.
+func (r *queryResolver) ProcedureList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Procedure, error) {
+	return searchList[*model.Procedure](ctx, r.Resolver, "Procedure")
+}
+
+// ProcedureConnection searches Procedure resources a page at a time.
+func (r *queryResolver) ProcedureConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Procedure")
+}
+
+type procedureResolver struct{ *Resolver }
+
+// Procedure returns the resolver of Procedure's reverse references.
+func (r *Resolver) Procedure() graph.ProcedureResolver { return &procedureResolver{r} }
+
+// ReverseList lists the resources that refer to a Procedure.
+func (r *procedureResolver) ReverseList(ctx context.Context, obj *model.Procedure, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Procedure.
+func (r *procedureResolver) ReverseConnection(ctx context.Context, obj *model.Procedure, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type procedureEdgeResolver struct{ *Resolver }
+
+// ProcedureEdge returns the resolver of ProcedureEdge.resource.
+func (r *Resolver) ProcedureEdge() graph.ProcedureEdgeResolver { return &procedureEdgeResolver{r} }
+
+// Resource returns the Procedure of a search page edge.
+func (r *procedureEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Procedure, error) {
+	return edgeResource[*model.Procedure](obj)
 }
 
 // ProcedureCreate creates a Procedure.
@@ -2763,9 +6323,39 @@ func (r *queryResolver) Provenance(ctx context.Context, id string) (*model.Prove
 	return read[*model.Provenance](ctx, r.Resolver, id)
 }
 
-// ProvenanceList lists Provenance resources.
-func (r *queryResolver) ProvenanceList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Provenance, error) {
-	return list[*model.Provenance](ctx, r.Resolver, "Provenance", ids, count, offset)
+// ProvenanceList searches Provenance resources.
+func (r *queryResolver) ProvenanceList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Provenance, error) {
+	return searchList[*model.Provenance](ctx, r.Resolver, "Provenance")
+}
+
+// ProvenanceConnection searches Provenance resources a page at a time.
+func (r *queryResolver) ProvenanceConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Provenance")
+}
+
+type provenanceResolver struct{ *Resolver }
+
+// Provenance returns the resolver of Provenance's reverse references.
+func (r *Resolver) Provenance() graph.ProvenanceResolver { return &provenanceResolver{r} }
+
+// ReverseList lists the resources that refer to a Provenance.
+func (r *provenanceResolver) ReverseList(ctx context.Context, obj *model.Provenance, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Provenance.
+func (r *provenanceResolver) ReverseConnection(ctx context.Context, obj *model.Provenance, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type provenanceEdgeResolver struct{ *Resolver }
+
+// ProvenanceEdge returns the resolver of ProvenanceEdge.resource.
+func (r *Resolver) ProvenanceEdge() graph.ProvenanceEdgeResolver { return &provenanceEdgeResolver{r} }
+
+// Resource returns the Provenance of a search page edge.
+func (r *provenanceEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Provenance, error) {
+	return edgeResource[*model.Provenance](obj)
 }
 
 // ProvenanceCreate creates a Provenance.
@@ -2788,9 +6378,41 @@ func (r *queryResolver) Questionnaire(ctx context.Context, id string) (*model.Qu
 	return read[*model.Questionnaire](ctx, r.Resolver, id)
 }
 
-// QuestionnaireList lists Questionnaire resources.
-func (r *queryResolver) QuestionnaireList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Questionnaire, error) {
-	return list[*model.Questionnaire](ctx, r.Resolver, "Questionnaire", ids, count, offset)
+// QuestionnaireList searches Questionnaire resources.
+func (r *queryResolver) QuestionnaireList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Questionnaire, error) {
+	return searchList[*model.Questionnaire](ctx, r.Resolver, "Questionnaire")
+}
+
+// QuestionnaireConnection searches Questionnaire resources a page at a time.
+func (r *queryResolver) QuestionnaireConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Questionnaire")
+}
+
+type questionnaireResolver struct{ *Resolver }
+
+// Questionnaire returns the resolver of Questionnaire's reverse references.
+func (r *Resolver) Questionnaire() graph.QuestionnaireResolver { return &questionnaireResolver{r} }
+
+// ReverseList lists the resources that refer to a Questionnaire.
+func (r *questionnaireResolver) ReverseList(ctx context.Context, obj *model.Questionnaire, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Questionnaire.
+func (r *questionnaireResolver) ReverseConnection(ctx context.Context, obj *model.Questionnaire, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type questionnaireEdgeResolver struct{ *Resolver }
+
+// QuestionnaireEdge returns the resolver of QuestionnaireEdge.resource.
+func (r *Resolver) QuestionnaireEdge() graph.QuestionnaireEdgeResolver {
+	return &questionnaireEdgeResolver{r}
+}
+
+// Resource returns the Questionnaire of a search page edge.
+func (r *questionnaireEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Questionnaire, error) {
+	return edgeResource[*model.Questionnaire](obj)
 }
 
 // QuestionnaireCreate creates a Questionnaire.
@@ -2813,9 +6435,43 @@ func (r *queryResolver) QuestionnaireResponse(ctx context.Context, id string) (*
 	return read[*model.QuestionnaireResponse](ctx, r.Resolver, id)
 }
 
-// QuestionnaireResponseList lists QuestionnaireResponse resources.
-func (r *queryResolver) QuestionnaireResponseList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.QuestionnaireResponse, error) {
-	return list[*model.QuestionnaireResponse](ctx, r.Resolver, "QuestionnaireResponse", ids, count, offset)
+// QuestionnaireResponseList searches QuestionnaireResponse resources.
+func (r *queryResolver) QuestionnaireResponseList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.QuestionnaireResponse, error) {
+	return searchList[*model.QuestionnaireResponse](ctx, r.Resolver, "QuestionnaireResponse")
+}
+
+// QuestionnaireResponseConnection searches QuestionnaireResponse resources a page at a time.
+func (r *queryResolver) QuestionnaireResponseConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "QuestionnaireResponse")
+}
+
+type questionnaireResponseResolver struct{ *Resolver }
+
+// QuestionnaireResponse returns the resolver of QuestionnaireResponse's reverse references.
+func (r *Resolver) QuestionnaireResponse() graph.QuestionnaireResponseResolver {
+	return &questionnaireResponseResolver{r}
+}
+
+// ReverseList lists the resources that refer to a QuestionnaireResponse.
+func (r *questionnaireResponseResolver) ReverseList(ctx context.Context, obj *model.QuestionnaireResponse, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a QuestionnaireResponse.
+func (r *questionnaireResponseResolver) ReverseConnection(ctx context.Context, obj *model.QuestionnaireResponse, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type questionnaireResponseEdgeResolver struct{ *Resolver }
+
+// QuestionnaireResponseEdge returns the resolver of QuestionnaireResponseEdge.resource.
+func (r *Resolver) QuestionnaireResponseEdge() graph.QuestionnaireResponseEdgeResolver {
+	return &questionnaireResponseEdgeResolver{r}
+}
+
+// Resource returns the QuestionnaireResponse of a search page edge.
+func (r *questionnaireResponseEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.QuestionnaireResponse, error) {
+	return edgeResource[*model.QuestionnaireResponse](obj)
 }
 
 // QuestionnaireResponseCreate creates a QuestionnaireResponse.
@@ -2838,9 +6494,41 @@ func (r *queryResolver) RelatedPerson(ctx context.Context, id string) (*model.Re
 	return read[*model.RelatedPerson](ctx, r.Resolver, id)
 }
 
-// RelatedPersonList lists RelatedPerson resources.
-func (r *queryResolver) RelatedPersonList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.RelatedPerson, error) {
-	return list[*model.RelatedPerson](ctx, r.Resolver, "RelatedPerson", ids, count, offset)
+// RelatedPersonList searches RelatedPerson resources.
+func (r *queryResolver) RelatedPersonList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.RelatedPerson, error) {
+	return searchList[*model.RelatedPerson](ctx, r.Resolver, "RelatedPerson")
+}
+
+// RelatedPersonConnection searches RelatedPerson resources a page at a time.
+func (r *queryResolver) RelatedPersonConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "RelatedPerson")
+}
+
+type relatedPersonResolver struct{ *Resolver }
+
+// RelatedPerson returns the resolver of RelatedPerson's reverse references.
+func (r *Resolver) RelatedPerson() graph.RelatedPersonResolver { return &relatedPersonResolver{r} }
+
+// ReverseList lists the resources that refer to a RelatedPerson.
+func (r *relatedPersonResolver) ReverseList(ctx context.Context, obj *model.RelatedPerson, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a RelatedPerson.
+func (r *relatedPersonResolver) ReverseConnection(ctx context.Context, obj *model.RelatedPerson, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type relatedPersonEdgeResolver struct{ *Resolver }
+
+// RelatedPersonEdge returns the resolver of RelatedPersonEdge.resource.
+func (r *Resolver) RelatedPersonEdge() graph.RelatedPersonEdgeResolver {
+	return &relatedPersonEdgeResolver{r}
+}
+
+// Resource returns the RelatedPerson of a search page edge.
+func (r *relatedPersonEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.RelatedPerson, error) {
+	return edgeResource[*model.RelatedPerson](obj)
 }
 
 // RelatedPersonCreate creates a RelatedPerson.
@@ -2863,9 +6551,41 @@ func (r *queryResolver) RequestGroup(ctx context.Context, id string) (*model.Req
 	return read[*model.RequestGroup](ctx, r.Resolver, id)
 }
 
-// RequestGroupList lists RequestGroup resources.
-func (r *queryResolver) RequestGroupList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.RequestGroup, error) {
-	return list[*model.RequestGroup](ctx, r.Resolver, "RequestGroup", ids, count, offset)
+// RequestGroupList searches RequestGroup resources.
+func (r *queryResolver) RequestGroupList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.RequestGroup, error) {
+	return searchList[*model.RequestGroup](ctx, r.Resolver, "RequestGroup")
+}
+
+// RequestGroupConnection searches RequestGroup resources a page at a time.
+func (r *queryResolver) RequestGroupConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "RequestGroup")
+}
+
+type requestGroupResolver struct{ *Resolver }
+
+// RequestGroup returns the resolver of RequestGroup's reverse references.
+func (r *Resolver) RequestGroup() graph.RequestGroupResolver { return &requestGroupResolver{r} }
+
+// ReverseList lists the resources that refer to a RequestGroup.
+func (r *requestGroupResolver) ReverseList(ctx context.Context, obj *model.RequestGroup, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a RequestGroup.
+func (r *requestGroupResolver) ReverseConnection(ctx context.Context, obj *model.RequestGroup, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type requestGroupEdgeResolver struct{ *Resolver }
+
+// RequestGroupEdge returns the resolver of RequestGroupEdge.resource.
+func (r *Resolver) RequestGroupEdge() graph.RequestGroupEdgeResolver {
+	return &requestGroupEdgeResolver{r}
+}
+
+// Resource returns the RequestGroup of a search page edge.
+func (r *requestGroupEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.RequestGroup, error) {
+	return edgeResource[*model.RequestGroup](obj)
 }
 
 // RequestGroupCreate creates a RequestGroup.
@@ -2888,9 +6608,43 @@ func (r *queryResolver) ResearchDefinition(ctx context.Context, id string) (*mod
 	return read[*model.ResearchDefinition](ctx, r.Resolver, id)
 }
 
-// ResearchDefinitionList lists ResearchDefinition resources.
-func (r *queryResolver) ResearchDefinitionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.ResearchDefinition, error) {
-	return list[*model.ResearchDefinition](ctx, r.Resolver, "ResearchDefinition", ids, count, offset)
+// ResearchDefinitionList searches ResearchDefinition resources.
+func (r *queryResolver) ResearchDefinitionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.ResearchDefinition, error) {
+	return searchList[*model.ResearchDefinition](ctx, r.Resolver, "ResearchDefinition")
+}
+
+// ResearchDefinitionConnection searches ResearchDefinition resources a page at a time.
+func (r *queryResolver) ResearchDefinitionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "ResearchDefinition")
+}
+
+type researchDefinitionResolver struct{ *Resolver }
+
+// ResearchDefinition returns the resolver of ResearchDefinition's reverse references.
+func (r *Resolver) ResearchDefinition() graph.ResearchDefinitionResolver {
+	return &researchDefinitionResolver{r}
+}
+
+// ReverseList lists the resources that refer to a ResearchDefinition.
+func (r *researchDefinitionResolver) ReverseList(ctx context.Context, obj *model.ResearchDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a ResearchDefinition.
+func (r *researchDefinitionResolver) ReverseConnection(ctx context.Context, obj *model.ResearchDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type researchDefinitionEdgeResolver struct{ *Resolver }
+
+// ResearchDefinitionEdge returns the resolver of ResearchDefinitionEdge.resource.
+func (r *Resolver) ResearchDefinitionEdge() graph.ResearchDefinitionEdgeResolver {
+	return &researchDefinitionEdgeResolver{r}
+}
+
+// Resource returns the ResearchDefinition of a search page edge.
+func (r *researchDefinitionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.ResearchDefinition, error) {
+	return edgeResource[*model.ResearchDefinition](obj)
 }
 
 // ResearchDefinitionCreate creates a ResearchDefinition.
@@ -2913,9 +6667,43 @@ func (r *queryResolver) ResearchElementDefinition(ctx context.Context, id string
 	return read[*model.ResearchElementDefinition](ctx, r.Resolver, id)
 }
 
-// ResearchElementDefinitionList lists ResearchElementDefinition resources.
-func (r *queryResolver) ResearchElementDefinitionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.ResearchElementDefinition, error) {
-	return list[*model.ResearchElementDefinition](ctx, r.Resolver, "ResearchElementDefinition", ids, count, offset)
+// ResearchElementDefinitionList searches ResearchElementDefinition resources.
+func (r *queryResolver) ResearchElementDefinitionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.ResearchElementDefinition, error) {
+	return searchList[*model.ResearchElementDefinition](ctx, r.Resolver, "ResearchElementDefinition")
+}
+
+// ResearchElementDefinitionConnection searches ResearchElementDefinition resources a page at a time.
+func (r *queryResolver) ResearchElementDefinitionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "ResearchElementDefinition")
+}
+
+type researchElementDefinitionResolver struct{ *Resolver }
+
+// ResearchElementDefinition returns the resolver of ResearchElementDefinition's reverse references.
+func (r *Resolver) ResearchElementDefinition() graph.ResearchElementDefinitionResolver {
+	return &researchElementDefinitionResolver{r}
+}
+
+// ReverseList lists the resources that refer to a ResearchElementDefinition.
+func (r *researchElementDefinitionResolver) ReverseList(ctx context.Context, obj *model.ResearchElementDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a ResearchElementDefinition.
+func (r *researchElementDefinitionResolver) ReverseConnection(ctx context.Context, obj *model.ResearchElementDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type researchElementDefinitionEdgeResolver struct{ *Resolver }
+
+// ResearchElementDefinitionEdge returns the resolver of ResearchElementDefinitionEdge.resource.
+func (r *Resolver) ResearchElementDefinitionEdge() graph.ResearchElementDefinitionEdgeResolver {
+	return &researchElementDefinitionEdgeResolver{r}
+}
+
+// Resource returns the ResearchElementDefinition of a search page edge.
+func (r *researchElementDefinitionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.ResearchElementDefinition, error) {
+	return edgeResource[*model.ResearchElementDefinition](obj)
 }
 
 // ResearchElementDefinitionCreate creates a ResearchElementDefinition.
@@ -2938,9 +6726,41 @@ func (r *queryResolver) ResearchStudy(ctx context.Context, id string) (*model.Re
 	return read[*model.ResearchStudy](ctx, r.Resolver, id)
 }
 
-// ResearchStudyList lists ResearchStudy resources.
-func (r *queryResolver) ResearchStudyList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.ResearchStudy, error) {
-	return list[*model.ResearchStudy](ctx, r.Resolver, "ResearchStudy", ids, count, offset)
+// ResearchStudyList searches ResearchStudy resources.
+func (r *queryResolver) ResearchStudyList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.ResearchStudy, error) {
+	return searchList[*model.ResearchStudy](ctx, r.Resolver, "ResearchStudy")
+}
+
+// ResearchStudyConnection searches ResearchStudy resources a page at a time.
+func (r *queryResolver) ResearchStudyConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "ResearchStudy")
+}
+
+type researchStudyResolver struct{ *Resolver }
+
+// ResearchStudy returns the resolver of ResearchStudy's reverse references.
+func (r *Resolver) ResearchStudy() graph.ResearchStudyResolver { return &researchStudyResolver{r} }
+
+// ReverseList lists the resources that refer to a ResearchStudy.
+func (r *researchStudyResolver) ReverseList(ctx context.Context, obj *model.ResearchStudy, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a ResearchStudy.
+func (r *researchStudyResolver) ReverseConnection(ctx context.Context, obj *model.ResearchStudy, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type researchStudyEdgeResolver struct{ *Resolver }
+
+// ResearchStudyEdge returns the resolver of ResearchStudyEdge.resource.
+func (r *Resolver) ResearchStudyEdge() graph.ResearchStudyEdgeResolver {
+	return &researchStudyEdgeResolver{r}
+}
+
+// Resource returns the ResearchStudy of a search page edge.
+func (r *researchStudyEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.ResearchStudy, error) {
+	return edgeResource[*model.ResearchStudy](obj)
 }
 
 // ResearchStudyCreate creates a ResearchStudy.
@@ -2963,9 +6783,43 @@ func (r *queryResolver) ResearchSubject(ctx context.Context, id string) (*model.
 	return read[*model.ResearchSubject](ctx, r.Resolver, id)
 }
 
-// ResearchSubjectList lists ResearchSubject resources.
-func (r *queryResolver) ResearchSubjectList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.ResearchSubject, error) {
-	return list[*model.ResearchSubject](ctx, r.Resolver, "ResearchSubject", ids, count, offset)
+// ResearchSubjectList searches ResearchSubject resources.
+func (r *queryResolver) ResearchSubjectList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.ResearchSubject, error) {
+	return searchList[*model.ResearchSubject](ctx, r.Resolver, "ResearchSubject")
+}
+
+// ResearchSubjectConnection searches ResearchSubject resources a page at a time.
+func (r *queryResolver) ResearchSubjectConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "ResearchSubject")
+}
+
+type researchSubjectResolver struct{ *Resolver }
+
+// ResearchSubject returns the resolver of ResearchSubject's reverse references.
+func (r *Resolver) ResearchSubject() graph.ResearchSubjectResolver {
+	return &researchSubjectResolver{r}
+}
+
+// ReverseList lists the resources that refer to a ResearchSubject.
+func (r *researchSubjectResolver) ReverseList(ctx context.Context, obj *model.ResearchSubject, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a ResearchSubject.
+func (r *researchSubjectResolver) ReverseConnection(ctx context.Context, obj *model.ResearchSubject, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type researchSubjectEdgeResolver struct{ *Resolver }
+
+// ResearchSubjectEdge returns the resolver of ResearchSubjectEdge.resource.
+func (r *Resolver) ResearchSubjectEdge() graph.ResearchSubjectEdgeResolver {
+	return &researchSubjectEdgeResolver{r}
+}
+
+// Resource returns the ResearchSubject of a search page edge.
+func (r *researchSubjectEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.ResearchSubject, error) {
+	return edgeResource[*model.ResearchSubject](obj)
 }
 
 // ResearchSubjectCreate creates a ResearchSubject.
@@ -2988,9 +6842,41 @@ func (r *queryResolver) RiskAssessment(ctx context.Context, id string) (*model.R
 	return read[*model.RiskAssessment](ctx, r.Resolver, id)
 }
 
-// RiskAssessmentList lists RiskAssessment resources.
-func (r *queryResolver) RiskAssessmentList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.RiskAssessment, error) {
-	return list[*model.RiskAssessment](ctx, r.Resolver, "RiskAssessment", ids, count, offset)
+// RiskAssessmentList searches RiskAssessment resources.
+func (r *queryResolver) RiskAssessmentList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.RiskAssessment, error) {
+	return searchList[*model.RiskAssessment](ctx, r.Resolver, "RiskAssessment")
+}
+
+// RiskAssessmentConnection searches RiskAssessment resources a page at a time.
+func (r *queryResolver) RiskAssessmentConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "RiskAssessment")
+}
+
+type riskAssessmentResolver struct{ *Resolver }
+
+// RiskAssessment returns the resolver of RiskAssessment's reverse references.
+func (r *Resolver) RiskAssessment() graph.RiskAssessmentResolver { return &riskAssessmentResolver{r} }
+
+// ReverseList lists the resources that refer to a RiskAssessment.
+func (r *riskAssessmentResolver) ReverseList(ctx context.Context, obj *model.RiskAssessment, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a RiskAssessment.
+func (r *riskAssessmentResolver) ReverseConnection(ctx context.Context, obj *model.RiskAssessment, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type riskAssessmentEdgeResolver struct{ *Resolver }
+
+// RiskAssessmentEdge returns the resolver of RiskAssessmentEdge.resource.
+func (r *Resolver) RiskAssessmentEdge() graph.RiskAssessmentEdgeResolver {
+	return &riskAssessmentEdgeResolver{r}
+}
+
+// Resource returns the RiskAssessment of a search page edge.
+func (r *riskAssessmentEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.RiskAssessment, error) {
+	return edgeResource[*model.RiskAssessment](obj)
 }
 
 // RiskAssessmentCreate creates a RiskAssessment.
@@ -3013,9 +6899,43 @@ func (r *queryResolver) RiskEvidenceSynthesis(ctx context.Context, id string) (*
 	return read[*model.RiskEvidenceSynthesis](ctx, r.Resolver, id)
 }
 
-// RiskEvidenceSynthesisList lists RiskEvidenceSynthesis resources.
-func (r *queryResolver) RiskEvidenceSynthesisList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.RiskEvidenceSynthesis, error) {
-	return list[*model.RiskEvidenceSynthesis](ctx, r.Resolver, "RiskEvidenceSynthesis", ids, count, offset)
+// RiskEvidenceSynthesisList searches RiskEvidenceSynthesis resources.
+func (r *queryResolver) RiskEvidenceSynthesisList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.RiskEvidenceSynthesis, error) {
+	return searchList[*model.RiskEvidenceSynthesis](ctx, r.Resolver, "RiskEvidenceSynthesis")
+}
+
+// RiskEvidenceSynthesisConnection searches RiskEvidenceSynthesis resources a page at a time.
+func (r *queryResolver) RiskEvidenceSynthesisConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "RiskEvidenceSynthesis")
+}
+
+type riskEvidenceSynthesisResolver struct{ *Resolver }
+
+// RiskEvidenceSynthesis returns the resolver of RiskEvidenceSynthesis's reverse references.
+func (r *Resolver) RiskEvidenceSynthesis() graph.RiskEvidenceSynthesisResolver {
+	return &riskEvidenceSynthesisResolver{r}
+}
+
+// ReverseList lists the resources that refer to a RiskEvidenceSynthesis.
+func (r *riskEvidenceSynthesisResolver) ReverseList(ctx context.Context, obj *model.RiskEvidenceSynthesis, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a RiskEvidenceSynthesis.
+func (r *riskEvidenceSynthesisResolver) ReverseConnection(ctx context.Context, obj *model.RiskEvidenceSynthesis, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type riskEvidenceSynthesisEdgeResolver struct{ *Resolver }
+
+// RiskEvidenceSynthesisEdge returns the resolver of RiskEvidenceSynthesisEdge.resource.
+func (r *Resolver) RiskEvidenceSynthesisEdge() graph.RiskEvidenceSynthesisEdgeResolver {
+	return &riskEvidenceSynthesisEdgeResolver{r}
+}
+
+// Resource returns the RiskEvidenceSynthesis of a search page edge.
+func (r *riskEvidenceSynthesisEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.RiskEvidenceSynthesis, error) {
+	return edgeResource[*model.RiskEvidenceSynthesis](obj)
 }
 
 // RiskEvidenceSynthesisCreate creates a RiskEvidenceSynthesis.
@@ -3038,9 +6958,39 @@ func (r *queryResolver) Schedule(ctx context.Context, id string) (*model.Schedul
 	return read[*model.Schedule](ctx, r.Resolver, id)
 }
 
-// ScheduleList lists Schedule resources.
-func (r *queryResolver) ScheduleList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Schedule, error) {
-	return list[*model.Schedule](ctx, r.Resolver, "Schedule", ids, count, offset)
+// ScheduleList searches Schedule resources.
+func (r *queryResolver) ScheduleList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Schedule, error) {
+	return searchList[*model.Schedule](ctx, r.Resolver, "Schedule")
+}
+
+// ScheduleConnection searches Schedule resources a page at a time.
+func (r *queryResolver) ScheduleConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Schedule")
+}
+
+type scheduleResolver struct{ *Resolver }
+
+// Schedule returns the resolver of Schedule's reverse references.
+func (r *Resolver) Schedule() graph.ScheduleResolver { return &scheduleResolver{r} }
+
+// ReverseList lists the resources that refer to a Schedule.
+func (r *scheduleResolver) ReverseList(ctx context.Context, obj *model.Schedule, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Schedule.
+func (r *scheduleResolver) ReverseConnection(ctx context.Context, obj *model.Schedule, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type scheduleEdgeResolver struct{ *Resolver }
+
+// ScheduleEdge returns the resolver of ScheduleEdge.resource.
+func (r *Resolver) ScheduleEdge() graph.ScheduleEdgeResolver { return &scheduleEdgeResolver{r} }
+
+// Resource returns the Schedule of a search page edge.
+func (r *scheduleEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Schedule, error) {
+	return edgeResource[*model.Schedule](obj)
 }
 
 // ScheduleCreate creates a Schedule.
@@ -3063,9 +7013,43 @@ func (r *queryResolver) SearchParameter(ctx context.Context, id string) (*model.
 	return read[*model.SearchParameter](ctx, r.Resolver, id)
 }
 
-// SearchParameterList lists SearchParameter resources.
-func (r *queryResolver) SearchParameterList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.SearchParameter, error) {
-	return list[*model.SearchParameter](ctx, r.Resolver, "SearchParameter", ids, count, offset)
+// SearchParameterList searches SearchParameter resources.
+func (r *queryResolver) SearchParameterList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.SearchParameter, error) {
+	return searchList[*model.SearchParameter](ctx, r.Resolver, "SearchParameter")
+}
+
+// SearchParameterConnection searches SearchParameter resources a page at a time.
+func (r *queryResolver) SearchParameterConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "SearchParameter")
+}
+
+type searchParameterResolver struct{ *Resolver }
+
+// SearchParameter returns the resolver of SearchParameter's reverse references.
+func (r *Resolver) SearchParameter() graph.SearchParameterResolver {
+	return &searchParameterResolver{r}
+}
+
+// ReverseList lists the resources that refer to a SearchParameter.
+func (r *searchParameterResolver) ReverseList(ctx context.Context, obj *model.SearchParameter, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a SearchParameter.
+func (r *searchParameterResolver) ReverseConnection(ctx context.Context, obj *model.SearchParameter, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type searchParameterEdgeResolver struct{ *Resolver }
+
+// SearchParameterEdge returns the resolver of SearchParameterEdge.resource.
+func (r *Resolver) SearchParameterEdge() graph.SearchParameterEdgeResolver {
+	return &searchParameterEdgeResolver{r}
+}
+
+// Resource returns the SearchParameter of a search page edge.
+func (r *searchParameterEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.SearchParameter, error) {
+	return edgeResource[*model.SearchParameter](obj)
 }
 
 // SearchParameterCreate creates a SearchParameter.
@@ -3088,9 +7072,41 @@ func (r *queryResolver) ServiceRequest(ctx context.Context, id string) (*model.S
 	return read[*model.ServiceRequest](ctx, r.Resolver, id)
 }
 
-// ServiceRequestList lists ServiceRequest resources.
-func (r *queryResolver) ServiceRequestList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.ServiceRequest, error) {
-	return list[*model.ServiceRequest](ctx, r.Resolver, "ServiceRequest", ids, count, offset)
+// ServiceRequestList searches ServiceRequest resources.
+func (r *queryResolver) ServiceRequestList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.ServiceRequest, error) {
+	return searchList[*model.ServiceRequest](ctx, r.Resolver, "ServiceRequest")
+}
+
+// ServiceRequestConnection searches ServiceRequest resources a page at a time.
+func (r *queryResolver) ServiceRequestConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "ServiceRequest")
+}
+
+type serviceRequestResolver struct{ *Resolver }
+
+// ServiceRequest returns the resolver of ServiceRequest's reverse references.
+func (r *Resolver) ServiceRequest() graph.ServiceRequestResolver { return &serviceRequestResolver{r} }
+
+// ReverseList lists the resources that refer to a ServiceRequest.
+func (r *serviceRequestResolver) ReverseList(ctx context.Context, obj *model.ServiceRequest, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a ServiceRequest.
+func (r *serviceRequestResolver) ReverseConnection(ctx context.Context, obj *model.ServiceRequest, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type serviceRequestEdgeResolver struct{ *Resolver }
+
+// ServiceRequestEdge returns the resolver of ServiceRequestEdge.resource.
+func (r *Resolver) ServiceRequestEdge() graph.ServiceRequestEdgeResolver {
+	return &serviceRequestEdgeResolver{r}
+}
+
+// Resource returns the ServiceRequest of a search page edge.
+func (r *serviceRequestEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.ServiceRequest, error) {
+	return edgeResource[*model.ServiceRequest](obj)
 }
 
 // ServiceRequestCreate creates a ServiceRequest.
@@ -3113,9 +7129,39 @@ func (r *queryResolver) Slot(ctx context.Context, id string) (*model.Slot, error
 	return read[*model.Slot](ctx, r.Resolver, id)
 }
 
-// SlotList lists Slot resources.
-func (r *queryResolver) SlotList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Slot, error) {
-	return list[*model.Slot](ctx, r.Resolver, "Slot", ids, count, offset)
+// SlotList searches Slot resources.
+func (r *queryResolver) SlotList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Slot, error) {
+	return searchList[*model.Slot](ctx, r.Resolver, "Slot")
+}
+
+// SlotConnection searches Slot resources a page at a time.
+func (r *queryResolver) SlotConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Slot")
+}
+
+type slotResolver struct{ *Resolver }
+
+// Slot returns the resolver of Slot's reverse references.
+func (r *Resolver) Slot() graph.SlotResolver { return &slotResolver{r} }
+
+// ReverseList lists the resources that refer to a Slot.
+func (r *slotResolver) ReverseList(ctx context.Context, obj *model.Slot, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Slot.
+func (r *slotResolver) ReverseConnection(ctx context.Context, obj *model.Slot, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type slotEdgeResolver struct{ *Resolver }
+
+// SlotEdge returns the resolver of SlotEdge.resource.
+func (r *Resolver) SlotEdge() graph.SlotEdgeResolver { return &slotEdgeResolver{r} }
+
+// Resource returns the Slot of a search page edge.
+func (r *slotEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Slot, error) {
+	return edgeResource[*model.Slot](obj)
 }
 
 // SlotCreate creates a Slot.
@@ -3138,9 +7184,39 @@ func (r *queryResolver) Specimen(ctx context.Context, id string) (*model.Specime
 	return read[*model.Specimen](ctx, r.Resolver, id)
 }
 
-// SpecimenList lists Specimen resources.
-func (r *queryResolver) SpecimenList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Specimen, error) {
-	return list[*model.Specimen](ctx, r.Resolver, "Specimen", ids, count, offset)
+// SpecimenList searches Specimen resources.
+func (r *queryResolver) SpecimenList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Specimen, error) {
+	return searchList[*model.Specimen](ctx, r.Resolver, "Specimen")
+}
+
+// SpecimenConnection searches Specimen resources a page at a time.
+func (r *queryResolver) SpecimenConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Specimen")
+}
+
+type specimenResolver struct{ *Resolver }
+
+// Specimen returns the resolver of Specimen's reverse references.
+func (r *Resolver) Specimen() graph.SpecimenResolver { return &specimenResolver{r} }
+
+// ReverseList lists the resources that refer to a Specimen.
+func (r *specimenResolver) ReverseList(ctx context.Context, obj *model.Specimen, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Specimen.
+func (r *specimenResolver) ReverseConnection(ctx context.Context, obj *model.Specimen, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type specimenEdgeResolver struct{ *Resolver }
+
+// SpecimenEdge returns the resolver of SpecimenEdge.resource.
+func (r *Resolver) SpecimenEdge() graph.SpecimenEdgeResolver { return &specimenEdgeResolver{r} }
+
+// Resource returns the Specimen of a search page edge.
+func (r *specimenEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Specimen, error) {
+	return edgeResource[*model.Specimen](obj)
 }
 
 // SpecimenCreate creates a Specimen.
@@ -3163,9 +7239,43 @@ func (r *queryResolver) SpecimenDefinition(ctx context.Context, id string) (*mod
 	return read[*model.SpecimenDefinition](ctx, r.Resolver, id)
 }
 
-// SpecimenDefinitionList lists SpecimenDefinition resources.
-func (r *queryResolver) SpecimenDefinitionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.SpecimenDefinition, error) {
-	return list[*model.SpecimenDefinition](ctx, r.Resolver, "SpecimenDefinition", ids, count, offset)
+// SpecimenDefinitionList searches SpecimenDefinition resources.
+func (r *queryResolver) SpecimenDefinitionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.SpecimenDefinition, error) {
+	return searchList[*model.SpecimenDefinition](ctx, r.Resolver, "SpecimenDefinition")
+}
+
+// SpecimenDefinitionConnection searches SpecimenDefinition resources a page at a time.
+func (r *queryResolver) SpecimenDefinitionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "SpecimenDefinition")
+}
+
+type specimenDefinitionResolver struct{ *Resolver }
+
+// SpecimenDefinition returns the resolver of SpecimenDefinition's reverse references.
+func (r *Resolver) SpecimenDefinition() graph.SpecimenDefinitionResolver {
+	return &specimenDefinitionResolver{r}
+}
+
+// ReverseList lists the resources that refer to a SpecimenDefinition.
+func (r *specimenDefinitionResolver) ReverseList(ctx context.Context, obj *model.SpecimenDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a SpecimenDefinition.
+func (r *specimenDefinitionResolver) ReverseConnection(ctx context.Context, obj *model.SpecimenDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type specimenDefinitionEdgeResolver struct{ *Resolver }
+
+// SpecimenDefinitionEdge returns the resolver of SpecimenDefinitionEdge.resource.
+func (r *Resolver) SpecimenDefinitionEdge() graph.SpecimenDefinitionEdgeResolver {
+	return &specimenDefinitionEdgeResolver{r}
+}
+
+// Resource returns the SpecimenDefinition of a search page edge.
+func (r *specimenDefinitionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.SpecimenDefinition, error) {
+	return edgeResource[*model.SpecimenDefinition](obj)
 }
 
 // SpecimenDefinitionCreate creates a SpecimenDefinition.
@@ -3188,9 +7298,43 @@ func (r *queryResolver) StructureDefinition(ctx context.Context, id string) (*mo
 	return read[*model.StructureDefinition](ctx, r.Resolver, id)
 }
 
-// StructureDefinitionList lists StructureDefinition resources.
-func (r *queryResolver) StructureDefinitionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.StructureDefinition, error) {
-	return list[*model.StructureDefinition](ctx, r.Resolver, "StructureDefinition", ids, count, offset)
+// StructureDefinitionList searches StructureDefinition resources.
+func (r *queryResolver) StructureDefinitionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.StructureDefinition, error) {
+	return searchList[*model.StructureDefinition](ctx, r.Resolver, "StructureDefinition")
+}
+
+// StructureDefinitionConnection searches StructureDefinition resources a page at a time.
+func (r *queryResolver) StructureDefinitionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "StructureDefinition")
+}
+
+type structureDefinitionResolver struct{ *Resolver }
+
+// StructureDefinition returns the resolver of StructureDefinition's reverse references.
+func (r *Resolver) StructureDefinition() graph.StructureDefinitionResolver {
+	return &structureDefinitionResolver{r}
+}
+
+// ReverseList lists the resources that refer to a StructureDefinition.
+func (r *structureDefinitionResolver) ReverseList(ctx context.Context, obj *model.StructureDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a StructureDefinition.
+func (r *structureDefinitionResolver) ReverseConnection(ctx context.Context, obj *model.StructureDefinition, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type structureDefinitionEdgeResolver struct{ *Resolver }
+
+// StructureDefinitionEdge returns the resolver of StructureDefinitionEdge.resource.
+func (r *Resolver) StructureDefinitionEdge() graph.StructureDefinitionEdgeResolver {
+	return &structureDefinitionEdgeResolver{r}
+}
+
+// Resource returns the StructureDefinition of a search page edge.
+func (r *structureDefinitionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.StructureDefinition, error) {
+	return edgeResource[*model.StructureDefinition](obj)
 }
 
 // StructureDefinitionCreate creates a StructureDefinition.
@@ -3213,9 +7357,41 @@ func (r *queryResolver) StructureMap(ctx context.Context, id string) (*model.Str
 	return read[*model.StructureMap](ctx, r.Resolver, id)
 }
 
-// StructureMapList lists StructureMap resources.
-func (r *queryResolver) StructureMapList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.StructureMap, error) {
-	return list[*model.StructureMap](ctx, r.Resolver, "StructureMap", ids, count, offset)
+// StructureMapList searches StructureMap resources.
+func (r *queryResolver) StructureMapList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.StructureMap, error) {
+	return searchList[*model.StructureMap](ctx, r.Resolver, "StructureMap")
+}
+
+// StructureMapConnection searches StructureMap resources a page at a time.
+func (r *queryResolver) StructureMapConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "StructureMap")
+}
+
+type structureMapResolver struct{ *Resolver }
+
+// StructureMap returns the resolver of StructureMap's reverse references.
+func (r *Resolver) StructureMap() graph.StructureMapResolver { return &structureMapResolver{r} }
+
+// ReverseList lists the resources that refer to a StructureMap.
+func (r *structureMapResolver) ReverseList(ctx context.Context, obj *model.StructureMap, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a StructureMap.
+func (r *structureMapResolver) ReverseConnection(ctx context.Context, obj *model.StructureMap, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type structureMapEdgeResolver struct{ *Resolver }
+
+// StructureMapEdge returns the resolver of StructureMapEdge.resource.
+func (r *Resolver) StructureMapEdge() graph.StructureMapEdgeResolver {
+	return &structureMapEdgeResolver{r}
+}
+
+// Resource returns the StructureMap of a search page edge.
+func (r *structureMapEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.StructureMap, error) {
+	return edgeResource[*model.StructureMap](obj)
 }
 
 // StructureMapCreate creates a StructureMap.
@@ -3238,9 +7414,41 @@ func (r *queryResolver) Subscription(ctx context.Context, id string) (*model.Sub
 	return read[*model.Subscription](ctx, r.Resolver, id)
 }
 
-// SubscriptionList lists Subscription resources.
-func (r *queryResolver) SubscriptionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Subscription, error) {
-	return list[*model.Subscription](ctx, r.Resolver, "Subscription", ids, count, offset)
+// SubscriptionList searches Subscription resources.
+func (r *queryResolver) SubscriptionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Subscription, error) {
+	return searchList[*model.Subscription](ctx, r.Resolver, "Subscription")
+}
+
+// SubscriptionConnection searches Subscription resources a page at a time.
+func (r *queryResolver) SubscriptionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Subscription")
+}
+
+type subscriptionResolver struct{ *Resolver }
+
+// Subscription returns the resolver of Subscription's reverse references.
+func (r *Resolver) Subscription() graph.SubscriptionResolver { return &subscriptionResolver{r} }
+
+// ReverseList lists the resources that refer to a Subscription.
+func (r *subscriptionResolver) ReverseList(ctx context.Context, obj *model.Subscription, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Subscription.
+func (r *subscriptionResolver) ReverseConnection(ctx context.Context, obj *model.Subscription, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type subscriptionEdgeResolver struct{ *Resolver }
+
+// SubscriptionEdge returns the resolver of SubscriptionEdge.resource.
+func (r *Resolver) SubscriptionEdge() graph.SubscriptionEdgeResolver {
+	return &subscriptionEdgeResolver{r}
+}
+
+// Resource returns the Subscription of a search page edge.
+func (r *subscriptionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Subscription, error) {
+	return edgeResource[*model.Subscription](obj)
 }
 
 // SubscriptionCreate creates a Subscription.
@@ -3263,9 +7471,43 @@ func (r *queryResolver) SubscriptionStatus(ctx context.Context, id string) (*mod
 	return read[*model.SubscriptionStatus](ctx, r.Resolver, id)
 }
 
-// SubscriptionStatusList lists SubscriptionStatus resources.
-func (r *queryResolver) SubscriptionStatusList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.SubscriptionStatus, error) {
-	return list[*model.SubscriptionStatus](ctx, r.Resolver, "SubscriptionStatus", ids, count, offset)
+// SubscriptionStatusList searches SubscriptionStatus resources.
+func (r *queryResolver) SubscriptionStatusList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.SubscriptionStatus, error) {
+	return searchList[*model.SubscriptionStatus](ctx, r.Resolver, "SubscriptionStatus")
+}
+
+// SubscriptionStatusConnection searches SubscriptionStatus resources a page at a time.
+func (r *queryResolver) SubscriptionStatusConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "SubscriptionStatus")
+}
+
+type subscriptionStatusResolver struct{ *Resolver }
+
+// SubscriptionStatus returns the resolver of SubscriptionStatus's reverse references.
+func (r *Resolver) SubscriptionStatus() graph.SubscriptionStatusResolver {
+	return &subscriptionStatusResolver{r}
+}
+
+// ReverseList lists the resources that refer to a SubscriptionStatus.
+func (r *subscriptionStatusResolver) ReverseList(ctx context.Context, obj *model.SubscriptionStatus, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a SubscriptionStatus.
+func (r *subscriptionStatusResolver) ReverseConnection(ctx context.Context, obj *model.SubscriptionStatus, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type subscriptionStatusEdgeResolver struct{ *Resolver }
+
+// SubscriptionStatusEdge returns the resolver of SubscriptionStatusEdge.resource.
+func (r *Resolver) SubscriptionStatusEdge() graph.SubscriptionStatusEdgeResolver {
+	return &subscriptionStatusEdgeResolver{r}
+}
+
+// Resource returns the SubscriptionStatus of a search page edge.
+func (r *subscriptionStatusEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.SubscriptionStatus, error) {
+	return edgeResource[*model.SubscriptionStatus](obj)
 }
 
 // SubscriptionStatusCreate creates a SubscriptionStatus.
@@ -3288,9 +7530,39 @@ func (r *queryResolver) Substance(ctx context.Context, id string) (*model.Substa
 	return read[*model.Substance](ctx, r.Resolver, id)
 }
 
-// SubstanceList lists Substance resources.
-func (r *queryResolver) SubstanceList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Substance, error) {
-	return list[*model.Substance](ctx, r.Resolver, "Substance", ids, count, offset)
+// SubstanceList searches Substance resources.
+func (r *queryResolver) SubstanceList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Substance, error) {
+	return searchList[*model.Substance](ctx, r.Resolver, "Substance")
+}
+
+// SubstanceConnection searches Substance resources a page at a time.
+func (r *queryResolver) SubstanceConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Substance")
+}
+
+type substanceResolver struct{ *Resolver }
+
+// Substance returns the resolver of Substance's reverse references.
+func (r *Resolver) Substance() graph.SubstanceResolver { return &substanceResolver{r} }
+
+// ReverseList lists the resources that refer to a Substance.
+func (r *substanceResolver) ReverseList(ctx context.Context, obj *model.Substance, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Substance.
+func (r *substanceResolver) ReverseConnection(ctx context.Context, obj *model.Substance, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type substanceEdgeResolver struct{ *Resolver }
+
+// SubstanceEdge returns the resolver of SubstanceEdge.resource.
+func (r *Resolver) SubstanceEdge() graph.SubstanceEdgeResolver { return &substanceEdgeResolver{r} }
+
+// Resource returns the Substance of a search page edge.
+func (r *substanceEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Substance, error) {
+	return edgeResource[*model.Substance](obj)
 }
 
 // SubstanceCreate creates a Substance.
@@ -3313,9 +7585,43 @@ func (r *queryResolver) SubstanceNucleicAcid(ctx context.Context, id string) (*m
 	return read[*model.SubstanceNucleicAcid](ctx, r.Resolver, id)
 }
 
-// SubstanceNucleicAcidList lists SubstanceNucleicAcid resources.
-func (r *queryResolver) SubstanceNucleicAcidList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.SubstanceNucleicAcid, error) {
-	return list[*model.SubstanceNucleicAcid](ctx, r.Resolver, "SubstanceNucleicAcid", ids, count, offset)
+// SubstanceNucleicAcidList searches SubstanceNucleicAcid resources.
+func (r *queryResolver) SubstanceNucleicAcidList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.SubstanceNucleicAcid, error) {
+	return searchList[*model.SubstanceNucleicAcid](ctx, r.Resolver, "SubstanceNucleicAcid")
+}
+
+// SubstanceNucleicAcidConnection searches SubstanceNucleicAcid resources a page at a time.
+func (r *queryResolver) SubstanceNucleicAcidConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "SubstanceNucleicAcid")
+}
+
+type substanceNucleicAcidResolver struct{ *Resolver }
+
+// SubstanceNucleicAcid returns the resolver of SubstanceNucleicAcid's reverse references.
+func (r *Resolver) SubstanceNucleicAcid() graph.SubstanceNucleicAcidResolver {
+	return &substanceNucleicAcidResolver{r}
+}
+
+// ReverseList lists the resources that refer to a SubstanceNucleicAcid.
+func (r *substanceNucleicAcidResolver) ReverseList(ctx context.Context, obj *model.SubstanceNucleicAcid, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a SubstanceNucleicAcid.
+func (r *substanceNucleicAcidResolver) ReverseConnection(ctx context.Context, obj *model.SubstanceNucleicAcid, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type substanceNucleicAcidEdgeResolver struct{ *Resolver }
+
+// SubstanceNucleicAcidEdge returns the resolver of SubstanceNucleicAcidEdge.resource.
+func (r *Resolver) SubstanceNucleicAcidEdge() graph.SubstanceNucleicAcidEdgeResolver {
+	return &substanceNucleicAcidEdgeResolver{r}
+}
+
+// Resource returns the SubstanceNucleicAcid of a search page edge.
+func (r *substanceNucleicAcidEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.SubstanceNucleicAcid, error) {
+	return edgeResource[*model.SubstanceNucleicAcid](obj)
 }
 
 // SubstanceNucleicAcidCreate creates a SubstanceNucleicAcid.
@@ -3338,9 +7644,43 @@ func (r *queryResolver) SubstancePolymer(ctx context.Context, id string) (*model
 	return read[*model.SubstancePolymer](ctx, r.Resolver, id)
 }
 
-// SubstancePolymerList lists SubstancePolymer resources.
-func (r *queryResolver) SubstancePolymerList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.SubstancePolymer, error) {
-	return list[*model.SubstancePolymer](ctx, r.Resolver, "SubstancePolymer", ids, count, offset)
+// SubstancePolymerList searches SubstancePolymer resources.
+func (r *queryResolver) SubstancePolymerList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.SubstancePolymer, error) {
+	return searchList[*model.SubstancePolymer](ctx, r.Resolver, "SubstancePolymer")
+}
+
+// SubstancePolymerConnection searches SubstancePolymer resources a page at a time.
+func (r *queryResolver) SubstancePolymerConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "SubstancePolymer")
+}
+
+type substancePolymerResolver struct{ *Resolver }
+
+// SubstancePolymer returns the resolver of SubstancePolymer's reverse references.
+func (r *Resolver) SubstancePolymer() graph.SubstancePolymerResolver {
+	return &substancePolymerResolver{r}
+}
+
+// ReverseList lists the resources that refer to a SubstancePolymer.
+func (r *substancePolymerResolver) ReverseList(ctx context.Context, obj *model.SubstancePolymer, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a SubstancePolymer.
+func (r *substancePolymerResolver) ReverseConnection(ctx context.Context, obj *model.SubstancePolymer, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type substancePolymerEdgeResolver struct{ *Resolver }
+
+// SubstancePolymerEdge returns the resolver of SubstancePolymerEdge.resource.
+func (r *Resolver) SubstancePolymerEdge() graph.SubstancePolymerEdgeResolver {
+	return &substancePolymerEdgeResolver{r}
+}
+
+// Resource returns the SubstancePolymer of a search page edge.
+func (r *substancePolymerEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.SubstancePolymer, error) {
+	return edgeResource[*model.SubstancePolymer](obj)
 }
 
 // SubstancePolymerCreate creates a SubstancePolymer.
@@ -3363,9 +7703,43 @@ func (r *queryResolver) SubstanceProtein(ctx context.Context, id string) (*model
 	return read[*model.SubstanceProtein](ctx, r.Resolver, id)
 }
 
-// SubstanceProteinList lists SubstanceProtein resources.
-func (r *queryResolver) SubstanceProteinList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.SubstanceProtein, error) {
-	return list[*model.SubstanceProtein](ctx, r.Resolver, "SubstanceProtein", ids, count, offset)
+// SubstanceProteinList searches SubstanceProtein resources.
+func (r *queryResolver) SubstanceProteinList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.SubstanceProtein, error) {
+	return searchList[*model.SubstanceProtein](ctx, r.Resolver, "SubstanceProtein")
+}
+
+// SubstanceProteinConnection searches SubstanceProtein resources a page at a time.
+func (r *queryResolver) SubstanceProteinConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "SubstanceProtein")
+}
+
+type substanceProteinResolver struct{ *Resolver }
+
+// SubstanceProtein returns the resolver of SubstanceProtein's reverse references.
+func (r *Resolver) SubstanceProtein() graph.SubstanceProteinResolver {
+	return &substanceProteinResolver{r}
+}
+
+// ReverseList lists the resources that refer to a SubstanceProtein.
+func (r *substanceProteinResolver) ReverseList(ctx context.Context, obj *model.SubstanceProtein, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a SubstanceProtein.
+func (r *substanceProteinResolver) ReverseConnection(ctx context.Context, obj *model.SubstanceProtein, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type substanceProteinEdgeResolver struct{ *Resolver }
+
+// SubstanceProteinEdge returns the resolver of SubstanceProteinEdge.resource.
+func (r *Resolver) SubstanceProteinEdge() graph.SubstanceProteinEdgeResolver {
+	return &substanceProteinEdgeResolver{r}
+}
+
+// Resource returns the SubstanceProtein of a search page edge.
+func (r *substanceProteinEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.SubstanceProtein, error) {
+	return edgeResource[*model.SubstanceProtein](obj)
 }
 
 // SubstanceProteinCreate creates a SubstanceProtein.
@@ -3388,9 +7762,43 @@ func (r *queryResolver) SubstanceReferenceInformation(ctx context.Context, id st
 	return read[*model.SubstanceReferenceInformation](ctx, r.Resolver, id)
 }
 
-// SubstanceReferenceInformationList lists SubstanceReferenceInformation resources.
-func (r *queryResolver) SubstanceReferenceInformationList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.SubstanceReferenceInformation, error) {
-	return list[*model.SubstanceReferenceInformation](ctx, r.Resolver, "SubstanceReferenceInformation", ids, count, offset)
+// SubstanceReferenceInformationList searches SubstanceReferenceInformation resources.
+func (r *queryResolver) SubstanceReferenceInformationList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.SubstanceReferenceInformation, error) {
+	return searchList[*model.SubstanceReferenceInformation](ctx, r.Resolver, "SubstanceReferenceInformation")
+}
+
+// SubstanceReferenceInformationConnection searches SubstanceReferenceInformation resources a page at a time.
+func (r *queryResolver) SubstanceReferenceInformationConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "SubstanceReferenceInformation")
+}
+
+type substanceReferenceInformationResolver struct{ *Resolver }
+
+// SubstanceReferenceInformation returns the resolver of SubstanceReferenceInformation's reverse references.
+func (r *Resolver) SubstanceReferenceInformation() graph.SubstanceReferenceInformationResolver {
+	return &substanceReferenceInformationResolver{r}
+}
+
+// ReverseList lists the resources that refer to a SubstanceReferenceInformation.
+func (r *substanceReferenceInformationResolver) ReverseList(ctx context.Context, obj *model.SubstanceReferenceInformation, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a SubstanceReferenceInformation.
+func (r *substanceReferenceInformationResolver) ReverseConnection(ctx context.Context, obj *model.SubstanceReferenceInformation, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type substanceReferenceInformationEdgeResolver struct{ *Resolver }
+
+// SubstanceReferenceInformationEdge returns the resolver of SubstanceReferenceInformationEdge.resource.
+func (r *Resolver) SubstanceReferenceInformationEdge() graph.SubstanceReferenceInformationEdgeResolver {
+	return &substanceReferenceInformationEdgeResolver{r}
+}
+
+// Resource returns the SubstanceReferenceInformation of a search page edge.
+func (r *substanceReferenceInformationEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.SubstanceReferenceInformation, error) {
+	return edgeResource[*model.SubstanceReferenceInformation](obj)
 }
 
 // SubstanceReferenceInformationCreate creates a SubstanceReferenceInformation.
@@ -3413,9 +7821,43 @@ func (r *queryResolver) SubstanceSourceMaterial(ctx context.Context, id string) 
 	return read[*model.SubstanceSourceMaterial](ctx, r.Resolver, id)
 }
 
-// SubstanceSourceMaterialList lists SubstanceSourceMaterial resources.
-func (r *queryResolver) SubstanceSourceMaterialList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.SubstanceSourceMaterial, error) {
-	return list[*model.SubstanceSourceMaterial](ctx, r.Resolver, "SubstanceSourceMaterial", ids, count, offset)
+// SubstanceSourceMaterialList searches SubstanceSourceMaterial resources.
+func (r *queryResolver) SubstanceSourceMaterialList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.SubstanceSourceMaterial, error) {
+	return searchList[*model.SubstanceSourceMaterial](ctx, r.Resolver, "SubstanceSourceMaterial")
+}
+
+// SubstanceSourceMaterialConnection searches SubstanceSourceMaterial resources a page at a time.
+func (r *queryResolver) SubstanceSourceMaterialConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "SubstanceSourceMaterial")
+}
+
+type substanceSourceMaterialResolver struct{ *Resolver }
+
+// SubstanceSourceMaterial returns the resolver of SubstanceSourceMaterial's reverse references.
+func (r *Resolver) SubstanceSourceMaterial() graph.SubstanceSourceMaterialResolver {
+	return &substanceSourceMaterialResolver{r}
+}
+
+// ReverseList lists the resources that refer to a SubstanceSourceMaterial.
+func (r *substanceSourceMaterialResolver) ReverseList(ctx context.Context, obj *model.SubstanceSourceMaterial, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a SubstanceSourceMaterial.
+func (r *substanceSourceMaterialResolver) ReverseConnection(ctx context.Context, obj *model.SubstanceSourceMaterial, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type substanceSourceMaterialEdgeResolver struct{ *Resolver }
+
+// SubstanceSourceMaterialEdge returns the resolver of SubstanceSourceMaterialEdge.resource.
+func (r *Resolver) SubstanceSourceMaterialEdge() graph.SubstanceSourceMaterialEdgeResolver {
+	return &substanceSourceMaterialEdgeResolver{r}
+}
+
+// Resource returns the SubstanceSourceMaterial of a search page edge.
+func (r *substanceSourceMaterialEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.SubstanceSourceMaterial, error) {
+	return edgeResource[*model.SubstanceSourceMaterial](obj)
 }
 
 // SubstanceSourceMaterialCreate creates a SubstanceSourceMaterial.
@@ -3438,9 +7880,43 @@ func (r *queryResolver) SubstanceSpecification(ctx context.Context, id string) (
 	return read[*model.SubstanceSpecification](ctx, r.Resolver, id)
 }
 
-// SubstanceSpecificationList lists SubstanceSpecification resources.
-func (r *queryResolver) SubstanceSpecificationList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.SubstanceSpecification, error) {
-	return list[*model.SubstanceSpecification](ctx, r.Resolver, "SubstanceSpecification", ids, count, offset)
+// SubstanceSpecificationList searches SubstanceSpecification resources.
+func (r *queryResolver) SubstanceSpecificationList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.SubstanceSpecification, error) {
+	return searchList[*model.SubstanceSpecification](ctx, r.Resolver, "SubstanceSpecification")
+}
+
+// SubstanceSpecificationConnection searches SubstanceSpecification resources a page at a time.
+func (r *queryResolver) SubstanceSpecificationConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "SubstanceSpecification")
+}
+
+type substanceSpecificationResolver struct{ *Resolver }
+
+// SubstanceSpecification returns the resolver of SubstanceSpecification's reverse references.
+func (r *Resolver) SubstanceSpecification() graph.SubstanceSpecificationResolver {
+	return &substanceSpecificationResolver{r}
+}
+
+// ReverseList lists the resources that refer to a SubstanceSpecification.
+func (r *substanceSpecificationResolver) ReverseList(ctx context.Context, obj *model.SubstanceSpecification, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a SubstanceSpecification.
+func (r *substanceSpecificationResolver) ReverseConnection(ctx context.Context, obj *model.SubstanceSpecification, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type substanceSpecificationEdgeResolver struct{ *Resolver }
+
+// SubstanceSpecificationEdge returns the resolver of SubstanceSpecificationEdge.resource.
+func (r *Resolver) SubstanceSpecificationEdge() graph.SubstanceSpecificationEdgeResolver {
+	return &substanceSpecificationEdgeResolver{r}
+}
+
+// Resource returns the SubstanceSpecification of a search page edge.
+func (r *substanceSpecificationEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.SubstanceSpecification, error) {
+	return edgeResource[*model.SubstanceSpecification](obj)
 }
 
 // SubstanceSpecificationCreate creates a SubstanceSpecification.
@@ -3463,9 +7939,41 @@ func (r *queryResolver) SupplyDelivery(ctx context.Context, id string) (*model.S
 	return read[*model.SupplyDelivery](ctx, r.Resolver, id)
 }
 
-// SupplyDeliveryList lists SupplyDelivery resources.
-func (r *queryResolver) SupplyDeliveryList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.SupplyDelivery, error) {
-	return list[*model.SupplyDelivery](ctx, r.Resolver, "SupplyDelivery", ids, count, offset)
+// SupplyDeliveryList searches SupplyDelivery resources.
+func (r *queryResolver) SupplyDeliveryList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.SupplyDelivery, error) {
+	return searchList[*model.SupplyDelivery](ctx, r.Resolver, "SupplyDelivery")
+}
+
+// SupplyDeliveryConnection searches SupplyDelivery resources a page at a time.
+func (r *queryResolver) SupplyDeliveryConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "SupplyDelivery")
+}
+
+type supplyDeliveryResolver struct{ *Resolver }
+
+// SupplyDelivery returns the resolver of SupplyDelivery's reverse references.
+func (r *Resolver) SupplyDelivery() graph.SupplyDeliveryResolver { return &supplyDeliveryResolver{r} }
+
+// ReverseList lists the resources that refer to a SupplyDelivery.
+func (r *supplyDeliveryResolver) ReverseList(ctx context.Context, obj *model.SupplyDelivery, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a SupplyDelivery.
+func (r *supplyDeliveryResolver) ReverseConnection(ctx context.Context, obj *model.SupplyDelivery, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type supplyDeliveryEdgeResolver struct{ *Resolver }
+
+// SupplyDeliveryEdge returns the resolver of SupplyDeliveryEdge.resource.
+func (r *Resolver) SupplyDeliveryEdge() graph.SupplyDeliveryEdgeResolver {
+	return &supplyDeliveryEdgeResolver{r}
+}
+
+// Resource returns the SupplyDelivery of a search page edge.
+func (r *supplyDeliveryEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.SupplyDelivery, error) {
+	return edgeResource[*model.SupplyDelivery](obj)
 }
 
 // SupplyDeliveryCreate creates a SupplyDelivery.
@@ -3488,9 +7996,41 @@ func (r *queryResolver) SupplyRequest(ctx context.Context, id string) (*model.Su
 	return read[*model.SupplyRequest](ctx, r.Resolver, id)
 }
 
-// SupplyRequestList lists SupplyRequest resources.
-func (r *queryResolver) SupplyRequestList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.SupplyRequest, error) {
-	return list[*model.SupplyRequest](ctx, r.Resolver, "SupplyRequest", ids, count, offset)
+// SupplyRequestList searches SupplyRequest resources.
+func (r *queryResolver) SupplyRequestList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.SupplyRequest, error) {
+	return searchList[*model.SupplyRequest](ctx, r.Resolver, "SupplyRequest")
+}
+
+// SupplyRequestConnection searches SupplyRequest resources a page at a time.
+func (r *queryResolver) SupplyRequestConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "SupplyRequest")
+}
+
+type supplyRequestResolver struct{ *Resolver }
+
+// SupplyRequest returns the resolver of SupplyRequest's reverse references.
+func (r *Resolver) SupplyRequest() graph.SupplyRequestResolver { return &supplyRequestResolver{r} }
+
+// ReverseList lists the resources that refer to a SupplyRequest.
+func (r *supplyRequestResolver) ReverseList(ctx context.Context, obj *model.SupplyRequest, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a SupplyRequest.
+func (r *supplyRequestResolver) ReverseConnection(ctx context.Context, obj *model.SupplyRequest, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type supplyRequestEdgeResolver struct{ *Resolver }
+
+// SupplyRequestEdge returns the resolver of SupplyRequestEdge.resource.
+func (r *Resolver) SupplyRequestEdge() graph.SupplyRequestEdgeResolver {
+	return &supplyRequestEdgeResolver{r}
+}
+
+// Resource returns the SupplyRequest of a search page edge.
+func (r *supplyRequestEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.SupplyRequest, error) {
+	return edgeResource[*model.SupplyRequest](obj)
 }
 
 // SupplyRequestCreate creates a SupplyRequest.
@@ -3513,9 +8053,39 @@ func (r *queryResolver) Task(ctx context.Context, id string) (*model.Task, error
 	return read[*model.Task](ctx, r.Resolver, id)
 }
 
-// TaskList lists Task resources.
-func (r *queryResolver) TaskList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.Task, error) {
-	return list[*model.Task](ctx, r.Resolver, "Task", ids, count, offset)
+// TaskList searches Task resources.
+func (r *queryResolver) TaskList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.Task, error) {
+	return searchList[*model.Task](ctx, r.Resolver, "Task")
+}
+
+// TaskConnection searches Task resources a page at a time.
+func (r *queryResolver) TaskConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "Task")
+}
+
+type taskResolver struct{ *Resolver }
+
+// Task returns the resolver of Task's reverse references.
+func (r *Resolver) Task() graph.TaskResolver { return &taskResolver{r} }
+
+// ReverseList lists the resources that refer to a Task.
+func (r *taskResolver) ReverseList(ctx context.Context, obj *model.Task, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a Task.
+func (r *taskResolver) ReverseConnection(ctx context.Context, obj *model.Task, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type taskEdgeResolver struct{ *Resolver }
+
+// TaskEdge returns the resolver of TaskEdge.resource.
+func (r *Resolver) TaskEdge() graph.TaskEdgeResolver { return &taskEdgeResolver{r} }
+
+// Resource returns the Task of a search page edge.
+func (r *taskEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.Task, error) {
+	return edgeResource[*model.Task](obj)
 }
 
 // TaskCreate creates a Task.
@@ -3538,9 +8108,43 @@ func (r *queryResolver) TerminologyCapabilities(ctx context.Context, id string) 
 	return read[*model.TerminologyCapabilities](ctx, r.Resolver, id)
 }
 
-// TerminologyCapabilitiesList lists TerminologyCapabilities resources.
-func (r *queryResolver) TerminologyCapabilitiesList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.TerminologyCapabilities, error) {
-	return list[*model.TerminologyCapabilities](ctx, r.Resolver, "TerminologyCapabilities", ids, count, offset)
+// TerminologyCapabilitiesList searches TerminologyCapabilities resources.
+func (r *queryResolver) TerminologyCapabilitiesList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.TerminologyCapabilities, error) {
+	return searchList[*model.TerminologyCapabilities](ctx, r.Resolver, "TerminologyCapabilities")
+}
+
+// TerminologyCapabilitiesConnection searches TerminologyCapabilities resources a page at a time.
+func (r *queryResolver) TerminologyCapabilitiesConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "TerminologyCapabilities")
+}
+
+type terminologyCapabilitiesResolver struct{ *Resolver }
+
+// TerminologyCapabilities returns the resolver of TerminologyCapabilities's reverse references.
+func (r *Resolver) TerminologyCapabilities() graph.TerminologyCapabilitiesResolver {
+	return &terminologyCapabilitiesResolver{r}
+}
+
+// ReverseList lists the resources that refer to a TerminologyCapabilities.
+func (r *terminologyCapabilitiesResolver) ReverseList(ctx context.Context, obj *model.TerminologyCapabilities, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a TerminologyCapabilities.
+func (r *terminologyCapabilitiesResolver) ReverseConnection(ctx context.Context, obj *model.TerminologyCapabilities, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type terminologyCapabilitiesEdgeResolver struct{ *Resolver }
+
+// TerminologyCapabilitiesEdge returns the resolver of TerminologyCapabilitiesEdge.resource.
+func (r *Resolver) TerminologyCapabilitiesEdge() graph.TerminologyCapabilitiesEdgeResolver {
+	return &terminologyCapabilitiesEdgeResolver{r}
+}
+
+// Resource returns the TerminologyCapabilities of a search page edge.
+func (r *terminologyCapabilitiesEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.TerminologyCapabilities, error) {
+	return edgeResource[*model.TerminologyCapabilities](obj)
 }
 
 // TerminologyCapabilitiesCreate creates a TerminologyCapabilities.
@@ -3563,9 +8167,39 @@ func (r *queryResolver) TestReport(ctx context.Context, id string) (*model.TestR
 	return read[*model.TestReport](ctx, r.Resolver, id)
 }
 
-// TestReportList lists TestReport resources.
-func (r *queryResolver) TestReportList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.TestReport, error) {
-	return list[*model.TestReport](ctx, r.Resolver, "TestReport", ids, count, offset)
+// TestReportList searches TestReport resources.
+func (r *queryResolver) TestReportList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.TestReport, error) {
+	return searchList[*model.TestReport](ctx, r.Resolver, "TestReport")
+}
+
+// TestReportConnection searches TestReport resources a page at a time.
+func (r *queryResolver) TestReportConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "TestReport")
+}
+
+type testReportResolver struct{ *Resolver }
+
+// TestReport returns the resolver of TestReport's reverse references.
+func (r *Resolver) TestReport() graph.TestReportResolver { return &testReportResolver{r} }
+
+// ReverseList lists the resources that refer to a TestReport.
+func (r *testReportResolver) ReverseList(ctx context.Context, obj *model.TestReport, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a TestReport.
+func (r *testReportResolver) ReverseConnection(ctx context.Context, obj *model.TestReport, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type testReportEdgeResolver struct{ *Resolver }
+
+// TestReportEdge returns the resolver of TestReportEdge.resource.
+func (r *Resolver) TestReportEdge() graph.TestReportEdgeResolver { return &testReportEdgeResolver{r} }
+
+// Resource returns the TestReport of a search page edge.
+func (r *testReportEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.TestReport, error) {
+	return edgeResource[*model.TestReport](obj)
 }
 
 // TestReportCreate creates a TestReport.
@@ -3588,9 +8222,39 @@ func (r *queryResolver) TestScript(ctx context.Context, id string) (*model.TestS
 	return read[*model.TestScript](ctx, r.Resolver, id)
 }
 
-// TestScriptList lists TestScript resources.
-func (r *queryResolver) TestScriptList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.TestScript, error) {
-	return list[*model.TestScript](ctx, r.Resolver, "TestScript", ids, count, offset)
+// TestScriptList searches TestScript resources.
+func (r *queryResolver) TestScriptList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.TestScript, error) {
+	return searchList[*model.TestScript](ctx, r.Resolver, "TestScript")
+}
+
+// TestScriptConnection searches TestScript resources a page at a time.
+func (r *queryResolver) TestScriptConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "TestScript")
+}
+
+type testScriptResolver struct{ *Resolver }
+
+// TestScript returns the resolver of TestScript's reverse references.
+func (r *Resolver) TestScript() graph.TestScriptResolver { return &testScriptResolver{r} }
+
+// ReverseList lists the resources that refer to a TestScript.
+func (r *testScriptResolver) ReverseList(ctx context.Context, obj *model.TestScript, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a TestScript.
+func (r *testScriptResolver) ReverseConnection(ctx context.Context, obj *model.TestScript, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type testScriptEdgeResolver struct{ *Resolver }
+
+// TestScriptEdge returns the resolver of TestScriptEdge.resource.
+func (r *Resolver) TestScriptEdge() graph.TestScriptEdgeResolver { return &testScriptEdgeResolver{r} }
+
+// Resource returns the TestScript of a search page edge.
+func (r *testScriptEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.TestScript, error) {
+	return edgeResource[*model.TestScript](obj)
 }
 
 // TestScriptCreate creates a TestScript.
@@ -3613,9 +8277,39 @@ func (r *queryResolver) ValueSet(ctx context.Context, id string) (*model.ValueSe
 	return read[*model.ValueSet](ctx, r.Resolver, id)
 }
 
-// ValueSetList lists ValueSet resources.
-func (r *queryResolver) ValueSetList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.ValueSet, error) {
-	return list[*model.ValueSet](ctx, r.Resolver, "ValueSet", ids, count, offset)
+// ValueSetList searches ValueSet resources.
+func (r *queryResolver) ValueSetList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.ValueSet, error) {
+	return searchList[*model.ValueSet](ctx, r.Resolver, "ValueSet")
+}
+
+// ValueSetConnection searches ValueSet resources a page at a time.
+func (r *queryResolver) ValueSetConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "ValueSet")
+}
+
+type valueSetResolver struct{ *Resolver }
+
+// ValueSet returns the resolver of ValueSet's reverse references.
+func (r *Resolver) ValueSet() graph.ValueSetResolver { return &valueSetResolver{r} }
+
+// ReverseList lists the resources that refer to a ValueSet.
+func (r *valueSetResolver) ReverseList(ctx context.Context, obj *model.ValueSet, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a ValueSet.
+func (r *valueSetResolver) ReverseConnection(ctx context.Context, obj *model.ValueSet, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type valueSetEdgeResolver struct{ *Resolver }
+
+// ValueSetEdge returns the resolver of ValueSetEdge.resource.
+func (r *Resolver) ValueSetEdge() graph.ValueSetEdgeResolver { return &valueSetEdgeResolver{r} }
+
+// Resource returns the ValueSet of a search page edge.
+func (r *valueSetEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.ValueSet, error) {
+	return edgeResource[*model.ValueSet](obj)
 }
 
 // ValueSetCreate creates a ValueSet.
@@ -3638,9 +8332,43 @@ func (r *queryResolver) VerificationResult(ctx context.Context, id string) (*mod
 	return read[*model.VerificationResult](ctx, r.Resolver, id)
 }
 
-// VerificationResultList lists VerificationResult resources.
-func (r *queryResolver) VerificationResultList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.VerificationResult, error) {
-	return list[*model.VerificationResult](ctx, r.Resolver, "VerificationResult", ids, count, offset)
+// VerificationResultList searches VerificationResult resources.
+func (r *queryResolver) VerificationResultList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.VerificationResult, error) {
+	return searchList[*model.VerificationResult](ctx, r.Resolver, "VerificationResult")
+}
+
+// VerificationResultConnection searches VerificationResult resources a page at a time.
+func (r *queryResolver) VerificationResultConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "VerificationResult")
+}
+
+type verificationResultResolver struct{ *Resolver }
+
+// VerificationResult returns the resolver of VerificationResult's reverse references.
+func (r *Resolver) VerificationResult() graph.VerificationResultResolver {
+	return &verificationResultResolver{r}
+}
+
+// ReverseList lists the resources that refer to a VerificationResult.
+func (r *verificationResultResolver) ReverseList(ctx context.Context, obj *model.VerificationResult, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a VerificationResult.
+func (r *verificationResultResolver) ReverseConnection(ctx context.Context, obj *model.VerificationResult, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type verificationResultEdgeResolver struct{ *Resolver }
+
+// VerificationResultEdge returns the resolver of VerificationResultEdge.resource.
+func (r *Resolver) VerificationResultEdge() graph.VerificationResultEdgeResolver {
+	return &verificationResultEdgeResolver{r}
+}
+
+// Resource returns the VerificationResult of a search page edge.
+func (r *verificationResultEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.VerificationResult, error) {
+	return edgeResource[*model.VerificationResult](obj)
 }
 
 // VerificationResultCreate creates a VerificationResult.
@@ -3663,9 +8391,43 @@ func (r *queryResolver) VisionPrescription(ctx context.Context, id string) (*mod
 	return read[*model.VisionPrescription](ctx, r.Resolver, id)
 }
 
-// VisionPrescriptionList lists VisionPrescription resources.
-func (r *queryResolver) VisionPrescriptionList(ctx context.Context, ids []*string, count *int, offset *int) ([]*model.VisionPrescription, error) {
-	return list[*model.VisionPrescription](ctx, r.Resolver, "VisionPrescription", ids, count, offset)
+// VisionPrescriptionList searches VisionPrescription resources.
+func (r *queryResolver) VisionPrescriptionList(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string) ([]*model.VisionPrescription, error) {
+	return searchList[*model.VisionPrescription](ctx, r.Resolver, "VisionPrescription")
+}
+
+// VisionPrescriptionConnection searches VisionPrescription resources a page at a time.
+func (r *queryResolver) VisionPrescriptionConnection(ctx context.Context, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ []*search.Value, _ *int, _ *int, _ []*string, _ *search.Value, _ *search.Value, _ *string, _ *string) (*search.Connection, error) {
+	return searchConnection(ctx, r.Resolver, "VisionPrescription")
+}
+
+type visionPrescriptionResolver struct{ *Resolver }
+
+// VisionPrescription returns the resolver of VisionPrescription's reverse references.
+func (r *Resolver) VisionPrescription() graph.VisionPrescriptionResolver {
+	return &visionPrescriptionResolver{r}
+}
+
+// ReverseList lists the resources that refer to a VisionPrescription.
+func (r *visionPrescriptionResolver) ReverseList(ctx context.Context, obj *model.VisionPrescription, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string) ([]model.Resource, error) {
+	return reverseList(ctx, r.Resolver, obj)
+}
+
+// ReverseConnection pages through the resources that refer to a VisionPrescription.
+func (r *visionPrescriptionResolver) ReverseConnection(ctx context.Context, obj *model.VisionPrescription, _ graph.ResourceType, _ string, _ *search.Value, _ *int, _ *int, _ []*string, _ *string, _ *string) (*search.Connection, error) {
+	return reverseConnection(ctx, r.Resolver, obj)
+}
+
+type visionPrescriptionEdgeResolver struct{ *Resolver }
+
+// VisionPrescriptionEdge returns the resolver of VisionPrescriptionEdge.resource.
+func (r *Resolver) VisionPrescriptionEdge() graph.VisionPrescriptionEdgeResolver {
+	return &visionPrescriptionEdgeResolver{r}
+}
+
+// Resource returns the VisionPrescription of a search page edge.
+func (r *visionPrescriptionEdgeResolver) Resource(ctx context.Context, obj *search.Edge) (*model.VisionPrescription, error) {
+	return edgeResource[*model.VisionPrescription](obj)
 }
 
 // VisionPrescriptionCreate creates a VisionPrescription.

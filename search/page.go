@@ -155,7 +155,7 @@ func decodeCursor(s string) (cursor, error) {
 		}
 	}
 	switch c.Dir {
-	case "after", "before", "first", "last":
+	case "after", "before", "first", "last", "offset":
 	default:
 		return c, invalid("_cursor is not a cursor this server issued")
 	}
@@ -181,6 +181,7 @@ type Connection struct {
 	Last     *string
 
 	runner *Runner
+	count  *int // known in advance for a connection over results in memory
 	q      *Query
 	filter bson.D
 	offset *int
@@ -198,6 +199,9 @@ type Edge struct {
 func (c *Connection) Count(ctx context.Context) (*int, error) {
 	if c.q.Total == "none" {
 		return nil, nil
+	}
+	if c.count != nil {
+		return c.count, nil
 	}
 	n, err := c.runner.Store.Count(ctx, c.q.Type, c.filter)
 	if err != nil {
@@ -406,4 +410,41 @@ func keysetOrEqual(order bson.D, keys []any) bson.D {
 		eq = append(eq, bson.E{Key: f.Key, Value: keys[i]})
 	}
 	return bson.D{{Key: "$or", Value: bson.A{keyset(order, keys), eq}}}
+}
+
+// StaticConnection pages through results already in memory, such as the reverse
+// references of one resource, with offset cursors.
+func StaticConnection(q *Query, all []model.Resource, pageSize, limit int) (*Connection, error) {
+	size := pageSize
+	if q.Count != nil {
+		if *q.Count > limit {
+			return nil, fmt.Errorf("%w: _count %d exceeds the page limit of %d", ErrTooMany, *q.Count, limit)
+		}
+		size = *q.Count
+	}
+	off := q.Offset
+	if q.Cursor != "" {
+		cur, err := decodeCursor(q.Cursor)
+		if err != nil || cur.Dir != "offset" || len(cur.Keys) != 1 {
+			return nil, invalid("_cursor is not a cursor of this connection")
+		}
+		n, _ := cur.Keys[0].(int64)
+		off = int(n)
+	}
+	at := func(o int) *string { return cursor{Dir: "offset", Keys: []any{int64(o)}, Q: "static"}.encode() }
+	total := len(all)
+	c := &Connection{Pagesize: size, q: q, count: &total, offset: &off, First: at(0)}
+	c.Last = at(max(0, (total-1)/max(size, 1)*size))
+	if off > 0 {
+		c.Previous = at(max(0, off-size))
+	}
+	if off+size < total {
+		c.Next = at(off + size)
+	}
+	mode := "match"
+	c.Edges = []*Edge{}
+	for _, res := range all[min(off, total):min(off+size, total)] {
+		c.Edges = append(c.Edges, &Edge{Mode: &mode, Resource: res})
+	}
+	return c, nil
 }

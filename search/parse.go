@@ -35,6 +35,7 @@ const (
 	ArgFHIRPath  = "fhirpath"
 	ArgReference = "_reference"
 	ArgHas       = "_has"
+	ArgFilter    = "_filter"
 )
 
 // ArgName is the GraphQL argument name of a search parameter code: "-" becomes "_".
@@ -172,6 +173,21 @@ func (q *Query) arg(name string, v any) error {
 			q.FHIRPath = s
 		case ArgReference:
 			q.Reference = s
+		}
+		return nil
+	case ArgFilter:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return invalid("_filter takes an object of search arguments")
+		}
+		for _, k := range sortedNames(m) {
+			switch k {
+			case ArgCount, ArgOffset, ArgSort, ArgCursor, ArgTotal, ArgFHIRPath, ArgReference, ArgFilter:
+				return invalid("_filter takes search parameters; %s is an argument of its own", k)
+			}
+			if err := q.arg(k, m[k]); err != nil {
+				return err
+			}
 		}
 		return nil
 	case ArgHas:
@@ -476,4 +492,16 @@ func (q *Query) parseHas(v any) (*node, error) {
 		}
 	}
 	return n, nil
+}
+
+// ParamOf finds typ's search parameter by code or by GraphQL argument name.
+func ParamOf(typ, name string) *model.SearchParam { return paramByArg(typ, name) }
+
+func sortedNames(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

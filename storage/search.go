@@ -69,6 +69,9 @@ type Query struct {
 	Sort bson.D
 	// Skip and Limit page through the matches; a Limit of 0 means no limit.
 	Skip, Limit int64
+	// KeepDoc returns each match's whole stored document, search fields included, in
+	// Record.Doc.
+	KeepDoc bool
 }
 
 // live restricts filter to resources that are not deleted.
@@ -98,14 +101,22 @@ func (s *Store) Search(ctx context.Context, typ string, q Query) ([]*Record, err
 		sort = append(sort, bson.E{Key: "_id", Value: 1})
 	}
 
+	proj := bson.D{{Key: "i", Value: 0}}
+	if q.KeepDoc {
+		proj = nil
+	}
+
 	out := []*Record{}
-	err = s.scan(ctx, tc, q.Filter, sort, q.Skip, q.Limit, bson.D{{Key: "i", Value: 0}}, func(raw bson.Raw) error {
+	err = s.scan(ctx, tc, q.Filter, sort, q.Skip, q.Limit, proj, func(raw bson.Raw) error {
 		var d versionDoc
 		if err := bson.Unmarshal(raw, &d); err != nil {
 			return err
 		}
 
 		rec := d.record(typ)
+		if q.KeepDoc {
+			rec.Doc = append(bson.Raw(nil), raw...)
+		}
 		if len(q.Sort) > 0 {
 			rec.SortKeys = make([]any, len(q.Sort))
 			for i, k := range q.Sort {

@@ -151,6 +151,7 @@ enum ResourceType {
 		w.p("  %s\n", r.Name)
 	}
 	w.p("}\n\n")
+	w.searchBase()
 	// The schema block is explicit because R4 has a resource named Subscription, which must not
 	// become the subscription root.
 	w.p(`schema {
@@ -184,12 +185,14 @@ func (w *sdlWriter) resource(t *Type) {
 	w.p("%s\nscalar %sInput\n\n", sdlString("A complete "+n+" resource in FHIR R4 JSON, exactly as the FHIR JSON format defines it."), n)
 	w.p("extend type Query {\n")
 	w.p("  %s\n  %s(id: ID!): %s\n", sdlString("Reads the current version of a "+n+" by id."), n, n)
-	w.p("  %s\n  %sList(_id: [String], _count: Int, _offset: Int): [%s]\n", sdlString("Lists "+n+" resources; an error rather than a silent cut when more match than the server's list limit."), n, n)
+	w.searchRoots(n)
 	w.p("}\n\nextend type Mutation {\n")
 	w.p("  %s\n  %sCreate(res: %sInput!): %s\n", sdlString("Creates a "+n+"; the server assigns id, versionId and lastUpdated."), n, n, n)
 	w.p("  %s\n  %sUpdate(id: ID!, res: %sInput!, ifMatch: String): %s\n", sdlString("Replaces the "+n+" with this id, creating it when absent (FHIR PUT). ifMatch names the version the change was based on; a stale version is refused."), n, n, n)
 	w.p("  %s\n  %sDelete(id: ID!): OperationOutcome\n", sdlString("Deletes the "+n+" with this id; its history is kept."), n)
-	w.p("}\n")
+	w.p("}\n\n")
+	w.connectionTypes(n)
+	w.reverseFields(n)
 }
 
 // owner is the top-level type a backbone type belongs to.
