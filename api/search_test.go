@@ -69,6 +69,7 @@ func TestSearchErrorsThroughGraphQL(t *testing.T) {
 		{`{ PatientList(shoe_size: "9") { id } }`, "GRAPHQL_VALIDATION_FAILED"},
 		{`{ PatientList(_filter: {shoe_size: "9"}) { id } }`, "BAD_USER_INPUT"},
 		{`{ ObservationList(code: {in: "http://loinc.org/vs"}) { id } }`, "NOT_SUPPORTED"},
+		{`{ ObservationList(code: {below: "no-system"}) { id } }`, "BAD_USER_INPUT"},
 		{`{ PatientList(family: {$ne: ""}) { id } }`, "GRAPHQL_PARSE_FAILED"},
 		{`{ PatientConnection(_cursor: "garbage") { count } }`, "BAD_USER_INPUT"},
 	}

@@ -207,8 +207,12 @@ func (c *cond) tokenMatch(pre, v string) (bson.D, bool, error) {
 			return nil, false, invalid("%s.of_type takes system|code|value, got %q", arg, v)
 		}
 		return bson.D{{Key: pre + fTypeS, Value: parts[0]}, {Key: pre + fTypeC, Value: parts[1]}, {Key: pre + fCode, Value: parts[2]}}, false, nil
-	case "in", "not_in", "above", "below":
-		return nil, false, unsupported("%s.%s: terminology-based token modifiers (ValueSet expansion, subsumption)", arg, c.mod)
+	case "in", "not_in":
+		m, err := valueSetMatch(pre, v, arg)
+		return m, c.mod == "not_in", err
+	case "above", "below":
+		m, err := hierarchyMatch(pre, v, c.mod, arg)
+		return m, false, err
 	}
 	return nil, false, invalid("%s: token parameters take no modifier %s", arg, c.mod)
 }

@@ -5,6 +5,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"go/format"
@@ -82,6 +83,16 @@ func generate(root, cache string) error {
 	gw = &goWriter{defs: d}
 	gw.searchTable()
 	out.goFile("model/searchparams_gen.go", gw.String())
+
+	term, err := loadTerminology(dir)
+	if err != nil {
+		return err
+	}
+	tj, err := json.Marshal(term)
+	if err != nil {
+		return err
+	}
+	out.text("search/terminology_gen.json", string(tj)+"\n")
 
 	out.text("gqlgen.yml", gqlgenConfig(d))
 	rw := &goWriter{defs: d}
