@@ -1,15 +1,20 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 
+	"github.com/fhirgate/fhirgate/fhirpath"
 	"github.com/fhirgate/fhirgate/model"
+	"github.com/fhirgate/fhirgate/search"
 )
 
 // listArguments applies the FHIR GraphQL list arguments to repeating elements after they are
@@ -43,9 +48,17 @@ func listArguments(ctx context.Context, next graphql.Resolver) (any, error) {
 				}
 				count = *n
 			}
+		case "fhirpath":
+			if s, ok := arg.(*string); ok && s != nil {
+				e, err := compileFHIRPath(*s)
+				if err != nil {
+					return nil, err
+				}
+				filters = append(filters, filter{expr: e})
+			}
 		default:
 			if want, ok := scalarString(reflect.ValueOf(arg)); ok {
-				filters = append(filters, filter{name, want})
+				filters = append(filters, filter{field: name, want: want})
 			}
 		}
 	}
@@ -68,7 +81,42 @@ func listArguments(ctx context.Context, next graphql.Resolver) (any, error) {
 	return out.Interface(), nil
 }
 
-type filter struct{ field, want string }
+// filter keeps the elements whose sub-field equals want, or for which expr is true.
+type filter struct {
+	field, want string
+	expr        *fhirpath.Expr
+}
+
+// fhirpathCache holds compiled fhirpath arguments; queries repeat them.
+var fhirpathCache sync.Map
+
+func compileFHIRPath(src string) (*fhirpath.Expr, error) {
+	if e, ok := fhirpathCache.Load(src); ok {
+		return e.(*fhirpath.Expr), nil
+	}
+	e, err := fhirpath.Compile(src)
+	if err != nil {
+		return nil, fmt.Errorf("%w: fhirpath: %w", errBadArgument, err)
+	}
+	fhirpathCache.Store(src, e)
+	return e, nil
+}
+
+// evalOn evaluates expr with the element, as FHIR JSON, as its root.
+func evalOn(expr *fhirpath.Expr, el reflect.Value) bool {
+	b, err := json.Marshal(el.Interface())
+	if err != nil {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var m map[string]any
+	if dec.Decode(&m) != nil {
+		return false
+	}
+	vals, err := expr.Eval(m)
+	return err == nil && search.Truthy(vals)
+}
 
 func matches(el reflect.Value, filters []filter) bool {
 	if len(filters) == 0 {
@@ -84,6 +132,12 @@ func matches(el reflect.Value, filters []filter) bool {
 		return false
 	}
 	for _, f := range filters {
+		if f.expr != nil {
+			if !evalOn(f.expr, el.Addr()) {
+				return false
+			}
+			continue
+		}
 		idx, ok := model.FieldIndex(el.Type(), f.field)
 		if !ok {
 			return false

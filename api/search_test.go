@@ -128,7 +128,7 @@ func (e *env) page(t testing.TB, args string, vars map[string]any) connPage {
 // each way, in order.
 func TestConnectionCursors(t *testing.T) {
 	e := newEnv(t)
-	const n = 2000
+	const n = 10000
 	var batch []string
 	for i := 0; i < n; i++ {
 		batch = append(batch, fmt.Sprintf(`{"resourceType":"Patient","id":"p%05d","gender":"female","birthDate":"19%02d-01-01"}`, i, i%100))
@@ -137,9 +137,9 @@ func TestConnectionCursors(t *testing.T) {
 			batch = nil
 		}
 	}
-	args := `gender: "female", _sort: ["birthdate"], _count: 150, _cursor: $c`
+	args := `gender: "female", _sort: ["birthdate"], _count: 500, _cursor: $c`
 	first := e.page(t, args, nil)
-	if first.Count == nil || *first.Count != n || first.Pagesize != 150 || first.Previous != nil || first.Next == nil {
+	if first.Count == nil || *first.Count != n || first.Pagesize != 500 || first.Previous != nil || first.Next == nil {
 		t.Fatalf("first page: count %v pagesize %d previous %v next %v", first.Count, first.Pagesize, first.Previous, first.Next)
 	}
 	var forward []string
@@ -228,5 +228,32 @@ func TestReverseReferencesBatched(t *testing.T) {
 	t.Logf("MongoDB commands per request: N=10 → %d, N=1000 → %d", counts[10], counts[1000])
 	if counts[10] != counts[1000] {
 		t.Errorf("round trips grow with N: %d for N=10, %d for N=1000", counts[10], counts[1000])
+	}
+}
+
+// TestFHIRPathOnRepeatingElements: name(fhirpath: ...) keeps the elements for which
+// the expression is true, before _count.
+func TestFHIRPathOnRepeatingElements(t *testing.T) {
+	e := newEnv(t)
+	e.put(`{"resourceType":"Patient","id":"fp","name":[{"text":"Nick"},{"use":"official","family":"Chalmers","given":["Peter"]},{"family":"Windsor","period":{"end":"2002"}}]}`)
+	var p struct {
+		Name []struct{ Family string }
+		Ext  []struct{ URL string }
+	}
+	resp := e.post("", `{ Patient(id: "fp") { name(fhirpath: "family.exists() and period.exists().not()") { family } } }`, nil)
+	if err := json.Unmarshal(resp.mustData(t, "Patient"), &p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Name) != 1 || p.Name[0].Family != "Chalmers" {
+		t.Errorf("names = %+v, want only Chalmers", p.Name)
+	}
+	resp = e.post("", `{ Patient(id: "fp") { name(fhirpath: "family.exists()", _count: 1, _offset: 1) { family } } }`, nil)
+	json.Unmarshal(resp.mustData(t, "Patient"), &p)
+	if len(p.Name) != 1 || p.Name[0].Family != "Windsor" {
+		t.Errorf("paged names = %+v, want only Windsor", p.Name)
+	}
+	resp = e.post("", `{ Patient(id: "fp") { name(fhirpath: "family.matches('x')") { family } } }`, nil)
+	if len(resp.Errors) == 0 || resp.Errors[0].Extensions["code"] != "BAD_USER_INPUT" {
+		t.Errorf("unsupported FHIRPath function: want BAD_USER_INPUT, got %+v", resp.Errors)
 	}
 }

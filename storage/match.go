@@ -1,8 +1,10 @@
 package storage
 
 import (
+	"encoding/binary"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -17,9 +19,119 @@ import (
 // no negations) and checks the exact filter here, with MongoDB's semantics, on the
 // documents it returns. The cost is the same scan FerretDB does anyway.
 
-// exactNeeded reports whether filter uses operators the embedded engine mishandles.
+// withIndex returns doc with the fields of its packed search index (ix) appended: i,
+// oa and od, the layout filters and sorts are written for. The result never aliases
+// doc's memory when it differs from doc.
+func withIndex(doc bson.Raw) bson.Raw {
+	v, err := doc.LookupErr("ix")
+	if err != nil {
+		return doc
+	}
+	_, data, ok := v.BinaryOK()
+	if !ok || len(data) < 5 {
+		return doc
+	}
+	out := make([]byte, 4, len(doc)+len(data))
+	out = append(out, doc[4:len(doc)-1]...)
+	out = append(out, data[4:len(data)-1]...)
+	out = append(out, 0)
+	binary.LittleEndian.PutUint32(out, uint32(len(out)))
+	return out
+}
+
+// indexField reports whether a filter or sort key names the search fields.
+func indexField(key string) bool {
+	root, _, _ := strings.Cut(key, ".")
+	return root == "i" || root == "oa" || root == "od"
+}
+
+// indexSort reports whether sort orders by search fields.
+func indexSort(sort bson.D) bool {
+	for _, k := range sort {
+		if indexField(k.Key) {
+			return true
+		}
+	}
+	return false
+}
+
+// sortedDoc is a match held for sorting in storage.
+type sortedDoc struct {
+	keys []bson.RawValue
+	doc  bson.Raw
+}
+
+// sortDocs orders docs by sort as MongoDB does: per key, missing or null first, then
+// numbers, then strings; descending keys reversed.
+func sortDocs(docs []sortedDoc, sort bson.D) {
+	slices.SortStableFunc(docs, func(a, b sortedDoc) int {
+		for i, k := range sort {
+			c := compareRaw(a.keys[i], b.keys[i])
+			if dir, _ := k.Value.(int); dir < 0 {
+				c = -c
+			}
+			if c != 0 {
+				return c
+			}
+		}
+		return 0
+	})
+}
+
+func sortKeys(doc bson.Raw, sort bson.D) []bson.RawValue {
+	keys := make([]bson.RawValue, len(sort))
+	for i, k := range sort {
+		if _, whole := lookupPath(doc, strings.Split(k.Key, ".")); len(whole) > 0 {
+			keys[i] = whole[0]
+		}
+	}
+	return keys
+}
+
+// compareRaw orders two sort key values: absent or null, then numbers, then strings.
+func compareRaw(a, b bson.RawValue) int {
+	rank := func(v bson.RawValue) int {
+		switch v.Type {
+		case bson.TypeDouble, bson.TypeInt32, bson.TypeInt64:
+			return 1
+		case bson.TypeString:
+			return 2
+		}
+		return 0
+	}
+	ra, rb := rank(a), rank(b)
+	if ra != rb {
+		return ra - rb
+	}
+	switch ra {
+	case 1:
+		c, _ := compareNum(a, numberOf(b))
+		return c
+	case 2:
+		return strings.Compare(a.StringValue(), b.StringValue())
+	}
+	return 0
+}
+
+func numberOf(v bson.RawValue) float64 {
+	switch v.Type {
+	case bson.TypeDouble:
+		return v.Double()
+	case bson.TypeInt64:
+		return float64(v.Int64())
+	case bson.TypeInt32:
+		return float64(v.Int32())
+	}
+	return 0
+}
+
+// exactNeeded reports whether filter uses operators the embedded engine mishandles, or
+// the search entries, which it holds packed in ib.
 func exactNeeded(filter bson.D) bool {
 	for _, e := range filter {
+		if indexField(e.Key) {
+			return true
+		}
 		switch e.Key {
 		case "$nor", "$not":
 			return true
@@ -74,40 +186,14 @@ func loosen(filter bson.D) bson.D {
 				out = append(out, bson.E{Key: "$or", Value: parts})
 			}
 		default:
-			d, ok := e.Value.(bson.D)
-			if !ok || len(d) == 0 || d[0].Key != "$elemMatch" {
+			// The embedded engine holds the search entries packed (ib): conditions on
+			// them are checked here only.
+			if !indexField(e.Key) {
 				out = append(out, e)
-				continue
-			}
-			if l := loosenElem(e.Key, d[0].Value.(bson.D)); len(l) > 0 {
-				out = append(out, l...)
 			}
 		}
 	}
 	return out
-}
-
-// loosenElem turns {field: {$elemMatch: body}} into conditions on field.sub paths, which
-// each element may satisfy separately.
-func loosenElem(field string, body bson.D) bson.D {
-	prefixed := bson.D{}
-	for _, e := range body {
-		switch e.Key {
-		case "$and", "$or":
-			var parts bson.A
-			for _, sub := range e.Value.(bson.A) {
-				parts = append(parts, loosenElem(field, sub.(bson.D)))
-			}
-			prefixed = append(prefixed, bson.E{Key: e.Key, Value: parts})
-		case "$nor", "$not":
-		default:
-			if d, ok := e.Value.(bson.D); ok && len(d) > 0 && d[0].Key == "$elemMatch" {
-				continue
-			}
-			prefixed = append(prefixed, bson.E{Key: field + "." + e.Key, Value: e.Value})
-		}
-	}
-	return prefixed
 }
 
 // matcher evaluates a filter on documents with MongoDB's semantics, for the operators

@@ -101,7 +101,7 @@ func (s *Store) Search(ctx context.Context, typ string, q Query) ([]*Record, err
 		sort = append(sort, bson.E{Key: "_id", Value: 1})
 	}
 
-	proj := bson.D{{Key: "i", Value: 0}}
+	proj := bson.D{{Key: "i", Value: 0}, {Key: "ix", Value: 0}}
 	if q.KeepDoc {
 		proj = nil
 	}
@@ -136,13 +136,18 @@ func (s *Store) Search(ctx context.Context, typ string, q Query) ([]*Record, err
 }
 
 // scan calls each with the matching documents of tc, in order, after skipping skip of
-// them and up to limit (0: all). On the embedded engine, a filter it would get wrong is
-// loosened for it and checked exactly here; the projection then applies to nothing.
+// them and up to limit (0: all). On the embedded engine, whose documents hold their
+// search fields packed, a filter or sort on search fields (or one FerretDB would get
+// wrong) is loosened for FerretDB and matched and sorted exactly here; the projection
+// then applies to nothing.
 func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, skip, limit int64, projection bson.D, each func(bson.Raw) error) error {
-	exact := s.c.Embedded() && exactNeeded(filter)
-	opts := options.Find().SetSort(sort)
+	embedded := s.c.Embedded()
+	exact := embedded && (exactNeeded(filter) || indexSort(sort))
+	inGo := exact && indexSort(sort) // sorted here, not by FerretDB
+	opts := options.Find()
 
 	if !exact {
+		opts.SetSort(sort)
 		if len(projection) > 0 {
 			opts.SetProjection(projection)
 		}
@@ -155,7 +160,11 @@ func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, sk
 			opts.SetLimit(limit).SetBatchSize(int32(min(limit, 1<<20)))
 		}
 	} else {
+		// Most candidates fail the exact check: read them in large batches.
 		opts.SetBatchSize(1 << 16)
+		if !inGo {
+			opts.SetSort(sort)
+		}
 	}
 
 	find := filter
@@ -171,13 +180,31 @@ func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, sk
 
 	var m matcher
 	var n int64
+	var held []sortedDoc
+	keep := skip + limit // how many sorted matches can still reach the page
 	for cur.Next(ctx) {
+		raw := cur.Current
+		if embedded {
+			raw = withIndex(raw)
+		}
+
 		if exact {
-			ok, err := m.match(cur.Current, filter)
+			ok, err := m.match(raw, filter)
 			if err != nil {
 				return err
 			}
 			if !ok {
+				continue
+			}
+			if inGo {
+				if len(raw) > 0 && &raw[0] == &cur.Current[0] {
+					raw = append(bson.Raw(nil), raw...)
+				}
+				held = append(held, sortedDoc{sortKeys(raw, sort), raw})
+				if limit > 0 && int64(len(held)) > 2*keep+1024 {
+					sortDocs(held, sort)
+					held = held[:keep]
+				}
 				continue
 			}
 			if skip > 0 {
@@ -186,7 +213,7 @@ func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, sk
 			}
 		}
 
-		if err := each(cur.Current); err != nil {
+		if err := each(raw); err != nil {
 			return err
 		}
 
@@ -195,7 +222,24 @@ func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, sk
 		}
 	}
 
-	return cur.Err()
+	if err := cur.Err(); err != nil {
+		return err
+	}
+
+	if inGo {
+		sortDocs(held, sort)
+		held = held[min(int(skip), len(held)):]
+		if limit > 0 && int64(len(held)) > limit {
+			held = held[:limit]
+		}
+		for _, h := range held {
+			if err := each(h.doc); err != nil {
+				return err
+			}
+		}
+	}
+
+	return nil
 }
 
 // goValue converts a sort key read from a document to a Go value: a string, an int64,
@@ -308,7 +352,7 @@ func (s *Store) reindexType(ctx context.Context, typ string, ix Indexer) (int, e
 
 	filter := bson.D{{Key: "iv", Value: bson.D{{Key: "$ne", Value: ix.Version()}}}, {Key: "del", Value: bson.D{{Key: "$ne", Value: true}}}}
 
-	cur, err := tc.cur.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "i", Value: 0}, {Key: "oa", Value: 0}, {Key: "od", Value: 0}}))
+	cur, err := tc.cur.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "i", Value: 0}, {Key: "ix", Value: 0}, {Key: "oa", Value: 0}, {Key: "od", Value: 0}}))
 	if err != nil {
 		return 0, fmt.Errorf("storage: reindex %s: %w", typ, err)
 	}
@@ -338,7 +382,15 @@ func (s *Store) reindexOne(ctx context.Context, tc *typeColls, d *versionDoc, ix
 		return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
 	}
 
+	version := ix.Version()
 	set := bson.D{{Key: "$set", Value: bson.D{{Key: "i", Value: f.Entries}, {Key: "oa", Value: f.Asc}, {Key: "od", Value: f.Desc}, {Key: "iv", Value: ix.Version()}}}}
+	if s.c.Embedded() {
+		ix, err := bson.Marshal(f)
+		if err != nil {
+			return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
+		}
+		set = bson.D{{Key: "$set", Value: bson.D{{Key: "ix", Value: bson.Binary{Data: ix}}, {Key: "iv", Value: version}}}}
+	}
 
 	if s.c.Embedded() {
 		// The embedded engine serves only {_id} filters from an index: hold the
@@ -366,4 +418,23 @@ func (s *Store) reindexOne(ctx context.Context, tc *typeColls, d *versionDoc, ix
 	}
 
 	return res.ModifiedCount == 1, nil
+}
+
+// Explain returns the server's query plan for a search on typ (the explain command's
+// queryPlanner section), to check which index a search uses.
+func (s *Store) Explain(ctx context.Context, typ string, filter bson.D) (bson.M, error) {
+	tc, err := s.colls(ctx, typ)
+	if err != nil {
+		return nil, err
+	}
+
+	var out bson.M
+	cmd := bson.D{{Key: "explain", Value: bson.D{{Key: "find", Value: tc.cur.Name()}, {Key: "filter", Value: live(filter)}}}}
+	if err := s.db.RunCommand(ctx, cmd).Decode(&out); err != nil {
+		return nil, fmt.Errorf("storage: explain %s: %w", typ, err)
+	}
+
+	plan, _ := out["queryPlanner"].(bson.M)
+
+	return plan, nil
 }

@@ -139,6 +139,12 @@ type currentDoc struct {
 	JSON string    `bson:"json,omitempty"`
 
 	IndexFields `bson:",inline"`
+	// IX holds, on the embedded engine, the search fields packed as one BSON document
+	// {i, oa, od} in a binary field instead of the three fields above: FerretDB decodes
+	// every document it scans, and the nested fields made that 5 times slower (250 µs
+	// instead of 48 µs per Patient, 10,000 Patients). Searches there match and sort in
+	// storage (see match.go).
+	IX []byte `bson:"ix,omitempty"`
 	// IV is the Indexer version that computed the search fields.
 	IV string `bson:"iv,omitempty"`
 }
@@ -355,6 +361,14 @@ func (s *Store) currentDoc(typ string, d *versionDoc) (*currentDoc, error) {
 	}
 
 	c.IndexFields, c.IV = *d.idx, ix.Version()
+
+	if s.c.Embedded() {
+		ix, err := bson.Marshal(c.IndexFields)
+		if err != nil {
+			return nil, fmt.Errorf("index %s/%s: %w", typ, d.resID(), err)
+		}
+		c.IX, c.IndexFields = ix, IndexFields{}
+	}
 
 	return c, nil
 }

@@ -95,15 +95,19 @@ func (w *sdlWriter) field(f *Field) {
 }
 
 // listArgs are the arguments every repeating element takes: paging plus, for complex elements,
-// one filter per single-valued primitive sub-field.
+// one filter per single-valued primitive sub-field and a FHIRPath filter.
 func (w *sdlWriter) listArgs(f *Field) string {
 	var args []string
-	if elem := w.defs.ByName[f.Type]; elem != nil {
+	elem := w.defs.ByName[f.Type]
+	if elem != nil {
 		for _, sub := range elem.Fields {
 			if filterable(sub) {
 				args = append(args, sub.JSON+": "+graphqlScalar(sub.Type))
 			}
 		}
+	}
+	if elem != nil && !f.Primitive {
+		args = append(args, "fhirpath: String")
 	}
 	args = append(args, "_count: Int", "_offset: Int")
 	return "(" + strings.Join(args, ", ") + ")"
@@ -141,7 +145,7 @@ type Element {
   "Unique id for inter-element referencing."
   id: String
   "Additional content defined by implementations."
-  extension(url: uri, _count: Int, _offset: Int): [Extension]
+  extension(url: uri, fhirpath: String, _count: Int, _offset: Int): [Extension]
 }
 
 "The FHIR resource types."
