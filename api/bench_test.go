@@ -121,3 +121,29 @@ func newRunID() string {
 	runSeq++
 	return fmt.Sprintf("run%d", runSeq)
 }
+
+// BenchmarkReverseReferences1000: 1,000 patients, each with its observations through
+// the reverse reference ObservationList(_reference: subject), in one query.
+func BenchmarkReverseReferences1000(b *testing.B) {
+	e := newEnv(b)
+	seedObservations(e, 1000)
+	q := `{ PatientList(_count: 1000) { id ObservationList(_reference: subject) { id valueQuantity { value } } } }`
+	before := commands.Load()
+	for range b.N {
+		serve(b, e.handler, q, nil)
+	}
+	b.ReportMetric(float64(commands.Load()-before)/float64(b.N), "roundtrips/op")
+}
+
+// BenchmarkSearchPage10k: the first page (20) of a token (:text) + quantity search over
+// 10,000 Observations through GraphQL.
+func BenchmarkSearchPage10k(b *testing.B) {
+	e := newEnv(b)
+	seedObservations(e, 10000)
+	q := `{ ObservationConnection(code: {text: "weight"}, value_quantity: "ge95", _count: 20) { edges { resource { id } } } }`
+	before := commands.Load()
+	for range b.N {
+		serve(b, e.handler, q, nil)
+	}
+	b.ReportMetric(float64(commands.Load()-before)/float64(b.N), "roundtrips/op")
+}

@@ -230,7 +230,7 @@ func TestIntrospection(t *testing.T) {
 			t.Errorf("Patient lacks field %s (has %d fields)", f, len(typ.Fields))
 		}
 	}
-	if got := strings.Join(fields["name"], ","); got != "use,text,family,_count,_offset" {
+	if got := strings.Join(fields["name"], ","); got != "use,text,family,fhirpath,_count,_offset" {
 		t.Errorf("Patient.name arguments: %s", got)
 	}
 	var schema struct{ Types []struct{ Name string } }
