@@ -257,3 +257,32 @@ func TestFHIRPathOnRepeatingElements(t *testing.T) {
 		t.Errorf("unsupported FHIRPath function: want BAD_USER_INPUT, got %+v", resp.Errors)
 	}
 }
+
+// TestReverseReferenceAtInstanceLevel: the spec's reverse-reference form works at the
+// instance endpoint, whose root is the resource itself.
+func TestReverseReferenceAtInstanceLevel(t *testing.T) {
+	e := newEnv(t)
+	seedObservations(e, 3)
+	resp := e.post("/Patient/p1/$graphql", `{ id ObservationList(_reference: subject) { id } ObservationConnection(_reference: patient) { count edges { resource { id } } } }`, nil)
+	if len(resp.Errors) > 0 {
+		t.Fatalf("errors: %+v", resp.Errors)
+	}
+	var got struct {
+		ObservationList       []struct{ ID string }
+		ObservationConnection struct {
+			Count int
+			Edges []struct{ Resource struct{ ID string } }
+		}
+	}
+	b, _ := json.Marshal(resp.Data)
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.ObservationList) != 1 || got.ObservationList[0].ID != "o1" || got.ObservationConnection.Count != 1 || got.ObservationConnection.Edges[0].Resource.ID != "o1" {
+		t.Errorf("got %+v", got)
+	}
+	resp = e.post("", `{ Patient(id: "p1") { ObservationList(_reference: code) { id } } }`, nil)
+	if len(resp.Errors) == 0 || resp.Errors[0].Extensions["code"] != "BAD_USER_INPUT" {
+		t.Errorf("reverse reference through a token parameter: want BAD_USER_INPUT, got %+v", resp.Errors)
+	}
+}

@@ -132,14 +132,68 @@ func (s *Store) Search(ctx context.Context, typ string, q Query) ([]*Record, err
 		return nil, fmt.Errorf("storage: search %s: %w", typ, err)
 	}
 
+	if s.exactPath(q.Filter, sort) && !mentions(q.Filter, "json") {
+		// The scan left the resources' JSON behind (see scan): read it for the matches.
+		if err := s.fillJSON(ctx, tc, out); err != nil {
+			return nil, fmt.Errorf("storage: search %s: %w", typ, err)
+		}
+	}
+
 	return out, nil
+}
+
+// fillJSON reads the JSON of recs, found by a scan that left it behind.
+func (s *Store) fillJSON(ctx context.Context, tc *typeColls, recs []*Record) error {
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+
+	docs, err := s.fetchCurrent(ctx, tc, ids)
+	if err != nil {
+		return err
+	}
+
+	for _, r := range recs {
+		d := docs[r.ID]
+		if d == nil || d.Del {
+			return fmt.Errorf("%s/%s was deleted during the search: %w", tc.typ, r.ID, ErrConflict)
+		}
+		// A resource replaced since the scan is served in its current version.
+		r.JSON, r.VersionID, r.LastUpdated = []byte(d.JSON), d.V, d.TS.UTC()
+	}
+
+	return nil
+}
+
+// exactPath reports whether, on the embedded engine, a search with filter and sort is
+// matched and sorted in storage rather than by FerretDB.
+func (s *Store) exactPath(filter, sort bson.D) bool {
+	return s.c.Embedded() && (exactNeeded(filter) || indexSort(sort))
+}
+
+// mentions reports whether filter has a condition on field.
+func mentions(filter bson.D, field string) bool {
+	for _, e := range filter {
+		if e.Key == field {
+			return true
+		}
+		if sub, ok := e.Value.(bson.A); ok && strings.HasPrefix(e.Key, "$") {
+			for _, x := range sub {
+				if d, ok := x.(bson.D); ok && mentions(d, field) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // scan calls each with the matching documents of tc, in order, after skipping skip of
 // them and up to limit (0: all). On the embedded engine, whose documents hold their
 // search fields packed, a filter or sort on search fields (or one FerretDB would get
 // wrong) is loosened for FerretDB and matched and sorted exactly here; the projection
-// then applies to nothing.
+// then leaves out only the resource JSON.
 func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, skip, limit int64, projection bson.D, each func(bson.Raw) error) error {
 	embedded := s.c.Embedded()
 	exact := embedded && (exactNeeded(filter) || indexSort(sort))
@@ -160,8 +214,14 @@ func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, sk
 			opts.SetLimit(limit).SetBatchSize(int32(min(limit, 1<<20)))
 		}
 	} else {
-		// Most candidates fail the exact check: read them in large batches.
-		opts.SetBatchSize(1 << 16)
+		// Most candidates fail the exact check: read them in large batches, without the
+		// resources' JSON unless the filter reads it (FerretDB bounds batches by count
+		// only, and the driver refuses a reply over 48 MB). Callers that need the JSON of
+		// the matches read it by id.
+		opts.SetBatchSize(2048)
+		if !mentions(filter, "json") {
+			opts.SetProjection(bson.D{{Key: "json", Value: 0}})
+		}
 		if !inGo {
 			opts.SetSort(sort)
 		}
