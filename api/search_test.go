@@ -286,3 +286,37 @@ func TestReverseReferenceAtInstanceLevel(t *testing.T) {
 		t.Errorf("reverse reference through a token parameter: want BAD_USER_INPUT, got %+v", resp.Errors)
 	}
 }
+
+// TestReverseReferencesBelowReferences: reverse references on resources reached through
+// Reference.resource are batched too.
+func TestReverseReferencesBelowReferences(t *testing.T) {
+	counts := map[int]int64{}
+	for _, n := range []int{10, 300} {
+		e := newEnv(t)
+		seedObservations(e, n)
+		q := `query($n: Int) { ObservationList(_count: $n) { id subject { resource { ... on Patient { id ObservationList(_reference: patient) { id } } } } } }`
+		var resp *gqlResponse
+		counts[n], _ = recordCommands(func() { resp = e.post("", q, map[string]any{"n": n}) })
+		var obs []struct {
+			ID      string
+			Subject struct {
+				Resource struct {
+					ID              string
+					ObservationList []struct{ ID string }
+				}
+			}
+		}
+		if err := json.Unmarshal(resp.mustData(t, "ObservationList"), &obs); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range obs {
+			if l := o.Subject.Resource.ObservationList; len(l) != 1 || l[0].ID != o.ID {
+				t.Fatalf("N=%d: %s: %+v", n, o.ID, o.Subject)
+			}
+		}
+	}
+	t.Logf("MongoDB commands per request: N=10 → %d, N=300 → %d", counts[10], counts[300])
+	if counts[10] != counts[300] {
+		t.Errorf("round trips grow with N: %d for N=10, %d for N=300", counts[10], counts[300])
+	}
+}

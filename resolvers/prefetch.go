@@ -48,13 +48,23 @@ func (r *Resolver) prefetch(ctx context.Context, resources []model.Resource) {
 		}
 		results := loaders.prime(ctx, keys)
 		level = level[:0]
+		// Reverse references selected on the targets: one batch per selection.
+		targets := map[*ast.Selection][]model.Resource{}
+		sels := map[*ast.Selection]ast.SelectionSet{}
 		for i, res := range results {
 			if res == nil {
 				continue
 			}
 			for _, sel := range refs[keys[i]] {
 				level = append(level, item{reflect.ValueOf(res), sel})
+				if len(sel) > 0 {
+					targets[&sel[0]] = append(targets[&sel[0]], res)
+					sels[&sel[0]] = sel
+				}
 			}
+		}
+		for k, rs := range targets {
+			r.prefetchReverse(ctx, rs, sels[k])
 		}
 	}
 }

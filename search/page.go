@@ -3,7 +3,6 @@ package search
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -162,14 +161,6 @@ func decodeCursor(s string) (cursor, error) {
 	return c, nil
 }
 
-// digest identifies a search by its type, filter and order, so that a cursor is only
-// used with the search that issued it.
-func (r *Runner) digest(q *Query, f bson.D) string {
-	b, _ := bson.MarshalExtJSON(bson.D{{Key: "t", Value: q.Type}, {Key: "f", Value: f}, {Key: "s", Value: q.SortFields()}}, true, false)
-	h := sha256.Sum256(b)
-	return base64.RawURLEncoding.EncodeToString(h[:9])
-}
-
 // Connection is one page of a search with the FHIR GraphQL connection fields. Count
 // and Offset are computed only when asked for.
 type Connection struct {
@@ -243,7 +234,7 @@ func (r *Runner) Connection(ctx context.Context, q *Query) (*Connection, error) 
 	if err != nil {
 		return nil, err
 	}
-	dg := r.digest(q, f)
+	dg := q.digest
 	c := &Connection{Pagesize: size, runner: r, q: q, filter: f}
 	c.First = cursor{Dir: "first", Q: dg}.encode()
 	c.Last = cursor{Dir: "last", Q: dg}.encode()

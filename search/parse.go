@@ -1,6 +1,9 @@
 package search
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -99,6 +102,8 @@ type Query struct {
 	FHIRPath string
 	// Reference is the _reference argument of a reverse reference.
 	Reference string
+
+	digest string
 }
 
 // SortKey is one _sort key.
@@ -115,6 +120,20 @@ func Parse(typ string, args map[string]any) (*Query, error) {
 		return nil, invalid("unknown resource type %q", typ)
 	}
 	q := &Query{Type: typ, root: &node{}}
+	// The digest names the search a cursor belongs to: its type and filtering and
+	// sorting arguments, not the results of its sub-searches, which may change.
+	canon := map[string]any{"": typ}
+	for k, v := range args {
+		switch k {
+		case ArgCursor, ArgCount, ArgOffset, ArgTotal:
+		default:
+			canon[k] = v
+		}
+	}
+	if b, err := json.Marshal(canon); err == nil {
+		h := sha256.Sum256(b)
+		q.digest = base64.RawURLEncoding.EncodeToString(h[:9])
+	}
 	names := make([]string, 0, len(args))
 	for k := range args {
 		names = append(names, k)
