@@ -107,7 +107,7 @@ func (r *resourceSelections) rewrite(set ast.SelectionSet, typeName string, chan
 			}
 			def := parent.Fields.ForName(s.Name)
 			if def == nil {
-				if _, ok := r.reverseField(s, parent); ok {
+				if r.reverseField(s, parent) {
 					*changed = true
 					// The field now exists: walk its selection like any other.
 					if def := parent.Fields.ForName(s.Name); def != nil {
@@ -182,9 +182,9 @@ func (r *resourceSelections) typed(set ast.SelectionSet, typeArg *string, change
 // _reverse(type: Condition, _reference: "patient", _params: {clinical_status: "active"})
 // and _reverseConnection(...), keeping the spec's name as the result key and typing the
 // selection with an inline fragment on the source type.
-func (r *resourceSelections) reverseField(f *ast.Field, parent *ast.Definition) (string, bool) {
+func (r *resourceSelections) reverseField(f *ast.Field, parent *ast.Definition) bool {
 	if !slices.Contains(parent.Interfaces, "Resource") || f.Arguments.ForName("_reference") == nil {
-		return "", false
+		return false
 	}
 	src, conn := "", false
 	if t, ok := strings.CutSuffix(f.Name, "Connection"); ok && r.isResourceType(t) {
@@ -192,7 +192,7 @@ func (r *resourceSelections) reverseField(f *ast.Field, parent *ast.Definition) 
 	} else if t, ok := strings.CutSuffix(f.Name, "List"); ok && r.isResourceType(t) {
 		src = t
 	} else {
-		return "", false
+		return false
 	}
 	control := map[string]bool{"_reference": true, "_count": true, "_offset": true, "_sort": true}
 	name := "_reverse"
@@ -224,7 +224,7 @@ func (r *resourceSelections) reverseField(f *ast.Field, parent *ast.Definition) 
 	}
 	if !conn {
 		f.SelectionSet = typed(f.SelectionSet)
-		return src, true
+		return true
 	}
 	for _, sel := range f.SelectionSet {
 		if e, ok := sel.(*ast.Field); ok && e.Name == "edges" {
@@ -235,7 +235,7 @@ func (r *resourceSelections) reverseField(f *ast.Field, parent *ast.Definition) 
 			}
 		}
 	}
-	return src, true
+	return true
 }
 
 func (r *resourceSelections) isResourceType(name string) bool {

@@ -20,66 +20,57 @@ const (
 // sel selects on them, then does the same one level down for everything it fetched:
 // one query per field and nesting level, whatever the number of parents.
 func (r *Resolver) prefetchReverse(ctx context.Context, parents []model.Resource, sel ast.SelectionSet) {
+	r.prefetchReverseAt(ctx, parents, sel, 0)
+}
+
+// maxReverseDepth bounds how deep prefetchReverse follows reverse references; the
+// query depth limit bounds them anyway, and deeper levels still resolve, unbatched.
+const maxReverseDepth = 8
+
+func (r *Resolver) prefetchReverseAt(ctx context.Context, parents []model.Resource, sel ast.SelectionSet, depth int) {
 	oc := graphql.GetOperationContext(ctx)
-	if oc == nil || len(parents) == 0 || len(sel) == 0 {
+	if oc == nil || len(parents) == 0 || len(sel) == 0 || depth == maxReverseDepth {
 		return
 	}
 	l := loadersFor(ctx, r.Store)
-	for depth := 0; depth < 8 && len(parents) > 0; depth++ {
-		type next struct {
-			parents []model.Resource
-			sel     ast.SelectionSet
+	byType := map[string][]model.Resource{}
+	var order []string
+	for _, p := range parents {
+		if p == nil {
+			continue
 		}
-		var level []next
-		byType := map[string][]model.Resource{}
-		var order []string
-		for _, p := range parents {
-			if p == nil {
+		if byType[p.TypeName()] == nil {
+			order = append(order, p.TypeName())
+		}
+		byType[p.TypeName()] = append(byType[p.TypeName()], p)
+	}
+	for _, typ := range order {
+		for _, f := range graphql.CollectFields(oc, sel, []string{typ}) {
+			if f.Name != reverseListField && f.Name != reverseConnField {
 				continue
 			}
-			if byType[p.TypeName()] == nil {
-				order = append(order, p.TypeName())
+			conn := f.Name == reverseConnField
+			spec, err := parseReverse(f.ArgumentMap(oc.Variables), conn)
+			if err != nil {
+				continue // the resolver reports it
 			}
-			byType[p.TypeName()] = append(byType[p.TypeName()], p)
-		}
-		for _, typ := range order {
-			ps := byType[typ]
-			for _, f := range graphql.CollectFields(oc, sel, []string{typ}) {
-				if f.Name != reverseListField && f.Name != reverseConnField {
-					continue
-				}
-				conn := f.Name == reverseConnField
-				spec, err := parseReverse(f.ArgumentMap(oc.Variables), conn)
-				if err != nil {
-					continue // the resolver reports it
-				}
-				results := r.fetchReverse(ctx, spec, ps)
-				l.storeReverse(spec.key, results)
-				var children []model.Resource
-				for _, res := range results {
-					children = append(children, res.list...)
-					if res.conn != nil {
-						for _, e := range res.conn.Edges {
-							children = append(children, e.Resource)
-						}
+			results := r.fetchReverse(ctx, spec, byType[typ])
+			l.storeReverse(spec.key, results)
+			var children []model.Resource
+			for _, res := range results {
+				children = append(children, res.list...)
+				if res.conn != nil {
+					for _, e := range res.conn.Edges {
+						children = append(children, e.Resource)
 					}
 				}
-				childSel := f.Selections
-				if conn {
-					childSel = edgeResourceSelections(oc, f.Selections, "ResourceConnection", "ResourceEdge")
-				}
-				level = append(level, next{children, childSel})
 			}
+			childSel := f.Selections
+			if conn {
+				childSel = edgeResourceSelections(oc, f.Selections, "ResourceConnection", "ResourceEdge")
+			}
+			r.prefetchReverseAt(ctx, children, childSel, depth+1)
 		}
-		// Descend: each field's children with that field's selection.
-		parents = nil
-		if len(level) == 0 {
-			return
-		}
-		for _, n := range level[1:] {
-			r.prefetchReverse(ctx, n.parents, n.sel)
-		}
-		parents, sel = level[0].parents, level[0].sel
 	}
 }
 

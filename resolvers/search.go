@@ -227,16 +227,18 @@ func (r *Resolver) fetchReverse(ctx context.Context, spec *reverseSpec, parents 
 	for _, p := range parents {
 		refs = append(refs, p.TypeName()+"/"+p.ResourceID())
 	}
-	if p := search.ParamOf(spec.src, spec.ref); p == nil || p.Type != "reference" {
+	p := search.ParamOf(spec.src, spec.ref)
+	if p == nil || p.Type != "reference" {
 		return fail(fmt.Errorf("%w: %q is not a reference search parameter of %s", search.ErrInvalid, spec.ref, spec.src))
-	} else if !slices.Contains(p.Targets, parents[0].TypeName()) {
+	}
+	if !slices.Contains(p.Targets, parents[0].TypeName()) {
 		return fail(fmt.Errorf("%w: %s.%s cannot refer to %s", search.ErrInvalid, spec.src, spec.ref, parents[0].TypeName()))
 	}
 	f, err := q.Filter(ctx, search.StoreFinder{Store: r.Store})
 	if err != nil {
 		return fail(err)
 	}
-	paramCode := search.ParamOf(spec.src, spec.ref).Code
+	paramCode := p.Code
 	filter := bson.D{{Key: "$and", Value: bson.A{search.RefFilter(paramCode, refs), f}}}
 	limit := min(r.ListLimit*len(parents), maxReverseBatch)
 	recs, err := r.Store.Search(ctx, spec.src, storage.Query{Filter: filter, Sort: q.SortFields(), Limit: int64(limit) + 1, KeepDoc: true})

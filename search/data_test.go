@@ -2,7 +2,6 @@ package search
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -56,7 +55,7 @@ func synthea(t *testing.T) (*storage.Store, map[string][]map[string]any) {
 	syntheaOnce.Do(func() {
 		files, _ := filepath.Glob(filepath.Join(dataDir, "synthea-ndjson-10", "*.000.ndjson"))
 		if len(files) == 0 {
-			t.Skip("no Synthea data")
+			t.Fatalf("no Synthea NDJSON under %s", dataDir)
 		}
 		var raws [][]byte
 		for _, f := range files {
@@ -249,7 +248,7 @@ func TestSearchSyntheaAgainstRawJSON(t *testing.T) {
 func TestSearchOfficialExamplesAgainstRawJSON(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(dataDir, "fhir-r4-examples", "*.json"))
 	if len(files) == 0 {
-		t.Skip("no official examples")
+		t.Fatalf("no official examples under %s", dataDir)
 	}
 	var raws [][]byte
 	for _, f := range files {
@@ -288,5 +287,4 @@ func TestSearchOfficialExamplesAgainstRawJSON(t *testing.T) {
 		t.Fatalf("only %d searches checked", checked)
 	}
 	t.Logf("%d token searches over %d official examples match the raw JSON", checked, len(raws))
-	_ = context.Background
 }

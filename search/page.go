@@ -220,12 +220,9 @@ func (c *Connection) Offset(ctx context.Context) (*int, error) {
 // or before the resource it names, in the search's order, so that pages stay put when
 // resources are added), else from _offset.
 func (r *Runner) Connection(ctx context.Context, q *Query) (*Connection, error) {
-	size := r.PageSize
-	if q.Count != nil {
-		if *q.Count > r.ListLimit {
-			return nil, fmt.Errorf("%w: _count %d exceeds the page limit of %d", ErrTooMany, *q.Count, r.ListLimit)
-		}
-		size = *q.Count
+	size, err := q.pageSize(r.PageSize, r.ListLimit)
+	if err != nil {
+		return nil, err
 	}
 	if q.FHIRPath != "" {
 		return nil, invalid("fhirpath filters lists, not connections")
@@ -251,8 +248,7 @@ func (r *Runner) Connection(ctx context.Context, q *Query) (*Connection, error) 
 			return nil, invalid("_cursor and _offset exclude each other")
 		}
 	}
-	keys := q.Sort
-	order := r.order(keys, false)
+	order := q.order(false)
 	if (cur.Dir == "after" || cur.Dir == "before") && len(cur.Keys) != len(order) {
 		return nil, invalid("_cursor belongs to another search")
 	}
@@ -274,7 +270,7 @@ func (r *Runner) Connection(ctx context.Context, q *Query) (*Connection, error) 
 		recs, more, err = r.page(ctx, q.Type, and(f, keyset(order, cur.Keys)), order, 0, size)
 		if len(recs) > 0 {
 			c.Previous = cursor{Dir: "before", Keys: recs[0].SortKeys, Q: dg}.encode()
-			c.before = not(keysetOrEqual(order, recs[0].SortKeys))
+			c.before = nor(keysetOrEqual(order, recs[0].SortKeys))
 		} else {
 			c.Previous = cursor{Dir: "before", Keys: cur.Keys, Q: dg}.encode()
 		}
@@ -282,7 +278,7 @@ func (r *Runner) Connection(ctx context.Context, q *Query) (*Connection, error) 
 			c.Next = cursor{Dir: "after", Keys: recs[len(recs)-1].SortKeys, Q: dg}.encode()
 		}
 	case "before", "last":
-		rev := r.order(keys, true)
+		rev := q.order(true)
 		filter := f
 		if cur.Dir == "before" {
 			filter = and(f, keyset(rev, cur.Keys))
@@ -296,7 +292,7 @@ func (r *Runner) Connection(ctx context.Context, q *Query) (*Connection, error) 
 			if more {
 				c.Previous = cursor{Dir: "before", Keys: recs[0].SortKeys, Q: dg}.encode()
 			}
-			c.before = not(keysetOrEqual(order, recs[0].SortKeys))
+			c.before = nor(keysetOrEqual(order, recs[0].SortKeys))
 			if cur.Dir == "before" {
 				c.Next = cursor{Dir: "after", Keys: recs[len(recs)-1].SortKeys, Q: dg}.encode()
 			}
@@ -324,8 +320,7 @@ func (r *Runner) Connection(ctx context.Context, q *Query) (*Connection, error) 
 
 // order is the full sort of a search: its _sort keys, then _id; reversed for reading
 // backwards.
-func (r *Runner) order(keys []SortKey, reverse bool) bson.D {
-	q := &Query{Sort: keys}
+func (q *Query) order(reverse bool) bson.D {
 	out := q.SortFields()
 	out = append(out, bson.E{Key: fieldID, Value: 1})
 	if reverse {
@@ -358,8 +353,6 @@ func and(a, b bson.D) bson.D {
 	}
 	return bson.D{{Key: "$and", Value: bson.A{a, b}}}
 }
-
-func not(f bson.D) bson.D { return bson.D{{Key: "$nor", Value: bson.A{f}}} }
 
 // keyset matches the documents strictly after keys in order: for sort fields
 // F1..Fn, (F1 after k1) or (F1 = k1 and F2 after k2) or ... A missing key sorts
@@ -403,15 +396,23 @@ func keysetOrEqual(order bson.D, keys []any) bson.D {
 	return bson.D{{Key: "$or", Value: bson.A{keyset(order, keys), eq}}}
 }
 
+// pageSize is a page's size: _count, at most limit, else def.
+func (q *Query) pageSize(def, limit int) (int, error) {
+	if q.Count == nil {
+		return def, nil
+	}
+	if *q.Count > limit {
+		return 0, fmt.Errorf("%w: _count %d exceeds the page limit of %d", ErrTooMany, *q.Count, limit)
+	}
+	return *q.Count, nil
+}
+
 // StaticConnection pages through results already in memory, such as the reverse
 // references of one resource, with offset cursors.
 func StaticConnection(q *Query, all []model.Resource, pageSize, limit int) (*Connection, error) {
-	size := pageSize
-	if q.Count != nil {
-		if *q.Count > limit {
-			return nil, fmt.Errorf("%w: _count %d exceeds the page limit of %d", ErrTooMany, *q.Count, limit)
-		}
-		size = *q.Count
+	size, err := q.pageSize(pageSize, limit)
+	if err != nil {
+		return nil, err
 	}
 	off := q.Offset
 	if q.Cursor != "" {

@@ -6,7 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -134,12 +135,8 @@ func Parse(typ string, args map[string]any) (*Query, error) {
 		h := sha256.Sum256(b)
 		q.digest = base64.RawURLEncoding.EncodeToString(h[:9])
 	}
-	names := make([]string, 0, len(args))
-	for k := range args {
-		names = append(names, k)
-	}
-	sort.Strings(names) // deterministic filters and error messages
-	for _, name := range names {
+	// Sorted: deterministic filters and error messages.
+	for _, name := range slices.Sorted(maps.Keys(args)) {
 		v := args[name]
 		if v == nil {
 			continue
@@ -199,7 +196,7 @@ func (q *Query) arg(name string, v any) error {
 		if !ok {
 			return invalid("_filter takes an object of search arguments")
 		}
-		for _, k := range sortedNames(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			switch k {
 			case ArgCount, ArgOffset, ArgSort, ArgCursor, ArgTotal, ArgFHIRPath, ArgReference, ArgFilter:
 				return invalid("_filter takes search parameters; %s is an argument of its own", k)
@@ -319,13 +316,8 @@ func (q *Query) parseValue(p *model.SearchParam, v any) (*node, error) {
 		}
 		return n, nil
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		n := &node{}
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			c, err := q.parseKey(p, k, x[k])
 			if err != nil {
 				return nil, err
@@ -473,12 +465,7 @@ func (q *Query) parseHas(v any) (*node, error) {
 		return nil, invalid("_has takes an object {SourceType: {referenceParameter: {search arguments}}}")
 	}
 	n := &node{}
-	srcs := make([]string, 0, len(m))
-	for k := range m {
-		srcs = append(srcs, k)
-	}
-	sort.Strings(srcs)
-	for _, src := range srcs {
+	for _, src := range slices.Sorted(maps.Keys(m)) {
 		if model.SearchParams(src) == nil {
 			return nil, invalid("_has: unknown resource type %q", src)
 		}
@@ -486,12 +473,7 @@ func (q *Query) parseHas(v any) (*node, error) {
 		if !ok {
 			return nil, invalid("_has.%s takes an object {referenceParameter: {search arguments}}", src)
 		}
-		params := make([]string, 0, len(byParam))
-		for k := range byParam {
-			params = append(params, k)
-		}
-		sort.Strings(params)
-		for _, rp := range params {
+		for _, rp := range slices.Sorted(maps.Keys(byParam)) {
 			p := paramByArg(src, rp)
 			if p == nil || p.Type != "reference" {
 				return nil, invalid("_has.%s: %q is not a reference parameter of %s", src, rp, src)
@@ -515,12 +497,3 @@ func (q *Query) parseHas(v any) (*node, error) {
 
 // ParamOf finds typ's search parameter by code or by GraphQL argument name.
 func ParamOf(typ, name string) *model.SearchParam { return paramByArg(typ, name) }
-
-func sortedNames(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}

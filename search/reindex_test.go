@@ -2,18 +2,15 @@ package search
 
 import (
 	"context"
-	"os"
 	"testing"
 
 	"github.com/fhirgate/fhirgate/storage"
 )
 
 // TestReindexOnOpen: resources stored without search fields (or with another extraction
-// version) become searchable once Reindex runs, as the server does at startup.
+// version) become searchable once Reindex runs, as the server does at startup. It runs
+// its own embedded engine, also when the suite runs against MONGODB_URI.
 func TestReindexOnOpen(t *testing.T) {
-	if os.Getenv("MONGODB_URI") != "" {
-		t.Skip("uses its own embedded engine")
-	}
 	ctx := context.Background()
 	dir := t.TempDir()
 	c, err := storage.Open(ctx, storage.Config{DataDir: dir}) // no indexer: no search fields

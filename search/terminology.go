@@ -3,7 +3,8 @@ package search
 import (
 	_ "embed"
 	"encoding/json"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -51,7 +52,7 @@ func valueSetMatch(pre, url, arg string) (bson.D, error) {
 	}
 	var or bson.A
 	all := map[string]bool{}
-	for _, sys := range sortedSystems(codes) {
+	for _, sys := range slices.Sorted(maps.Keys(codes)) {
 		in := bson.A{}
 		for _, c := range codes[sys] {
 			in = append(in, c)
@@ -60,7 +61,7 @@ func valueSetMatch(pre, url, arg string) (bson.D, error) {
 		or = append(or, bson.D{{Key: pre + fSystem, Value: sys}, {Key: pre + fCode, Value: bson.D{{Key: "$in", Value: in}}}})
 	}
 	bare := bson.A{}
-	for _, c := range sortedSet(all) {
+	for _, c := range slices.Sorted(maps.Keys(all)) {
 		bare = append(bare, c)
 	}
 	or = append(or, bson.D{{Key: pre + fSystem, Value: ""}, {Key: pre + fCode, Value: bson.D{{Key: "$in", Value: bare}}}})
@@ -95,26 +96,8 @@ func hierarchyMatch(pre, v, mod, arg string) (bson.D, error) {
 		}
 	}
 	in := bson.A{}
-	for _, c := range sortedSet(seen) {
+	for _, c := range slices.Sorted(maps.Keys(seen)) {
 		in = append(in, c)
 	}
 	return bson.D{{Key: pre + fSystem, Value: system}, {Key: pre + fCode, Value: bson.D{{Key: "$in", Value: in}}}}, nil
-}
-
-func sortedSystems(m map[string][]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func sortedSet(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

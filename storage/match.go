@@ -105,7 +105,8 @@ func compareRaw(a, b bson.RawValue) int {
 	}
 	switch ra {
 	case 1:
-		c, _ := compareNum(a, numberOf(b))
+		n, _ := numberOf(b)
+		c, _ := compareNum(a, n)
 		return c
 	case 2:
 		return strings.Compare(a.StringValue(), b.StringValue())
@@ -113,16 +114,17 @@ func compareRaw(a, b bson.RawValue) int {
 	return 0
 }
 
-func numberOf(v bson.RawValue) float64 {
+// numberOf reads a BSON number of any width as a float64.
+func numberOf(v bson.RawValue) (float64, bool) {
 	switch v.Type {
 	case bson.TypeDouble:
-		return v.Double()
+		return v.Double(), true
 	case bson.TypeInt64:
-		return float64(v.Int64())
+		return float64(v.Int64()), true
 	case bson.TypeInt32:
-		return float64(v.Int32())
+		return float64(v.Int32()), true
 	}
-	return 0
+	return 0, false
 }
 
 // exactNeeded reports whether filter uses operators the embedded engine mishandles, or
@@ -429,15 +431,8 @@ func compare(v bson.RawValue, want any) (int, bool) {
 }
 
 func compareNum(v bson.RawValue, w float64) (int, bool) {
-	var f float64
-	switch v.Type {
-	case bson.TypeDouble:
-		f = v.Double()
-	case bson.TypeInt64:
-		f = float64(v.Int64())
-	case bson.TypeInt32:
-		f = float64(v.Int32())
-	default:
+	f, ok := numberOf(v)
+	if !ok {
 		return 0, false
 	}
 	switch {
