@@ -93,6 +93,10 @@ func (s *Store) Commit(ctx context.Context, writes []Write) ([]*Record, error) {
 		return nil, err
 	}
 
+	if err := s.checkWriteScope(ctx, writes); err != nil {
+		return nil, err
+	}
+
 	for attempt := 1; ; attempt++ {
 		recs, retry, err := s.tryCommit(ctx, writes, tcs, keys)
 		if !retry {
@@ -285,7 +289,7 @@ func (s *Store) readCurrent(ctx context.Context, writes []Write, tcs []*typeColl
 	found := map[*typeColls]map[string]*versionDoc{}
 
 	for tc, ids := range byType {
-		docs, err := s.fetchCurrent(ctx, tc, ids)
+		docs, err := s.fetchCurrent(ctx, tc, ids, nil)
 		if err != nil {
 			return nil, fmt.Errorf("storage: commit: read current %s: %w", tc.typ, err)
 		}

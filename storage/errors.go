@@ -21,6 +21,8 @@ var (
 	ErrInvalid = errors.New("storage: invalid argument")
 	// ErrTooMany means more resources matched than the caller's limit allows.
 	ErrTooMany = errors.New("storage: too many matches")
+	// ErrForbidden means a write would touch or create a resource outside the caller's scope.
+	ErrForbidden = errors.New("storage: outside the caller's scope")
 )
 
 // errFenced reports that a reader or recovery aborted a commit before it reached its

@@ -27,19 +27,34 @@ func (s *Store) Read(ctx context.Context, typ, id string) (*Record, error) {
 		return nil, err
 	}
 
-	if !idRE.MatchString(id) {
+	sf, ok := scopeFilter(ctx, typ)
+	if !ok || !idRE.MatchString(id) {
 		return nil, fmt.Errorf("storage: read %s/%q: %w", typ, id, ErrNotFound)
 	}
 
-	var d versionDoc
+	var raw bson.Raw
 
-	found, err := findByID(ctx, tc.cur, id, &d)
+	found, err := findByID(ctx, tc.cur, id, &raw)
 	if err != nil {
 		return nil, fmt.Errorf("storage: read %s/%s: %w", typ, id, err)
 	}
 
+	// Out of scope reads as never existed, tombstones included: a scoped caller learns
+	// nothing about what lies outside.
+	if found {
+		found, err = inScope(raw, sf)
+		if err != nil {
+			return nil, fmt.Errorf("storage: read %s/%s: %w", typ, id, err)
+		}
+	}
+
 	if !found {
 		return nil, fmt.Errorf("storage: read %s/%s: %w", typ, id, ErrNotFound)
+	}
+
+	var d versionDoc
+	if err := bson.Unmarshal(raw, &d); err != nil {
+		return nil, fmt.Errorf("storage: read %s/%s: %w", typ, id, err)
 	}
 
 	rec := d.record(typ)
@@ -64,7 +79,12 @@ func (s *Store) ReadMany(ctx context.Context, typ string, ids []string) (map[str
 		return nil, err
 	}
 
-	docs, err := s.fetchCurrent(ctx, tc, validIDs(ids))
+	sf, ok := scopeFilter(ctx, typ)
+	if !ok {
+		return map[string]*Record{}, nil
+	}
+
+	docs, err := s.fetchCurrent(ctx, tc, validIDs(ids), sf)
 	if err != nil {
 		return nil, fmt.Errorf("storage: read many %s (%d ids): %w", typ, len(ids), err)
 	}
@@ -94,8 +114,9 @@ func validIDs(ids []string) []string {
 	return out
 }
 
-// fetchCurrent returns the current documents, tombstones included, of ids by id.
-func (s *Store) fetchCurrent(ctx context.Context, tc *typeColls, ids []string) (map[string]*versionDoc, error) {
+// fetchCurrent returns the current documents, tombstones included, of ids by id; with a
+// scope filter sf, only those that meet it.
+func (s *Store) fetchCurrent(ctx context.Context, tc *typeColls, ids []string, sf bson.D) (map[string]*versionDoc, error) {
 	out := make(map[string]*versionDoc, len(ids))
 
 	if len(ids) == 0 {
@@ -103,18 +124,12 @@ func (s *Store) fetchCurrent(ctx context.Context, tc *typeColls, ids []string) (
 	}
 
 	if s.c.Embedded() && !s.scanCheaper(ctx, tc, len(ids)) {
-		docs, err := lookupAll[versionDoc](ctx, tc.cur, ids)
+		raws, err := lookupAll[bson.Raw](ctx, tc.cur, ids)
 		if err != nil {
 			return nil, err
 		}
 
-		for _, d := range docs {
-			if d != nil {
-				out[d.Key] = d
-			}
-		}
-
-		return out, nil
+		return collect(out, raws, sf)
 	}
 
 	// Ids are distinct, so at most len(ids) documents match. With that as the limit
@@ -128,13 +143,31 @@ func (s *Store) fetchCurrent(ctx context.Context, tc *typeColls, ids []string) (
 		return nil, fmt.Errorf("find %s: %w", tc.cur.Name(), err)
 	}
 
-	var docs []*versionDoc
-	if err := cur.All(ctx, &docs); err != nil {
+	var raws []*bson.Raw
+	if err := cur.All(ctx, &raws); err != nil {
 		return nil, fmt.Errorf("find %s: %w", tc.cur.Name(), err)
 	}
 
-	for _, d := range docs {
-		out[d.Key] = d
+	return collect(out, raws, sf)
+}
+
+// collect decodes the documents raws (nil where absent) that meet the scope filter sf into out.
+func collect(out map[string]*versionDoc, raws []*bson.Raw, sf bson.D) (map[string]*versionDoc, error) {
+	for _, raw := range raws {
+		if raw == nil {
+			continue
+		}
+		if in, err := inScope(*raw, sf); err != nil || !in {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		var d versionDoc
+		if err := bson.Unmarshal(*raw, &d); err != nil {
+			return nil, err
+		}
+		out[d.Key] = &d
 	}
 
 	return out, nil
@@ -260,6 +293,15 @@ func (s *Store) ReadVersion(ctx context.Context, typ, id string, v int64) (*Reco
 		return nil, fmt.Errorf("storage: read %s/%s version %d: %w", typ, id, v, ErrNotFound)
 	}
 
+	if sf, ok := scopeFilter(ctx, typ); !ok {
+		return nil, fmt.Errorf("storage: read %s/%s version %d: %w", typ, id, v, ErrNotFound)
+	} else if in, err := s.versionInScope(typ, &d, sf); err != nil || !in {
+		if err != nil {
+			return nil, fmt.Errorf("storage: read %s/%s version %d: %w", typ, id, v, err)
+		}
+		return nil, fmt.Errorf("storage: read %s/%s version %d: %w", typ, id, v, ErrNotFound)
+	}
+
 	rec := d.record(typ)
 	if d.Del {
 		return rec, fmt.Errorf("storage: read %s/%s version %d: %w", typ, id, v, ErrDeleted)
@@ -297,12 +339,33 @@ func (s *Store) History(ctx context.Context, typ, id string) ([]*Record, error) 
 		return nil, fmt.Errorf("storage: history %s/%s: %w", typ, id, err)
 	}
 
+	sf, ok := scopeFilter(ctx, typ)
 	out := make([]*Record, 0, len(docs))
 	for _, d := range docs {
-		out = append(out, d.record(typ))
+		// A scoped caller sees the versions in scope; tombstones between them stay.
+		in, err := s.versionInScope(typ, d, sf)
+		if err != nil {
+			return nil, fmt.Errorf("storage: history %s/%s: %w", typ, id, err)
+		}
+		if ok && (in || d.Del && sf != nil) {
+			out = append(out, d.record(typ))
+		}
+	}
+	if len(out) == 0 || len(out) == countDeleted(out) {
+		return nil, fmt.Errorf("storage: history %s/%s: %w", typ, id, ErrNotFound)
 	}
 
 	return out, nil
+}
+
+func countDeleted(recs []*Record) int {
+	n := 0
+	for _, r := range recs {
+		if r.Deleted {
+			n++
+		}
+	}
+	return n
 }
 
 // historyDocs returns versions upTo..1 of id, newest first.
@@ -353,6 +416,10 @@ func (s *Store) List(ctx context.Context, typ string, offset, limit int) ([]*Rec
 	}
 
 	filter := bson.D{{Key: "del", Value: bson.D{{Key: "$ne", Value: true}}}}
+	if sc := scopeFrom(ctx); sc != nil {
+		// The stopgap List cannot apply a scope on the embedded engine; scoped callers search.
+		return nil, 0, fmt.Errorf("storage: list %s under a scope: %w", typ, ErrForbidden)
+	}
 
 	total, err := tc.cur.CountDocuments(ctx, filter)
 	if err != nil {

@@ -96,6 +96,12 @@ func (s *Store) Search(ctx context.Context, typ string, q Query) ([]*Record, err
 		return nil, fmt.Errorf("storage: search %s: skip %d, limit %d: %w", typ, q.Skip, q.Limit, ErrInvalid)
 	}
 
+	filter, ok := scoped(ctx, typ, q.Filter)
+	if !ok {
+		return []*Record{}, nil
+	}
+	q.Filter = filter
+
 	sort := append(bson.D{}, q.Sort...)
 	if len(sort) == 0 || sort[len(sort)-1].Key != "_id" {
 		sort = append(sort, bson.E{Key: "_id", Value: 1})
@@ -149,7 +155,7 @@ func (s *Store) fillJSON(ctx context.Context, tc *typeColls, recs []*Record) err
 		ids[i] = r.ID
 	}
 
-	docs, err := s.fetchCurrent(ctx, tc, ids)
+	docs, err := s.fetchCurrent(ctx, tc, ids, nil)
 	if err != nil {
 		return err
 	}
@@ -326,6 +332,11 @@ func (s *Store) Count(ctx context.Context, typ string, filter bson.D) (int64, er
 		return 0, err
 	}
 
+	filter, ok := scoped(ctx, typ, filter)
+	if !ok {
+		return 0, nil
+	}
+
 	if !(s.c.Embedded() && exactNeeded(filter)) {
 		n, err := tc.cur.CountDocuments(ctx, live(filter))
 		if err != nil {
@@ -355,6 +366,11 @@ func (s *Store) Select(ctx context.Context, typ string, filter, projection bson.
 	tc, err := s.colls(ctx, typ)
 	if err != nil {
 		return nil, err
+	}
+
+	filter, ok := scoped(ctx, typ, filter)
+	if !ok {
+		return nil, nil
 	}
 
 	var out []bson.Raw

@@ -94,6 +94,16 @@ func generate(root, cache string) error {
 	}
 	out.text("search/terminology_gen.json", string(tj)+"\n")
 
+	comp, err := patientCompartment(dir)
+	if err != nil {
+		return err
+	}
+	cj, err := json.MarshalIndent(comp, "", " ")
+	if err != nil {
+		return err
+	}
+	out.text("authz/compartment_gen.json", string(cj)+"\n")
+
 	out.text("gqlgen.yml", gqlgenConfig(d))
 	rw := &goWriter{defs: d}
 	rw.roots()
