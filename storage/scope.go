@@ -75,7 +75,7 @@ func (s *Store) versionInScope(typ string, d *versionDoc, sf bson.D) (bool, erro
 		return false, fmt.Errorf("index %s/%s: %w", typ, d.resID(), err)
 	}
 	raw, err := bson.Marshal(struct {
-		ID string `bson:"_id"`
+		ID          string `bson:"_id"`
 		IndexFields `bson:",inline"`
 	}{d.resID(), f})
 	if err != nil {
