@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -16,10 +17,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/fhirgate/fhirgate/api"
+	"github.com/fhirgate/fhirgate/audit"
+	"github.com/fhirgate/fhirgate/authz"
 	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
 )
@@ -46,6 +50,13 @@ type config struct {
 	api        api.Config
 	onListen   func(addr string) // tests learn the chosen port through it
 	shutdownIn time.Duration
+
+	auth                   string // "on" or "off"
+	jwks, issuer, audience string
+	hmacSecretFile         string
+	policyFile, modelFile  string
+	roleMaxBody            string
+	auditBuffer            int
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
@@ -75,24 +86,157 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.api.ListLimit, "list-limit", envInt("FHIRGATE_LIST_LIMIT", def.ListLimit), "most resources a list returns before it is an error (FHIRGATE_LIST_LIMIT)")
 	fs.Int64Var(&c.api.MaxBodyBytes, "max-body", int64(envInt("FHIRGATE_MAX_BODY", int(def.MaxBodyBytes))), "largest request body in bytes (FHIRGATE_MAX_BODY)")
 	fs.DurationVar(&c.api.Timeout, "timeout", def.Timeout, "time limit of one request")
+	fs.StringVar(&c.auth, "auth", env("FHIRGATE_AUTH", "on"), "on, or off to serve everyone as an admin: local experiments only (FHIRGATE_AUTH)")
+	fs.StringVar(&c.jwks, "jwks", env("FHIRGATE_JWKS", ""), "JWKS file or https URL of an external token issuer's keys (FHIRGATE_JWKS)")
+	fs.StringVar(&c.issuer, "issuer", env("FHIRGATE_ISSUER", ""), "iss required of external tokens (FHIRGATE_ISSUER)")
+	fs.StringVar(&c.audience, "audience", env("FHIRGATE_AUDIENCE", ""), "aud required of external tokens (FHIRGATE_AUDIENCE)")
+	fs.StringVar(&c.hmacSecretFile, "hs256-secret-file", env("FHIRGATE_HS256_SECRET_FILE", ""), "file holding a secret that also accepts HS256 tokens (FHIRGATE_HS256_SECRET_FILE)")
+	fs.StringVar(&c.policyFile, "policy", env("FHIRGATE_POLICY", ""), "Casbin policy file replacing the default; reloaded on SIGHUP (FHIRGATE_POLICY)")
+	fs.StringVar(&c.modelFile, "policy-model", env("FHIRGATE_POLICY_MODEL", ""), "Casbin model file replacing the default (FHIRGATE_POLICY_MODEL)")
+	fs.Float64Var(&c.api.Auth.Limits.Rate, "rate-limit", float64(envInt("FHIRGATE_RATE_LIMIT", 100)), "requests per second per principal; 0 for none (FHIRGATE_RATE_LIMIT)")
+	fs.IntVar(&c.api.Auth.Limits.Burst, "rate-burst", envInt("FHIRGATE_RATE_BURST", 200), "requests a principal may make at once (FHIRGATE_RATE_BURST)")
+	fs.Int64Var(&c.api.Auth.Limits.MaxBodyBytes, "principal-max-body", int64(envInt("FHIRGATE_PRINCIPAL_MAX_BODY", 1<<20)), "largest request body in bytes per principal (FHIRGATE_PRINCIPAL_MAX_BODY)")
+	fs.StringVar(&c.roleMaxBody, "role-max-body", env("FHIRGATE_ROLE_MAX_BODY", "admin=4194304,clinician=4194304"), "per-role overrides of --principal-max-body, role=bytes,... (FHIRGATE_ROLE_MAX_BODY)")
+	fs.IntVar(&c.auditBuffer, "audit-buffer", envInt("FHIRGATE_AUDIT_BUFFER", 4096), "AuditEvents buffered before requests wait for the audit writer (FHIRGATE_AUDIT_BUFFER)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	switch c.auth {
+	case "on":
+	case "off":
+		c.api.Auth.Off = true
+	default:
+		return nil, fmt.Errorf("--auth: want on or off, not %q", c.auth)
+	}
+	byRole, err := parseRoleBytes(c.roleMaxBody)
+	if err != nil {
+		return nil, fmt.Errorf("--role-max-body: %w", err)
+	}
+	c.api.Auth.Limits.ByRole = byRole
 	return c, nil
 }
 
+func parseRoleBytes(s string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		role, n, ok := strings.Cut(part, "=")
+		v, err := strconv.ParseInt(n, 10, 64)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("%q: want role=bytes", part)
+		}
+		out[role] = v
+	}
+	return out, nil
+}
+
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 1 && args[1] == "token" {
+		return token(args[1:], getenv, stdout, stderr)
+	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, stderr)
+	return serve(ctx, cfg, stdout, stderr)
 }
 
-func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
+// token is the `fhirgate token` command: it prints a token the server accepts, signed with
+// the local key in the data directory.
+func token(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fhirgate token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data", cmp.Or(getenv("FHIRGATE_DATA"), "data"), "the server's data directory, which holds its signing key (FHIRGATE_DATA)")
+	role := fs.String("role", "", "role(s) the token grants, comma-separated: admin, clinician, analyst, partner, patient")
+	patient := fs.String("patient", "", "id of the Patient the token is bound to (required with --role patient)")
+	scope := fs.String("scope", "", `SMART scopes, space-separated, e.g. "patient/Observation.rs user/*.read"; none means the role decides`)
+	subject := fs.String("subject", "", "the token's subject (default: the role, or patient/<id>)")
+	ttl := fs.Duration("ttl", 12*time.Hour, "how long the token is valid")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *role == "" {
+		return errors.New("token: --role is required")
+	}
+	key, err := authz.LoadLocalKey(*dataDir)
+	if err != nil {
+		return err
+	}
+	req := authz.TokenRequest{Subject: *subject, Roles: strings.Split(*role, ","), Patient: *patient, Scopes: strings.Fields(*scope), TTL: *ttl}
+	if req.Subject == "" {
+		req.Subject = *role
+		if *patient != "" {
+			req.Subject = "Patient/" + *patient
+		}
+	}
+	tok, err := key.Sign(req, time.Now())
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	_, err = fmt.Fprintln(stdout, tok)
+	return err
+}
+
+// authSetup builds the authenticator and the policy, and reloads the policy on SIGHUP until ctx ends.
+func authSetup(ctx context.Context, cfg *config, logger *slog.Logger) (*authz.LocalKey, error) {
+	if cfg.api.Auth.Off {
+		logger.Warn("AUTHENTICATION IS OFF: every request is served as an anonymous admin. Use --auth=off for local experiments only.")
+		return nil, nil
+	}
+	key, err := authz.LoadLocalKey(cfg.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	vc := authz.VerifierConfig{Local: key, Issuer: cfg.issuer, Audience: cfg.audience}
+	if strings.HasPrefix(cfg.jwks, "https://") || strings.HasPrefix(cfg.jwks, "http://") {
+		vc.JWKSURL = cfg.jwks
+	} else {
+		vc.JWKSFile = cfg.jwks
+	}
+	if cfg.hmacSecretFile != "" {
+		secret, err := os.ReadFile(cfg.hmacSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("hs256 secret: %w", err)
+		}
+		if vc.HMACSecret = []byte(strings.TrimSpace(string(secret))); len(vc.HMACSecret) < 32 {
+			return nil, errors.New("hs256 secret: want at least 32 bytes")
+		}
+	}
+	verifier, err := authz.NewVerifier(ctx, vc)
+	if err != nil {
+		return nil, err
+	}
+	policy, err := authz.NewPolicy(authz.PolicyConfig{ModelFile: cfg.modelFile, PolicyFile: cfg.policyFile, Groups: api.ObjectGroups()})
+	if err != nil {
+		return nil, err
+	}
+	cfg.api.Auth.Authenticator, cfg.api.Auth.Policy = verifier, policy
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := policy.Reload(); err != nil {
+					logger.Error("policy reload failed; the previous policy stays in force", "error", err)
+				} else {
+					logger.Info("policy reloaded")
+				}
+			}
+		}
+	}()
+	return key, nil
+}
+
+func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
 		return fmt.Errorf("log level: %w", err)
@@ -128,10 +272,32 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		logger.Info("demo data", "loaded", n)
 	}
 
+	key, err := authSetup(ctx, cfg, logger)
+	if err != nil {
+		return fmt.Errorf("authentication: %w", err)
+	}
+	if cfg.demo && key != nil {
+		tok, err := key.Sign(authz.TokenRequest{Subject: "demo-admin", Roles: []string{authz.RoleAdmin}, TTL: 12 * time.Hour}, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Demo admin token (valid 12 h; in GraphiQL, set the header {\"Authorization\": \"Bearer <token>\"}):\n%s\n", tok)
+	}
+
+	auditor := audit.NewWriter(store, cfg.auditBuffer, logger)
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownIn)
+		defer cancel()
+		if err := auditor.Close(closeCtx); err != nil {
+			logger.Error("audit", "error", err)
+		}
+	}()
+
 	apiCfg := cfg.api
 	apiCfg.Store = store
 	apiCfg.Ready = client.Ping
 	apiCfg.Logger = logger
+	apiCfg.Audit = auditor
 	srv := &http.Server{
 		Handler:           api.NewServer(apiCfg),
 		ReadHeaderTimeout: 10 * time.Second,

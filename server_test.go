@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -14,8 +15,9 @@ import (
 // TestRunServesDemoAndShutsDown starts the real server with --demo on the embedded engine, waits
 // for /healthz, queries the demo population over HTTP, and shuts down through the context.
 func TestRunServesDemoAndShutsDown(t *testing.T) {
-	var stderr bytes.Buffer
-	cfg, err := parseConfig([]string{"fhirgate", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--demo"}, func(string) string { return "" }, &stderr)
+	var stdout, stderr syncBuffer
+	data := t.TempDir()
+	cfg, err := parseConfig([]string{"fhirgate", "--addr", "127.0.0.1:0", "--data", data, "--demo"}, func(string) string { return "" }, &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +25,7 @@ func TestRunServesDemoAndShutsDown(t *testing.T) {
 	cfg.onListen = func(a string) { addr <- a }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, &stderr) }()
+	go func() { done <- serve(ctx, cfg, &stdout, &stderr) }()
 
 	var base string
 	select {
@@ -40,7 +42,22 @@ func TestRunServesDemoAndShutsDown(t *testing.T) {
 	}
 
 	body := `{"query":"{ PatientList(_count: 100) { id } DocumentReferenceList(_count: 1) { content { attachment { contentType } } subject { resource { ... on Patient { id } } } } }"}`
+	// Authentication is on by default: no token, no data.
 	resp, err = http.Post(base+"/$graphql", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusUnauthorized || bytes.Contains(b, []byte("pat-")) {
+		t.Fatalf("request without a token: status %d, body %s", resp.StatusCode, b)
+	}
+	resp.Body.Close()
+	// --demo printed an admin token.
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	tok := lines[len(lines)-1]
+	req, _ := http.NewRequest(http.MethodPost, base+"/$graphql", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +108,24 @@ func TestRunServesDemoAndShutsDown(t *testing.T) {
 	if !strings.Contains(stderr.String(), `"msg":"shutting down"`) {
 		t.Errorf("no shutdown log:\n%s", stderr.String())
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's and the test's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestParseConfigFromEnvironment(t *testing.T) {

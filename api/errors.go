@@ -39,6 +39,8 @@ var errorClasses = []errorClass{
 	{search.ErrInvalid, "BAD_USER_INPUT", "invalid"},
 	{search.ErrUnsupported, "NOT_SUPPORTED", "not-supported"},
 	{errTooComplex, "QUERY_TOO_COMPLEX", "too-costly"},
+	{errForbidden, "FORBIDDEN", "forbidden"},
+	{storage.ErrForbidden, "FORBIDDEN", "forbidden"},
 	{context.DeadlineExceeded, "TIMEOUT", "timeout"},
 }
 

@@ -126,6 +126,11 @@ func unwrapInstance(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
 		w.Write(rec.Body.Bytes())
 		return
 	}
+	for _, k := range []string{"WWW-Authenticate", "Retry-After"} {
+		if v := rec.Header().Get(k); v != "" {
+			w.Header().Set(k, v)
+		}
+	}
 	out := map[string]any{}
 	if resp.Data != nil {
 		data := resp.Data[instanceAlias]

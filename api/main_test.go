@@ -78,6 +78,8 @@ func newEnv(t testing.TB, mutate ...func(*api.Config)) *env {
 	}
 	cfg := api.DefaultConfig()
 	cfg.Store = store
+	// These tests are about the graph; auth_test.go runs it with authentication on.
+	cfg.Auth.Off = true
 	for _, m := range mutate {
 		m(&cfg)
 	}

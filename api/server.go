@@ -43,6 +43,11 @@ type Config struct {
 	MaxBodyBytes int64
 	// Timeout bounds the handling of one request.
 	Timeout time.Duration
+	// Auth authenticates and authorises requests. Its zero value refuses every GraphQL
+	// request: authentication is off only when Auth.Off says so.
+	Auth Auth
+	// Audit receives an AuditEvent for every GraphQL request; nil records none.
+	Audit AuditSink
 }
 
 // DefaultConfig returns the limits fhirgate runs with unless configured otherwise.
@@ -74,19 +79,32 @@ func NewServer(cfg Config) http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("/$graphql", gql)
-	mux.Handle("/{type}/{id}/$graphql", &instanceHandler{gql: gql})
+	mux.Handle("/{type}/{id}/$graphql", bodyLimit(cfg.MaxBodyBytes, &instanceHandler{gql: gql}))
 	mux.Handle("/", graphiql.Handler("/$graphql"))
 	return mux
 }
 
-// newGraphQL builds the GraphQL handler: transports, limits, error policy and per-request loaders.
+// ObjectGroups returns the object groups the policy needs (see authz.PolicyConfig): the
+// schema's resource types and its other object types.
+func ObjectGroups() map[string][]string {
+	return objectGroups(graph.NewExecutableSchema(graph.Config{}).Schema())
+}
+
+// newGraphQL builds the GraphQL handler: authentication, audit, transports, limits,
+// authorisation, error policy and per-request loaders.
 func newGraphQL(cfg Config) http.Handler {
-	es := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{
+	res := &resolvers.Resolver{
 		Store:       cfg.Store,
 		ListLimit:   cfg.ListLimit,
 		PageSize:    cfg.PageSize,
 		FHIRVersion: "4.0.1",
-	}})
+	}
+	es := graph.NewExecutableSchema(graph.Config{Resolvers: res})
+	var g *guard
+	if !cfg.Auth.Off && cfg.Auth.Policy != nil {
+		g = newGuard(cfg.Auth.Policy, es.Schema())
+		res.Guard = g
+	}
 	srv := handler.New(es)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
@@ -95,13 +113,18 @@ func newGraphQL(cfg Config) http.Handler {
 	srv.Use(extension.Introspection{})
 	srv.Use(newResourceSelections(es.Schema()))
 	srv.Use(limitsExtension{cfg.Limits})
+	if g != nil {
+		srv.AroundFields(g.fields) // first: a denied field is never resolved
+	}
 	srv.AroundFields(listArguments)
+	srv.AroundOperations(observeOperation)
+	srv.AroundResponses(observeResponse)
 	srv.SetErrorPresenter(presentError(cfg.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		cfg.Logger.ErrorContext(ctx, "graphql panic", "panic", fmt.Sprint(v), "path", graphql.GetPath(ctx).String(), "stack", string(debug.Stack()))
 		return errors.New("internal server error")
 	})
-	return bodyLimit(cfg.MaxBodyBytes, withRequestContext(cfg, srv))
+	return auditing(cfg.Audit, bodyLimit(cfg.MaxBodyBytes, authenticate(cfg, g, newLimiter(cfg.Auth.Limits), withRequestContext(cfg, srv))))
 }
 
 // withRequestContext gives each request its own loaders and a deadline.

@@ -22,6 +22,12 @@ type Store interface {
 
 var _ Store = (*storage.Store)(nil)
 
+// Guard checks, for the caller in ctx, what field middleware cannot see: the search
+// parameters a search filters and sorts by, which read fields as surely as selecting them.
+type Guard interface {
+	CheckSearch(ctx context.Context, q *search.Query) error
+}
+
 // Resolver is the root of all resolvers and the one place where their dependencies are injected.
 type Resolver struct {
 	// Store is the datastore requests read and write.
@@ -33,6 +39,8 @@ type Resolver struct {
 	PageSize int
 	// FHIRVersion is reported by the fhirVersion query.
 	FHIRVersion string
+	// Guard, when set, vets every search before it runs.
+	Guard Guard
 }
 
 // Query returns the query root resolver.

@@ -17,6 +17,21 @@ import (
 // maxReverseBatch bounds the resources one batched reverse-reference query may return.
 const maxReverseBatch = 100000
 
+// parse parses a search over typ and has the Guard, when there is one, check that the
+// caller may search by everything it names.
+func (r *Resolver) parse(ctx context.Context, typ string, args map[string]any) (*search.Query, error) {
+	q, err := r.parse(ctx, typ, args)
+	if err != nil {
+		return nil, err
+	}
+	if r.Guard != nil {
+		if err := r.Guard.CheckSearch(ctx, q); err != nil {
+			return nil, err
+		}
+	}
+	return q, nil
+}
+
 func (r *Resolver) runner() *search.Runner {
 	return &search.Runner{Store: r.Store, ListLimit: r.ListLimit, PageSize: r.PageSize}
 }
@@ -41,7 +56,7 @@ func searchList[T model.Resource](ctx context.Context, r *Resolver, typ string) 
 	if ids, ok := onlyIDs(args); ok {
 		// A lookup by _id goes through the request's loader: one batch, served by the
 		// _id index on every engine.
-		q, err := search.Parse(typ, args)
+		q, err := r.parse(ctx, typ, args)
 		if err != nil {
 			return nil, err
 		}
@@ -54,7 +69,7 @@ func searchList[T model.Resource](ctx context.Context, r *Resolver, typ string) 
 		}
 		return listByID[T](ctx, r, typ, ids, q.Offset, limit, q.Count == nil)
 	}
-	q, err := search.Parse(typ, args)
+	q, err := r.parse(ctx, typ, args)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +125,7 @@ func onlyIDs(args map[string]any) ([]*string, bool) {
 }
 
 func searchConnection(ctx context.Context, r *Resolver, typ string) (*search.Connection, error) {
-	q, err := search.Parse(typ, rawArgs(ctx))
+	q, err := r.parse(ctx, typ, rawArgs(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +234,7 @@ func (r *Resolver) fetchReverse(ctx context.Context, spec *reverseSpec, parents 
 		}
 		return out
 	}
-	q, err := search.Parse(spec.src, spec.args)
+	q, err := r.parse(ctx, spec.src, spec.args)
 	if err != nil {
 		return fail(err)
 	}

@@ -497,3 +497,46 @@ func (q *Query) parseHas(v any) (*node, error) {
 
 // ParamOf finds typ's search parameter by code or by GraphQL argument name.
 func ParamOf(typ, name string) *model.SearchParam { return paramByArg(typ, name) }
+
+// Uses calls fn for each search parameter q filters or sorts by, with the resource type
+// it belongs to, chained and reverse-chained (_has) searches included, and with a nil
+// parameter for each further type those sub-searches run over. Authorisation reads it:
+// filtering by a parameter reads the fields behind it.
+func (q *Query) Uses(fn func(typ string, p *model.SearchParam)) {
+	for _, k := range q.Sort {
+		fn(q.Type, k.Param)
+	}
+	q.root.uses(fn)
+}
+
+func (n *node) uses(fn func(typ string, p *model.SearchParam)) {
+	if n == nil {
+		return
+	}
+	for _, c := range n.and {
+		c.uses(fn)
+	}
+	for _, c := range n.or {
+		c.uses(fn)
+	}
+	c := n.leaf
+	if c == nil {
+		return
+	}
+	if c.param != nil {
+		fn(c.typ, c.param)
+	}
+	if c.chain != nil {
+		fn(c.chain.Type, nil)
+		c.chain.Uses(fn)
+	}
+	if h := c.has; h != nil {
+		fn(h.source, nil)
+		if p := paramByArg(h.source, ArgName(h.param)); p != nil {
+			fn(h.source, p)
+		}
+		if h.query != nil {
+			h.query.Uses(fn)
+		}
+	}
+}

@@ -103,6 +103,9 @@ func (s *Store) Commit(ctx context.Context, writes []Write) ([]*Record, error) {
 			for _, tc := range tcs {
 				tc.forgetSize() // the sizes ReadMany plans with may have changed
 			}
+			if err == nil {
+				logAccess(ctx, recs...)
+			}
 			return recs, err
 		}
 

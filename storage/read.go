@@ -61,6 +61,7 @@ func (s *Store) Read(ctx context.Context, typ, id string) (*Record, error) {
 	if d.Del {
 		return rec, fmt.Errorf("storage: read %s/%s: version %d: %w", typ, id, d.V, ErrDeleted)
 	}
+	logAccess(ctx, rec)
 
 	return rec, nil
 }
@@ -93,6 +94,7 @@ func (s *Store) ReadMany(ctx context.Context, typ string, ids []string) (map[str
 	for id, d := range docs {
 		if !d.Del {
 			out[id] = d.record(typ)
+			logAccess(ctx, out[id])
 		}
 	}
 
@@ -306,6 +308,7 @@ func (s *Store) ReadVersion(ctx context.Context, typ, id string, v int64) (*Reco
 	if d.Del {
 		return rec, fmt.Errorf("storage: read %s/%s version %d: %w", typ, id, v, ErrDeleted)
 	}
+	logAccess(ctx, rec)
 
 	return rec, nil
 }
@@ -354,6 +357,7 @@ func (s *Store) History(ctx context.Context, typ, id string) ([]*Record, error) 
 	if len(out) == 0 || len(out) == countDeleted(out) {
 		return nil, fmt.Errorf("storage: history %s/%s: %w", typ, id, ErrNotFound)
 	}
+	logAccess(ctx, out[0])
 
 	return out, nil
 }

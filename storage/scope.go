@@ -131,3 +131,29 @@ func forbidden(err error) error {
 	}
 	return ErrForbidden
 }
+
+// AccessLog learns which resources storage hands to a caller or writes for it, for the
+// caller's audit trail.
+type AccessLog interface {
+	Accessed(typ, id string)
+}
+
+type accessLogKey struct{}
+
+// WithAccessLog returns ctx whose reads, searches and writes are reported to l.
+func WithAccessLog(ctx context.Context, l AccessLog) context.Context {
+	return context.WithValue(ctx, accessLogKey{}, l)
+}
+
+// logAccess reports recs to ctx's access log, if any.
+func logAccess(ctx context.Context, recs ...*Record) {
+	l, _ := ctx.Value(accessLogKey{}).(AccessLog)
+	if l == nil {
+		return
+	}
+	for _, r := range recs {
+		if r != nil {
+			l.Accessed(r.Type, r.ID)
+		}
+	}
+}

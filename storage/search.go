@@ -144,6 +144,7 @@ func (s *Store) Search(ctx context.Context, typ string, q Query) ([]*Record, err
 			return nil, fmt.Errorf("storage: search %s: %w", typ, err)
 		}
 	}
+	logAccess(ctx, out...)
 
 	return out, nil
 }

@@ -1,0 +1,180 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/fhirgate/fhirgate/authz"
+	"github.com/fhirgate/fhirgate/storage"
+)
+
+// Authenticator turns a bearer token into a principal; its errors wrap
+// authz.ErrUnauthenticated with a reason fit to show the caller.
+type Authenticator interface {
+	Verify(ctx context.Context, raw string) (*authz.Principal, error)
+}
+
+// Auth is how requests are authenticated and authorised.
+type Auth struct {
+	// Off serves every request as an anonymous admin, without checks: for local
+	// experiments only. When Off is false, Authenticator and Policy are required.
+	Off bool
+	// Authenticator verifies bearer tokens.
+	Authenticator Authenticator
+	// Policy decides what each role may do.
+	Policy *authz.Policy
+	// Limits bound what each principal may send.
+	Limits PrincipalLimits
+}
+
+// PrincipalLimits bound each principal's traffic. Zero values mean no limit.
+type PrincipalLimits struct {
+	// Rate is the sustained number of requests per second a principal may make, and Burst
+	// how many it may make at once.
+	Rate  float64
+	Burst int
+	// MaxBodyBytes bounds a principal's request body, under the server's own bound;
+	// ByRole overrides it for the roles it names (a principal gets its most generous role).
+	MaxBodyBytes int64
+	ByRole       map[string]int64
+}
+
+// anonymous is the principal of every request when authentication is off.
+var anonymous = &authz.Principal{Subject: "anonymous", Roles: []string{authz.RoleAdmin}, Anonymous: true}
+
+// authenticate puts the caller's principal, its authorisation state and, for a principal
+// bound to a patient, the storage scope of that patient's compartment into the request
+// context. A request without a valid token is refused with 401 before anything is read.
+func authenticate(cfg Config, g *guard, limiter *limiter, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		trail := trailFrom(ctx)
+		if cfg.Auth.Off {
+			trail.setPrincipal(anonymous)
+			next.ServeHTTP(w, r.WithContext(authz.WithPrincipal(ctx, anonymous)))
+			return
+		}
+		if cfg.Auth.Authenticator == nil || cfg.Auth.Policy == nil {
+			refuse(w, trail, http.StatusUnauthorized, "authentication is not configured")
+			return
+		}
+		raw, ok := bearer(r)
+		if !ok {
+			refuse(w, trail, http.StatusUnauthorized, "missing bearer token")
+			return
+		}
+		p, err := cfg.Auth.Authenticator.Verify(ctx, raw)
+		if err != nil {
+			msg := "invalid token"
+			if errors.Is(err, authz.ErrUnauthenticated) {
+				msg = err.Error()
+			} else {
+				cfg.Logger.ErrorContext(ctx, "token verification", "error", err)
+			}
+			refuse(w, trail, http.StatusUnauthorized, msg)
+			return
+		}
+		trail.setPrincipal(p)
+		if wait, ok := limiter.allow(p); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			refuse(w, trail, http.StatusTooManyRequests, fmt.Sprintf("rate limit of %g requests per second exceeded", cfg.Auth.Limits.Rate))
+			return
+		}
+		if max := cfg.Auth.Limits.bodyLimit(p); max > 0 {
+			if r.ContentLength > max {
+				refuse(w, trail, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over this principal's limit of %d bytes", max))
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, max)
+		}
+		ctx = authz.WithPrincipal(ctx, p)
+		ctx = context.WithValue(ctx, accessKey{}, g.access(p))
+		if p.Patient != "" {
+			ctx = storage.WithScope(ctx, authz.PatientCompartment{ID: p.Patient})
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
+}
+
+// refuse answers a request refused before any data was read, and notes the refusal in
+// the request's audit trail.
+func refuse(w http.ResponseWriter, trail *trail, status int, msg string) {
+	trail.refused(status, msg)
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="fhirgate", error="invalid_token", error_description=`+strconv.Quote(msg))
+	}
+	issue := map[int]string{http.StatusUnauthorized: "login", http.StatusTooManyRequests: "throttled", http.StatusRequestEntityTooLarge: "too-costly"}[status]
+	writeOutcome(w, status, issue, msg)
+}
+
+func (l PrincipalLimits) bodyLimit(p *authz.Principal) int64 {
+	max := l.MaxBodyBytes
+	for _, r := range p.Roles {
+		if n, ok := l.ByRole[r]; ok && (max == 0 || n > max) {
+			max = n
+		}
+	}
+	return max
+}
+
+// limiter holds a token bucket per principal.
+type limiter struct {
+	rate  rate.Limit
+	burst int
+
+	mu      sync.Mutex
+	buckets map[string]*rate.Limiter
+}
+
+// maxBuckets bounds the limiter's memory: when more principals than this were seen,
+// the buckets start afresh (a principal gains at most one burst).
+const maxBuckets = 100_000
+
+func newLimiter(l PrincipalLimits) *limiter {
+	if l.Rate <= 0 {
+		return nil
+	}
+	return &limiter{rate: rate.Limit(l.Rate), burst: max(l.Burst, 1), buckets: map[string]*rate.Limiter{}}
+}
+
+// allow takes a token from p's bucket, or reports how long until one is there.
+func (l *limiter) allow(p *authz.Principal) (time.Duration, bool) {
+	if l == nil {
+		return 0, true
+	}
+	key := p.Subject + "\x00" + p.Client
+	l.mu.Lock()
+	b := l.buckets[key]
+	if b == nil {
+		if len(l.buckets) >= maxBuckets {
+			clear(l.buckets)
+		}
+		b = rate.NewLimiter(l.rate, l.burst)
+		l.buckets[key] = b
+	}
+	l.mu.Unlock()
+	res := b.Reserve()
+	if d := res.Delay(); d > 0 {
+		res.Cancel()
+		return d, false
+	}
+	return 0, true
+}

@@ -1,0 +1,605 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/introspection"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/fhirgate/fhirgate/authz"
+	"github.com/fhirgate/fhirgate/model"
+	"github.com/fhirgate/fhirgate/search"
+)
+
+// errForbidden is the error of everything the policy denies. Its messages name the schema
+// coordinate or type and action, never a value, and are the same whether a value exists.
+var errForbidden = errors.New("forbidden")
+
+func forbidden(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errForbidden, fmt.Sprintf(format, args...))
+}
+
+// guard enforces the policy inside GraphQL: on every field of every type (gqlgen field
+// middleware), on the parameters of every search (resolvers.Guard), and on introspection,
+// which shows each role only what it may use.
+type guard struct {
+	policy *authz.Policy
+	schema *ast.Schema
+	// roots maps a root field ("Query.PatientList") to the resource type and action it needs.
+	roots map[fieldKey]typeAction
+
+	mu    sync.Mutex
+	gen   any                  // the policy generation views were computed under
+	views map[string]*roleView // by joined role names
+}
+
+type fieldKey struct{ obj, field string }
+
+type typeAction struct{ typ, act string }
+
+// decision is what a role set may do with one field. resource and search name the resource
+// types whose SMART scopes must also allow read and search; they differ per principal.
+type decision struct {
+	ok               bool
+	resource, search string
+}
+
+// roleView holds the decisions of one set of roles, computed on first use and kept until
+// the policy is reloaded.
+type roleView struct {
+	g      *guard
+	roles  []string
+	fields sync.Map // fieldKey -> decision
+
+	visOnce sync.Once
+	hidden  map[string]bool // object types with no visible field
+	names   sync.Map        // type -> map[string]bool: names of hidden fields reachable from it
+}
+
+// access is the authorisation state of one request.
+type access struct {
+	p *authz.Principal
+	v *roleView
+}
+
+type accessKey struct{}
+
+func accessFrom(ctx context.Context) *access {
+	a, _ := ctx.Value(accessKey{}).(*access)
+	return a
+}
+
+func newGuard(policy *authz.Policy, schema *ast.Schema) *guard {
+	g := &guard{policy: policy, schema: schema, roots: map[fieldKey]typeAction{}}
+	for _, t := range model.ResourceTypes() {
+		g.roots[fieldKey{"Query", t}] = typeAction{t, authz.ActRead}
+		g.roots[fieldKey{"Query", t + "List"}] = typeAction{t, authz.ActSearch}
+		g.roots[fieldKey{"Query", t + "Connection"}] = typeAction{t, authz.ActSearch}
+		g.roots[fieldKey{"Mutation", t + "Create"}] = typeAction{t, authz.ActCreate}
+		g.roots[fieldKey{"Mutation", t + "Update"}] = typeAction{t, authz.ActUpdate}
+		g.roots[fieldKey{"Mutation", t + "Delete"}] = typeAction{t, authz.ActDelete}
+	}
+	return g
+}
+
+// objectGroups returns the policy's object groups: resource types and the schema's other
+// object types (data types, backbone elements, connections).
+func objectGroups(schema *ast.Schema) map[string][]string {
+	groups := map[string][]string{authz.GroupResource: model.ResourceTypes()}
+	for name, def := range schema.Types {
+		if def.Kind == ast.Object && !model.IsResourceType(name) && !isRoot(name) && !strings.HasPrefix(name, "__") {
+			groups[authz.GroupDataType] = append(groups[authz.GroupDataType], name)
+		}
+	}
+	slices.Sort(groups[authz.GroupDataType])
+	return groups
+}
+
+func isRoot(name string) bool { return name == "Query" || name == "Mutation" || name == "Subscription" }
+
+// access returns the authorisation state for p.
+func (g *guard) access(p *authz.Principal) *access {
+	key := strings.Join(p.Roles, "\x00")
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if gen := g.policy.Generation(); gen != g.gen {
+		g.gen, g.views = gen, map[string]*roleView{}
+	}
+	v := g.views[key]
+	if v == nil {
+		v = &roleView{g: g, roles: slices.Clone(p.Roles)}
+		g.views[key] = v
+	}
+	return &access{p: p, v: v}
+}
+
+func (v *roleView) allows(obj, act string) bool {
+	for _, r := range v.roles {
+		if v.g.policy.Allows(r, obj, act) {
+			return true
+		}
+	}
+	return false
+}
+
+// field returns the role decision for reading obj.field.
+func (v *roleView) field(obj, field string) decision {
+	k := fieldKey{obj, field}
+	if d, ok := v.fields.Load(k); ok {
+		return d.(decision)
+	}
+	d := v.decide(obj, field)
+	v.fields.Store(k, d)
+	return d
+}
+
+func (v *roleView) decide(obj, field string) decision {
+	if ta, ok := v.g.roots[fieldKey{obj, field}]; ok {
+		return decision{ok: v.allows(ta.typ, ta.act)}
+	}
+	// A primitive's extensions (_birthDate) are governed with the primitive (birthDate).
+	name := strings.TrimPrefix(field, "_")
+	if name == "" || strings.HasPrefix(name, "_") {
+		name = field
+	}
+	var d decision
+	if model.IsResourceType(obj) {
+		d.resource = obj
+	}
+	var valueType string
+	if def := v.g.schema.Types[obj]; def != nil {
+		if f := def.Fields.ForName(field); f != nil {
+			valueType = f.Type.Name()
+		}
+	}
+	// Reverse references (Patient.ConditionList) search their source type.
+	if d.resource != "" {
+		for _, suffix := range []string{"List", "Connection"} {
+			if src, ok := strings.CutSuffix(field, suffix); ok && model.IsResourceType(src) {
+				d.search = src
+			}
+		}
+	}
+	for _, r := range v.roles {
+		p := v.g.policy
+		ok := p.Allows(r, obj+"."+name, authz.ActRead) &&
+			(d.resource == "" || p.Allows(r, obj, authz.ActRead)) &&
+			(d.search == "" || p.Allows(r, d.search, authz.ActSearch))
+		if vt := v.g.schema.Types[valueType]; ok && vt != nil && vt.Kind == ast.Object && !model.IsResourceType(valueType) {
+			ok = p.Allows(r, valueType, authz.ActRead)
+		}
+		if ok {
+			d.ok = true
+			break
+		}
+	}
+	return d
+}
+
+// allowsField reports whether the request may read obj.field.
+func (a *access) allowsField(obj, field string) bool {
+	d := a.v.field(obj, field)
+	if !d.ok {
+		return false
+	}
+	if d.resource != "" && !a.p.ScopeAllows(d.resource, authz.ActRead) {
+		return false
+	}
+	return d.search == "" || a.p.ScopeAllows(d.search, authz.ActSearch)
+}
+
+// allowsType reports whether the request may do act on resources of typ.
+func (a *access) allowsType(typ, act string) bool {
+	return a.v.allows(typ, act) && a.p.ScopeAllows(typ, act)
+}
+
+// fields is the field middleware: every field of every type is checked before it
+// resolves, so a denied field is null with a FORBIDDEN error and never computed.
+func (g *guard) fields(ctx context.Context, next graphql.Resolver) (any, error) {
+	a := accessFrom(ctx)
+	fc := graphql.GetFieldContext(ctx)
+	if a == nil || fc == nil {
+		return next(ctx)
+	}
+	obj, name := fc.Object, fc.Field.Name
+	if strings.HasPrefix(obj, "__") {
+		return g.introspect(ctx, a, fc, next)
+	}
+	if ta, ok := g.roots[fieldKey{obj, name}]; ok {
+		if !a.allowsType(ta.typ, ta.act) {
+			return nil, forbidden("not permitted to %s %s", ta.act, ta.typ)
+		}
+		return next(ctx)
+	}
+	if !a.allowsField(obj, name) {
+		return nil, forbidden("not permitted to read %s.%s", obj, name)
+	}
+	if name == "_reverse" || name == "_reverseConnection" {
+		if typ, _ := fc.Args["type"].(string); !a.allowsType(typ, authz.ActSearch) {
+			return nil, forbidden("not permitted to search %s", typ)
+		}
+	}
+	if expr, ok := fc.Args["fhirpath"].(*string); ok && expr != nil {
+		if err := a.checkFHIRPath(fc.Field.Definition.Type.Name(), *expr); err != nil {
+			return nil, err
+		}
+	}
+	return next(ctx)
+}
+
+// CheckSearch implements resolvers.Guard: searching by a parameter reads the fields behind
+// it, so each one must be readable, and each type searched must be searchable.
+func (g *guard) CheckSearch(ctx context.Context, q *search.Query) error {
+	a := accessFrom(ctx)
+	if a == nil {
+		return nil
+	}
+	var err error
+	fail := func(e error) {
+		if err == nil {
+			err = e
+		}
+	}
+	if !a.allowsType(q.Type, authz.ActSearch) {
+		fail(forbidden("not permitted to search %s", q.Type))
+	}
+	q.Uses(func(typ string, p *model.SearchParam) {
+		switch {
+		case p == nil:
+			if !a.allowsType(typ, authz.ActSearch) {
+				fail(forbidden("not permitted to search %s", typ))
+			}
+		case !a.allowsParam(typ, p):
+			fail(forbidden("not permitted to search %s by %s", typ, p.Code))
+		}
+	})
+	if q.FHIRPath != "" {
+		fail(a.checkFHIRPath(q.Type, q.FHIRPath))
+	}
+	return err
+}
+
+// allowsParam reports whether every field the parameter reads is readable.
+func (a *access) allowsParam(typ string, p *model.SearchParam) bool {
+	switch p.Code {
+	case "_content": // the whole resource's text
+		return len(a.v.hiddenNames(typ)) == 0
+	case "_text":
+		return a.allowsField(typ, "text") && a.allowsField("Narrative", "div")
+	}
+	coords := paramFields(a.v.g.schema, typ, p.Expression)
+	for _, c := range p.Components {
+		coords = append(coords, paramFields(a.v.g.schema, typ, c.Expression)...)
+	}
+	for _, c := range coords {
+		if !a.allowsField(c.obj, c.field) {
+			return false
+		}
+	}
+	return true
+}
+
+// fhirpathReaches are the FHIRPath functions that read elements not named in the expression.
+var fhirpathReaches = []string{"descendants", "children", "repeat", "trace", "resolve"}
+
+// checkFHIRPath refuses a FHIRPath expression over typ that could read a hidden field: one
+// naming a field hidden anywhere below typ, or one that reaches elements without naming them.
+// It is deliberately conservative: a name hidden on one type blocks it on all.
+func (a *access) checkFHIRPath(typ, expr string) error {
+	hidden := a.v.hiddenNames(typ)
+	if len(hidden) == 0 {
+		return nil
+	}
+	for _, id := range identifiers(expr) {
+		if hidden[id] || slices.Contains(fhirpathReaches, id) {
+			return forbidden("fhirpath: not permitted to read %q below %s", id, typ)
+		}
+	}
+	return nil
+}
+
+// identifiers returns the identifiers in a FHIRPath expression, outside string literals.
+func identifiers(expr string) []string {
+	var out []string
+	for i := 0; i < len(expr); {
+		c := expr[i]
+		switch {
+		case c == '\'' || c == '"' || c == '`':
+			j := i + 1
+			for j < len(expr) && expr[j] != c {
+				if expr[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			if c == '`' { // a delimited identifier
+				out = append(out, expr[i+1:min(j, len(expr))])
+			}
+			i = j + 1
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			j := i
+			for j < len(expr) && (expr[j] == '_' || expr[j] >= 'a' && expr[j] <= 'z' || expr[j] >= 'A' && expr[j] <= 'Z' || expr[j] >= '0' && expr[j] <= '9') {
+				j++
+			}
+			out = append(out, strings.TrimPrefix(expr[i:j], "_"))
+			i = j
+		default:
+			i++
+		}
+	}
+	return out
+}
+
+// hiddenNames returns the names of the hidden fields reachable from typ through visible
+// fields, within the resource (references are not followed).
+func (v *roleView) hiddenNames(typ string) map[string]bool {
+	if m, ok := v.names.Load(typ); ok {
+		return m.(map[string]bool)
+	}
+	out := map[string]bool{}
+	seen := map[string]bool{}
+	var walk func(t string)
+	walk = func(t string) {
+		def := v.g.schema.Types[t]
+		if seen[t] || def == nil || def.Kind != ast.Object {
+			return
+		}
+		seen[t] = true
+		for _, f := range def.Fields {
+			if strings.HasPrefix(f.Name, "__") {
+				continue
+			}
+			d := v.field(t, f.Name)
+			if !d.ok {
+				out[strings.TrimPrefix(f.Name, "_")] = true
+				continue
+			}
+			if vt := f.Type.Name(); !model.IsResourceType(vt) {
+				walk(vt)
+			}
+		}
+	}
+	walk(typ)
+	v.names.Store(typ, out)
+	return out
+}
+
+// introspect filters introspection to what the role may use: object types with no
+// visible field disappear, with every field that returns them.
+func (g *guard) introspect(ctx context.Context, a *access, fc *graphql.FieldContext, next graphql.Resolver) (any, error) {
+	res, err := next(ctx)
+	if err != nil || res == nil {
+		return res, err
+	}
+	v := a.v
+	v.visOnce.Do(v.computeVisibility)
+	switch x := res.(type) {
+	case []introspection.Field:
+		owner := parentTypeName(fc)
+		out := make([]introspection.Field, 0, len(x))
+		for _, f := range x {
+			if v.visible(owner, f.Name, f.Type) {
+				out = append(out, f)
+			}
+		}
+		return out, nil
+	case []introspection.Type:
+		return slices.DeleteFunc(slices.Clone(x), func(t introspection.Type) bool {
+			n := t.Name()
+			return n != nil && v.hidden[*n]
+		}), nil
+	case *introspection.Type:
+		if n := x.Name(); n != nil && v.hidden[*n] {
+			return nil, nil
+		}
+	}
+	return res, nil
+}
+
+// visible reports whether field name of owner shows in the role's introspection.
+func (v *roleView) visible(owner, name string, typ *introspection.Type) bool {
+	if owner == "" || strings.HasPrefix(owner, "__") {
+		return true
+	}
+	if !v.field(owner, name).ok {
+		return false
+	}
+	for t := typ; t != nil; t = t.OfType() {
+		if n := t.Name(); n != nil {
+			return !v.hidden[*n]
+		}
+	}
+	return true
+}
+
+// computeVisibility finds the object types with no visible field, to a fixed point: a
+// field whose type is hidden is hidden too. Interfaces and unions follow their members.
+func (v *roleView) computeVisibility() {
+	s := v.g.schema
+	v.hidden = map[string]bool{}
+	for changed := true; changed; {
+		changed = false
+		for name, def := range s.Types {
+			if v.hidden[name] || strings.HasPrefix(name, "__") {
+				continue
+			}
+			var any bool
+			switch def.Kind {
+			case ast.Object:
+				for _, f := range def.Fields {
+					if !strings.HasPrefix(f.Name, "__") && v.field(name, f.Name).ok && !v.hidden[f.Type.Name()] {
+						any = true
+						break
+					}
+				}
+			case ast.Interface, ast.Union:
+				for _, impl := range s.PossibleTypes[name] {
+					if !v.hidden[impl.Name] {
+						any = true
+						break
+					}
+				}
+			default:
+				continue
+			}
+			if !any {
+				v.hidden[name], changed = true, true
+			}
+		}
+	}
+}
+
+// parentTypeName returns the name of the introspection type whose field is being resolved.
+func parentTypeName(fc *graphql.FieldContext) string {
+	for p := fc.Parent; p != nil; p = p.Parent {
+		switch t := p.Result.(type) {
+		case *introspection.Type:
+			if n := t.Name(); n != nil {
+				return *n
+			}
+			return ""
+		case introspection.Type:
+			if n := t.Name(); n != nil {
+				return *n
+			}
+			return ""
+		}
+	}
+	return ""
+}
+
+// coordinate is a schema coordinate Type.field.
+type coordinate = fieldKey
+
+// paramFields returns the schema coordinates a search parameter's FHIRPath expression
+// reads, walking the schema from typ: "Patient.name.family" reads Patient.name and
+// HumanName.family; a choice element (Observation.value) reads the choices its cast
+// names, or all of them.
+func paramFields(schema *ast.Schema, typ, expr string) []coordinate {
+	var out []coordinate
+	for _, alt := range splitTop(expr, '|') {
+		steps := pathSteps(alt)
+		if len(steps) == 0 {
+			continue
+		}
+		// The first step is the expression's root: the type, or Resource for common parameters.
+		cur := typ
+		for _, st := range steps[1:] {
+			def := schema.Types[cur]
+			if def == nil || def.Kind != ast.Object || st.name == "" {
+				break
+			}
+			if f := def.Fields.ForName(st.name); f != nil {
+				out = append(out, coordinate{cur, st.name})
+				cur = f.Type.Name()
+				continue
+			}
+			// A choice element: value -> valueQuantity, valueString, ...
+			var choices []string
+			for _, f := range def.Fields {
+				if rest, ok := strings.CutPrefix(f.Name, st.name); ok && rest != "" && rest[0] >= 'A' && rest[0] <= 'Z' {
+					if st.cast == "" || strings.EqualFold(rest, st.cast) {
+						choices = append(choices, f.Name)
+					}
+				}
+			}
+			for _, c := range choices {
+				out = append(out, coordinate{cur, c})
+			}
+			if len(choices) == 1 {
+				cur = def.Fields.ForName(choices[0]).Type.Name()
+				continue
+			}
+			break
+		}
+	}
+	return out
+}
+
+// step is one member access of a path, with the type it is cast to (as/ofType), if any.
+type step struct{ name, cast string }
+
+// pathSteps reads the member accesses of a FHIRPath path expression: function calls are
+// skipped (where, exists, resolve, first, ...) except casts, which annotate the step
+// before them, and extension('url'), which reads the extension element.
+func pathSteps(expr string) []step {
+	expr = strings.TrimSpace(expr)
+	for strings.HasPrefix(expr, "(") && strings.HasSuffix(expr, ")") && closes(expr) {
+		expr = strings.TrimSpace(expr[1 : len(expr)-1])
+	}
+	// "X as T" and "X is T" infix forms.
+	if i := strings.Index(expr, " as "); i >= 0 {
+		expr = expr[:i] + ".as(" + strings.TrimSpace(expr[i+4:]) + ")"
+	}
+	if i := strings.Index(expr, " is "); i >= 0 {
+		expr = expr[:i]
+	}
+	var out []step
+	for _, part := range splitTop(expr, '.') {
+		part = strings.TrimSpace(part)
+		if i := strings.IndexByte(part, '['); i >= 0 {
+			part = part[:i]
+		}
+		name, arg, call := strings.Cut(part, "(")
+		switch {
+		case !call:
+			out = append(out, step{name: name})
+		case name == "as" || name == "ofType":
+			if len(out) > 0 {
+				out[len(out)-1].cast = strings.TrimSuffix(strings.TrimSpace(arg), ")")
+			}
+		case name == "extension":
+			out = append(out, step{name: "extension"})
+		}
+	}
+	return out
+}
+
+// closes reports whether the parenthesis opening s closes at its end.
+func closes(s string) bool {
+	depth := 0
+	for i, c := range s {
+		switch c {
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth == 0 {
+				return i == len(s)-1
+			}
+		}
+	}
+	return false
+}
+
+// splitTop splits s on sep outside parentheses and quotes.
+func splitTop(s string, sep byte) []string {
+	var out []string
+	depth, start := 0, 0
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == sep && depth == 0:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
