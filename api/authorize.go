@@ -220,6 +220,9 @@ func (g *guard) fields(ctx context.Context, next graphql.Resolver) (any, error) 
 	if !a.allowsField(obj, name) {
 		return nil, forbidden("not permitted to read %s.%s", obj, name)
 	}
+	if obj == "Reference" && name == "resource" {
+		return a.referenced(ctx, fc, next)
+	}
 	if name == "_reverse" || name == "_reverseConnection" {
 		if typ, _ := fc.Args["type"].(string); !a.allowsType(typ, authz.ActSearch) {
 			return nil, forbidden("not permitted to search %s", typ)
@@ -231,6 +234,23 @@ func (g *guard) fields(ctx context.Context, next graphql.Resolver) (any, error) 
 		}
 	}
 	return next(ctx)
+}
+
+// referenced resolves Reference.resource for a caller who may not read every type: a
+// reference to a type it may not read is refused before it is resolved (the type is in
+// the reference the caller already sees, so the refusal tells nothing new), and one that
+// resolves to such a type anyway (contained, or written without a type) is refused after.
+func (a *access) referenced(ctx context.Context, fc *graphql.FieldContext, next graphql.Resolver) (any, error) {
+	if ref, ok := fc.Parent.Result.(*model.Reference); ok && ref != nil && ref.Reference != nil {
+		if typ, _, ok := search.SplitReference(*ref.Reference); ok && !a.allowsType(typ, authz.ActRead) {
+			return nil, forbidden("not permitted to read %s", typ)
+		}
+	}
+	res, err := next(ctx)
+	if r, ok := res.(model.Resource); ok && err == nil && !a.allowsType(r.TypeName(), authz.ActRead) {
+		return nil, forbidden("not permitted to read %s", r.TypeName())
+	}
+	return res, err
 }
 
 // CheckSearch implements resolvers.Guard: searching by a parameter reads the fields behind
@@ -432,6 +452,9 @@ func (v *roleView) computeVisibility() {
 			var any bool
 			switch def.Kind {
 			case ast.Object:
+				if !isRoot(name) && !v.allows(name, authz.ActRead) {
+					break // a data type the role may not read, or a resource type
+				}
 				for _, f := range def.Fields {
 					if !strings.HasPrefix(f.Name, "__") && v.field(name, f.Name).ok && !v.hidden[f.Type.Name()] {
 						any = true

@@ -36,12 +36,21 @@ func bodyLimit(max int64, next http.Handler) http.Handler {
 
 // writeOutcome answers with a GraphQL error response whose extension carries an OperationOutcome.
 func writeOutcome(w http.ResponseWriter, status int, issueType, msg string) {
+	code := "BAD_REQUEST"
+	switch status {
+	case http.StatusUnauthorized:
+		code = "UNAUTHENTICATED"
+	case http.StatusTooManyRequests:
+		code = "RATE_LIMITED"
+	case http.StatusRequestEntityTooLarge:
+		code = "PAYLOAD_TOO_LARGE"
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{
 		"errors": []any{map[string]any{
 			"message":    msg,
-			"extensions": map[string]any{"code": "BAD_REQUEST", "resource": outcomeJSON("error", issueType, msg)},
+			"extensions": map[string]any{"code": code, "resource": outcomeJSON("error", issueType, msg)},
 		}},
 	})
 }

@@ -94,6 +94,7 @@ type gqlResponse struct {
 	Status int
 	Data   map[string]json.RawMessage `json:"data"`
 	Errors []gqlError                 `json:"errors"`
+	header http.Header
 }
 
 type gqlError struct {

@@ -2,6 +2,7 @@ package authz
 
 import (
 	_ "embed"
+	"encoding/csv"
 	"fmt"
 	"maps"
 	"os"
@@ -79,6 +80,9 @@ func (p *Policy) Reload() error {
 		}
 		policyText = string(b)
 	}
+	if err := checkPolicy(policyText); err != nil {
+		return err
+	}
 	m, err := model.NewModelFromString(modelText)
 	if err != nil {
 		return fmt.Errorf("policy model: %w", err)
@@ -115,3 +119,30 @@ func (p *Policy) Allows(role, obj, act string) bool {
 // Generation changes whenever the policy is reloaded; callers caching derived
 // decisions compare it to know when to drop them.
 func (p *Policy) Generation() any { return p.state.Load() }
+
+// checkPolicy refuses policy lines Casbin would load silently wrong: a rule with missing
+// fields or an effect other than allow or deny.
+func checkPolicy(text string) error {
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		cr := csv.NewReader(strings.NewReader(line))
+		cr.TrimLeadingSpace = true
+		r, err := cr.Read()
+		if err != nil {
+			return fmt.Errorf("policy line %d: %w", i+1, err)
+		}
+		for j := range r {
+			r[j] = strings.TrimSpace(r[j])
+		}
+		switch {
+		case r[0] == "p" && len(r) == 5 && r[1] != "" && r[2] != "" && r[3] != "" && (r[4] == "allow" || r[4] == "deny"):
+		case r[0] == "g" && len(r) == 3 && r[1] != "" && r[2] != "":
+		default:
+			return fmt.Errorf("policy line %d: want \"p, role, object, action, allow|deny\" or \"g, role, parent role\"", i+1)
+		}
+	}
+	return nil
+}

@@ -20,7 +20,7 @@ const maxReverseBatch = 100000
 // parse parses a search over typ and has the Guard, when there is one, check that the
 // caller may search by everything it names.
 func (r *Resolver) parse(ctx context.Context, typ string, args map[string]any) (*search.Query, error) {
-	q, err := r.parse(ctx, typ, args)
+	q, err := search.Parse(typ, args)
 	if err != nil {
 		return nil, err
 	}
