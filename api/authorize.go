@@ -211,6 +211,9 @@ func (g *guard) fields(ctx context.Context, next graphql.Resolver) (any, error) 
 	if strings.HasPrefix(obj, "__") {
 		return g.introspect(ctx, a, fc, next)
 	}
+	if strings.HasPrefix(name, "__") { // __schema, __type: filtered field by field below
+		return next(ctx)
+	}
 	if ta, ok := g.roots[fieldKey{obj, name}]; ok {
 		if !a.allowsType(ta.typ, ta.act) {
 			return nil, forbidden("not permitted to %s %s", ta.act, ta.typ)
@@ -224,7 +227,7 @@ func (g *guard) fields(ctx context.Context, next graphql.Resolver) (any, error) 
 		return a.referenced(ctx, fc, next)
 	}
 	if name == "_reverse" || name == "_reverseConnection" {
-		if typ, _ := fc.Args["type"].(string); !a.allowsType(typ, authz.ActSearch) {
+		if typ := fmt.Sprint(fc.Args["type"]); !a.allowsType(typ, authz.ActSearch) {
 			return nil, forbidden("not permitted to search %s", typ)
 		}
 	}
