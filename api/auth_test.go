@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 	"github.com/fhirgate/fhirgate/api"
 	"github.com/fhirgate/fhirgate/audit"
 	"github.com/fhirgate/fhirgate/authz"
+	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/storage"
 )
 
@@ -490,5 +492,65 @@ func TestPolicyReload(t *testing.T) {
 	}
 	if !p.Allows("reader", "Patient.gender", "read") {
 		t.Error("a failed reload dropped the policy in force")
+	}
+}
+
+// TestStorageEnforcesScope calls storage directly, as a resolver that forgot every check
+// would: with a patient's scope in the context, nothing outside the compartment comes back
+// from any read, and nothing outside can be written.
+func TestStorageEnforcesScope(t *testing.T) {
+	e := newEnv(t)
+	e.put(`{"resourceType":"Patient","id":"alice","gender":"female"}`,
+		`{"resourceType":"Patient","id":"bob","gender":"male"}`,
+		`{"resourceType":"Practitioner","id":"doc"}`,
+		`{"resourceType":"Observation","id":"oa","status":"final","code":{"text":"hr"},"subject":{"reference":"Patient/alice"}}`,
+		`{"resourceType":"Observation","id":"ob","status":"final","code":{"text":"hr"},"subject":{"reference":"Patient/bob"}}`)
+	// ob moves into alice's compartment in version 2: its version 1 stays bob's.
+	e.put(`{"resourceType":"Observation","id":"ob","status":"final","code":{"text":"hr"},"subject":{"reference":"Patient/alice"}}`)
+	ctx := storage.WithScope(context.Background(), authz.PatientCompartment{ID: "bob"})
+	s := e.store
+
+	if _, err := s.Read(ctx, "Patient", "alice"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Read of another patient: %v", err)
+	}
+	if _, err := s.Read(ctx, "Practitioner", "doc"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Read outside the compartment's types: %v", err)
+	}
+	if r, err := s.Read(ctx, "Patient", "bob"); err != nil || r.ID != "bob" {
+		t.Errorf("Read of own record: %v %v", r, err)
+	}
+	if m, err := s.ReadMany(ctx, "Observation", []string{"oa", "ob"}); err != nil || len(m) != 0 {
+		t.Errorf("ReadMany: %v %v", m, err)
+	}
+	if r, err := s.ReadVersion(ctx, "Observation", "ob", 1); err != nil || r.VersionID != 1 {
+		t.Errorf("ReadVersion of bob's version: %v %v", r, err)
+	}
+	if _, err := s.ReadVersion(ctx, "Observation", "ob", 2); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("ReadVersion of alice's version: %v", err)
+	}
+	if h, err := s.History(ctx, "Observation", "ob"); err != nil || len(h) != 1 || h[0].VersionID != 1 {
+		t.Errorf("History: %d versions, %v", len(h), err)
+	}
+	if recs, err := s.Search(ctx, "Observation", storage.Query{}); err != nil || len(recs) != 0 {
+		t.Errorf("Search: %d, %v", len(recs), err)
+	}
+	if recs, err := s.Search(ctx, "Patient", storage.Query{}); err != nil || len(recs) != 1 || recs[0].ID != "bob" {
+		t.Errorf("Search of patients: %v, %v", recs, err)
+	}
+	if n, err := s.Count(ctx, "Patient", nil); err != nil || n != 1 {
+		t.Errorf("Count: %d %v", n, err)
+	}
+	if raws, err := s.Select(ctx, "Observation", nil, nil, 10); err != nil || len(raws) != 0 {
+		t.Errorf("Select: %d %v", len(raws), err)
+	}
+	res, _ := model.Unmarshal([]byte(`{"resourceType":"Observation","id":"new","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/alice"}}`))
+	if _, err := s.Commit(ctx, []storage.Write{{Op: storage.OpCreate, Type: "Observation", ID: "new", Resource: res}}); !errors.Is(err, storage.ErrForbidden) {
+		t.Errorf("write into another compartment: %v", err)
+	}
+	if _, err := s.Commit(ctx, []storage.Write{{Op: storage.OpDelete, Type: "Patient", ID: "alice"}}); !errors.Is(err, storage.ErrForbidden) {
+		t.Errorf("delete of another patient: %v", err)
+	}
+	if n, _ := s.Count(context.Background(), "Patient", nil); n != 2 {
+		t.Errorf("patients after refused delete: %d", n)
 	}
 }
