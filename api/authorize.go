@@ -13,6 +13,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/fhirgate/fhirgate/authz"
+	"github.com/fhirgate/fhirgate/fhirpath"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/search"
 )
@@ -43,11 +44,11 @@ type fieldKey struct{ obj, field string }
 
 type typeAction struct{ typ, act string }
 
-// decision is what a role set may do with one field. resource and search name the resource
-// types whose SMART scopes must also allow read and search; they differ per principal.
+// decision is what a role set may do with one field. resource names the resource type whose
+// SMART scopes must also allow reading it; scopes differ per principal.
 type decision struct {
-	ok               bool
-	resource, search string
+	ok       bool
+	resource string
 }
 
 // roleView holds the decisions of one set of roles, computed on first use and kept until
@@ -158,19 +159,9 @@ func (v *roleView) decide(obj, field string) decision {
 			valueType = f.Type.Name()
 		}
 	}
-	// Reverse references (Patient.ConditionList) search their source type.
-	if d.resource != "" {
-		for _, suffix := range []string{"List", "Connection"} {
-			if src, ok := strings.CutSuffix(field, suffix); ok && model.IsResourceType(src) {
-				d.search = src
-			}
-		}
-	}
 	for _, r := range v.roles {
 		p := v.g.policy
-		ok := p.Allows(r, obj+"."+name, authz.ActRead) &&
-			(d.resource == "" || p.Allows(r, obj, authz.ActRead)) &&
-			(d.search == "" || p.Allows(r, d.search, authz.ActSearch))
+		ok := p.Allows(r, obj+"."+name, authz.ActRead) && (d.resource == "" || p.Allows(r, obj, authz.ActRead))
 		if vt := v.g.schema.Types[valueType]; ok && vt != nil && vt.Kind == ast.Object && !model.IsResourceType(valueType) {
 			ok = p.Allows(r, valueType, authz.ActRead)
 		}
@@ -185,13 +176,7 @@ func (v *roleView) decide(obj, field string) decision {
 // allowsField reports whether the request may read obj.field.
 func (a *access) allowsField(obj, field string) bool {
 	d := a.v.field(obj, field)
-	if !d.ok {
-		return false
-	}
-	if d.resource != "" && !a.p.ScopeAllows(d.resource, authz.ActRead) {
-		return false
-	}
-	return d.search == "" || a.p.ScopeAllows(d.search, authz.ActSearch)
+	return d.ok && (d.resource == "" || a.p.ScopeAllows(d.resource, authz.ActRead))
 }
 
 // allowsType reports whether the request may do act on resources of typ.
@@ -308,55 +293,23 @@ func (a *access) allowsParam(typ string, p *model.SearchParam) bool {
 	return true
 }
 
-// fhirpathReaches are the FHIRPath functions that read elements not named in the expression.
-var fhirpathReaches = []string{"descendants", "children", "repeat", "trace", "resolve"}
-
-// checkFHIRPath refuses a FHIRPath expression over typ that could read a hidden field: one
-// naming a field hidden anywhere below typ, or one that reaches elements without naming them.
-// It is deliberately conservative: a name hidden on one type blocks it on all.
+// checkFHIRPath refuses a FHIRPath expression over typ that names a field hidden anywhere
+// below typ. It is deliberately conservative: a name hidden on one type blocks it on all.
+// (The engine's functions read only what the expression names.) An expression that does
+// not compile is left to the search, which refuses it.
 func (a *access) checkFHIRPath(typ, expr string) error {
 	hidden := a.v.hiddenNames(typ)
-	if len(hidden) == 0 {
+	e, err := fhirpath.Compile(expr)
+	if len(hidden) == 0 || err != nil {
 		return nil
 	}
-	for _, id := range identifiers(expr) {
-		if hidden[id] || slices.Contains(fhirpathReaches, id) {
+	members, _ := e.Names()
+	for _, id := range members {
+		if hidden[strings.TrimPrefix(id, "_")] {
 			return forbidden("fhirpath: not permitted to read %q below %s", id, typ)
 		}
 	}
 	return nil
-}
-
-// identifiers returns the identifiers in a FHIRPath expression, outside string literals.
-func identifiers(expr string) []string {
-	var out []string
-	for i := 0; i < len(expr); {
-		c := expr[i]
-		switch {
-		case c == '\'' || c == '"' || c == '`':
-			j := i + 1
-			for j < len(expr) && expr[j] != c {
-				if expr[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			if c == '`' { // a delimited identifier
-				out = append(out, expr[i+1:min(j, len(expr))])
-			}
-			i = j + 1
-		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
-			j := i
-			for j < len(expr) && (expr[j] == '_' || expr[j] >= 'a' && expr[j] <= 'z' || expr[j] >= 'A' && expr[j] <= 'Z' || expr[j] >= '0' && expr[j] <= '9') {
-				j++
-			}
-			out = append(out, strings.TrimPrefix(expr[i:j], "_"))
-			i = j
-		default:
-			i++
-		}
-	}
-	return out
 }
 
 // hiddenNames returns the names of the hidden fields reachable from typ through visible
@@ -508,9 +461,12 @@ type coordinate = fieldKey
 // HumanName.family; a choice element (Observation.value) reads the choices its cast
 // names, or all of them.
 func paramFields(schema *ast.Schema, typ, expr string) []coordinate {
+	e, err := fhirpath.Compile(expr)
+	if err != nil {
+		return nil // the generated table's expressions all compile (search's own tests)
+	}
 	var out []coordinate
-	for _, alt := range splitTop(expr, '|') {
-		steps := pathSteps(alt)
+	for _, steps := range e.Paths() {
 		if len(steps) == 0 {
 			continue
 		}
@@ -518,19 +474,19 @@ func paramFields(schema *ast.Schema, typ, expr string) []coordinate {
 		cur := typ
 		for _, st := range steps[1:] {
 			def := schema.Types[cur]
-			if def == nil || def.Kind != ast.Object || st.name == "" {
+			if def == nil || def.Kind != ast.Object {
 				break
 			}
-			if f := def.Fields.ForName(st.name); f != nil {
-				out = append(out, coordinate{cur, st.name})
+			if f := def.Fields.ForName(st.Name); f != nil {
+				out = append(out, coordinate{cur, st.Name})
 				cur = f.Type.Name()
 				continue
 			}
 			// A choice element: value -> valueQuantity, valueString, ...
 			var choices []string
 			for _, f := range def.Fields {
-				if rest, ok := strings.CutPrefix(f.Name, st.name); ok && rest != "" && rest[0] >= 'A' && rest[0] <= 'Z' {
-					if st.cast == "" || strings.EqualFold(rest, st.cast) {
+				if rest, ok := strings.CutPrefix(f.Name, st.Name); ok && rest != "" && rest[0] >= 'A' && rest[0] <= 'Z' {
+					if st.Cast == "" || strings.EqualFold(rest, st.Cast) {
 						choices = append(choices, f.Name)
 					}
 				}
@@ -538,94 +494,11 @@ func paramFields(schema *ast.Schema, typ, expr string) []coordinate {
 			for _, c := range choices {
 				out = append(out, coordinate{cur, c})
 			}
-			if len(choices) == 1 {
-				cur = def.Fields.ForName(choices[0]).Type.Name()
-				continue
+			if len(choices) != 1 {
+				break
 			}
-			break
+			cur = def.Fields.ForName(choices[0]).Type.Name()
 		}
 	}
 	return out
-}
-
-// step is one member access of a path, with the type it is cast to (as/ofType), if any.
-type step struct{ name, cast string }
-
-// pathSteps reads the member accesses of a FHIRPath path expression: function calls are
-// skipped (where, exists, resolve, first, ...) except casts, which annotate the step
-// before them, and extension('url'), which reads the extension element.
-func pathSteps(expr string) []step {
-	expr = strings.TrimSpace(expr)
-	for strings.HasPrefix(expr, "(") && strings.HasSuffix(expr, ")") && closes(expr) {
-		expr = strings.TrimSpace(expr[1 : len(expr)-1])
-	}
-	// "X as T" and "X is T" infix forms.
-	if i := strings.Index(expr, " as "); i >= 0 {
-		expr = expr[:i] + ".as(" + strings.TrimSpace(expr[i+4:]) + ")"
-	}
-	if i := strings.Index(expr, " is "); i >= 0 {
-		expr = expr[:i]
-	}
-	var out []step
-	for _, part := range splitTop(expr, '.') {
-		part = strings.TrimSpace(part)
-		if i := strings.IndexByte(part, '['); i >= 0 {
-			part = part[:i]
-		}
-		name, arg, call := strings.Cut(part, "(")
-		switch {
-		case !call:
-			out = append(out, step{name: name})
-		case name == "as" || name == "ofType":
-			if len(out) > 0 {
-				out[len(out)-1].cast = strings.TrimSuffix(strings.TrimSpace(arg), ")")
-			}
-		case name == "extension":
-			out = append(out, step{name: "extension"})
-		}
-	}
-	return out
-}
-
-// closes reports whether the parenthesis opening s closes at its end.
-func closes(s string) bool {
-	depth := 0
-	for i, c := range s {
-		switch c {
-		case '(':
-			depth++
-		case ')':
-			depth--
-			if depth == 0 {
-				return i == len(s)-1
-			}
-		}
-	}
-	return false
-}
-
-// splitTop splits s on sep outside parentheses and quotes.
-func splitTop(s string, sep byte) []string {
-	var out []string
-	depth, start := 0, 0
-	var quote byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-		case c == sep && depth == 0:
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, s[start:])
 }
