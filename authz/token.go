@@ -16,6 +16,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/fhirgate/fhirgate/model"
 )
 
 // ErrUnauthenticated is wrapped by every token refusal. Its messages say what is wrong
@@ -187,7 +189,7 @@ func principalOf(c *claims) (*Principal, error) {
 		}
 		p.Scopes = scopes
 	}
-	if p.Patient != "" && !validID(p.Patient) {
+	if p.Patient != "" && !model.ValidID(p.Patient) {
 		return nil, refuse("patient claim is not a FHIR id")
 	}
 	for _, s := range p.Scopes {
@@ -263,16 +265,4 @@ func joinAlgs(algs []jose.SignatureAlgorithm) string {
 		s[i] = string(a)
 	}
 	return strings.Join(s, ", ")
-}
-
-func validID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
-			return false
-		}
-	}
-	return true
 }
