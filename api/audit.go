@@ -172,23 +172,22 @@ func (t *trail) event(start time.Time, r *http.Request) audit.Event {
 // action classifies the request: a mutation by its first root field, a query of single
 // resources by id as a read, anything else as an execution (search, operation).
 func (t *trail) action() (action, interaction string) {
-	if t.operation == ast.Mutation && len(t.roots) > 0 {
-		f := t.roots[0]
-		switch {
-		case strings.HasSuffix(f, "Create"):
+	if len(t.roots) == 0 {
+		return audit.Execute, "graphql"
+	}
+	if t.operation == ast.Mutation {
+		switch rootActions[fieldKey{"Mutation", t.roots[0]}].act {
+		case authz.ActCreate:
 			return audit.Create, "create"
-		case strings.HasSuffix(f, "Update"):
+		case authz.ActUpdate:
 			return audit.Update, "update"
-		case strings.HasSuffix(f, "Delete"):
+		case authz.ActDelete:
 			return audit.Delete, "delete"
 		}
 		return audit.Execute, "operation"
 	}
-	if len(t.roots) == 0 {
-		return audit.Execute, "graphql"
-	}
 	for _, f := range t.roots {
-		if strings.HasSuffix(f, "List") || strings.HasSuffix(f, "Connection") || strings.HasPrefix(f, "_") {
+		if rootActions[fieldKey{"Query", f}].act == authz.ActSearch || strings.HasPrefix(f, "_") {
 			return audit.Execute, "search-type"
 		}
 	}

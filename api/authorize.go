@@ -32,8 +32,6 @@ func forbidden(format string, args ...any) error {
 type guard struct {
 	policy *authz.Policy
 	schema *ast.Schema
-	// roots maps a root field ("Query.PatientList") to the resource type and action it needs.
-	roots map[fieldKey]typeAction
 
 	mu    sync.Mutex
 	gen   any                  // the policy generation views were computed under
@@ -43,6 +41,21 @@ type guard struct {
 type fieldKey struct{ obj, field string }
 
 type typeAction struct{ typ, act string }
+
+// rootActions maps each per-type root field ("Query.PatientList") to the resource type and
+// action it performs: what the guard checks and what the audit trail records.
+var rootActions = func() map[fieldKey]typeAction {
+	m := map[fieldKey]typeAction{}
+	for _, t := range model.ResourceTypes() {
+		m[fieldKey{"Query", t}] = typeAction{t, authz.ActRead}
+		m[fieldKey{"Query", t + "List"}] = typeAction{t, authz.ActSearch}
+		m[fieldKey{"Query", t + "Connection"}] = typeAction{t, authz.ActSearch}
+		m[fieldKey{"Mutation", t + "Create"}] = typeAction{t, authz.ActCreate}
+		m[fieldKey{"Mutation", t + "Update"}] = typeAction{t, authz.ActUpdate}
+		m[fieldKey{"Mutation", t + "Delete"}] = typeAction{t, authz.ActDelete}
+	}
+	return m
+}()
 
 // decision is what a role set may do with one field. resource names the resource type whose
 // SMART scopes must also allow reading it; scopes differ per principal.
@@ -77,16 +90,7 @@ func accessFrom(ctx context.Context) *access {
 }
 
 func newGuard(policy *authz.Policy, schema *ast.Schema) *guard {
-	g := &guard{policy: policy, schema: schema, roots: map[fieldKey]typeAction{}}
-	for _, t := range model.ResourceTypes() {
-		g.roots[fieldKey{"Query", t}] = typeAction{t, authz.ActRead}
-		g.roots[fieldKey{"Query", t + "List"}] = typeAction{t, authz.ActSearch}
-		g.roots[fieldKey{"Query", t + "Connection"}] = typeAction{t, authz.ActSearch}
-		g.roots[fieldKey{"Mutation", t + "Create"}] = typeAction{t, authz.ActCreate}
-		g.roots[fieldKey{"Mutation", t + "Update"}] = typeAction{t, authz.ActUpdate}
-		g.roots[fieldKey{"Mutation", t + "Delete"}] = typeAction{t, authz.ActDelete}
-	}
-	return g
+	return &guard{policy: policy, schema: schema}
 }
 
 // objectGroups returns the policy's object groups: resource types and the schema's other
@@ -141,7 +145,7 @@ func (v *roleView) field(obj, field string) decision {
 }
 
 func (v *roleView) decide(obj, field string) decision {
-	if ta, ok := v.g.roots[fieldKey{obj, field}]; ok {
+	if ta, ok := rootActions[fieldKey{obj, field}]; ok {
 		return decision{ok: v.allows(ta.typ, ta.act)}
 	}
 	// A primitive's extensions (_birthDate) are governed with the primitive (birthDate).
@@ -199,7 +203,7 @@ func (g *guard) fields(ctx context.Context, next graphql.Resolver) (any, error) 
 	if strings.HasPrefix(name, "__") { // __schema, __type: filtered field by field below
 		return next(ctx)
 	}
-	if ta, ok := g.roots[fieldKey{obj, name}]; ok {
+	if ta, ok := rootActions[fieldKey{obj, name}]; ok {
 		if !a.allowsType(ta.typ, ta.act) {
 			return nil, forbidden("not permitted to %s %s", ta.act, ta.typ)
 		}
@@ -405,7 +409,7 @@ func (v *roleView) computeVisibility() {
 			if v.hidden[name] || strings.HasPrefix(name, "__") {
 				continue
 			}
-			var any bool
+			var shown bool
 			switch def.Kind {
 			case ast.Object:
 				if !isRoot(name) && !v.allows(name, authz.ActRead) {
@@ -413,21 +417,21 @@ func (v *roleView) computeVisibility() {
 				}
 				for _, f := range def.Fields {
 					if !strings.HasPrefix(f.Name, "__") && v.field(name, f.Name).ok && !v.hidden[f.Type.Name()] {
-						any = true
+						shown = true
 						break
 					}
 				}
 			case ast.Interface, ast.Union:
 				for _, impl := range s.PossibleTypes[name] {
 					if !v.hidden[impl.Name] {
-						any = true
+						shown = true
 						break
 					}
 				}
 			default:
 				continue
 			}
-			if !any {
+			if !shown {
 				v.hidden[name], changed = true, true
 			}
 		}

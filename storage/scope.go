@@ -92,22 +92,28 @@ func (s *Store) checkWriteScope(ctx context.Context, writes []Write) error {
 	if scopeFrom(ctx) == nil {
 		return nil
 	}
+	// The current versions, one query per type.
+	ids := map[string][]string{}
+	for _, w := range writes {
+		ids[w.Type] = append(ids[w.Type], w.ID)
+	}
+	current := map[string]map[string]*versionDoc{}
+	for typ, list := range ids {
+		tc, err := s.colls(ctx, typ)
+		if err != nil {
+			return err
+		}
+		if current[typ], err = s.fetchCurrent(ctx, tc, validIDs(list), nil); err != nil {
+			return fmt.Errorf("storage: write %s: %w", typ, err)
+		}
+	}
 	for _, w := range writes {
 		sf, ok := scopeFilter(ctx, w.Type)
 		if !ok {
 			return fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, ErrForbidden)
 		}
-		tc, err := s.colls(ctx, w.Type)
-		if err != nil {
-			return err
-		}
-		var cur versionDoc
-		found, err := findByID(ctx, tc.cur, w.ID, &cur)
-		if err != nil {
-			return fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, err)
-		}
-		if found && !cur.Del {
-			if in, err := s.versionInScope(w.Type, &cur, sf); err != nil || !in {
+		if cur := current[w.Type][w.ID]; cur != nil && !cur.Del {
+			if in, err := s.versionInScope(w.Type, cur, sf); err != nil || !in {
 				return fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, forbidden(err))
 			}
 		}
