@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fhirgate/fhirgate/authz"
 )
 
 // TestRunServesDemoAndShutsDown starts the real server with --demo on the embedded engine, waits
@@ -143,5 +146,58 @@ func TestParseConfigFromEnvironment(t *testing.T) {
 	}
 	if _, err := parseConfig([]string{"fhirgate", "--bogus"}, func(string) string { return "" }, io.Discard); err == nil {
 		t.Error("unknown flag accepted")
+	}
+}
+
+// TestTokenCommand: `fhirgate token` prints a token signed with the data directory's key,
+// one the server accepts with the role and patient asked for; bad requests are refused.
+func TestTokenCommand(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	args := []string{"fhirgate", "token", "--data", dir, "--role", "patient", "--patient", "pat-0001", "--scope", "patient/*.rs", "--ttl", "1h"}
+	if err := run(context.Background(), args, func(string) string { return "" }, &out, &errOut); err != nil {
+		t.Fatalf("token: %v %s", err, errOut.String())
+	}
+	key, err := authz.LoadLocalKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := authz.NewVerifier(context.Background(), authz.VerifierConfig{Local: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := v.Verify(context.Background(), strings.TrimSpace(out.String()))
+	if err != nil || p.Subject != "Patient/pat-0001" || p.Patient != "pat-0001" || !p.HasRole("patient") || len(p.Scopes) != 1 {
+		t.Errorf("printed token: %+v, %v", p, err)
+	}
+	for _, bad := range [][]string{
+		{"fhirgate", "token", "--data", dir},                                               // no role
+		{"fhirgate", "token", "--data", dir, "--role", "patient"},                          // patient without id
+		{"fhirgate", "token", "--data", dir, "--role", "admin", "--scope", "user/Nope.rs"}, // bad scope
+	} {
+		out.Reset()
+		if err := run(context.Background(), bad, func(string) string { return "" }, &out, io.Discard); err == nil || out.Len() > 0 {
+			t.Errorf("%v: printed %q, error %v", bad[3:], out.String(), err)
+		}
+	}
+}
+
+// TestAuthOffIsExplicitAndLoud: authentication is on unless --auth=off, which warns.
+func TestAuthOffIsExplicitAndLoud(t *testing.T) {
+	cfg, err := parseConfig([]string{"fhirgate"}, func(string) string { return "" }, io.Discard)
+	if err != nil || cfg.api.Auth.Off {
+		t.Fatalf("default: off=%v, %v", cfg.api.Auth.Off, err)
+	}
+	if _, err := parseConfig([]string{"fhirgate", "--auth", "maybe"}, func(string) string { return "" }, io.Discard); err == nil {
+		t.Error("--auth=maybe accepted")
+	}
+	cfg, _ = parseConfig([]string{"fhirgate", "--auth=off"}, func(string) string { return "" }, io.Discard)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	if key, err := authSetup(context.Background(), cfg, logger); err != nil || key != nil || !cfg.api.Auth.Off {
+		t.Fatalf("auth off: key %v, %v", key, err)
+	}
+	if !strings.Contains(logs.String(), "AUTHENTICATION IS OFF") || !strings.Contains(logs.String(), `"level":"WARN"`) {
+		t.Errorf("no warning: %s", logs.String())
 	}
 }
