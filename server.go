@@ -30,6 +30,7 @@ import (
 
 //go:generate go run ./gen/fhirgen -root .
 //go:generate go tool gqlgen generate
+//go:generate go run ./gen/execshape graph/generated.go
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

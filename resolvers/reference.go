@@ -14,7 +14,7 @@ import (
 	"github.com/fhirgate/fhirgate/storage"
 )
 
-type referenceResolver struct{ *Resolver }
+type referenceResolver struct{ Resolver *Resolver }
 
 // ErrUnresolvable reports a reference that names nothing this server holds.
 var ErrUnresolvable = errors.New("unresolvable reference")
@@ -53,13 +53,13 @@ func (r *referenceResolver) resolve(ctx context.Context, obj *model.Reference, t
 		return nil, nil
 	}
 	if version > 0 {
-		rec, err := r.Store.ReadVersion(ctx, typ, id, version)
+		rec, err := r.Resolver.Store.ReadVersion(ctx, typ, id, version)
 		if err != nil {
 			return nil, err
 		}
 		return decode(rec)
 	}
-	return r.loadResource(ctx, typ, id)
+	return r.Resolver.loadResource(ctx, typ, id)
 }
 
 // parseReference splits a relative literal reference "Type/id" or "Type/id/_history/n".

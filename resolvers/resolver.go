@@ -52,12 +52,12 @@ func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{
 // Reference returns the resolver of Reference.resource.
 func (r *Resolver) Reference() graph.ReferenceResolver { return &referenceResolver{r} }
 
-type queryResolver struct{ *Resolver }
+type queryResolver struct{ Resolver *Resolver }
 
-type mutationResolver struct{ *Resolver }
+type mutationResolver struct{ Resolver *Resolver }
 
 // FhirVersion returns the FHIR version the server implements.
-func (r *queryResolver) FhirVersion(ctx context.Context) (string, error) { return r.FHIRVersion, nil }
+func (r *queryResolver) FhirVersion(ctx context.Context) (string, error) { return r.Resolver.FHIRVersion, nil }
 
 // Ping returns true.
 func (r *mutationResolver) Ping(ctx context.Context) (bool, error) { return true, nil }

@@ -25,7 +25,7 @@ func (r *queryResolver) AccountConnection(ctx context.Context, _ []*search.Value
 	return searchConnection(ctx, r.Resolver, "Account")
 }
 
-type accountResolver struct{ *Resolver }
+type accountResolver struct{ Resolver *Resolver }
 
 // Account returns the resolver of Account's reverse references.
 func (r *Resolver) Account() graph.AccountResolver { return &accountResolver{r} }
@@ -40,7 +40,7 @@ func (r *accountResolver) ReverseConnection(ctx context.Context, obj *model.Acco
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type accountEdgeResolver struct{ *Resolver }
+type accountEdgeResolver struct{ Resolver *Resolver }
 
 // AccountEdge returns the resolver of AccountEdge.resource.
 func (r *Resolver) AccountEdge() graph.AccountEdgeResolver { return &accountEdgeResolver{r} }
@@ -80,7 +80,7 @@ func (r *queryResolver) ActivityDefinitionConnection(ctx context.Context, _ []*s
 	return searchConnection(ctx, r.Resolver, "ActivityDefinition")
 }
 
-type activityDefinitionResolver struct{ *Resolver }
+type activityDefinitionResolver struct{ Resolver *Resolver }
 
 // ActivityDefinition returns the resolver of ActivityDefinition's reverse references.
 func (r *Resolver) ActivityDefinition() graph.ActivityDefinitionResolver {
@@ -97,7 +97,7 @@ func (r *activityDefinitionResolver) ReverseConnection(ctx context.Context, obj 
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type activityDefinitionEdgeResolver struct{ *Resolver }
+type activityDefinitionEdgeResolver struct{ Resolver *Resolver }
 
 // ActivityDefinitionEdge returns the resolver of ActivityDefinitionEdge.resource.
 func (r *Resolver) ActivityDefinitionEdge() graph.ActivityDefinitionEdgeResolver {
@@ -139,7 +139,7 @@ func (r *queryResolver) AdverseEventConnection(ctx context.Context, _ []*search.
 	return searchConnection(ctx, r.Resolver, "AdverseEvent")
 }
 
-type adverseEventResolver struct{ *Resolver }
+type adverseEventResolver struct{ Resolver *Resolver }
 
 // AdverseEvent returns the resolver of AdverseEvent's reverse references.
 func (r *Resolver) AdverseEvent() graph.AdverseEventResolver { return &adverseEventResolver{r} }
@@ -154,7 +154,7 @@ func (r *adverseEventResolver) ReverseConnection(ctx context.Context, obj *model
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type adverseEventEdgeResolver struct{ *Resolver }
+type adverseEventEdgeResolver struct{ Resolver *Resolver }
 
 // AdverseEventEdge returns the resolver of AdverseEventEdge.resource.
 func (r *Resolver) AdverseEventEdge() graph.AdverseEventEdgeResolver {
@@ -196,7 +196,7 @@ func (r *queryResolver) AllergyIntoleranceConnection(ctx context.Context, _ []*s
 	return searchConnection(ctx, r.Resolver, "AllergyIntolerance")
 }
 
-type allergyIntoleranceResolver struct{ *Resolver }
+type allergyIntoleranceResolver struct{ Resolver *Resolver }
 
 // AllergyIntolerance returns the resolver of AllergyIntolerance's reverse references.
 func (r *Resolver) AllergyIntolerance() graph.AllergyIntoleranceResolver {
@@ -213,7 +213,7 @@ func (r *allergyIntoleranceResolver) ReverseConnection(ctx context.Context, obj 
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type allergyIntoleranceEdgeResolver struct{ *Resolver }
+type allergyIntoleranceEdgeResolver struct{ Resolver *Resolver }
 
 // AllergyIntoleranceEdge returns the resolver of AllergyIntoleranceEdge.resource.
 func (r *Resolver) AllergyIntoleranceEdge() graph.AllergyIntoleranceEdgeResolver {
@@ -255,7 +255,7 @@ func (r *queryResolver) AppointmentConnection(ctx context.Context, _ []*search.V
 	return searchConnection(ctx, r.Resolver, "Appointment")
 }
 
-type appointmentResolver struct{ *Resolver }
+type appointmentResolver struct{ Resolver *Resolver }
 
 // Appointment returns the resolver of Appointment's reverse references.
 func (r *Resolver) Appointment() graph.AppointmentResolver { return &appointmentResolver{r} }
@@ -270,7 +270,7 @@ func (r *appointmentResolver) ReverseConnection(ctx context.Context, obj *model.
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type appointmentEdgeResolver struct{ *Resolver }
+type appointmentEdgeResolver struct{ Resolver *Resolver }
 
 // AppointmentEdge returns the resolver of AppointmentEdge.resource.
 func (r *Resolver) AppointmentEdge() graph.AppointmentEdgeResolver {
@@ -312,7 +312,7 @@ func (r *queryResolver) AppointmentResponseConnection(ctx context.Context, _ []*
 	return searchConnection(ctx, r.Resolver, "AppointmentResponse")
 }
 
-type appointmentResponseResolver struct{ *Resolver }
+type appointmentResponseResolver struct{ Resolver *Resolver }
 
 // AppointmentResponse returns the resolver of AppointmentResponse's reverse references.
 func (r *Resolver) AppointmentResponse() graph.AppointmentResponseResolver {
@@ -329,7 +329,7 @@ func (r *appointmentResponseResolver) ReverseConnection(ctx context.Context, obj
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type appointmentResponseEdgeResolver struct{ *Resolver }
+type appointmentResponseEdgeResolver struct{ Resolver *Resolver }
 
 // AppointmentResponseEdge returns the resolver of AppointmentResponseEdge.resource.
 func (r *Resolver) AppointmentResponseEdge() graph.AppointmentResponseEdgeResolver {
@@ -371,7 +371,7 @@ func (r *queryResolver) AuditEventConnection(ctx context.Context, _ []*search.Va
 	return searchConnection(ctx, r.Resolver, "AuditEvent")
 }
 
-type auditEventResolver struct{ *Resolver }
+type auditEventResolver struct{ Resolver *Resolver }
 
 // AuditEvent returns the resolver of AuditEvent's reverse references.
 func (r *Resolver) AuditEvent() graph.AuditEventResolver { return &auditEventResolver{r} }
@@ -386,7 +386,7 @@ func (r *auditEventResolver) ReverseConnection(ctx context.Context, obj *model.A
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type auditEventEdgeResolver struct{ *Resolver }
+type auditEventEdgeResolver struct{ Resolver *Resolver }
 
 // AuditEventEdge returns the resolver of AuditEventEdge.resource.
 func (r *Resolver) AuditEventEdge() graph.AuditEventEdgeResolver { return &auditEventEdgeResolver{r} }
@@ -426,7 +426,7 @@ func (r *queryResolver) BasicConnection(ctx context.Context, _ []*search.Value, 
 	return searchConnection(ctx, r.Resolver, "Basic")
 }
 
-type basicResolver struct{ *Resolver }
+type basicResolver struct{ Resolver *Resolver }
 
 // Basic returns the resolver of Basic's reverse references.
 func (r *Resolver) Basic() graph.BasicResolver { return &basicResolver{r} }
@@ -441,7 +441,7 @@ func (r *basicResolver) ReverseConnection(ctx context.Context, obj *model.Basic,
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type basicEdgeResolver struct{ *Resolver }
+type basicEdgeResolver struct{ Resolver *Resolver }
 
 // BasicEdge returns the resolver of BasicEdge.resource.
 func (r *Resolver) BasicEdge() graph.BasicEdgeResolver { return &basicEdgeResolver{r} }
@@ -481,7 +481,7 @@ func (r *queryResolver) BinaryConnection(ctx context.Context, _ []*search.Value,
 	return searchConnection(ctx, r.Resolver, "Binary")
 }
 
-type binaryResolver struct{ *Resolver }
+type binaryResolver struct{ Resolver *Resolver }
 
 // Binary returns the resolver of Binary's reverse references.
 func (r *Resolver) Binary() graph.BinaryResolver { return &binaryResolver{r} }
@@ -496,7 +496,7 @@ func (r *binaryResolver) ReverseConnection(ctx context.Context, obj *model.Binar
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type binaryEdgeResolver struct{ *Resolver }
+type binaryEdgeResolver struct{ Resolver *Resolver }
 
 // BinaryEdge returns the resolver of BinaryEdge.resource.
 func (r *Resolver) BinaryEdge() graph.BinaryEdgeResolver { return &binaryEdgeResolver{r} }
@@ -536,7 +536,7 @@ func (r *queryResolver) BiologicallyDerivedProductConnection(ctx context.Context
 	return searchConnection(ctx, r.Resolver, "BiologicallyDerivedProduct")
 }
 
-type biologicallyDerivedProductResolver struct{ *Resolver }
+type biologicallyDerivedProductResolver struct{ Resolver *Resolver }
 
 // BiologicallyDerivedProduct returns the resolver of BiologicallyDerivedProduct's reverse references.
 func (r *Resolver) BiologicallyDerivedProduct() graph.BiologicallyDerivedProductResolver {
@@ -553,7 +553,7 @@ func (r *biologicallyDerivedProductResolver) ReverseConnection(ctx context.Conte
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type biologicallyDerivedProductEdgeResolver struct{ *Resolver }
+type biologicallyDerivedProductEdgeResolver struct{ Resolver *Resolver }
 
 // BiologicallyDerivedProductEdge returns the resolver of BiologicallyDerivedProductEdge.resource.
 func (r *Resolver) BiologicallyDerivedProductEdge() graph.BiologicallyDerivedProductEdgeResolver {
@@ -595,7 +595,7 @@ func (r *queryResolver) BodyStructureConnection(ctx context.Context, _ []*search
 	return searchConnection(ctx, r.Resolver, "BodyStructure")
 }
 
-type bodyStructureResolver struct{ *Resolver }
+type bodyStructureResolver struct{ Resolver *Resolver }
 
 // BodyStructure returns the resolver of BodyStructure's reverse references.
 func (r *Resolver) BodyStructure() graph.BodyStructureResolver { return &bodyStructureResolver{r} }
@@ -610,7 +610,7 @@ func (r *bodyStructureResolver) ReverseConnection(ctx context.Context, obj *mode
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type bodyStructureEdgeResolver struct{ *Resolver }
+type bodyStructureEdgeResolver struct{ Resolver *Resolver }
 
 // BodyStructureEdge returns the resolver of BodyStructureEdge.resource.
 func (r *Resolver) BodyStructureEdge() graph.BodyStructureEdgeResolver {
@@ -652,7 +652,7 @@ func (r *queryResolver) BundleConnection(ctx context.Context, _ []*search.Value,
 	return searchConnection(ctx, r.Resolver, "Bundle")
 }
 
-type bundleResolver struct{ *Resolver }
+type bundleResolver struct{ Resolver *Resolver }
 
 // Bundle returns the resolver of Bundle's reverse references.
 func (r *Resolver) Bundle() graph.BundleResolver { return &bundleResolver{r} }
@@ -667,7 +667,7 @@ func (r *bundleResolver) ReverseConnection(ctx context.Context, obj *model.Bundl
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type bundleEdgeResolver struct{ *Resolver }
+type bundleEdgeResolver struct{ Resolver *Resolver }
 
 // BundleEdge returns the resolver of BundleEdge.resource.
 func (r *Resolver) BundleEdge() graph.BundleEdgeResolver { return &bundleEdgeResolver{r} }
@@ -707,7 +707,7 @@ func (r *queryResolver) CapabilityStatementConnection(ctx context.Context, _ []*
 	return searchConnection(ctx, r.Resolver, "CapabilityStatement")
 }
 
-type capabilityStatementResolver struct{ *Resolver }
+type capabilityStatementResolver struct{ Resolver *Resolver }
 
 // CapabilityStatement returns the resolver of CapabilityStatement's reverse references.
 func (r *Resolver) CapabilityStatement() graph.CapabilityStatementResolver {
@@ -724,7 +724,7 @@ func (r *capabilityStatementResolver) ReverseConnection(ctx context.Context, obj
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type capabilityStatementEdgeResolver struct{ *Resolver }
+type capabilityStatementEdgeResolver struct{ Resolver *Resolver }
 
 // CapabilityStatementEdge returns the resolver of CapabilityStatementEdge.resource.
 func (r *Resolver) CapabilityStatementEdge() graph.CapabilityStatementEdgeResolver {
@@ -766,7 +766,7 @@ func (r *queryResolver) CarePlanConnection(ctx context.Context, _ []*search.Valu
 	return searchConnection(ctx, r.Resolver, "CarePlan")
 }
 
-type carePlanResolver struct{ *Resolver }
+type carePlanResolver struct{ Resolver *Resolver }
 
 // CarePlan returns the resolver of CarePlan's reverse references.
 func (r *Resolver) CarePlan() graph.CarePlanResolver { return &carePlanResolver{r} }
@@ -781,7 +781,7 @@ func (r *carePlanResolver) ReverseConnection(ctx context.Context, obj *model.Car
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type carePlanEdgeResolver struct{ *Resolver }
+type carePlanEdgeResolver struct{ Resolver *Resolver }
 
 // CarePlanEdge returns the resolver of CarePlanEdge.resource.
 func (r *Resolver) CarePlanEdge() graph.CarePlanEdgeResolver { return &carePlanEdgeResolver{r} }
@@ -821,7 +821,7 @@ func (r *queryResolver) CareTeamConnection(ctx context.Context, _ []*search.Valu
 	return searchConnection(ctx, r.Resolver, "CareTeam")
 }
 
-type careTeamResolver struct{ *Resolver }
+type careTeamResolver struct{ Resolver *Resolver }
 
 // CareTeam returns the resolver of CareTeam's reverse references.
 func (r *Resolver) CareTeam() graph.CareTeamResolver { return &careTeamResolver{r} }
@@ -836,7 +836,7 @@ func (r *careTeamResolver) ReverseConnection(ctx context.Context, obj *model.Car
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type careTeamEdgeResolver struct{ *Resolver }
+type careTeamEdgeResolver struct{ Resolver *Resolver }
 
 // CareTeamEdge returns the resolver of CareTeamEdge.resource.
 func (r *Resolver) CareTeamEdge() graph.CareTeamEdgeResolver { return &careTeamEdgeResolver{r} }
@@ -876,7 +876,7 @@ func (r *queryResolver) CatalogEntryConnection(ctx context.Context, _ []*search.
 	return searchConnection(ctx, r.Resolver, "CatalogEntry")
 }
 
-type catalogEntryResolver struct{ *Resolver }
+type catalogEntryResolver struct{ Resolver *Resolver }
 
 // CatalogEntry returns the resolver of CatalogEntry's reverse references.
 func (r *Resolver) CatalogEntry() graph.CatalogEntryResolver { return &catalogEntryResolver{r} }
@@ -891,7 +891,7 @@ func (r *catalogEntryResolver) ReverseConnection(ctx context.Context, obj *model
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type catalogEntryEdgeResolver struct{ *Resolver }
+type catalogEntryEdgeResolver struct{ Resolver *Resolver }
 
 // CatalogEntryEdge returns the resolver of CatalogEntryEdge.resource.
 func (r *Resolver) CatalogEntryEdge() graph.CatalogEntryEdgeResolver {
@@ -933,7 +933,7 @@ func (r *queryResolver) ChargeItemConnection(ctx context.Context, _ []*search.Va
 	return searchConnection(ctx, r.Resolver, "ChargeItem")
 }
 
-type chargeItemResolver struct{ *Resolver }
+type chargeItemResolver struct{ Resolver *Resolver }
 
 // ChargeItem returns the resolver of ChargeItem's reverse references.
 func (r *Resolver) ChargeItem() graph.ChargeItemResolver { return &chargeItemResolver{r} }
@@ -948,7 +948,7 @@ func (r *chargeItemResolver) ReverseConnection(ctx context.Context, obj *model.C
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type chargeItemEdgeResolver struct{ *Resolver }
+type chargeItemEdgeResolver struct{ Resolver *Resolver }
 
 // ChargeItemEdge returns the resolver of ChargeItemEdge.resource.
 func (r *Resolver) ChargeItemEdge() graph.ChargeItemEdgeResolver { return &chargeItemEdgeResolver{r} }
@@ -988,7 +988,7 @@ func (r *queryResolver) ChargeItemDefinitionConnection(ctx context.Context, _ []
 	return searchConnection(ctx, r.Resolver, "ChargeItemDefinition")
 }
 
-type chargeItemDefinitionResolver struct{ *Resolver }
+type chargeItemDefinitionResolver struct{ Resolver *Resolver }
 
 // ChargeItemDefinition returns the resolver of ChargeItemDefinition's reverse references.
 func (r *Resolver) ChargeItemDefinition() graph.ChargeItemDefinitionResolver {
@@ -1005,7 +1005,7 @@ func (r *chargeItemDefinitionResolver) ReverseConnection(ctx context.Context, ob
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type chargeItemDefinitionEdgeResolver struct{ *Resolver }
+type chargeItemDefinitionEdgeResolver struct{ Resolver *Resolver }
 
 // ChargeItemDefinitionEdge returns the resolver of ChargeItemDefinitionEdge.resource.
 func (r *Resolver) ChargeItemDefinitionEdge() graph.ChargeItemDefinitionEdgeResolver {
@@ -1047,7 +1047,7 @@ func (r *queryResolver) ClaimConnection(ctx context.Context, _ []*search.Value, 
 	return searchConnection(ctx, r.Resolver, "Claim")
 }
 
-type claimResolver struct{ *Resolver }
+type claimResolver struct{ Resolver *Resolver }
 
 // Claim returns the resolver of Claim's reverse references.
 func (r *Resolver) Claim() graph.ClaimResolver { return &claimResolver{r} }
@@ -1062,7 +1062,7 @@ func (r *claimResolver) ReverseConnection(ctx context.Context, obj *model.Claim,
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type claimEdgeResolver struct{ *Resolver }
+type claimEdgeResolver struct{ Resolver *Resolver }
 
 // ClaimEdge returns the resolver of ClaimEdge.resource.
 func (r *Resolver) ClaimEdge() graph.ClaimEdgeResolver { return &claimEdgeResolver{r} }
@@ -1102,7 +1102,7 @@ func (r *queryResolver) ClaimResponseConnection(ctx context.Context, _ []*search
 	return searchConnection(ctx, r.Resolver, "ClaimResponse")
 }
 
-type claimResponseResolver struct{ *Resolver }
+type claimResponseResolver struct{ Resolver *Resolver }
 
 // ClaimResponse returns the resolver of ClaimResponse's reverse references.
 func (r *Resolver) ClaimResponse() graph.ClaimResponseResolver { return &claimResponseResolver{r} }
@@ -1117,7 +1117,7 @@ func (r *claimResponseResolver) ReverseConnection(ctx context.Context, obj *mode
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type claimResponseEdgeResolver struct{ *Resolver }
+type claimResponseEdgeResolver struct{ Resolver *Resolver }
 
 // ClaimResponseEdge returns the resolver of ClaimResponseEdge.resource.
 func (r *Resolver) ClaimResponseEdge() graph.ClaimResponseEdgeResolver {
@@ -1159,7 +1159,7 @@ func (r *queryResolver) ClinicalImpressionConnection(ctx context.Context, _ []*s
 	return searchConnection(ctx, r.Resolver, "ClinicalImpression")
 }
 
-type clinicalImpressionResolver struct{ *Resolver }
+type clinicalImpressionResolver struct{ Resolver *Resolver }
 
 // ClinicalImpression returns the resolver of ClinicalImpression's reverse references.
 func (r *Resolver) ClinicalImpression() graph.ClinicalImpressionResolver {
@@ -1176,7 +1176,7 @@ func (r *clinicalImpressionResolver) ReverseConnection(ctx context.Context, obj 
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type clinicalImpressionEdgeResolver struct{ *Resolver }
+type clinicalImpressionEdgeResolver struct{ Resolver *Resolver }
 
 // ClinicalImpressionEdge returns the resolver of ClinicalImpressionEdge.resource.
 func (r *Resolver) ClinicalImpressionEdge() graph.ClinicalImpressionEdgeResolver {
@@ -1218,7 +1218,7 @@ func (r *queryResolver) CodeSystemConnection(ctx context.Context, _ []*search.Va
 	return searchConnection(ctx, r.Resolver, "CodeSystem")
 }
 
-type codeSystemResolver struct{ *Resolver }
+type codeSystemResolver struct{ Resolver *Resolver }
 
 // CodeSystem returns the resolver of CodeSystem's reverse references.
 func (r *Resolver) CodeSystem() graph.CodeSystemResolver { return &codeSystemResolver{r} }
@@ -1233,7 +1233,7 @@ func (r *codeSystemResolver) ReverseConnection(ctx context.Context, obj *model.C
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type codeSystemEdgeResolver struct{ *Resolver }
+type codeSystemEdgeResolver struct{ Resolver *Resolver }
 
 // CodeSystemEdge returns the resolver of CodeSystemEdge.resource.
 func (r *Resolver) CodeSystemEdge() graph.CodeSystemEdgeResolver { return &codeSystemEdgeResolver{r} }
@@ -1273,7 +1273,7 @@ func (r *queryResolver) CommunicationConnection(ctx context.Context, _ []*search
 	return searchConnection(ctx, r.Resolver, "Communication")
 }
 
-type communicationResolver struct{ *Resolver }
+type communicationResolver struct{ Resolver *Resolver }
 
 // Communication returns the resolver of Communication's reverse references.
 func (r *Resolver) Communication() graph.CommunicationResolver { return &communicationResolver{r} }
@@ -1288,7 +1288,7 @@ func (r *communicationResolver) ReverseConnection(ctx context.Context, obj *mode
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type communicationEdgeResolver struct{ *Resolver }
+type communicationEdgeResolver struct{ Resolver *Resolver }
 
 // CommunicationEdge returns the resolver of CommunicationEdge.resource.
 func (r *Resolver) CommunicationEdge() graph.CommunicationEdgeResolver {
@@ -1330,7 +1330,7 @@ func (r *queryResolver) CommunicationRequestConnection(ctx context.Context, _ []
 	return searchConnection(ctx, r.Resolver, "CommunicationRequest")
 }
 
-type communicationRequestResolver struct{ *Resolver }
+type communicationRequestResolver struct{ Resolver *Resolver }
 
 // CommunicationRequest returns the resolver of CommunicationRequest's reverse references.
 func (r *Resolver) CommunicationRequest() graph.CommunicationRequestResolver {
@@ -1347,7 +1347,7 @@ func (r *communicationRequestResolver) ReverseConnection(ctx context.Context, ob
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type communicationRequestEdgeResolver struct{ *Resolver }
+type communicationRequestEdgeResolver struct{ Resolver *Resolver }
 
 // CommunicationRequestEdge returns the resolver of CommunicationRequestEdge.resource.
 func (r *Resolver) CommunicationRequestEdge() graph.CommunicationRequestEdgeResolver {
@@ -1389,7 +1389,7 @@ func (r *queryResolver) CompartmentDefinitionConnection(ctx context.Context, _ [
 	return searchConnection(ctx, r.Resolver, "CompartmentDefinition")
 }
 
-type compartmentDefinitionResolver struct{ *Resolver }
+type compartmentDefinitionResolver struct{ Resolver *Resolver }
 
 // CompartmentDefinition returns the resolver of CompartmentDefinition's reverse references.
 func (r *Resolver) CompartmentDefinition() graph.CompartmentDefinitionResolver {
@@ -1406,7 +1406,7 @@ func (r *compartmentDefinitionResolver) ReverseConnection(ctx context.Context, o
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type compartmentDefinitionEdgeResolver struct{ *Resolver }
+type compartmentDefinitionEdgeResolver struct{ Resolver *Resolver }
 
 // CompartmentDefinitionEdge returns the resolver of CompartmentDefinitionEdge.resource.
 func (r *Resolver) CompartmentDefinitionEdge() graph.CompartmentDefinitionEdgeResolver {
@@ -1448,7 +1448,7 @@ func (r *queryResolver) CompositionConnection(ctx context.Context, _ []*search.V
 	return searchConnection(ctx, r.Resolver, "Composition")
 }
 
-type compositionResolver struct{ *Resolver }
+type compositionResolver struct{ Resolver *Resolver }
 
 // Composition returns the resolver of Composition's reverse references.
 func (r *Resolver) Composition() graph.CompositionResolver { return &compositionResolver{r} }
@@ -1463,7 +1463,7 @@ func (r *compositionResolver) ReverseConnection(ctx context.Context, obj *model.
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type compositionEdgeResolver struct{ *Resolver }
+type compositionEdgeResolver struct{ Resolver *Resolver }
 
 // CompositionEdge returns the resolver of CompositionEdge.resource.
 func (r *Resolver) CompositionEdge() graph.CompositionEdgeResolver {
@@ -1505,7 +1505,7 @@ func (r *queryResolver) ConceptMapConnection(ctx context.Context, _ []*search.Va
 	return searchConnection(ctx, r.Resolver, "ConceptMap")
 }
 
-type conceptMapResolver struct{ *Resolver }
+type conceptMapResolver struct{ Resolver *Resolver }
 
 // ConceptMap returns the resolver of ConceptMap's reverse references.
 func (r *Resolver) ConceptMap() graph.ConceptMapResolver { return &conceptMapResolver{r} }
@@ -1520,7 +1520,7 @@ func (r *conceptMapResolver) ReverseConnection(ctx context.Context, obj *model.C
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type conceptMapEdgeResolver struct{ *Resolver }
+type conceptMapEdgeResolver struct{ Resolver *Resolver }
 
 // ConceptMapEdge returns the resolver of ConceptMapEdge.resource.
 func (r *Resolver) ConceptMapEdge() graph.ConceptMapEdgeResolver { return &conceptMapEdgeResolver{r} }
@@ -1560,7 +1560,7 @@ func (r *queryResolver) ConditionConnection(ctx context.Context, _ []*search.Val
 	return searchConnection(ctx, r.Resolver, "Condition")
 }
 
-type conditionResolver struct{ *Resolver }
+type conditionResolver struct{ Resolver *Resolver }
 
 // Condition returns the resolver of Condition's reverse references.
 func (r *Resolver) Condition() graph.ConditionResolver { return &conditionResolver{r} }
@@ -1575,7 +1575,7 @@ func (r *conditionResolver) ReverseConnection(ctx context.Context, obj *model.Co
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type conditionEdgeResolver struct{ *Resolver }
+type conditionEdgeResolver struct{ Resolver *Resolver }
 
 // ConditionEdge returns the resolver of ConditionEdge.resource.
 func (r *Resolver) ConditionEdge() graph.ConditionEdgeResolver { return &conditionEdgeResolver{r} }
@@ -1615,7 +1615,7 @@ func (r *queryResolver) ConsentConnection(ctx context.Context, _ []*search.Value
 	return searchConnection(ctx, r.Resolver, "Consent")
 }
 
-type consentResolver struct{ *Resolver }
+type consentResolver struct{ Resolver *Resolver }
 
 // Consent returns the resolver of Consent's reverse references.
 func (r *Resolver) Consent() graph.ConsentResolver { return &consentResolver{r} }
@@ -1630,7 +1630,7 @@ func (r *consentResolver) ReverseConnection(ctx context.Context, obj *model.Cons
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type consentEdgeResolver struct{ *Resolver }
+type consentEdgeResolver struct{ Resolver *Resolver }
 
 // ConsentEdge returns the resolver of ConsentEdge.resource.
 func (r *Resolver) ConsentEdge() graph.ConsentEdgeResolver { return &consentEdgeResolver{r} }
@@ -1670,7 +1670,7 @@ func (r *queryResolver) ContractConnection(ctx context.Context, _ []*search.Valu
 	return searchConnection(ctx, r.Resolver, "Contract")
 }
 
-type contractResolver struct{ *Resolver }
+type contractResolver struct{ Resolver *Resolver }
 
 // Contract returns the resolver of Contract's reverse references.
 func (r *Resolver) Contract() graph.ContractResolver { return &contractResolver{r} }
@@ -1685,7 +1685,7 @@ func (r *contractResolver) ReverseConnection(ctx context.Context, obj *model.Con
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type contractEdgeResolver struct{ *Resolver }
+type contractEdgeResolver struct{ Resolver *Resolver }
 
 // ContractEdge returns the resolver of ContractEdge.resource.
 func (r *Resolver) ContractEdge() graph.ContractEdgeResolver { return &contractEdgeResolver{r} }
@@ -1725,7 +1725,7 @@ func (r *queryResolver) CoverageConnection(ctx context.Context, _ []*search.Valu
 	return searchConnection(ctx, r.Resolver, "Coverage")
 }
 
-type coverageResolver struct{ *Resolver }
+type coverageResolver struct{ Resolver *Resolver }
 
 // Coverage returns the resolver of Coverage's reverse references.
 func (r *Resolver) Coverage() graph.CoverageResolver { return &coverageResolver{r} }
@@ -1740,7 +1740,7 @@ func (r *coverageResolver) ReverseConnection(ctx context.Context, obj *model.Cov
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type coverageEdgeResolver struct{ *Resolver }
+type coverageEdgeResolver struct{ Resolver *Resolver }
 
 // CoverageEdge returns the resolver of CoverageEdge.resource.
 func (r *Resolver) CoverageEdge() graph.CoverageEdgeResolver { return &coverageEdgeResolver{r} }
@@ -1780,7 +1780,7 @@ func (r *queryResolver) CoverageEligibilityRequestConnection(ctx context.Context
 	return searchConnection(ctx, r.Resolver, "CoverageEligibilityRequest")
 }
 
-type coverageEligibilityRequestResolver struct{ *Resolver }
+type coverageEligibilityRequestResolver struct{ Resolver *Resolver }
 
 // CoverageEligibilityRequest returns the resolver of CoverageEligibilityRequest's reverse references.
 func (r *Resolver) CoverageEligibilityRequest() graph.CoverageEligibilityRequestResolver {
@@ -1797,7 +1797,7 @@ func (r *coverageEligibilityRequestResolver) ReverseConnection(ctx context.Conte
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type coverageEligibilityRequestEdgeResolver struct{ *Resolver }
+type coverageEligibilityRequestEdgeResolver struct{ Resolver *Resolver }
 
 // CoverageEligibilityRequestEdge returns the resolver of CoverageEligibilityRequestEdge.resource.
 func (r *Resolver) CoverageEligibilityRequestEdge() graph.CoverageEligibilityRequestEdgeResolver {
@@ -1839,7 +1839,7 @@ func (r *queryResolver) CoverageEligibilityResponseConnection(ctx context.Contex
 	return searchConnection(ctx, r.Resolver, "CoverageEligibilityResponse")
 }
 
-type coverageEligibilityResponseResolver struct{ *Resolver }
+type coverageEligibilityResponseResolver struct{ Resolver *Resolver }
 
 // CoverageEligibilityResponse returns the resolver of CoverageEligibilityResponse's reverse references.
 func (r *Resolver) CoverageEligibilityResponse() graph.CoverageEligibilityResponseResolver {
@@ -1856,7 +1856,7 @@ func (r *coverageEligibilityResponseResolver) ReverseConnection(ctx context.Cont
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type coverageEligibilityResponseEdgeResolver struct{ *Resolver }
+type coverageEligibilityResponseEdgeResolver struct{ Resolver *Resolver }
 
 // CoverageEligibilityResponseEdge returns the resolver of CoverageEligibilityResponseEdge.resource.
 func (r *Resolver) CoverageEligibilityResponseEdge() graph.CoverageEligibilityResponseEdgeResolver {
@@ -1898,7 +1898,7 @@ func (r *queryResolver) DetectedIssueConnection(ctx context.Context, _ []*search
 	return searchConnection(ctx, r.Resolver, "DetectedIssue")
 }
 
-type detectedIssueResolver struct{ *Resolver }
+type detectedIssueResolver struct{ Resolver *Resolver }
 
 // DetectedIssue returns the resolver of DetectedIssue's reverse references.
 func (r *Resolver) DetectedIssue() graph.DetectedIssueResolver { return &detectedIssueResolver{r} }
@@ -1913,7 +1913,7 @@ func (r *detectedIssueResolver) ReverseConnection(ctx context.Context, obj *mode
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type detectedIssueEdgeResolver struct{ *Resolver }
+type detectedIssueEdgeResolver struct{ Resolver *Resolver }
 
 // DetectedIssueEdge returns the resolver of DetectedIssueEdge.resource.
 func (r *Resolver) DetectedIssueEdge() graph.DetectedIssueEdgeResolver {
@@ -1955,7 +1955,7 @@ func (r *queryResolver) DeviceConnection(ctx context.Context, _ []*search.Value,
 	return searchConnection(ctx, r.Resolver, "Device")
 }
 
-type deviceResolver struct{ *Resolver }
+type deviceResolver struct{ Resolver *Resolver }
 
 // Device returns the resolver of Device's reverse references.
 func (r *Resolver) Device() graph.DeviceResolver { return &deviceResolver{r} }
@@ -1970,7 +1970,7 @@ func (r *deviceResolver) ReverseConnection(ctx context.Context, obj *model.Devic
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type deviceEdgeResolver struct{ *Resolver }
+type deviceEdgeResolver struct{ Resolver *Resolver }
 
 // DeviceEdge returns the resolver of DeviceEdge.resource.
 func (r *Resolver) DeviceEdge() graph.DeviceEdgeResolver { return &deviceEdgeResolver{r} }
@@ -2010,7 +2010,7 @@ func (r *queryResolver) DeviceDefinitionConnection(ctx context.Context, _ []*sea
 	return searchConnection(ctx, r.Resolver, "DeviceDefinition")
 }
 
-type deviceDefinitionResolver struct{ *Resolver }
+type deviceDefinitionResolver struct{ Resolver *Resolver }
 
 // DeviceDefinition returns the resolver of DeviceDefinition's reverse references.
 func (r *Resolver) DeviceDefinition() graph.DeviceDefinitionResolver {
@@ -2027,7 +2027,7 @@ func (r *deviceDefinitionResolver) ReverseConnection(ctx context.Context, obj *m
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type deviceDefinitionEdgeResolver struct{ *Resolver }
+type deviceDefinitionEdgeResolver struct{ Resolver *Resolver }
 
 // DeviceDefinitionEdge returns the resolver of DeviceDefinitionEdge.resource.
 func (r *Resolver) DeviceDefinitionEdge() graph.DeviceDefinitionEdgeResolver {
@@ -2069,7 +2069,7 @@ func (r *queryResolver) DeviceMetricConnection(ctx context.Context, _ []*search.
 	return searchConnection(ctx, r.Resolver, "DeviceMetric")
 }
 
-type deviceMetricResolver struct{ *Resolver }
+type deviceMetricResolver struct{ Resolver *Resolver }
 
 // DeviceMetric returns the resolver of DeviceMetric's reverse references.
 func (r *Resolver) DeviceMetric() graph.DeviceMetricResolver { return &deviceMetricResolver{r} }
@@ -2084,7 +2084,7 @@ func (r *deviceMetricResolver) ReverseConnection(ctx context.Context, obj *model
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type deviceMetricEdgeResolver struct{ *Resolver }
+type deviceMetricEdgeResolver struct{ Resolver *Resolver }
 
 // DeviceMetricEdge returns the resolver of DeviceMetricEdge.resource.
 func (r *Resolver) DeviceMetricEdge() graph.DeviceMetricEdgeResolver {
@@ -2126,7 +2126,7 @@ func (r *queryResolver) DeviceRequestConnection(ctx context.Context, _ []*search
 	return searchConnection(ctx, r.Resolver, "DeviceRequest")
 }
 
-type deviceRequestResolver struct{ *Resolver }
+type deviceRequestResolver struct{ Resolver *Resolver }
 
 // DeviceRequest returns the resolver of DeviceRequest's reverse references.
 func (r *Resolver) DeviceRequest() graph.DeviceRequestResolver { return &deviceRequestResolver{r} }
@@ -2141,7 +2141,7 @@ func (r *deviceRequestResolver) ReverseConnection(ctx context.Context, obj *mode
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type deviceRequestEdgeResolver struct{ *Resolver }
+type deviceRequestEdgeResolver struct{ Resolver *Resolver }
 
 // DeviceRequestEdge returns the resolver of DeviceRequestEdge.resource.
 func (r *Resolver) DeviceRequestEdge() graph.DeviceRequestEdgeResolver {
@@ -2183,7 +2183,7 @@ func (r *queryResolver) DeviceUseStatementConnection(ctx context.Context, _ []*s
 	return searchConnection(ctx, r.Resolver, "DeviceUseStatement")
 }
 
-type deviceUseStatementResolver struct{ *Resolver }
+type deviceUseStatementResolver struct{ Resolver *Resolver }
 
 // DeviceUseStatement returns the resolver of DeviceUseStatement's reverse references.
 func (r *Resolver) DeviceUseStatement() graph.DeviceUseStatementResolver {
@@ -2200,7 +2200,7 @@ func (r *deviceUseStatementResolver) ReverseConnection(ctx context.Context, obj 
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type deviceUseStatementEdgeResolver struct{ *Resolver }
+type deviceUseStatementEdgeResolver struct{ Resolver *Resolver }
 
 // DeviceUseStatementEdge returns the resolver of DeviceUseStatementEdge.resource.
 func (r *Resolver) DeviceUseStatementEdge() graph.DeviceUseStatementEdgeResolver {
@@ -2242,7 +2242,7 @@ func (r *queryResolver) DiagnosticReportConnection(ctx context.Context, _ []*sea
 	return searchConnection(ctx, r.Resolver, "DiagnosticReport")
 }
 
-type diagnosticReportResolver struct{ *Resolver }
+type diagnosticReportResolver struct{ Resolver *Resolver }
 
 // DiagnosticReport returns the resolver of DiagnosticReport's reverse references.
 func (r *Resolver) DiagnosticReport() graph.DiagnosticReportResolver {
@@ -2259,7 +2259,7 @@ func (r *diagnosticReportResolver) ReverseConnection(ctx context.Context, obj *m
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type diagnosticReportEdgeResolver struct{ *Resolver }
+type diagnosticReportEdgeResolver struct{ Resolver *Resolver }
 
 // DiagnosticReportEdge returns the resolver of DiagnosticReportEdge.resource.
 func (r *Resolver) DiagnosticReportEdge() graph.DiagnosticReportEdgeResolver {
@@ -2301,7 +2301,7 @@ func (r *queryResolver) DocumentManifestConnection(ctx context.Context, _ []*sea
 	return searchConnection(ctx, r.Resolver, "DocumentManifest")
 }
 
-type documentManifestResolver struct{ *Resolver }
+type documentManifestResolver struct{ Resolver *Resolver }
 
 // DocumentManifest returns the resolver of DocumentManifest's reverse references.
 func (r *Resolver) DocumentManifest() graph.DocumentManifestResolver {
@@ -2318,7 +2318,7 @@ func (r *documentManifestResolver) ReverseConnection(ctx context.Context, obj *m
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type documentManifestEdgeResolver struct{ *Resolver }
+type documentManifestEdgeResolver struct{ Resolver *Resolver }
 
 // DocumentManifestEdge returns the resolver of DocumentManifestEdge.resource.
 func (r *Resolver) DocumentManifestEdge() graph.DocumentManifestEdgeResolver {
@@ -2360,7 +2360,7 @@ func (r *queryResolver) DocumentReferenceConnection(ctx context.Context, _ []*se
 	return searchConnection(ctx, r.Resolver, "DocumentReference")
 }
 
-type documentReferenceResolver struct{ *Resolver }
+type documentReferenceResolver struct{ Resolver *Resolver }
 
 // DocumentReference returns the resolver of DocumentReference's reverse references.
 func (r *Resolver) DocumentReference() graph.DocumentReferenceResolver {
@@ -2377,7 +2377,7 @@ func (r *documentReferenceResolver) ReverseConnection(ctx context.Context, obj *
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type documentReferenceEdgeResolver struct{ *Resolver }
+type documentReferenceEdgeResolver struct{ Resolver *Resolver }
 
 // DocumentReferenceEdge returns the resolver of DocumentReferenceEdge.resource.
 func (r *Resolver) DocumentReferenceEdge() graph.DocumentReferenceEdgeResolver {
@@ -2419,7 +2419,7 @@ func (r *queryResolver) EffectEvidenceSynthesisConnection(ctx context.Context, _
 	return searchConnection(ctx, r.Resolver, "EffectEvidenceSynthesis")
 }
 
-type effectEvidenceSynthesisResolver struct{ *Resolver }
+type effectEvidenceSynthesisResolver struct{ Resolver *Resolver }
 
 // EffectEvidenceSynthesis returns the resolver of EffectEvidenceSynthesis's reverse references.
 func (r *Resolver) EffectEvidenceSynthesis() graph.EffectEvidenceSynthesisResolver {
@@ -2436,7 +2436,7 @@ func (r *effectEvidenceSynthesisResolver) ReverseConnection(ctx context.Context,
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type effectEvidenceSynthesisEdgeResolver struct{ *Resolver }
+type effectEvidenceSynthesisEdgeResolver struct{ Resolver *Resolver }
 
 // EffectEvidenceSynthesisEdge returns the resolver of EffectEvidenceSynthesisEdge.resource.
 func (r *Resolver) EffectEvidenceSynthesisEdge() graph.EffectEvidenceSynthesisEdgeResolver {
@@ -2478,7 +2478,7 @@ func (r *queryResolver) EncounterConnection(ctx context.Context, _ []*search.Val
 	return searchConnection(ctx, r.Resolver, "Encounter")
 }
 
-type encounterResolver struct{ *Resolver }
+type encounterResolver struct{ Resolver *Resolver }
 
 // Encounter returns the resolver of Encounter's reverse references.
 func (r *Resolver) Encounter() graph.EncounterResolver { return &encounterResolver{r} }
@@ -2493,7 +2493,7 @@ func (r *encounterResolver) ReverseConnection(ctx context.Context, obj *model.En
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type encounterEdgeResolver struct{ *Resolver }
+type encounterEdgeResolver struct{ Resolver *Resolver }
 
 // EncounterEdge returns the resolver of EncounterEdge.resource.
 func (r *Resolver) EncounterEdge() graph.EncounterEdgeResolver { return &encounterEdgeResolver{r} }
@@ -2533,7 +2533,7 @@ func (r *queryResolver) EndpointConnection(ctx context.Context, _ []*search.Valu
 	return searchConnection(ctx, r.Resolver, "Endpoint")
 }
 
-type endpointResolver struct{ *Resolver }
+type endpointResolver struct{ Resolver *Resolver }
 
 // Endpoint returns the resolver of Endpoint's reverse references.
 func (r *Resolver) Endpoint() graph.EndpointResolver { return &endpointResolver{r} }
@@ -2548,7 +2548,7 @@ func (r *endpointResolver) ReverseConnection(ctx context.Context, obj *model.End
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type endpointEdgeResolver struct{ *Resolver }
+type endpointEdgeResolver struct{ Resolver *Resolver }
 
 // EndpointEdge returns the resolver of EndpointEdge.resource.
 func (r *Resolver) EndpointEdge() graph.EndpointEdgeResolver { return &endpointEdgeResolver{r} }
@@ -2588,7 +2588,7 @@ func (r *queryResolver) EnrollmentRequestConnection(ctx context.Context, _ []*se
 	return searchConnection(ctx, r.Resolver, "EnrollmentRequest")
 }
 
-type enrollmentRequestResolver struct{ *Resolver }
+type enrollmentRequestResolver struct{ Resolver *Resolver }
 
 // EnrollmentRequest returns the resolver of EnrollmentRequest's reverse references.
 func (r *Resolver) EnrollmentRequest() graph.EnrollmentRequestResolver {
@@ -2605,7 +2605,7 @@ func (r *enrollmentRequestResolver) ReverseConnection(ctx context.Context, obj *
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type enrollmentRequestEdgeResolver struct{ *Resolver }
+type enrollmentRequestEdgeResolver struct{ Resolver *Resolver }
 
 // EnrollmentRequestEdge returns the resolver of EnrollmentRequestEdge.resource.
 func (r *Resolver) EnrollmentRequestEdge() graph.EnrollmentRequestEdgeResolver {
@@ -2647,7 +2647,7 @@ func (r *queryResolver) EnrollmentResponseConnection(ctx context.Context, _ []*s
 	return searchConnection(ctx, r.Resolver, "EnrollmentResponse")
 }
 
-type enrollmentResponseResolver struct{ *Resolver }
+type enrollmentResponseResolver struct{ Resolver *Resolver }
 
 // EnrollmentResponse returns the resolver of EnrollmentResponse's reverse references.
 func (r *Resolver) EnrollmentResponse() graph.EnrollmentResponseResolver {
@@ -2664,7 +2664,7 @@ func (r *enrollmentResponseResolver) ReverseConnection(ctx context.Context, obj 
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type enrollmentResponseEdgeResolver struct{ *Resolver }
+type enrollmentResponseEdgeResolver struct{ Resolver *Resolver }
 
 // EnrollmentResponseEdge returns the resolver of EnrollmentResponseEdge.resource.
 func (r *Resolver) EnrollmentResponseEdge() graph.EnrollmentResponseEdgeResolver {
@@ -2706,7 +2706,7 @@ func (r *queryResolver) EpisodeOfCareConnection(ctx context.Context, _ []*search
 	return searchConnection(ctx, r.Resolver, "EpisodeOfCare")
 }
 
-type episodeOfCareResolver struct{ *Resolver }
+type episodeOfCareResolver struct{ Resolver *Resolver }
 
 // EpisodeOfCare returns the resolver of EpisodeOfCare's reverse references.
 func (r *Resolver) EpisodeOfCare() graph.EpisodeOfCareResolver { return &episodeOfCareResolver{r} }
@@ -2721,7 +2721,7 @@ func (r *episodeOfCareResolver) ReverseConnection(ctx context.Context, obj *mode
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type episodeOfCareEdgeResolver struct{ *Resolver }
+type episodeOfCareEdgeResolver struct{ Resolver *Resolver }
 
 // EpisodeOfCareEdge returns the resolver of EpisodeOfCareEdge.resource.
 func (r *Resolver) EpisodeOfCareEdge() graph.EpisodeOfCareEdgeResolver {
@@ -2763,7 +2763,7 @@ func (r *queryResolver) EventDefinitionConnection(ctx context.Context, _ []*sear
 	return searchConnection(ctx, r.Resolver, "EventDefinition")
 }
 
-type eventDefinitionResolver struct{ *Resolver }
+type eventDefinitionResolver struct{ Resolver *Resolver }
 
 // EventDefinition returns the resolver of EventDefinition's reverse references.
 func (r *Resolver) EventDefinition() graph.EventDefinitionResolver {
@@ -2780,7 +2780,7 @@ func (r *eventDefinitionResolver) ReverseConnection(ctx context.Context, obj *mo
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type eventDefinitionEdgeResolver struct{ *Resolver }
+type eventDefinitionEdgeResolver struct{ Resolver *Resolver }
 
 // EventDefinitionEdge returns the resolver of EventDefinitionEdge.resource.
 func (r *Resolver) EventDefinitionEdge() graph.EventDefinitionEdgeResolver {
@@ -2822,7 +2822,7 @@ func (r *queryResolver) EvidenceConnection(ctx context.Context, _ []*search.Valu
 	return searchConnection(ctx, r.Resolver, "Evidence")
 }
 
-type evidenceResolver struct{ *Resolver }
+type evidenceResolver struct{ Resolver *Resolver }
 
 // Evidence returns the resolver of Evidence's reverse references.
 func (r *Resolver) Evidence() graph.EvidenceResolver { return &evidenceResolver{r} }
@@ -2837,7 +2837,7 @@ func (r *evidenceResolver) ReverseConnection(ctx context.Context, obj *model.Evi
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type evidenceEdgeResolver struct{ *Resolver }
+type evidenceEdgeResolver struct{ Resolver *Resolver }
 
 // EvidenceEdge returns the resolver of EvidenceEdge.resource.
 func (r *Resolver) EvidenceEdge() graph.EvidenceEdgeResolver { return &evidenceEdgeResolver{r} }
@@ -2877,7 +2877,7 @@ func (r *queryResolver) EvidenceVariableConnection(ctx context.Context, _ []*sea
 	return searchConnection(ctx, r.Resolver, "EvidenceVariable")
 }
 
-type evidenceVariableResolver struct{ *Resolver }
+type evidenceVariableResolver struct{ Resolver *Resolver }
 
 // EvidenceVariable returns the resolver of EvidenceVariable's reverse references.
 func (r *Resolver) EvidenceVariable() graph.EvidenceVariableResolver {
@@ -2894,7 +2894,7 @@ func (r *evidenceVariableResolver) ReverseConnection(ctx context.Context, obj *m
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type evidenceVariableEdgeResolver struct{ *Resolver }
+type evidenceVariableEdgeResolver struct{ Resolver *Resolver }
 
 // EvidenceVariableEdge returns the resolver of EvidenceVariableEdge.resource.
 func (r *Resolver) EvidenceVariableEdge() graph.EvidenceVariableEdgeResolver {
@@ -2936,7 +2936,7 @@ func (r *queryResolver) ExampleScenarioConnection(ctx context.Context, _ []*sear
 	return searchConnection(ctx, r.Resolver, "ExampleScenario")
 }
 
-type exampleScenarioResolver struct{ *Resolver }
+type exampleScenarioResolver struct{ Resolver *Resolver }
 
 // ExampleScenario returns the resolver of ExampleScenario's reverse references.
 func (r *Resolver) ExampleScenario() graph.ExampleScenarioResolver {
@@ -2953,7 +2953,7 @@ func (r *exampleScenarioResolver) ReverseConnection(ctx context.Context, obj *mo
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type exampleScenarioEdgeResolver struct{ *Resolver }
+type exampleScenarioEdgeResolver struct{ Resolver *Resolver }
 
 // ExampleScenarioEdge returns the resolver of ExampleScenarioEdge.resource.
 func (r *Resolver) ExampleScenarioEdge() graph.ExampleScenarioEdgeResolver {
@@ -2995,7 +2995,7 @@ func (r *queryResolver) ExplanationOfBenefitConnection(ctx context.Context, _ []
 	return searchConnection(ctx, r.Resolver, "ExplanationOfBenefit")
 }
 
-type explanationOfBenefitResolver struct{ *Resolver }
+type explanationOfBenefitResolver struct{ Resolver *Resolver }
 
 // ExplanationOfBenefit returns the resolver of ExplanationOfBenefit's reverse references.
 func (r *Resolver) ExplanationOfBenefit() graph.ExplanationOfBenefitResolver {
@@ -3012,7 +3012,7 @@ func (r *explanationOfBenefitResolver) ReverseConnection(ctx context.Context, ob
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type explanationOfBenefitEdgeResolver struct{ *Resolver }
+type explanationOfBenefitEdgeResolver struct{ Resolver *Resolver }
 
 // ExplanationOfBenefitEdge returns the resolver of ExplanationOfBenefitEdge.resource.
 func (r *Resolver) ExplanationOfBenefitEdge() graph.ExplanationOfBenefitEdgeResolver {
@@ -3054,7 +3054,7 @@ func (r *queryResolver) FamilyMemberHistoryConnection(ctx context.Context, _ []*
 	return searchConnection(ctx, r.Resolver, "FamilyMemberHistory")
 }
 
-type familyMemberHistoryResolver struct{ *Resolver }
+type familyMemberHistoryResolver struct{ Resolver *Resolver }
 
 // FamilyMemberHistory returns the resolver of FamilyMemberHistory's reverse references.
 func (r *Resolver) FamilyMemberHistory() graph.FamilyMemberHistoryResolver {
@@ -3071,7 +3071,7 @@ func (r *familyMemberHistoryResolver) ReverseConnection(ctx context.Context, obj
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type familyMemberHistoryEdgeResolver struct{ *Resolver }
+type familyMemberHistoryEdgeResolver struct{ Resolver *Resolver }
 
 // FamilyMemberHistoryEdge returns the resolver of FamilyMemberHistoryEdge.resource.
 func (r *Resolver) FamilyMemberHistoryEdge() graph.FamilyMemberHistoryEdgeResolver {
@@ -3113,7 +3113,7 @@ func (r *queryResolver) FlagConnection(ctx context.Context, _ []*search.Value, _
 	return searchConnection(ctx, r.Resolver, "Flag")
 }
 
-type flagResolver struct{ *Resolver }
+type flagResolver struct{ Resolver *Resolver }
 
 // Flag returns the resolver of Flag's reverse references.
 func (r *Resolver) Flag() graph.FlagResolver { return &flagResolver{r} }
@@ -3128,7 +3128,7 @@ func (r *flagResolver) ReverseConnection(ctx context.Context, obj *model.Flag, _
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type flagEdgeResolver struct{ *Resolver }
+type flagEdgeResolver struct{ Resolver *Resolver }
 
 // FlagEdge returns the resolver of FlagEdge.resource.
 func (r *Resolver) FlagEdge() graph.FlagEdgeResolver { return &flagEdgeResolver{r} }
@@ -3168,7 +3168,7 @@ func (r *queryResolver) GoalConnection(ctx context.Context, _ []*search.Value, _
 	return searchConnection(ctx, r.Resolver, "Goal")
 }
 
-type goalResolver struct{ *Resolver }
+type goalResolver struct{ Resolver *Resolver }
 
 // Goal returns the resolver of Goal's reverse references.
 func (r *Resolver) Goal() graph.GoalResolver { return &goalResolver{r} }
@@ -3183,7 +3183,7 @@ func (r *goalResolver) ReverseConnection(ctx context.Context, obj *model.Goal, _
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type goalEdgeResolver struct{ *Resolver }
+type goalEdgeResolver struct{ Resolver *Resolver }
 
 // GoalEdge returns the resolver of GoalEdge.resource.
 func (r *Resolver) GoalEdge() graph.GoalEdgeResolver { return &goalEdgeResolver{r} }
@@ -3223,7 +3223,7 @@ func (r *queryResolver) GraphDefinitionConnection(ctx context.Context, _ []*sear
 	return searchConnection(ctx, r.Resolver, "GraphDefinition")
 }
 
-type graphDefinitionResolver struct{ *Resolver }
+type graphDefinitionResolver struct{ Resolver *Resolver }
 
 // GraphDefinition returns the resolver of GraphDefinition's reverse references.
 func (r *Resolver) GraphDefinition() graph.GraphDefinitionResolver {
@@ -3240,7 +3240,7 @@ func (r *graphDefinitionResolver) ReverseConnection(ctx context.Context, obj *mo
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type graphDefinitionEdgeResolver struct{ *Resolver }
+type graphDefinitionEdgeResolver struct{ Resolver *Resolver }
 
 // GraphDefinitionEdge returns the resolver of GraphDefinitionEdge.resource.
 func (r *Resolver) GraphDefinitionEdge() graph.GraphDefinitionEdgeResolver {
@@ -3282,7 +3282,7 @@ func (r *queryResolver) GroupConnection(ctx context.Context, _ []*search.Value, 
 	return searchConnection(ctx, r.Resolver, "Group")
 }
 
-type groupResolver struct{ *Resolver }
+type groupResolver struct{ Resolver *Resolver }
 
 // Group returns the resolver of Group's reverse references.
 func (r *Resolver) Group() graph.GroupResolver { return &groupResolver{r} }
@@ -3297,7 +3297,7 @@ func (r *groupResolver) ReverseConnection(ctx context.Context, obj *model.Group,
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type groupEdgeResolver struct{ *Resolver }
+type groupEdgeResolver struct{ Resolver *Resolver }
 
 // GroupEdge returns the resolver of GroupEdge.resource.
 func (r *Resolver) GroupEdge() graph.GroupEdgeResolver { return &groupEdgeResolver{r} }
@@ -3337,7 +3337,7 @@ func (r *queryResolver) GuidanceResponseConnection(ctx context.Context, _ []*sea
 	return searchConnection(ctx, r.Resolver, "GuidanceResponse")
 }
 
-type guidanceResponseResolver struct{ *Resolver }
+type guidanceResponseResolver struct{ Resolver *Resolver }
 
 // GuidanceResponse returns the resolver of GuidanceResponse's reverse references.
 func (r *Resolver) GuidanceResponse() graph.GuidanceResponseResolver {
@@ -3354,7 +3354,7 @@ func (r *guidanceResponseResolver) ReverseConnection(ctx context.Context, obj *m
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type guidanceResponseEdgeResolver struct{ *Resolver }
+type guidanceResponseEdgeResolver struct{ Resolver *Resolver }
 
 // GuidanceResponseEdge returns the resolver of GuidanceResponseEdge.resource.
 func (r *Resolver) GuidanceResponseEdge() graph.GuidanceResponseEdgeResolver {
@@ -3396,7 +3396,7 @@ func (r *queryResolver) HealthcareServiceConnection(ctx context.Context, _ []*se
 	return searchConnection(ctx, r.Resolver, "HealthcareService")
 }
 
-type healthcareServiceResolver struct{ *Resolver }
+type healthcareServiceResolver struct{ Resolver *Resolver }
 
 // HealthcareService returns the resolver of HealthcareService's reverse references.
 func (r *Resolver) HealthcareService() graph.HealthcareServiceResolver {
@@ -3413,7 +3413,7 @@ func (r *healthcareServiceResolver) ReverseConnection(ctx context.Context, obj *
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type healthcareServiceEdgeResolver struct{ *Resolver }
+type healthcareServiceEdgeResolver struct{ Resolver *Resolver }
 
 // HealthcareServiceEdge returns the resolver of HealthcareServiceEdge.resource.
 func (r *Resolver) HealthcareServiceEdge() graph.HealthcareServiceEdgeResolver {
@@ -3455,7 +3455,7 @@ func (r *queryResolver) ImagingStudyConnection(ctx context.Context, _ []*search.
 	return searchConnection(ctx, r.Resolver, "ImagingStudy")
 }
 
-type imagingStudyResolver struct{ *Resolver }
+type imagingStudyResolver struct{ Resolver *Resolver }
 
 // ImagingStudy returns the resolver of ImagingStudy's reverse references.
 func (r *Resolver) ImagingStudy() graph.ImagingStudyResolver { return &imagingStudyResolver{r} }
@@ -3470,7 +3470,7 @@ func (r *imagingStudyResolver) ReverseConnection(ctx context.Context, obj *model
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type imagingStudyEdgeResolver struct{ *Resolver }
+type imagingStudyEdgeResolver struct{ Resolver *Resolver }
 
 // ImagingStudyEdge returns the resolver of ImagingStudyEdge.resource.
 func (r *Resolver) ImagingStudyEdge() graph.ImagingStudyEdgeResolver {
@@ -3512,7 +3512,7 @@ func (r *queryResolver) ImmunizationConnection(ctx context.Context, _ []*search.
 	return searchConnection(ctx, r.Resolver, "Immunization")
 }
 
-type immunizationResolver struct{ *Resolver }
+type immunizationResolver struct{ Resolver *Resolver }
 
 // Immunization returns the resolver of Immunization's reverse references.
 func (r *Resolver) Immunization() graph.ImmunizationResolver { return &immunizationResolver{r} }
@@ -3527,7 +3527,7 @@ func (r *immunizationResolver) ReverseConnection(ctx context.Context, obj *model
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type immunizationEdgeResolver struct{ *Resolver }
+type immunizationEdgeResolver struct{ Resolver *Resolver }
 
 // ImmunizationEdge returns the resolver of ImmunizationEdge.resource.
 func (r *Resolver) ImmunizationEdge() graph.ImmunizationEdgeResolver {
@@ -3569,7 +3569,7 @@ func (r *queryResolver) ImmunizationEvaluationConnection(ctx context.Context, _ 
 	return searchConnection(ctx, r.Resolver, "ImmunizationEvaluation")
 }
 
-type immunizationEvaluationResolver struct{ *Resolver }
+type immunizationEvaluationResolver struct{ Resolver *Resolver }
 
 // ImmunizationEvaluation returns the resolver of ImmunizationEvaluation's reverse references.
 func (r *Resolver) ImmunizationEvaluation() graph.ImmunizationEvaluationResolver {
@@ -3586,7 +3586,7 @@ func (r *immunizationEvaluationResolver) ReverseConnection(ctx context.Context, 
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type immunizationEvaluationEdgeResolver struct{ *Resolver }
+type immunizationEvaluationEdgeResolver struct{ Resolver *Resolver }
 
 // ImmunizationEvaluationEdge returns the resolver of ImmunizationEvaluationEdge.resource.
 func (r *Resolver) ImmunizationEvaluationEdge() graph.ImmunizationEvaluationEdgeResolver {
@@ -3628,7 +3628,7 @@ func (r *queryResolver) ImmunizationRecommendationConnection(ctx context.Context
 	return searchConnection(ctx, r.Resolver, "ImmunizationRecommendation")
 }
 
-type immunizationRecommendationResolver struct{ *Resolver }
+type immunizationRecommendationResolver struct{ Resolver *Resolver }
 
 // ImmunizationRecommendation returns the resolver of ImmunizationRecommendation's reverse references.
 func (r *Resolver) ImmunizationRecommendation() graph.ImmunizationRecommendationResolver {
@@ -3645,7 +3645,7 @@ func (r *immunizationRecommendationResolver) ReverseConnection(ctx context.Conte
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type immunizationRecommendationEdgeResolver struct{ *Resolver }
+type immunizationRecommendationEdgeResolver struct{ Resolver *Resolver }
 
 // ImmunizationRecommendationEdge returns the resolver of ImmunizationRecommendationEdge.resource.
 func (r *Resolver) ImmunizationRecommendationEdge() graph.ImmunizationRecommendationEdgeResolver {
@@ -3687,7 +3687,7 @@ func (r *queryResolver) ImplementationGuideConnection(ctx context.Context, _ []*
 	return searchConnection(ctx, r.Resolver, "ImplementationGuide")
 }
 
-type implementationGuideResolver struct{ *Resolver }
+type implementationGuideResolver struct{ Resolver *Resolver }
 
 // ImplementationGuide returns the resolver of ImplementationGuide's reverse references.
 func (r *Resolver) ImplementationGuide() graph.ImplementationGuideResolver {
@@ -3704,7 +3704,7 @@ func (r *implementationGuideResolver) ReverseConnection(ctx context.Context, obj
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type implementationGuideEdgeResolver struct{ *Resolver }
+type implementationGuideEdgeResolver struct{ Resolver *Resolver }
 
 // ImplementationGuideEdge returns the resolver of ImplementationGuideEdge.resource.
 func (r *Resolver) ImplementationGuideEdge() graph.ImplementationGuideEdgeResolver {
@@ -3746,7 +3746,7 @@ func (r *queryResolver) InsurancePlanConnection(ctx context.Context, _ []*search
 	return searchConnection(ctx, r.Resolver, "InsurancePlan")
 }
 
-type insurancePlanResolver struct{ *Resolver }
+type insurancePlanResolver struct{ Resolver *Resolver }
 
 // InsurancePlan returns the resolver of InsurancePlan's reverse references.
 func (r *Resolver) InsurancePlan() graph.InsurancePlanResolver { return &insurancePlanResolver{r} }
@@ -3761,7 +3761,7 @@ func (r *insurancePlanResolver) ReverseConnection(ctx context.Context, obj *mode
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type insurancePlanEdgeResolver struct{ *Resolver }
+type insurancePlanEdgeResolver struct{ Resolver *Resolver }
 
 // InsurancePlanEdge returns the resolver of InsurancePlanEdge.resource.
 func (r *Resolver) InsurancePlanEdge() graph.InsurancePlanEdgeResolver {
@@ -3803,7 +3803,7 @@ func (r *queryResolver) InvoiceConnection(ctx context.Context, _ []*search.Value
 	return searchConnection(ctx, r.Resolver, "Invoice")
 }
 
-type invoiceResolver struct{ *Resolver }
+type invoiceResolver struct{ Resolver *Resolver }
 
 // Invoice returns the resolver of Invoice's reverse references.
 func (r *Resolver) Invoice() graph.InvoiceResolver { return &invoiceResolver{r} }
@@ -3818,7 +3818,7 @@ func (r *invoiceResolver) ReverseConnection(ctx context.Context, obj *model.Invo
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type invoiceEdgeResolver struct{ *Resolver }
+type invoiceEdgeResolver struct{ Resolver *Resolver }
 
 // InvoiceEdge returns the resolver of InvoiceEdge.resource.
 func (r *Resolver) InvoiceEdge() graph.InvoiceEdgeResolver { return &invoiceEdgeResolver{r} }
@@ -3858,7 +3858,7 @@ func (r *queryResolver) LibraryConnection(ctx context.Context, _ []*search.Value
 	return searchConnection(ctx, r.Resolver, "Library")
 }
 
-type libraryResolver struct{ *Resolver }
+type libraryResolver struct{ Resolver *Resolver }
 
 // Library returns the resolver of Library's reverse references.
 func (r *Resolver) Library() graph.LibraryResolver { return &libraryResolver{r} }
@@ -3873,7 +3873,7 @@ func (r *libraryResolver) ReverseConnection(ctx context.Context, obj *model.Libr
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type libraryEdgeResolver struct{ *Resolver }
+type libraryEdgeResolver struct{ Resolver *Resolver }
 
 // LibraryEdge returns the resolver of LibraryEdge.resource.
 func (r *Resolver) LibraryEdge() graph.LibraryEdgeResolver { return &libraryEdgeResolver{r} }
@@ -3913,7 +3913,7 @@ func (r *queryResolver) LinkageConnection(ctx context.Context, _ []*search.Value
 	return searchConnection(ctx, r.Resolver, "Linkage")
 }
 
-type linkageResolver struct{ *Resolver }
+type linkageResolver struct{ Resolver *Resolver }
 
 // Linkage returns the resolver of Linkage's reverse references.
 func (r *Resolver) Linkage() graph.LinkageResolver { return &linkageResolver{r} }
@@ -3928,7 +3928,7 @@ func (r *linkageResolver) ReverseConnection(ctx context.Context, obj *model.Link
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type linkageEdgeResolver struct{ *Resolver }
+type linkageEdgeResolver struct{ Resolver *Resolver }
 
 // LinkageEdge returns the resolver of LinkageEdge.resource.
 func (r *Resolver) LinkageEdge() graph.LinkageEdgeResolver { return &linkageEdgeResolver{r} }
@@ -3968,7 +3968,7 @@ func (r *queryResolver) ListConnection(ctx context.Context, _ []*search.Value, _
 	return searchConnection(ctx, r.Resolver, "List")
 }
 
-type listResolver struct{ *Resolver }
+type listResolver struct{ Resolver *Resolver }
 
 // List returns the resolver of List's reverse references.
 func (r *Resolver) List() graph.ListResolver { return &listResolver{r} }
@@ -3983,7 +3983,7 @@ func (r *listResolver) ReverseConnection(ctx context.Context, obj *model.List, _
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type listEdgeResolver struct{ *Resolver }
+type listEdgeResolver struct{ Resolver *Resolver }
 
 // ListEdge returns the resolver of ListEdge.resource.
 func (r *Resolver) ListEdge() graph.ListEdgeResolver { return &listEdgeResolver{r} }
@@ -4023,7 +4023,7 @@ func (r *queryResolver) LocationConnection(ctx context.Context, _ []*search.Valu
 	return searchConnection(ctx, r.Resolver, "Location")
 }
 
-type locationResolver struct{ *Resolver }
+type locationResolver struct{ Resolver *Resolver }
 
 // Location returns the resolver of Location's reverse references.
 func (r *Resolver) Location() graph.LocationResolver { return &locationResolver{r} }
@@ -4038,7 +4038,7 @@ func (r *locationResolver) ReverseConnection(ctx context.Context, obj *model.Loc
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type locationEdgeResolver struct{ *Resolver }
+type locationEdgeResolver struct{ Resolver *Resolver }
 
 // LocationEdge returns the resolver of LocationEdge.resource.
 func (r *Resolver) LocationEdge() graph.LocationEdgeResolver { return &locationEdgeResolver{r} }
@@ -4078,7 +4078,7 @@ func (r *queryResolver) MeasureConnection(ctx context.Context, _ []*search.Value
 	return searchConnection(ctx, r.Resolver, "Measure")
 }
 
-type measureResolver struct{ *Resolver }
+type measureResolver struct{ Resolver *Resolver }
 
 // Measure returns the resolver of Measure's reverse references.
 func (r *Resolver) Measure() graph.MeasureResolver { return &measureResolver{r} }
@@ -4093,7 +4093,7 @@ func (r *measureResolver) ReverseConnection(ctx context.Context, obj *model.Meas
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type measureEdgeResolver struct{ *Resolver }
+type measureEdgeResolver struct{ Resolver *Resolver }
 
 // MeasureEdge returns the resolver of MeasureEdge.resource.
 func (r *Resolver) MeasureEdge() graph.MeasureEdgeResolver { return &measureEdgeResolver{r} }
@@ -4133,7 +4133,7 @@ func (r *queryResolver) MeasureReportConnection(ctx context.Context, _ []*search
 	return searchConnection(ctx, r.Resolver, "MeasureReport")
 }
 
-type measureReportResolver struct{ *Resolver }
+type measureReportResolver struct{ Resolver *Resolver }
 
 // MeasureReport returns the resolver of MeasureReport's reverse references.
 func (r *Resolver) MeasureReport() graph.MeasureReportResolver { return &measureReportResolver{r} }
@@ -4148,7 +4148,7 @@ func (r *measureReportResolver) ReverseConnection(ctx context.Context, obj *mode
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type measureReportEdgeResolver struct{ *Resolver }
+type measureReportEdgeResolver struct{ Resolver *Resolver }
 
 // MeasureReportEdge returns the resolver of MeasureReportEdge.resource.
 func (r *Resolver) MeasureReportEdge() graph.MeasureReportEdgeResolver {
@@ -4190,7 +4190,7 @@ func (r *queryResolver) MediaConnection(ctx context.Context, _ []*search.Value, 
 	return searchConnection(ctx, r.Resolver, "Media")
 }
 
-type mediaResolver struct{ *Resolver }
+type mediaResolver struct{ Resolver *Resolver }
 
 // Media returns the resolver of Media's reverse references.
 func (r *Resolver) Media() graph.MediaResolver { return &mediaResolver{r} }
@@ -4205,7 +4205,7 @@ func (r *mediaResolver) ReverseConnection(ctx context.Context, obj *model.Media,
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type mediaEdgeResolver struct{ *Resolver }
+type mediaEdgeResolver struct{ Resolver *Resolver }
 
 // MediaEdge returns the resolver of MediaEdge.resource.
 func (r *Resolver) MediaEdge() graph.MediaEdgeResolver { return &mediaEdgeResolver{r} }
@@ -4245,7 +4245,7 @@ func (r *queryResolver) MedicationConnection(ctx context.Context, _ []*search.Va
 	return searchConnection(ctx, r.Resolver, "Medication")
 }
 
-type medicationResolver struct{ *Resolver }
+type medicationResolver struct{ Resolver *Resolver }
 
 // Medication returns the resolver of Medication's reverse references.
 func (r *Resolver) Medication() graph.MedicationResolver { return &medicationResolver{r} }
@@ -4260,7 +4260,7 @@ func (r *medicationResolver) ReverseConnection(ctx context.Context, obj *model.M
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type medicationEdgeResolver struct{ *Resolver }
+type medicationEdgeResolver struct{ Resolver *Resolver }
 
 // MedicationEdge returns the resolver of MedicationEdge.resource.
 func (r *Resolver) MedicationEdge() graph.MedicationEdgeResolver { return &medicationEdgeResolver{r} }
@@ -4300,7 +4300,7 @@ func (r *queryResolver) MedicationAdministrationConnection(ctx context.Context, 
 	return searchConnection(ctx, r.Resolver, "MedicationAdministration")
 }
 
-type medicationAdministrationResolver struct{ *Resolver }
+type medicationAdministrationResolver struct{ Resolver *Resolver }
 
 // MedicationAdministration returns the resolver of MedicationAdministration's reverse references.
 func (r *Resolver) MedicationAdministration() graph.MedicationAdministrationResolver {
@@ -4317,7 +4317,7 @@ func (r *medicationAdministrationResolver) ReverseConnection(ctx context.Context
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type medicationAdministrationEdgeResolver struct{ *Resolver }
+type medicationAdministrationEdgeResolver struct{ Resolver *Resolver }
 
 // MedicationAdministrationEdge returns the resolver of MedicationAdministrationEdge.resource.
 func (r *Resolver) MedicationAdministrationEdge() graph.MedicationAdministrationEdgeResolver {
@@ -4359,7 +4359,7 @@ func (r *queryResolver) MedicationDispenseConnection(ctx context.Context, _ []*s
 	return searchConnection(ctx, r.Resolver, "MedicationDispense")
 }
 
-type medicationDispenseResolver struct{ *Resolver }
+type medicationDispenseResolver struct{ Resolver *Resolver }
 
 // MedicationDispense returns the resolver of MedicationDispense's reverse references.
 func (r *Resolver) MedicationDispense() graph.MedicationDispenseResolver {
@@ -4376,7 +4376,7 @@ func (r *medicationDispenseResolver) ReverseConnection(ctx context.Context, obj 
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type medicationDispenseEdgeResolver struct{ *Resolver }
+type medicationDispenseEdgeResolver struct{ Resolver *Resolver }
 
 // MedicationDispenseEdge returns the resolver of MedicationDispenseEdge.resource.
 func (r *Resolver) MedicationDispenseEdge() graph.MedicationDispenseEdgeResolver {
@@ -4418,7 +4418,7 @@ func (r *queryResolver) MedicationKnowledgeConnection(ctx context.Context, _ []*
 	return searchConnection(ctx, r.Resolver, "MedicationKnowledge")
 }
 
-type medicationKnowledgeResolver struct{ *Resolver }
+type medicationKnowledgeResolver struct{ Resolver *Resolver }
 
 // MedicationKnowledge returns the resolver of MedicationKnowledge's reverse references.
 func (r *Resolver) MedicationKnowledge() graph.MedicationKnowledgeResolver {
@@ -4435,7 +4435,7 @@ func (r *medicationKnowledgeResolver) ReverseConnection(ctx context.Context, obj
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type medicationKnowledgeEdgeResolver struct{ *Resolver }
+type medicationKnowledgeEdgeResolver struct{ Resolver *Resolver }
 
 // MedicationKnowledgeEdge returns the resolver of MedicationKnowledgeEdge.resource.
 func (r *Resolver) MedicationKnowledgeEdge() graph.MedicationKnowledgeEdgeResolver {
@@ -4477,7 +4477,7 @@ func (r *queryResolver) MedicationRequestConnection(ctx context.Context, _ []*se
 	return searchConnection(ctx, r.Resolver, "MedicationRequest")
 }
 
-type medicationRequestResolver struct{ *Resolver }
+type medicationRequestResolver struct{ Resolver *Resolver }
 
 // MedicationRequest returns the resolver of MedicationRequest's reverse references.
 func (r *Resolver) MedicationRequest() graph.MedicationRequestResolver {
@@ -4494,7 +4494,7 @@ func (r *medicationRequestResolver) ReverseConnection(ctx context.Context, obj *
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type medicationRequestEdgeResolver struct{ *Resolver }
+type medicationRequestEdgeResolver struct{ Resolver *Resolver }
 
 // MedicationRequestEdge returns the resolver of MedicationRequestEdge.resource.
 func (r *Resolver) MedicationRequestEdge() graph.MedicationRequestEdgeResolver {
@@ -4536,7 +4536,7 @@ func (r *queryResolver) MedicationStatementConnection(ctx context.Context, _ []*
 	return searchConnection(ctx, r.Resolver, "MedicationStatement")
 }
 
-type medicationStatementResolver struct{ *Resolver }
+type medicationStatementResolver struct{ Resolver *Resolver }
 
 // MedicationStatement returns the resolver of MedicationStatement's reverse references.
 func (r *Resolver) MedicationStatement() graph.MedicationStatementResolver {
@@ -4553,7 +4553,7 @@ func (r *medicationStatementResolver) ReverseConnection(ctx context.Context, obj
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type medicationStatementEdgeResolver struct{ *Resolver }
+type medicationStatementEdgeResolver struct{ Resolver *Resolver }
 
 // MedicationStatementEdge returns the resolver of MedicationStatementEdge.resource.
 func (r *Resolver) MedicationStatementEdge() graph.MedicationStatementEdgeResolver {
@@ -4595,7 +4595,7 @@ func (r *queryResolver) MedicinalProductConnection(ctx context.Context, _ []*sea
 	return searchConnection(ctx, r.Resolver, "MedicinalProduct")
 }
 
-type medicinalProductResolver struct{ *Resolver }
+type medicinalProductResolver struct{ Resolver *Resolver }
 
 // MedicinalProduct returns the resolver of MedicinalProduct's reverse references.
 func (r *Resolver) MedicinalProduct() graph.MedicinalProductResolver {
@@ -4612,7 +4612,7 @@ func (r *medicinalProductResolver) ReverseConnection(ctx context.Context, obj *m
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type medicinalProductEdgeResolver struct{ *Resolver }
+type medicinalProductEdgeResolver struct{ Resolver *Resolver }
 
 // MedicinalProductEdge returns the resolver of MedicinalProductEdge.resource.
 func (r *Resolver) MedicinalProductEdge() graph.MedicinalProductEdgeResolver {
@@ -4654,7 +4654,7 @@ func (r *queryResolver) MedicinalProductAuthorizationConnection(ctx context.Cont
 	return searchConnection(ctx, r.Resolver, "MedicinalProductAuthorization")
 }
 
-type medicinalProductAuthorizationResolver struct{ *Resolver }
+type medicinalProductAuthorizationResolver struct{ Resolver *Resolver }
 
 // MedicinalProductAuthorization returns the resolver of MedicinalProductAuthorization's reverse references.
 func (r *Resolver) MedicinalProductAuthorization() graph.MedicinalProductAuthorizationResolver {
@@ -4671,7 +4671,7 @@ func (r *medicinalProductAuthorizationResolver) ReverseConnection(ctx context.Co
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type medicinalProductAuthorizationEdgeResolver struct{ *Resolver }
+type medicinalProductAuthorizationEdgeResolver struct{ Resolver *Resolver }
 
 // MedicinalProductAuthorizationEdge returns the resolver of MedicinalProductAuthorizationEdge.resource.
 func (r *Resolver) MedicinalProductAuthorizationEdge() graph.MedicinalProductAuthorizationEdgeResolver {
@@ -4713,7 +4713,7 @@ func (r *queryResolver) MedicinalProductContraindicationConnection(ctx context.C
 	return searchConnection(ctx, r.Resolver, "MedicinalProductContraindication")
 }
 
-type medicinalProductContraindicationResolver struct{ *Resolver }
+type medicinalProductContraindicationResolver struct{ Resolver *Resolver }
 
 // MedicinalProductContraindication returns the resolver of MedicinalProductContraindication's reverse references.
 func (r *Resolver) MedicinalProductContraindication() graph.MedicinalProductContraindicationResolver {
@@ -4730,7 +4730,7 @@ func (r *medicinalProductContraindicationResolver) ReverseConnection(ctx context
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type medicinalProductContraindicationEdgeResolver struct{ *Resolver }
+type medicinalProductContraindicationEdgeResolver struct{ Resolver *Resolver }
 
 // MedicinalProductContraindicationEdge returns the resolver of MedicinalProductContraindicationEdge.resource.
 func (r *Resolver) MedicinalProductContraindicationEdge() graph.MedicinalProductContraindicationEdgeResolver {
@@ -4772,7 +4772,7 @@ func (r *queryResolver) MedicinalProductIndicationConnection(ctx context.Context
 	return searchConnection(ctx, r.Resolver, "MedicinalProductIndication")
 }
 
-type medicinalProductIndicationResolver struct{ *Resolver }
+type medicinalProductIndicationResolver struct{ Resolver *Resolver }
 
 // MedicinalProductIndication returns the resolver of MedicinalProductIndication's reverse references.
 func (r *Resolver) MedicinalProductIndication() graph.MedicinalProductIndicationResolver {
@@ -4789,7 +4789,7 @@ func (r *medicinalProductIndicationResolver) ReverseConnection(ctx context.Conte
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type medicinalProductIndicationEdgeResolver struct{ *Resolver }
+type medicinalProductIndicationEdgeResolver struct{ Resolver *Resolver }
 
 // MedicinalProductIndicationEdge returns the resolver of MedicinalProductIndicationEdge.resource.
 func (r *Resolver) MedicinalProductIndicationEdge() graph.MedicinalProductIndicationEdgeResolver {
@@ -4831,7 +4831,7 @@ func (r *queryResolver) MedicinalProductIngredientConnection(ctx context.Context
 	return searchConnection(ctx, r.Resolver, "MedicinalProductIngredient")
 }
 
-type medicinalProductIngredientResolver struct{ *Resolver }
+type medicinalProductIngredientResolver struct{ Resolver *Resolver }
 
 // MedicinalProductIngredient returns the resolver of MedicinalProductIngredient's reverse references.
 func (r *Resolver) MedicinalProductIngredient() graph.MedicinalProductIngredientResolver {
@@ -4848,7 +4848,7 @@ func (r *medicinalProductIngredientResolver) ReverseConnection(ctx context.Conte
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type medicinalProductIngredientEdgeResolver struct{ *Resolver }
+type medicinalProductIngredientEdgeResolver struct{ Resolver *Resolver }
 
 // MedicinalProductIngredientEdge returns the resolver of MedicinalProductIngredientEdge.resource.
 func (r *Resolver) MedicinalProductIngredientEdge() graph.MedicinalProductIngredientEdgeResolver {
@@ -4890,7 +4890,7 @@ func (r *queryResolver) MedicinalProductInteractionConnection(ctx context.Contex
 	return searchConnection(ctx, r.Resolver, "MedicinalProductInteraction")
 }
 
-type medicinalProductInteractionResolver struct{ *Resolver }
+type medicinalProductInteractionResolver struct{ Resolver *Resolver }
 
 // MedicinalProductInteraction returns the resolver of MedicinalProductInteraction's reverse references.
 func (r *Resolver) MedicinalProductInteraction() graph.MedicinalProductInteractionResolver {
@@ -4907,7 +4907,7 @@ func (r *medicinalProductInteractionResolver) ReverseConnection(ctx context.Cont
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type medicinalProductInteractionEdgeResolver struct{ *Resolver }
+type medicinalProductInteractionEdgeResolver struct{ Resolver *Resolver }
 
 // MedicinalProductInteractionEdge returns the resolver of MedicinalProductInteractionEdge.resource.
 func (r *Resolver) MedicinalProductInteractionEdge() graph.MedicinalProductInteractionEdgeResolver {
@@ -4949,7 +4949,7 @@ func (r *queryResolver) MedicinalProductManufacturedConnection(ctx context.Conte
 	return searchConnection(ctx, r.Resolver, "MedicinalProductManufactured")
 }
 
-type medicinalProductManufacturedResolver struct{ *Resolver }
+type medicinalProductManufacturedResolver struct{ Resolver *Resolver }
 
 // MedicinalProductManufactured returns the resolver of MedicinalProductManufactured's reverse references.
 func (r *Resolver) MedicinalProductManufactured() graph.MedicinalProductManufacturedResolver {
@@ -4966,7 +4966,7 @@ func (r *medicinalProductManufacturedResolver) ReverseConnection(ctx context.Con
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type medicinalProductManufacturedEdgeResolver struct{ *Resolver }
+type medicinalProductManufacturedEdgeResolver struct{ Resolver *Resolver }
 
 // MedicinalProductManufacturedEdge returns the resolver of MedicinalProductManufacturedEdge.resource.
 func (r *Resolver) MedicinalProductManufacturedEdge() graph.MedicinalProductManufacturedEdgeResolver {
@@ -5008,7 +5008,7 @@ func (r *queryResolver) MedicinalProductPackagedConnection(ctx context.Context, 
 	return searchConnection(ctx, r.Resolver, "MedicinalProductPackaged")
 }
 
-type medicinalProductPackagedResolver struct{ *Resolver }
+type medicinalProductPackagedResolver struct{ Resolver *Resolver }
 
 // MedicinalProductPackaged returns the resolver of MedicinalProductPackaged's reverse references.
 func (r *Resolver) MedicinalProductPackaged() graph.MedicinalProductPackagedResolver {
@@ -5025,7 +5025,7 @@ func (r *medicinalProductPackagedResolver) ReverseConnection(ctx context.Context
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type medicinalProductPackagedEdgeResolver struct{ *Resolver }
+type medicinalProductPackagedEdgeResolver struct{ Resolver *Resolver }
 
 // MedicinalProductPackagedEdge returns the resolver of MedicinalProductPackagedEdge.resource.
 func (r *Resolver) MedicinalProductPackagedEdge() graph.MedicinalProductPackagedEdgeResolver {
@@ -5067,7 +5067,7 @@ func (r *queryResolver) MedicinalProductPharmaceuticalConnection(ctx context.Con
 	return searchConnection(ctx, r.Resolver, "MedicinalProductPharmaceutical")
 }
 
-type medicinalProductPharmaceuticalResolver struct{ *Resolver }
+type medicinalProductPharmaceuticalResolver struct{ Resolver *Resolver }
 
 // MedicinalProductPharmaceutical returns the resolver of MedicinalProductPharmaceutical's reverse references.
 func (r *Resolver) MedicinalProductPharmaceutical() graph.MedicinalProductPharmaceuticalResolver {
@@ -5084,7 +5084,7 @@ func (r *medicinalProductPharmaceuticalResolver) ReverseConnection(ctx context.C
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type medicinalProductPharmaceuticalEdgeResolver struct{ *Resolver }
+type medicinalProductPharmaceuticalEdgeResolver struct{ Resolver *Resolver }
 
 // MedicinalProductPharmaceuticalEdge returns the resolver of MedicinalProductPharmaceuticalEdge.resource.
 func (r *Resolver) MedicinalProductPharmaceuticalEdge() graph.MedicinalProductPharmaceuticalEdgeResolver {
@@ -5126,7 +5126,7 @@ func (r *queryResolver) MedicinalProductUndesirableEffectConnection(ctx context.
 	return searchConnection(ctx, r.Resolver, "MedicinalProductUndesirableEffect")
 }
 
-type medicinalProductUndesirableEffectResolver struct{ *Resolver }
+type medicinalProductUndesirableEffectResolver struct{ Resolver *Resolver }
 
 // MedicinalProductUndesirableEffect returns the resolver of MedicinalProductUndesirableEffect's reverse references.
 func (r *Resolver) MedicinalProductUndesirableEffect() graph.MedicinalProductUndesirableEffectResolver {
@@ -5143,7 +5143,7 @@ func (r *medicinalProductUndesirableEffectResolver) ReverseConnection(ctx contex
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type medicinalProductUndesirableEffectEdgeResolver struct{ *Resolver }
+type medicinalProductUndesirableEffectEdgeResolver struct{ Resolver *Resolver }
 
 // MedicinalProductUndesirableEffectEdge returns the resolver of MedicinalProductUndesirableEffectEdge.resource.
 func (r *Resolver) MedicinalProductUndesirableEffectEdge() graph.MedicinalProductUndesirableEffectEdgeResolver {
@@ -5185,7 +5185,7 @@ func (r *queryResolver) MessageDefinitionConnection(ctx context.Context, _ []*se
 	return searchConnection(ctx, r.Resolver, "MessageDefinition")
 }
 
-type messageDefinitionResolver struct{ *Resolver }
+type messageDefinitionResolver struct{ Resolver *Resolver }
 
 // MessageDefinition returns the resolver of MessageDefinition's reverse references.
 func (r *Resolver) MessageDefinition() graph.MessageDefinitionResolver {
@@ -5202,7 +5202,7 @@ func (r *messageDefinitionResolver) ReverseConnection(ctx context.Context, obj *
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type messageDefinitionEdgeResolver struct{ *Resolver }
+type messageDefinitionEdgeResolver struct{ Resolver *Resolver }
 
 // MessageDefinitionEdge returns the resolver of MessageDefinitionEdge.resource.
 func (r *Resolver) MessageDefinitionEdge() graph.MessageDefinitionEdgeResolver {
@@ -5244,7 +5244,7 @@ func (r *queryResolver) MessageHeaderConnection(ctx context.Context, _ []*search
 	return searchConnection(ctx, r.Resolver, "MessageHeader")
 }
 
-type messageHeaderResolver struct{ *Resolver }
+type messageHeaderResolver struct{ Resolver *Resolver }
 
 // MessageHeader returns the resolver of MessageHeader's reverse references.
 func (r *Resolver) MessageHeader() graph.MessageHeaderResolver { return &messageHeaderResolver{r} }
@@ -5259,7 +5259,7 @@ func (r *messageHeaderResolver) ReverseConnection(ctx context.Context, obj *mode
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type messageHeaderEdgeResolver struct{ *Resolver }
+type messageHeaderEdgeResolver struct{ Resolver *Resolver }
 
 // MessageHeaderEdge returns the resolver of MessageHeaderEdge.resource.
 func (r *Resolver) MessageHeaderEdge() graph.MessageHeaderEdgeResolver {
@@ -5301,7 +5301,7 @@ func (r *queryResolver) MolecularSequenceConnection(ctx context.Context, _ []*se
 	return searchConnection(ctx, r.Resolver, "MolecularSequence")
 }
 
-type molecularSequenceResolver struct{ *Resolver }
+type molecularSequenceResolver struct{ Resolver *Resolver }
 
 // MolecularSequence returns the resolver of MolecularSequence's reverse references.
 func (r *Resolver) MolecularSequence() graph.MolecularSequenceResolver {
@@ -5318,7 +5318,7 @@ func (r *molecularSequenceResolver) ReverseConnection(ctx context.Context, obj *
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type molecularSequenceEdgeResolver struct{ *Resolver }
+type molecularSequenceEdgeResolver struct{ Resolver *Resolver }
 
 // MolecularSequenceEdge returns the resolver of MolecularSequenceEdge.resource.
 func (r *Resolver) MolecularSequenceEdge() graph.MolecularSequenceEdgeResolver {
@@ -5360,7 +5360,7 @@ func (r *queryResolver) NamingSystemConnection(ctx context.Context, _ []*search.
 	return searchConnection(ctx, r.Resolver, "NamingSystem")
 }
 
-type namingSystemResolver struct{ *Resolver }
+type namingSystemResolver struct{ Resolver *Resolver }
 
 // NamingSystem returns the resolver of NamingSystem's reverse references.
 func (r *Resolver) NamingSystem() graph.NamingSystemResolver { return &namingSystemResolver{r} }
@@ -5375,7 +5375,7 @@ func (r *namingSystemResolver) ReverseConnection(ctx context.Context, obj *model
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type namingSystemEdgeResolver struct{ *Resolver }
+type namingSystemEdgeResolver struct{ Resolver *Resolver }
 
 // NamingSystemEdge returns the resolver of NamingSystemEdge.resource.
 func (r *Resolver) NamingSystemEdge() graph.NamingSystemEdgeResolver {
@@ -5417,7 +5417,7 @@ func (r *queryResolver) NutritionOrderConnection(ctx context.Context, _ []*searc
 	return searchConnection(ctx, r.Resolver, "NutritionOrder")
 }
 
-type nutritionOrderResolver struct{ *Resolver }
+type nutritionOrderResolver struct{ Resolver *Resolver }
 
 // NutritionOrder returns the resolver of NutritionOrder's reverse references.
 func (r *Resolver) NutritionOrder() graph.NutritionOrderResolver { return &nutritionOrderResolver{r} }
@@ -5432,7 +5432,7 @@ func (r *nutritionOrderResolver) ReverseConnection(ctx context.Context, obj *mod
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type nutritionOrderEdgeResolver struct{ *Resolver }
+type nutritionOrderEdgeResolver struct{ Resolver *Resolver }
 
 // NutritionOrderEdge returns the resolver of NutritionOrderEdge.resource.
 func (r *Resolver) NutritionOrderEdge() graph.NutritionOrderEdgeResolver {
@@ -5474,7 +5474,7 @@ func (r *queryResolver) ObservationConnection(ctx context.Context, _ []*search.V
 	return searchConnection(ctx, r.Resolver, "Observation")
 }
 
-type observationResolver struct{ *Resolver }
+type observationResolver struct{ Resolver *Resolver }
 
 // Observation returns the resolver of Observation's reverse references.
 func (r *Resolver) Observation() graph.ObservationResolver { return &observationResolver{r} }
@@ -5489,7 +5489,7 @@ func (r *observationResolver) ReverseConnection(ctx context.Context, obj *model.
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type observationEdgeResolver struct{ *Resolver }
+type observationEdgeResolver struct{ Resolver *Resolver }
 
 // ObservationEdge returns the resolver of ObservationEdge.resource.
 func (r *Resolver) ObservationEdge() graph.ObservationEdgeResolver {
@@ -5531,7 +5531,7 @@ func (r *queryResolver) ObservationDefinitionConnection(ctx context.Context, _ [
 	return searchConnection(ctx, r.Resolver, "ObservationDefinition")
 }
 
-type observationDefinitionResolver struct{ *Resolver }
+type observationDefinitionResolver struct{ Resolver *Resolver }
 
 // ObservationDefinition returns the resolver of ObservationDefinition's reverse references.
 func (r *Resolver) ObservationDefinition() graph.ObservationDefinitionResolver {
@@ -5548,7 +5548,7 @@ func (r *observationDefinitionResolver) ReverseConnection(ctx context.Context, o
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type observationDefinitionEdgeResolver struct{ *Resolver }
+type observationDefinitionEdgeResolver struct{ Resolver *Resolver }
 
 // ObservationDefinitionEdge returns the resolver of ObservationDefinitionEdge.resource.
 func (r *Resolver) ObservationDefinitionEdge() graph.ObservationDefinitionEdgeResolver {
@@ -5590,7 +5590,7 @@ func (r *queryResolver) OperationDefinitionConnection(ctx context.Context, _ []*
 	return searchConnection(ctx, r.Resolver, "OperationDefinition")
 }
 
-type operationDefinitionResolver struct{ *Resolver }
+type operationDefinitionResolver struct{ Resolver *Resolver }
 
 // OperationDefinition returns the resolver of OperationDefinition's reverse references.
 func (r *Resolver) OperationDefinition() graph.OperationDefinitionResolver {
@@ -5607,7 +5607,7 @@ func (r *operationDefinitionResolver) ReverseConnection(ctx context.Context, obj
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type operationDefinitionEdgeResolver struct{ *Resolver }
+type operationDefinitionEdgeResolver struct{ Resolver *Resolver }
 
 // OperationDefinitionEdge returns the resolver of OperationDefinitionEdge.resource.
 func (r *Resolver) OperationDefinitionEdge() graph.OperationDefinitionEdgeResolver {
@@ -5649,7 +5649,7 @@ func (r *queryResolver) OperationOutcomeConnection(ctx context.Context, _ []*sea
 	return searchConnection(ctx, r.Resolver, "OperationOutcome")
 }
 
-type operationOutcomeResolver struct{ *Resolver }
+type operationOutcomeResolver struct{ Resolver *Resolver }
 
 // OperationOutcome returns the resolver of OperationOutcome's reverse references.
 func (r *Resolver) OperationOutcome() graph.OperationOutcomeResolver {
@@ -5666,7 +5666,7 @@ func (r *operationOutcomeResolver) ReverseConnection(ctx context.Context, obj *m
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type operationOutcomeEdgeResolver struct{ *Resolver }
+type operationOutcomeEdgeResolver struct{ Resolver *Resolver }
 
 // OperationOutcomeEdge returns the resolver of OperationOutcomeEdge.resource.
 func (r *Resolver) OperationOutcomeEdge() graph.OperationOutcomeEdgeResolver {
@@ -5708,7 +5708,7 @@ func (r *queryResolver) OrganizationConnection(ctx context.Context, _ []*search.
 	return searchConnection(ctx, r.Resolver, "Organization")
 }
 
-type organizationResolver struct{ *Resolver }
+type organizationResolver struct{ Resolver *Resolver }
 
 // Organization returns the resolver of Organization's reverse references.
 func (r *Resolver) Organization() graph.OrganizationResolver { return &organizationResolver{r} }
@@ -5723,7 +5723,7 @@ func (r *organizationResolver) ReverseConnection(ctx context.Context, obj *model
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type organizationEdgeResolver struct{ *Resolver }
+type organizationEdgeResolver struct{ Resolver *Resolver }
 
 // OrganizationEdge returns the resolver of OrganizationEdge.resource.
 func (r *Resolver) OrganizationEdge() graph.OrganizationEdgeResolver {
@@ -5765,7 +5765,7 @@ func (r *queryResolver) OrganizationAffiliationConnection(ctx context.Context, _
 	return searchConnection(ctx, r.Resolver, "OrganizationAffiliation")
 }
 
-type organizationAffiliationResolver struct{ *Resolver }
+type organizationAffiliationResolver struct{ Resolver *Resolver }
 
 // OrganizationAffiliation returns the resolver of OrganizationAffiliation's reverse references.
 func (r *Resolver) OrganizationAffiliation() graph.OrganizationAffiliationResolver {
@@ -5782,7 +5782,7 @@ func (r *organizationAffiliationResolver) ReverseConnection(ctx context.Context,
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type organizationAffiliationEdgeResolver struct{ *Resolver }
+type organizationAffiliationEdgeResolver struct{ Resolver *Resolver }
 
 // OrganizationAffiliationEdge returns the resolver of OrganizationAffiliationEdge.resource.
 func (r *Resolver) OrganizationAffiliationEdge() graph.OrganizationAffiliationEdgeResolver {
@@ -5824,7 +5824,7 @@ func (r *queryResolver) ParametersConnection(ctx context.Context, _ []*search.Va
 	return searchConnection(ctx, r.Resolver, "Parameters")
 }
 
-type parametersResolver struct{ *Resolver }
+type parametersResolver struct{ Resolver *Resolver }
 
 // Parameters returns the resolver of Parameters's reverse references.
 func (r *Resolver) Parameters() graph.ParametersResolver { return &parametersResolver{r} }
@@ -5839,7 +5839,7 @@ func (r *parametersResolver) ReverseConnection(ctx context.Context, obj *model.P
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type parametersEdgeResolver struct{ *Resolver }
+type parametersEdgeResolver struct{ Resolver *Resolver }
 
 // ParametersEdge returns the resolver of ParametersEdge.resource.
 func (r *Resolver) ParametersEdge() graph.ParametersEdgeResolver { return &parametersEdgeResolver{r} }
@@ -5879,7 +5879,7 @@ func (r *queryResolver) PatientConnection(ctx context.Context, _ []*search.Value
 	return searchConnection(ctx, r.Resolver, "Patient")
 }
 
-type patientResolver struct{ *Resolver }
+type patientResolver struct{ Resolver *Resolver }
 
 // Patient returns the resolver of Patient's reverse references.
 func (r *Resolver) Patient() graph.PatientResolver { return &patientResolver{r} }
@@ -5894,7 +5894,7 @@ func (r *patientResolver) ReverseConnection(ctx context.Context, obj *model.Pati
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type patientEdgeResolver struct{ *Resolver }
+type patientEdgeResolver struct{ Resolver *Resolver }
 
 // PatientEdge returns the resolver of PatientEdge.resource.
 func (r *Resolver) PatientEdge() graph.PatientEdgeResolver { return &patientEdgeResolver{r} }
@@ -5934,7 +5934,7 @@ func (r *queryResolver) PaymentNoticeConnection(ctx context.Context, _ []*search
 	return searchConnection(ctx, r.Resolver, "PaymentNotice")
 }
 
-type paymentNoticeResolver struct{ *Resolver }
+type paymentNoticeResolver struct{ Resolver *Resolver }
 
 // PaymentNotice returns the resolver of PaymentNotice's reverse references.
 func (r *Resolver) PaymentNotice() graph.PaymentNoticeResolver { return &paymentNoticeResolver{r} }
@@ -5949,7 +5949,7 @@ func (r *paymentNoticeResolver) ReverseConnection(ctx context.Context, obj *mode
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type paymentNoticeEdgeResolver struct{ *Resolver }
+type paymentNoticeEdgeResolver struct{ Resolver *Resolver }
 
 // PaymentNoticeEdge returns the resolver of PaymentNoticeEdge.resource.
 func (r *Resolver) PaymentNoticeEdge() graph.PaymentNoticeEdgeResolver {
@@ -5991,7 +5991,7 @@ func (r *queryResolver) PaymentReconciliationConnection(ctx context.Context, _ [
 	return searchConnection(ctx, r.Resolver, "PaymentReconciliation")
 }
 
-type paymentReconciliationResolver struct{ *Resolver }
+type paymentReconciliationResolver struct{ Resolver *Resolver }
 
 // PaymentReconciliation returns the resolver of PaymentReconciliation's reverse references.
 func (r *Resolver) PaymentReconciliation() graph.PaymentReconciliationResolver {
@@ -6008,7 +6008,7 @@ func (r *paymentReconciliationResolver) ReverseConnection(ctx context.Context, o
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type paymentReconciliationEdgeResolver struct{ *Resolver }
+type paymentReconciliationEdgeResolver struct{ Resolver *Resolver }
 
 // PaymentReconciliationEdge returns the resolver of PaymentReconciliationEdge.resource.
 func (r *Resolver) PaymentReconciliationEdge() graph.PaymentReconciliationEdgeResolver {
@@ -6050,7 +6050,7 @@ func (r *queryResolver) PersonConnection(ctx context.Context, _ []*search.Value,
 	return searchConnection(ctx, r.Resolver, "Person")
 }
 
-type personResolver struct{ *Resolver }
+type personResolver struct{ Resolver *Resolver }
 
 // Person returns the resolver of Person's reverse references.
 func (r *Resolver) Person() graph.PersonResolver { return &personResolver{r} }
@@ -6065,7 +6065,7 @@ func (r *personResolver) ReverseConnection(ctx context.Context, obj *model.Perso
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type personEdgeResolver struct{ *Resolver }
+type personEdgeResolver struct{ Resolver *Resolver }
 
 // PersonEdge returns the resolver of PersonEdge.resource.
 func (r *Resolver) PersonEdge() graph.PersonEdgeResolver { return &personEdgeResolver{r} }
@@ -6105,7 +6105,7 @@ func (r *queryResolver) PlanDefinitionConnection(ctx context.Context, _ []*searc
 	return searchConnection(ctx, r.Resolver, "PlanDefinition")
 }
 
-type planDefinitionResolver struct{ *Resolver }
+type planDefinitionResolver struct{ Resolver *Resolver }
 
 // PlanDefinition returns the resolver of PlanDefinition's reverse references.
 func (r *Resolver) PlanDefinition() graph.PlanDefinitionResolver { return &planDefinitionResolver{r} }
@@ -6120,7 +6120,7 @@ func (r *planDefinitionResolver) ReverseConnection(ctx context.Context, obj *mod
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type planDefinitionEdgeResolver struct{ *Resolver }
+type planDefinitionEdgeResolver struct{ Resolver *Resolver }
 
 // PlanDefinitionEdge returns the resolver of PlanDefinitionEdge.resource.
 func (r *Resolver) PlanDefinitionEdge() graph.PlanDefinitionEdgeResolver {
@@ -6162,7 +6162,7 @@ func (r *queryResolver) PractitionerConnection(ctx context.Context, _ []*search.
 	return searchConnection(ctx, r.Resolver, "Practitioner")
 }
 
-type practitionerResolver struct{ *Resolver }
+type practitionerResolver struct{ Resolver *Resolver }
 
 // Practitioner returns the resolver of Practitioner's reverse references.
 func (r *Resolver) Practitioner() graph.PractitionerResolver { return &practitionerResolver{r} }
@@ -6177,7 +6177,7 @@ func (r *practitionerResolver) ReverseConnection(ctx context.Context, obj *model
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type practitionerEdgeResolver struct{ *Resolver }
+type practitionerEdgeResolver struct{ Resolver *Resolver }
 
 // PractitionerEdge returns the resolver of PractitionerEdge.resource.
 func (r *Resolver) PractitionerEdge() graph.PractitionerEdgeResolver {
@@ -6219,7 +6219,7 @@ func (r *queryResolver) PractitionerRoleConnection(ctx context.Context, _ []*sea
 	return searchConnection(ctx, r.Resolver, "PractitionerRole")
 }
 
-type practitionerRoleResolver struct{ *Resolver }
+type practitionerRoleResolver struct{ Resolver *Resolver }
 
 // PractitionerRole returns the resolver of PractitionerRole's reverse references.
 func (r *Resolver) PractitionerRole() graph.PractitionerRoleResolver {
@@ -6236,7 +6236,7 @@ func (r *practitionerRoleResolver) ReverseConnection(ctx context.Context, obj *m
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type practitionerRoleEdgeResolver struct{ *Resolver }
+type practitionerRoleEdgeResolver struct{ Resolver *Resolver }
 
 // PractitionerRoleEdge returns the resolver of PractitionerRoleEdge.resource.
 func (r *Resolver) PractitionerRoleEdge() graph.PractitionerRoleEdgeResolver {
@@ -6278,7 +6278,7 @@ func (r *queryResolver) ProcedureConnection(ctx context.Context, _ []*search.Val
 	return searchConnection(ctx, r.Resolver, "Procedure")
 }
 
-type procedureResolver struct{ *Resolver }
+type procedureResolver struct{ Resolver *Resolver }
 
 // Procedure returns the resolver of Procedure's reverse references.
 func (r *Resolver) Procedure() graph.ProcedureResolver { return &procedureResolver{r} }
@@ -6293,7 +6293,7 @@ func (r *procedureResolver) ReverseConnection(ctx context.Context, obj *model.Pr
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type procedureEdgeResolver struct{ *Resolver }
+type procedureEdgeResolver struct{ Resolver *Resolver }
 
 // ProcedureEdge returns the resolver of ProcedureEdge.resource.
 func (r *Resolver) ProcedureEdge() graph.ProcedureEdgeResolver { return &procedureEdgeResolver{r} }
@@ -6333,7 +6333,7 @@ func (r *queryResolver) ProvenanceConnection(ctx context.Context, _ []*search.Va
 	return searchConnection(ctx, r.Resolver, "Provenance")
 }
 
-type provenanceResolver struct{ *Resolver }
+type provenanceResolver struct{ Resolver *Resolver }
 
 // Provenance returns the resolver of Provenance's reverse references.
 func (r *Resolver) Provenance() graph.ProvenanceResolver { return &provenanceResolver{r} }
@@ -6348,7 +6348,7 @@ func (r *provenanceResolver) ReverseConnection(ctx context.Context, obj *model.P
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type provenanceEdgeResolver struct{ *Resolver }
+type provenanceEdgeResolver struct{ Resolver *Resolver }
 
 // ProvenanceEdge returns the resolver of ProvenanceEdge.resource.
 func (r *Resolver) ProvenanceEdge() graph.ProvenanceEdgeResolver { return &provenanceEdgeResolver{r} }
@@ -6388,7 +6388,7 @@ func (r *queryResolver) QuestionnaireConnection(ctx context.Context, _ []*search
 	return searchConnection(ctx, r.Resolver, "Questionnaire")
 }
 
-type questionnaireResolver struct{ *Resolver }
+type questionnaireResolver struct{ Resolver *Resolver }
 
 // Questionnaire returns the resolver of Questionnaire's reverse references.
 func (r *Resolver) Questionnaire() graph.QuestionnaireResolver { return &questionnaireResolver{r} }
@@ -6403,7 +6403,7 @@ func (r *questionnaireResolver) ReverseConnection(ctx context.Context, obj *mode
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type questionnaireEdgeResolver struct{ *Resolver }
+type questionnaireEdgeResolver struct{ Resolver *Resolver }
 
 // QuestionnaireEdge returns the resolver of QuestionnaireEdge.resource.
 func (r *Resolver) QuestionnaireEdge() graph.QuestionnaireEdgeResolver {
@@ -6445,7 +6445,7 @@ func (r *queryResolver) QuestionnaireResponseConnection(ctx context.Context, _ [
 	return searchConnection(ctx, r.Resolver, "QuestionnaireResponse")
 }
 
-type questionnaireResponseResolver struct{ *Resolver }
+type questionnaireResponseResolver struct{ Resolver *Resolver }
 
 // QuestionnaireResponse returns the resolver of QuestionnaireResponse's reverse references.
 func (r *Resolver) QuestionnaireResponse() graph.QuestionnaireResponseResolver {
@@ -6462,7 +6462,7 @@ func (r *questionnaireResponseResolver) ReverseConnection(ctx context.Context, o
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type questionnaireResponseEdgeResolver struct{ *Resolver }
+type questionnaireResponseEdgeResolver struct{ Resolver *Resolver }
 
 // QuestionnaireResponseEdge returns the resolver of QuestionnaireResponseEdge.resource.
 func (r *Resolver) QuestionnaireResponseEdge() graph.QuestionnaireResponseEdgeResolver {
@@ -6504,7 +6504,7 @@ func (r *queryResolver) RelatedPersonConnection(ctx context.Context, _ []*search
 	return searchConnection(ctx, r.Resolver, "RelatedPerson")
 }
 
-type relatedPersonResolver struct{ *Resolver }
+type relatedPersonResolver struct{ Resolver *Resolver }
 
 // RelatedPerson returns the resolver of RelatedPerson's reverse references.
 func (r *Resolver) RelatedPerson() graph.RelatedPersonResolver { return &relatedPersonResolver{r} }
@@ -6519,7 +6519,7 @@ func (r *relatedPersonResolver) ReverseConnection(ctx context.Context, obj *mode
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type relatedPersonEdgeResolver struct{ *Resolver }
+type relatedPersonEdgeResolver struct{ Resolver *Resolver }
 
 // RelatedPersonEdge returns the resolver of RelatedPersonEdge.resource.
 func (r *Resolver) RelatedPersonEdge() graph.RelatedPersonEdgeResolver {
@@ -6561,7 +6561,7 @@ func (r *queryResolver) RequestGroupConnection(ctx context.Context, _ []*search.
 	return searchConnection(ctx, r.Resolver, "RequestGroup")
 }
 
-type requestGroupResolver struct{ *Resolver }
+type requestGroupResolver struct{ Resolver *Resolver }
 
 // RequestGroup returns the resolver of RequestGroup's reverse references.
 func (r *Resolver) RequestGroup() graph.RequestGroupResolver { return &requestGroupResolver{r} }
@@ -6576,7 +6576,7 @@ func (r *requestGroupResolver) ReverseConnection(ctx context.Context, obj *model
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type requestGroupEdgeResolver struct{ *Resolver }
+type requestGroupEdgeResolver struct{ Resolver *Resolver }
 
 // RequestGroupEdge returns the resolver of RequestGroupEdge.resource.
 func (r *Resolver) RequestGroupEdge() graph.RequestGroupEdgeResolver {
@@ -6618,7 +6618,7 @@ func (r *queryResolver) ResearchDefinitionConnection(ctx context.Context, _ []*s
 	return searchConnection(ctx, r.Resolver, "ResearchDefinition")
 }
 
-type researchDefinitionResolver struct{ *Resolver }
+type researchDefinitionResolver struct{ Resolver *Resolver }
 
 // ResearchDefinition returns the resolver of ResearchDefinition's reverse references.
 func (r *Resolver) ResearchDefinition() graph.ResearchDefinitionResolver {
@@ -6635,7 +6635,7 @@ func (r *researchDefinitionResolver) ReverseConnection(ctx context.Context, obj 
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type researchDefinitionEdgeResolver struct{ *Resolver }
+type researchDefinitionEdgeResolver struct{ Resolver *Resolver }
 
 // ResearchDefinitionEdge returns the resolver of ResearchDefinitionEdge.resource.
 func (r *Resolver) ResearchDefinitionEdge() graph.ResearchDefinitionEdgeResolver {
@@ -6677,7 +6677,7 @@ func (r *queryResolver) ResearchElementDefinitionConnection(ctx context.Context,
 	return searchConnection(ctx, r.Resolver, "ResearchElementDefinition")
 }
 
-type researchElementDefinitionResolver struct{ *Resolver }
+type researchElementDefinitionResolver struct{ Resolver *Resolver }
 
 // ResearchElementDefinition returns the resolver of ResearchElementDefinition's reverse references.
 func (r *Resolver) ResearchElementDefinition() graph.ResearchElementDefinitionResolver {
@@ -6694,7 +6694,7 @@ func (r *researchElementDefinitionResolver) ReverseConnection(ctx context.Contex
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type researchElementDefinitionEdgeResolver struct{ *Resolver }
+type researchElementDefinitionEdgeResolver struct{ Resolver *Resolver }
 
 // ResearchElementDefinitionEdge returns the resolver of ResearchElementDefinitionEdge.resource.
 func (r *Resolver) ResearchElementDefinitionEdge() graph.ResearchElementDefinitionEdgeResolver {
@@ -6736,7 +6736,7 @@ func (r *queryResolver) ResearchStudyConnection(ctx context.Context, _ []*search
 	return searchConnection(ctx, r.Resolver, "ResearchStudy")
 }
 
-type researchStudyResolver struct{ *Resolver }
+type researchStudyResolver struct{ Resolver *Resolver }
 
 // ResearchStudy returns the resolver of ResearchStudy's reverse references.
 func (r *Resolver) ResearchStudy() graph.ResearchStudyResolver { return &researchStudyResolver{r} }
@@ -6751,7 +6751,7 @@ func (r *researchStudyResolver) ReverseConnection(ctx context.Context, obj *mode
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type researchStudyEdgeResolver struct{ *Resolver }
+type researchStudyEdgeResolver struct{ Resolver *Resolver }
 
 // ResearchStudyEdge returns the resolver of ResearchStudyEdge.resource.
 func (r *Resolver) ResearchStudyEdge() graph.ResearchStudyEdgeResolver {
@@ -6793,7 +6793,7 @@ func (r *queryResolver) ResearchSubjectConnection(ctx context.Context, _ []*sear
 	return searchConnection(ctx, r.Resolver, "ResearchSubject")
 }
 
-type researchSubjectResolver struct{ *Resolver }
+type researchSubjectResolver struct{ Resolver *Resolver }
 
 // ResearchSubject returns the resolver of ResearchSubject's reverse references.
 func (r *Resolver) ResearchSubject() graph.ResearchSubjectResolver {
@@ -6810,7 +6810,7 @@ func (r *researchSubjectResolver) ReverseConnection(ctx context.Context, obj *mo
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type researchSubjectEdgeResolver struct{ *Resolver }
+type researchSubjectEdgeResolver struct{ Resolver *Resolver }
 
 // ResearchSubjectEdge returns the resolver of ResearchSubjectEdge.resource.
 func (r *Resolver) ResearchSubjectEdge() graph.ResearchSubjectEdgeResolver {
@@ -6852,7 +6852,7 @@ func (r *queryResolver) RiskAssessmentConnection(ctx context.Context, _ []*searc
 	return searchConnection(ctx, r.Resolver, "RiskAssessment")
 }
 
-type riskAssessmentResolver struct{ *Resolver }
+type riskAssessmentResolver struct{ Resolver *Resolver }
 
 // RiskAssessment returns the resolver of RiskAssessment's reverse references.
 func (r *Resolver) RiskAssessment() graph.RiskAssessmentResolver { return &riskAssessmentResolver{r} }
@@ -6867,7 +6867,7 @@ func (r *riskAssessmentResolver) ReverseConnection(ctx context.Context, obj *mod
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type riskAssessmentEdgeResolver struct{ *Resolver }
+type riskAssessmentEdgeResolver struct{ Resolver *Resolver }
 
 // RiskAssessmentEdge returns the resolver of RiskAssessmentEdge.resource.
 func (r *Resolver) RiskAssessmentEdge() graph.RiskAssessmentEdgeResolver {
@@ -6909,7 +6909,7 @@ func (r *queryResolver) RiskEvidenceSynthesisConnection(ctx context.Context, _ [
 	return searchConnection(ctx, r.Resolver, "RiskEvidenceSynthesis")
 }
 
-type riskEvidenceSynthesisResolver struct{ *Resolver }
+type riskEvidenceSynthesisResolver struct{ Resolver *Resolver }
 
 // RiskEvidenceSynthesis returns the resolver of RiskEvidenceSynthesis's reverse references.
 func (r *Resolver) RiskEvidenceSynthesis() graph.RiskEvidenceSynthesisResolver {
@@ -6926,7 +6926,7 @@ func (r *riskEvidenceSynthesisResolver) ReverseConnection(ctx context.Context, o
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type riskEvidenceSynthesisEdgeResolver struct{ *Resolver }
+type riskEvidenceSynthesisEdgeResolver struct{ Resolver *Resolver }
 
 // RiskEvidenceSynthesisEdge returns the resolver of RiskEvidenceSynthesisEdge.resource.
 func (r *Resolver) RiskEvidenceSynthesisEdge() graph.RiskEvidenceSynthesisEdgeResolver {
@@ -6968,7 +6968,7 @@ func (r *queryResolver) ScheduleConnection(ctx context.Context, _ []*search.Valu
 	return searchConnection(ctx, r.Resolver, "Schedule")
 }
 
-type scheduleResolver struct{ *Resolver }
+type scheduleResolver struct{ Resolver *Resolver }
 
 // Schedule returns the resolver of Schedule's reverse references.
 func (r *Resolver) Schedule() graph.ScheduleResolver { return &scheduleResolver{r} }
@@ -6983,7 +6983,7 @@ func (r *scheduleResolver) ReverseConnection(ctx context.Context, obj *model.Sch
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type scheduleEdgeResolver struct{ *Resolver }
+type scheduleEdgeResolver struct{ Resolver *Resolver }
 
 // ScheduleEdge returns the resolver of ScheduleEdge.resource.
 func (r *Resolver) ScheduleEdge() graph.ScheduleEdgeResolver { return &scheduleEdgeResolver{r} }
@@ -7023,7 +7023,7 @@ func (r *queryResolver) SearchParameterConnection(ctx context.Context, _ []*sear
 	return searchConnection(ctx, r.Resolver, "SearchParameter")
 }
 
-type searchParameterResolver struct{ *Resolver }
+type searchParameterResolver struct{ Resolver *Resolver }
 
 // SearchParameter returns the resolver of SearchParameter's reverse references.
 func (r *Resolver) SearchParameter() graph.SearchParameterResolver {
@@ -7040,7 +7040,7 @@ func (r *searchParameterResolver) ReverseConnection(ctx context.Context, obj *mo
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type searchParameterEdgeResolver struct{ *Resolver }
+type searchParameterEdgeResolver struct{ Resolver *Resolver }
 
 // SearchParameterEdge returns the resolver of SearchParameterEdge.resource.
 func (r *Resolver) SearchParameterEdge() graph.SearchParameterEdgeResolver {
@@ -7082,7 +7082,7 @@ func (r *queryResolver) ServiceRequestConnection(ctx context.Context, _ []*searc
 	return searchConnection(ctx, r.Resolver, "ServiceRequest")
 }
 
-type serviceRequestResolver struct{ *Resolver }
+type serviceRequestResolver struct{ Resolver *Resolver }
 
 // ServiceRequest returns the resolver of ServiceRequest's reverse references.
 func (r *Resolver) ServiceRequest() graph.ServiceRequestResolver { return &serviceRequestResolver{r} }
@@ -7097,7 +7097,7 @@ func (r *serviceRequestResolver) ReverseConnection(ctx context.Context, obj *mod
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type serviceRequestEdgeResolver struct{ *Resolver }
+type serviceRequestEdgeResolver struct{ Resolver *Resolver }
 
 // ServiceRequestEdge returns the resolver of ServiceRequestEdge.resource.
 func (r *Resolver) ServiceRequestEdge() graph.ServiceRequestEdgeResolver {
@@ -7139,7 +7139,7 @@ func (r *queryResolver) SlotConnection(ctx context.Context, _ []*search.Value, _
 	return searchConnection(ctx, r.Resolver, "Slot")
 }
 
-type slotResolver struct{ *Resolver }
+type slotResolver struct{ Resolver *Resolver }
 
 // Slot returns the resolver of Slot's reverse references.
 func (r *Resolver) Slot() graph.SlotResolver { return &slotResolver{r} }
@@ -7154,7 +7154,7 @@ func (r *slotResolver) ReverseConnection(ctx context.Context, obj *model.Slot, _
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type slotEdgeResolver struct{ *Resolver }
+type slotEdgeResolver struct{ Resolver *Resolver }
 
 // SlotEdge returns the resolver of SlotEdge.resource.
 func (r *Resolver) SlotEdge() graph.SlotEdgeResolver { return &slotEdgeResolver{r} }
@@ -7194,7 +7194,7 @@ func (r *queryResolver) SpecimenConnection(ctx context.Context, _ []*search.Valu
 	return searchConnection(ctx, r.Resolver, "Specimen")
 }
 
-type specimenResolver struct{ *Resolver }
+type specimenResolver struct{ Resolver *Resolver }
 
 // Specimen returns the resolver of Specimen's reverse references.
 func (r *Resolver) Specimen() graph.SpecimenResolver { return &specimenResolver{r} }
@@ -7209,7 +7209,7 @@ func (r *specimenResolver) ReverseConnection(ctx context.Context, obj *model.Spe
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type specimenEdgeResolver struct{ *Resolver }
+type specimenEdgeResolver struct{ Resolver *Resolver }
 
 // SpecimenEdge returns the resolver of SpecimenEdge.resource.
 func (r *Resolver) SpecimenEdge() graph.SpecimenEdgeResolver { return &specimenEdgeResolver{r} }
@@ -7249,7 +7249,7 @@ func (r *queryResolver) SpecimenDefinitionConnection(ctx context.Context, _ []*s
 	return searchConnection(ctx, r.Resolver, "SpecimenDefinition")
 }
 
-type specimenDefinitionResolver struct{ *Resolver }
+type specimenDefinitionResolver struct{ Resolver *Resolver }
 
 // SpecimenDefinition returns the resolver of SpecimenDefinition's reverse references.
 func (r *Resolver) SpecimenDefinition() graph.SpecimenDefinitionResolver {
@@ -7266,7 +7266,7 @@ func (r *specimenDefinitionResolver) ReverseConnection(ctx context.Context, obj 
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type specimenDefinitionEdgeResolver struct{ *Resolver }
+type specimenDefinitionEdgeResolver struct{ Resolver *Resolver }
 
 // SpecimenDefinitionEdge returns the resolver of SpecimenDefinitionEdge.resource.
 func (r *Resolver) SpecimenDefinitionEdge() graph.SpecimenDefinitionEdgeResolver {
@@ -7308,7 +7308,7 @@ func (r *queryResolver) StructureDefinitionConnection(ctx context.Context, _ []*
 	return searchConnection(ctx, r.Resolver, "StructureDefinition")
 }
 
-type structureDefinitionResolver struct{ *Resolver }
+type structureDefinitionResolver struct{ Resolver *Resolver }
 
 // StructureDefinition returns the resolver of StructureDefinition's reverse references.
 func (r *Resolver) StructureDefinition() graph.StructureDefinitionResolver {
@@ -7325,7 +7325,7 @@ func (r *structureDefinitionResolver) ReverseConnection(ctx context.Context, obj
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type structureDefinitionEdgeResolver struct{ *Resolver }
+type structureDefinitionEdgeResolver struct{ Resolver *Resolver }
 
 // StructureDefinitionEdge returns the resolver of StructureDefinitionEdge.resource.
 func (r *Resolver) StructureDefinitionEdge() graph.StructureDefinitionEdgeResolver {
@@ -7367,7 +7367,7 @@ func (r *queryResolver) StructureMapConnection(ctx context.Context, _ []*search.
 	return searchConnection(ctx, r.Resolver, "StructureMap")
 }
 
-type structureMapResolver struct{ *Resolver }
+type structureMapResolver struct{ Resolver *Resolver }
 
 // StructureMap returns the resolver of StructureMap's reverse references.
 func (r *Resolver) StructureMap() graph.StructureMapResolver { return &structureMapResolver{r} }
@@ -7382,7 +7382,7 @@ func (r *structureMapResolver) ReverseConnection(ctx context.Context, obj *model
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type structureMapEdgeResolver struct{ *Resolver }
+type structureMapEdgeResolver struct{ Resolver *Resolver }
 
 // StructureMapEdge returns the resolver of StructureMapEdge.resource.
 func (r *Resolver) StructureMapEdge() graph.StructureMapEdgeResolver {
@@ -7424,7 +7424,7 @@ func (r *queryResolver) SubscriptionConnection(ctx context.Context, _ []*search.
 	return searchConnection(ctx, r.Resolver, "Subscription")
 }
 
-type subscriptionResolver struct{ *Resolver }
+type subscriptionResolver struct{ Resolver *Resolver }
 
 // Subscription returns the resolver of Subscription's reverse references.
 func (r *Resolver) Subscription() graph.SubscriptionResolver { return &subscriptionResolver{r} }
@@ -7439,7 +7439,7 @@ func (r *subscriptionResolver) ReverseConnection(ctx context.Context, obj *model
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type subscriptionEdgeResolver struct{ *Resolver }
+type subscriptionEdgeResolver struct{ Resolver *Resolver }
 
 // SubscriptionEdge returns the resolver of SubscriptionEdge.resource.
 func (r *Resolver) SubscriptionEdge() graph.SubscriptionEdgeResolver {
@@ -7481,7 +7481,7 @@ func (r *queryResolver) SubscriptionStatusConnection(ctx context.Context, _ []*s
 	return searchConnection(ctx, r.Resolver, "SubscriptionStatus")
 }
 
-type subscriptionStatusResolver struct{ *Resolver }
+type subscriptionStatusResolver struct{ Resolver *Resolver }
 
 // SubscriptionStatus returns the resolver of SubscriptionStatus's reverse references.
 func (r *Resolver) SubscriptionStatus() graph.SubscriptionStatusResolver {
@@ -7498,7 +7498,7 @@ func (r *subscriptionStatusResolver) ReverseConnection(ctx context.Context, obj 
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type subscriptionStatusEdgeResolver struct{ *Resolver }
+type subscriptionStatusEdgeResolver struct{ Resolver *Resolver }
 
 // SubscriptionStatusEdge returns the resolver of SubscriptionStatusEdge.resource.
 func (r *Resolver) SubscriptionStatusEdge() graph.SubscriptionStatusEdgeResolver {
@@ -7540,7 +7540,7 @@ func (r *queryResolver) SubstanceConnection(ctx context.Context, _ []*search.Val
 	return searchConnection(ctx, r.Resolver, "Substance")
 }
 
-type substanceResolver struct{ *Resolver }
+type substanceResolver struct{ Resolver *Resolver }
 
 // Substance returns the resolver of Substance's reverse references.
 func (r *Resolver) Substance() graph.SubstanceResolver { return &substanceResolver{r} }
@@ -7555,7 +7555,7 @@ func (r *substanceResolver) ReverseConnection(ctx context.Context, obj *model.Su
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type substanceEdgeResolver struct{ *Resolver }
+type substanceEdgeResolver struct{ Resolver *Resolver }
 
 // SubstanceEdge returns the resolver of SubstanceEdge.resource.
 func (r *Resolver) SubstanceEdge() graph.SubstanceEdgeResolver { return &substanceEdgeResolver{r} }
@@ -7595,7 +7595,7 @@ func (r *queryResolver) SubstanceNucleicAcidConnection(ctx context.Context, _ []
 	return searchConnection(ctx, r.Resolver, "SubstanceNucleicAcid")
 }
 
-type substanceNucleicAcidResolver struct{ *Resolver }
+type substanceNucleicAcidResolver struct{ Resolver *Resolver }
 
 // SubstanceNucleicAcid returns the resolver of SubstanceNucleicAcid's reverse references.
 func (r *Resolver) SubstanceNucleicAcid() graph.SubstanceNucleicAcidResolver {
@@ -7612,7 +7612,7 @@ func (r *substanceNucleicAcidResolver) ReverseConnection(ctx context.Context, ob
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type substanceNucleicAcidEdgeResolver struct{ *Resolver }
+type substanceNucleicAcidEdgeResolver struct{ Resolver *Resolver }
 
 // SubstanceNucleicAcidEdge returns the resolver of SubstanceNucleicAcidEdge.resource.
 func (r *Resolver) SubstanceNucleicAcidEdge() graph.SubstanceNucleicAcidEdgeResolver {
@@ -7654,7 +7654,7 @@ func (r *queryResolver) SubstancePolymerConnection(ctx context.Context, _ []*sea
 	return searchConnection(ctx, r.Resolver, "SubstancePolymer")
 }
 
-type substancePolymerResolver struct{ *Resolver }
+type substancePolymerResolver struct{ Resolver *Resolver }
 
 // SubstancePolymer returns the resolver of SubstancePolymer's reverse references.
 func (r *Resolver) SubstancePolymer() graph.SubstancePolymerResolver {
@@ -7671,7 +7671,7 @@ func (r *substancePolymerResolver) ReverseConnection(ctx context.Context, obj *m
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type substancePolymerEdgeResolver struct{ *Resolver }
+type substancePolymerEdgeResolver struct{ Resolver *Resolver }
 
 // SubstancePolymerEdge returns the resolver of SubstancePolymerEdge.resource.
 func (r *Resolver) SubstancePolymerEdge() graph.SubstancePolymerEdgeResolver {
@@ -7713,7 +7713,7 @@ func (r *queryResolver) SubstanceProteinConnection(ctx context.Context, _ []*sea
 	return searchConnection(ctx, r.Resolver, "SubstanceProtein")
 }
 
-type substanceProteinResolver struct{ *Resolver }
+type substanceProteinResolver struct{ Resolver *Resolver }
 
 // SubstanceProtein returns the resolver of SubstanceProtein's reverse references.
 func (r *Resolver) SubstanceProtein() graph.SubstanceProteinResolver {
@@ -7730,7 +7730,7 @@ func (r *substanceProteinResolver) ReverseConnection(ctx context.Context, obj *m
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type substanceProteinEdgeResolver struct{ *Resolver }
+type substanceProteinEdgeResolver struct{ Resolver *Resolver }
 
 // SubstanceProteinEdge returns the resolver of SubstanceProteinEdge.resource.
 func (r *Resolver) SubstanceProteinEdge() graph.SubstanceProteinEdgeResolver {
@@ -7772,7 +7772,7 @@ func (r *queryResolver) SubstanceReferenceInformationConnection(ctx context.Cont
 	return searchConnection(ctx, r.Resolver, "SubstanceReferenceInformation")
 }
 
-type substanceReferenceInformationResolver struct{ *Resolver }
+type substanceReferenceInformationResolver struct{ Resolver *Resolver }
 
 // SubstanceReferenceInformation returns the resolver of SubstanceReferenceInformation's reverse references.
 func (r *Resolver) SubstanceReferenceInformation() graph.SubstanceReferenceInformationResolver {
@@ -7789,7 +7789,7 @@ func (r *substanceReferenceInformationResolver) ReverseConnection(ctx context.Co
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type substanceReferenceInformationEdgeResolver struct{ *Resolver }
+type substanceReferenceInformationEdgeResolver struct{ Resolver *Resolver }
 
 // SubstanceReferenceInformationEdge returns the resolver of SubstanceReferenceInformationEdge.resource.
 func (r *Resolver) SubstanceReferenceInformationEdge() graph.SubstanceReferenceInformationEdgeResolver {
@@ -7831,7 +7831,7 @@ func (r *queryResolver) SubstanceSourceMaterialConnection(ctx context.Context, _
 	return searchConnection(ctx, r.Resolver, "SubstanceSourceMaterial")
 }
 
-type substanceSourceMaterialResolver struct{ *Resolver }
+type substanceSourceMaterialResolver struct{ Resolver *Resolver }
 
 // SubstanceSourceMaterial returns the resolver of SubstanceSourceMaterial's reverse references.
 func (r *Resolver) SubstanceSourceMaterial() graph.SubstanceSourceMaterialResolver {
@@ -7848,7 +7848,7 @@ func (r *substanceSourceMaterialResolver) ReverseConnection(ctx context.Context,
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type substanceSourceMaterialEdgeResolver struct{ *Resolver }
+type substanceSourceMaterialEdgeResolver struct{ Resolver *Resolver }
 
 // SubstanceSourceMaterialEdge returns the resolver of SubstanceSourceMaterialEdge.resource.
 func (r *Resolver) SubstanceSourceMaterialEdge() graph.SubstanceSourceMaterialEdgeResolver {
@@ -7890,7 +7890,7 @@ func (r *queryResolver) SubstanceSpecificationConnection(ctx context.Context, _ 
 	return searchConnection(ctx, r.Resolver, "SubstanceSpecification")
 }
 
-type substanceSpecificationResolver struct{ *Resolver }
+type substanceSpecificationResolver struct{ Resolver *Resolver }
 
 // SubstanceSpecification returns the resolver of SubstanceSpecification's reverse references.
 func (r *Resolver) SubstanceSpecification() graph.SubstanceSpecificationResolver {
@@ -7907,7 +7907,7 @@ func (r *substanceSpecificationResolver) ReverseConnection(ctx context.Context, 
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type substanceSpecificationEdgeResolver struct{ *Resolver }
+type substanceSpecificationEdgeResolver struct{ Resolver *Resolver }
 
 // SubstanceSpecificationEdge returns the resolver of SubstanceSpecificationEdge.resource.
 func (r *Resolver) SubstanceSpecificationEdge() graph.SubstanceSpecificationEdgeResolver {
@@ -7949,7 +7949,7 @@ func (r *queryResolver) SupplyDeliveryConnection(ctx context.Context, _ []*searc
 	return searchConnection(ctx, r.Resolver, "SupplyDelivery")
 }
 
-type supplyDeliveryResolver struct{ *Resolver }
+type supplyDeliveryResolver struct{ Resolver *Resolver }
 
 // SupplyDelivery returns the resolver of SupplyDelivery's reverse references.
 func (r *Resolver) SupplyDelivery() graph.SupplyDeliveryResolver { return &supplyDeliveryResolver{r} }
@@ -7964,7 +7964,7 @@ func (r *supplyDeliveryResolver) ReverseConnection(ctx context.Context, obj *mod
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type supplyDeliveryEdgeResolver struct{ *Resolver }
+type supplyDeliveryEdgeResolver struct{ Resolver *Resolver }
 
 // SupplyDeliveryEdge returns the resolver of SupplyDeliveryEdge.resource.
 func (r *Resolver) SupplyDeliveryEdge() graph.SupplyDeliveryEdgeResolver {
@@ -8006,7 +8006,7 @@ func (r *queryResolver) SupplyRequestConnection(ctx context.Context, _ []*search
 	return searchConnection(ctx, r.Resolver, "SupplyRequest")
 }
 
-type supplyRequestResolver struct{ *Resolver }
+type supplyRequestResolver struct{ Resolver *Resolver }
 
 // SupplyRequest returns the resolver of SupplyRequest's reverse references.
 func (r *Resolver) SupplyRequest() graph.SupplyRequestResolver { return &supplyRequestResolver{r} }
@@ -8021,7 +8021,7 @@ func (r *supplyRequestResolver) ReverseConnection(ctx context.Context, obj *mode
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type supplyRequestEdgeResolver struct{ *Resolver }
+type supplyRequestEdgeResolver struct{ Resolver *Resolver }
 
 // SupplyRequestEdge returns the resolver of SupplyRequestEdge.resource.
 func (r *Resolver) SupplyRequestEdge() graph.SupplyRequestEdgeResolver {
@@ -8063,7 +8063,7 @@ func (r *queryResolver) TaskConnection(ctx context.Context, _ []*search.Value, _
 	return searchConnection(ctx, r.Resolver, "Task")
 }
 
-type taskResolver struct{ *Resolver }
+type taskResolver struct{ Resolver *Resolver }
 
 // Task returns the resolver of Task's reverse references.
 func (r *Resolver) Task() graph.TaskResolver { return &taskResolver{r} }
@@ -8078,7 +8078,7 @@ func (r *taskResolver) ReverseConnection(ctx context.Context, obj *model.Task, _
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type taskEdgeResolver struct{ *Resolver }
+type taskEdgeResolver struct{ Resolver *Resolver }
 
 // TaskEdge returns the resolver of TaskEdge.resource.
 func (r *Resolver) TaskEdge() graph.TaskEdgeResolver { return &taskEdgeResolver{r} }
@@ -8118,7 +8118,7 @@ func (r *queryResolver) TerminologyCapabilitiesConnection(ctx context.Context, _
 	return searchConnection(ctx, r.Resolver, "TerminologyCapabilities")
 }
 
-type terminologyCapabilitiesResolver struct{ *Resolver }
+type terminologyCapabilitiesResolver struct{ Resolver *Resolver }
 
 // TerminologyCapabilities returns the resolver of TerminologyCapabilities's reverse references.
 func (r *Resolver) TerminologyCapabilities() graph.TerminologyCapabilitiesResolver {
@@ -8135,7 +8135,7 @@ func (r *terminologyCapabilitiesResolver) ReverseConnection(ctx context.Context,
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type terminologyCapabilitiesEdgeResolver struct{ *Resolver }
+type terminologyCapabilitiesEdgeResolver struct{ Resolver *Resolver }
 
 // TerminologyCapabilitiesEdge returns the resolver of TerminologyCapabilitiesEdge.resource.
 func (r *Resolver) TerminologyCapabilitiesEdge() graph.TerminologyCapabilitiesEdgeResolver {
@@ -8177,7 +8177,7 @@ func (r *queryResolver) TestReportConnection(ctx context.Context, _ []*search.Va
 	return searchConnection(ctx, r.Resolver, "TestReport")
 }
 
-type testReportResolver struct{ *Resolver }
+type testReportResolver struct{ Resolver *Resolver }
 
 // TestReport returns the resolver of TestReport's reverse references.
 func (r *Resolver) TestReport() graph.TestReportResolver { return &testReportResolver{r} }
@@ -8192,7 +8192,7 @@ func (r *testReportResolver) ReverseConnection(ctx context.Context, obj *model.T
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type testReportEdgeResolver struct{ *Resolver }
+type testReportEdgeResolver struct{ Resolver *Resolver }
 
 // TestReportEdge returns the resolver of TestReportEdge.resource.
 func (r *Resolver) TestReportEdge() graph.TestReportEdgeResolver { return &testReportEdgeResolver{r} }
@@ -8232,7 +8232,7 @@ func (r *queryResolver) TestScriptConnection(ctx context.Context, _ []*search.Va
 	return searchConnection(ctx, r.Resolver, "TestScript")
 }
 
-type testScriptResolver struct{ *Resolver }
+type testScriptResolver struct{ Resolver *Resolver }
 
 // TestScript returns the resolver of TestScript's reverse references.
 func (r *Resolver) TestScript() graph.TestScriptResolver { return &testScriptResolver{r} }
@@ -8247,7 +8247,7 @@ func (r *testScriptResolver) ReverseConnection(ctx context.Context, obj *model.T
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type testScriptEdgeResolver struct{ *Resolver }
+type testScriptEdgeResolver struct{ Resolver *Resolver }
 
 // TestScriptEdge returns the resolver of TestScriptEdge.resource.
 func (r *Resolver) TestScriptEdge() graph.TestScriptEdgeResolver { return &testScriptEdgeResolver{r} }
@@ -8287,7 +8287,7 @@ func (r *queryResolver) ValueSetConnection(ctx context.Context, _ []*search.Valu
 	return searchConnection(ctx, r.Resolver, "ValueSet")
 }
 
-type valueSetResolver struct{ *Resolver }
+type valueSetResolver struct{ Resolver *Resolver }
 
 // ValueSet returns the resolver of ValueSet's reverse references.
 func (r *Resolver) ValueSet() graph.ValueSetResolver { return &valueSetResolver{r} }
@@ -8302,7 +8302,7 @@ func (r *valueSetResolver) ReverseConnection(ctx context.Context, obj *model.Val
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type valueSetEdgeResolver struct{ *Resolver }
+type valueSetEdgeResolver struct{ Resolver *Resolver }
 
 // ValueSetEdge returns the resolver of ValueSetEdge.resource.
 func (r *Resolver) ValueSetEdge() graph.ValueSetEdgeResolver { return &valueSetEdgeResolver{r} }
@@ -8342,7 +8342,7 @@ func (r *queryResolver) VerificationResultConnection(ctx context.Context, _ []*s
 	return searchConnection(ctx, r.Resolver, "VerificationResult")
 }
 
-type verificationResultResolver struct{ *Resolver }
+type verificationResultResolver struct{ Resolver *Resolver }
 
 // VerificationResult returns the resolver of VerificationResult's reverse references.
 func (r *Resolver) VerificationResult() graph.VerificationResultResolver {
@@ -8359,7 +8359,7 @@ func (r *verificationResultResolver) ReverseConnection(ctx context.Context, obj 
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type verificationResultEdgeResolver struct{ *Resolver }
+type verificationResultEdgeResolver struct{ Resolver *Resolver }
 
 // VerificationResultEdge returns the resolver of VerificationResultEdge.resource.
 func (r *Resolver) VerificationResultEdge() graph.VerificationResultEdgeResolver {
@@ -8401,7 +8401,7 @@ func (r *queryResolver) VisionPrescriptionConnection(ctx context.Context, _ []*s
 	return searchConnection(ctx, r.Resolver, "VisionPrescription")
 }
 
-type visionPrescriptionResolver struct{ *Resolver }
+type visionPrescriptionResolver struct{ Resolver *Resolver }
 
 // VisionPrescription returns the resolver of VisionPrescription's reverse references.
 func (r *Resolver) VisionPrescription() graph.VisionPrescriptionResolver {
@@ -8418,7 +8418,7 @@ func (r *visionPrescriptionResolver) ReverseConnection(ctx context.Context, obj 
 	return reverseConnection(ctx, r.Resolver, obj)
 }
 
-type visionPrescriptionEdgeResolver struct{ *Resolver }
+type visionPrescriptionEdgeResolver struct{ Resolver *Resolver }
 
 // VisionPrescriptionEdge returns the resolver of VisionPrescriptionEdge.resource.
 func (r *Resolver) VisionPrescriptionEdge() graph.VisionPrescriptionEdgeResolver {
