@@ -26,6 +26,7 @@ import (
 	"github.com/fhirgate/fhirgate/authz"
 	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
+	"github.com/fhirgate/fhirgate/storage/embedded"
 )
 
 //go:generate go run ./gen/fhirgen -root .
@@ -244,7 +245,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	client, err := storage.Open(ctx, storage.Config{URI: cfg.mongoURI, DataDir: cfg.dataDir, Logger: logger, Indexer: search.Indexer{}})
+	client, err := storage.Open(ctx, storage.Config{URI: cfg.mongoURI, Engine: embedded.New(cfg.dataDir), Logger: logger, Indexer: search.Indexer{}})
 	if err != nil {
 		return fmt.Errorf("open storage: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/fhirgate/fhirgate/api"
 	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
+	"github.com/fhirgate/fhirgate/storage/embedded"
 )
 
 // The package's tests share one storage engine (embedded FerretDB, or MONGODB_URI when set);
@@ -38,7 +39,7 @@ func TestMain(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	client, err = storage.Open(ctx, storage.Config{
 		URI:     os.Getenv("MONGODB_URI"),
-		DataDir: dir,
+		Engine:  embedded.New(dir),
 		Indexer: search.Indexer{},
 		OnCommand: func(name string) {
 			commands.Add(1)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/storage"
+	"github.com/fhirgate/fhirgate/storage/embedded"
 )
 
 // The tests run against the embedded engine, or against MONGODB_URI when it is set.
@@ -29,7 +30,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
-	c, err := storage.Open(ctx, storage.Config{URI: os.Getenv("MONGODB_URI"), DataDir: dir, Indexer: Indexer{}})
+	c, err := storage.Open(ctx, storage.Config{URI: os.Getenv("MONGODB_URI"), Engine: embedded.New(dir), Indexer: Indexer{}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

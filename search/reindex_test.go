@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/fhirgate/fhirgate/storage"
+	"github.com/fhirgate/fhirgate/storage/embedded"
 )
 
 // TestReindexOnOpen: resources stored without search fields (or with another extraction
@@ -13,7 +14,7 @@ import (
 func TestReindexOnOpen(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	c, err := storage.Open(ctx, storage.Config{DataDir: dir}) // no indexer: no search fields
+	c, err := storage.Open(ctx, storage.Config{Engine: embedded.New(dir)}) // no indexer: no search fields
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +27,7 @@ func TestReindexOnOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c, err = storage.Open(ctx, storage.Config{DataDir: dir, Indexer: Indexer{}})
+	c, err = storage.Open(ctx, storage.Config{Engine: embedded.New(dir), Indexer: Indexer{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,14 +14,26 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
+// Engine is an embedded MongoDB-compatible server that storage starts itself (package
+// storage/embedded), with the engine-specific operations storage needs beyond the wire protocol.
+type Engine interface {
+	// Start starts the engine and returns its MongoDB connection string.
+	Start(ctx context.Context, log *slog.Logger) (uri string, err error)
+	// Stop stops the engine and releases its data directory.
+	Stop() error
+	// IndexIDs makes the engine's {_id: value} lookups on a collection use an index.
+	IndexIDs(ctx context.Context, db, coll string) error
+	// CountDocs counts the documents of a collection without decoding them.
+	CountDocs(ctx context.Context, db, coll string) (int64, error)
+}
+
 // Config selects and configures the storage engine.
 type Config struct {
-	// URI is a MongoDB connection string. When empty, an embedded FerretDB with the
-	// SQLite backend is started in this process, listening on loopback only.
+	// URI is a MongoDB connection string. When empty, Engine is started and used.
 	URI string
-	// DataDir is the directory that holds the embedded engine's SQLite files. It is
-	// created when missing and is required when URI is empty.
-	DataDir string
+	// Engine is the embedded engine to start when URI is empty (embedded.New(dir), FerretDB
+	// on SQLite in this process, on loopback only). The client owns it: Close stops it.
+	Engine Engine
 	// Logger receives storage's logs; nil discards them. The embedded engine's own logs
 	// are passed on at warning level and above only.
 	Logger *slog.Logger
@@ -47,7 +59,7 @@ type Client struct {
 	log *slog.Logger
 	uri string
 	mc  *mongo.Client
-	eng *engine // nil on MongoDB
+	eng Engine // nil on MongoDB
 
 	// gapTimeout is how long a sequence number allocated by another process may stay
 	// unresolved before it is fenced. It only matters on MongoDB: on the embedded
@@ -73,17 +85,17 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 
 	uri := cfg.URI
 	if uri == "" {
-		if cfg.DataDir == "" {
-			return nil, fmt.Errorf("storage: open: DataDir is required for the embedded engine: %w", ErrInvalid)
+		if cfg.Engine == nil {
+			return nil, fmt.Errorf("storage: open: a URI or an embedded engine is required: %w", ErrInvalid)
 		}
 
-		eng, err := startEngine(ctx, cfg.DataDir, log)
+		u, err := cfg.Engine.Start(ctx, log)
 		if err != nil {
 			return nil, fmt.Errorf("storage: open: %w", err)
 		}
 
-		c.eng = eng
-		uri = eng.uri
+		c.eng = cfg.Engine
+		uri = u
 	}
 
 	c.uri = uri
@@ -157,7 +169,7 @@ func (c *Client) closeEngine() error {
 		return nil
 	}
 
-	return c.eng.stop()
+	return c.eng.Stop()
 }
 
 // URI returns the MongoDB connection string in use: the configured one, or the embedded

@@ -43,7 +43,7 @@
 //
 // FerretDB v1.24.2 pushes only filters of exactly {_id: <string>} down to SQLite, and
 // its own _id index does not match the expression it queries with, so storage creates
-// a matching SQLite expression index for every collection (see engine.go) and keeps
+// a matching SQLite expression index for every collection (see package embedded) and keeps
 // every query on a collection that can grow large to that one shape. The embedded
 // engine runs in this process only, which is what makes the in-process locks that
 // replace conditional updates on it sound; the data directory is locked against a

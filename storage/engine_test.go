@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fhirgate/fhirgate/storage/embedded"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -56,11 +57,11 @@ func TestEmbeddedIDLookupUsesIndex(t *testing.T) {
 	for _, coll := range []string{"Patient", "Patient_history", countersColl, pendingColl, journalColl} {
 		plan := explainFind(t, s, coll)
 		if !strings.Contains(plan, "SEARCH") || !strings.Contains(plan, "USING INDEX") ||
-			!strings.Contains(plan, sqliteIndexSuffix) || strings.Contains(plan, "SCAN") {
-			t.Errorf("find {_id} on %s: plan %q, want SEARCH ... USING INDEX ..%s", coll, plan, sqliteIndexSuffix)
+			!strings.Contains(plan, embedded.IDIndexSuffix) || strings.Contains(plan, "SCAN") {
+			t.Errorf("find {_id} on %s: plan %q, want SEARCH ... USING INDEX ..%s", coll, plan, embedded.IDIndexSuffix)
 		}
 
-		sqlPlan, err := testClient.eng.explainIDLookup(ctx, s.db.Name(), coll)
+		sqlPlan, err := testClient.eng.(*embedded.Engine).ExplainIDLookup(ctx, s.db.Name(), coll)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,12 +88,12 @@ func TestEmbeddedDataDirIsLockedAndPersistent(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 
-	c, err := Open(ctx, Config{DataDir: dir})
+	c, err := Open(ctx, Config{Engine: embedded.New(dir)})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 
-	if _, err := Open(ctx, Config{DataDir: dir}); err == nil {
+	if _, err := Open(ctx, Config{Engine: embedded.New(dir)}); err == nil {
 		t.Fatal("second Open of the same data directory succeeded")
 	}
 
@@ -111,7 +112,7 @@ func TestEmbeddedDataDirIsLockedAndPersistent(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 
-	c, err = Open(ctx, Config{DataDir: dir})
+	c, err = Open(ctx, Config{Engine: embedded.New(dir)})
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
@@ -133,9 +134,9 @@ func TestEmbeddedDataDirIsLockedAndPersistent(t *testing.T) {
 	}
 }
 
-func TestOpenRequiresDataDir(t *testing.T) {
+func TestOpenRequiresURIOrEngine(t *testing.T) {
 	_, err := Open(context.Background(), Config{})
-	wantErr(t, "Open without URI or DataDir", err, ErrInvalid)
+	wantErr(t, "Open without URI or engine", err, ErrInvalid)
 }
 
 // TestEmbeddedIDLookupDoesNotGrow checks the index in time as well as in plan: a

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fhirgate/fhirgate/storage/embedded"
 )
 
 // The suite runs against the embedded engine, or against MONGODB_URI when it is set.
@@ -44,14 +46,15 @@ func runTests(m *testing.M) int {
 	ctx := context.Background()
 
 	if testURI == "" && os.Getenv("STORAGE_TEST_VIA_URI") != "" {
-		eng, err := startEngine(ctx, dir, slog.New(slog.DiscardHandler))
+		eng := embedded.New(dir)
+		uri, err := eng.Start(ctx, slog.New(slog.DiscardHandler))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		defer eng.stop()
+		defer eng.Stop()
 
-		testURI = eng.uri
+		testURI = uri
 	}
 
 	c, err := Open(ctx, testConfig(dir))
@@ -70,7 +73,7 @@ func runTests(m *testing.M) int {
 }
 
 func testConfig(dir string) Config {
-	return Config{URI: testURI, DataDir: dir, OnCommand: countCommand}
+	return Config{URI: testURI, Engine: embedded.New(dir), OnCommand: countCommand}
 }
 
 func countCommand(name string) {

@@ -212,7 +212,7 @@ func (s *Store) collectionSize(ctx context.Context, tc *typeColls) (int64, error
 	if !tc.countAt.IsZero() && time.Since(tc.countAt) < sizeTTL {
 		return tc.count, nil
 	}
-	n, err := s.c.eng.countDocs(ctx, s.db.Name(), tc.cur.Name())
+	n, err := s.c.eng.CountDocs(ctx, s.db.Name(), tc.cur.Name())
 	if err != nil {
 		return 0, err
 	}

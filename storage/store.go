@@ -261,7 +261,7 @@ func (s *Store) createCollection(ctx context.Context, name string) error {
 	}
 
 	if s.c.Embedded() {
-		if err := s.c.eng.indexIDs(ctx, s.db.Name(), name); err != nil {
+		if err := s.c.eng.IndexIDs(ctx, s.db.Name(), name); err != nil {
 			return err
 		}
 	}

@@ -1,4 +1,8 @@
-package storage
+// Package embedded runs FerretDB in-process on SQLite: the MongoDB-compatible engine storage
+// uses when no MongoDB server is configured. It lives apart from storage so that packages which
+// only need storage's types (search, the GraphQL executor) do not wait for FerretDB and SQLite
+// to compile.
+package embedded
 
 import (
 	"context"
@@ -21,11 +25,13 @@ import (
 // table names; one STRICT table per collection whose only column (besides a record
 // id for capped collections) holds the document as JSON.
 const (
-	sqliteFileExt     = ".sqlite"
-	sqliteMetaTable   = "_ferretdb_collections"
-	sqliteDocColumn   = "_ferretdb_sjson"
-	sqliteIndexSuffix = "_fhirgate_id"
+	sqliteFileExt   = ".sqlite"
+	sqliteMetaTable = "_ferretdb_collections"
+	sqliteDocColumn = "_ferretdb_sjson"
 )
+
+// IDIndexSuffix ends the name of the SQLite index IndexIDs creates for a collection's table.
+const IDIndexSuffix = "_fhirgate_id"
 
 // sqliteIDExpr is the expression FerretDB's pushed-down {_id: value} filter compares
 // with (metadata.IDColumn). Its own unique index is on `_ferretdb_sjson->"_id"`,
@@ -33,10 +39,10 @@ const (
 // on exactly this text turns the scan into an index search.
 const sqliteIDExpr = sqliteDocColumn + `->'$._id'`
 
-// engine is an embedded FerretDB serving one data directory on a loopback port.
-type engine struct {
+// Engine is an embedded FerretDB serving one data directory on a loopback port. It
+// implements storage.Engine: storage.Open starts it and Client.Close stops it.
+type Engine struct {
 	dir    string
-	uri    string
 	unlock func() error
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -45,21 +51,27 @@ type engine struct {
 	dbs map[string]*sql.DB // SQLite connections by database name, for indexes
 }
 
-// startEngine locks dir against other processes and starts FerretDB on 127.0.0.1
-// with a random port.
-func startEngine(ctx context.Context, dir string, log *slog.Logger) (*engine, error) {
-	abs, err := filepath.Abs(dir)
+// New returns an engine for data directory dir, created when missing. It starts nothing.
+func New(dir string) *Engine { return &Engine{dir: dir} }
+
+// Start locks the data directory against other processes and starts FerretDB on
+// 127.0.0.1 with a random port. It returns the engine's MongoDB connection string.
+func (e *Engine) Start(ctx context.Context, log *slog.Logger) (uri string, err error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	abs, err := filepath.Abs(e.dir)
 	if err != nil {
-		return nil, fmt.Errorf("embedded engine: data dir %q: %w", dir, err)
+		return "", fmt.Errorf("embedded engine: data dir %q: %w", e.dir, err)
 	}
 
 	if err := os.MkdirAll(abs, 0o750); err != nil {
-		return nil, fmt.Errorf("embedded engine: data dir: %w", err)
+		return "", fmt.Errorf("embedded engine: data dir: %w", err)
 	}
 
 	unlock, err := lockDir(abs)
 	if err != nil {
-		return nil, fmt.Errorf("embedded engine: %w", err)
+		return "", fmt.Errorf("embedded engine: %w", err)
 	}
 
 	f, err := ferretdb.New(&ferretdb.Config{
@@ -70,11 +82,11 @@ func startEngine(ctx context.Context, dir string, log *slog.Logger) (*engine, er
 	})
 	if err != nil {
 		_ = unlock()
-		return nil, fmt.Errorf("embedded engine: %w", err)
+		return "", fmt.Errorf("embedded engine: %w", err)
 	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
-	e := &engine{dir: abs, unlock: unlock, cancel: cancel, done: make(chan struct{}), dbs: map[string]*sql.DB{}}
+	e.dir, e.unlock, e.cancel, e.done, e.dbs = abs, unlock, cancel, make(chan struct{}), map[string]*sql.DB{}
 
 	go func() {
 		defer close(e.done)
@@ -82,25 +94,28 @@ func startEngine(ctx context.Context, dir string, log *slog.Logger) (*engine, er
 	}()
 
 	// MongoDBURI blocks until the listener is bound.
-	uri := make(chan string, 1)
-	go func() { uri <- f.MongoDBURI() }()
+	uriC := make(chan string, 1)
+	go func() { uriC <- f.MongoDBURI() }()
 
 	select {
-	case e.uri = <-uri:
+	case uri = <-uriC:
 		log.DebugContext(ctx, "embedded engine started", slog.String("dir", abs))
-		return e, nil
+		return uri, nil
 	case <-e.done:
 		_ = unlock()
-		return nil, errors.New("embedded engine: stopped while starting")
+		return "", errors.New("embedded engine: stopped while starting")
 	case <-ctx.Done():
-		_ = e.stop()
-		return nil, fmt.Errorf("embedded engine: start: %w", ctx.Err())
+		_ = e.Stop()
+		return "", fmt.Errorf("embedded engine: start: %w", ctx.Err())
 	}
 }
 
-// stop closes the SQLite connections, stops FerretDB, waits for it and unlocks the
-// data directory.
-func (e *engine) stop() error {
+// Stop closes the SQLite connections, stops FerretDB, waits for it and unlocks the
+// data directory. It does nothing on an engine that is not running.
+func (e *Engine) Stop() error {
+	if e.cancel == nil {
+		return nil
+	}
 	var errs []error
 
 	e.mu.Lock()
@@ -118,13 +133,14 @@ func (e *engine) stop() error {
 	if err := e.unlock(); err != nil {
 		errs = append(errs, fmt.Errorf("embedded engine: %w", err))
 	}
+	e.cancel = nil
 
 	return errors.Join(errs...)
 }
 
 // sqlDB returns a SQLite connection to the file behind FerretDB database dbName.
 // The file must exist: FerretDB creates it with the database's first collection.
-func (e *engine) sqlDB(dbName string) (*sql.DB, error) {
+func (e *Engine) sqlDB(dbName string) (*sql.DB, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 
@@ -152,7 +168,7 @@ func (e *engine) sqlDB(dbName string) (*sql.DB, error) {
 }
 
 // sqliteTable returns the table FerretDB stores collection coll of dbName in.
-func (e *engine) sqliteTable(ctx context.Context, dbName, coll string) (*sql.DB, string, error) {
+func (e *Engine) sqliteTable(ctx context.Context, dbName, coll string) (*sql.DB, string, error) {
 	db, err := e.sqlDB(dbName)
 	if err != nil {
 		return nil, "", err
@@ -168,15 +184,15 @@ func (e *engine) sqliteTable(ctx context.Context, dbName, coll string) (*sql.DB,
 	return db, table, nil
 }
 
-// indexIDs creates the SQLite index that makes FerretDB's {_id: value} lookups on
+// IndexIDs creates the SQLite index that makes FerretDB's {_id: value} lookups on
 // collection coll of dbName an index search instead of a table scan. It is idempotent.
-func (e *engine) indexIDs(ctx context.Context, dbName, coll string) error {
+func (e *Engine) IndexIDs(ctx context.Context, dbName, coll string) error {
 	db, table, err := e.sqliteTable(ctx, dbName, coll)
 	if err != nil {
 		return err
 	}
 
-	q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (%s)`, table+sqliteIndexSuffix, table, sqliteIDExpr)
+	q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (%s)`, table+IDIndexSuffix, table, sqliteIDExpr)
 	if _, err := db.ExecContext(ctx, q); err != nil {
 		return fmt.Errorf("embedded engine: index %s.%s: %w", dbName, coll, err)
 	}
@@ -184,9 +200,9 @@ func (e *engine) indexIDs(ctx context.Context, dbName, coll string) error {
 	return nil
 }
 
-// countDocs returns the number of documents of collection coll of dbName, read from SQLite
+// CountDocs returns the number of documents of collection coll of dbName, read from SQLite
 // directly: a B-tree count, where a count through FerretDB would decode every document.
-func (e *engine) countDocs(ctx context.Context, dbName, coll string) (int64, error) {
+func (e *Engine) CountDocs(ctx context.Context, dbName, coll string) (int64, error) {
 	db, table, err := e.sqliteTable(ctx, dbName, coll)
 	if err != nil {
 		return 0, err
@@ -198,9 +214,9 @@ func (e *engine) countDocs(ctx context.Context, dbName, coll string) (int64, err
 	return n, nil
 }
 
-// explainIDLookup returns SQLite's plan for the exact statement FerretDB runs for a
+// ExplainIDLookup returns SQLite's plan for the exact statement FerretDB runs for a
 // {_id: value} find on collection coll of dbName, one line per plan row.
-func (e *engine) explainIDLookup(ctx context.Context, dbName, coll string) (string, error) {
+func (e *Engine) ExplainIDLookup(ctx context.Context, dbName, coll string) (string, error) {
 	db, table, err := e.sqliteTable(ctx, dbName, coll)
 	if err != nil {
 		return "", err

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package storage
+package embedded
 
 // lockDir does nothing where flock is unavailable; running two engines on the same
 // data directory there is the operator's mistake to avoid.
