@@ -19,7 +19,33 @@ func (ec *executionContext) _Extension(ctx context.Context, sel ast.SelectionSet
 }
 
 func (ec *executionContext) _Extension_valueReference(ctx context.Context, field graphql.CollectedField, obj *model.Extension) (ret graphql.Marshaler) {
-	return ec.marshalOReference2ᚖmodelᚐReference(ctx, sel, obj.ValueReference)
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		nil,
+		func(ctx context.Context) (any, error) {
+			return obj.ValueReference, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Reference) graphql.Marshaler {
+			return ec.marshalOReference2ᚖmodelᚐReference(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) field_Extension_extension_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "url",
+		func(ctx context.Context, v any) (*model.URI, error) {
+			return ec.unmarshalOuri2ᚖmodelᚐURI(ctx, v)
+		})
+	return map[string]any{"url": arg0}, err
+}
+
+func (ec *executionContext) unmarshalOuri2ᚖmodelᚐURI(ctx context.Context, v any) (*model.URI, error) {
+	return nil, nil
 }
 
 func (ec *executionContext) marshalOReference2ᚖmodelᚐReference(ctx context.Context, sel ast.SelectionSet, v *model.Reference) graphql.Marshaler {
@@ -79,9 +105,14 @@ func TestRewrite(t *testing.T) {
 		"objMarshal_Reference = _Reference\n",
 		"childFieldsOf_Extension = childFields_Extension\n",
 		"objMarshal_Extension    func(*executionContext, context.Context, ast.SelectionSet, *model.Extension) graphql.Marshaler",
+		// Closures that only call a method became method values, and those methods stay methods.
+		"\t\tec.marshalOReference2ᚖmodelᚐReference,\n",
+		"func (ec *executionContext) marshalOReference2ᚖmodelᚐReference(",
+		"graphql.ProcessArgField(ctx, rawArgs, \"url\",\n\t\tec.unmarshalOuri2ᚖmodelᚐURI)\n",
+		"func (ec *executionContext) unmarshalOuri2ᚖmodelᚐURI(",
 		// Methods only ever called became functions.
 		"func _Extension_valueReference(ec *executionContext, ctx context.Context,",
-		"return marshalOReference2ᚖmodelᚐReference(ec, ctx, sel, obj.ValueReference)",
+		"func field_Extension_extension_args(ec *executionContext, ctx context.Context,",
 		"func introspectSchema(ec *executionContext) (",
 		"s, _ := introspectSchema(ec)",
 		// A method taken as a value stays a method; promoted methods are untouched.
@@ -93,7 +124,7 @@ func TestRewrite(t *testing.T) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
-	for _, gone := range []string{"ec._Reference(", "ec._Extension(", "ec.childFields_", "ec.marshalO", "(ec, )"} {
+	for _, gone := range []string{"ec._Reference(", "ec._Extension(", "ec.childFields_", "ec.marshalOReference2ᚖmodelᚐReference(", "ec.unmarshalOuri2ᚖmodelᚐURI(", "selections ast.SelectionSet, v", "(ec, )"} {
 		if strings.Contains(got, gone) {
 			t.Errorf("output still has %q", gone)
 		}
