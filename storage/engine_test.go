@@ -137,6 +137,9 @@ func TestEmbeddedDataDirIsLockedAndPersistent(t *testing.T) {
 func TestOpenRequiresURIOrEngine(t *testing.T) {
 	_, err := Open(context.Background(), Config{})
 	wantErr(t, "Open without URI or engine", err, ErrInvalid)
+	if _, err := Open(context.Background(), Config{Engine: embedded.New("")}); err == nil || !strings.Contains(err.Error(), "data directory is required") {
+		t.Errorf("Open with an engine without a data directory: %v, want a clear error", err)
+	}
 }
 
 // TestEmbeddedIDLookupDoesNotGrow checks the index in time as well as in plan: a

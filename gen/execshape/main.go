@@ -1,10 +1,11 @@
-// Command execshape reshapes gqlgen's executor so that the Go compiler builds it in a fraction of
+// Command execshape reshapes gqlgen's executor so that the Go compiler builds it in half
 // the time, without changing what it does. It runs after go tool gqlgen generate:
 //
 //	go run ./gen/execshape graph/generated.go
 //
-// The FHIR executor has some 36,000 methods on one type and 50,000 functions and closures in one
-// cycle of the call graph, and the compiler has costs that grow faster than linearly in both:
+// The FHIR executor has some 36,000 methods on one type and tens of thousands of functions and
+// closures in one cycle of the call graph, and the compiler has costs that grow faster than
+// linearly in both:
 //
 //   - Cycles. gqlgen renders a value of object type by calling the type's marshaller directly
 //     (ec._HumanName) and finds a field's child fields the same way (ec.childFields_HumanName).

@@ -60,6 +60,9 @@ func (e *Engine) Start(ctx context.Context, log *slog.Logger) (uri string, err e
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if e.dir == "" {
+		return "", errors.New("embedded engine: a data directory is required")
+	}
 	abs, err := filepath.Abs(e.dir)
 	if err != nil {
 		return "", fmt.Errorf("embedded engine: data dir %q: %w", e.dir, err)
