@@ -79,7 +79,7 @@ func (e *Engine) Start(ctx context.Context, log *slog.Logger) (uri string, err e
 
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Logger:    slog.New(minLevelHandler{min: slog.LevelWarn, next: log.Handler()}),
+		Logger:    slog.New(engineLogHandler{min: slog.LevelWarn, next: log.Handler()}),
 		Handler:   "sqlite",
 		SQLiteURL: (&url.URL{Scheme: "file", Path: abs + "/"}).String(),
 	})
@@ -254,25 +254,36 @@ func (e *Engine) ExplainIDLookup(ctx context.Context, dbName, coll string) (stri
 	return strings.Join(lines, "\n"), nil
 }
 
-// minLevelHandler drops records below min; it keeps the embedded engine's chatter
-// out of the application's logs.
-type minLevelHandler struct {
+// engineLogHandler passes on the embedded engine's records at min and above, except its
+// dumps of wire messages: FerretDB logs the whole response to every failed command at warning
+// level, and a response can quote the documents or values of the request, which may be PHI.
+// The driver hands the same error to storage, which reports it without contents.
+type engineLogHandler struct {
 	min  slog.Level
 	next slog.Handler
 }
 
-func (h minLevelHandler) Enabled(ctx context.Context, l slog.Level) bool {
+// wireDumps start the messages of FerretDB's wire-message dumps (internal/clientconn).
+var wireDumps = []string{"Request header:", "Request message:", "Response header:", "Response message:",
+	"Proxy response header:", "Proxy response message:", "Header diff:"}
+
+func (h engineLogHandler) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= h.min && h.next.Enabled(ctx, l)
 }
 
-func (h minLevelHandler) Handle(ctx context.Context, r slog.Record) error {
+func (h engineLogHandler) Handle(ctx context.Context, r slog.Record) error {
+	for _, p := range wireDumps {
+		if strings.HasPrefix(r.Message, p) {
+			return nil
+		}
+	}
 	return h.next.Handle(ctx, r)
 }
 
-func (h minLevelHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return minLevelHandler{min: h.min, next: h.next.WithAttrs(attrs)}
+func (h engineLogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return engineLogHandler{min: h.min, next: h.next.WithAttrs(attrs)}
 }
 
-func (h minLevelHandler) WithGroup(name string) slog.Handler {
-	return minLevelHandler{min: h.min, next: h.next.WithGroup(name)}
+func (h engineLogHandler) WithGroup(name string) slog.Handler {
+	return engineLogHandler{min: h.min, next: h.next.WithGroup(name)}
 }
