@@ -57,7 +57,9 @@ type queryResolver struct{ Resolver *Resolver }
 type mutationResolver struct{ Resolver *Resolver }
 
 // FhirVersion returns the FHIR version the server implements.
-func (r *queryResolver) FhirVersion(ctx context.Context) (string, error) { return r.Resolver.FHIRVersion, nil }
+func (r *queryResolver) FhirVersion(ctx context.Context) (string, error) {
+	return r.Resolver.FHIRVersion, nil
+}
 
 // Ping returns true.
 func (r *mutationResolver) Ping(ctx context.Context) (bool, error) { return true, nil }
