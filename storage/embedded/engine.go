@@ -105,6 +105,8 @@ func (e *Engine) Start(ctx context.Context, log *slog.Logger) (uri string, err e
 		log.DebugContext(ctx, "embedded engine started", slog.String("dir", abs))
 		return uri, nil
 	case <-e.done:
+		cancel()
+		e.cancel = nil // nothing left for Stop to do
 		_ = unlock()
 		return "", errors.New("embedded engine: stopped while starting")
 	case <-ctx.Done():
