@@ -157,11 +157,7 @@ func (t *trail) event(start time.Time, r *http.Request) audit.Event {
 		e.Outcome = audit.MinorFailure
 	}
 	if len(t.codes) > 0 {
-		var parts []string
-		for _, c := range slices.Sorted(maps.Keys(t.codes)) {
-			parts = append(parts, c)
-		}
-		e.OutcomeDesc = "errors: " + strings.Join(parts, ", ")
+		e.OutcomeDesc = "errors: " + strings.Join(slices.Sorted(maps.Keys(t.codes)), ", ")
 	}
 	if t.more > 0 {
 		e.OutcomeDesc = strings.TrimSpace(e.OutcomeDesc + " (more resources than listed)")

@@ -36,6 +36,8 @@ type guard struct {
 	mu    sync.Mutex
 	gen   any                  // the policy generation views were computed under
 	views map[string]*roleView // by joined role names
+
+	params sync.Map // fieldKey{type, expression} -> []coordinate: paramFields, once per parameter
 }
 
 type fieldKey struct{ obj, field string }
@@ -285,16 +287,30 @@ func (a *access) allowsParam(typ string, p *model.SearchParam) bool {
 	case "_text":
 		return a.allowsField(typ, "text") && a.allowsField("Narrative", "div")
 	}
-	coords := paramFields(a.v.g.schema, typ, p.Expression)
+	exprs := []string{p.Expression}
 	for _, c := range p.Components {
-		coords = append(coords, paramFields(a.v.g.schema, typ, c.Expression)...)
+		exprs = append(exprs, c.Expression)
 	}
-	for _, c := range coords {
-		if !a.allowsField(c.obj, c.field) {
-			return false
+	for _, expr := range exprs {
+		for _, c := range a.v.g.paramCoords(typ, expr) {
+			if !a.allowsField(c.obj, c.field) {
+				return false
+			}
 		}
 	}
 	return true
+}
+
+// paramCoords returns paramFields(typ, expr), computed once: the fields a parameter reads
+// depend on the schema only, and compiling its expression on every search would be waste.
+func (g *guard) paramCoords(typ, expr string) []coordinate {
+	k := fieldKey{typ, expr}
+	if c, ok := g.params.Load(k); ok {
+		return c.([]coordinate)
+	}
+	c := paramFields(g.schema, typ, expr)
+	g.params.Store(k, c)
+	return c
 }
 
 // checkFHIRPath refuses a FHIRPath expression over typ that names a field hidden anywhere
