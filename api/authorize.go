@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -13,7 +14,6 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/fhirgate/fhirgate/authz"
-	"github.com/fhirgate/fhirgate/fhirpath"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/search"
 )
@@ -32,12 +32,13 @@ func forbidden(format string, args ...any) error {
 type guard struct {
 	policy *authz.Policy
 	schema *ast.Schema
+	types  *schemaTypes // the schema as FHIRPath analysis sees it
 
 	mu    sync.Mutex
 	gen   any                  // the policy generation views were computed under
 	views map[string]*roleView // by joined role names
 
-	params sync.Map // fieldKey{type, expression} -> []coordinate: paramFields, once per parameter
+	params sync.Map // paramKey -> *reads: paramReads, once per parameter and modifier
 }
 
 type fieldKey struct{ obj, field string }
@@ -76,6 +77,9 @@ type roleView struct {
 	visOnce sync.Once
 	hidden  map[string]bool // object types with no visible field
 	names   sync.Map        // type -> map[string]bool: names of hidden fields reachable from it
+
+	anyOnce   sync.Once
+	anyHidden map[string]bool // names of hidden fields of any type
 }
 
 // access is the authorisation state of one request.
@@ -92,7 +96,7 @@ func accessFrom(ctx context.Context) *access {
 }
 
 func newGuard(policy *authz.Policy, schema *ast.Schema) *guard {
-	return &guard{policy: policy, schema: schema}
+	return &guard{policy: policy, schema: schema, types: &schemaTypes{schema: schema}}
 }
 
 // objectGroups returns the policy's object groups: resource types and the schema's other
@@ -222,12 +226,49 @@ func (g *guard) fields(ctx context.Context, next graphql.Resolver) (any, error) 
 			return nil, forbidden("not permitted to search %s", typ)
 		}
 	}
-	if expr, ok := fc.Args["fhirpath"].(*string); ok && expr != nil {
-		if err := a.checkFHIRPath(fc.Field.Definition.Type.Name(), *expr); err != nil {
+	if !fc.IsResolver {
+		if err := a.checkElementFilters(fc); err != nil {
 			return nil, err
 		}
 	}
 	return next(ctx)
+}
+
+// checkElementFilters vets the arguments of a repeating element (see listArguments): a filter
+// such as address(city: "Lynn") or a fhirpath argument reads the elements it names, so it is
+// allowed only when they are readable, else it would answer yes or no about them.
+func (a *access) checkElementFilters(fc *graphql.FieldContext) error {
+	typ := fc.Field.Definition.Type.Name()
+	for name, arg := range fc.Args {
+		switch name {
+		case "_count", "_offset":
+			continue
+		case "fhirpath":
+			if expr, ok := arg.(*string); ok && expr != nil {
+				if err := a.checkFHIRPath(typ, *expr); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if !isSet(arg) {
+			continue
+		}
+		if !a.allowsField(typ, name) {
+			return forbidden("not permitted to filter %s by %s", typ, name)
+		}
+	}
+	return nil
+}
+
+// isSet reports whether an argument value was given: gqlgen passes absent optional
+// arguments as nil pointers.
+func isSet(arg any) bool {
+	if arg == nil {
+		return false
+	}
+	v := reflect.ValueOf(arg)
+	return v.Kind() != reflect.Pointer || !v.IsNil()
 }
 
 // referenced resolves Reference.resource for a caller who may not read every type: a
@@ -263,14 +304,14 @@ func (g *guard) CheckSearch(ctx context.Context, q *search.Query) error {
 	if !a.allowsType(q.Type, authz.ActSearch) {
 		fail(forbidden("not permitted to search %s", q.Type))
 	}
-	q.Uses(func(typ string, p *model.SearchParam) {
+	q.Uses(func(typ string, p *model.SearchParam, mod string) {
 		switch {
 		case p == nil:
 			if !a.allowsType(typ, authz.ActSearch) {
 				fail(forbidden("not permitted to search %s", typ))
 			}
-		case !a.allowsParam(typ, p):
-			fail(forbidden("not permitted to search %s by %s", typ, p.Code))
+		case !a.allowsReads(a.v.g.paramReads(typ, p, mod)):
+			fail(forbidden("not permitted to %s %s by %s", searchVerb(mod), typ, search.ArgName(p.Code)+modSuffix(mod)))
 		}
 	})
 	if q.FHIRPath != "" {
@@ -279,55 +320,31 @@ func (g *guard) CheckSearch(ctx context.Context, q *search.Query) error {
 	return err
 }
 
-// allowsParam reports whether every field the parameter reads is readable.
-func (a *access) allowsParam(typ string, p *model.SearchParam) bool {
-	switch p.Code {
-	case "_content": // the whole resource's text
-		return len(a.v.hiddenNames(typ)) == 0
-	case "_text":
-		return a.allowsField(typ, "text") && a.allowsField("Narrative", "div")
+func searchVerb(mod string) string {
+	if mod == search.ModSort {
+		return "sort"
 	}
-	exprs := []string{p.Expression}
-	for _, c := range p.Components {
-		exprs = append(exprs, c.Expression)
-	}
-	for _, expr := range exprs {
-		for _, c := range a.v.g.paramCoords(typ, expr) {
-			if !a.allowsField(c.obj, c.field) {
-				return false
-			}
-		}
-	}
-	return true
+	return "search"
 }
 
-// paramCoords returns paramFields(typ, expr), computed once: the fields a parameter reads
-// depend on the schema only, and compiling its expression on every search would be waste.
-func (g *guard) paramCoords(typ, expr string) []coordinate {
-	k := fieldKey{typ, expr}
-	if c, ok := g.params.Load(k); ok {
-		return c.([]coordinate)
+func modSuffix(mod string) string {
+	if mod == "" || mod == search.ModSort {
+		return ""
 	}
-	c := paramFields(g.schema, typ, expr)
-	g.params.Store(k, c)
-	return c
+	return ":" + mod
 }
 
-// checkFHIRPath refuses a FHIRPath expression over typ that names a field hidden anywhere
-// below typ. It is deliberately conservative: a name hidden on one type blocks it on all.
-// (The engine's functions read only what the expression names.) An expression that does
-// not compile is left to the search, which refuses it.
+// checkFHIRPath refuses a FHIRPath expression over a value of type typ that reads a field
+// the request may not read. What it reads is worked out from the compiled expression, typed
+// against the schema (a choice name reads its choices; names inside function arguments
+// read relative to their focus), not from its text.
 func (a *access) checkFHIRPath(typ, expr string) error {
-	hidden := a.v.hiddenNames(typ)
-	e, err := fhirpath.Compile(expr)
-	if len(hidden) == 0 || err != nil {
-		return nil
+	r, err := a.v.g.expressionReads(typ, expr)
+	if err != nil {
+		return fmt.Errorf("%w: fhirpath: %w", errBadArgument, err)
 	}
-	members, _ := e.Names()
-	for _, id := range members {
-		if hidden[strings.TrimPrefix(id, "_")] {
-			return forbidden("fhirpath: not permitted to read %q below %s", id, typ)
-		}
+	if !a.allowsReads(r) {
+		return forbidden("fhirpath: the expression reads fields below %s that are not permitted", typ)
 	}
 	return nil
 }
@@ -475,50 +492,3 @@ func parentTypeName(fc *graphql.FieldContext) string {
 
 // coordinate is a schema coordinate Type.field.
 type coordinate = fieldKey
-
-// paramFields returns the schema coordinates a search parameter's FHIRPath expression
-// reads, walking the schema from typ: "Patient.name.family" reads Patient.name and
-// HumanName.family; a choice element (Observation.value) reads the choices its cast
-// names, or all of them.
-func paramFields(schema *ast.Schema, typ, expr string) []coordinate {
-	e, err := fhirpath.Compile(expr)
-	if err != nil {
-		return nil // the generated table's expressions all compile (search's own tests)
-	}
-	var out []coordinate
-	for _, steps := range e.Paths() {
-		if len(steps) == 0 {
-			continue
-		}
-		// The first step is the expression's root: the type, or Resource for common parameters.
-		cur := typ
-		for _, st := range steps[1:] {
-			def := schema.Types[cur]
-			if def == nil || def.Kind != ast.Object {
-				break
-			}
-			if f := def.Fields.ForName(st.Name); f != nil {
-				out = append(out, coordinate{cur, st.Name})
-				cur = f.Type.Name()
-				continue
-			}
-			// A choice element: value -> valueQuantity, valueString, ...
-			var choices []string
-			for _, f := range def.Fields {
-				if rest, ok := strings.CutPrefix(f.Name, st.Name); ok && rest != "" && rest[0] >= 'A' && rest[0] <= 'Z' {
-					if st.Cast == "" || strings.EqualFold(rest, st.Cast) {
-						choices = append(choices, f.Name)
-					}
-				}
-			}
-			for _, c := range choices {
-				out = append(out, coordinate{cur, c})
-			}
-			if len(choices) != 1 {
-				break
-			}
-			cur = def.Fields.ForName(choices[0]).Type.Name()
-		}
-	}
-	return out
-}

@@ -32,7 +32,9 @@
 //     Patient.birthDate.ofType(date) is empty while
 //     Observation.effective.ofType(dateTime) works.
 //   - A choice element name (value) is expanded by looking for keys named
-//     value + a FHIR data type name (valueQuantity, valueDateTime, ...).
+//     value + a FHIR data type name (valueQuantity, valueDateTime, ...). Only
+//     names that are choice elements of some R4 type expand (model.IsChoiceName):
+//     birth does not read birthDate.
 //   - resolve() loads nothing: for a relative, absolute or versioned literal
 //     reference it returns a stub {"resourceType": T, "id": id} with Type T;
 //     "#id" references resolve to the matching contained resource of the
@@ -53,6 +55,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/fhirgate/fhirgate/model"
 )
 
 // Value is one item of a FHIRPath result collection.
@@ -458,6 +462,9 @@ func member(out []Value, v Value, name string) []Value {
 	}
 	if x, ok := m[name]; ok {
 		return appendData(out, x, "")
+	}
+	if !model.IsChoiceName(name) {
+		return out // only a choice element expands: birth never reads birthDate
 	}
 	// A valid resource holds at most one key per choice element; should a
 	// malformed one hold several, take the first in key order so results do

@@ -499,17 +499,18 @@ func (q *Query) parseHas(v any) (*node, error) {
 func ParamOf(typ, name string) *model.SearchParam { return paramByArg(typ, name) }
 
 // Uses calls fn for each search parameter q filters or sorts by, with the resource type
-// it belongs to, chained and reverse-chained (_has) searches included, and with a nil
-// parameter for each further type those sub-searches run over. Authorisation reads it:
-// filtering by a parameter reads the fields behind it.
-func (q *Query) Uses(fn func(typ string, p *model.SearchParam)) {
+// it belongs to and the modifier it is used with (ModSort when it sorts, ModMissing for
+// :missing, "" when plain), chained and reverse-chained (_has) searches included, and with
+// a nil parameter for each further type those sub-searches run over. Authorisation reads it:
+// filtering or sorting by a parameter reads the fields behind it.
+func (q *Query) Uses(fn func(typ string, p *model.SearchParam, mod string)) {
 	for _, k := range q.Sort {
-		fn(q.Type, k.Param)
+		fn(q.Type, k.Param, ModSort)
 	}
 	q.root.uses(fn)
 }
 
-func (n *node) uses(fn func(typ string, p *model.SearchParam)) {
+func (n *node) uses(fn func(typ string, p *model.SearchParam, mod string)) {
 	if n == nil {
 		return
 	}
@@ -524,16 +525,20 @@ func (n *node) uses(fn func(typ string, p *model.SearchParam)) {
 		return
 	}
 	if c.param != nil {
-		fn(c.typ, c.param)
+		mod := c.mod
+		if model.IsResourceType(mod) { // reference:Type reads the reference like a plain search
+			mod = ""
+		}
+		fn(c.typ, c.param, mod)
 	}
 	if c.chain != nil {
-		fn(c.chain.Type, nil)
+		fn(c.chain.Type, nil, "")
 		c.chain.Uses(fn)
 	}
 	if h := c.has; h != nil {
-		fn(h.source, nil)
+		fn(h.source, nil, "")
 		if p := paramByArg(h.source, ArgName(h.param)); p != nil {
-			fn(h.source, p)
+			fn(h.source, p, "")
 		}
 		if h.query != nil {
 			h.query.Uses(fn)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 )
 
@@ -173,6 +175,31 @@ func (w *goWriter) registry() {
 		w.p("\tcase %q:\n\t\treturn &%s{}\n", r.Name, r.Name)
 	}
 	w.p("\t}\n\treturn nil\n}\n")
+	w.p("\n// choiceElements maps each type with choice elements (value[x]) to their base names, sorted:\n")
+	w.p("// resource, data type and backbone element types, by their generated names.\nvar choiceElements = map[string][]string{\n")
+	all := append(append(append([]*Type(nil), w.defs.Resources...), w.defs.Datatypes...), w.defs.Backbones...)
+	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+	for _, t := range all {
+		var bases []string
+		for _, f := range t.Fields {
+			if f.Choice != "" && !slices.Contains(bases, f.Choice) {
+				bases = append(bases, f.Choice)
+			}
+		}
+		if len(bases) == 0 {
+			continue
+		}
+		sort.Strings(bases)
+		w.p("\t%q: {", t.Name)
+		for i, b := range bases {
+			if i > 0 {
+				w.p(", ")
+			}
+			w.p("%q", b)
+		}
+		w.p("},\n")
+	}
+	w.p("}\n")
 }
 
 func (w *goWriter) primitives() {

@@ -1,0 +1,337 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vektah/gqlparser/v2/ast"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/fhirgate/fhirgate/authz"
+	"github.com/fhirgate/fhirgate/graph"
+	"github.com/fhirgate/fhirgate/model"
+	"github.com/fhirgate/fhirgate/search"
+)
+
+const officialExamples = "../../shared/data/fhir-r4-examples"
+
+var testSchema = graph.NewExecutableSchema(graph.Config{}).Schema()
+
+func testGuard(t testing.TB) *guard {
+	t.Helper()
+	policy, err := authz.NewPolicy(authz.PolicyConfig{Groups: objectGroups(testSchema)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newGuard(policy, testSchema)
+}
+
+func (r *reads) String() string {
+	var parts []string
+	for _, c := range r.coords {
+		parts = append(parts, c.obj+"."+c.field)
+	}
+	slices.Sort(parts)
+	parts = slices.Compact(parts)
+	for _, w := range r.whole {
+		parts = append(parts, "whole "+w)
+	}
+	for _, n := range r.names {
+		parts = append(parts, "? "+n)
+	}
+	if r.all {
+		parts = append(parts, "all")
+	}
+	return strings.Join(parts, " ")
+}
+
+// TestParamReads: a search reads the elements along its parameter's expression and, below the
+// values it selects, what the index holds in the fields the modifier compares.
+func TestParamReads(t *testing.T) {
+	g := testGuard(t)
+	cases := []struct{ typ, code, mod, want string }{
+		{"Patient", "family", "", "HumanName.family Patient.name"},
+		{"Patient", "birthdate", search.ModSort, "Patient.birthDate"},
+		{"Patient", "address", "", "Patient.address whole Address"},
+		{"Patient", "address-state", "", "Address.state Patient.address"},
+		{"Patient", "phone", "", "ContactPoint.rank ContactPoint.system ContactPoint.use ContactPoint.value Patient.telecom"},
+		{"Patient", "general-practitioner", "", "Patient.generalPractitioner Reference.reference"},
+		{"Patient", "general-practitioner", "identifier", "Identifier.system Identifier.value Patient.generalPractitioner Reference.identifier"},
+		{"Observation", "code", "", "CodeableConcept.coding Coding.code Coding.system Observation.code"},
+		{"Observation", "code", "text", "CodeableConcept.coding CodeableConcept.text Coding.display Observation.code"},
+		{"Observation", "code", search.ModSort, "CodeableConcept.coding Coding.code Observation.code"},
+		{"Observation", "value-quantity", "", "Observation.valueQuantity Observation.valueSampledData Quantity.code Quantity.system Quantity.unit Quantity.value whole SampledData"},
+		{"Condition", "onset-date", "", "Condition.onsetDateTime Condition.onsetPeriod Period.end Period.start"},
+		{"Patient", "_tag", "", "Coding.code Coding.system Meta.tag Patient.meta"},
+		{"Patient", "_content", "", "all"},
+		{"Patient", "_text", "", "all"},
+	}
+	for _, c := range cases {
+		p := search.ParamOf(c.typ, c.code)
+		if p == nil {
+			t.Fatalf("no parameter %s.%s", c.typ, c.code)
+		}
+		if got := g.paramReads(c.typ, p, c.mod).String(); got != c.want {
+			t.Errorf("%s.%s:%s (%s):\n got %s\nwant %s", c.typ, c.code, c.mod, p.Expression, got, c.want)
+		}
+	}
+}
+
+// TestEveryParamIsTyped: every search parameter of every type is analysed against the schema;
+// one that could not be would read everything and be refused to every role that hides a field.
+func TestEveryParamIsTyped(t *testing.T) {
+	g := testGuard(t)
+	n := 0
+	for _, typ := range model.ResourceTypes() {
+		for i := range model.SearchParams(typ) {
+			p := &model.SearchParams(typ)[i]
+			if p.Code == "_content" || p.Code == "_text" || p.Expression == "" {
+				continue
+			}
+			for _, mod := range []string{"", search.ModSort, search.ModMissing} {
+				if g.paramReads(typ, p, mod).all {
+					t.Errorf("%s.%s (%s) could not be analysed", typ, p.Code, p.Expression)
+				}
+				n++
+			}
+		}
+	}
+	if n < 6000 {
+		t.Errorf("only %d parameter uses analysed", n)
+	}
+	t.Logf("%d parameter uses analysed", n)
+}
+
+// modsOf lists the modifiers to check for a parameter type.
+func modsOf(ptype string) []string {
+	mods := []string{"", search.ModSort, search.ModMissing}
+	switch ptype {
+	case "string":
+		mods = append(mods, "exact", "contains")
+	case "token":
+		mods = append(mods, "text", "of_type", "not", "in")
+	case "reference":
+		mods = append(mods, "identifier")
+	}
+	return mods
+}
+
+// TestParamReadsCoverExtraction is the independent check of what the guard believes a search
+// reads: for every official example, every primitive value in it is changed in turn and the
+// resource indexed again; when a parameter's index changes in a field that a modifier compares,
+// the element changed must be among what the guard says that use of the parameter reads.
+func TestParamReadsCoverExtraction(t *testing.T) {
+	if testing.Short() {
+		t.Skip("indexes every official example once per value")
+	}
+	g := testGuard(t)
+	files, _ := filepath.Glob(filepath.Join(officialExamples, "*.json"))
+	if len(files) < 600 {
+		t.Fatalf("want the official examples in %s, found %d files", officialExamples, len(files))
+	}
+	seen := map[paramKey]bool{}
+	var leaves, failures int
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := decodeNumbers(t, b)
+		typ, _ := res["resourceType"].(string)
+		if model.SearchParams(typ) == nil {
+			continue
+		}
+		base := indexFields(t, typ, res)
+		walkLeaves(g.types, typ, res, nil, func(path []coordinate, change func() func()) {
+			leaves++
+			undo := change()
+			after := indexFields(t, typ, res)
+			undo()
+			for code, fields := range base {
+				changed := changedFields(fields, after[code])
+				if len(changed) == 0 {
+					continue
+				}
+				p := search.ParamOf(typ, code)
+				for _, mod := range modsOf(p.Type) {
+					cmp := search.ComparedFields(p.Type, mod)
+					if cmp != nil && !slices.ContainsFunc(changed, func(f string) bool { return slices.Contains(cmp, f) }) {
+						continue
+					}
+					seen[paramKey{typ, code, mod}] = true
+					if r := g.paramReads(typ, p, mod); !r.covers(path) && failures < 30 {
+						failures++
+						t.Errorf("%s: %s.%s:%s changes with %v, outside what the guard vets: %s", filepath.Base(f), typ, code, mod, path, r)
+					}
+				}
+			}
+			for code, fields := range after {
+				if _, ok := base[code]; !ok && len(fields) > 0 && !g.paramReads(typ, search.ParamOf(typ, code), search.ModMissing).covers(path) {
+					t.Errorf("%s: %s.%s appears with %v, outside what the guard vets", filepath.Base(f), typ, code, path)
+				}
+			}
+		})
+	}
+	t.Logf("%d values changed in %d examples; %d parameter uses seen to change", leaves, len(files), len(seen))
+	if len(seen) < 1500 {
+		t.Errorf("only %d parameter uses seen to change", len(seen))
+	}
+}
+
+// covers reports whether the element at path (its coordinates from the resource down) is
+// among what r reads: itself, or below a type read whole.
+func (r *reads) covers(path []coordinate) bool {
+	if r.all {
+		return true
+	}
+	leaf := path[len(path)-1]
+	leaf.field = strings.TrimPrefix(leaf.field, "_") // a primitive's extensions go with it
+	if slices.Contains(r.coords, leaf) || slices.Contains(r.names, leaf.field) {
+		return true
+	}
+	for _, c := range path {
+		if slices.Contains(r.whole, c.obj) || slices.Contains(r.whole, "") {
+			return true
+		}
+	}
+	return false
+}
+
+func decodeNumbers(t testing.TB, b []byte) map[string]any {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// indexFields indexes res and returns, per parameter code, each index field's values.
+func indexFields(t testing.TB, typ string, res map[string]any) map[string]map[string][]string {
+	raw, _ := json.Marshal(res)
+	ix, err := search.Extract(typ, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string][]string{}
+	for _, e := range ix.Entries {
+		var code string
+		for _, f := range e {
+			if f.Key == "p" {
+				code = f.Value.(string)
+			}
+		}
+		if out[code] == nil {
+			out[code] = map[string][]string{}
+		}
+		for _, f := range e {
+			if f.Key != "p" {
+				v := f.Value
+				if d, ok := v.(bson.D); ok { // a composite's component
+					v = fmt.Sprint(d)
+				}
+				out[code][f.Key] = append(out[code][f.Key], fmt.Sprint(v))
+			}
+		}
+	}
+	for _, fields := range out {
+		for k := range fields {
+			slices.Sort(fields[k])
+		}
+	}
+	return out
+}
+
+func changedFields(before, after map[string][]string) []string {
+	var out []string
+	for k, v := range before {
+		if !slices.Equal(v, after[k]) {
+			out = append(out, k)
+		}
+	}
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// walkLeaves calls visit for every primitive value below v, a value of type typ, with the
+// schema coordinates from the resource down to it and a function that changes the value and
+// returns its undo. Contained and bundled resources switch to their own type.
+func walkLeaves(types *schemaTypes, typ string, v any, path []coordinate, visit func([]coordinate, func() func())) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	if rt, ok := m["resourceType"].(string); ok {
+		typ = rt
+	}
+	elems, _ := types.Elements(typ)
+	for k, x := range m {
+		if k == "resourceType" {
+			continue
+		}
+		p := append(slices.Clip(path), coordinate{typ, k})
+		child := elems[k]
+		switch x := x.(type) {
+		case []any:
+			for i := range x {
+				leafOrWalk(types, child, x[i], p, func(n any) { x[i] = n }, visit)
+			}
+		default:
+			leafOrWalk(types, child, x, p, func(n any) { m[k] = n }, visit)
+		}
+	}
+}
+
+func leafOrWalk(types *schemaTypes, typ string, v any, path []coordinate, set func(any), visit func([]coordinate, func() func())) {
+	var changed any
+	switch x := v.(type) {
+	case map[string]any:
+		walkLeaves(types, typ, x, path, visit)
+		return
+	case string:
+		changed = x + "Zq9"
+	case json.Number:
+		changed = json.Number(string(x) + "1")
+	case bool:
+		changed = !x
+	default:
+		return
+	}
+	visit(path, func() func() {
+		set(changed)
+		return func() { set(v) }
+	})
+}
+
+// TestSchemaTypes: the analysis sees FHIR's element names and types, not GraphQL's extras.
+func TestSchemaTypes(t *testing.T) {
+	types := &schemaTypes{schema: testSchema}
+	ref, _ := types.Elements("Reference")
+	if _, ok := ref["resource"]; ok {
+		t.Error("Reference.resource is GraphQL's, not a FHIR element")
+	}
+	pat, ok := types.Elements("Patient")
+	if !ok || pat["birthDate"] != "date" || pat["deceasedBoolean"] != "boolean" || pat["multipleBirthInteger"] != "integer" || pat["name"] != "HumanName" {
+		t.Errorf("Patient elements: %v", pat)
+	}
+	if _, ok := pat["_reverse"]; ok {
+		t.Error("_reverse is GraphQL's, not a FHIR element")
+	}
+	if _, ok := types.Elements("Resource"); ok {
+		t.Error("Resource is abstract")
+	}
+	if def := testSchema.Types["Patient"]; def == nil || def.Kind != ast.Object {
+		t.Fatal("no Patient type")
+	}
+}

@@ -1,0 +1,251 @@
+package fhirpath
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/fhirgate/fhirgate/model"
+)
+
+// Schema describes the structure of FHIR types for Reads.
+type Schema interface {
+	// Elements returns the elements of the complex type typ, by JSON name (valueQuantity, not
+	// value[x]), with their types; a primitive element's type starts with a lower-case letter.
+	// ok is false when typ is not a concrete complex type the schema knows: a primitive, an
+	// abstract type such as Resource, or an unknown name.
+	Elements(typ string) (elements map[string]string, ok bool)
+}
+
+// Read is one element an expression reads: element Name of a value of type Owner, itself of
+// type Type. Owner is "" when the value's type cannot be known before evaluation (a resolved
+// reference, a contained resource); Type is "" when the element's type cannot. Whole means
+// the value is used whole (compared, or handed to a function that looks inside it), so
+// everything below the element is read too; a Whole read of the root has no Owner and Name.
+type Read struct {
+	Owner, Name, Type string
+	Whole             bool
+}
+
+// Reads returns every element the expression reads when it is evaluated on a resource of
+// type root, resolved with the types s gives, not by the expression's text: a choice name
+// (deceased) reads each of its choices (deceasedBoolean, deceasedDateTime) or only those an
+// ofType or as cast keeps; names inside function arguments read relative to their focus. A
+// name that is no element of a known type is an error, since the expression could only mean
+// something else than it says. results are the elements the expression's result comes from,
+// for a caller that goes on to read inside them (a search parameter's index does).
+func (e *Expr) Reads(root string, s Schema) (reads, results []Read, err error) {
+	return e.ReadsIn(root, root, s)
+}
+
+// ReadsIn is Reads for an expression evaluated on a value of type focus inside a resource of
+// type resource (%resource), such as a composite search parameter's component.
+func (e *Expr) ReadsIn(resource, focus string, s Schema) (reads, results []Read, err error) {
+	a := &analysis{s: s, root: resource}
+	start := []item{{typ: focus}}
+	for _, it := range a.walk(e.root, start, start) {
+		results = append(results, Read{Owner: it.owner, Name: it.name, Type: it.typ})
+	}
+	return a.reads, results, a.err
+}
+
+// item is what the analysis knows of one value: the element it came from and its type.
+type item struct{ owner, name, typ string }
+
+type analysis struct {
+	s     Schema
+	root  string
+	reads []Read
+	err   error
+}
+
+func (a *analysis) fail(format string, args ...any) {
+	if a.err == nil {
+		a.err = &Error{Pos: -1, Msg: fmt.Sprintf(format, args...)}
+	}
+}
+
+var boolean = []item{{typ: "boolean"}}
+
+// walk returns the items node n yields on focus, with this as $this, recording what it reads.
+func (a *analysis) walk(n node, focus, this []item) []item {
+	switch n := n.(type) {
+	case *literalNode:
+		if n.empty {
+			return nil
+		}
+		return []item{{typ: n.v.Type}}
+	case *thisNode:
+		return this
+	case *rootNode:
+		return []item{{typ: a.root}}
+	case *identNode:
+		if isUpper(n.name) { // a type name selects the focus values of that type
+			var out []item
+			for _, it := range focus {
+				if it.typ == n.name || n.name == "Resource" || n.name == "DomainResource" || it.typ == "" {
+					out = append(out, it)
+				}
+			}
+			return out
+		}
+		return a.member(focus, n.name, "")
+	case *memberNode:
+		return a.member(a.walk(n.target, focus, this), n.name, "")
+	case *indexNode:
+		return a.walk(n.target, focus, this)
+	case *binaryNode:
+		l, r := a.walk(n.l, focus, this), a.walk(n.r, focus, this)
+		switch n.op {
+		case "|":
+			return append(l, r...)
+		case "=", "!=": // compares whole values
+			a.whole(l)
+			a.whole(r)
+		}
+		return boolean
+	case *typeOpNode:
+		if n.op == "as" {
+			return a.cast(n.arg, n.typ, focus, this)
+		}
+		a.walk(n.arg, focus, this) // is: which choice is present is a read of each
+		return boolean
+	case *callNode:
+		return a.call(n, focus, this)
+	}
+	a.fail("internal: cannot analyse %T", n)
+	return nil
+}
+
+func (a *analysis) call(n *callNode, focus, this []item) []item {
+	switch n.name {
+	case "ofType", "as":
+		if n.target == nil {
+			return narrow(focus, n.typ)
+		}
+		return a.cast(n.target, n.typ, focus, this)
+	}
+	in := focus
+	if n.target != nil {
+		in = a.walk(n.target, focus, this)
+	}
+	switch n.name {
+	case "where", "exists":
+		for _, arg := range n.args {
+			a.walk(arg, in, in)
+		}
+		if n.name == "where" {
+			return in
+		}
+		return boolean
+	case "empty", "not", "is":
+		return boolean
+	case "first":
+		return in
+	case "resolve":
+		return []item{{}} // a resource of a type known only when evaluated
+	case "extension":
+		return a.member(in, "extension", "")
+	}
+	// A function this analysis does not know looks inside its input as it likes.
+	a.whole(in)
+	for _, arg := range n.args {
+		a.walk(arg, in, in)
+	}
+	return []item{{}}
+}
+
+// cast walks target narrowed to typ: a choice element read through a cast reads only the
+// choices of that type.
+func (a *analysis) cast(target node, typ string, focus, this []item) []item {
+	switch t := target.(type) {
+	case *memberNode:
+		return a.member(a.walk(t.target, focus, this), t.name, typ)
+	case *identNode:
+		if !isUpper(t.name) {
+			return a.member(focus, t.name, typ)
+		}
+	}
+	return narrow(a.walk(target, focus, this), typ)
+}
+
+// narrow keeps the items that may be of type typ; an item of unknown type becomes one of typ.
+func narrow(in []item, typ string) []item {
+	var out []item
+	for _, it := range in {
+		switch {
+		case it.typ == "":
+			it.typ = typ
+			out = append(out, it)
+		case isSubtype(it.typ, typ):
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+func isSubtype(t, want string) bool {
+	if t == want || want == "Resource" || want == "DomainResource" && isUpper(t) {
+		return true
+	}
+	for _, s := range supertypes[t] {
+		if s == want {
+			return true
+		}
+	}
+	return false
+}
+
+// member reads element name of each item; cast, when set, keeps only the choices of that type.
+func (a *analysis) member(in []item, name, cast string) []item {
+	var out []item
+	for _, it := range in {
+		elems, ok := a.s.Elements(it.typ)
+		if !ok {
+			if it.typ != "" && !isUpper(it.typ) {
+				continue // a primitive has no elements
+			}
+			// Unknown type: the name is read on whatever the value turns out to be.
+			a.reads = append(a.reads, Read{Name: name})
+			out = append(out, item{typ: cast})
+			continue
+		}
+		if t, ok := elems[name]; ok {
+			if cast != "" && !isSubtype(t, cast) {
+				continue
+			}
+			a.reads = append(a.reads, Read{Owner: it.typ, Name: name, Type: t})
+			out = append(out, item{owner: it.typ, name: name, typ: t})
+			continue
+		}
+		if name == "resourceType" {
+			out = append(out, item{typ: "string"})
+			continue
+		}
+		if !model.IsChoiceElement(it.typ, name) {
+			a.fail("%s has no element %q", it.typ, name)
+			continue
+		}
+		for el, t := range elems {
+			suffix, ok := strings.CutPrefix(el, name)
+			if !ok || !isUpper(suffix) {
+				continue
+			}
+			if ct, ok := choiceType(suffix); !ok || cast != "" && !isSubtype(ct, cast) {
+				continue
+			}
+			a.reads = append(a.reads, Read{Owner: it.typ, Name: el, Type: t})
+			out = append(out, item{owner: it.typ, name: el, typ: t})
+		}
+	}
+	return out
+}
+
+// whole records that the items are used whole.
+func (a *analysis) whole(in []item) {
+	for _, it := range in {
+		if it.typ != "" && !isUpper(it.typ) {
+			continue // a primitive is read by itself: its element is among the reads already
+		}
+		a.reads = append(a.reads, Read{Owner: it.owner, Name: it.name, Type: it.typ, Whole: true})
+	}
+}
