@@ -170,11 +170,20 @@ func (g *guard) computeParamReads(typ string, p *model.SearchParam, mod string) 
 				return &reads{all: true}
 			}
 			for _, part := range parts {
-				r.value(g.types, cp.Type, "", part.Type)
+				r.value(g.types, cp.Type, componentMod(mod), part.Type)
 			}
 		}
 	}
 	return r
+}
+
+// componentMod is the use of a composite's component: :missing tests every field of every
+// component; any other search compares each component as a plain search would.
+func componentMod(mod string) string {
+	if mod == search.ModMissing {
+		return mod
+	}
+	return ""
 }
 
 // expression adds what expr reads on a value of type focus in a resource of type typ, and

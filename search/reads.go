@@ -11,7 +11,7 @@ const (
 
 // feeds says, for a value of one FHIR type, which of its elements (paths relative to the value,
 // "" for the value itself) extraction copies into each index field. It mirrors entriesFor and
-// its helpers: change those, change this (TestElementReadsCoverExtraction checks it against
+// its helpers: change those, change this (api.TestParamReadsCoverExtraction checks it against
 // extraction on the official examples). A type not listed is read whole.
 var feeds = map[string]map[string][]string{
 	"Reference": {
