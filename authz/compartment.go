@@ -144,7 +144,7 @@ func (c PatientCompartment) Admit(v storage.Version) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("a %s must refer to the token's patient through %s", v.Type, strings.Join(link, " or "))
+	return fmt.Errorf("%s must refer to the token's patient through %s", v.Type, strings.Join(link, " or "))
 }
 
 // refersToOtherPatient reports whether resource JSON holds a literal reference, at any
