@@ -94,8 +94,9 @@ func inScope(raw bson.Raw, sf bson.D) (bool, error) {
 	return m.match(withIndex(raw), sf)
 }
 
-// versionInScope reports whether a stored version, current or historical, meets the scope
-// filter sf: its search fields are computed from its JSON, since history keeps none.
+// versionInScope reports whether a version, current, historical or about to be written,
+// meets the scope filter sf: its search fields are those planned with it or, since history
+// keeps none, computed from its JSON.
 func (s *Store) versionInScope(typ string, d *versionDoc, sf bson.D) (bool, error) {
 	if sf == nil {
 		return true, nil
