@@ -321,7 +321,7 @@ func TestCompartmentIsolation(t *testing.T) {
 		t.Errorf("write into another's compartment: %+v", r.Errors)
 	}
 	r = a.postAs(writer, "", `mutation { ObservationUpdate(id: "oa1", res: {resourceType: "Observation", id: "oa1", status: "final", code: {text: "x"}, subject: {reference: "Patient/bob"}}) { id } }`)
-	if strings.Join(codes(r), ",") != "FORBIDDEN" {
+	if strings.Join(codes(r), ",") != "NOT_FOUND" { // outside answers like absent
 		t.Errorf("taking over another's resource: %+v", r.Errors)
 	}
 	if rec, err := a.store.Read(context.Background(), "Observation", "oa1"); err != nil || rec.VersionID != 1 {
@@ -497,7 +497,7 @@ func TestPolicyReload(t *testing.T) {
 
 // TestStorageEnforcesScope calls storage directly, as a resolver that forgot every check
 // would: with a patient's scope in the context, nothing outside the compartment comes back
-// from any read, and nothing outside can be written.
+// from any read, and nothing outside can be written (it answers like absent).
 func TestStorageEnforcesScope(t *testing.T) {
 	e := newEnv(t)
 	e.put(`{"resourceType":"Patient","id":"alice","gender":"female"}`,
@@ -547,7 +547,7 @@ func TestStorageEnforcesScope(t *testing.T) {
 	if _, err := s.Commit(ctx, []storage.Write{{Op: storage.OpCreate, Type: "Observation", ID: "new", Resource: res}}); !errors.Is(err, storage.ErrForbidden) {
 		t.Errorf("write into another compartment: %v", err)
 	}
-	if _, err := s.Commit(ctx, []storage.Write{{Op: storage.OpDelete, Type: "Patient", ID: "alice"}}); !errors.Is(err, storage.ErrForbidden) {
+	if _, err := s.Commit(ctx, []storage.Write{{Op: storage.OpDelete, Type: "Patient", ID: "alice"}}); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("delete of another patient: %v", err)
 	}
 	if n, _ := s.Count(context.Background(), "Patient", nil); n != 2 {

@@ -3,10 +3,16 @@ package authz
 import (
 	_ "embed"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/search"
+	"github.com/fhirgate/fhirgate/storage"
 )
 
 // compartmentJSON maps each resource type of the R4 Patient compartment to the search
@@ -24,13 +30,52 @@ var patientCompartment = func() map[string][]string {
 	return m
 }()
 
+// subjectParams maps each type of the Patient compartment to its subject-like compartment
+// parameters; types without any are absent.
+var subjectParams = func() map[string][]string {
+	m := map[string][]string{}
+	for typ, params := range patientCompartment {
+		for _, p := range params {
+			if subjectLike(typ, p) {
+				m[typ] = append(m[typ], p)
+			}
+		}
+	}
+	return m
+}()
+
+// subjectLike reports whether compartment parameter code of typ says whom a resource is
+// about, rather than who took part in it: the parameter the specification calls `subject`
+// (Observation.subject, Composition.subject, ...), and every parameter that can refer to
+// nothing but a Patient (all the `patient` parameters, Coverage's `beneficiary`,
+// ResearchSubject's `individual`). The others (performer, author, recorder, asserter,
+// participant, sender, recipient, payee, ...) name someone who acted on or received the
+// record, possibly the patient, but do not make it theirs.
+func subjectLike(typ, code string) bool {
+	if code == "subject" {
+		return true
+	}
+	for _, p := range model.SearchParams(typ) {
+		if p.Code == code {
+			return p.Type == "reference" && slices.Equal(p.Targets, []string{"Patient"})
+		}
+	}
+	return false
+}
+
 // CompartmentParams returns the search parameters that link resources of typ to a patient,
 // or nil when typ is not in the Patient compartment.
 func CompartmentParams(typ string) []string { return patientCompartment[typ] }
 
+// SubjectParams returns the compartment parameters of typ that say whom a resource is
+// about (see [PatientCompartment.Admit]), or nil when typ has none.
+func SubjectParams(typ string) []string { return subjectParams[typ] }
+
 // PatientCompartment confines storage to one patient's compartment: the Patient itself and
 // the resources that refer to it through a compartment parameter. It is a storage scope.
 type PatientCompartment struct{ ID string }
+
+var _ storage.Scope = PatientCompartment{}
 
 // Filter returns the condition a current document of typ meets when it is in the
 // compartment; ok is false when no resource of typ can be.
@@ -48,4 +93,93 @@ func (c PatientCompartment) Filter(typ string) (filter bson.D, ok bool) {
 		or = append(or, search.RefFilter(p, ref))
 	}
 	return bson.D{{Key: "$or", Value: or}}, true
+}
+
+// errOtherPatient is Admit's refusal of a version that refers to another patient.
+var errOtherPatient = errors.New("a reference names a patient other than the token's")
+
+// Admit decides whether a writer bound to the patient may write v (a new version, or the
+// current one it would replace or delete). Being in the compartment is not enough: an
+// Observation about another patient is in this one's compartment as soon as this patient
+// performed it. So v is admitted only when
+//
+//  1. it is the patient's own Patient resource, or, for any other type of the compartment,
+//     it refers to the patient through a subject-like parameter ([SubjectParams]: what the
+//     resource is about). Types without one (Appointment, AppointmentResponse, Group,
+//     Schedule) are linked through any of their compartment parameters; and
+//  2. none of its literal references names another Patient: not through a compartment
+//     parameter, which would put it in that patient's compartment too, nor anywhere else
+//     (other references, extensions, contained resources), because a writer bound to one
+//     patient has no business writing about another.
+//
+// References are compared as search indexes them: "Patient/id", from a relative, absolute
+// or versioned literal reference. Logical references (Reference.identifier alone) name no
+// stored resource; one cannot satisfy rule 1.
+func (c PatientCompartment) Admit(v storage.Version) error {
+	if v.Type == "Patient" && v.ID != c.ID {
+		return errors.New("a Patient other than the token's is another patient's record")
+	}
+	if other, err := refersToOtherPatient(v.JSON, c.ID); err != nil {
+		return err
+	} else if other {
+		return errOtherPatient
+	}
+	if v.Type == "Patient" {
+		return nil
+	}
+	link := subjectParams[v.Type]
+	if len(link) == 0 {
+		link = patientCompartment[v.Type]
+	}
+	if len(link) == 0 {
+		return fmt.Errorf("%s is not in the Patient compartment", v.Type)
+	}
+	refs, err := search.IndexRefs(v.Index)
+	if err != nil {
+		return err
+	}
+	own := "Patient/" + c.ID
+	for _, p := range link {
+		if slices.Contains(refs[p], own) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s must refer to the token's patient through %s", v.Type, strings.Join(link, " or "))
+}
+
+// refersToOtherPatient reports whether resource JSON holds a literal reference, at any
+// depth, to a Patient whose id is not id. Every string element named "reference" counts,
+// which takes in every Reference.reference (and a few uri elements of the same name:
+// harmless, as they are read the same way).
+func refersToOtherPatient(raw []byte, id string) (bool, error) {
+	var doc any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return false, fmt.Errorf("resource JSON: %w", err)
+	}
+	return walkRefs(doc, func(ref string) bool {
+		t, rid, ok := search.SplitReference(ref)
+		return ok && t == "Patient" && rid != id
+	}), nil
+}
+
+// walkRefs reports whether match holds for any string element named "reference" in x.
+func walkRefs(x any, match func(string) bool) bool {
+	switch x := x.(type) {
+	case map[string]any:
+		for k, v := range x {
+			if s, ok := v.(string); ok && k == "reference" && match(s) {
+				return true
+			}
+			if walkRefs(v, match) {
+				return true
+			}
+		}
+	case []any:
+		for _, v := range x {
+			if walkRefs(v, match) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -79,25 +79,45 @@ func (f StoreFinder) Find(ctx context.Context, typ string, filter bson.D, refPar
 // Refs returns the "Type/id" reference values of parameter param in a stored
 // document's index.
 func Refs(doc bson.Raw, param string) []string {
+	var out []string
+	eachRef(doc, func(p, r string) {
+		if p == param {
+			out = append(out, r)
+		}
+	})
+	return out
+}
+
+// IndexRefs returns the reference values of every parameter in the search fields f, by
+// parameter code: "Type/id" for a literal reference (relative, absolute or versioned),
+// the URL for an external or canonical one. They are the values that [RefFilter] matches.
+func IndexRefs(f storage.IndexFields) (map[string][]string, error) {
+	doc, err := bson.Marshal(f)
+	if err != nil {
+		return nil, fmt.Errorf("search: index references: %w", err)
+	}
+	out := map[string][]string{}
+	eachRef(doc, func(p, r string) { out[p] = append(out[p], r) })
+	return out, nil
+}
+
+// eachRef calls f with the parameter and value of every reference entry of a document's index.
+func eachRef(doc bson.Raw, f func(param, ref string)) {
 	arr, ok := doc.Lookup(FieldIndex).ArrayOK()
 	if !ok {
-		return nil
+		return
 	}
 	vals, _ := arr.Values()
-	var out []string
 	for _, v := range vals {
 		e, ok := v.DocumentOK()
 		if !ok {
 			continue
 		}
-		if p, _ := e.Lookup(fParam).StringValueOK(); p != param {
-			continue
-		}
+		p, _ := e.Lookup(fParam).StringValueOK()
 		if r, ok := e.Lookup(fRef).StringValueOK(); ok {
-			out = append(out, r)
+			f(p, r)
 		}
 	}
-	return out
 }
 
 // RefFilter matches resources whose reference parameter param points at any of refs

@@ -79,8 +79,10 @@ const cleanupTimeout = 30 * time.Second
 //
 // Errors, all wrapped with the type, id and versions involved: ErrInvalid for a
 // malformed write or resource JSON; ErrConflict when a write's IfMatch is stale;
-// ErrExists, ErrNotFound and ErrDeleted as described on [Op]. On error nothing of the
-// commit is visible: not in the current versions, the history or the change feed.
+// ErrExists, ErrNotFound and ErrDeleted as described on [Op]; under a [Scope] in ctx,
+// ErrNotFound, ErrExists and ErrForbidden as described there, before any other error
+// about an existing resource. On error nothing of the commit is visible: not in the
+// current versions, the history or the change feed.
 //
 // Commit calls StampMeta and MarshalJSON on every resource, again on each retry.
 func (s *Store) Commit(ctx context.Context, writes []Write) ([]*Record, error) {
@@ -90,10 +92,6 @@ func (s *Store) Commit(ctx context.Context, writes []Write) ([]*Record, error) {
 
 	tcs, keys, err := s.checkWrites(ctx, writes)
 	if err != nil {
-		return nil, err
-	}
-
-	if err := s.checkWriteScope(ctx, writes); err != nil {
 		return nil, err
 	}
 
@@ -174,10 +172,20 @@ func (s *Store) tryCommit(ctx context.Context, writes []Write, tcs []*typeColls,
 		return nil, false, err
 	}
 
+	// A scope is checked here, under the locks and against the versions this attempt
+	// replaces, so that no concurrent write slips between the check and the commit.
+	if err := s.checkCurrentScope(ctx, writes, prev); err != nil {
+		return nil, false, err
+	}
+
 	ts := time.Now().UTC().Truncate(time.Millisecond)
 
 	plan, err := planWrites(writes, prev, ts, s.c.indexer)
 	if err != nil {
+		return nil, false, err
+	}
+
+	if err := s.checkNewScope(ctx, writes, plan); err != nil {
 		return nil, false, err
 	}
 

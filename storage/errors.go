@@ -21,7 +21,8 @@ var (
 	ErrInvalid = errors.New("storage: invalid argument")
 	// ErrTooMany means more resources matched than the caller's limit allows.
 	ErrTooMany = errors.New("storage: too many matches")
-	// ErrForbidden means a write would touch or create a resource outside the caller's scope.
+	// ErrForbidden means the caller's scope does not allow a write to, or from, a version
+	// the caller sent or can read (see [Scope]).
 	ErrForbidden = errors.New("storage: outside the caller's scope")
 )
 

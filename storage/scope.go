@@ -11,10 +11,43 @@ import (
 // Storage applies it itself on every read, batch read, history read, search and write made
 // with a context that carries it, so a caller that forgot a check still cannot reach
 // what lies outside.
+//
+// Under a scope, what lies outside answers like what does not exist, writes included:
+//
+//   - An update (OpPut) or delete needs a current version that the caller can read: one
+//     that meets Filter and is not deleted. For any other id, unused, deleted or used
+//     outside the scope alike, the write fails with ErrNotFound and the same message.
+//     So a scoped update never creates: creating at an unused id while refusing at a used
+//     one would tell the caller which ids are used outside. Scoped callers create with
+//     OpCreate and an id of the server's choosing.
+//   - A create needs an id that has never been used: ErrExists otherwise, whoever the
+//     resource belongs to. This answer does reveal that the id is used, so a caller under
+//     a scope must never create at an id taken from its client (the GraphQL resolvers
+//     create at fresh random ids).
+//   - Both the current version that an update replaces or a delete removes, and the new
+//     version an update or create writes, must meet Filter and be admitted by Admit:
+//     ErrForbidden otherwise. Those are versions the caller sent or can read, so the
+//     refusal reveals nothing else.
 type Scope interface {
 	// Filter returns the condition, over current documents and their search fields, that
 	// the resources of typ in scope meet; ok is false when none of them can be.
 	Filter(typ string) (filter bson.D, ok bool)
+	// Admit reports whether a caller confined to the scope may write v: the new version
+	// of a create or update, or the current version that an update replaces or a delete
+	// removes. Storage asks only about versions that meet Filter: Admit adds the rules of
+	// writing to those of reading. A non-nil error says why not, about v alone, in words
+	// fit for the caller.
+	Admit(v Version) error
+}
+
+// Version is one version of a resource, as a Scope judges it for a write.
+type Version struct {
+	Type string
+	ID   string
+	// JSON is the resource as stored, or as it will be.
+	JSON []byte
+	// Index holds its search fields, as the datastore's Indexer computes them.
+	Index IndexFields
 }
 
 type scopeKey struct{}
@@ -61,8 +94,9 @@ func inScope(raw bson.Raw, sf bson.D) (bool, error) {
 	return m.match(withIndex(raw), sf)
 }
 
-// versionInScope reports whether a stored version, current or historical, meets the scope
-// filter sf: its search fields are computed from its JSON, since history keeps none.
+// versionInScope reports whether a version, current, historical or about to be written,
+// meets the scope filter sf: its search fields are those planned with it or, since history
+// keeps none, computed from its JSON.
 func (s *Store) versionInScope(typ string, d *versionDoc, sf bson.D) (bool, error) {
 	if sf == nil {
 		return true, nil
@@ -70,14 +104,14 @@ func (s *Store) versionInScope(typ string, d *versionDoc, sf bson.D) (bool, erro
 	if d.Del || s.c.indexer == nil {
 		return false, nil
 	}
-	f, err := s.c.indexer.Index(typ, []byte(d.JSON))
+	f, err := s.indexOf(typ, d)
 	if err != nil {
-		return false, fmt.Errorf("index %s/%s: %w", typ, d.resID(), err)
+		return false, err
 	}
 	raw, err := bson.Marshal(struct {
 		ID          string `bson:"_id"`
 		IndexFields `bson:",inline"`
-	}{d.resID(), f})
+	}{d.resID(), *f})
 	if err != nil {
 		return false, err
 	}
@@ -85,57 +119,102 @@ func (s *Store) versionInScope(typ string, d *versionDoc, sf bson.D) (bool, erro
 	return m.match(raw, sf)
 }
 
-// checkWriteScope refuses, with ErrForbidden, writes under a scope that would touch a
-// resource outside it or move one out of it: the current version, when there is one, and
-// the new one must both be in scope.
-func (s *Store) checkWriteScope(ctx context.Context, writes []Write) error {
-	if scopeFrom(ctx) == nil {
+// indexOf returns the search fields of version d: those planned with it, or computed now
+// from its JSON (and kept on d); none without an Indexer.
+func (s *Store) indexOf(typ string, d *versionDoc) (*IndexFields, error) {
+	if s.c.indexer == nil {
+		return &IndexFields{}, nil
+	}
+	if d.idx == nil {
+		f, err := s.c.indexer.Index(typ, []byte(d.JSON))
+		if err != nil {
+			return nil, fmt.Errorf("index %s/%s: %w", typ, d.resID(), err)
+		}
+		d.idx = &f
+	}
+	return d.idx, nil
+}
+
+// checkCurrentScope applies ctx's scope, if any, to the current versions prev (nil where
+// there is none) of the resources that writes touch, as [Scope] describes. It runs before
+// anything else is checked against them (versions expected by IfMatch, deletions), so
+// that no other answer tells what lies outside.
+func (s *Store) checkCurrentScope(ctx context.Context, writes []Write, prev []*versionDoc) error {
+	sc := scopeFrom(ctx)
+	if sc == nil {
 		return nil
 	}
-	// The current versions, one query per type.
-	ids := map[string][]string{}
-	for _, w := range writes {
-		ids[w.Type] = append(ids[w.Type], w.ID)
-	}
-	current := map[string]map[string]*versionDoc{}
-	for typ, list := range ids {
-		tc, err := s.colls(ctx, typ)
-		if err != nil {
-			return err
-		}
-		if current[typ], err = s.fetchCurrent(ctx, tc, validIDs(list), nil); err != nil {
-			return fmt.Errorf("storage: write %s: %w", typ, err)
-		}
-	}
-	for _, w := range writes {
-		sf, ok := scopeFilter(ctx, w.Type)
-		if !ok {
-			return fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, ErrForbidden)
-		}
-		if cur := current[w.Type][w.ID]; cur != nil && !cur.Del {
-			if in, err := s.versionInScope(w.Type, cur, sf); err != nil || !in {
-				return fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, forbidden(err))
+	for i, w := range writes {
+		p := prev[i]
+		if w.Op == OpCreate {
+			if p != nil {
+				return fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, ErrExists)
 			}
+			continue
 		}
-		if w.Resource != nil {
-			b, err := w.Resource.MarshalJSON()
-			if err != nil {
+		// Absent, deleted and outside must be told apart by nothing: one error, one message.
+		in := false
+		if p != nil && !p.Del {
+			var err error
+			if in, err = s.meetsScope(ctx, w.Type, p); err != nil {
 				return fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, err)
 			}
-			next := versionDoc{Key: w.ID, JSON: string(b)}
-			if in, err := s.versionInScope(w.Type, &next, sf); err != nil || !in {
-				return fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, forbidden(err))
-			}
+		}
+		if !in {
+			return fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, ErrNotFound)
+		}
+		if err := s.admit(sc, w.Type, p); err != nil {
+			return fmt.Errorf("storage: write %s/%s: current version: %w", w.Type, w.ID, err)
 		}
 	}
 	return nil
 }
 
-func forbidden(err error) error {
+// checkNewScope applies ctx's scope, if any, to the new versions plan of writes: each must
+// be one the caller can read back, and be admitted by the scope.
+func (s *Store) checkNewScope(ctx context.Context, writes []Write, plan []*versionDoc) error {
+	sc := scopeFrom(ctx)
+	if sc == nil {
+		return nil
+	}
+	for i, w := range writes {
+		d := plan[i]
+		if d.Del {
+			continue
+		}
+		in, err := s.meetsScope(ctx, w.Type, d)
+		if err != nil {
+			return fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, err)
+		}
+		if !in {
+			return fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, ErrForbidden)
+		}
+		if err := s.admit(sc, w.Type, d); err != nil {
+			return fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, err)
+		}
+	}
+	return nil
+}
+
+// meetsScope reports whether version d of typ meets the filter of ctx's scope.
+func (s *Store) meetsScope(ctx context.Context, typ string, d *versionDoc) (bool, error) {
+	sf, ok := scopeFilter(ctx, typ)
+	if !ok {
+		return false, nil
+	}
+	return s.versionInScope(typ, d, sf)
+}
+
+// admit asks sc whether version d of typ may be written; its refusal wraps ErrForbidden.
+func (s *Store) admit(sc Scope, typ string, d *versionDoc) error {
+	f, err := s.indexOf(typ, d)
 	if err != nil {
+		return err
+	}
+	if err := sc.Admit(Version{Type: typ, ID: d.resID(), JSON: []byte(d.JSON), Index: *f}); err != nil {
 		return fmt.Errorf("%w: %w", ErrForbidden, err)
 	}
-	return ErrForbidden
+	return nil
 }
 
 // AccessLog learns which resources storage hands to a caller or writes for it, for the
