@@ -21,6 +21,7 @@ import (
 	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/graphiql"
 	"github.com/fhirgate/fhirgate/resolvers"
+	"github.com/fhirgate/fhirgate/search"
 )
 
 var errBadArgument = errors.New("bad argument")
@@ -48,6 +49,8 @@ type Config struct {
 	Auth Auth
 	// Audit receives an AuditEvent for every GraphQL request; nil records none.
 	Audit AuditSink
+	// Cursors seals connection cursors; nil uses a key of this process.
+	Cursors *search.Sealer
 }
 
 // DefaultConfig returns the limits fhirgate runs with unless configured otherwise.
@@ -98,6 +101,7 @@ func newGraphQL(cfg Config) http.Handler {
 		ListLimit:   cfg.ListLimit,
 		PageSize:    cfg.PageSize,
 		FHIRVersion: "4.0.1",
+		Cursors:     cfg.Cursors,
 	}
 	es := graph.NewExecutableSchema(graph.Config{Resolvers: res})
 	var g *guard

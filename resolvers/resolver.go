@@ -41,6 +41,8 @@ type Resolver struct {
 	FHIRVersion string
 	// Guard, when set, vets every search before it runs.
 	Guard Guard
+	// Cursors seals connection cursors; nil uses a key of this process.
+	Cursors *search.Sealer
 }
 
 // Query returns the query root resolver.

@@ -33,7 +33,7 @@ func (r *Resolver) parse(ctx context.Context, typ string, args map[string]any) (
 }
 
 func (r *Resolver) runner() *search.Runner {
-	return &search.Runner{Store: r.Store, ListLimit: r.ListLimit, PageSize: r.PageSize}
+	return &search.Runner{Store: r.Store, ListLimit: r.ListLimit, PageSize: r.PageSize, Cursors: r.Cursors}
 }
 
 // rawArgs returns the current field's arguments as the query wrote them, variables
@@ -280,7 +280,7 @@ func (r *Resolver) fetchReverse(ctx context.Context, spec *reverseSpec, parents 
 	for _, ref := range refs {
 		all := byParent[ref]
 		if spec.conn {
-			c, err := search.StaticConnection(q, all, r.PageSize, r.ListLimit)
+			c, err := search.StaticConnection(q, all, r.PageSize, r.ListLimit, r.Cursors)
 			out[ref] = reverseResult{conn: c, err: err}
 			continue
 		}

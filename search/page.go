@@ -27,6 +27,8 @@ type Runner struct {
 	ListLimit int
 	// PageSize is a connection's page size when _count is absent.
 	PageSize int
+	// Cursors seals connection cursors; nil uses a key of this process.
+	Cursors *Sealer
 }
 
 // filter builds the query's filter, with sub-searches on the runner's store.
@@ -126,15 +128,18 @@ type cursor struct {
 	Q string `json:"q"`
 }
 
-func (c cursor) encode() *string {
+func (c cursor) encode(s *Sealer) *string {
 	b, _ := json.Marshal(c)
-	s := base64.RawURLEncoding.EncodeToString(b)
-	return &s
+	out := base64.RawURLEncoding.EncodeToString(s.seal(b))
+	return &out
 }
 
-func decodeCursor(s string) (cursor, error) {
+func decodeCursor(sealer *Sealer, s string) (cursor, error) {
 	var c cursor
 	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		b, err = sealer.open(b)
+	}
 	if err == nil {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.UseNumber()
@@ -233,12 +238,12 @@ func (r *Runner) Connection(ctx context.Context, q *Query) (*Connection, error) 
 	}
 	dg := q.digest
 	c := &Connection{Pagesize: size, runner: r, q: q, filter: f}
-	c.First = cursor{Dir: "first", Q: dg}.encode()
-	c.Last = cursor{Dir: "last", Q: dg}.encode()
+	c.First = cursor{Dir: "first", Q: dg}.encode(r.Cursors)
+	c.Last = cursor{Dir: "last", Q: dg}.encode(r.Cursors)
 
 	cur := cursor{Dir: "first"}
 	if q.Cursor != "" {
-		if cur, err = decodeCursor(q.Cursor); err != nil {
+		if cur, err = decodeCursor(r.Cursors, q.Cursor); err != nil {
 			return nil, err
 		}
 		if cur.Q != dg {
@@ -261,21 +266,21 @@ func (r *Runner) Connection(ctx context.Context, q *Query) (*Connection, error) 
 		off := q.Offset
 		c.offset = &off
 		if q.Offset > 0 && len(recs) > 0 {
-			c.Previous = cursor{Dir: "before", Keys: recs[0].SortKeys, Q: dg}.encode()
+			c.Previous = cursor{Dir: "before", Keys: recs[0].SortKeys, Q: dg}.encode(r.Cursors)
 		}
 		if more {
-			c.Next = cursor{Dir: "after", Keys: recs[len(recs)-1].SortKeys, Q: dg}.encode()
+			c.Next = cursor{Dir: "after", Keys: recs[len(recs)-1].SortKeys, Q: dg}.encode(r.Cursors)
 		}
 	case "after":
 		recs, more, err = r.page(ctx, q.Type, and(f, keyset(order, cur.Keys)), order, 0, size)
 		if len(recs) > 0 {
-			c.Previous = cursor{Dir: "before", Keys: recs[0].SortKeys, Q: dg}.encode()
+			c.Previous = cursor{Dir: "before", Keys: recs[0].SortKeys, Q: dg}.encode(r.Cursors)
 			c.before = nor(keysetOrEqual(order, recs[0].SortKeys))
 		} else {
-			c.Previous = cursor{Dir: "before", Keys: cur.Keys, Q: dg}.encode()
+			c.Previous = cursor{Dir: "before", Keys: cur.Keys, Q: dg}.encode(r.Cursors)
 		}
 		if more {
-			c.Next = cursor{Dir: "after", Keys: recs[len(recs)-1].SortKeys, Q: dg}.encode()
+			c.Next = cursor{Dir: "after", Keys: recs[len(recs)-1].SortKeys, Q: dg}.encode(r.Cursors)
 		}
 	case "before", "last":
 		rev := q.order(true)
@@ -290,11 +295,11 @@ func (r *Runner) Connection(ctx context.Context, q *Query) (*Connection, error) 
 		if len(recs) > 0 {
 			// Keys were read in reverse order; a cursor holds them as the forward order sees them.
 			if more {
-				c.Previous = cursor{Dir: "before", Keys: recs[0].SortKeys, Q: dg}.encode()
+				c.Previous = cursor{Dir: "before", Keys: recs[0].SortKeys, Q: dg}.encode(r.Cursors)
 			}
 			c.before = nor(keysetOrEqual(order, recs[0].SortKeys))
 			if cur.Dir == "before" {
-				c.Next = cursor{Dir: "after", Keys: recs[len(recs)-1].SortKeys, Q: dg}.encode()
+				c.Next = cursor{Dir: "after", Keys: recs[len(recs)-1].SortKeys, Q: dg}.encode(r.Cursors)
 			}
 		} else {
 			zero := 0
@@ -409,21 +414,21 @@ func (q *Query) pageSize(def, limit int) (int, error) {
 
 // StaticConnection pages through results already in memory, such as the reverse
 // references of one resource, with offset cursors.
-func StaticConnection(q *Query, all []model.Resource, pageSize, limit int) (*Connection, error) {
+func StaticConnection(q *Query, all []model.Resource, pageSize, limit int, sealer *Sealer) (*Connection, error) {
 	size, err := q.pageSize(pageSize, limit)
 	if err != nil {
 		return nil, err
 	}
 	off := q.Offset
 	if q.Cursor != "" {
-		cur, err := decodeCursor(q.Cursor)
+		cur, err := decodeCursor(sealer, q.Cursor)
 		if err != nil || cur.Dir != "offset" || len(cur.Keys) != 1 {
 			return nil, invalid("_cursor is not a cursor of this connection")
 		}
 		n, _ := cur.Keys[0].(int64)
 		off = int(n)
 	}
-	at := func(o int) *string { return cursor{Dir: "offset", Keys: []any{int64(o)}, Q: "static"}.encode() }
+	at := func(o int) *string { return cursor{Dir: "offset", Keys: []any{int64(o)}, Q: "static"}.encode(sealer) }
 	total := len(all)
 	c := &Connection{Pagesize: size, q: q, count: &total, offset: &off, First: at(0)}
 	c.Last = at(max(0, (total-1)/max(size, 1)*size))
