@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -339,4 +340,161 @@ func TestSchemaTypes(t *testing.T) {
 	if def := testSchema.Types["Patient"]; def == nil || def.Kind != ast.Object {
 		t.Fatal("no Patient type")
 	}
+}
+
+// hiddenPaths returns the paths of element names, from a value of type typ down at most depth
+// steps through readable elements, that end at an element the request may not read.
+func hiddenPaths(a *access, types *schemaTypes, typ string, depth int) [][]string {
+	var out [][]string
+	var walk func(t string, path []string)
+	walk = func(t string, path []string) {
+		elems, ok := types.Elements(t)
+		if !ok || len(path) >= depth {
+			return
+		}
+		for _, name := range slices.Sorted(maps.Keys(elems)) {
+			p := append(slices.Clip(path), name)
+			if !a.allowsField(t, name) {
+				out = append(out, p)
+				continue
+			}
+			if et := elems[name]; !model.IsResourceType(et) {
+				walk(et, p)
+			}
+		}
+	}
+	walk(typ, nil)
+	return out
+}
+
+// keywords are FHIRPath words that name an element only when delimited: `div`.
+var keywords = map[string]bool{"div": true, "mod": true, "and": true, "or": true, "xor": true, "implies": true, "in": true, "contains": true, "is": true, "as": true}
+
+// forms returns FHIRPath expressions that read the element at path in different ways.
+func forms(types *schemaTypes, typ string, path []string) []string {
+	quoted := make([]string, len(path))
+	for i, name := range path {
+		quoted[i] = "`" + name + "`"
+		if keywords[name] {
+			path = slices.Clone(path)
+			path[i] = quoted[i]
+		}
+	}
+	parent, leaf := strings.Join(path[:len(path)-1], "."), path[len(path)-1]
+	in := func(s string) string { // s read on the parent
+		if parent == "" {
+			return s
+		}
+		return parent + "." + s
+	}
+	whereOn := func(crit string) string {
+		if parent == "" {
+			return "where(" + crit + ").exists()"
+		}
+		return parent + ".where(" + crit + ").exists()"
+	}
+	out := []string{
+		in(leaf) + ".exists()",
+		"%resource." + in(leaf) + ".exists()",
+		whereOn(leaf + ".exists()"),
+		whereOn("$this." + leaf + ".exists()"),
+		in(leaf) + " = " + in(leaf),
+		strings.Join(quoted, ".") + ".exists()",
+	}
+	if parent != "" {
+		out = append(out, parent+".exists("+leaf+".exists())", parent+" = "+parent)
+	}
+	// A choice element's value: by its base name, cast or not.
+	owner := typ
+	for _, step := range path[:len(path)-1] {
+		elems, _ := types.Elements(owner)
+		owner = elems[strings.Trim(step, "`")]
+	}
+	for _, base := range model.ChoiceElements(owner) {
+		if suffix, ok := strings.CutPrefix(leaf, base); ok && suffix != "" {
+			elems, _ := types.Elements(owner)
+			ft := elems[leaf]
+			out = append(out, in(base)+".exists()", in(base)+".ofType("+ft+").exists()", "("+in(base)+" as "+ft+").exists()")
+		}
+	}
+	return out
+}
+
+// TestFHIRPathReachesNoHiddenField: for every resource type and every element hidden from a
+// role within three steps of it, every way of naming it in FHIRPath (plain, from %resource,
+// inside where and exists, through $this, compared whole, by its choice name, cast with
+// ofType or as) is refused, and the same expression is accepted for an admin.
+func TestFHIRPathReachesNoHiddenField(t *testing.T) {
+	g := testGuard(t)
+	admin := g.access(&authz.Principal{Subject: "a", Roles: []string{"admin"}})
+	n := 0
+	for _, role := range []string{"analyst", "partner"} {
+		a := g.access(&authz.Principal{Subject: role, Roles: []string{role}})
+		for _, typ := range model.ResourceTypes() {
+			if !a.allowsType(typ, authz.ActSearch) {
+				continue
+			}
+			for _, path := range hiddenPaths(a, g.types, typ, 3) {
+				for _, expr := range forms(g.types, typ, path) {
+					n++
+					if err := a.checkFHIRPath(typ, expr); err == nil {
+						t.Errorf("%s: %s.where(%s) accepted", role, typ, expr)
+					}
+					if err := admin.checkFHIRPath(typ, expr); err != nil {
+						t.Errorf("admin: %s: %s: %v", typ, expr, err)
+					}
+				}
+			}
+		}
+		for _, expr := range []string{"descendants().exists()", "children().exists()", "generalPractitioner.resolve().name.exists()", "contained.name.exists()"} {
+			if err := a.checkFHIRPath("Patient", expr); err == nil {
+				t.Errorf("%s: Patient.where(%s) accepted", role, expr)
+			}
+		}
+	}
+	if n < 10_000 {
+		t.Errorf("only %d expressions checked", n)
+	}
+	t.Logf("%d expressions checked", n)
+}
+
+// TestElementFiltersReadWhatTheyName: every filter argument of every repeating element in the
+// schema reads the element it names: refused exactly when that element is hidden from the role.
+func TestElementFiltersReadWhatTheyName(t *testing.T) {
+	g := testGuard(t)
+	n, refused := 0, 0
+	for _, role := range []string{"admin", "analyst", "partner", "clinician"} {
+		a := g.access(&authz.Principal{Subject: role, Roles: []string{role}})
+		for _, owner := range slices.Sorted(maps.Keys(testSchema.Types)) {
+			def := testSchema.Types[owner]
+			if def.Kind != ast.Object || isRoot(owner) || strings.HasPrefix(owner, "__") {
+				continue
+			}
+			for _, f := range def.Fields {
+				if f.Name == "_reverse" || f.Name == "_reverseConnection" || graphQLOnly[coordinate{owner, f.Name}] {
+					continue
+				}
+				for _, arg := range f.Arguments {
+					if arg.Name == "_count" || arg.Name == "_offset" || arg.Name == "fhirpath" {
+						continue
+					}
+					v := "x"
+					fc := &graphql.FieldContext{Field: graphql.CollectedField{Field: &ast.Field{Name: f.Name, Definition: f}}, Args: map[string]any{arg.Name: &v}}
+					err := a.checkElementFilters(fc)
+					want := a.allowsField(f.Type.Name(), arg.Name)
+					if (err == nil) != want {
+						t.Errorf("%s: %s.%s(%s:) error %v, want readable=%v", role, owner, f.Name, arg.Name, err, want)
+					}
+					n++
+					if err != nil {
+						refused++
+					}
+				}
+			}
+		}
+	}
+	if n < 1000 || refused == 0 {
+		t.Errorf("%d filter arguments checked, %d refused", n, refused)
+	}
+	t.Logf("%d filter arguments checked, %d refused", n, refused)
 }
