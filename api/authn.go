@@ -73,15 +73,11 @@ func authenticate(cfg Config, g *guard, lim limiters, next http.Handler) http.Ha
 			refuse(w, trail, http.StatusUnauthorized, "authentication is not configured")
 			return
 		}
-		addr := clientAddress(r)
-		// An address that keeps failing is refused before its next token is verified.
-		if lim.address.exhausted(addr) {
-			throttle(w, trail, lim.address, addr, "unauthenticated requests from this address")
-			return
-		}
+		// Requests that fail authentication are limited per client address; valid tokens
+		// are never throttled by the address they come from.
 		unauthenticated := func(msg string) {
-			if _, ok := lim.address.allow(addr); !ok {
-				throttle(w, trail, lim.address, addr, "unauthenticated requests from this address")
+			if wait, ok := lim.address.allow(clientAddress(r)); !ok {
+				throttle(w, trail, wait, cfg.Auth.Limits.UnauthenticatedRate, "unauthenticated requests from this address")
 				return
 			}
 			refuse(w, trail, http.StatusUnauthorized, msg)
@@ -103,8 +99,8 @@ func authenticate(cfg Config, g *guard, lim limiters, next http.Handler) http.Ha
 			return
 		}
 		trail.setPrincipal(p)
-		if key := principalKey(p); !lim.principal.allowed(key) {
-			throttle(w, trail, lim.principal, key, "requests")
+		if wait, ok := lim.principal.allow(p.Subject + "\x00" + p.Client); !ok {
+			throttle(w, trail, wait, cfg.Auth.Limits.Rate, "requests")
 			return
 		}
 		if max := cfg.Auth.Limits.bodyLimit(p); max > 0 {
@@ -143,10 +139,10 @@ func refuse(w http.ResponseWriter, trail *trail, status int, msg string) {
 	writeOutcome(w, status, issue, msg)
 }
 
-// throttle refuses a request over limiter l's rate for key with 429 and a Retry-After.
-func throttle(w http.ResponseWriter, trail *trail, l *limiter, key, what string) {
-	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(l.wait(key).Seconds()))))
-	refuse(w, trail, http.StatusTooManyRequests, fmt.Sprintf("rate limit of %g %s per second exceeded", float64(l.rate), what))
+// throttle refuses a request over a rate limit with 429 and a Retry-After.
+func throttle(w http.ResponseWriter, trail *trail, wait time.Duration, rate float64, what string) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	refuse(w, trail, http.StatusTooManyRequests, fmt.Sprintf("rate limit of %g %s per second exceeded", rate, what))
 }
 
 // clientAddress is the address a request came from, without its port. Behind a proxy every
@@ -157,8 +153,6 @@ func clientAddress(r *http.Request) string {
 	}
 	return r.RemoteAddr
 }
-
-func principalKey(p *authz.Principal) string { return p.Subject + "\x00" + p.Client }
 
 func (l PrincipalLimits) bodyLimit(p *authz.Principal) int64 {
 	max := l.MaxBodyBytes
@@ -228,25 +222,4 @@ func (l *limiter) allow(key string) (time.Duration, bool) {
 		return d, false
 	}
 	return 0, true
-}
-
-// allowed is allow without the wait.
-func (l *limiter) allowed(key string) bool {
-	_, ok := l.allow(key)
-	return ok
-}
-
-// exhausted reports, without taking a token, whether key's bucket is empty.
-func (l *limiter) exhausted(key string) bool {
-	return l != nil && l.bucket(key).Tokens() < 1
-}
-
-// wait is how long until key's bucket holds a token again.
-func (l *limiter) wait(key string) time.Duration {
-	if l == nil {
-		return 0
-	}
-	res := l.bucket(key).Reserve()
-	defer res.Cancel()
-	return max(res.Delay(), time.Second)
 }

@@ -28,7 +28,7 @@ type errorClass struct {
 	issueType string     // OperationOutcome.issue.code
 	message   string     // the sentence the caller gets
 	detail    bool       // the caller gets the sentinel's own detail instead
-	logLevel  slog.Level // the level at which the chain is logged when the caller gets the sentence
+	logLevel  slog.Level // the level at which the chain is logged when the caller is told less
 }
 
 // errorClasses is the one table of error policy: what callers are told for each kind of failure.
@@ -38,22 +38,22 @@ var errorClasses = []errorClass{
 	// A request that ran out of time is a timeout, whatever failed on the way.
 	{context.DeadlineExceeded, "TIMEOUT", "timeout", "The request took longer than the server allows.", false, slog.LevelWarn},
 	{errPanicked, "INTERNAL", "exception", "internal server error", false, slog.LevelDebug}, // logged once per request by panicLog
-	{model.ErrInvalid, "BAD_USER_INPUT", "invalid", "The resource is not valid FHIR.", true, 0},
-	{resolvers.ErrBadRequest, "BAD_USER_INPUT", "invalid", "The arguments are not valid.", true, 0},
-	{errBadArgument, "BAD_USER_INPUT", "invalid", "The arguments are not valid.", true, 0},
+	{model.ErrInvalid, "BAD_USER_INPUT", "invalid", "The resource is not valid FHIR.", true, slog.LevelDebug},
+	{resolvers.ErrBadRequest, "BAD_USER_INPUT", "invalid", "The arguments are not valid.", true, slog.LevelDebug},
+	{errBadArgument, "BAD_USER_INPUT", "invalid", "The arguments are not valid.", true, slog.LevelDebug},
 	{storage.ErrInvalid, "BAD_USER_INPUT", "invalid", "The request is not valid.", false, slog.LevelDebug},
 	{storage.ErrNotFound, "NOT_FOUND", "not-found", "The resource does not exist.", false, slog.LevelDebug},
 	{storage.ErrDeleted, "GONE", "deleted", "The resource has been deleted.", false, slog.LevelDebug},
 	{resolvers.ErrUnresolvable, "NOT_FOUND", "not-found", "The reference does not resolve to a resource on this server.", false, slog.LevelDebug},
 	{storage.ErrConflict, "CONFLICT", "conflict", "The resource was changed by another request; read it again and retry.", false, slog.LevelDebug},
 	{storage.ErrExists, "CONFLICT", "duplicate", "The resource already exists.", false, slog.LevelDebug},
-	{resolvers.ErrTooMany, "TOO_MANY_RESULTS", "too-costly", "Too many resources match; narrow the search or page through it.", true, 0},
-	{search.ErrTooMany, "TOO_MANY_RESULTS", "too-costly", "Too many resources match; narrow the search or page through it.", true, 0},
+	{resolvers.ErrTooMany, "TOO_MANY_RESULTS", "too-costly", "Too many resources match; narrow the search or page through it.", true, slog.LevelDebug},
+	{search.ErrTooMany, "TOO_MANY_RESULTS", "too-costly", "Too many resources match; narrow the search or page through it.", true, slog.LevelDebug},
 	{storage.ErrTooMany, "TOO_MANY_RESULTS", "too-costly", "Too many resources match; narrow the search or page through it.", false, slog.LevelDebug},
-	{search.ErrInvalid, "BAD_USER_INPUT", "invalid", "The search is not valid.", true, 0},
-	{search.ErrUnsupported, "NOT_SUPPORTED", "not-supported", "The search uses a feature this server does not support.", true, 0},
-	{errTooComplex, "QUERY_TOO_COMPLEX", "too-costly", "The query is too complex.", true, 0},
-	{errForbidden, "FORBIDDEN", "forbidden", "Not permitted.", true, 0}, // the guard's messages name schema coordinates only
+	{search.ErrInvalid, "BAD_USER_INPUT", "invalid", "The search is not valid.", true, slog.LevelDebug},
+	{search.ErrUnsupported, "NOT_SUPPORTED", "not-supported", "The search uses a feature this server does not support.", true, slog.LevelDebug},
+	{errTooComplex, "QUERY_TOO_COMPLEX", "too-costly", "The query is too complex.", true, slog.LevelDebug},
+	{errForbidden, "FORBIDDEN", "forbidden", "Not permitted.", true, slog.LevelDebug}, // the guard's messages name schema coordinates only
 	{storage.ErrForbidden, "FORBIDDEN", "forbidden", "Not permitted: the request reaches outside what the caller may access.", false, slog.LevelDebug},
 }
 
@@ -99,9 +99,7 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		case ok:
 			code, issueType = c.code, c.issueType
 			if msg := c.clientMessage(err); msg != gerr.Message {
-				if !c.detail {
-					logger.Log(ctx, c.logLevel, "graphql request failed", "code", code, "path", gerr.Path.String(), "error", err)
-				}
+				logger.Log(ctx, c.logLevel, "graphql request failed", "code", code, "path", gerr.Path.String(), "error", err)
 				gerr.Message = msg
 			}
 		case isGraphQLError(err):

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strconv"
@@ -244,7 +246,9 @@ func (l *logBuffer) lines() []string {
 
 // withLog sends the server's logs to a buffer.
 func withLog(l *logBuffer) func(*api.Config) {
-	return func(c *api.Config) { c.Logger = slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug})) }
+	return func(c *api.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 }
 
 // TestFullIntrospectionEveryRole runs GraphiQL's introspection query as every role of the
@@ -713,5 +717,45 @@ func TestIntrospectionGzip(t *testing.T) {
 	t.Logf("introspection: %d bytes, %d gzipped", len(plain), len(packed))
 	if len(packed)*4 > len(plain) {
 		t.Errorf("gzip took %d bytes to %d only", len(plain), len(packed))
+	}
+}
+
+// BenchmarkFullIntrospection measures GraphiQL's introspection as an admin through the whole
+// handler: the first answer after a policy load (cold), and the cached answer, plain and
+// gzipped.
+func BenchmarkFullIntrospection(b *testing.B) {
+	a := newAuthEnv(b, authz.VerifierConfig{})
+	tok := a.token(b, "admin", "")
+	body, _ := json.Marshal(map[string]any{"query": introspectionQuery})
+	run := func(b *testing.B, gz bool) int {
+		req := httptest.NewRequest(http.MethodPost, "/$graphql", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if gz {
+			req.Header.Set("Accept-Encoding", "gzip")
+		}
+		rec := httptest.NewRecorder()
+		a.handler.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, truncate(rec.Body.String(), 300))
+		}
+		return rec.Body.Len()
+	}
+	b.Run("cold", func(b *testing.B) {
+		for b.Loop() {
+			if err := a.policy.Reload(); err != nil {
+				b.Fatal(err)
+			}
+			run(b, false)
+		}
+	})
+	for _, gz := range []bool{false, true} {
+		b.Run(fmt.Sprintf("cached/gzip=%v", gz), func(b *testing.B) {
+			n := run(b, gz)
+			for b.Loop() {
+				run(b, gz)
+			}
+			b.ReportMetric(float64(n), "bytes/op")
+		})
 	}
 }

@@ -128,7 +128,7 @@ func newGraphQL(cfg Config) (system, instance http.Handler) {
 	inner := withRequestContext(cfg, srv)
 	lim := newLimiters(cfg.Auth.Limits)
 	guarded := func(h http.Handler) http.Handler {
-		return auditing(cfg.Audit, bodyLimit(cfg.MaxBodyBytes, authenticate(cfg, g, lim, h)))
+		return auditing(cfg.Audit, authenticate(cfg, g, lim, bodyLimit(cfg.MaxBodyBytes, h))) // no body is read unauthenticated
 	}
 	return guarded(inner), guarded(&instanceHandler{gql: inner})
 }
