@@ -28,7 +28,7 @@ import (
 
 // introspectionCacheSize bounds the introspection answers kept per role set: clients send a
 // handful of different introspection queries (GraphiQL's, codegen tools'), not thousands.
-const introspectionCacheSize = 8
+const introspectionCacheSize = 4
 
 // roleIntrospection is a role set's view of the schema and its cached answers.
 type roleIntrospection struct {
