@@ -99,6 +99,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.modelFile, "policy-model", env("FHIRGATE_POLICY_MODEL", ""), "Casbin model file replacing the default (FHIRGATE_POLICY_MODEL)")
 	fs.Float64Var(&c.api.Auth.Limits.Rate, "rate-limit", float64(envInt("FHIRGATE_RATE_LIMIT", 100)), "requests per second per principal; 0 for none (FHIRGATE_RATE_LIMIT)")
 	fs.IntVar(&c.api.Auth.Limits.Burst, "rate-burst", envInt("FHIRGATE_RATE_BURST", 200), "requests a principal may make at once (FHIRGATE_RATE_BURST)")
+	fs.Float64Var(&c.api.Auth.Limits.UnauthenticatedRate, "unauthenticated-rate-limit", float64(envInt("FHIRGATE_UNAUTHENTICATED_RATE_LIMIT", 5)), "requests per second without a valid token per client address; 0 for none (FHIRGATE_UNAUTHENTICATED_RATE_LIMIT)")
+	fs.IntVar(&c.api.Auth.Limits.UnauthenticatedBurst, "unauthenticated-rate-burst", envInt("FHIRGATE_UNAUTHENTICATED_RATE_BURST", 20), "requests without a valid token a client address may make at once (FHIRGATE_UNAUTHENTICATED_RATE_BURST)")
 	fs.Int64Var(&c.api.Auth.Limits.MaxBodyBytes, "principal-max-body", int64(envInt("FHIRGATE_PRINCIPAL_MAX_BODY", 1<<20)), "largest request body in bytes per principal (FHIRGATE_PRINCIPAL_MAX_BODY)")
 	fs.StringVar(&c.roleMaxBody, "role-max-body", env("FHIRGATE_ROLE_MAX_BODY", "admin=4194304,clinician=4194304"), "per-role overrides of --principal-max-body, role=bytes,... (FHIRGATE_ROLE_MAX_BODY)")
 	fs.IntVar(&c.auditBuffer, "audit-buffer", envInt("FHIRGATE_AUDIT_BUFFER", 4096), "AuditEvents buffered before requests wait for the audit writer (FHIRGATE_AUDIT_BUFFER)")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -46,6 +47,11 @@ type PrincipalLimits struct {
 	// ByRole overrides it for the roles it names (a principal gets its most generous role).
 	MaxBodyBytes int64
 	ByRole       map[string]int64
+	// UnauthenticatedRate is the sustained number of requests per second without a valid
+	// token that one client address may make, and UnauthenticatedBurst how many at once;
+	// past them such requests are refused with 429 before their token is even checked.
+	UnauthenticatedRate  float64
+	UnauthenticatedBurst int
 }
 
 // anonymous is the principal of every request when authentication is off.
@@ -54,7 +60,7 @@ var anonymous = &authz.Principal{Subject: "anonymous", Roles: []string{authz.Rol
 // authenticate puts the caller's principal, its authorisation state and, for a principal
 // bound to a patient, the storage scope of that patient's compartment into the request
 // context. A request without a valid token is refused with 401 before anything is read.
-func authenticate(cfg Config, g *guard, limiter *limiter, next http.Handler) http.Handler {
+func authenticate(cfg Config, g *guard, lim limiters, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		trail := trailFrom(ctx)
@@ -67,9 +73,18 @@ func authenticate(cfg Config, g *guard, limiter *limiter, next http.Handler) htt
 			refuse(w, trail, http.StatusUnauthorized, "authentication is not configured")
 			return
 		}
+		// Requests that fail authentication are limited per client address; valid tokens
+		// are never throttled by the address they come from.
+		unauthenticated := func(msg string) {
+			if wait, ok := lim.address.allow(clientAddress(r)); !ok {
+				throttle(w, trail, wait, cfg.Auth.Limits.UnauthenticatedRate, "unauthenticated requests from this address")
+				return
+			}
+			refuse(w, trail, http.StatusUnauthorized, msg)
+		}
 		raw, ok := bearer(r)
 		if !ok {
-			refuse(w, trail, http.StatusUnauthorized, "missing bearer token")
+			unauthenticated("missing bearer token")
 			return
 		}
 		p, err := cfg.Auth.Authenticator.Verify(ctx, raw)
@@ -80,13 +95,12 @@ func authenticate(cfg Config, g *guard, limiter *limiter, next http.Handler) htt
 			} else {
 				cfg.Logger.ErrorContext(ctx, "token verification", "error", err)
 			}
-			refuse(w, trail, http.StatusUnauthorized, msg)
+			unauthenticated(msg)
 			return
 		}
 		trail.setPrincipal(p)
-		if wait, ok := limiter.allow(p); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			refuse(w, trail, http.StatusTooManyRequests, fmt.Sprintf("rate limit of %g requests per second exceeded", cfg.Auth.Limits.Rate))
+		if wait, ok := lim.principal.allow(p.Subject + "\x00" + p.Client); !ok {
+			throttle(w, trail, wait, cfg.Auth.Limits.Rate, "requests")
 			return
 		}
 		if max := cfg.Auth.Limits.bodyLimit(p); max > 0 {
@@ -125,6 +139,21 @@ func refuse(w http.ResponseWriter, trail *trail, status int, msg string) {
 	writeOutcome(w, status, issue, msg)
 }
 
+// throttle refuses a request over a rate limit with 429 and a Retry-After.
+func throttle(w http.ResponseWriter, trail *trail, wait time.Duration, rate float64, what string) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	refuse(w, trail, http.StatusTooManyRequests, fmt.Sprintf("rate limit of %g %s per second exceeded", rate, what))
+}
+
+// clientAddress is the address a request came from, without its port. Behind a proxy every
+// request shares the proxy's address.
+func clientAddress(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
 func (l PrincipalLimits) bodyLimit(p *authz.Principal) int64 {
 	max := l.MaxBodyBytes
 	for _, r := range p.Roles {
@@ -135,7 +164,20 @@ func (l PrincipalLimits) bodyLimit(p *authz.Principal) int64 {
 	return max
 }
 
-// limiter holds a token bucket per principal.
+// limiters are the token buckets of a server: per principal, and per client address for
+// requests without a valid token.
+type limiters struct {
+	principal, address *limiter
+}
+
+func newLimiters(l PrincipalLimits) limiters {
+	return limiters{
+		principal: newLimiter(l.Rate, l.Burst),
+		address:   newLimiter(l.UnauthenticatedRate, l.UnauthenticatedBurst),
+	}
+}
+
+// limiter holds a token bucket per key. A nil limiter allows everything.
 type limiter struct {
 	rate  rate.Limit
 	burst int
@@ -144,24 +186,20 @@ type limiter struct {
 	buckets map[string]*rate.Limiter
 }
 
-// maxBuckets bounds the limiter's memory: when more principals than this were seen,
-// the buckets start afresh (a principal gains at most one burst).
+// maxBuckets bounds a limiter's memory: when more keys than this were seen, the buckets
+// start afresh (a key gains at most one burst).
 const maxBuckets = 100_000
 
-func newLimiter(l PrincipalLimits) *limiter {
-	if l.Rate <= 0 {
+func newLimiter(r float64, burst int) *limiter {
+	if r <= 0 {
 		return nil
 	}
-	return &limiter{rate: rate.Limit(l.Rate), burst: max(l.Burst, 1), buckets: map[string]*rate.Limiter{}}
+	return &limiter{rate: rate.Limit(r), burst: max(burst, 1), buckets: map[string]*rate.Limiter{}}
 }
 
-// allow takes a token from p's bucket, or reports how long until one is there.
-func (l *limiter) allow(p *authz.Principal) (time.Duration, bool) {
-	if l == nil {
-		return 0, true
-	}
-	key := p.Subject + "\x00" + p.Client
+func (l *limiter) bucket(key string) *rate.Limiter {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	b := l.buckets[key]
 	if b == nil {
 		if len(l.buckets) >= maxBuckets {
@@ -170,8 +208,15 @@ func (l *limiter) allow(p *authz.Principal) (time.Duration, bool) {
 		b = rate.NewLimiter(l.rate, l.burst)
 		l.buckets[key] = b
 	}
-	l.mu.Unlock()
-	res := b.Reserve()
+	return b
+}
+
+// allow takes a token from key's bucket, or reports how long until one is there.
+func (l *limiter) allow(key string) (time.Duration, bool) {
+	if l == nil {
+		return 0, true
+	}
+	res := l.bucket(key).Reserve()
 	if d := res.Delay(); d > 0 {
 		res.Cancel()
 		return d, false

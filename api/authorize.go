@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/fhirgate/fhirgate/authz"
@@ -28,7 +27,7 @@ func forbidden(format string, args ...any) error {
 
 // guard enforces the policy inside GraphQL: on every field of every type (gqlgen field
 // middleware), on the parameters of every search (resolvers.Guard), and on introspection,
-// which shows each role only what it may use.
+// which shows each role only what it may use (introspect.go).
 type guard struct {
 	policy *authz.Policy
 	schema *ast.Schema
@@ -74,12 +73,12 @@ type roleView struct {
 	roles  []string
 	fields sync.Map // fieldKey -> decision
 
-	visOnce sync.Once
-	hidden  map[string]bool // object types with no visible field
-	names   sync.Map        // type -> map[string]bool: names of hidden fields reachable from it
+	names sync.Map // type -> map[string]bool: names of hidden fields reachable from it
 
 	anyOnce   sync.Once
 	anyHidden map[string]bool // names of hidden fields of any type
+
+	intro roleIntrospection // the role's view of the schema, for introspection
 }
 
 // access is the authorisation state of one request.
@@ -203,11 +202,11 @@ func (g *guard) fields(ctx context.Context, next graphql.Resolver) (any, error) 
 		return next(ctx)
 	}
 	obj, name := fc.Object, fc.Field.Name
-	if strings.HasPrefix(obj, "__") {
-		return g.introspect(ctx, a, fc, next)
-	}
-	if strings.HasPrefix(name, "__") { // __schema, __type: filtered field by field below
+	if strings.HasPrefix(obj, "__") { // inside an introspection answer: already the role's view
 		return next(ctx)
+	}
+	if strings.HasPrefix(name, "__") { // __schema, __type
+		return a.introspect(ctx, fc, next)
 	}
 	if ta, ok := rootActions[fieldKey{obj, name}]; ok {
 		if !a.allowsType(ta.typ, ta.act) {
@@ -381,113 +380,6 @@ func (v *roleView) hiddenNames(typ string) map[string]bool {
 	walk(typ)
 	v.names.Store(typ, out)
 	return out
-}
-
-// introspect filters introspection to what the role may use: object types with no
-// visible field disappear, with every field that returns them.
-func (g *guard) introspect(ctx context.Context, a *access, fc *graphql.FieldContext, next graphql.Resolver) (any, error) {
-	res, err := next(ctx)
-	if err != nil || res == nil {
-		return res, err
-	}
-	v := a.v
-	v.visOnce.Do(v.computeVisibility)
-	switch x := res.(type) {
-	case []introspection.Field:
-		owner := parentTypeName(fc)
-		out := make([]introspection.Field, 0, len(x))
-		for _, f := range x {
-			if v.visible(owner, f.Name, f.Type) {
-				out = append(out, f)
-			}
-		}
-		return out, nil
-	case []introspection.Type:
-		return slices.DeleteFunc(slices.Clone(x), func(t introspection.Type) bool {
-			n := t.Name()
-			return n != nil && v.hidden[*n]
-		}), nil
-	case *introspection.Type:
-		if n := x.Name(); n != nil && v.hidden[*n] {
-			return nil, nil
-		}
-	}
-	return res, nil
-}
-
-// visible reports whether field name of owner shows in the role's introspection.
-func (v *roleView) visible(owner, name string, typ *introspection.Type) bool {
-	if owner == "" || strings.HasPrefix(owner, "__") {
-		return true
-	}
-	if !v.field(owner, name).ok {
-		return false
-	}
-	for t := typ; t != nil; t = t.OfType() {
-		if n := t.Name(); n != nil {
-			return !v.hidden[*n]
-		}
-	}
-	return true
-}
-
-// computeVisibility finds the object types with no visible field, to a fixed point: a
-// field whose type is hidden is hidden too. Interfaces and unions follow their members.
-func (v *roleView) computeVisibility() {
-	s := v.g.schema
-	v.hidden = map[string]bool{}
-	for changed := true; changed; {
-		changed = false
-		for name, def := range s.Types {
-			if v.hidden[name] || strings.HasPrefix(name, "__") {
-				continue
-			}
-			var shown bool
-			switch def.Kind {
-			case ast.Object:
-				if !isRoot(name) && !v.allows(name, authz.ActRead) {
-					break // a data type the role may not read, or a resource type
-				}
-				for _, f := range def.Fields {
-					if !strings.HasPrefix(f.Name, "__") && v.field(name, f.Name).ok && !v.hidden[f.Type.Name()] {
-						shown = true
-						break
-					}
-				}
-			case ast.Interface, ast.Union:
-				for _, impl := range s.PossibleTypes[name] {
-					if !v.hidden[impl.Name] {
-						shown = true
-						break
-					}
-				}
-			default:
-				continue
-			}
-			if !shown {
-				v.hidden[name], changed = true, true
-			}
-		}
-	}
-}
-
-// parentTypeName returns the name of the introspection type whose field is being resolved.
-func parentTypeName(fc *graphql.FieldContext) string {
-	for p := fc.Parent; p != nil; p = p.Parent {
-		switch t := p.Result.(type) {
-		case *introspection.Type:
-			if n := t.Name(); n != nil {
-				return *n
-			}
-			return ""
-		case introspection.Type:
-			if n := t.Name(); n != nil {
-				return *n
-			}
-			return ""
-		}
-	}
-	return ""
 }
 
 // coordinate is a schema coordinate Type.field.

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,10 @@ func bodyLimit(max int64, next http.Handler) http.Handler {
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) { // a principal's own, lower limit
+			writeOutcome(w, http.StatusRequestEntityTooLarge, "too-costly", fmt.Sprintf("request body over this principal's limit of %d bytes", tooLarge.Limit))
+			return
+		}
 		if err != nil {
 			writeOutcome(w, http.StatusBadRequest, "invalid", "request body could not be read")
 			return

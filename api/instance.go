@@ -24,7 +24,9 @@ var idRE = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 
 // instanceHandler serves /{type}/{id}/$graphql, where the query's root is the resource itself:
 // `{ name { family } }` on /Patient/1/$graphql. It wraps the selection in `Patient(id: "1")`,
-// runs it through the system-level handler, and unwraps the answer.
+// runs it through the GraphQL handler, and unwraps the answer. It sits behind authentication
+// (see newGraphQL), so no query is parsed for a caller without a valid token; gql is the
+// GraphQL handler after authentication.
 type instanceHandler struct{ gql http.Handler }
 
 type graphQLRequest struct {

@@ -8,14 +8,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/klauspost/compress/gzhttp"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/fhirgate/fhirgate/graph"
@@ -69,7 +68,7 @@ func NewServer(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	gql := newGraphQL(cfg)
+	system, instance := newGraphQL(cfg)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if cfg.Ready != nil {
@@ -81,8 +80,8 @@ func NewServer(cfg Config) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	mux.Handle("/$graphql", gql)
-	mux.Handle("/{type}/{id}/$graphql", bodyLimit(cfg.MaxBodyBytes, &instanceHandler{gql: gql}))
+	mux.Handle("/$graphql", gzhttp.GzipHandler(system))
+	mux.Handle("/{type}/{id}/$graphql", gzhttp.GzipHandler(instance))
 	mux.Handle("/", graphiql.Handler("/$graphql"))
 	return mux
 }
@@ -93,9 +92,10 @@ func ObjectGroups() map[string][]string {
 	return objectGroups(graph.NewExecutableSchema(graph.Config{}).Schema())
 }
 
-// newGraphQL builds the GraphQL handler: authentication, audit, transports, limits,
-// authorisation, error policy and per-request loaders.
-func newGraphQL(cfg Config) http.Handler {
+// newGraphQL builds the GraphQL handlers of the system-level and the instance-level
+// endpoints: audit, authentication, transports, limits, authorisation, error policy and
+// per-request loaders. Both authenticate before they read the query.
+func newGraphQL(cfg Config) (system, instance http.Handler) {
 	res := &resolvers.Resolver{
 		Store:       cfg.Store,
 		ListLimit:   cfg.ListLimit,
@@ -122,16 +122,23 @@ func newGraphQL(cfg Config) http.Handler {
 	}
 	srv.AroundFields(listArguments)
 	srv.AroundOperations(observeOperation)
+	if g != nil {
+		srv.AroundOperations(g.cachedIntrospection) // after observeOperation: answers from the cache are audited too
+	}
 	srv.AroundResponses(observeResponse)
 	srv.SetErrorPresenter(presentError(cfg.Logger))
-	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
-		cfg.Logger.ErrorContext(ctx, "graphql panic", "panic", fmt.Sprint(v), "path", graphql.GetPath(ctx).String(), "stack", string(debug.Stack()))
-		return errors.New("internal server error")
-	})
-	return auditing(cfg.Audit, bodyLimit(cfg.MaxBodyBytes, authenticate(cfg, g, newLimiter(cfg.Auth.Limits), withRequestContext(cfg, srv))))
+	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
+
+	inner := withRequestContext(cfg, srv)
+	lim := newLimiters(cfg.Auth.Limits)
+	guarded := func(h http.Handler) http.Handler {
+		return auditing(cfg.Audit, authenticate(cfg, g, lim, bodyLimit(cfg.MaxBodyBytes, h))) // no body is read unauthenticated
+	}
+	return guarded(inner), guarded(&instanceHandler{gql: inner})
 }
 
-// withRequestContext gives each request its own loaders and a deadline.
+// withRequestContext gives each request its own loaders, a deadline and a log of the
+// panics it recovers from.
 func withRequestContext(cfg Config, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := resolvers.WithLoaders(r.Context(), cfg.Store)
@@ -140,6 +147,8 @@ func withRequestContext(cfg Config, next http.Handler) http.Handler {
 			ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
 			defer cancel()
 		}
+		ctx, panics := withPanicLog(ctx)
+		defer panics.flush(ctx, cfg.Logger)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -105,7 +105,13 @@ type Query struct {
 	Reference string
 
 	digest string
+	depth  int // how many chained or _has searches this one is nested in
 }
+
+// MaxChainDepth is how deep chained and reverse-chained (_has) searches may nest: each level
+// runs a sub-search whose matches feed the level above, and no client needs many; a search
+// nested deeper is refused rather than run.
+const MaxChainDepth = 4
 
 // SortKey is one _sort key.
 type SortKey struct {
@@ -116,11 +122,21 @@ type SortKey struct {
 // Parse turns the arguments of a search over typ (as GraphQL delivers them: strings,
 // booleans, numbers, lists and objects) into a Query. Every argument must be a search
 // parameter of typ or a control argument; anything else is an ErrInvalid error.
-func Parse(typ string, args map[string]any) (*Query, error) {
+func Parse(typ string, args map[string]any) (*Query, error) { return parse(typ, args, 0) }
+
+// sub parses a chained or _has search over typ nested in q.
+func (q *Query) sub(typ string, args map[string]any) (*Query, error) {
+	if q.depth >= MaxChainDepth {
+		return nil, invalid("chained and _has searches nest %d levels deep at most", MaxChainDepth)
+	}
+	return parse(typ, args, q.depth+1)
+}
+
+func parse(typ string, args map[string]any, depth int) (*Query, error) {
 	if model.SearchParams(typ) == nil {
 		return nil, invalid("unknown resource type %q", typ)
 	}
-	q := &Query{Type: typ, root: &node{}}
+	q := &Query{Type: typ, root: &node{}, depth: depth}
 	// The digest names the search a cursor belongs to: its type and filtering and
 	// sorting arguments, not the results of its sub-searches, which may change.
 	canon := map[string]any{"": typ}
@@ -404,7 +420,7 @@ func (q *Query) parseKey(p *model.SearchParam, k string, v any) (*node, error) {
 			return nil, invalid("%s cannot refer to %s (targets: %s)", arg, k, strings.Join(p.Targets, ", "))
 		}
 		if m, ok := v.(map[string]any); ok { // chained search
-			sub, err := Parse(k, m)
+			sub, err := q.sub(k, m)
 			if err != nil {
 				return nil, fmt.Errorf("%s.%s: %w", arg, k, err)
 			}
@@ -485,7 +501,7 @@ func (q *Query) parseHas(v any) (*node, error) {
 			if !ok {
 				return nil, invalid("_has.%s.%s takes an object of %s search arguments", src, rp, src)
 			}
-			sub, err := Parse(src, sargs)
+			sub, err := q.sub(src, sargs)
 			if err != nil {
 				return nil, fmt.Errorf("_has.%s.%s: %w", src, rp, err)
 			}
