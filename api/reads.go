@@ -243,8 +243,8 @@ func (s *schemaTypes) Elements(typ string) (map[string]string, bool) {
 		return m.(map[string]string), true
 	}
 	def := s.schema.Types[typ]
-	if def == nil || def.Kind != ast.Object || isRoot(typ) {
-		return nil, false
+	if def == nil || def.Kind != ast.Object || def == s.schema.Query || def == s.schema.Mutation || def == s.schema.Subscription {
+		return nil, false // (the FHIR resource Subscription is no root while the schema has no subscriptions)
 	}
 	m := map[string]string{}
 	for _, f := range def.Fields {

@@ -334,6 +334,9 @@ func TestSchemaTypes(t *testing.T) {
 	if _, ok := pat["_reverse"]; ok {
 		t.Error("_reverse is GraphQL's, not a FHIR element")
 	}
+	if sub, ok := types.Elements("Subscription"); !ok || sub["criteria"] != "string" {
+		t.Errorf("Subscription (the resource) elements: %v", sub)
+	}
 	if _, ok := types.Elements("Resource"); ok {
 		t.Error("Resource is abstract")
 	}
