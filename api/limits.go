@@ -286,12 +286,12 @@ func (m *measurer) field(f *ast.Field) (measure, error) {
 // readCost is the cost of a field that reads storage.
 const readCost = 10
 
-// fieldCost is the cost of one field itself: readCost when it reads storage (a root field,
-// Reference.resource or a reverse reference), else one, so that a query of many aliased reads
-// costs what it makes the server do.
+// fieldCost is the cost of one field itself: readCost when it reads storage (a root field
+// other than introspection, Reference.resource or a reverse reference), else one, so that a
+// query of many aliased reads costs what it makes the server do.
 func (m *measurer) fieldCost(f *ast.Field) int {
 	switch {
-	case m.roots[f.ObjectDefinition],
+	case m.roots[f.ObjectDefinition] && !strings.HasPrefix(f.Name, "__"),
 		f.Name == "resource" && f.ObjectDefinition != nil && f.ObjectDefinition.Name == "Reference",
 		f.Name == reverseListField || f.Name == reverseConnField:
 		return readCost

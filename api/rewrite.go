@@ -76,6 +76,22 @@ func (r *resourceSelections) MutateOperationParameters(ctx context.Context, p *g
 		return nil // let the executor report the syntax error with its usual message
 	}
 	before := selectionTokens(doc)
+	if !r.rewriteDoc(doc) {
+		return nil
+	}
+	// The rewritten selections share fields between fragments, so that the rewrite takes
+	// linear time; printed, they repeat. Count them before printing.
+	if r.maxTokens > 0 && countTokens(p.Query, r.maxTokens)-before+selectionTokens(doc) > r.maxTokens {
+		return limitError(fmt.Sprintf("the query has more than %d tokens once its selections on resources are made for every resource type that has their fields; name the type with resource(type: X) or ... on X", r.maxTokens))
+	}
+	var buf bytes.Buffer
+	formatter.NewFormatter(&buf, formatter.WithComments()).FormatQueryDocument(doc)
+	p.Query = buf.String()
+	return nil
+}
+
+// rewriteDoc rewrites the selections of doc in place and reports whether it changed any.
+func (r *resourceSelections) rewriteDoc(doc *ast.QueryDocument) bool {
 	w := &rewriter{resourceSelections: r, done: map[*ast.Field]bool{}}
 	for _, op := range doc.Operations {
 		root := r.schema.Query
@@ -89,18 +105,7 @@ func (r *resourceSelections) MutateOperationParameters(ctx context.Context, p *g
 	for _, frag := range doc.Fragments {
 		frag.SelectionSet = w.rewrite(frag.SelectionSet, frag.TypeCondition)
 	}
-	if !w.changed {
-		return nil
-	}
-	// The rewritten selections share fields between fragments, so that the rewrite takes
-	// linear time; printed, they repeat. Count them before printing.
-	if after := selectionTokens(doc); r.maxTokens > 0 && countTokens(p.Query, r.maxTokens)-before+after > r.maxTokens {
-		return limitError(fmt.Sprintf("the query has more than %d tokens once its selections on resources are made for every resource type that has their fields; name the type with resource(type: X) or ... on X", r.maxTokens))
-	}
-	var buf bytes.Buffer
-	formatter.NewFormatter(&buf, formatter.WithComments()).FormatQueryDocument(doc)
-	p.Query = buf.String()
-	return nil
+	return w.changed
 }
 
 // rewriter is one query's rewrite.
