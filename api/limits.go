@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/lexer"
 )
 
 var errTooComplex = errors.New("query too complex")
@@ -18,25 +20,52 @@ var errTooComplex = errors.New("query too complex")
 // it with 422 rather than 200.
 func init() { errcode.RegisterErrorType("QUERY_TOO_COMPLEX", errcode.KindProtocol) }
 
-// Limits bound what one GraphQL operation may ask for. Both are enforced before execution.
+// Limits bound what one GraphQL operation may ask for. All are enforced before execution, and
+// checking them takes time linear in the size of the query.
 type Limits struct {
 	// MaxDepth is the deepest nesting of selections allowed.
 	MaxDepth int
 	// MaxCost is the highest estimated cost allowed: every field costs one (ten when it reads
-	// storage: root fields and resolved resources), and the fields under a list count once per
-	// element expected (its _count argument, else ListGuess).
+	// storage: root fields, Reference.resource and reverse references), and the fields under a
+	// list count once per element expected: its _count argument, else ListGuess. A connection
+	// counts like a list: its edges once per element of its _count, else of the page size.
+	// On a field of an interface such as Resource, only the costliest resource type's
+	// fragments count, since one resource has one type.
 	MaxCost int
 	// ListGuess is the number of elements assumed for a list without a _count argument.
 	ListGuess int
+	// MaxTokens is the most lexical tokens (names, punctuation, values) a query may hold. It is
+	// counted before the query is parsed and again after the FHIR untyped selections on
+	// resources are expanded into typed fragments (which multiplies them by the resource types
+	// that have each field). It bounds parsing and validation: gqlparser's check that
+	// overlapping fields can be merged takes time quadratic in the number of fields.
+	MaxTokens int
 }
 
 // limitsExtension enforces Limits on each validated operation.
-type limitsExtension struct{ Limits }
+type limitsExtension struct {
+	Limits
+	// pageSize is a connection's page size when _count is absent.
+	pageSize int
+	schema   *ast.Schema
+	// roots are the schema's root operation types, whose fields read storage.
+	roots map[*ast.Definition]bool
+}
 
 var _ interface {
 	graphql.HandlerExtension
 	graphql.OperationContextMutator
 } = limitsExtension{}
+
+func newLimitsExtension(l Limits, pageSize int, schema *ast.Schema) limitsExtension {
+	roots := map[*ast.Definition]bool{}
+	for _, d := range []*ast.Definition{schema.Query, schema.Mutation, schema.Subscription} {
+		if d != nil {
+			roots[d] = true
+		}
+	}
+	return limitsExtension{Limits: l, pageSize: pageSize, schema: schema, roots: roots}
+}
 
 func (limitsExtension) ExtensionName() string                   { return "FHIRGateLimits" }
 func (limitsExtension) Validate(graphql.ExecutableSchema) error { return nil }
@@ -44,7 +73,11 @@ func (l limitsExtension) MutateOperationContext(ctx context.Context, oc *graphql
 	if oc.Operation == nil {
 		return nil
 	}
-	depth, cost := measure(oc.Operation.SelectionSet, oc.Variables, l.ListGuess, 1)
+	m := l.measurer(oc.Variables)
+	depth, cost, err := m.operation(oc.Operation)
+	if err != nil {
+		return limitError(err.Error())
+	}
 	if l.MaxDepth > 0 && depth > l.MaxDepth {
 		return limitError(fmt.Sprintf("query depth %d exceeds the limit of %d", depth, l.MaxDepth))
 	}
@@ -52,6 +85,10 @@ func (l limitsExtension) MutateOperationContext(ctx context.Context, oc *graphql
 		return limitError(fmt.Sprintf("query cost %d exceeds the limit of %d", cost, l.MaxCost))
 	}
 	return nil
+}
+
+func (l limitsExtension) measurer(vars map[string]any) *measurer {
+	return &measurer{vars: vars, listGuess: l.ListGuess, pageSize: l.pageSize, schema: l.schema, roots: l.roots, fragments: map[string]*measure{}}
 }
 
 func limitError(msg string) *gqlerror.Error {
@@ -65,67 +102,252 @@ func limitError(msg string) *gqlerror.Error {
 	}
 }
 
-// measure returns the depth and estimated cost of a selection set at the given depth.
-// Cost saturates instead of overflowing, so a hostile query cannot wrap it around.
-func measure(set ast.SelectionSet, vars map[string]any, listGuess, depth int) (maxDepth, cost int) {
-	maxDepth = depth - 1
-	for _, sel := range set {
-		var d, c int
-		switch s := sel.(type) {
-		case *ast.Field:
-			d, c = measure(s.SelectionSet, vars, listGuess, depth+1)
-			if len(s.SelectionSet) == 0 {
-				d = depth
-			}
-			if s.Definition != nil && s.Definition.Type.Elem != nil {
-				c = mulSat(c, listSize(s, vars, listGuess))
-			}
-			c = addSat(c, fieldCost(s, depth))
-		case *ast.InlineFragment:
-			d, c = measure(s.SelectionSet, vars, listGuess, depth)
-		case *ast.FragmentSpread:
-			if s.Definition != nil {
-				d, c = measure(s.Definition.SelectionSet, vars, listGuess, depth)
-			}
-		}
-		maxDepth = max(maxDepth, d)
-		cost = addSat(cost, c)
+// tokenLimit refuses a query of more than max tokens before anything parses it: the
+// resource-selection rewrite and gqlgen's parser and validation all come after it.
+type tokenLimit struct{ max int }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationParameterMutator
+} = tokenLimit{}
+
+func (tokenLimit) ExtensionName() string                   { return "FHIRGateTokenLimit" }
+func (tokenLimit) Validate(graphql.ExecutableSchema) error { return nil }
+func (t tokenLimit) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
+	if t.max > 0 && countTokens(p.Query, t.max) > t.max {
+		return limitError(fmt.Sprintf("the query has more than %d tokens", t.max))
 	}
-	return maxDepth, cost
+	return nil
 }
 
-// readCost is the cost of a field that reads storage: a root field or a resolved resource.
+// countTokens returns the number of lexical tokens in query, counting no further than
+// max+1. A lexical error ends the count: the parser reports it.
+func countTokens(query string, max int) int {
+	lex := lexer.New(&ast.Source{Input: query})
+	n := 0
+	for n <= max {
+		tok, err := lex.ReadToken()
+		if err != nil || tok.Kind == lexer.EOF {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// measure is the estimated work of a selection set: its height (levels of nested fields) and
+// cost. perEdge is the cost of one element of the edges of the connection that holds the set
+// (zero elsewhere), kept apart so that the connection multiplies it by its page size.
+type measure struct {
+	height, cost, perEdge int
+	done                  bool // false while the fragment is being measured: a cycle
+}
+
+// measurer measures one operation. Each named fragment is measured once and remembered, so
+// fragments that spread other fragments several times cost time linear in the query's size,
+// not exponential.
+type measurer struct {
+	vars      map[string]any
+	listGuess int
+	pageSize  int
+	schema    *ast.Schema
+	roots     map[*ast.Definition]bool
+	fragments map[string]*measure
+	// visits counts the selections measured, for tests of linearity.
+	visits int
+}
+
+var errFragmentCycle = errors.New("fragment cycle")
+
+// operation returns an operation's depth and estimated cost, saturating instead of overflowing.
+func (m *measurer) operation(op *ast.OperationDefinition) (depth, cost int, err error) {
+	var root *ast.Definition
+	switch op.Operation {
+	case ast.Mutation:
+		root = m.schema.Mutation
+	case ast.Subscription:
+		root = m.schema.Subscription
+	default:
+		root = m.schema.Query
+	}
+	ms, err := m.set(op.SelectionSet, root)
+	if err != nil {
+		return 0, 0, err
+	}
+	return ms.height, addSat(ms.cost, ms.perEdge), nil
+}
+
+// set measures a selection set made on parent. Fields always count. On an interface or union,
+// a fragment on an object type counts only for objects of that type, so the set costs its
+// fields, the fragments that apply to every object, and the costliest type's fragments.
+func (m *measurer) set(set ast.SelectionSet, parent *ast.Definition) (measure, error) {
+	abstract := parent == nil || parent.Kind != ast.Object
+	var all measure
+	var byType map[string]*measure
+	for _, sel := range set {
+		m.visits++
+		var ms measure
+		var cond *ast.Definition
+		var err error
+		switch s := sel.(type) {
+		case *ast.Field:
+			ms, err = m.field(s)
+		case *ast.InlineFragment:
+			cond = parent
+			if s.TypeCondition != "" {
+				cond = m.schema.Types[s.TypeCondition]
+			}
+			ms, err = m.set(s.SelectionSet, cond)
+		case *ast.FragmentSpread:
+			ms, err = m.fragment(s)
+			if s.Definition != nil {
+				cond = s.Definition.Definition
+			}
+		}
+		if err != nil {
+			return measure{}, err
+		}
+		into := &all
+		if abstract && cond != nil && cond.Kind == ast.Object {
+			if byType == nil {
+				byType = map[string]*measure{}
+			}
+			if byType[cond.Name] == nil {
+				byType[cond.Name] = &measure{}
+			}
+			into = byType[cond.Name]
+		}
+		into.add(ms)
+	}
+	var most measure
+	for _, ms := range byType {
+		most.height = max(most.height, ms.height)
+		most.cost = max(most.cost, ms.cost)
+		most.perEdge = max(most.perEdge, ms.perEdge)
+	}
+	all.add(most)
+	return all, nil
+}
+
+func (a *measure) add(b measure) {
+	a.height = max(a.height, b.height)
+	a.cost = addSat(a.cost, b.cost)
+	a.perEdge = addSat(a.perEdge, b.perEdge)
+}
+
+// fragment measures a named fragment on its first spread and remembers the result.
+func (m *measurer) fragment(s *ast.FragmentSpread) (measure, error) {
+	if s.Definition == nil {
+		return measure{}, nil
+	}
+	if ms, ok := m.fragments[s.Name]; ok {
+		if !ms.done {
+			return measure{}, fmt.Errorf("%w: fragment %s spreads itself", errFragmentCycle, s.Name)
+		}
+		return *ms, nil
+	}
+	m.fragments[s.Name] = &measure{}
+	ms, err := m.set(s.Definition.SelectionSet, s.Definition.Definition)
+	if err != nil {
+		return measure{}, err
+	}
+	ms.done = true
+	m.fragments[s.Name] = &ms
+	return ms, nil
+}
+
+// field measures one field with everything below it.
+func (m *measurer) field(f *ast.Field) (measure, error) {
+	var typ *ast.Definition
+	if f.Definition != nil {
+		typ = m.schema.Types[f.Definition.Type.Name()]
+	}
+	sub, err := m.set(f.SelectionSet, typ)
+	if err != nil {
+		return measure{}, err
+	}
+	if f.Name == "edges" && f.ObjectDefinition != nil && strings.HasSuffix(f.ObjectDefinition.Name, "Connection") {
+		// The edges of a connection: one per element of its page, counted by the connection.
+		return measure{height: sub.height + 1, cost: m.fieldCost(f), perEdge: addSat(sub.cost, sub.perEdge)}, nil
+	}
+	below := sub.cost
+	if isConnection(f) {
+		below = addSat(below, mulSat(sub.perEdge, m.connectionSize(f)))
+	} else {
+		// Only a connection's own set has edges; elsewhere count them once.
+		below = addSat(below, sub.perEdge)
+	}
+	if f.Definition != nil && f.Definition.Type.Elem != nil {
+		below = mulSat(below, m.listSize(f))
+	}
+	return measure{height: sub.height + 1, cost: addSat(below, m.fieldCost(f))}, nil
+}
+
+// readCost is the cost of a field that reads storage.
 const readCost = 10
 
-// fieldCost is the cost of one field itself: readCost when it reads storage, else one, so that
-// a query of many aliased reads costs what it makes the server do.
-func fieldCost(f *ast.Field, depth int) int {
-	if depth == 1 || (f.Definition != nil && f.Definition.Type.Name() == "Resource") {
+// fieldCost is the cost of one field itself: readCost when it reads storage (a root field
+// other than introspection, Reference.resource or a reverse reference), else one, so that a
+// query of many aliased reads costs what it makes the server do.
+func (m *measurer) fieldCost(f *ast.Field) int {
+	switch {
+	case m.roots[f.ObjectDefinition] && !strings.HasPrefix(f.Name, "__"),
+		f.Name == "resource" && f.ObjectDefinition != nil && f.ObjectDefinition.Name == "Reference",
+		f.Name == reverseListField || f.Name == reverseConnField:
 		return readCost
 	}
 	return 1
 }
 
-func listSize(f *ast.Field, vars map[string]any, guess int) int {
+// Names of the generic reverse-reference fields (see resourceSelections.reverseField).
+const (
+	reverseListField = "_reverse"
+	reverseConnField = "_reverseConnection"
+)
+
+// isConnection reports whether f returns a connection: a page of resources with edges.
+func isConnection(f *ast.Field) bool {
+	return f.Definition != nil && f.Definition.Type.Elem == nil && strings.HasSuffix(f.Definition.Type.Name(), "Connection")
+}
+
+// connectionSize is the number of edges a connection is expected to hold: its _count, else
+// the page size.
+func (m *measurer) connectionSize(f *ast.Field) int {
+	if n, ok := m.countArg(f); ok {
+		return n
+	}
+	return max(m.pageSize, 1)
+}
+
+// listSize is the number of elements a list is expected to hold: its _count, else ListGuess.
+func (m *measurer) listSize(f *ast.Field) int {
+	if n, ok := m.countArg(f); ok {
+		return n
+	}
+	return m.listGuess
+}
+
+// countArg returns the value of f's _count argument, when it has one that is a number.
+func (m *measurer) countArg(f *ast.Field) (int, bool) {
 	arg := f.Arguments.ForName("_count")
 	if arg == nil {
-		return guess
+		return 0, false
 	}
-	v, err := arg.Value.Value(vars)
+	v, err := arg.Value.Value(m.vars)
 	if err != nil {
-		return guess
+		return 0, false
 	}
 	switch n := v.(type) {
 	case int64:
-		return clampInt(n)
+		return clampInt(n), true
 	case int:
-		return clampInt(int64(n))
+		return clampInt(int64(n)), true
 	case string:
 		if i, err := strconv.ParseInt(n, 10, 64); err == nil {
-			return clampInt(i)
+			return clampInt(i), true
 		}
 	}
-	return guess
+	return 0, false
 }
 
 func clampInt(n int64) int {

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -27,6 +28,8 @@ type resourceSelections struct {
 	// resourceFieldNames are the names of the fields of type Resource anywhere in the schema;
 	// a query that mentions none of them is passed through without parsing.
 	resourceFieldNames []string
+	// maxTokens bounds the rewritten query (see Limits.MaxTokens); zero: no bound.
+	maxTokens int
 }
 
 var _ interface {
@@ -34,8 +37,8 @@ var _ interface {
 	graphql.OperationParameterMutator
 } = (*resourceSelections)(nil)
 
-func newResourceSelections(schema *ast.Schema) *resourceSelections {
-	r := &resourceSelections{schema: schema, fieldTypes: map[string][]string{}, common: map[string]bool{"__typename": true}}
+func newResourceSelections(schema *ast.Schema, maxTokens int) *resourceSelections {
+	r := &resourceSelections{schema: schema, fieldTypes: map[string][]string{}, common: map[string]bool{"__typename": true}, maxTokens: maxTokens}
 	iface := schema.Types["Resource"]
 	for _, f := range iface.Fields {
 		r.common[f.Name] = true
@@ -72,21 +75,14 @@ func (r *resourceSelections) MutateOperationParameters(ctx context.Context, p *g
 	if err != nil {
 		return nil // let the executor report the syntax error with its usual message
 	}
-	changed := false
-	for _, op := range doc.Operations {
-		root := r.schema.Query
-		if op.Operation == ast.Mutation {
-			root = r.schema.Mutation
-		}
-		if root != nil {
-			op.SelectionSet = r.rewrite(op.SelectionSet, root.Name, &changed)
-		}
-	}
-	for _, frag := range doc.Fragments {
-		frag.SelectionSet = r.rewrite(frag.SelectionSet, frag.TypeCondition, &changed)
-	}
-	if !changed {
+	before := selectionTokens(doc)
+	if !r.rewriteDoc(doc) {
 		return nil
+	}
+	// The rewritten selections share fields between fragments, so that the rewrite takes
+	// linear time; printed, they repeat. Count them before printing.
+	if r.maxTokens > 0 && countTokens(p.Query, r.maxTokens)-before+selectionTokens(doc) > r.maxTokens {
+		return limitError(fmt.Sprintf("the query has more than %d tokens once its selections on resources are made for every resource type that has their fields; name the type with resource(type: X) or ... on X", r.maxTokens))
 	}
 	var buf bytes.Buffer
 	formatter.NewFormatter(&buf, formatter.WithComments()).FormatQueryDocument(doc)
@@ -94,24 +90,52 @@ func (r *resourceSelections) MutateOperationParameters(ctx context.Context, p *g
 	return nil
 }
 
+// rewriteDoc rewrites the selections of doc in place and reports whether it changed any.
+func (r *resourceSelections) rewriteDoc(doc *ast.QueryDocument) bool {
+	w := &rewriter{resourceSelections: r, done: map[*ast.Field]bool{}}
+	for _, op := range doc.Operations {
+		root := r.schema.Query
+		if op.Operation == ast.Mutation {
+			root = r.schema.Mutation
+		}
+		if root != nil {
+			op.SelectionSet = w.rewrite(op.SelectionSet, root.Name)
+		}
+	}
+	for _, frag := range doc.Fragments {
+		frag.SelectionSet = w.rewrite(frag.SelectionSet, frag.TypeCondition)
+	}
+	return w.changed
+}
+
+// rewriter is one query's rewrite.
+type rewriter struct {
+	*resourceSelections
+	// done holds the fields rewritten already: typed places one field in the fragments of
+	// every type that has it, and each is rewritten once, not once per fragment.
+	done    map[*ast.Field]bool
+	changed bool
+}
+
 // rewrite walks set, a selection on the named type, and moves the untyped selections of every
-// field of type Resource into inline fragments; it sets *changed when it moved any. Fields the
+// field of type Resource into inline fragments; it sets changed when it moved any. Fields the
 // schema does not know are left for validation to report.
-func (r *resourceSelections) rewrite(set ast.SelectionSet, typeName string, changed *bool) ast.SelectionSet {
-	parent := r.schema.Types[typeName]
+func (w *rewriter) rewrite(set ast.SelectionSet, typeName string) ast.SelectionSet {
+	parent := w.schema.Types[typeName]
 	for _, sel := range set {
 		switch s := sel.(type) {
 		case *ast.Field:
-			if parent == nil {
+			if parent == nil || w.done[s] {
 				continue
 			}
+			w.done[s] = true
 			def := parent.Fields.ForName(s.Name)
 			if def == nil {
-				if r.reverseField(s, parent) {
-					*changed = true
+				if w.reverseField(s, parent) {
+					w.changed = true
 					// The field now exists: walk its selection like any other.
 					if def := parent.Fields.ForName(s.Name); def != nil {
-						s.SelectionSet = r.rewrite(s.SelectionSet, def.Type.Name(), changed)
+						s.SelectionSet = w.rewrite(s.SelectionSet, def.Type.Name())
 					}
 				}
 				continue
@@ -122,15 +146,15 @@ func (r *resourceSelections) rewrite(set ast.SelectionSet, typeName string, chan
 				if a := s.Arguments.ForName("type"); a != nil && a.Value.Kind == ast.EnumValue {
 					typeArg = &a.Value.Raw
 				}
-				s.SelectionSet = r.typed(s.SelectionSet, typeArg, changed)
+				s.SelectionSet = w.typed(s.SelectionSet, typeArg, &w.changed)
 			}
-			s.SelectionSet = r.rewrite(s.SelectionSet, child, changed)
+			s.SelectionSet = w.rewrite(s.SelectionSet, child)
 		case *ast.InlineFragment:
 			cond := s.TypeCondition
 			if cond == "" {
 				cond = typeName
 			}
-			s.SelectionSet = r.rewrite(s.SelectionSet, cond, changed)
+			s.SelectionSet = w.rewrite(s.SelectionSet, cond)
 		}
 	}
 	return set
@@ -241,4 +265,97 @@ func (r *resourceSelections) reverseField(f *ast.Field, parent *ast.Definition) 
 func (r *resourceSelections) isResourceType(name string) bool {
 	def := r.schema.Types[name]
 	return def != nil && def.Kind == ast.Object && slices.Contains(def.Interfaces, "Resource")
+}
+
+// selectionTokens returns the number of tokens the selection sets of doc would print as,
+// counting a field shared by several fragments once per place it prints in, in time linear
+// in the number of distinct selections. It saturates rather than overflows.
+func selectionTokens(doc *ast.QueryDocument) int {
+	c := tokenCounter{fields: map[*ast.Field]int{}}
+	n := 0
+	for _, op := range doc.Operations {
+		n = addSat(n, c.set(op.SelectionSet))
+	}
+	for _, frag := range doc.Fragments {
+		n = addSat(n, c.set(frag.SelectionSet))
+	}
+	return n
+}
+
+type tokenCounter struct{ fields map[*ast.Field]int }
+
+func (c tokenCounter) set(set ast.SelectionSet) int {
+	if len(set) == 0 {
+		return 0
+	}
+	n := 2 // { }
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			n = addSat(n, c.field(s))
+		case *ast.InlineFragment:
+			n = addSat(n, 1+directiveTokens(s.Directives)+c.set(s.SelectionSet)) // ...
+			if s.TypeCondition != "" {
+				n = addSat(n, 2) // on Type
+			}
+		case *ast.FragmentSpread:
+			n = addSat(n, 2+directiveTokens(s.Directives)) // ...Name
+		}
+	}
+	return n
+}
+
+func (c tokenCounter) field(f *ast.Field) int {
+	if n, ok := c.fields[f]; ok {
+		return n
+	}
+	n := 1 + argumentTokens(f.Arguments) + directiveTokens(f.Directives)
+	if f.Alias != "" && f.Alias != f.Name {
+		n += 2 // alias:
+	}
+	n = addSat(n, c.set(f.SelectionSet))
+	c.fields[f] = n
+	return n
+}
+
+func directiveTokens(ds ast.DirectiveList) int {
+	n := 0
+	for _, d := range ds {
+		n += 2 + argumentTokens(d.Arguments) // @name(...)
+	}
+	return n
+}
+
+func argumentTokens(args ast.ArgumentList) int {
+	if len(args) == 0 {
+		return 0
+	}
+	n := 2 // ( )
+	for _, a := range args {
+		n += 2 + valueTokens(a.Value) // name: value
+	}
+	return n
+}
+
+func valueTokens(v *ast.Value) int {
+	if v == nil {
+		return 0
+	}
+	switch v.Kind {
+	case ast.Variable:
+		return 2 // $name
+	case ast.ListValue:
+		n := 2
+		for _, c := range v.Children {
+			n += valueTokens(c.Value)
+		}
+		return n
+	case ast.ObjectValue:
+		n := 2
+		for _, c := range v.Children {
+			n += 2 + valueTokens(c.Value)
+		}
+		return n
+	}
+	return 1
 }

@@ -43,6 +43,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// Timeout bounds the handling of one request.
 	Timeout time.Duration
+	// Reads bound what one request may read from storage and how many storage calls it, and
+	// all requests together, may have in flight.
+	Reads resolvers.ReadLimits
 	// Auth authenticates and authorises requests. Its zero value refuses every GraphQL
 	// request: authentication is off only when Auth.Off says so.
 	Auth Auth
@@ -55,11 +58,13 @@ type Config struct {
 // DefaultConfig returns the limits fhirgate runs with unless configured otherwise.
 func DefaultConfig() Config {
 	return Config{
-		Limits:       Limits{MaxDepth: 15, MaxCost: 1_000_000, ListGuess: 10},
+		Limits:       Limits{MaxDepth: 15, MaxCost: 1_000_000, ListGuess: 10, MaxTokens: 15_000},
 		ListLimit:    1000,
 		PageSize:     20,
 		MaxBodyBytes: 4 << 20,
 		Timeout:      30 * time.Second,
+		// Ten full lists; the bytes bound the memory of a request whose resources are large.
+		Reads: resolvers.ReadLimits{MaxRows: 10_000, MaxBytes: 64 << 20, Concurrency: 2, SharedConcurrency: 64},
 	}
 }
 
@@ -67,6 +72,9 @@ func DefaultConfig() Config {
 func NewServer(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Store != nil {
+		cfg.Store = resolvers.NewMeteredStore(cfg.Store, cfg.Reads)
 	}
 	system, instance := newGraphQL(cfg)
 	mux := http.NewServeMux()
@@ -114,9 +122,12 @@ func newGraphQL(cfg Config) (system, instance http.Handler) {
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	// A backstop only: tokenLimit and the rewrite count first and answer QUERY_TOO_COMPLEX.
+	srv.SetParserTokenLimit(2 * cfg.Limits.MaxTokens)
 	srv.Use(extension.Introspection{})
-	srv.Use(newResourceSelections(es.Schema()))
-	srv.Use(limitsExtension{cfg.Limits})
+	srv.Use(tokenLimit{cfg.Limits.MaxTokens}) // before anything parses the query
+	srv.Use(newResourceSelections(es.Schema(), cfg.Limits.MaxTokens))
+	srv.Use(newLimitsExtension(cfg.Limits, cfg.PageSize, es.Schema()))
 	if g != nil {
 		srv.AroundFields(g.fields) // first: a denied field is never resolved
 	}
@@ -137,11 +148,12 @@ func newGraphQL(cfg Config) (system, instance http.Handler) {
 	return guarded(inner), guarded(&instanceHandler{gql: inner})
 }
 
-// withRequestContext gives each request its own loaders, a deadline and a log of the
-// panics it recovers from.
+// withRequestContext gives each request its own loaders, read limits, a deadline and a log
+// of the panics it recovers from. The context ends when the client goes away, and every
+// storage call is made with it.
 func withRequestContext(cfg Config, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := resolvers.WithLoaders(r.Context(), cfg.Store)
+		ctx := resolvers.WithReadLimits(resolvers.WithLoaders(r.Context(), cfg.Store), cfg.Reads)
 		if cfg.Timeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)

@@ -241,6 +241,9 @@ func lookupAll[T any](ctx context.Context, coll *mongo.Collection, keys []string
 	g.SetLimit(lookupWorkers)
 
 	for i, key := range keys {
+		if gctx.Err() != nil {
+			break // a lookup failed or the caller went away: start no more
+		}
 		g.Go(func() error {
 			var d T
 
