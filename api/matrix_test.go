@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +14,7 @@ import (
 	"github.com/fhirgate/fhirgate/api"
 	"github.com/fhirgate/fhirgate/authz"
 	"github.com/fhirgate/fhirgate/graph"
+	"github.com/fhirgate/fhirgate/internal/datasets"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
@@ -407,11 +406,6 @@ func countExamples(m map[string][]*example) int {
 // Patient/example that refers to it through focus, and returns the examples by type.
 func loadExamples(t *testing.T, store *storage.Store) map[string][]*example {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(examplesDir, "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no examples in %s: %v", examplesDir, err)
-	}
-	slices.Sort(files)
 	byType := map[string][]*example{}
 	var writes []storage.Write
 	add := func(raw []byte) model.Resource {
@@ -422,12 +416,8 @@ func loadExamples(t *testing.T, store *storage.Store) map[string][]*example {
 		writes = append(writes, storage.Write{Op: storage.OpPut, Type: res.TypeName(), ID: res.ResourceID(), Resource: res})
 		return res
 	}
-	for i, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := newRoundTripCase(t, filepath.Base(f), b, idFromFileName(filepath.Base(f)))
+	for i, f := range datasets.Files(t, datasets.FHIRExamples, "*.json") {
+		c := newRoundTripCase(t, f.Name, f.Data, idFromFileName(f.Name))
 		delete(c.res, "meta") // the stored meta is the server's
 		raw, _ := json.Marshal(c.res)
 		add(raw)

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,11 +16,10 @@ import (
 
 	"github.com/fhirgate/fhirgate/authz"
 	"github.com/fhirgate/fhirgate/graph"
+	"github.com/fhirgate/fhirgate/internal/datasets"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/search"
 )
-
-const officialExamples = "../../shared/data/fhir-r4-examples"
 
 var testSchema = graph.NewExecutableSchema(graph.Config{}).Schema()
 
@@ -135,18 +132,14 @@ func TestParamReadsCoverExtraction(t *testing.T) {
 		t.Skip("indexes every official example once per value")
 	}
 	g := testGuard(t)
-	files, _ := filepath.Glob(filepath.Join(officialExamples, "*.json"))
-	if len(files) < 600 {
-		t.Fatalf("want the official examples in %s, found %d files", officialExamples, len(files))
+	files := datasets.Files(t, datasets.FHIRExamples, "*.json")
+	if len(files) != 699 {
+		t.Fatalf("want the 699 official examples, found %d files", len(files))
 	}
 	seen := map[paramKey]bool{}
 	var leaves, failures int
 	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res := decodeNumbers(t, b)
+		res := decodeNumbers(t, f.Data)
 		typ, _ := res["resourceType"].(string)
 		if model.SearchParams(typ) == nil {
 			continue
@@ -165,7 +158,7 @@ func TestParamReadsCoverExtraction(t *testing.T) {
 					seen[paramKey{typ, p.Code, mod}] = true
 					if r := g.paramReads(typ, &p, mod); !r.covers(path) && failures < 30 {
 						failures++
-						t.Errorf("%s: %s.%s:%s changes with %v, outside what the guard vets: %s", filepath.Base(f), typ, p.Code, mod, path, r)
+						t.Errorf("%s: %s.%s:%s changes with %v, outside what the guard vets: %s", f.Name, typ, p.Code, mod, path, r)
 					}
 				}
 			}

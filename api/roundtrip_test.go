@@ -8,8 +8,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fhirgate/fhirgate/api"
+	"github.com/fhirgate/fhirgate/internal/datasets"
 )
 
 // The round-trip tests write real FHIR resources through XUpdate and read them back through X(id:)
@@ -28,8 +27,6 @@ import (
 // fails the comparison with its path.
 
 const (
-	examplesDir = "../../shared/data/fhir-r4-examples"
-	syntheaDir  = "../../shared/data/synthea-ndjson-10"
 	// syntheaShortStride samples Synthea under -short: the first line of each file and every
 	// 20th after it, 365 of the 7160 resources, spread over all 13 files.
 	syntheaShortStride = 20
@@ -49,22 +46,9 @@ type roundTripCase struct {
 // TestRoundTripOfficialExamples round-trips every official R4 example, Bundles and contained
 // resources included.
 func TestRoundTripOfficialExamples(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(examplesDir, "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatalf("no examples in %s", examplesDir)
-	}
-	slices.Sort(files)
 	var cases []roundTripCase
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := filepath.Base(f)
-		cases = append(cases, newRoundTripCase(t, name, b, idFromFileName(name)))
+	for _, f := range datasets.Files(t, datasets.FHIRExamples, "*.json") {
+		cases = append(cases, newRoundTripCase(t, f.Name, f.Data, idFromFileName(f.Name)))
 	}
 	// The package ships 699 examples of 124 types; fewer means the data went missing.
 	types := map[string]bool{}
@@ -80,22 +64,10 @@ func TestRoundTripOfficialExamples(t *testing.T) {
 // TestRoundTripSynthea round-trips every resource of the Synthea export: about 65 s on two idle
 // cores, under 2 min on a busy machine. With -short it takes a fixed sample of 365 instead.
 func TestRoundTripSynthea(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(syntheaDir, "*.ndjson"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(files)
 	var cases []roundTripCase
-	for _, f := range files {
-		name := filepath.Base(f)
-		if name == "log.ndjson" { // the export log, not FHIR
-			continue
-		}
-		fh, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(fh)
+	for _, f := range datasets.Files(t, datasets.Synthea, "*.000.ndjson") {
+		name := f.Name
+		sc := bufio.NewScanner(bytes.NewReader(f.Data))
 		sc.Buffer(nil, 64<<20) // DocumentReference lines carry whole notes in base64
 		for line := 1; sc.Scan(); line++ {
 			if len(bytes.TrimSpace(sc.Bytes())) == 0 {
@@ -106,9 +78,7 @@ func TestRoundTripSynthea(t *testing.T) {
 			}
 			cases = append(cases, newRoundTripCase(t, fmt.Sprintf("%s:%d", name, line), sc.Bytes(), ""))
 		}
-		err = sc.Err()
-		fh.Close()
-		if err != nil {
+		if err := sc.Err(); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}

@@ -4,22 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-)
 
-const examplesDir = "/work/shared/data/fhir-r4-examples"
+	"github.com/fhirgate/fhirgate/internal/datasets"
+)
 
 func loadExample(t testing.TB, name string) map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(examplesDir, name))
-	if err != nil {
-		t.Fatalf("read example: %v", err)
-	}
-	return decode(t, b)
+	return decode(t, datasets.ReadFile(t, datasets.FHIRExamples, name))
 }
 
 func decode(t testing.TB, b []byte) map[string]any {

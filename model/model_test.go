@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/fhirgate/fhirgate/internal/datasets"
 	"github.com/fhirgate/fhirgate/model"
 )
-
-const examplesDir = "../../shared/data/fhir-r4-examples"
 
 // jsonValue decodes JSON keeping numbers as their text, so 1.50 and 1.5 differ.
 func jsonValue(t *testing.T, b []byte) any {
@@ -28,29 +25,25 @@ func jsonValue(t *testing.T, b []byte) any {
 }
 
 func TestOfficialExamplesRoundTrip(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(examplesDir, "*.json"))
-	if err != nil || len(files) < 690 {
-		t.Fatalf("want the 699 official examples, got %d (%v)", len(files), err)
+	files := datasets.Files(t, datasets.FHIRExamples, "*.json")
+	if len(files) != 699 {
+		t.Fatalf("want the 699 official examples, got %d", len(files))
 	}
 	types := map[string]bool{}
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		r, err := model.Unmarshal(f.Data)
 		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := model.Unmarshal(data)
-		if err != nil {
-			t.Errorf("%s: %v", filepath.Base(f), err)
+			t.Errorf("%s: %v", f.Name, err)
 			continue
 		}
 		types[r.TypeName()] = true
 		out, err := model.Marshal(r)
 		if err != nil {
-			t.Errorf("%s: marshal: %v", filepath.Base(f), err)
+			t.Errorf("%s: marshal: %v", f.Name, err)
 			continue
 		}
-		if want, got := jsonValue(t, data), jsonValue(t, out); !reflect.DeepEqual(want, got) {
-			t.Errorf("%s: round trip differs:\n got %s", filepath.Base(f), truncate(string(out)))
+		if want, got := jsonValue(t, f.Data), jsonValue(t, out); !reflect.DeepEqual(want, got) {
+			t.Errorf("%s: round trip differs:\n got %s", f.Name, truncate(string(out)))
 		}
 	}
 	if len(types) < 120 {

@@ -2,9 +2,8 @@ package search
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -12,10 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fhirgate/fhirgate/internal/datasets"
 	"github.com/fhirgate/fhirgate/storage"
 )
-
-const dataDir = "../../shared/data"
 
 // loadJSON stores resources (raw JSON) and returns them decoded, by type.
 func loadJSON(t *testing.T, s *storage.Store, raws [][]byte) map[string][]map[string]any {
@@ -53,22 +51,16 @@ var (
 func synthea(t *testing.T) (*storage.Store, map[string][]map[string]any) {
 	t.Helper()
 	syntheaOnce.Do(func() {
-		files, _ := filepath.Glob(filepath.Join(dataDir, "synthea-ndjson-10", "*.000.ndjson"))
-		if len(files) == 0 {
-			t.Fatalf("no Synthea NDJSON under %s", dataDir)
-		}
 		var raws [][]byte
-		for _, f := range files {
-			fh, err := os.Open(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sc := bufio.NewScanner(fh)
+		for _, f := range datasets.Files(t, datasets.Synthea, "*.000.ndjson") {
+			sc := bufio.NewScanner(bytes.NewReader(f.Data))
 			sc.Buffer(make([]byte, 1<<20), 16<<20)
 			for sc.Scan() {
 				raws = append(raws, append([]byte(nil), sc.Bytes()...))
 			}
-			fh.Close()
+			if err := sc.Err(); err != nil {
+				t.Fatalf("%s: %v", f.Name, err)
+			}
 		}
 		syntheaStore = newStore(t)
 		start := time.Now()
@@ -246,17 +238,9 @@ func TestSearchSyntheaAgainstRawJSON(t *testing.T) {
 // parameter whose expression is a plain code element (Type.status and the like), each
 // value found in the examples finds exactly the examples holding it.
 func TestSearchOfficialExamplesAgainstRawJSON(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(dataDir, "fhir-r4-examples", "*.json"))
-	if len(files) == 0 {
-		t.Fatalf("no official examples under %s", dataDir)
-	}
 	var raws [][]byte
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raws = append(raws, b)
+	for _, f := range datasets.Files(t, datasets.FHIRExamples, "*.json") {
+		raws = append(raws, f.Data)
 	}
 	s := newStore(t)
 	data := loadJSON(t, s, raws)
