@@ -441,8 +441,14 @@ func TestAuditWriterKeepsEveryEvent(t *testing.T) {
 // TestRateAndSizeLimits: a principal over its rate is told to wait; one over its body size is
 // refused; other principals are unaffected.
 func TestRateAndSizeLimits(t *testing.T) {
+	// The limiter's clock stands still unless the test moves it: no request refills a bucket
+	// by being slow.
+	var clockMu sync.Mutex
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return clock }
+	advance := func(d time.Duration) { clockMu.Lock(); clock = clock.Add(d); clockMu.Unlock() }
 	a := newAuthEnv(t, authz.VerifierConfig{}, func(c *api.Config) {
-		c.Auth.Limits = api.PrincipalLimits{Rate: 1, Burst: 3, MaxBodyBytes: 2000, ByRole: map[string]int64{"admin": 100_000}}
+		c.Auth.Limits = api.PrincipalLimits{Rate: 1, Burst: 3, MaxBodyBytes: 2000, ByRole: map[string]int64{"admin": 100_000}, Now: now}
 	})
 	analyst, other := a.token(t, "analyst", ""), a.token(t, "clinician", "")
 	var statuses []int
@@ -450,11 +456,20 @@ func TestRateAndSizeLimits(t *testing.T) {
 		statuses = append(statuses, a.postAs(analyst, "", `{ PatientList { id } }`).Status)
 	}
 	if fmt.Sprint(statuses) != "[200 200 200 429 429]" {
-		t.Errorf("statuses of 5 quick requests at burst 3: %v", statuses)
+		t.Errorf("statuses of 5 requests at once at burst 3: %v", statuses)
 	}
 	r := a.postAs(analyst, "", `{ PatientList { id } }`)
-	if r.Status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" || strings.Join(codes(r), ",") != "RATE_LIMITED" || outcomeIssue(t, r.Errors[0]) != "throttled" {
+	if r.Status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "1" || strings.Join(codes(r), ",") != "RATE_LIMITED" || outcomeIssue(t, r.Errors[0]) != "throttled" {
 		t.Errorf("throttled answer: status %d, Retry-After %q, %+v", r.Status, r.header.Get("Retry-After"), r.Errors)
+	}
+	// One second at a rate of 1 per second buys exactly one more request.
+	advance(time.Second)
+	statuses = nil
+	for range 2 {
+		statuses = append(statuses, a.postAs(analyst, "", `{ PatientList { id } }`).Status)
+	}
+	if fmt.Sprint(statuses) != "[200 429]" {
+		t.Errorf("statuses of 2 requests a second later: %v", statuses)
 	}
 	if r := a.postAs(other, "", `{ PatientList { id } }`); r.Status != http.StatusOK {
 		t.Errorf("another principal throttled too: %d", r.Status)

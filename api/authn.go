@@ -52,6 +52,8 @@ type PrincipalLimits struct {
 	// past them such requests are refused with 429 before their token is even checked.
 	UnauthenticatedRate  float64
 	UnauthenticatedBurst int
+	// Now is the clock the rates are measured by; nil is time.Now. Tests stop it.
+	Now func() time.Time
 }
 
 // anonymous is the principal of every request when authentication is off.
@@ -171,9 +173,13 @@ type limiters struct {
 }
 
 func newLimiters(l PrincipalLimits) limiters {
+	now := l.Now
+	if now == nil {
+		now = time.Now
+	}
 	return limiters{
-		principal: newLimiter(l.Rate, l.Burst),
-		address:   newLimiter(l.UnauthenticatedRate, l.UnauthenticatedBurst),
+		principal: newLimiter(l.Rate, l.Burst, now),
+		address:   newLimiter(l.UnauthenticatedRate, l.UnauthenticatedBurst, now),
 	}
 }
 
@@ -181,6 +187,7 @@ func newLimiters(l PrincipalLimits) limiters {
 type limiter struct {
 	rate  rate.Limit
 	burst int
+	now   func() time.Time
 
 	mu      sync.Mutex
 	buckets map[string]*rate.Limiter
@@ -190,11 +197,11 @@ type limiter struct {
 // start afresh (a key gains at most one burst).
 const maxBuckets = 100_000
 
-func newLimiter(r float64, burst int) *limiter {
+func newLimiter(r float64, burst int, now func() time.Time) *limiter {
 	if r <= 0 {
 		return nil
 	}
-	return &limiter{rate: rate.Limit(r), burst: max(burst, 1), buckets: map[string]*rate.Limiter{}}
+	return &limiter{rate: rate.Limit(r), burst: max(burst, 1), now: now, buckets: map[string]*rate.Limiter{}}
 }
 
 func (l *limiter) bucket(key string) *rate.Limiter {
@@ -216,9 +223,10 @@ func (l *limiter) allow(key string) (time.Duration, bool) {
 	if l == nil {
 		return 0, true
 	}
-	res := l.bucket(key).Reserve()
-	if d := res.Delay(); d > 0 {
-		res.Cancel()
+	now := l.now()
+	res := l.bucket(key).ReserveN(now, 1)
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
 		return d, false
 	}
 	return 0, true

@@ -8,9 +8,9 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/fhirgate/fhirgate/fhirpath"
 	"github.com/fhirgate/fhirgate/model"
@@ -87,18 +87,22 @@ type filter struct {
 	expr        *fhirpath.Expr
 }
 
+// fhirpathCacheSize bounds the compiled fhirpath arguments kept. Clients choose the
+// expressions, so the cache keeps the most recently used ones, not every one ever sent.
+const fhirpathCacheSize = 1024
+
 // fhirpathCache holds compiled fhirpath arguments; queries repeat them.
-var fhirpathCache sync.Map
+var fhirpathCache, _ = lru.New[string, *fhirpath.Expr](fhirpathCacheSize) // the size is valid
 
 func compileFHIRPath(src string) (*fhirpath.Expr, error) {
-	if e, ok := fhirpathCache.Load(src); ok {
-		return e.(*fhirpath.Expr), nil
+	if e, ok := fhirpathCache.Get(src); ok {
+		return e, nil
 	}
 	e, err := fhirpath.Compile(src)
 	if err != nil {
 		return nil, fmt.Errorf("%w: fhirpath: %w", errBadArgument, err)
 	}
-	fhirpathCache.Store(src, e)
+	fhirpathCache.Add(src, e)
 	return e, nil
 }
 
