@@ -35,13 +35,19 @@ var errNeedsFinder = errors.New("search: sub-search needs a finder")
 type finderCtx struct {
 	ctx context.Context
 	f   Finder
+	now time.Time // the instant the ap prefix approximates from, one per search
 }
 
 // Filter builds the MongoDB filter of the query's conditions, running chained and _has
 // sub-searches through f. Values only ever appear as BSON strings and numbers in
 // operator positions the filter chooses, so no value can inject an operator.
 func (q *Query) Filter(ctx context.Context, f Finder) (bson.D, error) {
-	return q.root.filter(&finderCtx{ctx: ctx, f: f})
+	return q.filterAt(ctx, f, time.Now())
+}
+
+// filterAt is Filter with the instant the ap prefix approximates from.
+func (q *Query) filterAt(ctx context.Context, f Finder, now time.Time) (bson.D, error) {
+	return q.root.filter(&finderCtx{ctx: ctx, f: f, now: now})
 }
 
 // matchNothing is a filter no document satisfies.
@@ -126,7 +132,7 @@ func (c *cond) filter(fc *finderCtx) (bson.D, error) {
 	case "_query":
 		return nil, unsupported("_query (named queries)")
 	}
-	m, neg, err := c.match()
+	m, neg, err := c.match(fc.now)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +145,7 @@ func (c *cond) filter(fc *finderCtx) (bson.D, error) {
 
 // match returns the $elemMatch body of a condition and whether the document-level
 // condition is its negation (no entry matches).
-func (c *cond) match() (m bson.D, neg bool, err error) {
+func (c *cond) match(now time.Time) (m bson.D, neg bool, err error) {
 	switch c.param.Type {
 	case "string":
 		return c.stringMatch(c.value)
@@ -150,13 +156,13 @@ func (c *cond) match() (m bson.D, neg bool, err error) {
 	case "uri":
 		return c.uriMatch("", c.value)
 	case "date":
-		return dateMatch(c, "", c.value)
+		return dateMatch(c, "", c.value, now)
 	case "number":
 		return numberMatch(c, "", c.value, false)
 	case "quantity":
 		return numberMatch(c, "", c.value, true)
 	case "composite":
-		return c.compositeMatch()
+		return c.compositeMatch(now)
 	case "special":
 		return c.nearMatch()
 	}
@@ -299,10 +305,7 @@ func splitPrefix(v string) (prefix, rest string) {
 	return "eq", v
 }
 
-// now is the clock for the ap prefix, replaceable in tests.
-var now = time.Now
-
-func dateMatch(c *cond, pre, v string) (bson.D, bool, error) {
+func dateMatch(c *cond, pre, v string, now time.Time) (bson.D, bool, error) {
 	if c.mod != "" {
 		return nil, false, invalid("%s: date parameters take no modifier %s", ArgName(c.param.Code), c.mod)
 	}
@@ -333,7 +336,7 @@ func dateMatch(c *cond, pre, v string) (bson.D, bool, error) {
 		return bson.D{cmp(hi, "$lt", qlo)}, false, nil
 	case "ap":
 		// Approximately: the search range widened by 10% of its distance from now.
-		t := now().UnixMilli()
+		t := now.UnixMilli()
 		d := int64(math.Abs(float64(t-qlo)) / 10)
 		return bson.D{cmp(lo, "$lte", qhi+d), cmp(hi, "$gte", qlo-d)}, false, nil
 	}
@@ -417,7 +420,7 @@ func numberMatch(c *cond, pre, v string, quantity bool) (bson.D, bool, error) {
 	return append(m, unit...), neg, nil
 }
 
-func (c *cond) compositeMatch() (bson.D, bool, error) {
+func (c *cond) compositeMatch(now time.Time) (bson.D, bool, error) {
 	arg := ArgName(c.param.Code)
 	if c.mod != "" {
 		return nil, false, invalid("%s: composite parameters take no modifier %s", arg, c.mod)
@@ -451,7 +454,7 @@ func (c *cond) compositeMatch() (bson.D, bool, error) {
 				cm[j].Key = pre + cm[j].Key
 			}
 		case "date":
-			cm, neg, err = dateMatch(sub, pre, part)
+			cm, neg, err = dateMatch(sub, pre, part, now)
 		case "number":
 			cm, neg, err = numberMatch(sub, pre, part, false)
 		case "quantity":
@@ -516,7 +519,7 @@ func (c *cond) chainFilter(fc *finderCtx) (bson.D, error) {
 	if fc == nil || fc.f == nil {
 		return nil, errNeedsFinder
 	}
-	sub, err := c.chain.Filter(fc.ctx, fc.f)
+	sub, err := c.chain.filterAt(fc.ctx, fc.f, fc.now)
 	if err != nil {
 		return nil, err
 	}
@@ -538,7 +541,7 @@ func (c *cond) hasFilter(fc *finderCtx) (bson.D, error) {
 	if fc == nil || fc.f == nil {
 		return nil, errNeedsFinder
 	}
-	sub, err := c.has.query.Filter(fc.ctx, fc.f)
+	sub, err := c.has.query.filterAt(fc.ctx, fc.f, fc.now)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/storage"
@@ -69,11 +70,17 @@ func put(t testing.TB, s *storage.Store, docs ...string) {
 // ids runs a search and returns the ids found, sorted unless the search sorts.
 func ids(t testing.TB, s *storage.Store, typ string, args map[string]any) ([]string, error) {
 	t.Helper()
+	return idsAt(t, s, nil, typ, args)
+}
+
+// idsAt is ids on a runner whose clock is now (nil: time.Now).
+func idsAt(t testing.TB, s *storage.Store, now func() time.Time, typ string, args map[string]any) ([]string, error) {
+	t.Helper()
 	q, err := Parse(typ, args)
 	if err != nil {
 		return nil, err
 	}
-	r := &Runner{Store: s, ListLimit: 100000, PageSize: 20}
+	r := &Runner{Store: s, ListLimit: 100000, PageSize: 20, Now: now}
 	recs, err := r.List(context.Background(), q)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -29,11 +31,17 @@ type Runner struct {
 	PageSize int
 	// Cursors seals connection cursors; nil uses a key of this process.
 	Cursors *Sealer
+	// Now is the clock the ap prefix approximates from; nil is time.Now.
+	Now func() time.Time
 }
 
 // filter builds the query's filter, with sub-searches on the runner's store.
 func (r *Runner) filter(ctx context.Context, q *Query) (bson.D, error) {
-	return q.Filter(ctx, StoreFinder{Store: r.Store})
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	return q.filterAt(ctx, StoreFinder{Store: r.Store}, now())
 }
 
 // List runs a search for XList: every match, or ErrTooMany when there are more than
@@ -180,8 +188,12 @@ type Connection struct {
 	count  *int // known in advance for a connection over results in memory
 	q      *Query
 	filter bson.D
-	offset *int
 	before bson.D // matches the resources ahead of this page, when offset is unknown
+
+	// offsetMu guards offset: gqlgen resolves the fields of one connection concurrently,
+	// and a query may ask for offset more than once (under aliases).
+	offsetMu sync.Mutex
+	offset   *int
 }
 
 // Edge is one resource of a connection page.
@@ -209,6 +221,8 @@ func (c *Connection) Count(ctx context.Context) (*int, error) {
 
 // Offset returns the position of this page's first resource among all matches.
 func (c *Connection) Offset(ctx context.Context) (*int, error) {
+	c.offsetMu.Lock()
+	defer c.offsetMu.Unlock()
 	if c.offset != nil {
 		return c.offset, nil
 	}

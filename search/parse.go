@@ -467,7 +467,7 @@ func targets(p *model.SearchParam, typ string) bool {
 // error even when another condition would have matched nothing.
 func (q *Query) leaf(p *model.SearchParam, mod, value string) (*node, error) {
 	c := &cond{typ: q.Type, param: p, mod: mod, value: value}
-	if _, err := c.filter(nil); err != nil && !errors.Is(err, errNeedsFinder) {
+	if _, err := c.filter(&finderCtx{}); err != nil && !errors.Is(err, errNeedsFinder) {
 		return nil, err
 	}
 	return &node{leaf: c}, nil
