@@ -65,6 +65,9 @@ type Client struct {
 	// unresolved before it is fenced. It only matters on MongoDB: on the embedded
 	// engine every live commit is known in-process. Tests shorten it.
 	gapTimeout time.Duration
+	// now is the clock of commit timestamps and of the gap timeout; nil is time.Now.
+	// Tests move it forward instead of sleeping through the timeout.
+	now func() time.Time
 
 	indexer Indexer // nil: no search fields
 
@@ -170,6 +173,14 @@ func (c *Client) closeEngine() error {
 	}
 
 	return c.eng.Stop()
+}
+
+// clock returns the current time by the client's clock.
+func (c *Client) clock() time.Time {
+	if c.now != nil {
+		return c.now()
+	}
+	return time.Now()
 }
 
 // URI returns the MongoDB connection string in use: the configured one, or the embedded

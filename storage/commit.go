@@ -178,7 +178,7 @@ func (s *Store) tryCommit(ctx context.Context, writes []Write, tcs []*typeColls,
 		return nil, false, err
 	}
 
-	ts := time.Now().UTC().Truncate(time.Millisecond)
+	ts := s.c.clock().UTC().Truncate(time.Millisecond)
 
 	plan, err := planWrites(writes, prev, ts, s.c.indexer)
 	if err != nil {

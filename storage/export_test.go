@@ -12,7 +12,7 @@ import (
 func IndexedTestStore(t testing.TB, ix Indexer) *Store {
 	t.Helper()
 	c := &Client{log: testClient.log, uri: testClient.uri, mc: testClient.mc, eng: testClient.eng,
-		gapTimeout: testClient.gapTimeout, indexer: ix, stores: map[string]*Store{}}
+		gapTimeout: testClient.gapTimeout, now: testClient.now, indexer: ix, stores: map[string]*Store{}}
 	s := openStore(t, c, newStoreName())
 	t.Cleanup(func() { _ = s.shutdown(context.Background()) })
 	return s

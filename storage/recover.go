@@ -194,19 +194,19 @@ func (s *Store) staleSince(seq int64, t time.Time) bool {
 	if t.IsZero() {
 		s.flightMu.Lock()
 		if s.gapSeen[seq].IsZero() {
-			s.gapSeen[seq] = time.Now()
+			s.gapSeen[seq] = s.c.clock()
 		}
 		t = s.gapSeen[seq]
 		s.flightMu.Unlock()
 	}
 
-	return time.Since(t) > s.c.gapTimeout
+	return s.c.clock().Sub(t) > s.c.gapTimeout
 }
 
 // fence resolves seq as aborted unless it is resolved already, and returns its state.
 // The journal's unique _id makes this and the commit point mutually exclusive.
 func (s *Store) fence(ctx context.Context, seq int64) (string, error) {
-	_, err := s.journal.InsertOne(ctx, journalDoc{Key: seqKey(seq), Seq: seq, TS: time.Now().UTC().Truncate(time.Millisecond), St: stAborted})
+	_, err := s.journal.InsertOne(ctx, journalDoc{Key: seqKey(seq), Seq: seq, TS: s.c.clock().UTC().Truncate(time.Millisecond), St: stAborted})
 	if err != nil && !isDup(err) {
 		return "", fmt.Errorf("fence seq %d: %w", seq, err)
 	}
