@@ -99,6 +99,11 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 
 		c.eng = cfg.Engine
 		uri = u
+
+		var stop context.CancelCauseFunc
+		ctx, stop = context.WithCancelCause(ctx)
+		defer stop(nil)
+		watchEngine(ctx, cfg.Engine, stop)
 	}
 
 	c.uri = uri
@@ -120,17 +125,44 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 
 	if err := c.Ping(ctx); err != nil {
 		_ = c.Close(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("storage: open: %w", err)
+		return nil, fmt.Errorf("storage: open: %w", causeOf(ctx, err))
 	}
 
 	if _, err := c.Datastore(ctx, DefaultDatastore); err != nil {
 		_ = c.Close(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("storage: open: %w", err)
+		return nil, fmt.Errorf("storage: open: %w", causeOf(ctx, err))
 	}
 
 	log.InfoContext(ctx, "storage opened", slog.Bool("embedded", c.Embedded()))
 
 	return c, nil
+}
+
+// errEngineStopped reports an embedded engine that stopped while the client opened.
+var errEngineStopped = errors.New("the embedded engine stopped while starting")
+
+// watchEngine calls stop with errEngineStopped if eng stops before ctx ends, when eng tells
+// when it stops (embedded.Engine does).
+func watchEngine(ctx context.Context, eng Engine, stop context.CancelCauseFunc) {
+	d, ok := eng.(interface{ Done() <-chan struct{} })
+	if !ok {
+		return
+	}
+	go func() {
+		select {
+		case <-d.Done():
+			stop(errEngineStopped)
+		case <-ctx.Done():
+		}
+	}()
+}
+
+// causeOf returns why ctx ended when that is why err happened, else err.
+func causeOf(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+		return fmt.Errorf("%w (%w)", cause, err)
+	}
+	return err
 }
 
 // Close disconnects the driver and, for the embedded engine, stops it and releases

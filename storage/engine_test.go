@@ -2,9 +2,12 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fhirgate/fhirgate/storage/embedded"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -132,6 +135,41 @@ func TestEmbeddedDataDirIsLockedAndPersistent(t *testing.T) {
 	if rec := mustPut(t, s, "Patient", "p1", patient("p1", "B")); rec.Seq != want.Seq+1 || rec.VersionID != 2 {
 		t.Fatalf("put after reopen: seq %d version %d, want seq %d version 2", rec.Seq, rec.VersionID, want.Seq+1)
 	}
+}
+
+// dyingEngine is an embedded engine that stops right after it started, before the client
+// has connected.
+type dyingEngine struct{ *embedded.Engine }
+
+func (e dyingEngine) Start(ctx context.Context, log *slog.Logger) (string, error) {
+	uri, err := e.Engine.Start(ctx, log)
+	if err == nil {
+		err = e.Engine.Stop()
+	}
+	return uri, err
+}
+
+// TestOpenFailsAtOnceWhenTheEngineDies: an engine that dies while the client connects fails
+// Open at once, saying so, rather than after the driver's 10-second server selection, and
+// leaves its data directory free for the next start.
+func TestOpenFailsAtOnceWhenTheEngineDies(t *testing.T) {
+	ctx := context.Background() // no deadline: nothing else bounds the wait
+	dir := t.TempDir()
+
+	start := time.Now()
+	c, err := Open(ctx, Config{Engine: dyingEngine{embedded.New(dir)}})
+	if took := time.Since(start); !errors.Is(err, errEngineStopped) || took > 5*time.Second {
+		t.Errorf("Open over an engine that died: %v after %v; want %q within seconds", err, took, errEngineStopped)
+	}
+	if err == nil {
+		c.Close(ctx)
+	}
+
+	c, err = Open(ctx, Config{Engine: embedded.New(dir)})
+	if err != nil {
+		t.Fatalf("the data directory of the dead engine: %v", err)
+	}
+	c.Close(ctx)
 }
 
 func TestOpenRequiresURIOrEngine(t *testing.T) {

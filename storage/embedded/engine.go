@@ -100,20 +100,33 @@ func (e *Engine) Start(ctx context.Context, log *slog.Logger) (uri string, err e
 	uriC := make(chan string, 1)
 	go func() { uriC <- f.MongoDBURI() }()
 
-	select {
-	case uri = <-uriC:
-		log.DebugContext(ctx, "embedded engine started", slog.String("dir", abs))
-		return uri, nil
-	case <-e.done:
+	stopped := func() (string, error) {
 		cancel()
 		e.cancel = nil // nothing left for Stop to do
 		_ = unlock()
 		return "", errors.New("embedded engine: stopped while starting")
+	}
+	select {
+	case uri = <-uriC:
+		select {
+		case <-e.done: // the address is known, but nothing listens on it any more
+			return stopped()
+		default:
+		}
+		log.DebugContext(ctx, "embedded engine started", slog.String("dir", abs))
+		return uri, nil
+	case <-e.done:
+		return stopped()
 	case <-ctx.Done():
 		_ = e.Stop()
 		return "", fmt.Errorf("embedded engine: start: %w", ctx.Err())
 	}
 }
+
+// Done returns a channel that is closed when the engine has stopped, on its own or by Stop;
+// nil before Start. storage.Open watches it, so that an engine that dies while the client
+// connects fails the open at once rather than after the driver's server selection timeout.
+func (e *Engine) Done() <-chan struct{} { return e.done }
 
 // Stop closes the SQLite connections, stops FerretDB, waits for it and unlocks the
 // data directory. It does nothing on an engine that is not running.
