@@ -17,6 +17,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +27,7 @@ import (
 	"github.com/fhirgate/fhirgate/api"
 	"github.com/fhirgate/fhirgate/audit"
 	"github.com/fhirgate/fhirgate/authz"
+	"github.com/fhirgate/fhirgate/metrics"
 	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
 	"github.com/fhirgate/fhirgate/storage/embedded"
@@ -161,14 +164,41 @@ func parseRoleBytes(s string) (map[string]int64, error) {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 1 && args[1] == "token" {
-		return token(args[1:], getenv, stdout, stderr)
+	if len(args) > 1 {
+		switch args[1] {
+		case "token":
+			return token(args[1:], getenv, stdout, stderr)
+		case "version":
+			return version(stdout, debug.ReadBuildInfo)
+		}
 	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	return serve(ctx, cfg, stdout, stderr)
+}
+
+// version is the `fhirgate version` command: it prints the module's version (a release tag, a
+// pseudo-version, or "(devel)" for a build from a checkout), the VCS revision when the build
+// recorded one, and the Go version and platform the binary was built with.
+func version(stdout io.Writer, buildInfo func() (*debug.BuildInfo, bool)) error {
+	v, goVersion := "(unknown)", runtime.Version()
+	if bi, ok := buildInfo(); ok {
+		v, goVersion = cmp.Or(bi.Main.Version, v), cmp.Or(bi.GoVersion, goVersion)
+		settings := map[string]string{}
+		for _, s := range bi.Settings {
+			settings[s.Key] = s.Value
+		}
+		if rev := settings["vcs.revision"]; rev != "" {
+			v += " " + rev[:min(len(rev), 12)]
+			if settings["vcs.modified"] == "true" {
+				v += "+modified"
+			}
+		}
+	}
+	_, err := fmt.Fprintf(stdout, "fhirgate %s %s %s/%s\n", v, goVersion, runtime.GOOS, runtime.GOARCH)
+	return err
 }
 
 // token is the `fhirgate token` command: it prints a token the server accepts, signed with
@@ -268,7 +298,8 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	client, err := storage.Open(ctx, storage.Config{URI: cfg.mongoURI, Engine: embedded.New(cfg.dataDir), Logger: logger, Indexer: search.Indexer{}})
+	m := metrics.New()
+	client, err := storage.Open(ctx, storage.Config{URI: cfg.mongoURI, Engine: embedded.New(cfg.dataDir), Logger: logger, Indexer: search.Indexer{}, OnCommand: m.StorageCommand})
 	if err != nil {
 		return fmt.Errorf("open storage: %w", err)
 	}
@@ -310,6 +341,8 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 
 	auditor := audit.NewWriter(store, cfg.auditBuffer, logger)
+	m.GaugeFunc("fhirgate_audit_buffered_events", "AuditEvents waiting in the buffer for the audit writer.", nil, func() float64 { return float64(auditor.Buffered()) })
+	m.CounterFunc("fhirgate_audit_lost_events_total", "AuditEvents given up: recorded after shutdown, unwritten at the shutdown deadline, or refused by storage.", func() float64 { return float64(auditor.Lost()) })
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownIn)
 		defer cancel()
@@ -323,6 +356,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	apiCfg.Ready = client.Ping
 	apiCfg.Logger = logger
 	apiCfg.Audit = auditor
+	apiCfg.Metrics = m
 	srv := &http.Server{
 		Handler:           api.NewServer(apiCfg),
 		ReadHeaderTimeout: 10 * time.Second,

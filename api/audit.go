@@ -15,6 +15,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/audit"
 	"github.com/fhirgate/fhirgate/authz"
+	"github.com/fhirgate/fhirgate/metrics"
 	"github.com/fhirgate/fhirgate/storage"
 )
 
@@ -84,19 +85,33 @@ func (t *trail) refused(status int, msg string) {
 	}
 }
 
-// auditing records an AuditEvent for every request to sink once it is answered.
-func auditing(sink AuditSink, next http.Handler) http.Handler {
-	if sink == nil {
+// auditing records an AuditEvent for every request to sink once it is answered, and counts
+// the request in m by its operation and outcome.
+func auditing(sink AuditSink, m *metrics.Metrics, next http.Handler) http.Handler {
+	if sink == nil && m == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t := &trail{seen: map[string]bool{}, codes: map[string]int{}}
 		ctx := context.WithValue(r.Context(), trailKey{}, t)
-		ctx = storage.WithAccessLog(ctx, t)
+		if sink != nil {
+			ctx = storage.WithAccessLog(ctx, t)
+		}
 		start := time.Now()
 		next.ServeHTTP(w, r.WithContext(ctx))
-		sink.Record(t.event(start, r))
+		e := t.event(start, r)
+		if sink != nil {
+			sink.Record(e)
+		}
+		m.Request(e.Interaction, outcomeLabels[e.Outcome], time.Since(start))
 	})
+}
+
+// outcomeLabels names the AuditEvent outcomes in metrics.
+var outcomeLabels = map[string]string{
+	audit.Success:      "success",
+	audit.MinorFailure: "minor_failure",
+	audit.SeriousFail:  "serious_failure",
 }
 
 // observeOperation notes the operation being run in the request's trail.

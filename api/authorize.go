@@ -123,7 +123,7 @@ func (g *guard) access(p *authz.Principal) *access {
 	}
 	v := g.views[key]
 	if v == nil {
-		v = &roleView{g: g, roles: slices.Clone(p.Roles)}
+		v = &roleView{g: g, roles: slices.Clone(p.Roles), intro: roleIntrospection{answers: newAnswerCache()}}
 		g.views[key] = v
 	}
 	return &access{p: p, v: v}

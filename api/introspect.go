@@ -58,11 +58,25 @@ func (a *access) introspect(ctx context.Context, fc *graphql.FieldContext, next 
 
 // introspectionSchema returns the role set's view of the schema, built on first use.
 func (v *roleView) introspectionSchema() *ast.Schema {
-	v.intro.once.Do(func() {
-		v.intro.schema = v.pruneSchema()
-		v.intro.answers, _ = lru.New[[sha256.Size]byte, json.RawMessage](introspectionCacheSize) // the size is valid
-	})
+	v.intro.once.Do(func() { v.intro.schema = v.pruneSchema() })
 	return v.intro.schema
+}
+
+// newAnswerCache returns the cache of a role set's introspection answers.
+func newAnswerCache() *lru.Cache[[sha256.Size]byte, json.RawMessage] {
+	c, _ := lru.New[[sha256.Size]byte, json.RawMessage](introspectionCacheSize) // the size is valid
+	return c
+}
+
+// introspectionEntries returns the number of introspection answers cached, over all role sets.
+func (g *guard) introspectionEntries() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, v := range g.views {
+		n += v.intro.answers.Len()
+	}
+	return n
 }
 
 // pruneSchema builds the role's view of the schema:

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/graphiql"
+	"github.com/fhirgate/fhirgate/metrics"
 	"github.com/fhirgate/fhirgate/resolvers"
 	"github.com/fhirgate/fhirgate/search"
 )
@@ -53,6 +54,9 @@ type Config struct {
 	Audit AuditSink
 	// Cursors seals connection cursors; nil uses a key of this process.
 	Cursors *search.Sealer
+	// Metrics counts requests and reports cache sizes, and is served at /metrics without a
+	// token (its labels carry no PHI); nil serves no metrics.
+	Metrics *metrics.Metrics
 }
 
 // DefaultConfig returns the limits fhirgate runs with unless configured otherwise.
@@ -88,11 +92,21 @@ func NewServer(cfg Config) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics.Handler())
+		cfg.Metrics.GaugeFunc(cacheEntries, cacheEntriesHelp, map[string]string{"cache": "fhirpath"}, func() float64 { return float64(fhirpathCache.Len()) })
+	}
 	mux.Handle("/$graphql", gzhttp.GzipHandler(system))
 	mux.Handle("/{type}/{id}/$graphql", gzhttp.GzipHandler(instance))
 	mux.Handle("/", graphiql.Handler("/$graphql"))
 	return mux
 }
+
+// cacheEntries is the gauge of the sizes of the server's caches, by cache.
+const (
+	cacheEntries     = "fhirgate_cache_entries"
+	cacheEntriesHelp = "Entries in the server's caches: compiled fhirpath arguments, introspection answers (all role sets)."
+)
 
 // ObjectGroups returns the object groups the policy needs (see authz.PolicyConfig): the
 // schema's resource types and its other object types.
@@ -116,6 +130,7 @@ func newGraphQL(cfg Config) (system, instance http.Handler) {
 	if !cfg.Auth.Off && cfg.Auth.Policy != nil {
 		g = newGuard(cfg.Auth.Policy, es.Schema())
 		res.Guard = g
+		cfg.Metrics.GaugeFunc(cacheEntries, cacheEntriesHelp, map[string]string{"cache": "introspection"}, func() float64 { return float64(g.introspectionEntries()) })
 	}
 	srv := handler.New(es)
 	srv.AddTransport(transport.Options{})
@@ -143,7 +158,7 @@ func newGraphQL(cfg Config) (system, instance http.Handler) {
 	inner := withRequestContext(cfg, srv)
 	lim := newLimiters(cfg.Auth.Limits)
 	guarded := func(h http.Handler) http.Handler {
-		return auditing(cfg.Audit, authenticate(cfg, g, lim, bodyLimit(cfg.MaxBodyBytes, h))) // no body is read unauthenticated
+		return auditing(cfg.Audit, cfg.Metrics, authenticate(cfg, g, lim, bodyLimit(cfg.MaxBodyBytes, h))) // no body is read unauthenticated
 	}
 	return guarded(inner), guarded(&instanceHandler{gql: inner})
 }
