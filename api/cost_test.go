@@ -285,6 +285,11 @@ func TestCostBombsRefusedQuickly(t *testing.T) {
 	if r := e.post("", untypedNest(1), nil); len(r.Errors) > 0 {
 		t.Errorf("an untyped selection on a reference: %+v", r.Errors)
 	}
+	// Fragments that spread each other are a validation error, not a loop in the checks.
+	cycle := `fragment A on Patient { id ...B } fragment B on Patient { gender ...A } { Patient(id: "x") { ...A } }`
+	if r := e.post("", cycle, nil); r.Status != http.StatusUnprocessableEntity || !slices.Contains(codes(r), "GRAPHQL_VALIDATION_FAILED") {
+		t.Errorf("fragment cycle: status %d, %v", r.Status, codes(r))
+	}
 	// Under the limit, conflicting fields are a validation error, reported at most 100 times.
 	if r := e.post("", sameName(100), nil); len(r.Errors) != 100 || r.Errors[0].Extensions["code"] != "GRAPHQL_VALIDATION_FAILED" {
 		t.Errorf("100 conflicting fields: %d errors %v, want 100 GRAPHQL_VALIDATION_FAILED", len(r.Errors), uniq(codes(r)))
@@ -339,7 +344,7 @@ func TestReadBudget(t *testing.T) {
 	small := newEnv(t, func(c *api.Config) { c.Reads.MaxBytes = 4 << 10 })
 	seedObservations(small, 60)
 	r := small.post("", `{ ObservationList(_count: 60) { id } }`, nil)
-	if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "TOO_MANY_RESULTS" || !strings.Contains(r.Errors[0].Message, "MB of resources") {
+	if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "TOO_MANY_RESULTS" || !strings.Contains(r.Errors[0].Message, "more than 4096 bytes of resources") {
 		t.Errorf("over the byte budget: want TOO_MANY_RESULTS, got %+v", r.Errors)
 	}
 }

@@ -256,10 +256,7 @@ func countTokens(query string, max int) int {
 // measure is the estimated work of a selection set: its height (levels of nested fields) and
 // cost. perEdge is the cost of one element of the edges of the connection that holds the set
 // (zero elsewhere), kept apart so that the connection multiplies it by its page size.
-type measure struct {
-	height, cost, perEdge int
-	done                  bool // false while the fragment is being measured: a cycle
-}
+type measure struct{ height, cost, perEdge int }
 
 // measurer measures one operation. Each named fragment is measured once and remembered, so
 // fragments that spread other fragments several times cost time linear in the query's size,
@@ -270,7 +267,7 @@ type measurer struct {
 	pageSize  int
 	schema    *ast.Schema
 	roots     map[*ast.Definition]bool
-	fragments map[string]*measure
+	fragments map[string]*measure // nil while being measured: a cycle
 	// visits counts the selections measured, for tests of linearity.
 	visits int
 }
@@ -359,17 +356,16 @@ func (m *measurer) fragment(s *ast.FragmentSpread) (measure, error) {
 		return measure{}, nil
 	}
 	if ms, ok := m.fragments[s.Name]; ok {
-		if !ms.done {
+		if ms == nil {
 			return measure{}, fmt.Errorf("%w: fragment %s spreads itself", errFragmentCycle, s.Name)
 		}
 		return *ms, nil
 	}
-	m.fragments[s.Name] = &measure{}
+	m.fragments[s.Name] = nil
 	ms, err := m.set(s.Definition.SelectionSet, s.Definition.Definition)
 	if err != nil {
 		return measure{}, err
 	}
-	ms.done = true
 	m.fragments[s.Name] = &ms
 	return ms, nil
 }
