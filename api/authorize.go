@@ -340,7 +340,7 @@ func modSuffix(mod string) string {
 func (a *access) checkFHIRPath(typ, expr string) error {
 	r, err := a.v.g.expressionReads(typ, expr)
 	if err != nil {
-		return fmt.Errorf("%w: fhirpath: %w", errBadArgument, err)
+		return fmt.Errorf("%w: %w", errBadArgument, err)
 	}
 	if !a.allowsReads(r) {
 		return forbidden("fhirpath: the expression reads fields below %s that are not permitted", typ)

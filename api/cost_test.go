@@ -226,11 +226,23 @@ func untypedNest(levels int) string {
 	return "{ ObservationList(_count: 1) { " + q + " } }"
 }
 
+// sameName is a query of n fields under one response name, with differing arguments: each
+// pair of them conflicts.
+func sameName(n int) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, " a: Patient(id: \"%d\") { id }", i)
+	}
+	return b.String() + " }"
+}
+
 // TestCostBombsRefusedQuickly sends the issue's attacks at growing sizes and checks that each is
 // refused with QUERY_TOO_COMPLEX, and quickly: the checks take time linear in the query, so the
 // largest is answered about as fast as the smallest. Before the fix, 28 levels of fragments took
-// seconds, 40 would take hours; 40,000 aliases took 4 s; three levels of untyped references
-// did not finish in 90 s.
+// seconds, 40 would take hours; 40,000 aliases took 4 s; two levels of untyped references took
+// 6 s and three did not finish in 90 s; 1,360 fields under one name took 11 s and answered
+// 924,120 errors.
 func TestCostBombsRefusedQuickly(t *testing.T) {
 	e := newEnv(t)
 	type attack struct {
@@ -246,6 +258,9 @@ func TestCostBombsRefusedQuickly(t *testing.T) {
 	}
 	for _, n := range []int{2, 3, 6} {
 		attacks = append(attacks, attack{fmt.Sprintf("%d levels of untyped references", n), untypedNest(n)})
+	}
+	for _, n := range []int{101, 1360} {
+		attacks = append(attacks, attack{fmt.Sprintf("%d fields under one name", n), sameName(n)})
 	}
 	const bound = 500 * time.Millisecond // generous: each is refused in a few ms
 	for _, a := range attacks {
@@ -269,6 +284,15 @@ func TestCostBombsRefusedQuickly(t *testing.T) {
 	}
 	if r := e.post("", untypedNest(1), nil); len(r.Errors) > 0 {
 		t.Errorf("an untyped selection on a reference: %+v", r.Errors)
+	}
+	// Fragments that spread each other are a validation error, not a loop in the checks.
+	cycle := `fragment A on Patient { id ...B } fragment B on Patient { gender ...A } { Patient(id: "x") { ...A } }`
+	if r := e.post("", cycle, nil); r.Status != http.StatusUnprocessableEntity || !slices.Contains(codes(r), "GRAPHQL_VALIDATION_FAILED") {
+		t.Errorf("fragment cycle: status %d, %v", r.Status, codes(r))
+	}
+	// Under the limit, conflicting fields are a validation error, reported at most 100 times.
+	if r := e.post("", sameName(100), nil); len(r.Errors) != 100 || r.Errors[0].Extensions["code"] != "GRAPHQL_VALIDATION_FAILED" {
+		t.Errorf("100 conflicting fields: %d errors %v, want 100 GRAPHQL_VALIDATION_FAILED", len(r.Errors), uniq(codes(r)))
 	}
 }
 
@@ -320,7 +344,7 @@ func TestReadBudget(t *testing.T) {
 	small := newEnv(t, func(c *api.Config) { c.Reads.MaxBytes = 4 << 10 })
 	seedObservations(small, 60)
 	r := small.post("", `{ ObservationList(_count: 60) { id } }`, nil)
-	if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "TOO_MANY_RESULTS" || !strings.Contains(r.Errors[0].Message, "MB of resources") {
+	if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "TOO_MANY_RESULTS" || !strings.Contains(r.Errors[0].Message, "more than 4096 bytes of resources") {
 		t.Errorf("over the byte budget: want TOO_MANY_RESULTS, got %+v", r.Errors)
 	}
 }
@@ -409,8 +433,10 @@ func TestHeavyRequestWithinLimits(t *testing.T) {
 		if heavyTook > timeout+2*time.Second {
 			t.Errorf("the heavy request took %v, beyond its time limit of %v", heavyTook, timeout)
 		}
-		if !slices.Contains(codes(heavy), "TIMEOUT") {
-			t.Errorf("the heavy request ended with %v, want TIMEOUT", uniq(codes(heavy)))
+		// It finishes within its limit (search on the embedded engine's index is fast enough
+		// for that now) or is stopped there; it fails for no other reason.
+		if cs := uniq(codes(heavy)); len(cs) > 0 && !slices.Equal(cs, []string{"TIMEOUT"}) {
+			t.Errorf("the heavy request ended with %v, want success or TIMEOUT", cs)
 		}
 		// The heavy request's calls, and one light read's.
 		if p := cs.peak.Load(); p > int64(concurrency)+1 {

@@ -12,6 +12,9 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/lexer"
+	"github.com/vektah/gqlparser/v2/parser"
+	"github.com/vektah/gqlparser/v2/validator/core"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 )
 
 var errTooComplex = errors.New("query too complex")
@@ -40,6 +43,10 @@ type Limits struct {
 	// that have each field). It bounds parsing and validation: gqlparser's check that
 	// overlapping fields can be merged takes time quadratic in the number of fields.
 	MaxTokens int
+	// MaxSameName is the most fields a selection may hold under one response name, counting
+	// those its fragments add: that check compares every pair of them. The FHIR untyped
+	// selections, expanded for each resource type, are exempt: they are bounded by MaxTokens.
+	MaxSameName int
 }
 
 // limitsExtension enforces Limits on each validated operation.
@@ -102,22 +109,133 @@ func limitError(msg string) *gqlerror.Error {
 	}
 }
 
-// tokenLimit refuses a query of more than max tokens before anything parses it: the
-// resource-selection rewrite and gqlgen's parser and validation all come after it.
-type tokenLimit struct{ max int }
+// querySize refuses, before gqlgen parses and validates a query, one with more than
+// Limits.MaxTokens tokens or with more than Limits.MaxSameName fields under one response name in
+// a selection: gqlparser's check that overlapping fields can be merged compares every pair of
+// such fields, and reports one error per pair that conflicts.
+type querySize struct{ maxTokens, maxSameName int }
 
 var _ interface {
 	graphql.HandlerExtension
 	graphql.OperationParameterMutator
-} = tokenLimit{}
+} = querySize{}
 
-func (tokenLimit) ExtensionName() string                   { return "FHIRGateTokenLimit" }
-func (tokenLimit) Validate(graphql.ExecutableSchema) error { return nil }
-func (t tokenLimit) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
-	if t.max > 0 && countTokens(p.Query, t.max) > t.max {
-		return limitError(fmt.Sprintf("the query has more than %d tokens", t.max))
+func (querySize) ExtensionName() string                   { return "FHIRGateQuerySize" }
+func (querySize) Validate(graphql.ExecutableSchema) error { return nil }
+func (l querySize) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
+	if l.maxTokens > 0 && countTokens(p.Query, l.maxTokens) > l.maxTokens {
+		return limitError(fmt.Sprintf("the query has more than %d tokens", l.maxTokens))
+	}
+	if l.maxSameName <= 0 {
+		return nil
+	}
+	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: p.Query}, l.maxTokens)
+	if err != nil {
+		return nil // the executor reports syntax errors with its usual message
+	}
+	c := sameNames{doc: doc, max: l.maxSameName, fragments: map[string]map[string]int{}}
+	for _, op := range doc.Operations {
+		if _, err := c.set(op.SelectionSet); err != nil {
+			return limitError(err.Error())
+		}
 	}
 	return nil
+}
+
+// sameNames counts, in each selection of a document, the fields under each response name,
+// those that fragments add included. Each fragment is counted once and remembered.
+type sameNames struct {
+	doc       *ast.QueryDocument
+	max       int
+	fragments map[string]map[string]int // nil while being counted: a cycle, for validation to report
+}
+
+// set returns the fields under each response name in set, with its fragments, and checks
+// every selection below it.
+func (c *sameNames) set(set ast.SelectionSet) (map[string]int, error) {
+	counts := map[string]int{}
+	if err := c.collect(set, counts, map[string]bool{}); err != nil {
+		return nil, err
+	}
+	for name, n := range counts {
+		if n > c.max {
+			return nil, fmt.Errorf("a selection holds %d fields named %q, more than %d: select it once, or alias the fields apart", n, name, c.max)
+		}
+	}
+	return counts, nil
+}
+
+// collect adds the response names of set, and of the fragments it spreads (each once), to counts.
+func (c *sameNames) collect(set ast.SelectionSet, counts map[string]int, spread map[string]bool) error {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			name := s.Alias
+			if name == "" {
+				name = s.Name
+			}
+			counts[name]++
+			if _, err := c.set(s.SelectionSet); err != nil {
+				return err
+			}
+		case *ast.InlineFragment:
+			if err := c.collect(s.SelectionSet, counts, spread); err != nil {
+				return err
+			}
+		case *ast.FragmentSpread:
+			if spread[s.Name] {
+				continue
+			}
+			spread[s.Name] = true
+			frag, err := c.fragment(s.Name)
+			if err != nil {
+				return err
+			}
+			for name, n := range frag {
+				counts[name] += n
+			}
+		}
+	}
+	return nil
+}
+
+func (c *sameNames) fragment(name string) (map[string]int, error) {
+	if counts, ok := c.fragments[name]; ok {
+		return counts, nil // nil while in progress: a cycle adds nothing
+	}
+	def := c.doc.Fragments.ForName(name)
+	if def == nil {
+		return nil, nil
+	}
+	c.fragments[name] = nil
+	counts, err := c.set(def.SelectionSet)
+	if err != nil {
+		return nil, err
+	}
+	c.fragments[name] = counts
+	return counts, nil
+}
+
+// maxValidationErrors bounds the errors one query's validation reports.
+const maxValidationErrors = 100
+
+// cappedRules returns gqlparser's default validation rules reporting, all together, at most
+// maxValidationErrors errors: a query of many conflicting fields would otherwise get one error
+// per pair of them. gqlgen calls it once per validation.
+func cappedRules() *rules.Rules {
+	r := rules.NewDefaultRules()
+	reported := 0
+	for name, rule := range r.GetInner() {
+		r.ReplaceRule(name, func(events *core.Events, addError core.AddErrFunc) {
+			rule(events, func(options ...core.ErrorOption) {
+				if reported < maxValidationErrors {
+					reported++
+					addError(options...)
+				}
+			})
+		})
+	}
+	return r
 }
 
 // countTokens returns the number of lexical tokens in query, counting no further than
@@ -138,10 +256,7 @@ func countTokens(query string, max int) int {
 // measure is the estimated work of a selection set: its height (levels of nested fields) and
 // cost. perEdge is the cost of one element of the edges of the connection that holds the set
 // (zero elsewhere), kept apart so that the connection multiplies it by its page size.
-type measure struct {
-	height, cost, perEdge int
-	done                  bool // false while the fragment is being measured: a cycle
-}
+type measure struct{ height, cost, perEdge int }
 
 // measurer measures one operation. Each named fragment is measured once and remembered, so
 // fragments that spread other fragments several times cost time linear in the query's size,
@@ -152,7 +267,7 @@ type measurer struct {
 	pageSize  int
 	schema    *ast.Schema
 	roots     map[*ast.Definition]bool
-	fragments map[string]*measure
+	fragments map[string]*measure // nil while being measured: a cycle
 	// visits counts the selections measured, for tests of linearity.
 	visits int
 }
@@ -241,17 +356,16 @@ func (m *measurer) fragment(s *ast.FragmentSpread) (measure, error) {
 		return measure{}, nil
 	}
 	if ms, ok := m.fragments[s.Name]; ok {
-		if !ms.done {
+		if ms == nil {
 			return measure{}, fmt.Errorf("%w: fragment %s spreads itself", errFragmentCycle, s.Name)
 		}
 		return *ms, nil
 	}
-	m.fragments[s.Name] = &measure{}
+	m.fragments[s.Name] = nil
 	ms, err := m.set(s.Definition.SelectionSet, s.Definition.Definition)
 	if err != nil {
 		return measure{}, err
 	}
-	ms.done = true
 	m.fragments[s.Name] = &ms
 	return ms, nil
 }

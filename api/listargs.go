@@ -100,7 +100,7 @@ func compileFHIRPath(src string) (*fhirpath.Expr, error) {
 	}
 	e, err := fhirpath.Compile(src)
 	if err != nil {
-		return nil, fmt.Errorf("%w: fhirpath: %w", errBadArgument, err)
+		return nil, fmt.Errorf("%w: %w", errBadArgument, err)
 	}
 	fhirpathCache.Add(src, e)
 	return e, nil

@@ -62,7 +62,7 @@ type Config struct {
 // DefaultConfig returns the limits fhirgate runs with unless configured otherwise.
 func DefaultConfig() Config {
 	return Config{
-		Limits:       Limits{MaxDepth: 15, MaxCost: 1_000_000, ListGuess: 10, MaxTokens: 15_000},
+		Limits:       Limits{MaxDepth: 15, MaxCost: 1_000_000, ListGuess: 10, MaxTokens: 15_000, MaxSameName: 100},
 		ListLimit:    1000,
 		PageSize:     20,
 		MaxBodyBytes: 4 << 20,
@@ -140,7 +140,8 @@ func newGraphQL(cfg Config) (system, instance http.Handler) {
 	// A backstop only: tokenLimit and the rewrite count first and answer QUERY_TOO_COMPLEX.
 	srv.SetParserTokenLimit(2 * cfg.Limits.MaxTokens)
 	srv.Use(extension.Introspection{})
-	srv.Use(tokenLimit{cfg.Limits.MaxTokens}) // before anything parses the query
+	srv.SetValidationRulesFn(cappedRules)
+	srv.Use(querySize{cfg.Limits.MaxTokens, cfg.Limits.MaxSameName}) // before anything parses the query
 	srv.Use(newResourceSelections(es.Schema(), cfg.Limits.MaxTokens))
 	srv.Use(newLimitsExtension(cfg.Limits, cfg.PageSize, es.Schema()))
 	if g != nil {

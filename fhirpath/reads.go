@@ -45,6 +45,9 @@ func (e *Expr) ReadsIn(resource, focus string, s Schema) (reads, results []Read,
 	for _, it := range a.walk(e.root, start, start) {
 		results = append(results, Read{Owner: it.owner, Name: it.name, Type: it.typ})
 	}
+	if fe, ok := a.err.(*Error); ok {
+		fe.Expr = e.src
+	}
 	return a.reads, results, a.err
 }
 

@@ -91,7 +91,11 @@ func (b *readBudget) charge(rows int, bytes int64) error {
 		return b.tooMany()
 	}
 	if b.limits.MaxBytes > 0 && b.bytes > b.limits.MaxBytes {
-		return fmt.Errorf("%w: this request would read more than %d MB of resources from storage; select fewer resources or page through them", ErrTooMany, b.limits.MaxBytes>>20)
+		size := fmt.Sprintf("%d bytes", b.limits.MaxBytes)
+		if b.limits.MaxBytes >= 1<<20 {
+			size = fmt.Sprintf("%d MB", b.limits.MaxBytes>>20)
+		}
+		return fmt.Errorf("%w: this request would read more than %s of resources from storage; select fewer resources or page through them", ErrTooMany, size)
 	}
 	return nil
 }

@@ -3,6 +3,9 @@ package search
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,38 +55,90 @@ func BenchmarkExtract(b *testing.B) {
 	}
 }
 
-// BenchmarkSelectiveSearch100k: the first page (20) of code AND date on 100,000
-// Observations; one code in 50, about one year in ten.
-// big is the 100,000-Observation store, seeded once for every run of the benchmark.
-var big *storage.Store
-
-func BenchmarkSelectiveSearch100k(b *testing.B) {
-	if big == nil {
-		big = newStore(b)
-		start := time.Now()
-		seed(b, big, 100000)
-		b.Logf("seeded 100,000 Observations in %v", time.Since(start).Round(time.Second))
+// BenchmarkSelectiveSearch: the first page (20) of code AND date, its _total, and the
+// first page sorted by -date, on 10,000 and 100,000 Observations (SEARCH_BENCH_SIZES,
+// comma-separated, overrides); one code in 50, about one year in ten. On the embedded
+// engine it logs SQLite's plan for the index query.
+func BenchmarkSelectiveSearch(b *testing.B) {
+	sizes := []int{10000, 100000}
+	if env := os.Getenv("SEARCH_BENCH_SIZES"); env != "" {
+		sizes = nil
+		for _, f := range strings.Split(env, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sizes = append(sizes, n)
+		}
 	}
-	s := big
-	q, err := Parse("Observation", map[string]any{"code": "http://loinc.org|code-7", "date": map[string]any{"ge": "2023-06"}, "_count": 20})
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) { benchSelective(b, n) })
+	}
+}
+
+// stores holds the seeded stores by size, for every run of the benchmark.
+var stores = map[int]*storage.Store{}
+
+func benchSelective(b *testing.B, n int) {
+	s := stores[n]
+	if s == nil {
+		s = newStore(b)
+		start := time.Now()
+		seed(b, s, n)
+		b.Logf("seeded %d Observations in %v", n, time.Since(start).Round(time.Second))
+		stores[n] = s
+	}
+	ctx := context.Background()
+	args := map[string]any{"code": "http://loinc.org|code-7", "date": map[string]any{"ge": "2023-06"}, "_count": 20}
+	q, err := Parse("Observation", args)
 	if err != nil {
 		b.Fatal(err)
 	}
 	r := &Runner{Store: s, ListLimit: 1000, PageSize: 20}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		c, err := r.Connection(context.Background(), q)
-		if err != nil {
-			b.Fatal(err)
+	b.Run("page", func(b *testing.B) {
+		for b.Loop() {
+			c, err := r.Connection(ctx, q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(c.Edges) != 20 {
+				b.Fatalf("page of %d", len(c.Edges))
+			}
 		}
-		if len(c.Edges) != 20 {
-			b.Fatalf("page of %d", len(c.Edges))
+	})
+	b.Run("total", func(b *testing.B) {
+		for b.Loop() {
+			c, err := r.Connection(ctx, q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n, err := c.Count(ctx); err != nil || *n == 0 {
+				b.Fatal(n, err)
+			}
 		}
+	})
+	sorted := map[string]any{"code": "http://loinc.org|code-7", "_sort": "-date", "_count": 20}
+	qs, err := Parse("Observation", sorted)
+	if err != nil {
+		b.Fatal(err)
 	}
-	b.StopTimer()
+	b.Run("sorted", func(b *testing.B) {
+		for b.Loop() {
+			c, err := r.Connection(ctx, qs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(c.Edges) != 20 {
+				b.Fatalf("page of %d", len(c.Edges))
+			}
+		}
+	})
+	f, _ := q.Filter(ctx, StoreFinder{Store: s})
 	if !testClient.Embedded() {
-		f, _ := q.Filter(context.Background(), StoreFinder{Store: s})
-		plan, err := s.Explain(context.Background(), "Observation", f)
+		plan, err := s.Explain(ctx, "Observation", f)
 		b.Logf("MongoDB plan: %v (err %v)", plan["winningPlan"], err)
+		return
 	}
+	plan, exact, err := s.ExplainIndex(ctx, "Observation", f, q.order(false))
+	b.Logf("SQLite plan (exact %v, err %v):\n%s", exact, err, plan)
 }

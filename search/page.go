@@ -65,7 +65,7 @@ func (r *Runner) List(ctx context.Context, q *Query) ([]*storage.Record, error) 
 	var keep *fhirpath.Expr
 	if q.FHIRPath != "" {
 		if keep, err = fhirpath.Compile(q.FHIRPath); err != nil {
-			return nil, fmt.Errorf("%w: fhirpath: %w", ErrInvalid, err)
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 	}
 	sq := storage.Query{Filter: f, Sort: q.SortFields(), Skip: int64(q.Offset), Limit: int64(limit) + 1}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,13 @@ type Engine interface {
 	IndexIDs(ctx context.Context, db, coll string) error
 	// CountDocs counts the documents of a collection without decoding them.
 	CountDocs(ctx context.Context, db, coll string) (int64, error)
+	// IndexSearch creates the engine-side search index of a collection, kept from the
+	// documents' JSON search entries (field ij, see sqlindex.go) in the same transaction
+	// as each write.
+	IndexSearch(ctx context.Context, db, coll string) error
+	// QueryIndex runs a read-only SQL query over a collection's search index ({{ix}})
+	// and table ({{t}}), calling row for each result row.
+	QueryIndex(ctx context.Context, db, coll, query string, args []any, row func(*sql.Rows) error) error
 }
 
 // Config selects and configures the storage engine.

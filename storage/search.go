@@ -35,11 +35,17 @@ type IndexFields struct {
 // an $elemMatch on {p, field} is served by an index scan.
 var searchIndexes = []string{"c", "s", "v", "x", "r", "ri", "lo", "hi", "t"}
 
-// ensureSearchIndexes creates the search indexes of a current collection on MongoDB.
-// The embedded engine would not use them (it serves only {_id} filters from SQLite)
-// and they would only slow its writes.
+// ensureSearchIndexes creates the search indexes of a current collection: on MongoDB,
+// indexes on the entries; on the embedded engine, which serves only {_id} filters
+// itself, the SQLite index table and triggers of sqlindex.go.
 func (s *Store) ensureSearchIndexes(ctx context.Context, tc *typeColls) error {
-	if s.c.Embedded() || s.c.indexer == nil {
+	if s.c.indexer == nil {
+		return nil
+	}
+	if s.c.Embedded() {
+		if err := s.c.eng.IndexSearch(ctx, s.db.Name(), tc.cur.Name()); err != nil {
+			return fmt.Errorf("storage: search index of %s: %w", tc.typ, err)
+		}
 		return nil
 	}
 
@@ -113,7 +119,7 @@ func (s *Store) Search(ctx context.Context, typ string, q Query) ([]*Record, err
 	}
 
 	out := []*Record{}
-	err = s.scan(ctx, tc, q.Filter, sort, q.Skip, q.Limit, proj, func(raw bson.Raw) error {
+	indexed, err := s.scan(ctx, tc, q.Filter, sort, q.Skip, q.Limit, proj, func(raw bson.Raw) error {
 		var d versionDoc
 		if err := bson.Unmarshal(raw, &d); err != nil {
 			return err
@@ -138,7 +144,7 @@ func (s *Store) Search(ctx context.Context, typ string, q Query) ([]*Record, err
 		return nil, fmt.Errorf("storage: search %s: %w", typ, err)
 	}
 
-	if s.exactPath(q.Filter, sort) && !mentions(q.Filter, "json") {
+	if !indexed && s.exactPath(q.Filter, sort) && !mentions(q.Filter, "json") {
 		// The scan left the resources' JSON behind (see scan): read it for the matches.
 		if err := s.fillJSON(ctx, tc, out); err != nil {
 			return nil, fmt.Errorf("storage: search %s: %w", typ, err)
@@ -200,11 +206,18 @@ func mentions(filter bson.D, field string) bool {
 // them and up to limit (0: all). On the embedded engine, whose documents hold their
 // search fields packed, a filter or sort on search fields (or one FerretDB would get
 // wrong) is loosened for FerretDB and matched and sorted exactly here; the projection
-// then leaves out only the resource JSON.
-func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, skip, limit int64, projection bson.D, each func(bson.Raw) error) error {
+// then leaves out only the resource JSON. Where the embedded engine's index table
+// serves the search (sqlindex.go), the documents come whole from there instead, and
+// indexed is set.
+func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, skip, limit int64, projection bson.D, each func(bson.Raw) error) (indexed bool, err error) {
 	embedded := s.c.Embedded()
 	exact := embedded && (exactNeeded(filter) || indexSort(sort))
 	inGo := exact && indexSort(sort) // sorted here, not by FerretDB
+	if exact {
+		if ok, err := s.indexScan(ctx, tc, filter, sort, skip, limit, each); ok || err != nil {
+			return ok, err
+		}
+	}
 	opts := options.Find()
 
 	if !exact {
@@ -241,7 +254,7 @@ func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, sk
 
 	cur, err := tc.cur.Find(ctx, live(find), opts)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer cur.Close(ctx)
 
@@ -258,7 +271,7 @@ func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, sk
 		if exact {
 			ok, err := m.match(raw, filter)
 			if err != nil {
-				return err
+				return false, err
 			}
 			if !ok {
 				continue
@@ -281,7 +294,7 @@ func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, sk
 		}
 
 		if err := each(raw); err != nil {
-			return err
+			return false, err
 		}
 
 		if n++; exact && limit > 0 && n == limit {
@@ -290,7 +303,7 @@ func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, sk
 	}
 
 	if err := cur.Err(); err != nil {
-		return err
+		return false, err
 	}
 
 	if inGo {
@@ -301,12 +314,12 @@ func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, sk
 		}
 		for _, h := range held {
 			if err := each(h.doc); err != nil {
-				return err
+				return false, err
 			}
 		}
 	}
 
-	return nil
+	return false, nil
 }
 
 // goValue converts a sort key read from a document to a Go value: a string, an int64,
@@ -347,8 +360,15 @@ func (s *Store) Count(ctx context.Context, typ string, filter bson.D) (int64, er
 		return n, nil
 	}
 
+	if n, ok, err := s.indexCount(ctx, tc, filter); ok || err != nil {
+		if err != nil {
+			return 0, fmt.Errorf("storage: count %s: %w", typ, err)
+		}
+		return n, nil
+	}
+
 	var n int64
-	err = s.scan(ctx, tc, filter, bson.D{{Key: "_id", Value: 1}}, 0, 0, nil, func(bson.Raw) error {
+	_, err = s.scan(ctx, tc, filter, bson.D{{Key: "_id", Value: 1}}, 0, 0, nil, func(bson.Raw) error {
 		n++
 		return nil
 	})
@@ -375,7 +395,7 @@ func (s *Store) Select(ctx context.Context, typ string, filter, projection bson.
 	}
 
 	var out []bson.Raw
-	err = s.scan(ctx, tc, filter, bson.D{{Key: "_id", Value: 1}}, 0, int64(limit)+1, projection, func(raw bson.Raw) error {
+	_, err = s.scan(ctx, tc, filter, bson.D{{Key: "_id", Value: 1}}, 0, int64(limit)+1, projection, func(raw bson.Raw) error {
 		if len(out) == limit {
 			return fmt.Errorf("more than %d matches: %w", limit, ErrTooMany)
 		}
@@ -427,7 +447,7 @@ func (s *Store) reindexType(ctx context.Context, typ string, ix Indexer) (int, e
 		return 0, err
 	}
 
-	filter := bson.D{{Key: "iv", Value: bson.D{{Key: "$ne", Value: ix.Version()}}}, {Key: "del", Value: bson.D{{Key: "$ne", Value: true}}}}
+	filter := bson.D{{Key: "iv", Value: bson.D{{Key: "$ne", Value: s.indexVersion()}}}, {Key: "del", Value: bson.D{{Key: "$ne", Value: true}}}}
 
 	cur, err := tc.cur.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "i", Value: 0}, {Key: "ix", Value: 0}, {Key: "oa", Value: 0}, {Key: "od", Value: 0}}))
 	if err != nil {
@@ -459,14 +479,14 @@ func (s *Store) reindexOne(ctx context.Context, tc *typeColls, d *versionDoc, ix
 		return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
 	}
 
-	version := ix.Version()
-	set := bson.D{{Key: "$set", Value: bson.D{{Key: "i", Value: f.Entries}, {Key: "oa", Value: f.Asc}, {Key: "od", Value: f.Desc}, {Key: "iv", Value: ix.Version()}}}}
+	version := s.indexVersion()
+	set := bson.D{{Key: "$set", Value: bson.D{{Key: "i", Value: f.Entries}, {Key: "oa", Value: f.Asc}, {Key: "od", Value: f.Desc}, {Key: "iv", Value: version}}}}
 	if s.c.Embedded() {
-		ix, err := bson.Marshal(f)
+		ix, ij, err := packIndex(f)
 		if err != nil {
 			return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
 		}
-		set = bson.D{{Key: "$set", Value: bson.D{{Key: "ix", Value: bson.Binary{Data: ix}}, {Key: "iv", Value: version}}}}
+		set = bson.D{{Key: "$set", Value: bson.D{{Key: "ix", Value: bson.Binary{Data: ix}}, {Key: "ij", Value: ij}, {Key: "iv", Value: version}}}}
 	}
 
 	if s.c.Embedded() {

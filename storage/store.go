@@ -145,6 +145,10 @@ type currentDoc struct {
 	// instead of 48 µs per Patient, 10,000 Patients). Searches there match and sort in
 	// storage (see match.go).
 	IX []byte `bson:"ix,omitempty"`
+	// IJ holds, on the embedded engine, the search entries again as JSON text that
+	// SQLite can read: triggers copy them into the collection's index table in the
+	// transaction that writes the document (see sqlindex.go).
+	IJ string `bson:"ij,omitempty"`
 	// IV is the Indexer version that computed the search fields.
 	IV string `bson:"iv,omitempty"`
 }
@@ -360,14 +364,14 @@ func (s *Store) currentDoc(typ string, d *versionDoc) (*currentDoc, error) {
 		d.idx = &f
 	}
 
-	c.IndexFields, c.IV = *d.idx, ix.Version()
+	c.IndexFields, c.IV = *d.idx, s.indexVersion()
 
 	if s.c.Embedded() {
-		ix, err := bson.Marshal(c.IndexFields)
+		ix, ij, err := packIndex(c.IndexFields)
 		if err != nil {
 			return nil, fmt.Errorf("index %s/%s: %w", typ, d.resID(), err)
 		}
-		c.IX, c.IndexFields = ix, IndexFields{}
+		c.IX, c.IJ, c.IndexFields = ix, ij, IndexFields{}
 	}
 
 	return c, nil

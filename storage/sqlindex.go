@@ -1,0 +1,627 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Search on the embedded engine through SQLite index tables.
+//
+// FerretDB evaluates every filter but {_id: v} by decoding each document, so a search
+// would cost what is stored. On the embedded engine each current document therefore
+// carries its search entries a second time, as JSON text in field ij: one array
+// [p, f, k, s, lo, hi] per entry (parameter; which field k holds, r c v or x; that
+// value; the system; the low and high ends), and one [oa.<p>, "o", ..., key] per sort
+// key, plus [od.<p>, ...] where the descending key differs. The _id parameter is left
+// out: searches on it are {_id} filters. SQLite triggers on the collection's table copy them into an index table in
+// the transaction that writes the document (package embedded), so the index never
+// lags and needs no repair after a crash.
+//
+// A search translates what it can of its filter into SQL over that table: the most
+// selective condition drives an index search, the others are checked per candidate
+// through the (id, p) index, and the sort keys are joined. The candidates' ids are
+// then read by _id and checked against the whole filter in Go (match.go), so a
+// condition SQL cannot express (negations, text, composites) only widens the
+// candidates. When the translation is exact, SQL also pages and counts. A filter with
+// no selective condition the table can serve falls back to the scan.
+
+// layoutVersion names the embedded engine's document layout of the search fields; it is
+// part of the version stored in iv, so documents written before it (without ij) are
+// rewritten by Reindex.
+const layoutVersion = "+ij1"
+
+// indexVersion is the version stored in iv with the search fields.
+func (s *Store) indexVersion() string {
+	if s.c.Embedded() {
+		return s.c.indexer.Version() + layoutVersion
+	}
+	return s.c.indexer.Version()
+}
+
+// kFields are the entry fields whose value the index table keeps in column k, in order
+// of preference: no entry has more than one of r, c and v.
+var kFields = []string{"r", "c", "v", "x"}
+
+// packIndex returns the search fields f packed for the embedded engine: as one BSON
+// document (for the exact match in Go) and as the JSON rows of the index table.
+func packIndex(f IndexFields) (ix []byte, ij string, err error) {
+	raw, err := bson.Marshal(f)
+	if err != nil {
+		return nil, "", err
+	}
+	doc := bson.Raw(raw)
+
+	rows := [][]any{}
+	if arr, ok := doc.Lookup("i").ArrayOK(); ok {
+		vals, _ := arr.Values()
+		for _, v := range vals {
+			if e, ok := v.DocumentOK(); ok {
+				if row := entryRow(e); row != nil && row[0] != "_id" {
+					rows = append(rows, row)
+				}
+			}
+		}
+	}
+	asc := map[string]bson.RawValue{}
+	for _, side := range []string{"oa", "od"} {
+		d, ok := doc.Lookup(side).DocumentOK()
+		if !ok {
+			continue
+		}
+		elems, _ := d.Elements()
+		for _, el := range elems {
+			v := el.Value()
+			if side == "oa" {
+				asc[el.Key()] = v
+			} else if a, ok := asc[el.Key()]; ok && a.Equal(v) {
+				continue // the query falls back to the ascending key
+			}
+			if k := goValue(v); k != nil && el.Key() != "_id" {
+				rows = append(rows, []any{side + "." + el.Key(), "o", nil, nil, nil, nil, k})
+			}
+		}
+	}
+
+	b, err := json.Marshal(rows)
+	if err != nil {
+		return nil, "", err
+	}
+	return raw, string(b), nil
+}
+
+// entryRow is the index row of one search entry, nil without a parameter.
+func entryRow(e bson.Raw) []any {
+	p, ok := e.Lookup("p").StringValueOK()
+	if !ok {
+		return nil
+	}
+	row := []any{p, nil, nil, nil, nil, nil}
+	for _, f := range kFields {
+		if k, ok := e.Lookup(f).StringValueOK(); ok {
+			row[1], row[2] = f, k
+			break
+		}
+	}
+	if sys, ok := e.Lookup("s").StringValueOK(); ok {
+		row[3] = sys
+	}
+	row[4], row[5] = goValue(e.Lookup("lo")), goValue(e.Lookup("hi"))
+	return row
+}
+
+// sqlPart is a SQL condition with its arguments; "@" stands for the row alias.
+type sqlPart struct {
+	sql  string
+	args []any
+}
+
+func (p sqlPart) on(alias string) string { return strings.ReplaceAll(p.sql, "@", alias) }
+
+// Driver ranks: how well a condition narrows the candidates through an index.
+const (
+	rankNone   = 0 // checked per candidate only
+	rankRange  = 1 // a range of lo or hi
+	rankPrefix = 2 // a prefix of k
+	rankEqual  = 3 // k equal to one of a few values
+	rankID     = 4 // _id equal to one of a few values
+)
+
+type rankedPart struct {
+	sqlPart
+	rank int
+}
+
+// sqlPlan is a filter translated for the index table: each entry condition must hold
+// for some index row of a match, each id condition for its id.
+type sqlPlan struct {
+	entries []rankedPart
+	ids     []rankedPart
+	// exact is set when the conditions express the whole filter.
+	exact bool
+}
+
+func planFilter(filter bson.D) *sqlPlan {
+	p := &sqlPlan{exact: true}
+	p.add(filter)
+	return p
+}
+
+func (p *sqlPlan) add(filter bson.D) {
+	for _, e := range filter {
+		switch e.Key {
+		case "$and":
+			subs, _ := e.Value.(bson.A)
+			for _, sub := range subs {
+				if d, ok := sub.(bson.D); ok {
+					p.add(d)
+				} else {
+					p.exact = false
+				}
+			}
+		case "$or":
+			// A one-branch $or (a keyset page in _id order) is its branch; others
+			// are left to the check in Go.
+			subs, _ := e.Value.(bson.A)
+			if len(subs) == 1 {
+				if d, ok := subs[0].(bson.D); ok {
+					p.add(d)
+					continue
+				}
+			}
+			if part, ok := entryAlternatives(subs); ok {
+				p.entries = append(p.entries, part)
+				continue
+			}
+			p.exact = false
+		case "_id":
+			if part, ok := idPart(e.Value); ok {
+				p.ids = append(p.ids, part)
+			} else {
+				p.exact = false
+			}
+		case "i":
+			part, exact, ok := entryPart(e.Value)
+			if ok {
+				p.entries = append(p.entries, part)
+			}
+			p.exact = p.exact && exact && ok
+		default:
+			p.exact = false
+		}
+	}
+}
+
+// entryAlternatives translates an $or whose branches are each one entry condition,
+// translated exactly (a parameter given several values), into one condition on a row.
+func entryAlternatives(subs bson.A) (rankedPart, bool) {
+	out := rankedPart{rank: rankEqual}
+	var alts []string
+	for _, sub := range subs {
+		d, _ := sub.(bson.D)
+		if len(d) != 1 || d[0].Key != "i" {
+			return rankedPart{}, false
+		}
+		part, exact, ok := entryPart(d[0].Value)
+		if !ok || !exact {
+			return rankedPart{}, false
+		}
+		alts, out.args, out.rank = append(alts, "("+part.sql+")"), append(out.args, part.args...), min(out.rank, part.rank)
+	}
+	if len(alts) == 0 {
+		return rankedPart{}, false
+	}
+	out.sql = "(" + strings.Join(alts, " OR ") + ")"
+	return out, true
+}
+
+// idPart translates a condition on _id: a string, or operators on strings.
+func idPart(v any) (rankedPart, bool) {
+	if s, ok := v.(string); ok {
+		return rankedPart{sqlPart{"@ = ?", []any{s}}, rankID}, true
+	}
+	ops, ok := v.(bson.D)
+	if !ok || len(ops) == 0 {
+		return rankedPart{}, false
+	}
+	var out rankedPart
+	var conds []string
+	for _, op := range ops {
+		part, rank, ok := compareOp("@", op, func(x any) bool { _, ok := x.(string); return ok })
+		if !ok {
+			return rankedPart{}, false
+		}
+		if rank == rankEqual {
+			rank = rankID
+		} else {
+			rank = rankNone // an id range only bounds the driver's rows
+		}
+		conds, out.args, out.rank = append(conds, part.sql), append(out.args, part.args...), max(out.rank, rank)
+	}
+	out.sql = strings.Join(conds, " AND ")
+	return out, true
+}
+
+var sqlOps = map[string]string{"$eq": "=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+// compareOp translates one operator on column col when its operands satisfy kind:
+// comparisons rank as ranges, $eq and $in as equalities.
+func compareOp(col string, op bson.E, kind func(any) bool) (sqlPart, int, bool) {
+	if sop, ok := sqlOps[op.Key]; ok && kind(op.Value) {
+		rank := rankRange
+		if op.Key == "$eq" {
+			rank = rankEqual
+		}
+		return sqlPart{col + " " + sop + " ?", []any{op.Value}}, rank, true
+	}
+	if op.Key != "$in" {
+		return sqlPart{}, 0, false
+	}
+	vals, _ := op.Value.(bson.A)
+	if len(vals) == 0 {
+		return sqlPart{"0 = 1", nil}, rankEqual, true
+	}
+	marks := make([]string, len(vals))
+	for i, x := range vals {
+		if !kind(x) {
+			return sqlPart{}, 0, false
+		}
+		marks[i] = "?"
+	}
+	return sqlPart{col + " IN (" + strings.Join(marks, ", ") + ")", vals}, rankEqual, true
+}
+
+func isString(x any) bool { _, ok := x.(string); return ok }
+
+func isNumber(x any) bool {
+	switch x.(type) {
+	case int, int32, int64, float64:
+		return true
+	}
+	return false
+}
+
+// entryPart translates {$elemMatch: {p: code, ...}} on the entries. A field condition
+// that SQL cannot express is left out: the part then matches more (exact is false).
+func entryPart(v any) (part rankedPart, exact, ok bool) {
+	ops, _ := v.(bson.D)
+	if len(ops) != 1 || ops[0].Key != "$elemMatch" {
+		return rankedPart{}, false, false
+	}
+	body, _ := ops[0].Value.(bson.D)
+	var param string
+	for _, f := range body {
+		if f.Key == "p" {
+			param, _ = f.Value.(string)
+		}
+	}
+	if param == "" || param == "_id" {
+		return rankedPart{}, false, false
+	}
+	conds, args, exact := []string{"@.p = ?"}, []any{param}, true
+	for _, f := range body {
+		if f.Key == "p" {
+			continue
+		}
+		fp, rank, ok := fieldPart(f)
+		if !ok {
+			exact = false
+			continue
+		}
+		conds, args, part.rank = append(conds, fp.sql), append(args, fp.args...), max(part.rank, rank)
+	}
+	part.sqlPart = sqlPart{strings.Join(conds, " AND "), args}
+	return part, exact, true
+}
+
+// literalPrefix matches the regular expressions a prefix search builds: "^" and a
+// quoted literal.
+var literalPrefix = regexp.MustCompile(`^\^(?:[^\\.+*?()|\[\]{}^$]|\\[\\.+*?()|\[\]{}^$])*$`)
+
+// fieldPart translates one condition of an entry's $elemMatch.
+func fieldPart(f bson.E) (sqlPart, int, bool) {
+	switch f.Key {
+	case "$or":
+		subs, _ := f.Value.(bson.A)
+		var alts []string
+		var args []any
+		for _, sub := range subs {
+			body, _ := sub.(bson.D)
+			if len(body) == 0 {
+				return sqlPart{}, 0, false
+			}
+			var conds []string
+			for _, g := range body {
+				gp, _, ok := fieldPart(g)
+				if !ok {
+					return sqlPart{}, 0, false
+				}
+				conds, args = append(conds, gp.sql), append(args, gp.args...)
+			}
+			alts = append(alts, "("+strings.Join(conds, " AND ")+")")
+		}
+		if len(alts) == 0 {
+			return sqlPart{}, 0, false
+		}
+		return sqlPart{"(" + strings.Join(alts, " OR ") + ")", args}, rankNone, true
+	case "r", "c", "v":
+		field := sqlPart{"@.f = '" + f.Key + "' AND ", nil}
+		var part sqlPart
+		rank := rankEqual
+		switch v := f.Value.(type) {
+		case string:
+			part = sqlPart{"@.k = ?", []any{v}}
+		case bson.D:
+			if len(v) == 1 && v[0].Key == "$regex" {
+				re, _ := v[0].Value.(string)
+				if !literalPrefix.MatchString(re) {
+					return sqlPart{}, 0, false
+				}
+				// Byte order is code point order in UTF-8, and no UTF-8 byte is 0xFF.
+				pre := unquoteMeta(re[1:])
+				part, rank = sqlPart{"@.k >= ? AND @.k < ?", []any{pre, pre + "\xff"}}, rankPrefix
+				break
+			}
+			var conds []string
+			for _, op := range v {
+				p, r, ok := compareOp("@.k", op, isString)
+				if !ok {
+					return sqlPart{}, 0, false
+				}
+				conds, part.args, rank = append(conds, p.sql), append(part.args, p.args...), min(rank, r)
+			}
+			part.sql = strings.Join(conds, " AND ")
+		default:
+			return sqlPart{}, 0, false
+		}
+		return sqlPart{field.sql + part.sql, part.args}, rank, true
+	case "s":
+		if v, ok := f.Value.(string); ok {
+			return sqlPart{"@.s = ?", []any{v}}, rankNone, true
+		}
+	case "lo", "hi":
+		col := "@." + f.Key
+		if isNumber(f.Value) {
+			return sqlPart{col + " = ?", []any{f.Value}}, rankRange, true
+		}
+		v, _ := f.Value.(bson.D)
+		var conds []string
+		var args []any
+		for _, op := range v {
+			p, _, ok := compareOp(col, op, isNumber)
+			if !ok {
+				return sqlPart{}, 0, false
+			}
+			conds, args = append(conds, p.sql), append(args, p.args...)
+		}
+		if len(conds) > 0 {
+			return sqlPart{strings.Join(conds, " AND "), args}, rankRange, true
+		}
+	}
+	return sqlPart{}, 0, false
+}
+
+// unquoteMeta undoes regexp.QuoteMeta on a literal.
+func unquoteMeta(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// query returns the SQL selecting the ids of candidates in sort order (with _id last),
+// and false when no condition can drive an index search or the sort is not on index
+// fields.
+func (p *sqlPlan) query(sort bson.D) (string, []any, bool) {
+	// The driving row is an entry of the best-ranked entry condition; an _id condition
+	// of a higher rank is on the same row, where SQLite serves it from the (id, p) index.
+	drive, best := -1, rankNone
+	for i, e := range p.entries {
+		if drive < 0 || e.rank > p.entries[drive].rank {
+			drive = i
+		}
+		best = max(best, e.rank)
+	}
+	for _, e := range p.ids {
+		best = max(best, e.rank)
+	}
+	if drive < 0 || best == rankNone {
+		return "", nil, false
+	}
+
+	var b strings.Builder
+	var args []any
+	var order []string
+	b.WriteString("SELECT d.id FROM {{ix}} d")
+	for i, k := range sort {
+		dir := " ASC"
+		if n, _ := k.Value.(int); n < 0 {
+			dir = " DESC"
+		}
+		side, param, _ := strings.Cut(k.Key, ".")
+		switch {
+		case k.Key == "_id" || param == "_id":
+			order = append(order, "d.id"+dir)
+		case side == "oa":
+			alias := fmt.Sprintf("o%d", i)
+			fmt.Fprintf(&b, " LEFT JOIN {{ix}} %[1]s ON %[1]s.id = d.id AND %[1]s.p = ?", alias)
+			args = append(args, k.Key)
+			order = append(order, alias+".o"+dir)
+		case side == "od":
+			// The descending key is stored only where it differs from the ascending one.
+			alias := fmt.Sprintf("o%d", i)
+			fmt.Fprintf(&b, " LEFT JOIN {{ix}} %[1]sd ON %[1]sd.id = d.id AND %[1]sd.p = ? LEFT JOIN {{ix}} %[1]sa ON %[1]sa.id = d.id AND %[1]sa.p = ?", alias)
+			args = append(args, k.Key, "oa."+param)
+			order = append(order, "COALESCE("+alias+"d.o, "+alias+"a.o)"+dir)
+		default:
+			return "", nil, false
+		}
+	}
+
+	where := []string{p.entries[drive].on("d")}
+	args = append(args, p.entries[drive].args...)
+	for _, e := range p.ids {
+		where, args = append(where, e.on("d.id")), append(args, e.args...)
+	}
+	for i, e := range p.entries {
+		if i != drive {
+			alias := fmt.Sprintf("x%d", i)
+			where = append(where, fmt.Sprintf("EXISTS (SELECT 1 FROM {{ix}} %[1]s WHERE %[1]s.id = d.id AND %[2]s)", alias, e.on(alias)))
+			args = append(args, e.args...)
+		}
+	}
+	b.WriteString(" WHERE " + strings.Join(where, " AND "))
+	b.WriteString(" GROUP BY d.id")
+	if len(order) > 0 {
+		b.WriteString(" ORDER BY " + strings.Join(order, ", "))
+	}
+	return b.String(), args, true
+}
+
+// indexIDs returns the ids the index query q selects.
+func (s *Store) indexIDs(ctx context.Context, tc *typeColls, q string, args []any) ([]string, error) {
+	var ids []string
+	err := s.c.eng.QueryIndex(ctx, s.db.Name(), tc.cur.Name(), q, args, func(rows *sql.Rows) error {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		ids = append(ids, id)
+		return nil
+	})
+	return ids, err
+}
+
+// indexScan is scan through the index table: it calls each with the matching documents
+// (whole, search fields unpacked) in sort order, after skipping skip and up to limit
+// (0: all). It reports false, having called nothing, when the index cannot serve the
+// filter and sort, or when reading the candidates by _id would cost more than the scan.
+func (s *Store) indexScan(ctx context.Context, tc *typeColls, filter, sort bson.D, skip, limit int64, each func(bson.Raw) error) (bool, error) {
+	if !s.c.Embedded() || s.c.indexer == nil {
+		return false, nil
+	}
+	plan := planFilter(filter)
+	q, args, ok := plan.query(sort)
+	if !ok {
+		return false, nil
+	}
+	if plan.exact {
+		// The candidates are the matches: SQLite pages.
+		lim := limit
+		if lim == 0 {
+			lim = -1
+		}
+		q += " LIMIT ? OFFSET ?"
+		args = append(args, lim, skip)
+		skip = 0
+	}
+	ids, err := s.indexIDs(ctx, tc, q, args)
+	if err != nil {
+		return false, err
+	}
+	need := int64(len(ids))
+	if limit > 0 {
+		need = min(need, skip+limit)
+	}
+	if s.scanCheaper(ctx, tc, int(need)) {
+		return false, nil
+	}
+
+	full := live(filter)
+	var m matcher
+	var n int64
+	batch := max(int(skip+limit), 64)
+	for start := 0; start < len(ids); start += batch {
+		if start > 0 {
+			batch = min(2*batch, 4096)
+		}
+		raws, err := lookupAll[bson.Raw](ctx, tc.cur, ids[start:min(start+batch, len(ids))])
+		if err != nil {
+			return true, err
+		}
+		for _, r := range raws {
+			if r == nil {
+				continue // deleted since the index query
+			}
+			raw := withIndex(*r)
+			ok, err := m.match(raw, full)
+			if err != nil {
+				return true, err
+			}
+			if !ok {
+				continue
+			}
+			if skip > 0 {
+				skip--
+				continue
+			}
+			if err := each(raw); err != nil {
+				return true, err
+			}
+			if n++; limit > 0 && n == limit {
+				return true, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+// indexCount counts the matches of filter in SQL when the index table expresses it
+// exactly; ok is false otherwise.
+func (s *Store) indexCount(ctx context.Context, tc *typeColls, filter bson.D) (n int64, ok bool, err error) {
+	if !s.c.Embedded() || s.c.indexer == nil {
+		return 0, false, nil
+	}
+	plan := planFilter(filter)
+	q, args, ok := plan.query(nil)
+	if !ok || !plan.exact {
+		return 0, false, nil
+	}
+	err = s.c.eng.QueryIndex(ctx, s.db.Name(), tc.cur.Name(), "SELECT COUNT(*) FROM ("+q+")", args, func(rows *sql.Rows) error {
+		return rows.Scan(&n)
+	})
+	return n, true, err
+}
+
+// ExplainIndex returns, on the embedded engine, SQLite's plan for the index query of a
+// search on typ with filter (scoped by ctx) and sort, one line per plan row, and
+// whether the query expresses the filter exactly; "" when the search falls back to
+// the scan. Tests and benchmarks use it to prove index searches.
+func (s *Store) ExplainIndex(ctx context.Context, typ string, filter, sort bson.D) (plan string, exact bool, err error) {
+	tc, err := s.colls(ctx, typ)
+	if err != nil || !s.c.Embedded() || s.c.indexer == nil {
+		return "", false, err
+	}
+	filter, ok := scoped(ctx, typ, filter)
+	if !ok {
+		return "", false, nil
+	}
+	p := planFilter(filter)
+	q, args, ok := p.query(sort)
+	if !ok {
+		return "", false, nil
+	}
+	var lines []string
+	err = s.c.eng.QueryIndex(ctx, s.db.Name(), tc.cur.Name(), "EXPLAIN QUERY PLAN "+q, args, func(rows *sql.Rows) error {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			return err
+		}
+		lines = append(lines, detail)
+		return nil
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("storage: explain %s: %w", typ, err)
+	}
+	return strings.Join(lines, "\n"), p.exact, nil
+}
