@@ -172,7 +172,10 @@ func (e *Engine) sqlDB(dbName string) (*sql.DB, error) {
 	}
 
 	// FerretDB already put the file in WAL mode; wait for its writers rather than fail.
-	u := url.URL{Scheme: "file", Path: path, RawQuery: "_pragma=busy_timeout(10000)"}
+	// Transactions take the write lock when they begin: one that read first and then wrote
+	// (IndexSearch) would fail with SQLITE_BUSY, without waiting, whenever FerretDB wrote
+	// in between.
+	u := url.URL{Scheme: "file", Path: path, RawQuery: "_pragma=busy_timeout(10000)&_txlock=immediate"}
 
 	db, err := sql.Open("sqlite", u.String())
 	if err != nil {
