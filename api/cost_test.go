@@ -479,8 +479,9 @@ func TestHeavyRequestWithinLimits(t *testing.T) {
 		if callsAfter > int64(concurrency) {
 			t.Errorf("%d storage calls started after the client left, want at most the %d that may have been entering", callsAfter, concurrency)
 		}
-		// Calls in flight when the client left may send a command or two more each.
-		if cmdsAfter > 16 {
+		// Calls in flight when the client left may finish: on the embedded engine's index path one
+		// call reads its candidates by id in batches, so it may send a few dozen commands more.
+		if cmdsAfter > int64(concurrency)*32 {
 			t.Errorf("%d storage commands started after the client left", cmdsAfter)
 		}
 		if late > 0 {
