@@ -100,6 +100,31 @@ func (b *readBudget) charge(rows int, bytes int64) error {
 	return nil
 }
 
+// reserve takes n rows from the request's budget before they are read, or fails and takes
+// nothing when fewer remain: calls in flight together cannot each pass a check that their sum
+// fails. refund gives back what was reserved and not read.
+func (b *readBudget) reserve(n int) error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.limits.MaxRows > 0 && b.rows+n > b.limits.MaxRows {
+		return b.tooMany()
+	}
+	b.rows += n
+	return nil
+}
+
+func (b *readBudget) refund(n int) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.rows -= n
+}
+
 func (b *readBudget) tooMany() error {
 	return fmt.Errorf("%w: this request would read more than %d resources from storage; select fewer resources or page through them", ErrTooMany, b.limits.MaxRows)
 }
@@ -265,25 +290,28 @@ func (m *meteredStore) Read(ctx context.Context, typ, id string) (*storage.Recor
 }
 
 // ReadMany implements Store. Asking for more ids than the request may still read fails
-// before anything is read.
+// before anything is read; the ids are reserved before the call, so that batches in flight
+// together are held to the budget together.
 func (m *meteredStore) ReadMany(ctx context.Context, typ string, ids []string) (map[string]*storage.Record, error) {
 	b, done, err := m.enter(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	if left := b.remaining(); left >= 0 && len(ids) > left {
-		return nil, b.tooMany()
+	if err := b.reserve(len(ids)); err != nil {
+		return nil, err
 	}
 	recs, err := m.Store.ReadMany(ctx, typ, ids)
 	if err != nil {
+		b.refund(len(ids))
 		return nil, err
 	}
+	b.refund(len(ids) - len(recs))
 	var n int64
 	for _, r := range recs {
 		n += recordBytes(r)
 	}
-	if err := b.charge(len(recs), n); err != nil {
+	if err := b.charge(0, n); err != nil {
 		return nil, err
 	}
 	return recs, nil

@@ -115,3 +115,31 @@ func TestReadBudgetCharges(t *testing.T) {
 		t.Error("a call outside any request is limited")
 	}
 }
+
+// TestReadBudgetReserves: rows reserved before a call count against calls that start while it
+// is in flight, and what a call did not read goes back to the budget.
+func TestReadBudgetReserves(t *testing.T) {
+	b := budgetFrom(WithReadLimits(context.Background(), ReadLimits{MaxRows: 50}))
+	if err := b.reserve(30); err != nil {
+		t.Fatal(err)
+	}
+	// A second batch of 30 in flight with the first: refused before it reads anything.
+	if err := b.reserve(30); err == nil {
+		t.Fatal("two batches of 30 were both allowed under a budget of 50")
+	}
+	if got := b.remaining(); got != 20 {
+		t.Errorf("remaining %d after a refused reservation, want 20", got)
+	}
+	b.refund(10) // the first batch found 20 of its 30
+	if err := b.reserve(30); err != nil {
+		t.Errorf("30 rows refused with 30 left: %v", err)
+	}
+	if got := b.remaining(); got != 0 {
+		t.Errorf("remaining %d, want 0", got)
+	}
+	var none *readBudget
+	if none.reserve(1<<20) != nil {
+		t.Error("a call outside any request is limited")
+	}
+	none.refund(1)
+}
