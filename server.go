@@ -357,6 +357,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	apiCfg.Logger = logger
 	apiCfg.Audit = auditor
 	apiCfg.Metrics = m
+	apiCfg.WarmIntrospection = true
 	srv := &http.Server{
 		Handler:           api.NewServer(apiCfg),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -86,10 +86,17 @@ func (a *authEnv) token(t testing.TB, roles, patient string, scopes ...string) s
 // postAs sends a GraphQL request with a bearer token to path (default /$graphql).
 func (e *env) postAs(token, path, query string) *gqlResponse {
 	e.t.Helper()
+	return e.postAsVars(token, path, query, nil)
+}
+
+// postAsVars sends a GraphQL request with variables and a bearer token to path (default
+// /$graphql).
+func (e *env) postAsVars(token, path, query string, vars map[string]any) *gqlResponse {
+	e.t.Helper()
 	if path == "" {
 		path = "/$graphql"
 	}
-	body, _ := json.Marshal(map[string]any{"query": query})
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {

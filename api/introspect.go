@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
@@ -34,7 +35,8 @@ const introspectionCacheSize = 4
 type roleIntrospection struct {
 	once    sync.Once
 	schema  *ast.Schema
-	answers *lru.Cache[[sha256.Size]byte, json.RawMessage]
+	built   atomic.Bool // schema is set
+	answers *answerCache
 }
 
 // introspect answers Query.__schema and Query.__type from the role's view of the schema.
@@ -58,12 +60,46 @@ func (a *access) introspect(ctx context.Context, fc *graphql.FieldContext, next 
 
 // introspectionSchema returns the role set's view of the schema, built on first use.
 func (v *roleView) introspectionSchema() *ast.Schema {
-	v.intro.once.Do(func() { v.intro.schema = v.pruneSchema() })
+	v.intro.once.Do(func() {
+		v.intro.schema = v.pruneSchema()
+		v.intro.built.Store(true)
+	})
 	return v.intro.schema
 }
 
+// warmIntrospection builds the view of the schema of each role the policy names, one after
+// the other, so that no client waits for its role's (a policy decision per field of the
+// schema: a few hundred milliseconds each). It gives up when the policy is reloaded
+// meanwhile: the reload warms again.
+func (g *guard) warmIntrospection() {
+	gen := g.policy.Generation()
+	for _, r := range g.policy.Roles() {
+		if g.policy.Generation() != gen {
+			return
+		}
+		g.access(&authz.Principal{Roles: []string{r}}).v.introspectionSchema()
+	}
+}
+
+// introspectionSchemas returns the number of role sets whose view of the schema is built
+// under the policy in force.
+func (g *guard) introspectionSchemas() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.gen != g.policy.Generation() {
+		return 0
+	}
+	n := 0
+	for _, v := range g.views {
+		if v.intro.built.Load() {
+			n++
+		}
+	}
+	return n
+}
+
 // newAnswerCache returns the cache of a role set's introspection answers.
-func newAnswerCache() *lru.Cache[[sha256.Size]byte, json.RawMessage] {
+func newAnswerCache() *answerCache {
 	c, _ := lru.New[[sha256.Size]byte, json.RawMessage](introspectionCacheSize) // the size is valid
 	return c
 }
@@ -305,31 +341,51 @@ func reachable(defs map[string]*ast.Definition, possible map[string][]*ast.Defin
 	return seen
 }
 
-// cachedIntrospection answers an operation that only introspects from the role's cache of
-// earlier answers, and fills the cache: the answer depends on the role set and the query
-// alone, and computing a full introspection walks tens of thousands of fields.
-func (g *guard) cachedIntrospection(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+// answerCache holds a view's introspection answers, by introspectionKey.
+type answerCache = lru.Cache[[sha256.Size]byte, json.RawMessage]
+
+// introspectionView returns the schema a request's introspection shows and the cache of its
+// answers; a nil schema leaves the request to gqlgen.
+type introspectionView func(ctx context.Context) (*ast.Schema, *answerCache)
+
+// view is the guard's introspectionView: the role set's.
+func (g *guard) view(ctx context.Context) (*ast.Schema, *answerCache) {
 	a := accessFrom(ctx)
-	oc := graphql.GetOperationContext(ctx)
-	if a == nil || oc == nil || oc.DisableIntrospection || !introspectionOnly(oc.Operation) {
-		return next(ctx)
+	if a == nil {
+		return nil, nil
 	}
-	a.v.introspectionSchema()
-	key, ok := introspectionKey(oc)
-	if !ok {
-		return next(ctx)
-	}
-	cache := a.v.intro.answers
-	if data, ok := cache.Get(key); ok {
-		return graphql.OneShot(&graphql.Response{Data: data})
-	}
-	h := next(ctx)
-	return func(ctx context.Context) *graphql.Response {
-		resp := h(ctx)
-		if resp != nil && len(resp.Errors) == 0 && len(resp.Extensions) == 0 && resp.Data != nil {
-			cache.Add(key, resp.Data)
+	return a.v.introspectionSchema(), a.v.intro.answers
+}
+
+// wholeSchema is the introspectionView of a server without authorisation: all of s.
+func wholeSchema(s *ast.Schema) introspectionView {
+	answers := newAnswerCache()
+	return func(context.Context) (*ast.Schema, *answerCache) { return s, answers }
+}
+
+// answerIntrospectionOnly answers an operation that only introspects from the view's schema,
+// without gqlgen's executor (introspect_answer.go), and keeps the answer: it depends on the
+// view and the operation alone, and a full introspection writes megabytes.
+func answerIntrospectionOnly(view introspectionView) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		oc := graphql.GetOperationContext(ctx)
+		if oc == nil || oc.DisableIntrospection || !introspectionOnly(oc.Operation) {
+			return next(ctx)
 		}
-		return resp
+		s, cache := view(ctx)
+		key, ok := introspectionKey(oc)
+		if s == nil || !ok {
+			return next(ctx)
+		}
+		if data, ok := cache.Get(key); ok {
+			return graphql.OneShot(&graphql.Response{Data: data})
+		}
+		data, err := answerIntrospection(oc, s)
+		if err != nil {
+			return next(ctx) // gqlgen answers, or reports, what the direct answer does not know
+		}
+		cache.Add(key, data)
+		return graphql.OneShot(&graphql.Response{Data: data})
 	}
 }
 

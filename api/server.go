@@ -57,6 +57,10 @@ type Config struct {
 	// Metrics counts requests and reports cache sizes, and is served at /metrics without a
 	// token (its labels carry no PHI); nil serves no metrics.
 	Metrics *metrics.Metrics
+	// WarmIntrospection builds, in the background when the server starts and after each
+	// policy reload, each policy role's view of the schema, so that the first introspection
+	// of a role (GraphiQL, codegen) does not wait for it.
+	WarmIntrospection bool
 }
 
 // DefaultConfig returns the limits fhirgate runs with unless configured otherwise.
@@ -105,7 +109,7 @@ func NewServer(cfg Config) http.Handler {
 // cacheEntries is the gauge of the sizes of the server's caches, by cache.
 const (
 	cacheEntries     = "fhirgate_cache_entries"
-	cacheEntriesHelp = "Entries in the server's caches: compiled fhirpath arguments, introspection answers (all role sets)."
+	cacheEntriesHelp = "Entries in the server's caches: compiled fhirpath arguments, introspection answers (all role sets), role sets' views of the schema."
 )
 
 // ObjectGroups returns the object groups the policy needs (see authz.PolicyConfig): the
@@ -131,6 +135,11 @@ func newGraphQL(cfg Config) (system, instance http.Handler) {
 		g = newGuard(cfg.Auth.Policy, es.Schema())
 		res.Guard = g
 		cfg.Metrics.GaugeFunc(cacheEntries, cacheEntriesHelp, map[string]string{"cache": "introspection"}, func() float64 { return float64(g.introspectionEntries()) })
+		cfg.Metrics.GaugeFunc(cacheEntries, cacheEntriesHelp, map[string]string{"cache": "introspection_schemas"}, func() float64 { return float64(g.introspectionSchemas()) })
+		if cfg.WarmIntrospection {
+			cfg.Auth.Policy.OnReload(g.warmIntrospection)
+			go g.warmIntrospection()
+		}
 	}
 	srv := handler.New(es)
 	srv.AddTransport(transport.Options{})
@@ -149,8 +158,11 @@ func newGraphQL(cfg Config) (system, instance http.Handler) {
 	}
 	srv.AroundFields(listArguments)
 	srv.AroundOperations(observeOperation)
+	// After observeOperation: its answers are audited too.
 	if g != nil {
-		srv.AroundOperations(g.cachedIntrospection) // after observeOperation: answers from the cache are audited too
+		srv.AroundOperations(answerIntrospectionOnly(g.view))
+	} else {
+		srv.AroundOperations(answerIntrospectionOnly(wholeSchema(es.Schema())))
 	}
 	srv.AroundResponses(observeResponse)
 	srv.SetErrorPresenter(presentError(cfg.Logger))

@@ -44,6 +44,9 @@ type PolicyConfig struct {
 type Policy struct {
 	cfg   PolicyConfig
 	state atomic.Pointer[policyState]
+
+	mu       sync.Mutex
+	onReload []func()
 }
 
 type policyState struct {
@@ -98,7 +101,32 @@ func (p *Policy) Reload() error {
 		return fmt.Errorf("policy: %w", err)
 	}
 	p.state.Store(&policyState{enf: enf})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, fn := range p.onReload {
+		go fn()
+	}
 	return nil
+}
+
+// OnReload has fn called, in a goroutine of its own, after every successful Reload.
+func (p *Policy) OnReload(fn func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.onReload = append(p.onReload, fn)
+}
+
+// Roles returns the roles the policy names, sorted.
+func (p *Policy) Roles() []string {
+	st := p.state.Load()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	roles, err := st.enf.GetAllSubjects()
+	if err != nil {
+		return nil
+	}
+	slices.Sort(roles)
+	return slices.Compact(roles)
 }
 
 // Allows reports whether role may do act on obj.
