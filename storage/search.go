@@ -8,6 +8,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/fhirgate/fhirgate/storage/layout"
 )
 
 // Indexer computes the search fields stored with each current version of a resource,
@@ -33,7 +35,7 @@ type IndexFields struct {
 // searchIndexes are the MongoDB indexes on the search entries of every current
 // collection: each leads with the parameter and continues with one value field, so
 // an $elemMatch on {p, field} is served by an index scan.
-var searchIndexes = []string{"c", "s", "v", "x", "r", "ri", "lo", "hi", "t"}
+var searchIndexes = []string{layout.Code, layout.System, layout.Norm, layout.Exact, layout.Ref, layout.RefID, layout.Lo, layout.Hi, layout.Text}
 
 // ensureSearchIndexes creates the search indexes of a current collection: on MongoDB,
 // indexes on the entries; on the embedded engine, which serves only {_id} filters
@@ -52,11 +54,11 @@ func (s *Store) ensureSearchIndexes(ctx context.Context, tc *typeColls) error {
 	models := make([]mongo.IndexModel, 0, len(searchIndexes)+1)
 	for _, f := range searchIndexes {
 		models = append(models, mongo.IndexModel{
-			Keys:    bson.D{{Key: "i.p", Value: 1}, {Key: "i." + f, Value: 1}},
+			Keys:    bson.D{{Key: layout.Entries + "." + layout.Param, Value: 1}, {Key: layout.Entries + "." + f, Value: 1}},
 			Options: options.Index().SetName("i_p_" + f),
 		})
 	}
-	models = append(models, mongo.IndexModel{Keys: bson.D{{Key: "iv", Value: 1}}, Options: options.Index().SetName("iv")})
+	models = append(models, mongo.IndexModel{Keys: bson.D{{Key: layout.Version, Value: 1}}, Options: options.Index().SetName("iv")})
 
 	if _, err := tc.cur.Indexes().CreateMany(ctx, models); err != nil {
 		return fmt.Errorf("storage: search indexes of %s: %w", tc.typ, err)
@@ -113,7 +115,7 @@ func (s *Store) Search(ctx context.Context, typ string, q Query) ([]*Record, err
 		sort = append(sort, bson.E{Key: "_id", Value: 1})
 	}
 
-	proj := bson.D{{Key: "i", Value: 0}, {Key: "ix", Value: 0}}
+	proj := bson.D{{Key: layout.Entries, Value: 0}, {Key: layout.Packed, Value: 0}}
 	if q.KeepDoc {
 		proj = nil
 	}
@@ -447,9 +449,9 @@ func (s *Store) reindexType(ctx context.Context, typ string, ix Indexer) (int, e
 		return 0, err
 	}
 
-	filter := bson.D{{Key: "iv", Value: bson.D{{Key: "$ne", Value: s.indexVersion()}}}, {Key: "del", Value: bson.D{{Key: "$ne", Value: true}}}}
+	filter := bson.D{{Key: layout.Version, Value: bson.D{{Key: "$ne", Value: s.indexVersion()}}}, {Key: "del", Value: bson.D{{Key: "$ne", Value: true}}}}
 
-	cur, err := tc.cur.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "i", Value: 0}, {Key: "ix", Value: 0}, {Key: "oa", Value: 0}, {Key: "od", Value: 0}}))
+	cur, err := tc.cur.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: layout.Entries, Value: 0}, {Key: layout.Packed, Value: 0}, {Key: layout.Asc, Value: 0}, {Key: layout.Desc, Value: 0}}))
 	if err != nil {
 		return 0, fmt.Errorf("storage: reindex %s: %w", typ, err)
 	}
@@ -480,13 +482,13 @@ func (s *Store) reindexOne(ctx context.Context, tc *typeColls, d *versionDoc, ix
 	}
 
 	version := s.indexVersion()
-	set := bson.D{{Key: "$set", Value: bson.D{{Key: "i", Value: f.Entries}, {Key: "oa", Value: f.Asc}, {Key: "od", Value: f.Desc}, {Key: "iv", Value: version}}}}
+	set := bson.D{{Key: "$set", Value: bson.D{{Key: layout.Entries, Value: f.Entries}, {Key: layout.Asc, Value: f.Asc}, {Key: layout.Desc, Value: f.Desc}, {Key: layout.Version, Value: version}}}}
 	if s.c.Embedded() {
 		ix, ij, err := packIndex(f)
 		if err != nil {
 			return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
 		}
-		set = bson.D{{Key: "$set", Value: bson.D{{Key: "ix", Value: bson.Binary{Data: ix}}, {Key: "ij", Value: ij}, {Key: "iv", Value: version}}}}
+		set = bson.D{{Key: "$set", Value: bson.D{{Key: layout.Packed, Value: bson.Binary{Data: ix}}, {Key: layout.EntriesJSON, Value: ij}, {Key: layout.Version, Value: version}}}}
 	}
 
 	if s.c.Embedded() {

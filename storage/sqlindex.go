@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/fhirgate/fhirgate/storage/layout"
 )
 
 // Search on the embedded engine through SQLite index tables.
@@ -46,7 +48,7 @@ func (s *Store) indexVersion() string {
 
 // kFields are the entry fields whose value the index table keeps in column k, in order
 // of preference: no entry has more than one of r, c and v.
-var kFields = []string{"r", "c", "v", "x"}
+var kFields = []string{layout.Ref, layout.Code, layout.Norm, layout.Exact}
 
 // packIndex returns the search fields f packed for the embedded engine: as one BSON
 // document (for the exact match in Go) and as the JSON rows of the index table.
@@ -58,7 +60,7 @@ func packIndex(f IndexFields) (ix []byte, ij string, err error) {
 	doc := bson.Raw(raw)
 
 	rows := [][]any{}
-	if arr, ok := doc.Lookup("i").ArrayOK(); ok {
+	if arr, ok := doc.Lookup(layout.Entries).ArrayOK(); ok {
 		vals, _ := arr.Values()
 		for _, v := range vals {
 			if e, ok := v.DocumentOK(); ok {
@@ -69,7 +71,7 @@ func packIndex(f IndexFields) (ix []byte, ij string, err error) {
 		}
 	}
 	asc := map[string]bson.RawValue{}
-	for _, side := range []string{"oa", "od"} {
+	for _, side := range []string{layout.Asc, layout.Desc} {
 		d, ok := doc.Lookup(side).DocumentOK()
 		if !ok {
 			continue
@@ -77,7 +79,7 @@ func packIndex(f IndexFields) (ix []byte, ij string, err error) {
 		elems, _ := d.Elements()
 		for _, el := range elems {
 			v := el.Value()
-			if side == "oa" {
+			if side == layout.Asc {
 				asc[el.Key()] = v
 			} else if a, ok := asc[el.Key()]; ok && a.Equal(v) {
 				continue // the query falls back to the ascending key
@@ -97,7 +99,7 @@ func packIndex(f IndexFields) (ix []byte, ij string, err error) {
 
 // entryRow is the index row of one search entry, nil without a parameter.
 func entryRow(e bson.Raw) []any {
-	p, ok := e.Lookup("p").StringValueOK()
+	p, ok := e.Lookup(layout.Param).StringValueOK()
 	if !ok {
 		return nil
 	}
@@ -108,10 +110,10 @@ func entryRow(e bson.Raw) []any {
 			break
 		}
 	}
-	if sys, ok := e.Lookup("s").StringValueOK(); ok {
+	if sys, ok := e.Lookup(layout.System).StringValueOK(); ok {
 		row[3] = sys
 	}
-	row[4], row[5] = goValue(e.Lookup("lo")), goValue(e.Lookup("hi"))
+	row[4], row[5] = goValue(e.Lookup(layout.Lo)), goValue(e.Lookup(layout.Hi))
 	return row
 }
 
@@ -185,7 +187,7 @@ func (p *sqlPlan) add(filter bson.D) {
 			} else {
 				p.exact = false
 			}
-		case "i":
+		case layout.Entries:
 			part, exact, ok := entryPart(e.Value)
 			if ok {
 				p.entries = append(p.entries, part)
@@ -204,7 +206,7 @@ func entryAlternatives(subs bson.A) (rankedPart, bool) {
 	var alts []string
 	for _, sub := range subs {
 		d, _ := sub.(bson.D)
-		if len(d) != 1 || d[0].Key != "i" {
+		if len(d) != 1 || d[0].Key != layout.Entries {
 			return rankedPart{}, false
 		}
 		part, exact, ok := entryPart(d[0].Value)
@@ -296,7 +298,7 @@ func entryPart(v any) (part rankedPart, exact, ok bool) {
 	body, _ := ops[0].Value.(bson.D)
 	var param string
 	for _, f := range body {
-		if f.Key == "p" {
+		if f.Key == layout.Param {
 			param, _ = f.Value.(string)
 		}
 	}
@@ -305,7 +307,7 @@ func entryPart(v any) (part rankedPart, exact, ok bool) {
 	}
 	conds, args, exact := []string{"@.p = ?"}, []any{param}, true
 	for _, f := range body {
-		if f.Key == "p" {
+		if f.Key == layout.Param {
 			continue
 		}
 		fp, rank, ok := fieldPart(f)
@@ -349,7 +351,7 @@ func fieldPart(f bson.E) (sqlPart, int, bool) {
 			return sqlPart{}, 0, false
 		}
 		return sqlPart{"(" + strings.Join(alts, " OR ") + ")", args}, rankNone, true
-	case "r", "c", "v":
+	case layout.Ref, layout.Code, layout.Norm:
 		field := sqlPart{"@.f = '" + f.Key + "' AND ", nil}
 		var part sqlPart
 		rank := rankEqual
@@ -380,11 +382,11 @@ func fieldPart(f bson.E) (sqlPart, int, bool) {
 			return sqlPart{}, 0, false
 		}
 		return sqlPart{field.sql + part.sql, part.args}, rank, true
-	case "s":
+	case layout.System:
 		if v, ok := f.Value.(string); ok {
 			return sqlPart{"@.s = ?", []any{v}}, rankNone, true
 		}
-	case "lo", "hi":
+	case layout.Lo, layout.Hi:
 		col := "@." + f.Key
 		if isNumber(f.Value) {
 			return sqlPart{col + " = ?", []any{f.Value}}, rankRange, true
@@ -451,16 +453,16 @@ func (p *sqlPlan) query(sort bson.D) (string, []any, bool) {
 		switch {
 		case k.Key == "_id" || param == "_id":
 			order = append(order, "d.id"+dir)
-		case side == "oa":
+		case side == layout.Asc:
 			alias := fmt.Sprintf("o%d", i)
 			fmt.Fprintf(&b, " LEFT JOIN {{ix}} %[1]s ON %[1]s.id = d.id AND %[1]s.p = ?", alias)
 			args = append(args, k.Key)
 			order = append(order, alias+".o"+dir)
-		case side == "od":
+		case side == layout.Desc:
 			// The descending key is stored only where it differs from the ascending one.
 			alias := fmt.Sprintf("o%d", i)
 			fmt.Fprintf(&b, " LEFT JOIN {{ix}} %[1]sd ON %[1]sd.id = d.id AND %[1]sd.p = ? LEFT JOIN {{ix}} %[1]sa ON %[1]sa.id = d.id AND %[1]sa.p = ?", alias)
-			args = append(args, k.Key, "oa."+param)
+			args = append(args, k.Key, layout.Asc+"."+param)
 			order = append(order, "COALESCE("+alias+"d.o, "+alias+"a.o)"+dir)
 		default:
 			return "", nil, false
