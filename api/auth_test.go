@@ -522,7 +522,7 @@ func TestStorageEnforcesScope(t *testing.T) {
 		`{"resourceType":"Observation","id":"ob","status":"final","code":{"text":"hr"},"subject":{"reference":"Patient/bob"}}`)
 	// ob moves into alice's compartment in version 2: its version 1 stays bob's.
 	e.put(`{"resourceType":"Observation","id":"ob","status":"final","code":{"text":"hr"},"subject":{"reference":"Patient/alice"}}`)
-	ctx := storage.WithScope(context.Background(), authz.PatientCompartment{ID: "bob"})
+	ctx := storage.WithScope(context.Background(), authz.PatientCompartment{ID: "bob"}.Scope())
 	s := e.store
 
 	if _, err := s.Read(ctx, "Patient", "alice"); !errors.Is(err, storage.ErrNotFound) {

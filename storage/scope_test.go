@@ -222,7 +222,7 @@ func compartmentTypes() (all, withSubject []string) {
 }
 
 func scopedTo(patient string) context.Context {
-	return storage.WithScope(context.Background(), authz.PatientCompartment{ID: patient})
+	return storage.WithScope(context.Background(), authz.PatientCompartment{ID: patient}.Scope())
 }
 
 func commit(ctx context.Context, s *storage.Store, op storage.Op, typ, id string, r model.Resource) error {
