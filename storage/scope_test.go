@@ -236,7 +236,7 @@ func commit(ctx context.Context, s *storage.Store, op storage.Op, typ, id string
 
 func count(t testing.TB, s *storage.Store, typ string) int64 {
 	t.Helper()
-	n, err := s.Count(context.Background(), typ, nil)
+	n, err := s.Count(context.Background(), typ, storage.Query{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -341,14 +341,15 @@ func goValue(v bson.RawValue) any {
 	return nil
 }
 
-// Count returns the number of current resources of typ that match filter.
-func (s *Store) Count(ctx context.Context, typ string, filter bson.D) (int64, error) {
+// Count returns the number of current resources of typ that match q.Filter; q's order,
+// paging and KeepDoc do not change the count.
+func (s *Store) Count(ctx context.Context, typ string, q Query) (int64, error) {
 	tc, err := s.colls(ctx, typ)
 	if err != nil {
 		return 0, err
 	}
 
-	filter, ok := scoped(ctx, typ, filter)
+	filter, ok := scoped(ctx, typ, q.Filter)
 	if !ok {
 		return 0, nil
 	}
@@ -381,27 +382,47 @@ func (s *Store) Count(ctx context.Context, typ string, filter bson.D) (int64, er
 	return n, nil
 }
 
-// Select returns the projected fields of the current resources of typ that match
-// filter, in _id order, failing with ErrTooMany when more than limit match. Sub-searches
-// (chained parameters, reverse references) use it to read search fields without the
-// resources' JSON.
-func (s *Store) Select(ctx context.Context, typ string, filter, projection bson.D, limit int) ([]bson.Raw, error) {
+// Selection asks [Store.Select] for the ids, and optionally the search entries, of the
+// current resources that match a filter.
+type Selection struct {
+	// Filter is a MongoDB filter over the current documents, as in [Query].
+	Filter bson.D
+	// Index returns each match's search fields in Record.Doc besides its _id.
+	Index bool
+	// Limit is the most matches Select returns; more fail with ErrTooMany.
+	Limit int
+}
+
+// Select returns the current resources of typ that match sel.Filter, in _id order,
+// failing with ErrTooMany when more than sel.Limit match. Each record holds Type, ID and
+// Doc (the stored document cut down to _id and, when sel.Index is set, the search
+// fields) and no JSON: sub-searches (chained parameters, _has) use it to read ids and
+// references without the resources.
+func (s *Store) Select(ctx context.Context, typ string, sel Selection) ([]*Record, error) {
 	tc, err := s.colls(ctx, typ)
 	if err != nil {
 		return nil, err
 	}
 
-	filter, ok := scoped(ctx, typ, filter)
+	filter, ok := scoped(ctx, typ, sel.Filter)
 	if !ok {
 		return nil, nil
 	}
 
-	var out []bson.Raw
+	projection := bson.D{{Key: "_id", Value: 1}}
+	if sel.Index {
+		// The embedded engine keeps the entries packed; scan unpacks them.
+		projection = append(projection, bson.E{Key: layout.Entries, Value: 1}, bson.E{Key: layout.Packed, Value: 1})
+	}
+
+	limit := sel.Limit
+	var out []*Record
 	_, err = s.scan(ctx, tc, filter, bson.D{{Key: "_id", Value: 1}}, 0, int64(limit)+1, projection, func(raw bson.Raw) error {
 		if len(out) == limit {
 			return fmt.Errorf("more than %d matches: %w", limit, ErrTooMany)
 		}
-		out = append(out, append(bson.Raw(nil), raw...))
+		id, _ := raw.Lookup("_id").StringValueOK()
+		out = append(out, &Record{Type: typ, ID: id, Doc: append(bson.Raw(nil), raw...)})
 
 		return nil
 	})

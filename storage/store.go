@@ -42,7 +42,8 @@ type Record struct {
 	// SortKeys holds, for a record found by [Store.Search], the values of the query's
 	// sort fields in order (nil where a document has none).
 	SortKeys []any
-	// Doc is the whole stored document, for a search that asked for it.
+	// Doc is the whole stored document, for a search that asked for it (Query.KeepDoc),
+	// or the part of it that [Store.Select] returns.
 	Doc bson.Raw
 }
 
