@@ -37,17 +37,29 @@ type IndexFields struct {
 // an $elemMatch on {p, field} is served by an index scan.
 var searchIndexes = []string{layout.Code, layout.System, layout.Norm, layout.Exact, layout.Ref, layout.RefID, layout.Lo, layout.Hi, layout.Text}
 
-// ensureSearchIndexes creates the search indexes of a current collection: on MongoDB,
-// indexes on the entries; on the embedded engine, which serves only {_id} filters
-// itself, the SQLite index table and triggers of sqlindex.go.
-func (s *Store) ensureSearchIndexes(ctx context.Context, tc *typeColls) error {
+// typeIndexes: the embedded engine, which serves only {_id} filters itself, gets the
+// SQLite index table and triggers of sqlindex.go for the search fields, and nothing for the
+// history, which it reads by _id.
+func (embeddedBackend) typeIndexes(ctx context.Context, s *Store, tc *typeColls) error {
 	if s.c.indexer == nil {
 		return nil
 	}
-	if s.c.Embedded() {
-		if err := s.c.eng.IndexSearch(ctx, s.db.Name(), tc.cur.Name()); err != nil {
-			return fmt.Errorf("storage: search index of %s: %w", tc.typ, err)
-		}
+	if err := s.c.eng.IndexSearch(ctx, s.db.Name(), tc.cur.Name()); err != nil {
+		return fmt.Errorf("storage: search index of %s: %w", tc.typ, err)
+	}
+	return nil
+}
+
+// typeIndexes: the history by resource, newest first, and indexes on the search entries.
+func (mongoBackend) typeIndexes(ctx context.Context, s *Store, tc *typeColls) error {
+	_, err := tc.hist.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "id", Value: 1}, {Key: "v", Value: -1}},
+		Options: options.Index().SetName("id_v"),
+	})
+	if err != nil {
+		return fmt.Errorf("storage: ensure type %s: history index: %w", tc.typ, err)
+	}
+	if s.c.indexer == nil {
 		return nil
 	}
 
@@ -146,7 +158,7 @@ func (s *Store) Search(ctx context.Context, typ string, q Query) ([]*Record, err
 		return nil, fmt.Errorf("storage: search %s: %w", typ, err)
 	}
 
-	if !indexed && s.exactPath(q.Filter, sort) && !mentions(q.Filter, "json") {
+	if !indexed && s.c.be.exact(q.Filter, sort) && !mentions(q.Filter, "json") {
 		// The scan left the resources' JSON behind (see scan): read it for the matches.
 		if err := s.fillJSON(ctx, tc, out); err != nil {
 			return nil, fmt.Errorf("storage: search %s: %w", typ, err)
@@ -181,12 +193,6 @@ func (s *Store) fillJSON(ctx context.Context, tc *typeColls, recs []*Record) err
 	return nil
 }
 
-// exactPath reports whether, on the embedded engine, a search with filter and sort is
-// matched and sorted in storage rather than by FerretDB.
-func (s *Store) exactPath(filter, sort bson.D) bool {
-	return s.c.Embedded() && (exactNeeded(filter) || indexSort(sort))
-}
-
 // mentions reports whether filter has a condition on field.
 func mentions(filter bson.D, field string) bool {
 	for _, e := range filter {
@@ -212,11 +218,10 @@ func mentions(filter bson.D, field string) bool {
 // serves the search (sqlindex.go), the documents come whole from there instead, and
 // indexed is set.
 func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, skip, limit int64, projection bson.D, each func(bson.Raw) error) (indexed bool, err error) {
-	embedded := s.c.Embedded()
-	exact := embedded && (exactNeeded(filter) || indexSort(sort))
+	exact := s.c.be.exact(filter, sort)
 	inGo := exact && indexSort(sort) // sorted here, not by FerretDB
 	if exact {
-		if ok, err := s.indexScan(ctx, tc, filter, sort, skip, limit, each); ok || err != nil {
+		if ok, err := s.c.be.indexScan(ctx, s, tc, filter, sort, skip, limit, each); ok || err != nil {
 			return ok, err
 		}
 	}
@@ -265,10 +270,7 @@ func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, sk
 	var held []sortedDoc
 	keep := skip + limit // how many sorted matches can still reach the page
 	for cur.Next(ctx) {
-		raw := cur.Current
-		if embedded {
-			raw = withIndex(raw)
-		}
+		raw := s.c.be.unpack(cur.Current)
 
 		if exact {
 			ok, err := m.match(raw, filter)
@@ -354,7 +356,7 @@ func (s *Store) Count(ctx context.Context, typ string, q Query) (int64, error) {
 		return 0, nil
 	}
 
-	if !(s.c.Embedded() && exactNeeded(filter)) {
+	if !s.c.be.exact(filter, nil) {
 		n, err := tc.cur.CountDocuments(ctx, live(filter))
 		if err != nil {
 			return 0, fmt.Errorf("storage: count %s: %w", typ, err)
@@ -363,7 +365,7 @@ func (s *Store) Count(ctx context.Context, typ string, q Query) (int64, error) {
 		return n, nil
 	}
 
-	if n, ok, err := s.indexCount(ctx, tc, filter); ok || err != nil {
+	if n, ok, err := s.c.be.indexCount(ctx, s, tc, filter); ok || err != nil {
 		if err != nil {
 			return 0, fmt.Errorf("storage: count %s: %w", typ, err)
 		}
@@ -502,35 +504,38 @@ func (s *Store) reindexOne(ctx context.Context, tc *typeColls, d *versionDoc, ix
 		return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
 	}
 
-	version := s.indexVersion()
-	set := bson.D{{Key: "$set", Value: bson.D{{Key: layout.Entries, Value: f.Entries}, {Key: layout.Asc, Value: f.Asc}, {Key: layout.Desc, Value: f.Desc}, {Key: layout.Version, Value: version}}}}
-	if s.c.Embedded() {
-		ix, ij, err := packIndex(f)
-		if err != nil {
-			return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
-		}
-		set = bson.D{{Key: "$set", Value: bson.D{{Key: layout.Packed, Value: bson.Binary{Data: ix}}, {Key: layout.EntriesJSON, Value: ij}, {Key: layout.Version, Value: version}}}}
+	return s.c.be.reindexOne(ctx, s, tc, d, f)
+}
+
+// reindexOne: the embedded engine serves only {_id} filters from an index, so it holds the
+// resource's lock and checks the version by reading instead of filtering on it.
+func (embeddedBackend) reindexOne(ctx context.Context, s *Store, tc *typeColls, d *versionDoc, f IndexFields) (bool, error) {
+	ix, ij, err := packIndex(f)
+	if err != nil {
+		return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
+	}
+	set := bson.D{{Key: "$set", Value: bson.D{{Key: layout.Packed, Value: bson.Binary{Data: ix}}, {Key: layout.EntriesJSON, Value: ij}, {Key: layout.Version, Value: s.indexVersion()}}}}
+
+	unlock := s.locks.lock([]string{tc.typ + "/" + d.Key})
+	defer unlock()
+
+	var now versionDoc
+	found, err := findByID(ctx, tc.cur, d.Key, &now)
+	if err != nil || !found || now.V != d.V {
+		return false, err
 	}
 
-	if s.c.Embedded() {
-		// The embedded engine serves only {_id} filters from an index: hold the
-		// resource's lock and check the version by reading instead.
-		unlock := s.locks.lock([]string{tc.typ + "/" + d.Key})
-		defer unlock()
-
-		var now versionDoc
-		found, err := findByID(ctx, tc.cur, d.Key, &now)
-		if err != nil || !found || now.V != d.V {
-			return false, err
-		}
-
-		_, err = tc.cur.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.Key}}, set)
-		if err != nil {
-			return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
-		}
-
-		return true, nil
+	_, err = tc.cur.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.Key}}, set)
+	if err != nil {
+		return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
 	}
+
+	return true, nil
+}
+
+// reindexOne: an update conditional on the version.
+func (mongoBackend) reindexOne(ctx context.Context, s *Store, tc *typeColls, d *versionDoc, f IndexFields) (bool, error) {
+	set := bson.D{{Key: "$set", Value: bson.D{{Key: layout.Entries, Value: f.Entries}, {Key: layout.Asc, Value: f.Asc}, {Key: layout.Desc, Value: f.Desc}, {Key: layout.Version, Value: s.indexVersion()}}}}
 
 	res, err := tc.cur.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.Key}, {Key: "v", Value: d.V}}, set)
 	if err != nil {

@@ -39,12 +39,11 @@ import (
 const layoutVersion = "+ij1"
 
 // indexVersion is the version stored in iv with the search fields.
-func (s *Store) indexVersion() string {
-	if s.c.Embedded() {
-		return s.c.indexer.Version() + layoutVersion
-	}
-	return s.c.indexer.Version()
-}
+func (s *Store) indexVersion() string { return s.c.be.indexVersion(s.c.indexer) }
+
+func (embeddedBackend) indexVersion(ix Indexer) string { return ix.Version() + layoutVersion }
+
+func (mongoBackend) indexVersion(ix Indexer) string { return ix.Version() }
 
 // kFields are the entry fields whose value the index table keeps in column k, in order
 // of preference: no entry has more than one of r, c and v.
@@ -507,8 +506,8 @@ func (s *Store) indexIDs(ctx context.Context, tc *typeColls, q string, args []an
 // (whole, search fields unpacked) in sort order, after skipping skip and up to limit
 // (0: all). It reports false, having called nothing, when the index cannot serve the
 // filter and sort, or when reading the candidates by _id would cost more than the scan.
-func (s *Store) indexScan(ctx context.Context, tc *typeColls, filter, sort bson.D, skip, limit int64, each func(bson.Raw) error) (bool, error) {
-	if !s.c.Embedded() || s.c.indexer == nil {
+func (embeddedBackend) indexScan(ctx context.Context, s *Store, tc *typeColls, filter, sort bson.D, skip, limit int64, each func(bson.Raw) error) (bool, error) {
+	if s.c.indexer == nil {
 		return false, nil
 	}
 	plan := planFilter(filter)
@@ -579,8 +578,8 @@ func (s *Store) indexScan(ctx context.Context, tc *typeColls, filter, sort bson.
 
 // indexCount counts the matches of filter in SQL when the index table expresses it
 // exactly; ok is false otherwise.
-func (s *Store) indexCount(ctx context.Context, tc *typeColls, filter bson.D) (n int64, ok bool, err error) {
-	if !s.c.Embedded() || s.c.indexer == nil {
+func (embeddedBackend) indexCount(ctx context.Context, s *Store, tc *typeColls, filter bson.D) (n int64, ok bool, err error) {
+	if s.c.indexer == nil {
 		return 0, false, nil
 	}
 	plan := planFilter(filter)
@@ -600,11 +599,18 @@ func (s *Store) indexCount(ctx context.Context, tc *typeColls, filter bson.D) (n
 // the scan. Tests and benchmarks use it to prove index searches.
 func (s *Store) ExplainIndex(ctx context.Context, typ string, filter, sort bson.D) (plan string, exact bool, err error) {
 	tc, err := s.colls(ctx, typ)
-	if err != nil || !s.c.Embedded() || s.c.indexer == nil {
+	if err != nil {
 		return "", false, err
 	}
 	filter, ok := scoped(ctx, typ, filter)
 	if !ok {
+		return "", false, nil
+	}
+	return s.c.be.explainIndex(ctx, s, tc, filter, sort)
+}
+
+func (embeddedBackend) explainIndex(ctx context.Context, s *Store, tc *typeColls, filter, sort bson.D) (plan string, exact bool, err error) {
+	if s.c.indexer == nil {
 		return "", false, nil
 	}
 	p := planFilter(filter)
@@ -623,7 +629,22 @@ func (s *Store) ExplainIndex(ctx context.Context, typ string, filter, sort bson.
 		return nil
 	})
 	if err != nil {
-		return "", false, fmt.Errorf("storage: explain %s: %w", typ, err)
+		return "", false, fmt.Errorf("storage: explain %s: %w", tc.typ, err)
 	}
 	return strings.Join(lines, "\n"), p.exact, nil
+}
+
+// MongoDB keeps its own indexes on the search entries (see typeIndexes): it scans and
+// counts through them itself.
+
+func (mongoBackend) indexScan(context.Context, *Store, *typeColls, bson.D, bson.D, int64, int64, func(bson.Raw) error) (bool, error) {
+	return false, nil
+}
+
+func (mongoBackend) indexCount(context.Context, *Store, *typeColls, bson.D) (int64, bool, error) {
+	return 0, false, nil
+}
+
+func (mongoBackend) explainIndex(context.Context, *Store, *typeColls, bson.D, bson.D) (string, bool, error) {
+	return "", false, nil
 }

@@ -12,7 +12,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Resource is what storage needs from the caller's resource value.
@@ -75,8 +74,9 @@ type Store struct {
 	pending  *mongo.Collection
 	journal  *mongo.Collection
 
-	// serialSeq makes sequence allocation happen under flightMu: FerretDB applies
-	// $inc as read-modify-write without a lock, so concurrent increments can collide.
+	// serialSeq makes sequence allocation on MongoDB happen under flightMu: a FerretDB
+	// reached by URI applies $inc as read-modify-write without a lock, so concurrent
+	// increments can collide. (The embedded engine's allocation is always serial.)
 	serialSeq bool
 
 	typesMu sync.Mutex
@@ -190,17 +190,16 @@ func newStore(c *Client, name string) *Store {
 	db := c.mc.Database(dbPrefix + name)
 
 	return &Store{
-		c:         c,
-		name:      name,
-		db:        db,
-		counters:  db.Collection(countersColl),
-		pending:   db.Collection(pendingColl),
-		journal:   db.Collection(journalColl),
-		serialSeq: c.Embedded(),
-		types:     map[string]*typeColls{},
-		inflight:  map[int64]int{},
-		gapSeen:   map[int64]time.Time{},
-		doneSeqs:  map[int64]bool{},
+		c:        c,
+		name:     name,
+		db:       db,
+		counters: db.Collection(countersColl),
+		pending:  db.Collection(pendingColl),
+		journal:  db.Collection(journalColl),
+		types:    map[string]*typeColls{},
+		inflight: map[int64]int{},
+		gapSeen:  map[int64]time.Time{},
+		doneSeqs: map[int64]bool{},
 	}
 }
 
@@ -213,14 +212,8 @@ func (s *Store) open(ctx context.Context) error {
 		}
 	}
 
-	if !s.c.Embedded() {
-		ferret, err := s.isFerretDB(ctx)
-		if err != nil {
-			return err
-		}
-		// A FerretDB server reached by URI: same lossy $inc, and it must have this
-		// process as its only writer (see the package documentation).
-		s.serialSeq = s.serialSeq || ferret
+	if err := s.c.be.openStore(ctx, s); err != nil {
+		return err
 	}
 
 	_, err := s.counters.InsertOne(ctx, bson.D{{Key: "_id", Value: seqCounterID}, {Key: "n", Value: int64(0)}})
@@ -241,6 +234,19 @@ func (s *Store) open(ctx context.Context) error {
 		return err
 	}
 
+	return nil
+}
+
+func (embeddedBackend) openStore(context.Context, *Store) error { return nil }
+
+func (mongoBackend) openStore(ctx context.Context, s *Store) error {
+	ferret, err := s.isFerretDB(ctx)
+	if err != nil {
+		return err
+	}
+	// A FerretDB server reached by URI: the embedded engine's lossy $inc, and it must
+	// have this process as its only writer (see the package documentation).
+	s.serialSeq = ferret
 	return nil
 }
 
@@ -265,14 +271,15 @@ func (s *Store) createCollection(ctx context.Context, name string) error {
 		return fmt.Errorf("create collection %s: %w", name, err)
 	}
 
-	if s.c.Embedded() {
-		if err := s.c.eng.IndexIDs(ctx, s.db.Name(), name); err != nil {
-			return err
-		}
-	}
-
-	return nil
+	return s.c.be.collectionCreated(ctx, s, name)
 }
+
+// collectionCreated creates the SQLite index that makes lookups by _id use an index.
+func (embeddedBackend) collectionCreated(ctx context.Context, s *Store, name string) error {
+	return s.c.eng.IndexIDs(ctx, s.db.Name(), name)
+}
+
+func (mongoBackend) collectionCreated(context.Context, *Store, string) error { return nil }
 
 // EnsureType creates the current and history collections of resource type typ and
 // their indexes. It is idempotent and cached in-process; Commit and the reads call it
@@ -303,18 +310,7 @@ func (s *Store) colls(ctx context.Context, typ string) (*typeColls, error) {
 		}
 	}
 
-	if !s.c.Embedded() {
-		// History by resource, newest first. The embedded engine would not use it.
-		_, err := tc.hist.Indexes().CreateOne(ctx, mongo.IndexModel{
-			Keys:    bson.D{{Key: "id", Value: 1}, {Key: "v", Value: -1}},
-			Options: options.Index().SetName("id_v"),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("storage: ensure type %s: history index: %w", typ, err)
-		}
-	}
-
-	if err := s.ensureSearchIndexes(ctx, tc); err != nil {
+	if err := s.c.be.typeIndexes(ctx, s, tc); err != nil {
 		return nil, err
 	}
 
@@ -367,12 +363,8 @@ func (s *Store) currentDoc(typ string, d *versionDoc) (*currentDoc, error) {
 
 	c.IndexFields, c.IV = *d.idx, s.indexVersion()
 
-	if s.c.Embedded() {
-		ix, ij, err := packIndex(c.IndexFields)
-		if err != nil {
-			return nil, fmt.Errorf("index %s/%s: %w", typ, d.resID(), err)
-		}
-		c.IX, c.IJ, c.IndexFields = ix, ij, IndexFields{}
+	if err := s.c.be.pack(c); err != nil {
+		return nil, fmt.Errorf("index %s/%s: %w", typ, d.resID(), err)
 	}
 
 	return c, nil
