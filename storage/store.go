@@ -281,15 +281,8 @@ func (embeddedBackend) collectionCreated(ctx context.Context, s *Store, name str
 
 func (mongoBackend) collectionCreated(context.Context, *Store, string) error { return nil }
 
-// EnsureType creates the current and history collections of resource type typ and
-// their indexes. It is idempotent and cached in-process; Commit and the reads call it
-// on first use of a type, so calling it is only needed to prepare a datastore ahead.
-func (s *Store) EnsureType(ctx context.Context, typ string) error {
-	_, err := s.colls(ctx, typ)
-	return err
-}
-
-// colls returns the collections of typ, creating them on first use in this process.
+// colls returns the collections of typ, creating them and their indexes on first use in
+// this process (idempotent on the server): Commit and the reads call it.
 func (s *Store) colls(ctx context.Context, typ string) (*typeColls, error) {
 	if !typeRE.MatchString(typ) {
 		return nil, fmt.Errorf("storage: resource type %q: %w", typ, ErrInvalid)
