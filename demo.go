@@ -15,7 +15,7 @@ const demoBatch = 200
 // loadDemo writes the synthetic population into the datastore when it holds no patients yet,
 // and returns how many resources it wrote.
 func loadDemo(ctx context.Context, store *storage.Store) (int, error) {
-	if _, total, err := store.List(ctx, "Patient", 0, 1); err != nil {
+	if total, err := store.Count(ctx, "Patient", storage.Query{}); err != nil {
 		return 0, err
 	} else if total > 0 {
 		return 0, nil

@@ -254,7 +254,7 @@ func TestScopesNarrowRoles(t *testing.T) {
 	if strings.Join(codes(r), ",") != "FORBIDDEN" {
 		t.Errorf("create with a read scope: %+v", r.Errors)
 	}
-	if n, _ := a.store.Count(context.Background(), "Observation", nil); n != 1 {
+	if n, _ := a.store.Count(context.Background(), "Observation", storage.Query{}); n != 1 {
 		t.Errorf("a denied create wrote: %d observations", n)
 	}
 	// v1 write scope lets the same role write.
@@ -440,7 +440,7 @@ func TestAuditWriterKeepsEveryEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Record(audit.Event{Time: time.Now(), Subject: "late", Action: audit.Read, Interaction: "read", Outcome: audit.Success})
-	if got, err := e.store.Count(context.Background(), "AuditEvent", nil); err != nil || got != n || w.Lost() != 1 {
+	if got, err := e.store.Count(context.Background(), "AuditEvent", storage.Query{}); err != nil || got != n || w.Lost() != 1 {
 		t.Errorf("%d AuditEvents stored and %d lost for %d recorded before Close and 1 after (%v)", got, w.Lost(), n, err)
 	}
 }
@@ -529,7 +529,7 @@ func TestStorageEnforcesScope(t *testing.T) {
 		`{"resourceType":"Observation","id":"ob","status":"final","code":{"text":"hr"},"subject":{"reference":"Patient/bob"}}`)
 	// ob moves into alice's compartment in version 2: its version 1 stays bob's.
 	e.put(`{"resourceType":"Observation","id":"ob","status":"final","code":{"text":"hr"},"subject":{"reference":"Patient/alice"}}`)
-	ctx := storage.WithScope(context.Background(), authz.PatientCompartment{ID: "bob"})
+	ctx := storage.WithScope(context.Background(), authz.PatientCompartment{ID: "bob"}.Scope())
 	s := e.store
 
 	if _, err := s.Read(ctx, "Patient", "alice"); !errors.Is(err, storage.ErrNotFound) {
@@ -559,11 +559,11 @@ func TestStorageEnforcesScope(t *testing.T) {
 	if recs, err := s.Search(ctx, "Patient", storage.Query{}); err != nil || len(recs) != 1 || recs[0].ID != "bob" {
 		t.Errorf("Search of patients: %v, %v", recs, err)
 	}
-	if n, err := s.Count(ctx, "Patient", nil); err != nil || n != 1 {
+	if n, err := s.Count(ctx, "Patient", storage.Query{}); err != nil || n != 1 {
 		t.Errorf("Count: %d %v", n, err)
 	}
-	if raws, err := s.Select(ctx, "Observation", nil, nil, 10); err != nil || len(raws) != 0 {
-		t.Errorf("Select: %d %v", len(raws), err)
+	if recs, err := s.Select(ctx, "Observation", storage.Selection{Limit: 10}); err != nil || len(recs) != 0 {
+		t.Errorf("Select: %d %v", len(recs), err)
 	}
 	res, _ := model.Unmarshal([]byte(`{"resourceType":"Observation","id":"new","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/alice"}}`))
 	if _, err := s.Commit(ctx, []storage.Write{{Op: storage.OpCreate, Type: "Observation", ID: "new", Resource: res}}); !errors.Is(err, storage.ErrForbidden) {
@@ -572,7 +572,7 @@ func TestStorageEnforcesScope(t *testing.T) {
 	if _, err := s.Commit(ctx, []storage.Write{{Op: storage.OpDelete, Type: "Patient", ID: "alice"}}); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("delete of another patient: %v", err)
 	}
-	if n, _ := s.Count(context.Background(), "Patient", nil); n != 2 {
+	if n, _ := s.Count(context.Background(), "Patient", storage.Query{}); n != 2 {
 		t.Errorf("patients after refused delete: %d", n)
 	}
 }

@@ -115,7 +115,7 @@ func authenticate(cfg Config, g *guard, lim limiters, next http.Handler) http.Ha
 		ctx = authz.WithPrincipal(ctx, p)
 		ctx = context.WithValue(ctx, accessKey{}, g.access(p))
 		if p.Patient != "" {
-			ctx = storage.WithScope(ctx, authz.PatientCompartment{ID: p.Patient})
+			ctx = storage.WithScope(ctx, authz.PatientCompartment{ID: p.Patient}.Scope())
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

@@ -21,7 +21,7 @@ func TestPatientBoundWriterStaysInItsPatientsRecord(t *testing.T) {
 		`{"resourceType":"Practitioner","id":"doc"}`)
 	writer := a.token(t, "clinician", "pat-0001")
 	observations := func() int64 {
-		n, err := a.store.Count(context.Background(), "Observation", nil)
+		n, err := a.store.Count(context.Background(), "Observation", storage.Query{})
 		if err != nil {
 			t.Fatal(err)
 		}

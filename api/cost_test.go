@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/fhirgate/fhirgate/api"
 	"github.com/fhirgate/fhirgate/resolvers"
 	"github.com/fhirgate/fhirgate/storage"
@@ -71,16 +69,16 @@ func (c *countingStore) Search(ctx context.Context, typ string, q storage.Query)
 	return recs, err
 }
 
-func (c *countingStore) Count(ctx context.Context, typ string, filter bson.D) (int64, error) {
+func (c *countingStore) Count(ctx context.Context, typ string, q storage.Query) (int64, error) {
 	defer c.enter()()
-	return c.Store.Count(ctx, typ, filter)
+	return c.Store.Count(ctx, typ, q)
 }
 
-func (c *countingStore) Select(ctx context.Context, typ string, filter, projection bson.D, limit int) ([]bson.Raw, error) {
+func (c *countingStore) Select(ctx context.Context, typ string, sel storage.Selection) ([]*storage.Record, error) {
 	defer c.enter()()
-	docs, err := c.Store.Select(ctx, typ, filter, projection, limit)
-	c.rows.Add(int64(len(docs)))
-	return docs, err
+	recs, err := c.Store.Select(ctx, typ, sel)
+	c.rows.Add(int64(len(recs)))
+	return recs, err
 }
 
 // newCountingEnv is newEnv with a countingStore between the server and its datastore.

@@ -15,7 +15,6 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/fhirgate/fhirgate/authz"
 	"github.com/fhirgate/fhirgate/graph"
@@ -239,21 +238,42 @@ func indexEntries(t testing.TB, typ string, res map[string]any) map[string][]map
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The entries are documents, which encoding/json writes as objects; a composite's
+	// components are objects inside.
+	b, err := json.Marshal(ix.Entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []map[string]json.RawMessage
+	if err := json.Unmarshal(b, &entries); err != nil {
+		t.Fatal(err)
+	}
 	out := map[string][]map[string]string{}
-	for _, e := range ix.Entries {
+	for _, e := range entries {
 		m := map[string]string{}
-		for _, f := range e {
-			if d, ok := f.Value.(bson.D); ok {
-				for _, sub := range d {
-					m[f.Key+"."+sub.Key] = fmt.Sprint(sub.Value)
+		for k, v := range e {
+			var sub map[string]json.RawMessage
+			if err := json.Unmarshal(v, &sub); err == nil && len(v) > 0 && v[0] == '{' {
+				for sk, sv := range sub {
+					m[k+"."+sk] = scalar(sv)
 				}
 				continue
 			}
-			m[f.Key] = fmt.Sprint(f.Value)
+			m[k] = scalar(v)
 		}
 		out[m["p"]] = append(out[m["p"]], m)
 	}
 	return out
+}
+
+// scalar returns a JSON string unquoted, and any other JSON value as written: the two sides
+// of a comparison print alike.
+func scalar(raw json.RawMessage) string {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return s
+	}
+	return string(raw)
 }
 
 // project returns what a search of typ by p with modifier mod can tell of a resource's

@@ -81,7 +81,7 @@ func event(i int) Event {
 
 func stored(t *testing.T, s *storage.Store) int64 {
 	t.Helper()
-	n, err := s.Count(context.Background(), "AuditEvent", nil)
+	n, err := s.Count(context.Background(), "AuditEvent", storage.Query{})
 	if err != nil {
 		t.Fatal(err)
 	}

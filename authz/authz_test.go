@@ -11,13 +11,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 func TestParseScopes(t *testing.T) {
@@ -148,17 +148,27 @@ func TestJWKSURLRotation(t *testing.T) {
 }
 
 // TestPatientCompartmentFilter: the compartment is the spec's: Patient by id or link,
-// Observation by subject or performer, none of Practitioner.
+// Observation by subject or performer, none of Practitioner; its scope filters by exactly
+// those (one alternative per parameter, and the Patient's own id).
 func TestPatientCompartmentFilter(t *testing.T) {
 	c := PatientCompartment{ID: "p1"}
-	if _, ok := c.Filter("Practitioner"); ok {
+	data := c.Compartment()
+	if data.Type != "Patient" || data.ID != "p1" {
+		t.Errorf("compartment of %s/%s, want Patient/p1", data.Type, data.ID)
+	}
+	if got := data.Params("Observation"); !slices.Equal(got, []string{"subject", "performer"}) {
+		t.Errorf("Observation params %v, want [subject performer]", got)
+	}
+	sc := c.Scope()
+	if _, ok := sc.Filter("Practitioner"); ok || data.Params("Practitioner") != nil {
 		t.Error("Practitioner is not in the Patient compartment")
 	}
-	f, ok := c.Filter("Observation")
-	if b, _ := json.Marshal(f); !ok || string(b) == "" || len(CompartmentParams("Observation")) != 2 {
-		t.Errorf("Observation filter %s, params %v", b, CompartmentParams("Observation"))
-	}
-	if f, ok := c.Filter("Patient"); !ok || len(f[0].Value.(bson.A)) != 2 {
-		t.Errorf("Patient filter: %v", f)
+	for typ, want := range map[string]int{"Observation": 2, "Patient": len(data.Params("Patient")) + 1} {
+		f, ok := sc.Filter(typ)
+		b, _ := json.Marshal(f)
+		var or map[string][]any
+		if err := json.Unmarshal(b, &or); !ok || err != nil || len(or) != 1 || len(or["$or"]) != want {
+			t.Errorf("%s filter %s (%v), want an $or of %d", typ, b, err, want)
+		}
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
@@ -71,29 +69,19 @@ func CompartmentParams(typ string) []string { return patientCompartment[typ] }
 // about (see [PatientCompartment.Admit]), or nil when typ has none.
 func SubjectParams(typ string) []string { return subjectParams[typ] }
 
-// PatientCompartment confines storage to one patient's compartment: the Patient itself and
-// the resources that refer to it through a compartment parameter. It is a storage scope.
+// PatientCompartment is one patient's compartment: the Patient itself and the resources
+// that refer to it through a compartment parameter ([CompartmentParams]).
 type PatientCompartment struct{ ID string }
 
-var _ storage.Scope = PatientCompartment{}
-
-// Filter returns the condition a current document of typ meets when it is in the
-// compartment; ok is false when no resource of typ can be.
-func (c PatientCompartment) Filter(typ string) (filter bson.D, ok bool) {
-	params := patientCompartment[typ]
-	if len(params) == 0 && typ != "Patient" {
-		return nil, false
-	}
-	ref := []string{"Patient/" + c.ID}
-	or := bson.A{}
-	if typ == "Patient" {
-		or = append(or, bson.D{{Key: "_id", Value: c.ID}})
-	}
-	for _, p := range params {
-		or = append(or, search.RefFilter(p, ref))
-	}
-	return bson.D{{Key: "$or", Value: or}}, true
+// Compartment returns the compartment as plain data, which package search turns into
+// a storage filter.
+func (c PatientCompartment) Compartment() search.Compartment {
+	return search.Compartment{Type: "Patient", ID: c.ID, Params: CompartmentParams}
 }
+
+// Scope returns the storage scope that confines a caller bound to the patient to the
+// compartment: it reads only what is in it, and writes only what Admit admits.
+func (c PatientCompartment) Scope() storage.Scope { return c.Compartment().Scope(c.Admit) }
 
 // errOtherPatient is Admit's refusal of a version that refers to another patient.
 var errOtherPatient = errors.New("a reference names a patient other than the token's")

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"sync"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/fhirgate/fhirgate/storage"
 )
 
@@ -378,27 +376,27 @@ func (m *meteredStore) Search(ctx context.Context, typ string, q storage.Query) 
 }
 
 // Count implements Store; a count reads no resources.
-func (m *meteredStore) Count(ctx context.Context, typ string, filter bson.D) (int64, error) {
+func (m *meteredStore) Count(ctx context.Context, typ string, q storage.Query) (int64, error) {
 	_, done, err := m.enter(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer done()
-	return m.Store.Count(ctx, typ, filter)
+	return m.Store.Count(ctx, typ, q)
 }
 
 // Select implements Store. It selects at most as many matches as the request may still read.
-func (m *meteredStore) Select(ctx context.Context, typ string, filter, projection bson.D, limit int) ([]bson.Raw, error) {
+func (m *meteredStore) Select(ctx context.Context, typ string, sel storage.Selection) ([]*storage.Record, error) {
 	b, done, err := m.enter(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
 	capped := false
-	if left := b.remaining(); left >= 0 && limit > left {
-		limit, capped = left, true
+	if left := b.remaining(); left >= 0 && sel.Limit > left {
+		sel.Limit, capped = left, true
 	}
-	docs, err := m.Store.Select(ctx, typ, filter, projection, limit)
+	recs, err := m.Store.Select(ctx, typ, sel)
 	if capped && errors.Is(err, storage.ErrTooMany) {
 		return nil, b.tooMany()
 	}
@@ -406,11 +404,11 @@ func (m *meteredStore) Select(ctx context.Context, typ string, filter, projectio
 		return nil, err
 	}
 	var n int64
-	for _, d := range docs {
-		n += int64(len(d))
+	for _, r := range recs {
+		n += int64(len(r.Doc))
 	}
-	if err := b.charge(len(docs), n); err != nil {
+	if err := b.charge(len(recs), n); err != nil {
 		return nil, err
 	}
-	return docs, nil
+	return recs, nil
 }

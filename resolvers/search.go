@@ -7,11 +7,9 @@ import (
 	"slices"
 
 	"github.com/99designs/gqlgen/graphql"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/search"
-	"github.com/fhirgate/fhirgate/storage"
 )
 
 // maxReverseBatch bounds the resources one batched reverse-reference query may return.
@@ -249,14 +247,9 @@ func (r *Resolver) fetchReverse(ctx context.Context, spec *reverseSpec, parents 
 	if !slices.Contains(p.Targets, parents[0].TypeName()) {
 		return fail(fmt.Errorf("%w: %s.%s cannot refer to %s", search.ErrInvalid, spec.src, spec.ref, parents[0].TypeName()))
 	}
-	f, err := q.Filter(ctx, search.StoreFinder{Store: r.Store})
-	if err != nil {
-		return fail(err)
-	}
 	paramCode := p.Code
-	filter := bson.D{{Key: "$and", Value: bson.A{search.RefFilter(paramCode, refs), f}}}
 	limit := min(r.ListLimit*len(parents), maxReverseBatch)
-	recs, err := r.Store.Search(ctx, spec.src, storage.Query{Filter: filter, Sort: q.SortFields(), Limit: int64(limit) + 1, KeepDoc: true})
+	recs, err := r.runner().Referrers(ctx, q, paramCode, refs, limit+1)
 	if err != nil {
 		return fail(err)
 	}

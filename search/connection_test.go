@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
+	"github.com/fhirgate/fhirgate/storage"
 )
 
 // countingStore counts the Count calls that reach the store.
@@ -16,9 +16,9 @@ type countingStore struct {
 	counts atomic.Int64
 }
 
-func (s *countingStore) Count(ctx context.Context, typ string, filter bson.D) (int64, error) {
+func (s *countingStore) Count(ctx context.Context, typ string, q storage.Query) (int64, error) {
 	s.counts.Add(1)
-	return s.Store.Count(ctx, typ, filter)
+	return s.Store.Count(ctx, typ, q)
 }
 
 // TestConnectionOffsetConcurrently: gqlgen resolves a connection's fields concurrently, and a

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/fhirpath"
 	"github.com/fhirgate/fhirgate/model"
+	"github.com/fhirgate/fhirgate/storage/layout"
 )
 
 // Version names the extraction rules. Documents indexed under another version are
@@ -29,34 +30,34 @@ type Index struct {
 	Asc, Desc bson.D
 }
 
-// Field names inside an index entry. Short, because every resource stores many.
+// Field names inside an index entry: package layout's, under the names extraction and
+// the filters use.
 const (
-	fParam  = "p"  // search parameter code
-	fSystem = "s"  // token, quantity and reference-identifier system ("" when none)
-	fCode   = "c"  // token code, quantity unit code, reference-identifier value
-	fText   = "t"  // token text (display, CodeableConcept.text), normalised
-	fTypeS  = "ts" // identifier type system, for :of-type
-	fTypeC  = "tc" // identifier type code, for :of-type
-	fNorm   = "v"  // string value, normalised (lower case, no accents)
-	fExact  = "x"  // string value as written; uri; canonical with version
-	fRef    = "r"  // reference "Type/id", or the URL of an external or canonical reference
-	fRefT   = "rt" // reference target type
-	fRefID  = "ri" // reference target id
-	fLo     = "lo" // low end: date (ms since epoch, int64) or number (float64)
-	fHi     = "hi" // high end, inclusive
-	fUnit   = "u"  // quantity unit as written, normalised
-	fLat    = "la" // Location.position latitude, for near
-	fLon    = "ln" // Location.position longitude, for near
-	// Composite entries hold their components as sub-documents k0, k1, ...
-	fComp = "k"
+	fParam  = layout.Param
+	fSystem = layout.System
+	fCode   = layout.Code
+	fText   = layout.Text
+	fTypeS  = layout.TypeSystem
+	fTypeC  = layout.TypeCode
+	fNorm   = layout.Norm
+	fExact  = layout.Exact
+	fRef    = layout.Ref
+	fRefT   = layout.RefType
+	fRefID  = layout.RefID
+	fLo     = layout.Lo
+	fHi     = layout.Hi
+	fUnit   = layout.Unit
+	fLat    = layout.Lat
+	fLon    = layout.Lon
+	fComp   = layout.Comp
 )
 
-// Document fields that hold the index and the sort keys.
+// Document fields that hold the index and the sort keys (see package layout).
 const (
-	FieldIndex   = "i"
-	FieldAsc     = "oa"
-	FieldDesc    = "od"
-	FieldVersion = "iv"
+	FieldIndex   = layout.Entries
+	FieldAsc     = layout.Asc
+	FieldDesc    = layout.Desc
+	FieldVersion = layout.Version
 )
 
 // compiled caches the compiled expressions of each type's parameters.

@@ -211,7 +211,7 @@ func (c *Connection) Count(ctx context.Context) (*int, error) {
 	if c.count != nil {
 		return c.count, nil
 	}
-	n, err := c.runner.Store.Count(ctx, c.q.Type, c.filter)
+	n, err := c.runner.Store.Count(ctx, c.q.Type, storage.Query{Filter: c.filter})
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +226,7 @@ func (c *Connection) Offset(ctx context.Context) (*int, error) {
 	if c.offset != nil {
 		return c.offset, nil
 	}
-	n, err := c.runner.Store.Count(ctx, c.q.Type, bson.D{{Key: "$and", Value: bson.A{c.filter, c.before}}})
+	n, err := c.runner.Store.Count(ctx, c.q.Type, storage.Query{Filter: bson.D{{Key: "$and", Value: bson.A{c.filter, c.before}}}})
 	if err != nil {
 		return nil, err
 	}

@@ -117,6 +117,7 @@ func TestSearchSemantics(t *testing.T) {
 		{"reference chain two levels", "Observation", map[string]any{"patient": map[string]any{"Patient": map[string]any{"organization": map[string]any{"Organization": map[string]any{"name": "acme"}}}}}, ""},
 		{"reference chain on org", "Patient", map[string]any{"organization": map[string]any{"Organization": map[string]any{"name": "acme"}}}, "p4"},
 		{"_has", "Patient", map[string]any{"_has": map[string]any{"Observation": map[string]any{"patient": map[string]any{"code": "http://loinc.org|29463-7"}}}}, "p1,p2"},
+		{"_has by _id", "Patient", map[string]any{"_has": map[string]any{"Observation": map[string]any{"patient": map[string]any{"_id": "o-wt2"}}}}, "p2"},
 		{"_has with condition status", "Patient", map[string]any{"_has": map[string]any{"Condition": map[string]any{"subject": map[string]any{"clinical_status": "active"}}}}, "p1"},
 		{"general-practitioner", "Patient", map[string]any{"general_practitioner": "Practitioner/dr1"}, "p4"},
 		// uri

@@ -91,7 +91,7 @@ func TestIndexTableServesSearches(t *testing.T) {
 		if !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
 			t.Errorf("%s: got %d ids, want %d (%v... vs %v...)", name, len(got), len(want), head(got), head(want))
 		}
-		cnt, err := s.Count(ctx, "Observation", f)
+		cnt, err := s.Count(ctx, "Observation", storage.Query{Filter: f})
 		if err != nil || cnt != int64(len(want)) {
 			t.Errorf("%s: Count = %d, %v; want %d", name, cnt, err, len(want))
 		}

@@ -46,11 +46,12 @@ func (Indexer) Version() string {
 	return version
 }
 
-// Store is what searches need from a datastore.
+// Store is what searches need from a datastore; *storage.Store is one. Its methods
+// behave as the storage methods of the same names document.
 type Store interface {
 	Search(ctx context.Context, typ string, q storage.Query) ([]*storage.Record, error)
-	Count(ctx context.Context, typ string, filter bson.D) (int64, error)
-	Select(ctx context.Context, typ string, filter, projection bson.D, limit int) ([]bson.Raw, error)
+	Count(ctx context.Context, typ string, q storage.Query) (int64, error)
+	Select(ctx context.Context, typ string, sel storage.Selection) ([]*storage.Record, error)
 }
 
 // StoreFinder runs sub-searches on a datastore.
@@ -58,22 +59,31 @@ type StoreFinder struct{ Store Store }
 
 // Find implements Finder.
 func (f StoreFinder) Find(ctx context.Context, typ string, filter bson.D, refParam string, limit int) (ids, refs []string, err error) {
-	proj := bson.D{{Key: fieldID, Value: 1}}
-	if refParam != "" {
-		proj = append(proj, bson.E{Key: FieldIndex, Value: 1})
-	}
-	docs, err := f.Store.Select(ctx, typ, filter, proj, limit)
+	recs, err := f.Store.Select(ctx, typ, storage.Selection{Filter: filter, Index: refParam != "", Limit: limit})
 	if err != nil {
 		return nil, nil, fmt.Errorf("search: sub-search on %s: %w", typ, err)
 	}
-	for _, d := range docs {
-		id, _ := d.Lookup(fieldID).StringValueOK()
-		ids = append(ids, id)
+	for _, rec := range recs {
+		ids = append(ids, rec.ID)
 		if refParam != "" {
-			refs = append(refs, Refs(d, refParam)...)
+			refs = append(refs, Refs(rec.Doc, refParam)...)
 		}
 	}
 	return ids, refs, nil
+}
+
+// Referrers returns the current resources of q's type that match q and refer to any of
+// refs ("Type/id") through q's type's reference parameter param, in q's order, at most
+// max of them, each with its stored document (read its references with [Refs]). It
+// serves reverse references for many parents with one query; the caller pages and
+// splits the matches by parent.
+func (r *Runner) Referrers(ctx context.Context, q *Query, param string, refs []string, max int) ([]*storage.Record, error) {
+	f, err := r.filter(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	filter := bson.D{{Key: "$and", Value: bson.A{RefFilter(param, refs), f}}}
+	return r.Store.Search(ctx, q.Type, storage.Query{Filter: filter, Sort: q.SortFields(), Limit: int64(max), KeepDoc: true})
 }
 
 // Refs returns the "Type/id" reference values of parameter param in a stored

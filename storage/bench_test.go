@@ -126,7 +126,7 @@ func BenchmarkCommitPut(b *testing.B) {
 	s := benchSetup(b)
 	ctx := context.Background()
 
-	if err := s.EnsureType(ctx, "Observation"); err != nil {
+	if _, err := s.colls(ctx, "Observation"); err != nil {
 		b.Fatal(err)
 	}
 

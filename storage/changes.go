@@ -51,7 +51,7 @@ func (s *Store) Changes(ctx context.Context, afterSeq int64, limit int) ([]Chang
 	next := afterSeq + 1
 
 	for len(out) < limit {
-		page, more, err := s.journalPage(ctx, next, limit-len(out))
+		page, more, err := s.c.be.journalPage(ctx, s, next, limit-len(out))
 		if err != nil {
 			return nil, fmt.Errorf("storage: changes after %d: %w", afterSeq, err)
 		}
@@ -83,13 +83,11 @@ func (j *journalDoc) change() Change {
 	return c
 }
 
-// journalPage returns the resolved journal documents of the contiguous run of up to n
-// sequence numbers starting at next, and whether reading on may find more.
-func (s *Store) journalPage(ctx context.Context, next int64, n int) ([]*journalDoc, bool, error) {
-	if s.c.Embedded() {
-		return s.journalPageEmbedded(ctx, next, n)
-	}
+func (embeddedBackend) journalPage(ctx context.Context, s *Store, next int64, n int) ([]*journalDoc, bool, error) {
+	return s.journalPageEmbedded(ctx, next, n)
+}
 
+func (mongoBackend) journalPage(ctx context.Context, s *Store, next int64, n int) ([]*journalDoc, bool, error) {
 	return s.journalPageMongo(ctx, next, n)
 }
 
@@ -217,17 +215,12 @@ func (s *Store) applied(ctx context.Context, docs []*journalDoc, more bool) ([]*
 		return docs, more, nil
 	}
 
-	filter := bson.D{}
-	if !s.c.Embedded() {
-		keys := make([]string, len(docs))
-		for i, d := range docs {
-			keys[i] = d.Key
-		}
-
-		filter = bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: keys}}}}
+	keys := make([]string, len(docs))
+	for i, d := range docs {
+		keys[i] = d.Key
 	}
 
-	cur, err := s.pending.Find(ctx, filter, options.Find().SetBatchSize(1000))
+	cur, err := s.pending.Find(ctx, s.c.be.pendingFilter(keys), options.Find().SetBatchSize(1000))
 	if err != nil {
 		return nil, false, fmt.Errorf("read pending: %w", err)
 	}
@@ -256,7 +249,11 @@ func (s *Store) applied(ctx context.Context, docs []*journalDoc, more bool) ([]*
 			continue
 		}
 
-		if !s.c.Embedded() && !s.staleSince(d.Seq, p.TS) {
+		running, err := s.c.be.mayStillRun(ctx, s, d.Seq, p)
+		if err != nil {
+			return nil, false, err
+		}
+		if running {
 			return docs[:i], false, nil
 		}
 

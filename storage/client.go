@@ -68,6 +68,7 @@ type Client struct {
 	uri string
 	mc  *mongo.Client
 	eng Engine // nil on MongoDB
+	be  backend
 
 	// gapTimeout is how long a sequence number allocated by another process may stay
 	// unresolved before it is fenced. It only matters on MongoDB: on the embedded
@@ -115,6 +116,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	}
 
 	c.uri = uri
+	c.be = newBackend(c.eng != nil)
 	opts := options.Client().ApplyURI(uri).SetServerSelectionTimeout(10 * time.Second)
 	if cfg.OnCommand != nil {
 		on := cfg.OnCommand

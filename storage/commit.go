@@ -487,20 +487,8 @@ func (s *Store) claimConflict(ctx context.Context, w Write, tc *typeColls, d, pr
 			return nil, false, fmt.Errorf("%s: %w", where, err)
 		}
 
-		// On MongoDB, finish all of it too, so that the change feed, which waits for
-		// the pending record to go, need not wait for the timeout. (On the embedded
-		// engine the feed does not wait for it, and the other resources' locks may be
-		// held by other commits, so recovery finishes it.)
-		if !s.c.Embedded() {
-			var p pendingDoc
-
-			if found, err := findByID(ctx, s.pending, seqKey(other.Seq), &p); err != nil {
-				return nil, false, fmt.Errorf("%s: %w", where, err)
-			} else if found {
-				if err := s.finishLocked(ctx, other.Seq, stCommitted, &p, false); err != nil {
-					return nil, false, fmt.Errorf("%s: %w", where, err)
-				}
-			}
+		if err := s.c.be.finishOther(ctx, s, other.Seq); err != nil {
+			return nil, false, fmt.Errorf("%s: %w", where, err)
 		}
 
 		if w.IfMatch > 0 {
@@ -519,6 +507,23 @@ func (s *Store) claimConflict(ctx context.Context, w Write, tc *typeColls, d, pr
 
 	return nil, true, nil
 }
+
+// finishOther: on MongoDB, the change feed waits for the pending record to go, so finish
+// all of the commit now rather than after the timeout.
+func (mongoBackend) finishOther(ctx context.Context, s *Store, seq int64) error {
+	var p pendingDoc
+
+	if found, err := findByID(ctx, s.pending, seqKey(seq), &p); err != nil || !found {
+		return err
+	}
+
+	return s.finishLocked(ctx, seq, stCommitted, &p, false)
+}
+
+// finishOther: nothing on the embedded engine, whose change feed does not wait for the
+// pending record; the other resources' locks may be held by other commits, so recovery
+// finishes it.
+func (embeddedBackend) finishOther(context.Context, *Store, int64) error { return nil }
 
 // commitPoint writes the committed journal document of seq and reports whether this
 // commit, rather than an abort, resolved seq.
@@ -578,14 +583,18 @@ func (s *Store) abort(ctx context.Context, seq int64, tcs []*typeColls, plan []*
 // engine the caller must hold the resource's lock: there, "read, compare, delete by
 // _id" stands in for a conditional delete that FerretDB would serve with a scan.
 func (s *Store) deleteClaim(ctx context.Context, tc *typeColls, key string, seq int64) error {
-	if !s.c.Embedded() {
-		if _, err := tc.hist.DeleteOne(ctx, bson.D{{Key: "_id", Value: key}, {Key: "seq", Value: seq}}); err != nil {
-			return fmt.Errorf("remove claim %s %s: %w", tc.typ, key, err)
-		}
+	return s.c.be.deleteClaim(ctx, s, tc, key, seq)
+}
 
-		return nil
+func (mongoBackend) deleteClaim(ctx context.Context, _ *Store, tc *typeColls, key string, seq int64) error {
+	if _, err := tc.hist.DeleteOne(ctx, bson.D{{Key: "_id", Value: key}, {Key: "seq", Value: seq}}); err != nil {
+		return fmt.Errorf("remove claim %s %s: %w", tc.typ, key, err)
 	}
 
+	return nil
+}
+
+func (embeddedBackend) deleteClaim(ctx context.Context, _ *Store, tc *typeColls, key string, seq int64) error {
 	var d versionDoc
 
 	found, err := findByID(ctx, tc.hist, key, &d)
@@ -617,7 +626,7 @@ func (s *Store) applyAll(ctx context.Context, tcs []*typeColls, plan, prev []*ve
 			return err
 		}
 		groups[tcs[i]] = append(groups[tcs[i]], mongo.NewReplaceOneModel().
-			SetFilter(s.olderThan(cur.Key, cur.V)).SetReplacement(cur).SetUpsert(true))
+			SetFilter(s.c.be.olderThan(cur.Key, cur.V)).SetReplacement(cur).SetUpsert(true))
 	}
 
 	for tc, models := range groups {
@@ -639,12 +648,27 @@ func (s *Store) applyOne(ctx context.Context, tc *typeColls, h, prev *versionDoc
 		return err
 	}
 
-	if s.c.Embedded() && !known {
+	if skip, err := s.c.be.superseded(ctx, tc, cur, prev, known); err != nil || skip {
+		return err
+	}
+
+	_, err = tc.cur.ReplaceOne(ctx, s.c.be.olderThan(cur.Key, cur.V), cur, options.Replace().SetUpsert(true))
+	if err != nil && !isDup(err) {
+		return fmt.Errorf("apply %s %s version %d: %w", tc.typ, cur.Key, cur.V, err)
+	}
+
+	return nil
+}
+
+// superseded: the embedded engine replaces by _id alone (see olderThan), so the version is
+// checked here, under the caller's lock, reading the current document unless known.
+func (embeddedBackend) superseded(ctx context.Context, tc *typeColls, cur *currentDoc, prev *versionDoc, known bool) (bool, error) {
+	if !known {
 		var p versionDoc
 
 		found, err := findByID(ctx, tc.cur, cur.Key, &p)
 		if err != nil {
-			return err
+			return false, err
 		}
 
 		prev = nil
@@ -653,28 +677,13 @@ func (s *Store) applyOne(ctx context.Context, tc *typeColls, h, prev *versionDoc
 		}
 	}
 
-	if s.c.Embedded() && prev != nil && prev.V >= cur.V {
-		return nil
-	}
-
-	_, err = tc.cur.ReplaceOne(ctx, s.olderThan(cur.Key, cur.V), cur, options.Replace().SetUpsert(true))
-	if err != nil && !isDup(err) {
-		return fmt.Errorf("apply %s %s version %d: %w", tc.typ, cur.Key, cur.V, err)
-	}
-
-	return nil
+	return prev != nil && prev.V >= cur.V, nil
 }
 
-// olderThan selects the current document of id if its version is below v. The
-// embedded engine gets a plain {_id: id}, the only filter it serves from an index;
-// the caller's lock and version check make it equivalent there. On MongoDB an upsert
-// that finds a newer version fails with a duplicate key, which callers ignore.
-func (s *Store) olderThan(id string, v int64) bson.D {
-	if s.c.Embedded() {
-		return bson.D{{Key: "_id", Value: id}}
-	}
-
-	return bson.D{{Key: "_id", Value: id}, {Key: "v", Value: bson.D{{Key: "$lt", Value: v}}}}
+// superseded: never known beforehand on MongoDB, where the replace's filter on the version
+// (olderThan) makes it a no-op.
+func (mongoBackend) superseded(context.Context, *typeColls, *currentDoc, *versionDoc, bool) (bool, error) {
+	return false, nil
 }
 
 // onlyDups reports whether every error in a bulk write is a duplicate key.

@@ -369,44 +369,6 @@ func TestReadMany(t *testing.T) {
 	}
 }
 
-func TestList(t *testing.T) {
-	s := newTestStore(t)
-	ctx := context.Background()
-
-	for _, id := range []string{"c", "a", "e", "b", "d"} {
-		mustPut(t, s, "Patient", id, patient(id, "F"))
-	}
-
-	mustCommit(t, s, Write{Op: OpDelete, Type: "Patient", ID: "b"})
-
-	tests := []struct {
-		offset, limit int
-		want          []string
-	}{
-		{0, 10, []string{"a", "c", "d", "e"}},
-		{1, 2, []string{"c", "d"}},
-		{3, 5, []string{"e"}},
-		{4, 5, nil},
-		{0, 0, nil},
-	}
-
-	for _, tt := range tests {
-		recs, total, err := s.List(ctx, "Patient", tt.offset, tt.limit)
-		if err != nil {
-			t.Fatalf("List(%d, %d): %v", tt.offset, tt.limit, err)
-		}
-
-		var ids []string
-		for _, r := range recs {
-			ids = append(ids, r.ID)
-		}
-
-		if !slices.Equal(ids, tt.want) || total != 4 {
-			t.Errorf("List(%d, %d) = %v, total %d; want %v, total 4", tt.offset, tt.limit, ids, total, tt.want)
-		}
-	}
-}
-
 func TestInvalidArguments(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()

@@ -11,7 +11,7 @@ import (
 // tests cannot): the client shares the suite's connection and differs only in its indexer.
 func IndexedTestStore(t testing.TB, ix Indexer) *Store {
 	t.Helper()
-	c := &Client{log: testClient.log, uri: testClient.uri, mc: testClient.mc, eng: testClient.eng,
+	c := &Client{log: testClient.log, uri: testClient.uri, mc: testClient.mc, eng: testClient.eng, be: testClient.be,
 		gapTimeout: testClient.gapTimeout, now: testClient.now, indexer: ix, stores: map[string]*Store{}}
 	s := openStore(t, c, newStoreName())
 	t.Cleanup(func() { _ = s.shutdown(context.Background()) })

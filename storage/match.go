@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/fhirgate/fhirgate/storage/layout"
 )
 
 // FerretDB v1.24 evaluates every filter but {_id: v} in Go, after decoding each
@@ -23,7 +25,7 @@ import (
 // oa and od, the layout filters and sorts are written for. The result never aliases
 // doc's memory when it differs from doc.
 func withIndex(doc bson.Raw) bson.Raw {
-	v, err := doc.LookupErr("ix")
+	v, err := doc.LookupErr(layout.Packed)
 	if err != nil {
 		return doc
 	}
@@ -42,7 +44,7 @@ func withIndex(doc bson.Raw) bson.Raw {
 // indexField reports whether a filter or sort key names the search fields.
 func indexField(key string) bool {
 	root, _, _ := strings.Cut(key, ".")
-	return root == "i" || root == "oa" || root == "od"
+	return root == layout.Entries || root == layout.Asc || root == layout.Desc
 }
 
 // indexSort reports whether sort orders by search fields.

@@ -161,11 +161,8 @@ func (s *Store) seqState(ctx context.Context, seq int64) (string, error) {
 		return stPending, nil
 	}
 
-	if !s.c.Embedded() {
-		stale, err := s.stale(ctx, seq)
-		if err != nil || !stale {
-			return stPending, err
-		}
+	if running, err := s.c.be.mayStillRun(ctx, s, seq, nil); err != nil || running {
+		return stPending, err
 	}
 
 	return s.fence(ctx, seq)

@@ -222,7 +222,7 @@ func compartmentTypes() (all, withSubject []string) {
 }
 
 func scopedTo(patient string) context.Context {
-	return storage.WithScope(context.Background(), authz.PatientCompartment{ID: patient})
+	return storage.WithScope(context.Background(), authz.PatientCompartment{ID: patient}.Scope())
 }
 
 func commit(ctx context.Context, s *storage.Store, op storage.Op, typ, id string, r model.Resource) error {
@@ -236,7 +236,7 @@ func commit(ctx context.Context, s *storage.Store, op storage.Op, typ, id string
 
 func count(t testing.TB, s *storage.Store, typ string) int64 {
 	t.Helper()
-	n, err := s.Count(context.Background(), typ, nil)
+	n, err := s.Count(context.Background(), typ, storage.Query{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/fhirgate/fhirgate/storage/layout"
 )
 
 // Indexer computes the search fields stored with each current version of a resource,
@@ -33,30 +35,42 @@ type IndexFields struct {
 // searchIndexes are the MongoDB indexes on the search entries of every current
 // collection: each leads with the parameter and continues with one value field, so
 // an $elemMatch on {p, field} is served by an index scan.
-var searchIndexes = []string{"c", "s", "v", "x", "r", "ri", "lo", "hi", "t"}
+var searchIndexes = []string{layout.Code, layout.System, layout.Norm, layout.Exact, layout.Ref, layout.RefID, layout.Lo, layout.Hi, layout.Text}
 
-// ensureSearchIndexes creates the search indexes of a current collection: on MongoDB,
-// indexes on the entries; on the embedded engine, which serves only {_id} filters
-// itself, the SQLite index table and triggers of sqlindex.go.
-func (s *Store) ensureSearchIndexes(ctx context.Context, tc *typeColls) error {
+// typeIndexes: the embedded engine, which serves only {_id} filters itself, gets the
+// SQLite index table and triggers of sqlindex.go for the search fields, and nothing for the
+// history, which it reads by _id.
+func (embeddedBackend) typeIndexes(ctx context.Context, s *Store, tc *typeColls) error {
 	if s.c.indexer == nil {
 		return nil
 	}
-	if s.c.Embedded() {
-		if err := s.c.eng.IndexSearch(ctx, s.db.Name(), tc.cur.Name()); err != nil {
-			return fmt.Errorf("storage: search index of %s: %w", tc.typ, err)
-		}
+	if err := s.c.eng.IndexSearch(ctx, s.db.Name(), tc.cur.Name()); err != nil {
+		return fmt.Errorf("storage: search index of %s: %w", tc.typ, err)
+	}
+	return nil
+}
+
+// typeIndexes: the history by resource, newest first, and indexes on the search entries.
+func (mongoBackend) typeIndexes(ctx context.Context, s *Store, tc *typeColls) error {
+	_, err := tc.hist.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "id", Value: 1}, {Key: "v", Value: -1}},
+		Options: options.Index().SetName("id_v"),
+	})
+	if err != nil {
+		return fmt.Errorf("storage: ensure type %s: history index: %w", tc.typ, err)
+	}
+	if s.c.indexer == nil {
 		return nil
 	}
 
 	models := make([]mongo.IndexModel, 0, len(searchIndexes)+1)
 	for _, f := range searchIndexes {
 		models = append(models, mongo.IndexModel{
-			Keys:    bson.D{{Key: "i.p", Value: 1}, {Key: "i." + f, Value: 1}},
+			Keys:    bson.D{{Key: layout.Entries + "." + layout.Param, Value: 1}, {Key: layout.Entries + "." + f, Value: 1}},
 			Options: options.Index().SetName("i_p_" + f),
 		})
 	}
-	models = append(models, mongo.IndexModel{Keys: bson.D{{Key: "iv", Value: 1}}, Options: options.Index().SetName("iv")})
+	models = append(models, mongo.IndexModel{Keys: bson.D{{Key: layout.Version, Value: 1}}, Options: options.Index().SetName("iv")})
 
 	if _, err := tc.cur.Indexes().CreateMany(ctx, models); err != nil {
 		return fmt.Errorf("storage: search indexes of %s: %w", tc.typ, err)
@@ -113,7 +127,7 @@ func (s *Store) Search(ctx context.Context, typ string, q Query) ([]*Record, err
 		sort = append(sort, bson.E{Key: "_id", Value: 1})
 	}
 
-	proj := bson.D{{Key: "i", Value: 0}, {Key: "ix", Value: 0}}
+	proj := bson.D{{Key: layout.Entries, Value: 0}, {Key: layout.Packed, Value: 0}}
 	if q.KeepDoc {
 		proj = nil
 	}
@@ -144,7 +158,7 @@ func (s *Store) Search(ctx context.Context, typ string, q Query) ([]*Record, err
 		return nil, fmt.Errorf("storage: search %s: %w", typ, err)
 	}
 
-	if !indexed && s.exactPath(q.Filter, sort) && !mentions(q.Filter, "json") {
+	if !indexed && s.c.be.exact(q.Filter, sort) && !mentions(q.Filter, "json") {
 		// The scan left the resources' JSON behind (see scan): read it for the matches.
 		if err := s.fillJSON(ctx, tc, out); err != nil {
 			return nil, fmt.Errorf("storage: search %s: %w", typ, err)
@@ -179,12 +193,6 @@ func (s *Store) fillJSON(ctx context.Context, tc *typeColls, recs []*Record) err
 	return nil
 }
 
-// exactPath reports whether, on the embedded engine, a search with filter and sort is
-// matched and sorted in storage rather than by FerretDB.
-func (s *Store) exactPath(filter, sort bson.D) bool {
-	return s.c.Embedded() && (exactNeeded(filter) || indexSort(sort))
-}
-
 // mentions reports whether filter has a condition on field.
 func mentions(filter bson.D, field string) bool {
 	for _, e := range filter {
@@ -210,11 +218,10 @@ func mentions(filter bson.D, field string) bool {
 // serves the search (sqlindex.go), the documents come whole from there instead, and
 // indexed is set.
 func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, skip, limit int64, projection bson.D, each func(bson.Raw) error) (indexed bool, err error) {
-	embedded := s.c.Embedded()
-	exact := embedded && (exactNeeded(filter) || indexSort(sort))
+	exact := s.c.be.exact(filter, sort)
 	inGo := exact && indexSort(sort) // sorted here, not by FerretDB
 	if exact {
-		if ok, err := s.indexScan(ctx, tc, filter, sort, skip, limit, each); ok || err != nil {
+		if ok, err := s.c.be.indexScan(ctx, s, tc, filter, sort, skip, limit, each); ok || err != nil {
 			return ok, err
 		}
 	}
@@ -263,10 +270,7 @@ func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, sk
 	var held []sortedDoc
 	keep := skip + limit // how many sorted matches can still reach the page
 	for cur.Next(ctx) {
-		raw := cur.Current
-		if embedded {
-			raw = withIndex(raw)
-		}
+		raw := s.c.be.unpack(cur.Current)
 
 		if exact {
 			ok, err := m.match(raw, filter)
@@ -339,19 +343,20 @@ func goValue(v bson.RawValue) any {
 	return nil
 }
 
-// Count returns the number of current resources of typ that match filter.
-func (s *Store) Count(ctx context.Context, typ string, filter bson.D) (int64, error) {
+// Count returns the number of current resources of typ that match q.Filter; q's order,
+// paging and KeepDoc do not change the count.
+func (s *Store) Count(ctx context.Context, typ string, q Query) (int64, error) {
 	tc, err := s.colls(ctx, typ)
 	if err != nil {
 		return 0, err
 	}
 
-	filter, ok := scoped(ctx, typ, filter)
+	filter, ok := scoped(ctx, typ, q.Filter)
 	if !ok {
 		return 0, nil
 	}
 
-	if !(s.c.Embedded() && exactNeeded(filter)) {
+	if !s.c.be.exact(filter, nil) {
 		n, err := tc.cur.CountDocuments(ctx, live(filter))
 		if err != nil {
 			return 0, fmt.Errorf("storage: count %s: %w", typ, err)
@@ -360,7 +365,7 @@ func (s *Store) Count(ctx context.Context, typ string, filter bson.D) (int64, er
 		return n, nil
 	}
 
-	if n, ok, err := s.indexCount(ctx, tc, filter); ok || err != nil {
+	if n, ok, err := s.c.be.indexCount(ctx, s, tc, filter); ok || err != nil {
 		if err != nil {
 			return 0, fmt.Errorf("storage: count %s: %w", typ, err)
 		}
@@ -379,27 +384,47 @@ func (s *Store) Count(ctx context.Context, typ string, filter bson.D) (int64, er
 	return n, nil
 }
 
-// Select returns the projected fields of the current resources of typ that match
-// filter, in _id order, failing with ErrTooMany when more than limit match. Sub-searches
-// (chained parameters, reverse references) use it to read search fields without the
-// resources' JSON.
-func (s *Store) Select(ctx context.Context, typ string, filter, projection bson.D, limit int) ([]bson.Raw, error) {
+// Selection asks [Store.Select] for the ids, and optionally the search entries, of the
+// current resources that match a filter.
+type Selection struct {
+	// Filter is a MongoDB filter over the current documents, as in [Query].
+	Filter bson.D
+	// Index returns each match's search fields in Record.Doc besides its _id.
+	Index bool
+	// Limit is the most matches Select returns; more fail with ErrTooMany.
+	Limit int
+}
+
+// Select returns the current resources of typ that match sel.Filter, in _id order,
+// failing with ErrTooMany when more than sel.Limit match. Each record holds Type, ID and
+// Doc (the stored document cut down to _id and, when sel.Index is set, the search
+// fields) and no JSON: sub-searches (chained parameters, _has) use it to read ids and
+// references without the resources.
+func (s *Store) Select(ctx context.Context, typ string, sel Selection) ([]*Record, error) {
 	tc, err := s.colls(ctx, typ)
 	if err != nil {
 		return nil, err
 	}
 
-	filter, ok := scoped(ctx, typ, filter)
+	filter, ok := scoped(ctx, typ, sel.Filter)
 	if !ok {
 		return nil, nil
 	}
 
-	var out []bson.Raw
+	projection := bson.D{{Key: "_id", Value: 1}}
+	if sel.Index {
+		// The embedded engine keeps the entries packed; scan unpacks them.
+		projection = append(projection, bson.E{Key: layout.Entries, Value: 1}, bson.E{Key: layout.Packed, Value: 1})
+	}
+
+	limit := sel.Limit
+	var out []*Record
 	_, err = s.scan(ctx, tc, filter, bson.D{{Key: "_id", Value: 1}}, 0, int64(limit)+1, projection, func(raw bson.Raw) error {
 		if len(out) == limit {
 			return fmt.Errorf("more than %d matches: %w", limit, ErrTooMany)
 		}
-		out = append(out, append(bson.Raw(nil), raw...))
+		id, _ := raw.Lookup("_id").StringValueOK()
+		out = append(out, &Record{Type: typ, ID: id, Doc: append(bson.Raw(nil), raw...)})
 
 		return nil
 	})
@@ -447,9 +472,9 @@ func (s *Store) reindexType(ctx context.Context, typ string, ix Indexer) (int, e
 		return 0, err
 	}
 
-	filter := bson.D{{Key: "iv", Value: bson.D{{Key: "$ne", Value: s.indexVersion()}}}, {Key: "del", Value: bson.D{{Key: "$ne", Value: true}}}}
+	filter := bson.D{{Key: layout.Version, Value: bson.D{{Key: "$ne", Value: s.indexVersion()}}}, {Key: "del", Value: bson.D{{Key: "$ne", Value: true}}}}
 
-	cur, err := tc.cur.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "i", Value: 0}, {Key: "ix", Value: 0}, {Key: "oa", Value: 0}, {Key: "od", Value: 0}}))
+	cur, err := tc.cur.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: layout.Entries, Value: 0}, {Key: layout.Packed, Value: 0}, {Key: layout.Asc, Value: 0}, {Key: layout.Desc, Value: 0}}))
 	if err != nil {
 		return 0, fmt.Errorf("storage: reindex %s: %w", typ, err)
 	}
@@ -479,35 +504,38 @@ func (s *Store) reindexOne(ctx context.Context, tc *typeColls, d *versionDoc, ix
 		return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
 	}
 
-	version := s.indexVersion()
-	set := bson.D{{Key: "$set", Value: bson.D{{Key: "i", Value: f.Entries}, {Key: "oa", Value: f.Asc}, {Key: "od", Value: f.Desc}, {Key: "iv", Value: version}}}}
-	if s.c.Embedded() {
-		ix, ij, err := packIndex(f)
-		if err != nil {
-			return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
-		}
-		set = bson.D{{Key: "$set", Value: bson.D{{Key: "ix", Value: bson.Binary{Data: ix}}, {Key: "ij", Value: ij}, {Key: "iv", Value: version}}}}
+	return s.c.be.reindexOne(ctx, s, tc, d, f)
+}
+
+// reindexOne: the embedded engine serves only {_id} filters from an index, so it holds the
+// resource's lock and checks the version by reading instead of filtering on it.
+func (embeddedBackend) reindexOne(ctx context.Context, s *Store, tc *typeColls, d *versionDoc, f IndexFields) (bool, error) {
+	ix, ij, err := packIndex(f)
+	if err != nil {
+		return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
+	}
+	set := bson.D{{Key: "$set", Value: bson.D{{Key: layout.Packed, Value: bson.Binary{Data: ix}}, {Key: layout.EntriesJSON, Value: ij}, {Key: layout.Version, Value: s.indexVersion()}}}}
+
+	unlock := s.locks.lock([]string{tc.typ + "/" + d.Key})
+	defer unlock()
+
+	var now versionDoc
+	found, err := findByID(ctx, tc.cur, d.Key, &now)
+	if err != nil || !found || now.V != d.V {
+		return false, err
 	}
 
-	if s.c.Embedded() {
-		// The embedded engine serves only {_id} filters from an index: hold the
-		// resource's lock and check the version by reading instead.
-		unlock := s.locks.lock([]string{tc.typ + "/" + d.Key})
-		defer unlock()
-
-		var now versionDoc
-		found, err := findByID(ctx, tc.cur, d.Key, &now)
-		if err != nil || !found || now.V != d.V {
-			return false, err
-		}
-
-		_, err = tc.cur.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.Key}}, set)
-		if err != nil {
-			return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
-		}
-
-		return true, nil
+	_, err = tc.cur.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.Key}}, set)
+	if err != nil {
+		return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
 	}
+
+	return true, nil
+}
+
+// reindexOne: an update conditional on the version.
+func (mongoBackend) reindexOne(ctx context.Context, s *Store, tc *typeColls, d *versionDoc, f IndexFields) (bool, error) {
+	set := bson.D{{Key: "$set", Value: bson.D{{Key: layout.Entries, Value: f.Entries}, {Key: layout.Asc, Value: f.Asc}, {Key: layout.Desc, Value: f.Desc}, {Key: layout.Version, Value: s.indexVersion()}}}}
 
 	res, err := tc.cur.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.Key}, {Key: "v", Value: d.V}}, set)
 	if err != nil {

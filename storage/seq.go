@@ -23,34 +23,37 @@ const pendingBatch = 32
 var errClosed = errors.New("storage: client closed")
 
 // allocSeq allocates a sequence number and registers it as in flight.
-//
-// On the embedded engine allocation, the head and the in-flight set change together
-// under flightMu, which readers of the change feed take to snapshot them.
-func (s *Store) allocSeq(ctx context.Context) (int64, error) {
-	if s.c.Embedded() {
-		s.flightMu.Lock()
-		defer s.flightMu.Unlock()
+func (s *Store) allocSeq(ctx context.Context) (int64, error) { return s.c.be.allocSeq(ctx, s) }
 
-		if s.closed {
-			return 0, errClosed
-		}
+// allocSeq hands numbers out from a block reserved in the counter. Allocation, the head
+// and the in-flight set change together under flightMu, which readers of the change feed
+// take to snapshot them.
+func (embeddedBackend) allocSeq(ctx context.Context, s *Store) (int64, error) {
+	s.flightMu.Lock()
+	defer s.flightMu.Unlock()
 
-		if s.head >= s.reserved {
-			n, err := s.incSeq(ctx, seqBlock)
-			if err != nil {
-				return 0, err
-			}
-
-			s.head = max(s.head, n-seqBlock)
-			s.reserved = n
-		}
-
-		s.head++
-		s.inflight[s.head]++
-
-		return s.head, nil
+	if s.closed {
+		return 0, errClosed
 	}
 
+	if s.head >= s.reserved {
+		n, err := s.incSeq(ctx, seqBlock)
+		if err != nil {
+			return 0, err
+		}
+
+		s.head = max(s.head, n-seqBlock)
+		s.reserved = n
+	}
+
+	s.head++
+	s.inflight[s.head]++
+
+	return s.head, nil
+}
+
+// allocSeq increments the counter once per commit: other processes share it.
+func (mongoBackend) allocSeq(ctx context.Context, s *Store) (int64, error) {
 	if s.serialSeq {
 		// A FerretDB server by URI: its $inc is a read-modify-write without a lock.
 		s.flightMu.Lock()
@@ -118,15 +121,17 @@ func (s *Store) inFlight(seq int64) bool {
 // engine defers that and removes them in batches; meanwhile doneSeqs tells them apart
 // from the records of dead commits. On MongoDB the record's absence is what tells
 // other processes that the commit is applied, so it goes at once.
-func (s *Store) finished(ctx context.Context, seq int64) error {
-	if !s.c.Embedded() {
-		if _, err := s.pending.DeleteOne(ctx, bson.D{{Key: "_id", Value: seqKey(seq)}}); err != nil {
-			return fmt.Errorf("remove pending seq %d: %w", seq, err)
-		}
+func (s *Store) finished(ctx context.Context, seq int64) error { return s.c.be.finished(ctx, s, seq) }
 
-		return nil
+func (mongoBackend) finished(ctx context.Context, s *Store, seq int64) error {
+	if _, err := s.pending.DeleteOne(ctx, bson.D{{Key: "_id", Value: seqKey(seq)}}); err != nil {
+		return fmt.Errorf("remove pending seq %d: %w", seq, err)
 	}
 
+	return nil
+}
+
+func (embeddedBackend) finished(ctx context.Context, s *Store, seq int64) error {
 	s.flightMu.Lock()
 	s.doneSeqs[seq] = true
 	flush := len(s.doneSeqs) >= pendingBatch && !s.flushing
@@ -182,14 +187,16 @@ func (s *Store) isDone(seq int64) bool {
 	return s.doneSeqs[seq]
 }
 
-// shutdown stops allocation, removes the pending records of finished commits and
-// gives the unused reserved sequence numbers back, so that a clean restart leaves no
-// gaps in the change feed.
-func (s *Store) shutdown(ctx context.Context) error {
-	if !s.c.Embedded() {
-		return nil
-	}
+// shutdown stops allocation and leaves the store clean for the next start.
+func (s *Store) shutdown(ctx context.Context) error { return s.c.be.shutdown(ctx, s) }
 
+// shutdown: nothing on MongoDB, where each commit removes its own pending record and
+// allocates its own number.
+func (mongoBackend) shutdown(context.Context, *Store) error { return nil }
+
+// shutdown removes the pending records of finished commits and gives the unused reserved
+// sequence numbers back, so that a clean restart leaves no gaps in the change feed.
+func (embeddedBackend) shutdown(ctx context.Context, s *Store) error {
 	s.flightMu.Lock()
 	s.closed = true
 	head, reserved := s.head, s.reserved

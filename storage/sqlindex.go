@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/fhirgate/fhirgate/storage/layout"
 )
 
 // Search on the embedded engine through SQLite index tables.
@@ -37,16 +39,15 @@ import (
 const layoutVersion = "+ij1"
 
 // indexVersion is the version stored in iv with the search fields.
-func (s *Store) indexVersion() string {
-	if s.c.Embedded() {
-		return s.c.indexer.Version() + layoutVersion
-	}
-	return s.c.indexer.Version()
-}
+func (s *Store) indexVersion() string { return s.c.be.indexVersion(s.c.indexer) }
+
+func (embeddedBackend) indexVersion(ix Indexer) string { return ix.Version() + layoutVersion }
+
+func (mongoBackend) indexVersion(ix Indexer) string { return ix.Version() }
 
 // kFields are the entry fields whose value the index table keeps in column k, in order
 // of preference: no entry has more than one of r, c and v.
-var kFields = []string{"r", "c", "v", "x"}
+var kFields = []string{layout.Ref, layout.Code, layout.Norm, layout.Exact}
 
 // packIndex returns the search fields f packed for the embedded engine: as one BSON
 // document (for the exact match in Go) and as the JSON rows of the index table.
@@ -58,7 +59,7 @@ func packIndex(f IndexFields) (ix []byte, ij string, err error) {
 	doc := bson.Raw(raw)
 
 	rows := [][]any{}
-	if arr, ok := doc.Lookup("i").ArrayOK(); ok {
+	if arr, ok := doc.Lookup(layout.Entries).ArrayOK(); ok {
 		vals, _ := arr.Values()
 		for _, v := range vals {
 			if e, ok := v.DocumentOK(); ok {
@@ -69,7 +70,7 @@ func packIndex(f IndexFields) (ix []byte, ij string, err error) {
 		}
 	}
 	asc := map[string]bson.RawValue{}
-	for _, side := range []string{"oa", "od"} {
+	for _, side := range []string{layout.Asc, layout.Desc} {
 		d, ok := doc.Lookup(side).DocumentOK()
 		if !ok {
 			continue
@@ -77,7 +78,7 @@ func packIndex(f IndexFields) (ix []byte, ij string, err error) {
 		elems, _ := d.Elements()
 		for _, el := range elems {
 			v := el.Value()
-			if side == "oa" {
+			if side == layout.Asc {
 				asc[el.Key()] = v
 			} else if a, ok := asc[el.Key()]; ok && a.Equal(v) {
 				continue // the query falls back to the ascending key
@@ -97,7 +98,7 @@ func packIndex(f IndexFields) (ix []byte, ij string, err error) {
 
 // entryRow is the index row of one search entry, nil without a parameter.
 func entryRow(e bson.Raw) []any {
-	p, ok := e.Lookup("p").StringValueOK()
+	p, ok := e.Lookup(layout.Param).StringValueOK()
 	if !ok {
 		return nil
 	}
@@ -108,10 +109,10 @@ func entryRow(e bson.Raw) []any {
 			break
 		}
 	}
-	if sys, ok := e.Lookup("s").StringValueOK(); ok {
+	if sys, ok := e.Lookup(layout.System).StringValueOK(); ok {
 		row[3] = sys
 	}
-	row[4], row[5] = goValue(e.Lookup("lo")), goValue(e.Lookup("hi"))
+	row[4], row[5] = goValue(e.Lookup(layout.Lo)), goValue(e.Lookup(layout.Hi))
 	return row
 }
 
@@ -185,7 +186,7 @@ func (p *sqlPlan) add(filter bson.D) {
 			} else {
 				p.exact = false
 			}
-		case "i":
+		case layout.Entries:
 			part, exact, ok := entryPart(e.Value)
 			if ok {
 				p.entries = append(p.entries, part)
@@ -204,7 +205,7 @@ func entryAlternatives(subs bson.A) (rankedPart, bool) {
 	var alts []string
 	for _, sub := range subs {
 		d, _ := sub.(bson.D)
-		if len(d) != 1 || d[0].Key != "i" {
+		if len(d) != 1 || d[0].Key != layout.Entries {
 			return rankedPart{}, false
 		}
 		part, exact, ok := entryPart(d[0].Value)
@@ -296,7 +297,7 @@ func entryPart(v any) (part rankedPart, exact, ok bool) {
 	body, _ := ops[0].Value.(bson.D)
 	var param string
 	for _, f := range body {
-		if f.Key == "p" {
+		if f.Key == layout.Param {
 			param, _ = f.Value.(string)
 		}
 	}
@@ -305,7 +306,7 @@ func entryPart(v any) (part rankedPart, exact, ok bool) {
 	}
 	conds, args, exact := []string{"@.p = ?"}, []any{param}, true
 	for _, f := range body {
-		if f.Key == "p" {
+		if f.Key == layout.Param {
 			continue
 		}
 		fp, rank, ok := fieldPart(f)
@@ -349,7 +350,7 @@ func fieldPart(f bson.E) (sqlPart, int, bool) {
 			return sqlPart{}, 0, false
 		}
 		return sqlPart{"(" + strings.Join(alts, " OR ") + ")", args}, rankNone, true
-	case "r", "c", "v":
+	case layout.Ref, layout.Code, layout.Norm:
 		field := sqlPart{"@.f = '" + f.Key + "' AND ", nil}
 		var part sqlPart
 		rank := rankEqual
@@ -380,11 +381,11 @@ func fieldPart(f bson.E) (sqlPart, int, bool) {
 			return sqlPart{}, 0, false
 		}
 		return sqlPart{field.sql + part.sql, part.args}, rank, true
-	case "s":
+	case layout.System:
 		if v, ok := f.Value.(string); ok {
 			return sqlPart{"@.s = ?", []any{v}}, rankNone, true
 		}
-	case "lo", "hi":
+	case layout.Lo, layout.Hi:
 		col := "@." + f.Key
 		if isNumber(f.Value) {
 			return sqlPart{col + " = ?", []any{f.Value}}, rankRange, true
@@ -451,16 +452,16 @@ func (p *sqlPlan) query(sort bson.D) (string, []any, bool) {
 		switch {
 		case k.Key == "_id" || param == "_id":
 			order = append(order, "d.id"+dir)
-		case side == "oa":
+		case side == layout.Asc:
 			alias := fmt.Sprintf("o%d", i)
 			fmt.Fprintf(&b, " LEFT JOIN {{ix}} %[1]s ON %[1]s.id = d.id AND %[1]s.p = ?", alias)
 			args = append(args, k.Key)
 			order = append(order, alias+".o"+dir)
-		case side == "od":
+		case side == layout.Desc:
 			// The descending key is stored only where it differs from the ascending one.
 			alias := fmt.Sprintf("o%d", i)
 			fmt.Fprintf(&b, " LEFT JOIN {{ix}} %[1]sd ON %[1]sd.id = d.id AND %[1]sd.p = ? LEFT JOIN {{ix}} %[1]sa ON %[1]sa.id = d.id AND %[1]sa.p = ?", alias)
-			args = append(args, k.Key, "oa."+param)
+			args = append(args, k.Key, layout.Asc+"."+param)
 			order = append(order, "COALESCE("+alias+"d.o, "+alias+"a.o)"+dir)
 		default:
 			return "", nil, false
@@ -505,8 +506,8 @@ func (s *Store) indexIDs(ctx context.Context, tc *typeColls, q string, args []an
 // (whole, search fields unpacked) in sort order, after skipping skip and up to limit
 // (0: all). It reports false, having called nothing, when the index cannot serve the
 // filter and sort, or when reading the candidates by _id would cost more than the scan.
-func (s *Store) indexScan(ctx context.Context, tc *typeColls, filter, sort bson.D, skip, limit int64, each func(bson.Raw) error) (bool, error) {
-	if !s.c.Embedded() || s.c.indexer == nil {
+func (embeddedBackend) indexScan(ctx context.Context, s *Store, tc *typeColls, filter, sort bson.D, skip, limit int64, each func(bson.Raw) error) (bool, error) {
+	if s.c.indexer == nil {
 		return false, nil
 	}
 	plan := planFilter(filter)
@@ -577,8 +578,8 @@ func (s *Store) indexScan(ctx context.Context, tc *typeColls, filter, sort bson.
 
 // indexCount counts the matches of filter in SQL when the index table expresses it
 // exactly; ok is false otherwise.
-func (s *Store) indexCount(ctx context.Context, tc *typeColls, filter bson.D) (n int64, ok bool, err error) {
-	if !s.c.Embedded() || s.c.indexer == nil {
+func (embeddedBackend) indexCount(ctx context.Context, s *Store, tc *typeColls, filter bson.D) (n int64, ok bool, err error) {
+	if s.c.indexer == nil {
 		return 0, false, nil
 	}
 	plan := planFilter(filter)
@@ -598,11 +599,18 @@ func (s *Store) indexCount(ctx context.Context, tc *typeColls, filter bson.D) (n
 // the scan. Tests and benchmarks use it to prove index searches.
 func (s *Store) ExplainIndex(ctx context.Context, typ string, filter, sort bson.D) (plan string, exact bool, err error) {
 	tc, err := s.colls(ctx, typ)
-	if err != nil || !s.c.Embedded() || s.c.indexer == nil {
+	if err != nil {
 		return "", false, err
 	}
 	filter, ok := scoped(ctx, typ, filter)
 	if !ok {
+		return "", false, nil
+	}
+	return s.c.be.explainIndex(ctx, s, tc, filter, sort)
+}
+
+func (embeddedBackend) explainIndex(ctx context.Context, s *Store, tc *typeColls, filter, sort bson.D) (plan string, exact bool, err error) {
+	if s.c.indexer == nil {
 		return "", false, nil
 	}
 	p := planFilter(filter)
@@ -621,7 +629,22 @@ func (s *Store) ExplainIndex(ctx context.Context, typ string, filter, sort bson.
 		return nil
 	})
 	if err != nil {
-		return "", false, fmt.Errorf("storage: explain %s: %w", typ, err)
+		return "", false, fmt.Errorf("storage: explain %s: %w", tc.typ, err)
 	}
 	return strings.Join(lines, "\n"), p.exact, nil
+}
+
+// MongoDB keeps its own indexes on the search entries (see typeIndexes): it scans and
+// counts through them itself.
+
+func (mongoBackend) indexScan(context.Context, *Store, *typeColls, bson.D, bson.D, int64, int64, func(bson.Raw) error) (bool, error) {
+	return false, nil
+}
+
+func (mongoBackend) indexCount(context.Context, *Store, *typeColls, bson.D) (int64, bool, error) {
+	return 0, false, nil
+}
+
+func (mongoBackend) explainIndex(context.Context, *Store, *typeColls, bson.D, bson.D) (string, bool, error) {
+	return "", false, nil
 }

@@ -12,7 +12,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Resource is what storage needs from the caller's resource value.
@@ -42,7 +41,8 @@ type Record struct {
 	// SortKeys holds, for a record found by [Store.Search], the values of the query's
 	// sort fields in order (nil where a document has none).
 	SortKeys []any
-	// Doc is the whole stored document, for a search that asked for it.
+	// Doc is the whole stored document, for a search that asked for it (Query.KeepDoc),
+	// or the part of it that [Store.Select] returns.
 	Doc bson.Raw
 }
 
@@ -74,8 +74,9 @@ type Store struct {
 	pending  *mongo.Collection
 	journal  *mongo.Collection
 
-	// serialSeq makes sequence allocation happen under flightMu: FerretDB applies
-	// $inc as read-modify-write without a lock, so concurrent increments can collide.
+	// serialSeq makes sequence allocation on MongoDB happen under flightMu: a FerretDB
+	// reached by URI applies $inc as read-modify-write without a lock, so concurrent
+	// increments can collide. (The embedded engine's allocation is always serial.)
 	serialSeq bool
 
 	typesMu sync.Mutex
@@ -189,17 +190,16 @@ func newStore(c *Client, name string) *Store {
 	db := c.mc.Database(dbPrefix + name)
 
 	return &Store{
-		c:         c,
-		name:      name,
-		db:        db,
-		counters:  db.Collection(countersColl),
-		pending:   db.Collection(pendingColl),
-		journal:   db.Collection(journalColl),
-		serialSeq: c.Embedded(),
-		types:     map[string]*typeColls{},
-		inflight:  map[int64]int{},
-		gapSeen:   map[int64]time.Time{},
-		doneSeqs:  map[int64]bool{},
+		c:        c,
+		name:     name,
+		db:       db,
+		counters: db.Collection(countersColl),
+		pending:  db.Collection(pendingColl),
+		journal:  db.Collection(journalColl),
+		types:    map[string]*typeColls{},
+		inflight: map[int64]int{},
+		gapSeen:  map[int64]time.Time{},
+		doneSeqs: map[int64]bool{},
 	}
 }
 
@@ -212,14 +212,8 @@ func (s *Store) open(ctx context.Context) error {
 		}
 	}
 
-	if !s.c.Embedded() {
-		ferret, err := s.isFerretDB(ctx)
-		if err != nil {
-			return err
-		}
-		// A FerretDB server reached by URI: same lossy $inc, and it must have this
-		// process as its only writer (see the package documentation).
-		s.serialSeq = s.serialSeq || ferret
+	if err := s.c.be.openStore(ctx, s); err != nil {
+		return err
 	}
 
 	_, err := s.counters.InsertOne(ctx, bson.D{{Key: "_id", Value: seqCounterID}, {Key: "n", Value: int64(0)}})
@@ -240,6 +234,19 @@ func (s *Store) open(ctx context.Context) error {
 		return err
 	}
 
+	return nil
+}
+
+func (embeddedBackend) openStore(context.Context, *Store) error { return nil }
+
+func (mongoBackend) openStore(ctx context.Context, s *Store) error {
+	ferret, err := s.isFerretDB(ctx)
+	if err != nil {
+		return err
+	}
+	// A FerretDB server reached by URI: the embedded engine's lossy $inc, and it must
+	// have this process as its only writer (see the package documentation).
+	s.serialSeq = ferret
 	return nil
 }
 
@@ -264,24 +271,18 @@ func (s *Store) createCollection(ctx context.Context, name string) error {
 		return fmt.Errorf("create collection %s: %w", name, err)
 	}
 
-	if s.c.Embedded() {
-		if err := s.c.eng.IndexIDs(ctx, s.db.Name(), name); err != nil {
-			return err
-		}
-	}
-
-	return nil
+	return s.c.be.collectionCreated(ctx, s, name)
 }
 
-// EnsureType creates the current and history collections of resource type typ and
-// their indexes. It is idempotent and cached in-process; Commit and the reads call it
-// on first use of a type, so calling it is only needed to prepare a datastore ahead.
-func (s *Store) EnsureType(ctx context.Context, typ string) error {
-	_, err := s.colls(ctx, typ)
-	return err
+// collectionCreated creates the SQLite index that makes lookups by _id use an index.
+func (embeddedBackend) collectionCreated(ctx context.Context, s *Store, name string) error {
+	return s.c.eng.IndexIDs(ctx, s.db.Name(), name)
 }
 
-// colls returns the collections of typ, creating them on first use in this process.
+func (mongoBackend) collectionCreated(context.Context, *Store, string) error { return nil }
+
+// colls returns the collections of typ, creating them and their indexes on first use in
+// this process (idempotent on the server): Commit and the reads call it.
 func (s *Store) colls(ctx context.Context, typ string) (*typeColls, error) {
 	if !typeRE.MatchString(typ) {
 		return nil, fmt.Errorf("storage: resource type %q: %w", typ, ErrInvalid)
@@ -302,18 +303,7 @@ func (s *Store) colls(ctx context.Context, typ string) (*typeColls, error) {
 		}
 	}
 
-	if !s.c.Embedded() {
-		// History by resource, newest first. The embedded engine would not use it.
-		_, err := tc.hist.Indexes().CreateOne(ctx, mongo.IndexModel{
-			Keys:    bson.D{{Key: "id", Value: 1}, {Key: "v", Value: -1}},
-			Options: options.Index().SetName("id_v"),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("storage: ensure type %s: history index: %w", typ, err)
-		}
-	}
-
-	if err := s.ensureSearchIndexes(ctx, tc); err != nil {
+	if err := s.c.be.typeIndexes(ctx, s, tc); err != nil {
 		return nil, err
 	}
 
@@ -366,12 +356,8 @@ func (s *Store) currentDoc(typ string, d *versionDoc) (*currentDoc, error) {
 
 	c.IndexFields, c.IV = *d.idx, s.indexVersion()
 
-	if s.c.Embedded() {
-		ix, ij, err := packIndex(c.IndexFields)
-		if err != nil {
-			return nil, fmt.Errorf("index %s/%s: %w", typ, d.resID(), err)
-		}
-		c.IX, c.IJ, c.IndexFields = ix, ij, IndexFields{}
+	if err := s.c.be.pack(c); err != nil {
+		return nil, fmt.Errorf("index %s/%s: %w", typ, d.resID(), err)
 	}
 
 	return c, nil

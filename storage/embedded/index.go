@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+
+	"github.com/fhirgate/fhirgate/storage/layout"
 )
 
 // The search index tables. Each collection table T that storage indexes gets a table
@@ -20,7 +22,7 @@ import (
 // orders them as MongoDB does: null, then numbers, then text.
 const (
 	// IndexField is the document field that holds the search entries as JSON.
-	IndexField = "ij"
+	IndexField = layout.EntriesJSON
 	// IndexTableSuffix ends the name of a collection's search index table.
 	IndexTableSuffix = "_fhirgate_ix"
 	// IndexPlaceholder stands for the quoted index table's name in QueryIndex's SQL;
