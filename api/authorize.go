@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -13,13 +12,14 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/fhirgate/fhirgate/authz"
+	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/search"
 )
 
 // errForbidden is the error of everything the policy denies. Its messages name the schema
 // coordinate or type and action, never a value, and are the same whether a value exists.
-var errForbidden = errors.New("forbidden")
+var errForbidden = fault.New(fault.Forbidden, "forbidden")
 
 func forbidden(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errForbidden, fmt.Sprintf(format, args...))
@@ -276,8 +276,8 @@ func isSet(arg any) bool {
 // resolves to such a type anyway (contained, or written without a type) is refused after.
 func (a *access) referenced(ctx context.Context, fc *graphql.FieldContext, next graphql.Resolver) (any, error) {
 	if ref, ok := fc.Parent.Result.(*model.Reference); ok && ref != nil && ref.Reference != nil {
-		if typ, _, ok := search.SplitReference(*ref.Reference); ok && !a.allowsType(typ, authz.ActRead) {
-			return nil, forbidden("not permitted to read %s", typ)
+		if r, ok := model.ParseReference(*ref.Reference); ok && !a.allowsType(r.Type, authz.ActRead) {
+			return nil, forbidden("not permitted to read %s", r.Type)
 		}
 	}
 	res, err := next(ctx)

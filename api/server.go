@@ -4,7 +4,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"github.com/klauspost/compress/gzhttp"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/graphiql"
 	"github.com/fhirgate/fhirgate/metrics"
@@ -24,7 +24,9 @@ import (
 	"github.com/fhirgate/fhirgate/search"
 )
 
-var errBadArgument = errors.New("bad argument")
+// errBadArgument is the error of an argument the GraphQL layer refuses: a negative _count
+// on a repeating element, a fhirpath argument that does not compile.
+var errBadArgument = fault.New(fault.Invalid, "bad argument")
 
 // Config is what the HTTP surface needs.
 type Config struct {
