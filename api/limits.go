@@ -416,7 +416,7 @@ func (m *measurer) fieldCost(f *ast.Field) int {
 	return 1
 }
 
-// Names of the generic reverse-reference fields (see resourceSelections.reverseField).
+// Names of the generic reverse-reference fields (see rewrite.Selections).
 const (
 	reverseListField = "_reverse"
 	reverseConnField = "_reverseConnection"

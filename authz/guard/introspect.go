@@ -1,4 +1,4 @@
-package api
+package guard
 
 import (
 	"context"
@@ -68,8 +68,8 @@ func newAnswerCache() *lru.Cache[[sha256.Size]byte, json.RawMessage] {
 	return c
 }
 
-// introspectionEntries returns the number of introspection answers cached, over all role sets.
-func (g *guard) introspectionEntries() int {
+// IntrospectionEntries returns the number of introspection answers cached, over all role sets.
+func (g *Guard) IntrospectionEntries() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	n := 0
@@ -305,10 +305,10 @@ func reachable(defs map[string]*ast.Definition, possible map[string][]*ast.Defin
 	return seen
 }
 
-// cachedIntrospection answers an operation that only introspects from the role's cache of
+// CachedIntrospection answers an operation that only introspects from the role's cache of
 // earlier answers, and fills the cache: the answer depends on the role set and the query
 // alone, and computing a full introspection walks tens of thousands of fields.
-func (g *guard) cachedIntrospection(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+func (g *Guard) CachedIntrospection(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	a := accessFrom(ctx)
 	oc := graphql.GetOperationContext(ctx)
 	if a == nil || oc == nil || oc.DisableIntrospection || !introspectionOnly(oc.Operation) {
