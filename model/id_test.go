@@ -84,3 +84,36 @@ func TestParseReference(t *testing.T) {
 	}
 	t.Logf("%d references checked, %d valid", len(cases), valid)
 }
+
+// BenchmarkValidID compares the id check with the id primitive's regexp it replaces on the
+// read paths (storage checks every id it reads).
+func BenchmarkValidID(b *testing.B) {
+	id := "f001-3c2b.9e7a-4d1f-8a6b-2f1e0c9d7b5a"
+	b.Run("ValidID", func(b *testing.B) {
+		for b.Loop() {
+			if !ValidID(id) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+	b.Run("regexp", func(b *testing.B) {
+		for b.Loop() {
+			if !reID.MatchString(id) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+}
+
+// BenchmarkParseReference measures the one reference parser on the forms search indexes.
+func BenchmarkParseReference(b *testing.B) {
+	for _, ref := range []string{"Patient/f001", "http://example.org/fhir/Patient/f001/_history/3"} {
+		b.Run(ref, func(b *testing.B) {
+			for b.Loop() {
+				if _, ok := ParseReference(ref); !ok {
+					b.Fatal("not parsed")
+				}
+			}
+		})
+	}
+}
