@@ -15,6 +15,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/audit"
 	"github.com/fhirgate/fhirgate/authz"
+	"github.com/fhirgate/fhirgate/authz/guard"
 	"github.com/fhirgate/fhirgate/metrics"
 	"github.com/fhirgate/fhirgate/storage"
 )
@@ -187,7 +188,7 @@ func (t *trail) action() (action, interaction string) {
 		return audit.Execute, "graphql"
 	}
 	if t.operation == ast.Mutation {
-		switch rootActions[fieldKey{"Mutation", t.roots[0]}].act {
+		switch _, act, _ := guard.RootAction("Mutation", t.roots[0]); act {
 		case authz.ActCreate:
 			return audit.Create, "create"
 		case authz.ActUpdate:
@@ -198,7 +199,7 @@ func (t *trail) action() (action, interaction string) {
 		return audit.Execute, "operation"
 	}
 	for _, f := range t.roots {
-		if rootActions[fieldKey{"Query", f}].act == authz.ActSearch || strings.HasPrefix(f, "_") {
+		if _, act, _ := guard.RootAction("Query", f); act == authz.ActSearch || strings.HasPrefix(f, "_") {
 			return audit.Execute, "search-type"
 		}
 	}

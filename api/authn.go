@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/fhirgate/fhirgate/authz"
+	"github.com/fhirgate/fhirgate/authz/guard"
 	"github.com/fhirgate/fhirgate/storage"
 )
 
@@ -62,7 +63,7 @@ var anonymous = &authz.Principal{Subject: "anonymous", Roles: []string{authz.Rol
 // authenticate puts the caller's principal, its authorisation state and, for a principal
 // bound to a patient, the storage scope of that patient's compartment into the request
 // context. A request without a valid token is refused with 401 before anything is read.
-func authenticate(cfg Config, g *guard, lim limiters, next http.Handler) http.Handler {
+func authenticate(cfg Config, g *guard.Guard, lim limiters, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		trail := trailFrom(ctx)
@@ -113,7 +114,7 @@ func authenticate(cfg Config, g *guard, lim limiters, next http.Handler) http.Ha
 			r.Body = http.MaxBytesReader(w, r.Body, max)
 		}
 		ctx = authz.WithPrincipal(ctx, p)
-		ctx = context.WithValue(ctx, accessKey{}, g.access(p))
+		ctx = g.WithPrincipal(ctx, p)
 		if p.Patient != "" {
 			ctx = storage.WithScope(ctx, authz.PatientCompartment{ID: p.Patient}.Scope())
 		}

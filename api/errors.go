@@ -4,57 +4,44 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/fhirgate/fhirgate/model"
-	"github.com/fhirgate/fhirgate/resolvers"
-	"github.com/fhirgate/fhirgate/search"
-	"github.com/fhirgate/fhirgate/storage"
+	"github.com/fhirgate/fhirgate/fault"
 )
 
-// errorClass maps a sentinel error to what the caller is told: its GraphQL extensions code,
-// its FHIR issue type and a plain sentence. Error chains carry internal detail (storage
-// paths, driver messages, ids of resources the caller may not see), so the caller gets the
-// sentence and the log keeps the chain. Errors about the caller's own request (a malformed
-// resource, a search parameter that does not exist) are worth more with their detail: for
-// those classes the caller gets the sentinel's message and what its producer appended to it,
-// never the wrappers above it.
+// errorClass maps a kind of failure (see package fault) to what the caller is told: its
+// GraphQL extensions code, its FHIR issue type and a plain sentence. Error chains carry
+// internal detail (storage paths, driver messages, ids of resources the caller may not see),
+// so the caller gets the sentence and the log keeps the chain. Errors about the caller's own
+// request (a malformed resource, a search parameter that does not exist) are worth more with
+// their detail: when the error's sentinel is public (fault.New), the caller gets the
+// sentinel's message and what its producer appended to it, never the wrappers above it.
 type errorClass struct {
 	target    error
 	code      string     // errors[].extensions.code
 	issueType string     // OperationOutcome.issue.code
-	message   string     // the sentence the caller gets
-	detail    bool       // the caller gets the sentinel's own detail instead
+	message   string     // the sentence the caller gets without a public detail
 	logLevel  slog.Level // the level at which the chain is logged when the caller is told less
 }
 
-// errorClasses is the one table of error policy: what callers are told for each kind of failure.
-// The first class that matches decides. Anything not listed is an internal error: logged, and
-// reported without detail.
+// errorClasses is the one table of error policy: one row per kind of failure. The first class
+// that matches decides. Anything not listed is an internal error: logged, and reported without
+// detail.
 var errorClasses = []errorClass{
 	// A request that ran out of time is a timeout, whatever failed on the way.
-	{context.DeadlineExceeded, "TIMEOUT", "timeout", "The request took longer than the server allows.", false, slog.LevelWarn},
-	{errPanicked, "INTERNAL", "exception", "internal server error", false, slog.LevelDebug}, // logged once per request by panicLog
-	{model.ErrInvalid, "BAD_USER_INPUT", "invalid", "The resource is not valid FHIR.", true, slog.LevelDebug},
-	{resolvers.ErrBadRequest, "BAD_USER_INPUT", "invalid", "The arguments are not valid.", true, slog.LevelDebug},
-	{errBadArgument, "BAD_USER_INPUT", "invalid", "The arguments are not valid.", true, slog.LevelDebug},
-	{storage.ErrInvalid, "BAD_USER_INPUT", "invalid", "The request is not valid.", false, slog.LevelDebug},
-	{storage.ErrNotFound, "NOT_FOUND", "not-found", "The resource does not exist.", false, slog.LevelDebug},
-	{storage.ErrDeleted, "GONE", "deleted", "The resource has been deleted.", false, slog.LevelDebug},
-	{resolvers.ErrUnresolvable, "NOT_FOUND", "not-found", "The reference does not resolve to a resource on this server.", false, slog.LevelDebug},
-	{storage.ErrConflict, "CONFLICT", "conflict", "The resource was changed by another request; read it again and retry.", false, slog.LevelDebug},
-	{storage.ErrExists, "CONFLICT", "duplicate", "The resource already exists.", false, slog.LevelDebug},
-	{resolvers.ErrTooMany, "TOO_MANY_RESULTS", "too-costly", "Too many resources match; narrow the search or page through it.", true, slog.LevelDebug},
-	{search.ErrTooMany, "TOO_MANY_RESULTS", "too-costly", "Too many resources match; narrow the search or page through it.", true, slog.LevelDebug},
-	{storage.ErrTooMany, "TOO_MANY_RESULTS", "too-costly", "Too many resources match; narrow the search or page through it.", false, slog.LevelDebug},
-	{search.ErrInvalid, "BAD_USER_INPUT", "invalid", "The search is not valid.", true, slog.LevelDebug},
-	{search.ErrUnsupported, "NOT_SUPPORTED", "not-supported", "The search uses a feature this server does not support.", true, slog.LevelDebug},
-	{errTooComplex, "QUERY_TOO_COMPLEX", "too-costly", "The query is too complex.", true, slog.LevelDebug},
-	{errForbidden, "FORBIDDEN", "forbidden", "Not permitted.", true, slog.LevelDebug}, // the guard's messages name schema coordinates only
-	{storage.ErrForbidden, "FORBIDDEN", "forbidden", "Not permitted: the request reaches outside what the caller may access.", false, slog.LevelDebug},
+	{context.DeadlineExceeded, "TIMEOUT", "timeout", "The request took longer than the server allows.", slog.LevelWarn},
+	{errPanicked, "INTERNAL", "exception", "internal server error", slog.LevelDebug}, // logged once per request by panicLog
+	{fault.Invalid, "BAD_USER_INPUT", "invalid", "The request is not valid.", slog.LevelDebug},
+	{fault.NotFound, "NOT_FOUND", "not-found", "The resource does not exist.", slog.LevelDebug},
+	{fault.Deleted, "GONE", "deleted", "The resource has been deleted.", slog.LevelDebug},
+	{fault.Conflict, "CONFLICT", "conflict", "The resource was changed by another request; read it again and retry.", slog.LevelDebug},
+	{fault.Exists, "CONFLICT", "duplicate", "The resource already exists.", slog.LevelDebug},
+	{fault.TooMany, "TOO_MANY_RESULTS", "too-costly", "Too many resources match; narrow the search or page through it.", slog.LevelDebug},
+	{fault.Unsupported, "NOT_SUPPORTED", "not-supported", "The search uses a feature this server does not support.", slog.LevelDebug},
+	{fault.TooComplex, "QUERY_TOO_COMPLEX", "too-costly", "The query is too complex.", slog.LevelDebug},
+	{fault.Forbidden, "FORBIDDEN", "forbidden", "Not permitted: the request reaches outside what the caller may access.", slog.LevelDebug},
 }
 
 // classify returns the class of err, if any.
@@ -67,22 +54,11 @@ func classify(err error) (errorClass, bool) {
 	return errorClass{}, false
 }
 
-// clientMessage is what the caller is told about err of class c: the class's sentence, or
-// for a class that shows detail, the text from the sentinel's message on (the sentinel and
-// what its producer appended), never what wrappers put before it.
+// clientMessage is what the caller is told about err of class c: the public detail of its
+// kind (see fault.ClientDetail), else the class's sentence.
 func (c errorClass) clientMessage(err error) string {
-	if !c.detail {
-		return c.message
-	}
-	own := c.target.Error()
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		text := e.Error()
-		if i := strings.Index(text, own); i >= 0 {
-			if strings.TrimSpace(text[i+len(own):]) == "" {
-				break // the sentinel alone says less than the sentence
-			}
-			return text[i:]
-		}
+	if msg, ok := fault.ClientDetail(err, c.target); ok {
+		return msg
 	}
 	return c.message
 }

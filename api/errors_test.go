@@ -11,6 +11,9 @@ import (
 
 	"github.com/fhirgate/fhirgate/api"
 	"github.com/fhirgate/fhirgate/authz"
+	"github.com/fhirgate/fhirgate/fault"
+	"github.com/fhirgate/fhirgate/model"
+	"github.com/fhirgate/fhirgate/resolvers"
 	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
 )
@@ -54,11 +57,36 @@ func assertPlain(t *testing.T, what string, e gqlError) {
 	if diag != e.Message {
 		t.Errorf("%s: diagnostics %q differ from the message %q", what, diag, e.Message)
 	}
+	if s := stutter(e.Message); s != "" {
+		t.Errorf("%s: message %q stutters: %q", what, e.Message, s)
+	}
 	for _, m := range leakMarkers {
 		if strings.Contains(strings.ToLower(e.Message), strings.ToLower(m)) {
 			t.Errorf("%s: message %q contains %q", what, e.Message, m)
 		}
 	}
+}
+
+// stutter returns the first repetition in a message's chain of "context: detail" parts: a part
+// said twice, or two adjacent parts that open with the same word ("invalid search: invalid
+// FHIR resource: ..."); "" when there is none.
+func stutter(msg string) string {
+	parts := strings.Split(strings.ToLower(msg), ": ")
+	seen := map[string]bool{}
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if seen[p] {
+			return p
+		}
+		seen[p] = true
+		if i > 0 {
+			prev, cur := strings.Fields(parts[i-1]), strings.Fields(p)
+			if len(prev) > 0 && len(cur) > 0 && prev[0] == cur[0] {
+				return parts[i-1] + ": " + p
+			}
+		}
+	}
+	return ""
 }
 
 // TestErrorClassesTellNoInternals drives every class of the error table (and an error of no
@@ -71,7 +99,39 @@ func TestErrorClassesTellNoInternals(t *testing.T) {
 	e := newEnv(t, withLog(&logs), func(c *api.Config) {
 		c.Store = faultStore{Store: c.Store.(*storage.Store), fail: func() error { return inject }}
 	})
-	classes := append(api.ErrorClasses(), api.ErrorClass{Target: errors.New("socket closed"), Code: "INTERNAL"})
+	rows := api.ErrorClasses()
+	classes := append(rows, api.ErrorClass{Target: errors.New("socket closed"), Code: "INTERNAL"})
+	// Each layer's sentinels, as their producers return them, are told as their kind's row.
+	code := func(kind error) string {
+		for _, c := range rows {
+			if c.Target == kind {
+				return c.Code
+			}
+		}
+		return "none"
+	}
+	for _, s := range []struct{ err, kind error }{
+		{model.ErrInvalid, fault.Invalid}, {resolvers.ErrBadRequest, fault.Invalid}, {storage.ErrInvalid, fault.Invalid}, {search.ErrInvalid, fault.Invalid},
+		{storage.ErrNotFound, fault.NotFound}, {resolvers.ErrUnresolvable, fault.NotFound}, {storage.ErrDeleted, fault.Deleted},
+		{storage.ErrConflict, fault.Conflict}, {storage.ErrExists, fault.Exists},
+		{storage.ErrTooMany, fault.TooMany}, {search.ErrTooMany, fault.TooMany}, {resolvers.ErrTooMany, fault.TooMany},
+		{search.ErrUnsupported, fault.Unsupported}, {storage.ErrForbidden, fault.Forbidden},
+	} {
+		classes = append(classes, api.ErrorClass{Target: s.err, Code: code(s.kind)})
+	}
+	// One row per kind of failure, and none for anything else but timeouts and panics.
+	kinds := map[error]int{}
+	for _, c := range rows {
+		kinds[c.Target]++
+	}
+	for _, k := range fault.Kinds() {
+		if kinds[k] != 1 {
+			t.Errorf("kind %q has %d rows in the error table, want 1", k, kinds[k])
+		}
+	}
+	if len(rows) != len(fault.Kinds())+2 {
+		t.Errorf("%d rows in the error table, want one per each of %d kinds, timeouts and panics", len(rows), len(fault.Kinds()))
+	}
 	for _, c := range classes {
 		inject = driverChain(c.Target)
 		before := len(logs.String())
@@ -89,10 +149,7 @@ func TestErrorClassesTellNoInternals(t *testing.T) {
 			t.Errorf("%s: the log lost the detail: %q", what, logged)
 		}
 	}
-	t.Logf("%d error classes driven", len(classes))
-	if len(classes) < 15 {
-		t.Errorf("only %d error classes", len(classes))
-	}
+	t.Logf("%d error classes and sentinels driven", len(classes))
 }
 
 // TestErrorsOfRealFailures provokes each kind of failure for real (no injection) and checks
@@ -143,6 +200,7 @@ func TestErrorsOfRealFailures(t *testing.T) {
 			assertPlain(t, c.name, e)
 		}
 		seen[c.code] = true
+		t.Logf("%s: %s: %q", c.name, r.Errors[0].Extensions["code"], r.Errors[0].Message)
 	}
 
 	// A timeout: the request's deadline passes while storage is still being asked.

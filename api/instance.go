@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
 	"strconv"
 
 	"github.com/vektah/gqlparser/v2/ast"
@@ -19,8 +18,6 @@ import (
 
 // instanceAlias is the alias under which the instance-level query reads its resource.
 const instanceAlias = "fhirInstance"
-
-var idRE = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 
 // instanceHandler serves /{type}/{id}/$graphql, where the query's root is the resource itself:
 // `{ name { family } }` on /Patient/1/$graphql. It wraps the selection in `Patient(id: "1")`,
@@ -41,7 +38,7 @@ func (h *instanceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeOutcome(w, http.StatusNotFound, "not-supported", fmt.Sprintf("%q is not a resource type", typ))
 		return
 	}
-	if !idRE.MatchString(id) {
+	if !model.ValidID(id) {
 		writeOutcome(w, http.StatusBadRequest, "invalid", "the id in the path is not a valid FHIR id")
 		return
 	}

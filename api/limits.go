@@ -15,9 +15,12 @@ import (
 	"github.com/vektah/gqlparser/v2/parser"
 	"github.com/vektah/gqlparser/v2/validator/core"
 	"github.com/vektah/gqlparser/v2/validator/rules"
+
+	"github.com/fhirgate/fhirgate/fault"
 )
 
-var errTooComplex = errors.New("query too complex")
+// errTooComplex is the error of every query the limits refuse.
+var errTooComplex = fault.New(fault.TooComplex, "too complex")
 
 // A query refused by the limits is a protocol error, like a validation failure: gqlgen answers
 // it with 422 rather than 200.
@@ -413,7 +416,7 @@ func (m *measurer) fieldCost(f *ast.Field) int {
 	return 1
 }
 
-// Names of the generic reverse-reference fields (see resourceSelections.reverseField).
+// Names of the generic reverse-reference fields (see rewrite.Selections).
 const (
 	reverseListField = "_reverse"
 	reverseConnField = "_reverseConnection"

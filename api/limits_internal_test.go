@@ -11,7 +11,12 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/formatter"
 	"github.com/vektah/gqlparser/v2/parser"
+
+	"github.com/fhirgate/fhirgate/graph"
+	"github.com/fhirgate/fhirgate/rewrite"
 )
+
+var testSchema = graph.NewExecutableSchema(graph.Config{}).Schema()
 
 func schemaForTest() *ast.Schema { return testSchema }
 
@@ -169,7 +174,7 @@ func TestMeasureLinearInQuerySize(t *testing.T) {
 // printing it: the count on the shared form equals the count on the printed query parsed
 // again, and the tokens outside selections are the same before and after.
 func TestRewriteTokensCountedWithoutPrinting(t *testing.T) {
-	r := newResourceSelections(schemaForTest(), 0)
+	r := rewrite.NewSelections(schemaForTest())
 	queries := []string{
 		`{ ObservationList(_count: 1) { subject { resource { id text { div } } } } }`,
 		`query Q($n: Int) { ObservationList(_count: $n) { subject { resource { id meta { versionId } status code { text } } } } }`,
@@ -183,11 +188,11 @@ func TestRewriteTokensCountedWithoutPrinting(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		before := selectionTokens(doc)
-		if !r.rewriteDoc(doc) {
+		before := rewrite.SelectionTokens(doc)
+		if !r.Rewrite(doc) {
 			t.Fatalf("%s: nothing to rewrite", q)
 		}
-		counted := selectionTokens(doc)
+		counted := rewrite.SelectionTokens(doc)
 		var buf bytes.Buffer
 		formatter.NewFormatter(&buf).FormatQueryDocument(doc)
 		printed := buf.String()
@@ -195,7 +200,7 @@ func TestRewriteTokensCountedWithoutPrinting(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: rewritten query does not parse: %v", q, err)
 		}
-		if got := selectionTokens(again); got != counted {
+		if got := rewrite.SelectionTokens(again); got != counted {
 			t.Errorf("%s: counted %d tokens in the shared form, %d printed", q, counted, got)
 		}
 		outside, outsideAfter := countTokens(q, 1<<30)-before, countTokens(printed, 1<<30)-counted

@@ -4,7 +4,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,14 +16,15 @@ import (
 	"github.com/klauspost/compress/gzhttp"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/fhirgate/fhirgate/authz/guard"
 	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/graphiql"
+	"github.com/fhirgate/fhirgate/introspect"
 	"github.com/fhirgate/fhirgate/metrics"
 	"github.com/fhirgate/fhirgate/resolvers"
+	"github.com/fhirgate/fhirgate/rewrite"
 	"github.com/fhirgate/fhirgate/search"
 )
-
-var errBadArgument = errors.New("bad argument")
 
 // Config is what the HTTP surface needs.
 type Config struct {
@@ -98,7 +98,7 @@ func NewServer(cfg Config) http.Handler {
 	})
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics.Handler())
-		cfg.Metrics.GaugeFunc(cacheEntries, cacheEntriesHelp, map[string]string{"cache": "fhirpath"}, func() float64 { return float64(fhirpathCache.Len()) })
+		cfg.Metrics.GaugeFunc(cacheEntries, cacheEntriesHelp, map[string]string{"cache": "fhirpath"}, func() float64 { return float64(rewrite.CachedExpressions()) })
 	}
 	mux.Handle("/$graphql", gzhttp.GzipHandler(system))
 	mux.Handle("/{type}/{id}/$graphql", gzhttp.GzipHandler(instance))
@@ -115,7 +115,7 @@ const (
 // ObjectGroups returns the object groups the policy needs (see authz.PolicyConfig): the
 // schema's resource types and its other object types.
 func ObjectGroups() map[string][]string {
-	return objectGroups(graph.NewExecutableSchema(graph.Config{}).Schema())
+	return guard.ObjectGroups(graph.NewExecutableSchema(graph.Config{}).Schema())
 }
 
 // newGraphQL builds the GraphQL handlers of the system-level and the instance-level
@@ -130,15 +130,15 @@ func newGraphQL(cfg Config) (system, instance http.Handler) {
 		Cursors:     cfg.Cursors,
 	}
 	es := graph.NewExecutableSchema(graph.Config{Resolvers: res})
-	var g *guard
+	var g *guard.Guard
 	if !cfg.Auth.Off && cfg.Auth.Policy != nil {
-		g = newGuard(cfg.Auth.Policy, es.Schema())
+		g = guard.New(cfg.Auth.Policy, es.Schema())
 		res.Guard = g
-		cfg.Metrics.GaugeFunc(cacheEntries, cacheEntriesHelp, map[string]string{"cache": "introspection"}, func() float64 { return float64(g.introspectionEntries()) })
-		cfg.Metrics.GaugeFunc(cacheEntries, cacheEntriesHelp, map[string]string{"cache": "introspection_schemas"}, func() float64 { return float64(g.introspectionSchemas()) })
+		cfg.Metrics.GaugeFunc(cacheEntries, cacheEntriesHelp, map[string]string{"cache": "introspection"}, func() float64 { return float64(g.IntrospectionEntries()) })
+		cfg.Metrics.GaugeFunc(cacheEntries, cacheEntriesHelp, map[string]string{"cache": "introspection_schemas"}, func() float64 { return float64(g.IntrospectionSchemas()) })
 		if cfg.WarmIntrospection {
-			cfg.Auth.Policy.OnReload(g.warmIntrospection)
-			go g.warmIntrospection()
+			cfg.Auth.Policy.OnReload(g.WarmIntrospection)
+			go g.WarmIntrospection()
 		}
 	}
 	srv := handler.New(es)
@@ -154,15 +154,15 @@ func newGraphQL(cfg Config) (system, instance http.Handler) {
 	srv.Use(newResourceSelections(es.Schema(), cfg.Limits.MaxTokens))
 	srv.Use(newLimitsExtension(cfg.Limits, cfg.PageSize, es.Schema()))
 	if g != nil {
-		srv.AroundFields(g.fields) // first: a denied field is never resolved
+		srv.AroundFields(g.Fields) // first: a denied field is never resolved
 	}
-	srv.AroundFields(listArguments)
+	srv.AroundFields(rewrite.ListArguments)
 	srv.AroundOperations(observeOperation)
 	// After observeOperation: its answers are audited too.
 	if g != nil {
-		srv.AroundOperations(answerIntrospectionOnly(g.view))
+		srv.AroundOperations(introspect.Answers(g.View))
 	} else {
-		srv.AroundOperations(answerIntrospectionOnly(wholeSchema(es.Schema())))
+		srv.AroundOperations(introspect.Answers(introspect.Whole(es.Schema())))
 	}
 	srv.AroundResponses(observeResponse)
 	srv.SetErrorPresenter(presentError(cfg.Logger))

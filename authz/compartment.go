@@ -145,8 +145,8 @@ func refersToOtherPatient(raw []byte, id string) (bool, error) {
 		return false, fmt.Errorf("resource JSON: %w", err)
 	}
 	return walkRefs(doc, func(ref string) bool {
-		t, rid, ok := search.SplitReference(ref)
-		return ok && t == "Patient" && rid != id
+		r, ok := model.ParseReference(ref)
+		return ok && r.Type == "Patient" && r.ID != id
 	}), nil
 }
 

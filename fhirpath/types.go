@@ -3,6 +3,8 @@ package fhirpath
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/fhirgate/fhirgate/model"
 )
 
 // primitiveTypes are the FHIR R4 primitive types, spelled as in FHIRPath.
@@ -154,30 +156,9 @@ func resolve(root Value, v Value) (Value, bool) {
 	if i := strings.IndexByte(ref, '|'); i >= 0 { // canonical version
 		ref = ref[:i]
 	}
-	parts := strings.Split(ref, "/")
-	if n := len(parts); n >= 4 && parts[n-2] == "_history" {
-		parts = parts[:n-2]
-	}
-	n := len(parts)
-	if n < 2 {
+	r, ok := model.ParseReference(ref)
+	if !ok {
 		return Value{}, false
 	}
-	typ, id := parts[n-2], parts[n-1]
-	if id == "" || !isResourceTypeName(typ) {
-		return Value{}, false
-	}
-	return Value{Data: map[string]any{"resourceType": typ, "id": id}, Type: typ}, true
-}
-
-func isResourceTypeName(s string) bool {
-	if !isUpper(s) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z') && !('A' <= c && c <= 'Z') {
-			return false
-		}
-	}
-	return true
+	return Value{Data: map[string]any{"resourceType": r.Type, "id": r.ID}, Type: r.Type}, true
 }

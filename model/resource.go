@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/fhirgate/fhirgate/fault"
 )
 
 // Resource is any FHIR resource: one of the generated resource types, always used by pointer.
@@ -43,7 +45,7 @@ func New(name string) Resource { return newResource(name) }
 
 // ErrInvalid marks input that is not valid FHIR R4 JSON; errors.Is(err, ErrInvalid) holds for every
 // decoding error this package returns.
-var ErrInvalid = errors.New("invalid FHIR resource")
+var ErrInvalid = fault.New(fault.Invalid, "invalid FHIR resource")
 
 // Unmarshal decodes one FHIR JSON resource of any type, strictly.
 func Unmarshal(data []byte) (Resource, error) {

@@ -7,15 +7,18 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/model"
+	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
 )
 
-// ErrTooMany reports a list that would hold more resources than the server returns at once.
-var ErrTooMany = errors.New("too many results")
+// ErrTooMany reports a list, or a request's reads, larger than the server allows at once.
+// It is search.ErrTooMany: both layers refuse the same thing in the same words.
+var ErrTooMany = search.ErrTooMany
 
 // ErrBadRequest reports arguments that are wrong in themselves, such as an id that does not match res.id.
-var ErrBadRequest = errors.New("bad request")
+var ErrBadRequest = fault.New(fault.Invalid, "bad request")
 
 func read[T model.Resource](ctx context.Context, r *Resolver, id string) (T, error) {
 	var zero T

@@ -9,6 +9,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
+	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/storage"
@@ -17,7 +18,7 @@ import (
 type referenceResolver struct{ Resolver *Resolver }
 
 // ErrUnresolvable reports a reference that names nothing this server holds.
-var ErrUnresolvable = errors.New("unresolvable reference")
+var ErrUnresolvable = fault.New(fault.NotFound, "unresolvable reference")
 
 // Resource resolves a reference: "#id" within the containing resource, "Type/id" (optionally
 // "/_history/n") through the request's loader. An unresolvable reference is an error unless
@@ -38,7 +39,7 @@ func (r *referenceResolver) resolve(ctx context.Context, obj *model.Reference, t
 	if local, ok := strings.CutPrefix(ref, "#"); ok {
 		res := containedResource(ctx, local)
 		if res == nil {
-			return nil, fmt.Errorf("%w: no contained resource %q", ErrUnresolvable, ref)
+			return nil, fmt.Errorf("reference %q: %w: no contained resource has its id", ref, ErrUnresolvable)
 		}
 		if typeArg != nil && res.TypeName() != string(*typeArg) {
 			return nil, nil
@@ -47,7 +48,7 @@ func (r *referenceResolver) resolve(ctx context.Context, obj *model.Reference, t
 	}
 	typ, id, version, ok := parseReference(ref)
 	if !ok {
-		return nil, fmt.Errorf("%w: %q is not a Type/id reference to this server", ErrUnresolvable, ref)
+		return nil, fmt.Errorf("reference %q: %w: it is not a Type/id reference to this server", ref, ErrUnresolvable)
 	}
 	if typeArg != nil && typ != string(*typeArg) {
 		return nil, nil
@@ -62,24 +63,21 @@ func (r *referenceResolver) resolve(ctx context.Context, obj *model.Reference, t
 	return r.Resolver.loadResource(ctx, typ, id)
 }
 
-// parseReference splits a relative literal reference "Type/id" or "Type/id/_history/n".
+// parseReference returns the parts of a relative literal reference "Type/id" or
+// "Type/id/_history/n": one to this server, whose versions are numbered from 1.
 func parseReference(ref string) (typ, id string, version int64, ok bool) {
-	parts := strings.Split(ref, "/")
-	switch {
-	case len(parts) == 2:
-	case len(parts) == 4 && parts[2] == "_history":
-		v, err := strconv.ParseInt(parts[3], 10, 64)
+	r, ok := model.ParseReference(ref)
+	if !ok || !r.IsRelative() {
+		return "", "", 0, false
+	}
+	if r.Version != "" {
+		v, err := strconv.ParseInt(r.Version, 10, 64)
 		if err != nil || v < 1 {
 			return "", "", 0, false
 		}
 		version = v
-	default:
-		return "", "", 0, false
 	}
-	if !model.IsResourceType(parts[0]) || parts[1] == "" {
-		return "", "", 0, false
-	}
-	return parts[0], parts[1], version, true
+	return r.Type, r.ID, version, true
 }
 
 // containedResource finds the contained resource with the given id in the nearest enclosing

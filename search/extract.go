@@ -346,9 +346,9 @@ func referenceEntries(v fhirpath.Value) []bson.D {
 		var out []bson.D
 		if ref := str(d, "reference"); ref != "" && !strings.HasPrefix(ref, "#") {
 			e := bson.D{{Key: fRef, Value: ref}}
-			if t, id, ok := SplitReference(ref); ok {
-				e = bson.D{{Key: fRef, Value: t + "/" + id}, {Key: fRefT, Value: t}, {Key: fRefID, Value: id}}
-				if ref != t+"/"+id {
+			if r, ok := model.ParseReference(ref); ok {
+				e = bson.D{{Key: fRef, Value: r.Relative()}, {Key: fRefT, Value: r.Type}, {Key: fRefID, Value: r.ID}}
+				if ref != r.Relative() {
 					e = append(e, bson.E{Key: fExact, Value: ref})
 				}
 			}
@@ -365,32 +365,6 @@ func referenceEntries(v fhirpath.Value) []bson.D {
 		return out
 	}
 	return nil
-}
-
-// SplitReference returns the type and id of a literal reference: "Type/id",
-// "Type/id/_history/v" or an absolute URL ending that way.
-func SplitReference(ref string) (typ, id string, ok bool) {
-	parts := strings.Split(ref, "/")
-	if n := len(parts); n >= 4 && parts[n-2] == "_history" {
-		parts = parts[:n-2]
-	}
-	n := len(parts)
-	if n < 2 || model.SearchParams(parts[n-2]) == nil || !validID(parts[n-1]) {
-		return "", "", false
-	}
-	return parts[n-2], parts[n-1], true
-}
-
-func validID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 func number(x any) (float64, bool) {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/fhirgate/fhirgate/model"
 )
 
 // Finder runs the sub-searches of chained parameters and _has.
@@ -243,21 +245,21 @@ func (c *cond) referenceMatch(pre, v string) (bson.D, bool, error) {
 		return nil, false, unsupported("%s.%s: hierarchical reference search", arg, c.mod)
 	case "":
 	default: // a target type
-		if !validID(v) {
+		if !model.ValidID(v) {
 			return nil, false, invalid("%s.%s takes a resource id, got %q", arg, c.mod, v)
 		}
 		return bson.D{{Key: pre + fRef, Value: c.mod + "/" + v}}, false, nil
 	}
-	if t, id, ok := SplitReference(v); ok {
+	if r, ok := model.ParseReference(v); ok {
 		if !strings.Contains(v, "://") {
-			return bson.D{{Key: pre + fRef, Value: t + "/" + id}}, false, nil
+			return bson.D{{Key: pre + fRef, Value: r.Relative()}}, false, nil
 		}
 		// An absolute URL matches a reference written either way.
 		return bson.D{{Key: "$or", Value: bson.A{
 			bson.D{{Key: pre + fExact, Value: v}}, bson.D{{Key: pre + fRef, Value: v}},
 		}}}, false, nil
 	}
-	if validID(v) {
+	if model.ValidID(v) {
 		m := bson.D{{Key: pre + fRefID, Value: v}}
 		if len(c.param.Targets) > 0 {
 			ts := bson.A{}
@@ -552,9 +554,9 @@ func (c *cond) hasFilter(fc *finderCtx) (bson.D, error) {
 	ids := bson.A{}
 	seen := map[string]bool{}
 	for _, r := range refs {
-		if t, id, ok := SplitReference(r); ok && t == c.typ && !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
+		if ref, ok := model.ParseReference(r); ok && ref.Type == c.typ && !seen[ref.ID] {
+			seen[ref.ID] = true
+			ids = append(ids, ref.ID)
 		}
 	}
 	return bson.D{{Key: fieldID, Value: bson.D{{Key: "$in", Value: ids}}}}, nil

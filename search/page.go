@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/fhirpath"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/storage"
@@ -20,7 +20,7 @@ import (
 
 // ErrTooMany reports a result larger than the caller may receive at once: a list is
 // never cut silently.
-var ErrTooMany = errors.New("too many results")
+var ErrTooMany = fault.New(fault.TooMany, "too many results")
 
 // Runner executes searches on one datastore.
 type Runner struct {

@@ -11,15 +11,16 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/model"
 )
 
 // ErrInvalid marks a search the caller got wrong: an unknown parameter, a malformed
 // value, a modifier the parameter type does not have.
-var ErrInvalid = errors.New("invalid search")
+var ErrInvalid = fault.New(fault.Invalid, "invalid search")
 
 // ErrUnsupported marks a valid FHIR search feature this server does not implement.
-var ErrUnsupported = errors.New("unsupported search")
+var ErrUnsupported = fault.New(fault.Unsupported, "unsupported search")
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))

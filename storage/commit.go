@@ -13,6 +13,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/fhirgate/fhirgate/model"
 )
 
 // Op is the kind of a write.
@@ -139,7 +141,7 @@ func (s *Store) checkWrites(ctx context.Context, writes []Write) ([]*typeColls, 
 		switch {
 		case w.Op < OpPut || w.Op > OpDelete:
 			problem = "unknown operation " + w.Op.String()
-		case !idRE.MatchString(w.ID):
+		case !model.ValidID(w.ID):
 			problem = "malformed id"
 		case w.IfMatch < 0:
 			problem = "negative IfMatch"

@@ -4,34 +4,37 @@ import (
 	"errors"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/fhirgate/fhirgate/fault"
 )
 
 // Sentinel errors returned by storage, always wrapped with the type, id and versions
-// involved; test for them with [errors.Is].
+// involved; test for them with [errors.Is]. They are opaque (see fault.Opaque): storage's
+// messages hold keys and driver text, so clients are told only their kind.
 var (
 	// ErrNotFound means the resource, version or datastore does not exist.
-	ErrNotFound = errors.New("storage: not found")
+	ErrNotFound = fault.Opaque(fault.NotFound, "not found")
 	// ErrDeleted means the current version of the resource is a deletion; its history remains.
-	ErrDeleted = errors.New("storage: deleted")
+	ErrDeleted = fault.Opaque(fault.Deleted, "deleted")
 	// ErrConflict means a write named a version that is no longer current.
-	ErrConflict = errors.New("storage: version conflict")
+	ErrConflict = fault.Opaque(fault.Conflict, "version conflict")
 	// ErrExists means a create named a resource that already exists.
-	ErrExists = errors.New("storage: already exists")
+	ErrExists = fault.Opaque(fault.Exists, "already exists")
 	// ErrInvalid means an argument was malformed: a name, an id, an operation or resource JSON.
-	ErrInvalid = errors.New("storage: invalid argument")
+	ErrInvalid = fault.Opaque(fault.Invalid, "invalid argument")
 	// ErrTooMany means more resources matched than the caller's limit allows.
-	ErrTooMany = errors.New("storage: too many matches")
+	ErrTooMany = fault.Opaque(fault.TooMany, "too many matches")
 	// ErrForbidden means the caller's scope does not allow a write to, or from, a version
 	// the caller sent or can read (see [Scope]).
-	ErrForbidden = errors.New("storage: outside the caller's scope")
+	ErrForbidden = fault.Opaque(fault.Forbidden, "outside the caller's scope")
 )
 
 // errFenced reports that a reader or recovery aborted a commit before it reached its
 // commit point; the commit is retried with a new sequence number.
-var errFenced = errors.New("storage: commit fenced by a concurrent reader")
+var errFenced = errors.New("commit fenced by a concurrent reader")
 
 // errInjected is returned by a commit stopped by the failure-injection hook.
-var errInjected = errors.New("storage: injected failure")
+var errInjected = errors.New("injected failure")
 
 // isDup reports whether err is a duplicate-key error from the server.
 func isDup(err error) bool { return mongo.IsDuplicateKeyError(err) }

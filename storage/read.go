@@ -11,6 +11,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/fhirgate/fhirgate/model"
 )
 
 // lookupWorkers bounds the concurrent point lookups of one call on the embedded engine.
@@ -28,7 +30,7 @@ func (s *Store) Read(ctx context.Context, typ, id string) (*Record, error) {
 	}
 
 	sf, ok := scopeFilter(ctx, typ)
-	if !ok || !idRE.MatchString(id) {
+	if !ok || !model.ValidID(id) {
 		return nil, fmt.Errorf("storage: read %s/%q: %w", typ, id, ErrNotFound)
 	}
 
@@ -107,7 +109,7 @@ func validIDs(ids []string) []string {
 	seen := make(map[string]bool, len(ids))
 
 	for _, id := range ids {
-		if !seen[id] && idRE.MatchString(id) {
+		if !seen[id] && model.ValidID(id) {
 			seen[id] = true
 			out = append(out, id)
 		}
@@ -282,7 +284,7 @@ func (s *Store) ReadVersion(ctx context.Context, typ, id string, v int64) (*Reco
 		return nil, err
 	}
 
-	if !idRE.MatchString(id) || v < 1 {
+	if !model.ValidID(id) || v < 1 {
 		return nil, fmt.Errorf("storage: read %s/%q version %d: %w", typ, id, v, ErrNotFound)
 	}
 
@@ -334,7 +336,7 @@ func (s *Store) History(ctx context.Context, typ, id string) ([]*Record, error) 
 		return nil, err
 	}
 
-	if !idRE.MatchString(id) {
+	if !model.ValidID(id) {
 		return nil, fmt.Errorf("storage: history %s/%q: %w", typ, id, ErrNotFound)
 	}
 

@@ -57,12 +57,9 @@ const (
 	dbPrefix      = "fhirgate_"
 )
 
-var (
-	typeRE = regexp.MustCompile(`^[A-Z][A-Za-z0-9]{0,63}$`)
-	// idRE is the FHIR id grammar; it excludes "/", which separates id and version in
-	// history keys.
-	idRE = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
-)
+// typeRE is the grammar of a collection's resource type. Ids are checked with
+// model.ValidID, whose grammar excludes "/", which separates id and version in history keys.
+var typeRE = regexp.MustCompile(`^[A-Z][A-Za-z0-9]{0,63}$`)
 
 // Store is one datastore: the resources of one tenant, their history and their change
 // feed. It is safe for concurrent use.

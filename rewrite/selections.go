@@ -1,44 +1,37 @@
-package api
+// Package rewrite maps the FHIR GraphQL specification's forms onto fhirgate's statically
+// typed schema: before validation it rewrites untyped selections on resources and reverse
+// references named by type (Selections), and after a repeating element is read it applies
+// the element's list arguments (ListArguments).
+package rewrite
 
 import (
-	"bytes"
-	"context"
-	"fmt"
 	"slices"
 	"strings"
 
-	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
-	"github.com/vektah/gqlparser/v2/formatter"
-	"github.com/vektah/gqlparser/v2/gqlerror"
-	"github.com/vektah/gqlparser/v2/parser"
 )
 
-// resourceSelections accepts the FHIR GraphQL specification's untyped selections on resources,
+// Selections accepts the FHIR GraphQL specification's untyped selections on resources,
 // such as `subject { resource { active } }`, which a statically typed schema would reject because
 // resource is the Resource interface. Before validation, each selected field that the interface
 // lacks moves into inline fragments on the resource types that have it (only the type named by
-// resource's type argument, when given). Queries without such selections pass through untouched.
-type resourceSelections struct {
+// resource's type argument, when given). It also rewrites the specification's reverse
+// references inside a resource (ConditionList(_reference: patient)) into the schema's generic
+// _reverse fields. It is safe for concurrent use.
+type Selections struct {
 	schema *ast.Schema
 	// fieldTypes maps a field name to the resource types defining it, sorted.
 	fieldTypes map[string][]string
 	// common holds the fields of the Resource interface.
 	common map[string]bool
 	// resourceFieldNames are the names of the fields of type Resource anywhere in the schema;
-	// a query that mentions none of them is passed through without parsing.
+	// a query that mentions none of them has nothing to rewrite.
 	resourceFieldNames []string
-	// maxTokens bounds the rewritten query (see Limits.MaxTokens); zero: no bound.
-	maxTokens int
 }
 
-var _ interface {
-	graphql.HandlerExtension
-	graphql.OperationParameterMutator
-} = (*resourceSelections)(nil)
-
-func newResourceSelections(schema *ast.Schema, maxTokens int) *resourceSelections {
-	r := &resourceSelections{schema: schema, fieldTypes: map[string][]string{}, common: map[string]bool{"__typename": true}, maxTokens: maxTokens}
+// NewSelections returns the rewrite of queries against schema.
+func NewSelections(schema *ast.Schema) *Selections {
+	r := &Selections{schema: schema, fieldTypes: map[string][]string{}, common: map[string]bool{"__typename": true}}
 	iface := schema.Types["Resource"]
 	for _, f := range iface.Fields {
 		r.common[f.Name] = true
@@ -64,35 +57,17 @@ func newResourceSelections(schema *ast.Schema, maxTokens int) *resourceSelection
 	return r
 }
 
-func (*resourceSelections) ExtensionName() string                   { return "FHIRResourceSelections" }
-func (*resourceSelections) Validate(graphql.ExecutableSchema) error { return nil }
-
-func (r *resourceSelections) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
-	if !strings.Contains(p.Query, "_reference") && !slices.ContainsFunc(r.resourceFieldNames, func(name string) bool { return strings.Contains(p.Query, name) }) {
-		return nil
-	}
-	doc, err := parser.ParseQuery(&ast.Source{Input: p.Query})
-	if err != nil {
-		return nil // let the executor report the syntax error with its usual message
-	}
-	before := selectionTokens(doc)
-	if !r.rewriteDoc(doc) {
-		return nil
-	}
-	// The rewritten selections share fields between fragments, so that the rewrite takes
-	// linear time; printed, they repeat. Count them before printing.
-	if r.maxTokens > 0 && countTokens(p.Query, r.maxTokens)-before+selectionTokens(doc) > r.maxTokens {
-		return limitError(fmt.Sprintf("the query has more than %d tokens once its selections on resources are made for every resource type that has their fields; name the type with resource(type: X) or ... on X", r.maxTokens))
-	}
-	var buf bytes.Buffer
-	formatter.NewFormatter(&buf, formatter.WithComments()).FormatQueryDocument(doc)
-	p.Query = buf.String()
-	return nil
+// Mentions reports whether query may hold anything to rewrite; when it does not, it need not
+// be parsed.
+func (r *Selections) Mentions(query string) bool {
+	return strings.Contains(query, "_reference") || slices.ContainsFunc(r.resourceFieldNames, func(name string) bool { return strings.Contains(query, name) })
 }
 
-// rewriteDoc rewrites the selections of doc in place and reports whether it changed any.
-func (r *resourceSelections) rewriteDoc(doc *ast.QueryDocument) bool {
-	w := &rewriter{resourceSelections: r, done: map[*ast.Field]bool{}}
+// Rewrite rewrites the selections of doc in place and reports whether it changed any. The
+// rewritten selections share fields between fragments, so that the rewrite takes linear
+// time; printed, they repeat (see SelectionTokens).
+func (r *Selections) Rewrite(doc *ast.QueryDocument) bool {
+	w := &rewriter{Selections: r, done: map[*ast.Field]bool{}}
 	for _, op := range doc.Operations {
 		root := r.schema.Query
 		if op.Operation == ast.Mutation {
@@ -110,7 +85,7 @@ func (r *resourceSelections) rewriteDoc(doc *ast.QueryDocument) bool {
 
 // rewriter is one query's rewrite.
 type rewriter struct {
-	*resourceSelections
+	*Selections
 	// done holds the fields rewritten already: typed places one field in the fragments of
 	// every type that has it, and each is rewritten once, not once per fragment.
 	done    map[*ast.Field]bool
@@ -162,7 +137,7 @@ func (w *rewriter) rewrite(set ast.SelectionSet, typeName string) ast.SelectionS
 
 // typed moves the fields of set that the Resource interface lacks into inline fragments on the
 // resource types that define them (only typeArg, when given).
-func (r *resourceSelections) typed(set ast.SelectionSet, typeArg *string, changed *bool) ast.SelectionSet {
+func (r *Selections) typed(set ast.SelectionSet, typeArg *string, changed *bool) ast.SelectionSet {
 	var keep ast.SelectionSet
 	fragments := map[string]*ast.InlineFragment{}
 	var order []string
@@ -206,7 +181,7 @@ func (r *resourceSelections) typed(set ast.SelectionSet, typeArg *string, change
 // _reverse(type: Condition, _reference: "patient", _params: {clinical_status: "active"})
 // and _reverseConnection(...), keeping the spec's name as the result key and typing the
 // selection with an inline fragment on the source type.
-func (r *resourceSelections) reverseField(f *ast.Field, parent *ast.Definition) bool {
+func (r *Selections) reverseField(f *ast.Field, parent *ast.Definition) bool {
 	if !slices.Contains(parent.Interfaces, "Resource") || f.Arguments.ForName("_reference") == nil {
 		return false
 	}
@@ -262,15 +237,15 @@ func (r *resourceSelections) reverseField(f *ast.Field, parent *ast.Definition) 
 	return true
 }
 
-func (r *resourceSelections) isResourceType(name string) bool {
+func (r *Selections) isResourceType(name string) bool {
 	def := r.schema.Types[name]
 	return def != nil && def.Kind == ast.Object && slices.Contains(def.Interfaces, "Resource")
 }
 
-// selectionTokens returns the number of tokens the selection sets of doc would print as,
+// SelectionTokens returns the number of tokens the selection sets of doc would print as,
 // counting a field shared by several fragments once per place it prints in, in time linear
 // in the number of distinct selections. It saturates rather than overflows.
-func selectionTokens(doc *ast.QueryDocument) int {
+func SelectionTokens(doc *ast.QueryDocument) int {
 	c := tokenCounter{fields: map[*ast.Field]int{}}
 	n := 0
 	for _, op := range doc.Operations {
@@ -359,3 +334,8 @@ func valueTokens(v *ast.Value) int {
 	}
 	return 1
 }
+
+// tokenCap bounds token counts, which saturate rather than overflow.
+const tokenCap = 1 << 40
+
+func addSat(a, b int) int { return min(a+b, tokenCap) }

@@ -1,4 +1,4 @@
-package api
+package guard
 
 import (
 	"bytes"
@@ -25,13 +25,13 @@ import (
 
 var testSchema = graph.NewExecutableSchema(graph.Config{}).Schema()
 
-func testGuard(t testing.TB) *guard {
+func testGuard(t testing.TB) *Guard {
 	t.Helper()
-	policy, err := authz.NewPolicy(authz.PolicyConfig{Groups: objectGroups(testSchema)})
+	policy, err := authz.NewPolicy(authz.PolicyConfig{Groups: ObjectGroups(testSchema)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newGuard(policy, testSchema)
+	return New(policy, testSchema)
 }
 
 func (r *reads) String() string {

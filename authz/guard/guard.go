@@ -1,8 +1,12 @@
-package api
+// Package guard enforces the authorisation policy inside GraphQL: it decides, per role set
+// and schema coordinate, which fields a request may read, which resource types it may read,
+// search and write, which search parameters and FHIRPath expressions it may use (by what they
+// read), and what introspection shows each role. The api package installs it as field and
+// operation middleware and as the resolvers' search guard.
+package guard
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -13,22 +17,27 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/fhirgate/fhirgate/authz"
+	"github.com/fhirgate/fhirgate/fault"
+	"github.com/fhirgate/fhirgate/introspect"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/search"
 )
 
 // errForbidden is the error of everything the policy denies. Its messages name the schema
 // coordinate or type and action, never a value, and are the same whether a value exists.
-var errForbidden = errors.New("forbidden")
+var errForbidden = fault.New(fault.Forbidden, "forbidden")
+
+// errBadArgument is the error of a fhirpath argument that does not compile or type.
+var errBadArgument = fault.New(fault.Invalid, "bad argument")
 
 func forbidden(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errForbidden, fmt.Sprintf(format, args...))
 }
 
-// guard enforces the policy inside GraphQL: on every field of every type (gqlgen field
+// Guard enforces the policy inside GraphQL: on every field of every type (gqlgen field
 // middleware), on the parameters of every search (resolvers.Guard), and on introspection,
-// which shows each role only what it may use (introspect.go).
-type guard struct {
+// which shows each role only what it may use (introspect.go). It is safe for concurrent use.
+type Guard struct {
 	policy *authz.Policy
 	schema *ast.Schema
 	types  *schemaTypes // the schema as FHIRPath analysis sees it
@@ -43,6 +52,13 @@ type guard struct {
 type fieldKey struct{ obj, field string }
 
 type typeAction struct{ typ, act string }
+
+// RootAction returns the resource type and action of a per-type root field of the object
+// Query or Mutation ("Query", "PatientList": "Patient", "search"), and false for any other field.
+func RootAction(obj, field string) (typ, act string, ok bool) {
+	ta, ok := rootActions[fieldKey{obj, field}]
+	return ta.typ, ta.act, ok
+}
 
 // rootActions maps each per-type root field ("Query.PatientList") to the resource type and
 // action it performs: what the guard checks and what the audit trail records.
@@ -69,7 +85,7 @@ type decision struct {
 // roleView holds the decisions of one set of roles, computed on first use and kept until
 // the policy is reloaded.
 type roleView struct {
-	g      *guard
+	g      *Guard
 	roles  []string
 	fields sync.Map // fieldKey -> decision
 
@@ -94,13 +110,20 @@ func accessFrom(ctx context.Context) *access {
 	return a
 }
 
-func newGuard(policy *authz.Policy, schema *ast.Schema) *guard {
-	return &guard{policy: policy, schema: schema, types: &schemaTypes{schema: schema}}
+// WithPrincipal returns ctx carrying the authorisation state of p's requests: the guard
+// checks nothing in a context without one.
+func (g *Guard) WithPrincipal(ctx context.Context, p *authz.Principal) context.Context {
+	return context.WithValue(ctx, accessKey{}, g.access(p))
 }
 
-// objectGroups returns the policy's object groups: resource types and the schema's other
+// New returns the guard of policy over schema.
+func New(policy *authz.Policy, schema *ast.Schema) *Guard {
+	return &Guard{policy: policy, schema: schema, types: &schemaTypes{schema: schema}}
+}
+
+// ObjectGroups returns the policy's object groups: resource types and the schema's other
 // object types (data types, backbone elements, connections).
-func objectGroups(schema *ast.Schema) map[string][]string {
+func ObjectGroups(schema *ast.Schema) map[string][]string {
 	groups := map[string][]string{authz.GroupResource: model.ResourceTypes()}
 	for name, def := range schema.Types {
 		if def.Kind == ast.Object && !model.IsResourceType(name) && !isRoot(name) && !strings.HasPrefix(name, "__") {
@@ -114,7 +137,7 @@ func objectGroups(schema *ast.Schema) map[string][]string {
 func isRoot(name string) bool { return name == "Query" || name == "Mutation" || name == "Subscription" }
 
 // access returns the authorisation state for p.
-func (g *guard) access(p *authz.Principal) *access {
+func (g *Guard) access(p *authz.Principal) *access {
 	key := strings.Join(p.Roles, "\x00")
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -123,7 +146,7 @@ func (g *guard) access(p *authz.Principal) *access {
 	}
 	v := g.views[key]
 	if v == nil {
-		v = &roleView{g: g, roles: slices.Clone(p.Roles), intro: roleIntrospection{answers: newAnswerCache()}}
+		v = &roleView{g: g, roles: slices.Clone(p.Roles), intro: roleIntrospection{answers: introspect.NewCache()}}
 		g.views[key] = v
 	}
 	return &access{p: p, v: v}
@@ -193,9 +216,9 @@ func (a *access) allowsType(typ, act string) bool {
 	return a.v.allows(typ, act) && a.p.ScopeAllows(typ, act)
 }
 
-// fields is the field middleware: every field of every type is checked before it
+// Fields is the field middleware: every field of every type is checked before it
 // resolves, so a denied field is null with a FORBIDDEN error and never computed.
-func (g *guard) fields(ctx context.Context, next graphql.Resolver) (any, error) {
+func (g *Guard) Fields(ctx context.Context, next graphql.Resolver) (any, error) {
 	a := accessFrom(ctx)
 	fc := graphql.GetFieldContext(ctx)
 	if a == nil || fc == nil {
@@ -233,7 +256,7 @@ func (g *guard) fields(ctx context.Context, next graphql.Resolver) (any, error) 
 	return next(ctx)
 }
 
-// checkElementFilters vets the arguments of a repeating element (see listArguments): a filter
+// checkElementFilters vets the arguments of a repeating element (see rewrite.ListArguments): a filter
 // such as address(city: "Lynn") or a fhirpath argument reads the elements it names, so it is
 // allowed only when they are readable, else it would answer yes or no about them.
 func (a *access) checkElementFilters(fc *graphql.FieldContext) error {
@@ -276,8 +299,8 @@ func isSet(arg any) bool {
 // resolves to such a type anyway (contained, or written without a type) is refused after.
 func (a *access) referenced(ctx context.Context, fc *graphql.FieldContext, next graphql.Resolver) (any, error) {
 	if ref, ok := fc.Parent.Result.(*model.Reference); ok && ref != nil && ref.Reference != nil {
-		if typ, _, ok := search.SplitReference(*ref.Reference); ok && !a.allowsType(typ, authz.ActRead) {
-			return nil, forbidden("not permitted to read %s", typ)
+		if r, ok := model.ParseReference(*ref.Reference); ok && !a.allowsType(r.Type, authz.ActRead) {
+			return nil, forbidden("not permitted to read %s", r.Type)
 		}
 	}
 	res, err := next(ctx)
@@ -289,7 +312,7 @@ func (a *access) referenced(ctx context.Context, fc *graphql.FieldContext, next 
 
 // CheckSearch implements resolvers.Guard: searching by a parameter reads the fields behind
 // it, so each one must be readable, and each type searched must be searchable.
-func (g *guard) CheckSearch(ctx context.Context, q *search.Query) error {
+func (g *Guard) CheckSearch(ctx context.Context, q *search.Query) error {
 	a := accessFrom(ctx)
 	if a == nil {
 		return nil

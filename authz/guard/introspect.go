@@ -1,9 +1,7 @@
-package api
+package guard
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"slices"
 	"strings"
 	"sync"
@@ -11,10 +9,10 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/fhirgate/fhirgate/authz"
+	"github.com/fhirgate/fhirgate/introspect"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/search"
 )
@@ -27,19 +25,16 @@ import (
 // copy is consistent (every type a field, argument or interface names is in it), so no
 // answer can name a type that is not shown or dereference one that is missing.
 
-// introspectionCacheSize bounds the introspection answers kept per role set: clients send a
-// handful of different introspection queries (GraphiQL's, codegen tools'), not thousands.
-const introspectionCacheSize = 4
-
 // roleIntrospection is a role set's view of the schema and its cached answers.
 type roleIntrospection struct {
 	once    sync.Once
 	schema  *ast.Schema
 	built   atomic.Bool // schema is set
-	answers *answerCache
+	answers *introspect.Cache
 }
 
-// introspect answers Query.__schema and Query.__type from the role's view of the schema.
+// introspect answers Query.__schema and Query.__type from the role's view of the schema, for
+// operations that also select data (introspect.Answers answers the others).
 func (a *access) introspect(ctx context.Context, fc *graphql.FieldContext, next graphql.Resolver) (any, error) {
 	if oc := graphql.GetOperationContext(ctx); oc == nil || oc.DisableIntrospection {
 		return next(ctx) // gqlgen refuses it
@@ -58,6 +53,16 @@ func (a *access) introspect(ctx context.Context, fc *graphql.FieldContext, next 
 	return next(ctx)
 }
 
+// View is the introspect.View of the request's role set: its view of the schema and the
+// cache of its answers.
+func (g *Guard) View(ctx context.Context) (*ast.Schema, *introspect.Cache) {
+	a := accessFrom(ctx)
+	if a == nil {
+		return nil, nil
+	}
+	return a.v.introspectionSchema(), a.v.intro.answers
+}
+
 // introspectionSchema returns the role set's view of the schema, built on first use.
 func (v *roleView) introspectionSchema() *ast.Schema {
 	v.intro.once.Do(func() {
@@ -67,11 +72,11 @@ func (v *roleView) introspectionSchema() *ast.Schema {
 	return v.intro.schema
 }
 
-// warmIntrospection builds the view of the schema of each role the policy names, one after
+// WarmIntrospection builds the view of the schema of each role the policy names, one after
 // the other, so that no client waits for its role's (a policy decision per field of the
 // schema: a few hundred milliseconds each). It gives up when the policy is reloaded
-// meanwhile: the reload warms again.
-func (g *guard) warmIntrospection() {
+// meanwhile: call it again after each reload.
+func (g *Guard) WarmIntrospection() {
 	gen := g.policy.Generation()
 	for _, r := range g.policy.Roles() {
 		if g.policy.Generation() != gen {
@@ -81,9 +86,9 @@ func (g *guard) warmIntrospection() {
 	}
 }
 
-// introspectionSchemas returns the number of role sets whose view of the schema is built
+// IntrospectionSchemas returns the number of role sets whose view of the schema is built
 // under the policy in force.
-func (g *guard) introspectionSchemas() int {
+func (g *Guard) IntrospectionSchemas() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.gen != g.policy.Generation() {
@@ -98,14 +103,8 @@ func (g *guard) introspectionSchemas() int {
 	return n
 }
 
-// newAnswerCache returns the cache of a role set's introspection answers.
-func newAnswerCache() *answerCache {
-	c, _ := lru.New[[sha256.Size]byte, json.RawMessage](introspectionCacheSize) // the size is valid
-	return c
-}
-
-// introspectionEntries returns the number of introspection answers cached, over all role sets.
-func (g *guard) introspectionEntries() int {
+// IntrospectionEntries returns the number of introspection answers cached, over all role sets.
+func (g *Guard) IntrospectionEntries() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	n := 0
@@ -339,101 +338,4 @@ func reachable(defs map[string]*ast.Definition, possible map[string][]*ast.Defin
 		}
 	}
 	return seen
-}
-
-// answerCache holds a view's introspection answers, by introspectionKey.
-type answerCache = lru.Cache[[sha256.Size]byte, json.RawMessage]
-
-// introspectionView returns the schema a request's introspection shows and the cache of its
-// answers; a nil schema leaves the request to gqlgen.
-type introspectionView func(ctx context.Context) (*ast.Schema, *answerCache)
-
-// view is the guard's introspectionView: the role set's.
-func (g *guard) view(ctx context.Context) (*ast.Schema, *answerCache) {
-	a := accessFrom(ctx)
-	if a == nil {
-		return nil, nil
-	}
-	return a.v.introspectionSchema(), a.v.intro.answers
-}
-
-// wholeSchema is the introspectionView of a server without authorisation: all of s.
-func wholeSchema(s *ast.Schema) introspectionView {
-	answers := newAnswerCache()
-	return func(context.Context) (*ast.Schema, *answerCache) { return s, answers }
-}
-
-// answerIntrospectionOnly answers an operation that only introspects from the view's schema,
-// without gqlgen's executor (introspect_answer.go), and keeps the answer: it depends on the
-// view and the operation alone, and a full introspection writes megabytes.
-func answerIntrospectionOnly(view introspectionView) graphql.OperationMiddleware {
-	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		oc := graphql.GetOperationContext(ctx)
-		if oc == nil || oc.DisableIntrospection || !introspectionOnly(oc.Operation) {
-			return next(ctx)
-		}
-		s, cache := view(ctx)
-		key, ok := introspectionKey(oc)
-		if s == nil || !ok {
-			return next(ctx)
-		}
-		if data, ok := cache.Get(key); ok {
-			return graphql.OneShot(&graphql.Response{Data: data})
-		}
-		data, err := answerIntrospection(oc, s)
-		if err != nil {
-			return next(ctx) // gqlgen answers, or reports, what the direct answer does not know
-		}
-		cache.Add(key, data)
-		return graphql.OneShot(&graphql.Response{Data: data})
-	}
-}
-
-// introspectionOnly reports whether op is a query that selects nothing but __schema, __type
-// and __typename at its root (fragments included).
-func introspectionOnly(op *ast.OperationDefinition) bool {
-	if op == nil || op.Operation != ast.Query {
-		return false
-	}
-	var only func(set ast.SelectionSet, depth int) bool
-	only = func(set ast.SelectionSet, depth int) bool {
-		if depth > 8 { // fragments spreading fragments: not worth following
-			return false
-		}
-		for _, sel := range set {
-			switch s := sel.(type) {
-			case *ast.Field:
-				if s.Name != "__schema" && s.Name != "__type" && s.Name != "__typename" {
-					return false
-				}
-			case *ast.InlineFragment:
-				if !only(s.SelectionSet, depth+1) {
-					return false
-				}
-			case *ast.FragmentSpread:
-				if s.Definition == nil || !only(s.Definition.SelectionSet, depth+1) {
-					return false
-				}
-			}
-		}
-		return len(set) > 0
-	}
-	return only(op.SelectionSet, 0)
-}
-
-// introspectionKey identifies an introspection operation's answer within a role set: the
-// query text, the operation chosen and the variables.
-func introspectionKey(oc *graphql.OperationContext) ([sha256.Size]byte, bool) {
-	vars, err := json.Marshal(oc.Variables) // map keys in order: the same variables, the same bytes
-	if err != nil {
-		return [sha256.Size]byte{}, false
-	}
-	h := sha256.New()
-	for _, part := range []string{oc.RawQuery, oc.OperationName, string(vars)} {
-		h.Write([]byte(part))
-		h.Write([]byte{0})
-	}
-	var key [sha256.Size]byte
-	h.Sum(key[:0])
-	return key, true
 }

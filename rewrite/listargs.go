@@ -1,4 +1,4 @@
-package api
+package rewrite
 
 import (
 	"bytes"
@@ -12,15 +12,20 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/fhirpath"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/search"
 )
 
-// listArguments applies the FHIR GraphQL list arguments to repeating elements after they are
+// errBadArgument is the error of a list argument the element cannot take: a negative _count
+// or _offset, a fhirpath argument that does not compile.
+var errBadArgument = fault.New(fault.Invalid, "bad argument")
+
+// ListArguments applies the FHIR GraphQL list arguments to repeating elements after they are
 // read: sub-field filters such as name(use: official) or extension(url: "..."), then _offset and
 // _count. Root list queries handle their own arguments, so only fields of objects are touched.
-func listArguments(ctx context.Context, next graphql.Resolver) (any, error) {
+func ListArguments(ctx context.Context, next graphql.Resolver) (any, error) {
 	res, err := next(ctx)
 	fc := graphql.GetFieldContext(ctx)
 	if err != nil || fc == nil || len(fc.Args) == 0 || fc.IsResolver || res == nil || strings.HasPrefix(fc.Object, "__") {
@@ -93,6 +98,9 @@ const fhirpathCacheSize = 1024
 
 // fhirpathCache holds compiled fhirpath arguments; queries repeat them.
 var fhirpathCache, _ = lru.New[string, *fhirpath.Expr](fhirpathCacheSize) // the size is valid
+
+// CachedExpressions returns the number of compiled fhirpath arguments kept.
+func CachedExpressions() int { return fhirpathCache.Len() }
 
 func compileFHIRPath(src string) (*fhirpath.Expr, error) {
 	if e, ok := fhirpathCache.Get(src); ok {

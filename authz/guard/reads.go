@@ -1,4 +1,4 @@
-package api
+package guard
 
 import (
 	"strings"
@@ -133,7 +133,7 @@ type paramKey struct{ typ, code, mod string }
 // sorts): every element its expression reads on the way, and the elements of the values it
 // selects that the index holds in the fields such a search compares. Computed once per key: it
 // depends on the schema only. An expression the analysis cannot type reads everything.
-func (g *guard) paramReads(typ string, p *model.SearchParam, mod string) *reads {
+func (g *Guard) paramReads(typ string, p *model.SearchParam, mod string) *reads {
 	k := paramKey{typ, p.Code, mod}
 	if r, ok := g.params.Load(k); ok {
 		return r.(*reads)
@@ -143,7 +143,7 @@ func (g *guard) paramReads(typ string, p *model.SearchParam, mod string) *reads 
 	return r
 }
 
-func (g *guard) computeParamReads(typ string, p *model.SearchParam, mod string) *reads {
+func (g *Guard) computeParamReads(typ string, p *model.SearchParam, mod string) *reads {
 	r := &reads{}
 	if p.Code == "_content" || p.Code == "_text" { // the stored JSON, contained resources included
 		r.all = true
@@ -214,7 +214,7 @@ func (r *reads) value(types fhirpath.Schema, ptype, mod, typ string) {
 }
 
 // expressionReads returns what a client's FHIRPath expression reads on a value of type typ.
-func (g *guard) expressionReads(typ, expr string) (*reads, error) {
+func (g *Guard) expressionReads(typ, expr string) (*reads, error) {
 	e, err := fhirpath.Compile(expr)
 	if err != nil {
 		return nil, err

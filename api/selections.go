@@ -1,0 +1,58 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/formatter"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
+
+	"github.com/fhirgate/fhirgate/rewrite"
+)
+
+// resourceSelections is the handler extension that rewrites the FHIR GraphQL forms of a
+// query before validation (see rewrite.Selections), within the token bound.
+type resourceSelections struct {
+	rw *rewrite.Selections
+	// maxTokens bounds the rewritten query (see Limits.MaxTokens); zero: no bound.
+	maxTokens int
+}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationParameterMutator
+} = (*resourceSelections)(nil)
+
+func newResourceSelections(schema *ast.Schema, maxTokens int) *resourceSelections {
+	return &resourceSelections{rw: rewrite.NewSelections(schema), maxTokens: maxTokens}
+}
+
+func (*resourceSelections) ExtensionName() string                   { return "FHIRResourceSelections" }
+func (*resourceSelections) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (r *resourceSelections) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
+	if !r.rw.Mentions(p.Query) {
+		return nil
+	}
+	doc, err := parser.ParseQuery(&ast.Source{Input: p.Query})
+	if err != nil {
+		return nil // let the executor report the syntax error with its usual message
+	}
+	before := rewrite.SelectionTokens(doc)
+	if !r.rw.Rewrite(doc) {
+		return nil
+	}
+	// The rewritten selections share fields between fragments; printed, they repeat. Count
+	// them before printing.
+	if r.maxTokens > 0 && countTokens(p.Query, r.maxTokens)-before+rewrite.SelectionTokens(doc) > r.maxTokens {
+		return limitError(fmt.Sprintf("the query has more than %d tokens once its selections on resources are made for every resource type that has their fields; name the type with resource(type: X) or ... on X", r.maxTokens))
+	}
+	var buf bytes.Buffer
+	formatter.NewFormatter(&buf, formatter.WithComments()).FormatQueryDocument(doc)
+	p.Query = buf.String()
+	return nil
+}
