@@ -78,6 +78,9 @@ type Client struct {
 	now func() time.Time
 
 	indexer Indexer // nil: no search fields
+	// onCommand is Config.OnCommand, also called for the SQL statements that read the
+	// embedded engine's tables directly.
+	onCommand func(commandName string)
 
 	mu     sync.Mutex
 	stores map[string]*Store
@@ -92,7 +95,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 
-	c := &Client{log: log, gapTimeout: defaultGapTimeout, stores: map[string]*Store{}, indexer: cfg.Indexer}
+	c := &Client{log: log, gapTimeout: defaultGapTimeout, stores: map[string]*Store{}, indexer: cfg.Indexer, onCommand: cfg.OnCommand}
 
 	uri := cfg.URI
 	if uri == "" {

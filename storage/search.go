@@ -218,6 +218,10 @@ func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, sk
 			return ok, err
 		}
 	}
+	if byID, desc := idOrder(sort); embedded && byID && len(filter) == 0 {
+		// A page of everything in _id order: FerretDB would decode and sort the collection.
+		return false, s.sqlPage(ctx, tc, desc, skip, limit, !excludes(projection, "ix"), each)
+	}
 	opts := options.Find()
 
 	if !exact {
@@ -320,6 +324,17 @@ func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, sk
 	}
 
 	return false, nil
+}
+
+// excludes reports whether projection leaves field out.
+func excludes(projection bson.D, field string) bool {
+	for _, e := range projection {
+		if e.Key == field {
+			n, ok := e.Value.(int)
+			return ok && n == 0
+		}
+	}
+	return false
 }
 
 // goValue converts a sort key read from a document to a Go value: a string, an int64,

@@ -24,9 +24,12 @@ const (
 	// IndexTableSuffix ends the name of a collection's search index table.
 	IndexTableSuffix = "_fhirgate_ix"
 	// IndexPlaceholder stands for the quoted index table's name in QueryIndex's SQL;
-	// TablePlaceholder for the collection's own table.
+	// TablePlaceholder for the collection's own table, and DocPlaceholder for its column
+	// that holds each document as FerretDB's JSON (strings as JSON strings, int64 and
+	// int32 as numbers, dates as milliseconds since the epoch, binary data as base64).
 	IndexPlaceholder = "{{ix}}"
 	TablePlaceholder = "{{t}}"
+	DocPlaceholder   = "{{doc}}"
 )
 
 // indexSchema creates the index table of collection table t and its indexes. The table
@@ -128,8 +131,10 @@ func (e *Engine) readDB(dbName string) (*sql.DB, error) {
 }
 
 // QueryIndex runs query on a read-only connection to the file of database dbName, with
-// IndexPlaceholder and TablePlaceholder replaced by the quoted names of the search index
-// table and the table of collection coll, and calls row for each result row.
+// IndexPlaceholder, TablePlaceholder and DocPlaceholder replaced by the quoted names of the
+// search index table, the table of collection coll and its document column, and calls row
+// for each result row. A document's _id is the expression DocPlaceholder+"->'$._id'" (the
+// JSON text of the string), which the index IndexIDs creates serves.
 func (e *Engine) QueryIndex(ctx context.Context, dbName, coll, query string, args []any, row func(*sql.Rows) error) error {
 	_, table, err := e.sqliteTable(ctx, dbName, coll)
 	if err != nil {
@@ -141,6 +146,7 @@ func (e *Engine) QueryIndex(ctx context.Context, dbName, coll, query string, arg
 	}
 	q := strings.ReplaceAll(query, IndexPlaceholder, fmt.Sprintf("%q", table+IndexTableSuffix))
 	q = strings.ReplaceAll(q, TablePlaceholder, fmt.Sprintf("%q", table))
+	q = strings.ReplaceAll(q, DocPlaceholder, fmt.Sprintf("%q", sqliteDocColumn))
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("embedded engine: index query on %s.%s: %w", dbName, coll, err)

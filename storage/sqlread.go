@@ -1,0 +1,150 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"fmt"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+)
+
+// Reads on the embedded engine go to SQLite directly, through the engine's read-only
+// connection (the file is in WAL mode, so a statement sees every commit that preceded it,
+// as a read through FerretDB does). FerretDB would serve a read of n documents by _id as
+// n finds, or as a $in that decodes the whole collection, and a page in _id order by
+// decoding and sorting the whole collection; every document it returns is converted from
+// its stored JSON to BSON on the wire and back. One SQL statement reads any number of
+// documents by _id through the _id index (IndexIDs), or a page in _id order, taking only
+// the fields a record needs.
+
+// sqlReadBatch bounds the ids of one statement, well under SQLite's limit on bound
+// parameters (32,766).
+const sqlReadBatch = 4096
+
+// sqlDocID is the expression of a document's _id, as JSON text, in the table aliased d:
+// the expression of the _id index.
+const sqlDocID = "d." + sqlDoc + "->'$._id'"
+
+const sqlDoc = "{{doc}}"
+
+// sqlDocFields selects, from the table aliased d, what docFromRow reads: the fields of a
+// version and, when withIndex is set, its packed search fields.
+func sqlDocFields(withIndex bool) string {
+	f := func(name string) string { return "d." + sqlDoc + "->>'$." + name + "'" }
+	cols := []string{f("_id"), f("v"), f("ts"), f("seq"), f("del"), f("json")}
+	if withIndex {
+		cols = append(cols, f("ix"))
+	} else {
+		cols = append(cols, "NULL")
+	}
+	return strings.Join(cols, ", ")
+}
+
+// docFromRow builds the BSON document of one row selected with sqlDocFields: the stored
+// document's fields that reads use, with the packed search fields unpacked (withIndex) when
+// selected.
+func docFromRow(rows *sql.Rows) (bson.Raw, error) {
+	var (
+		id         string
+		v, ts, seq sql.NullInt64
+		del        sql.NullBool
+		js, ix     sql.NullString
+	)
+	if err := rows.Scan(&id, &v, &ts, &seq, &del, &js, &ix); err != nil {
+		return nil, err
+	}
+	b := bsoncore.NewDocumentBuilder().
+		AppendString("_id", id).
+		AppendInt64("v", v.Int64).
+		AppendDateTime("ts", ts.Int64).
+		AppendInt64("seq", seq.Int64)
+	if del.Bool {
+		b.AppendBoolean("del", true)
+	}
+	if js.Valid {
+		b.AppendString("json", js.String)
+	}
+	if ix.Valid {
+		data, err := base64.StdEncoding.DecodeString(ix.String)
+		if err != nil {
+			return nil, fmt.Errorf("packed search fields of %s: %w", id, err)
+		}
+		b.AppendBinary("ix", 0, data)
+	}
+	return withIndex(bson.Raw(b.Build())), nil
+}
+
+// sqlReadIDs reads the current documents of ids (distinct, well-formed) on the embedded
+// engine, in key order, nil where absent; with the search fields when withIndex is set.
+func (s *Store) sqlReadIDs(ctx context.Context, tc *typeColls, ids []string, withIndex bool) ([]*bson.Raw, error) {
+	at := make(map[string]int, len(ids))
+	for i, id := range ids {
+		at[id] = i
+	}
+	out := make([]*bson.Raw, len(ids))
+	for start := 0; start < len(ids); start += sqlReadBatch {
+		batch := ids[start:min(start+sqlReadBatch, len(ids))]
+		args := make([]any, len(batch))
+		for i, id := range batch {
+			args[i] = `"` + id + `"` // the JSON text of a well-formed id: no character to escape
+		}
+		q := "SELECT " + sqlDocFields(withIndex) + " FROM {{t}} d WHERE " + sqlDocID +
+			" IN (?" + strings.Repeat(", ?", len(batch)-1) + ")"
+		err := s.sqlQuery(ctx, tc, q, args, func(rows *sql.Rows) error {
+			raw, err := docFromRow(rows)
+			if err != nil {
+				return err
+			}
+			if i, ok := at[raw.Lookup("_id").StringValue()]; ok {
+				out[i] = &raw
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// sqlPage reads, on the embedded engine, the current resources (not deleted) of tc in _id
+// order (descending when desc is set), skipping skip and up to limit (0: all), and calls each
+// with them, search fields included when withIndex is set.
+func (s *Store) sqlPage(ctx context.Context, tc *typeColls, desc bool, skip, limit int64, withIndex bool, each func(bson.Raw) error) error {
+	dir := "ASC"
+	if desc {
+		dir = "DESC"
+	}
+	if limit == 0 {
+		limit = -1
+	}
+	q := "SELECT " + sqlDocFields(withIndex) + " FROM {{t}} d WHERE d." + sqlDoc + "->>'$.del' IS NOT 1" +
+		" ORDER BY " + sqlDocID + " " + dir + " LIMIT ? OFFSET ?"
+	return s.sqlQuery(ctx, tc, q, []any{limit, skip}, func(rows *sql.Rows) error {
+		raw, err := docFromRow(rows)
+		if err != nil {
+			return err
+		}
+		return each(raw)
+	})
+}
+
+// sqlQuery runs one read-only statement on the embedded engine, counted as a round trip.
+func (s *Store) sqlQuery(ctx context.Context, tc *typeColls, q string, args []any, row func(*sql.Rows) error) error {
+	if on := s.c.onCommand; on != nil {
+		on("sql")
+	}
+	return s.c.eng.QueryIndex(ctx, s.db.Name(), tc.cur.Name(), q, args, row)
+}
+
+// idOrder reports whether sort orders by _id alone, and whether descending.
+func idOrder(sort bson.D) (ok, desc bool) {
+	if len(sort) != 1 || sort[0].Key != "_id" {
+		return false, false
+	}
+	n, _ := sort[0].Value.(int)
+	return n == 1 || n == -1, n == -1
+}
