@@ -193,7 +193,7 @@ type medplumAnswer struct {
 	Error   string
 	Loaded  int
 	Results []struct {
-		Name      string
+		Name       string
 		SamplesMs  []float64
 		Data       json.RawMessage
 		ErrorPaths []string

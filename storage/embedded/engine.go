@@ -47,8 +47,9 @@ type Engine struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu  sync.Mutex
-	dbs map[string]*sql.DB // SQLite connections by database name, for indexes
+	mu     sync.Mutex
+	dbs    map[string]*sql.DB // SQLite connections by database name, for indexes
+	tables map[string]string  // collection tables by database and collection name, for reads
 }
 
 // New returns an engine for data directory dir, created when missing. It starts nothing.
@@ -142,7 +143,7 @@ func (e *Engine) Stop() error {
 			errs = append(errs, fmt.Errorf("embedded engine: close %s: %w", name, err))
 		}
 	}
-	e.dbs = map[string]*sql.DB{}
+	e.dbs, e.tables = map[string]*sql.DB{}, nil
 	e.mu.Unlock()
 
 	e.cancel()
