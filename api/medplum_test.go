@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -218,8 +219,12 @@ func runMedplum(t *testing.T, node, dir string, queries []comparison) medplumAns
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	// Node 20 has WebSocket, which @medplum/core needs, behind this flag; later versions accept it.
-	cmd := exec.CommandContext(ctx, node, "--experimental-websocket", script, filepath.Join(dir, "resources.ndjson"), filepath.Join(dir, "queries.json"))
+	args := []string{script, filepath.Join(dir, "resources.ndjson"), filepath.Join(dir, "queries.json")}
+	if v, err := exec.Command(node, "--version").Output(); err == nil && nodeMajor(string(v)) < 22 {
+		// Node 20 has the global WebSocket, which @medplum/core needs, behind this flag.
+		args = append([]string{"--experimental-websocket"}, args...)
+	}
+	cmd := exec.CommandContext(ctx, node, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -231,6 +236,13 @@ func runMedplum(t *testing.T, node, dir string, queries []comparison) medplumAns
 		t.Fatalf("compare.mjs answered %d queries of %d", len(ans.Results), len(queries))
 	}
 	return ans
+}
+
+// nodeMajor returns the major version in node --version's answer ("v20.20.2"), 0 if unreadable.
+func nodeMajor(version string) int {
+	major, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(version), "v"), ".")
+	n, _ := strconv.Atoi(major)
+	return n
 }
 
 // timeFhirgate runs query on e's handler in process, as compare.mjs runs it on Medplum's router,

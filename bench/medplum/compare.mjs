@@ -1,7 +1,7 @@
 // Times FHIR GraphQL queries on Medplum's engine (@medplum/fhir-router over its in-memory
 // repository), for fhirgate's side-by-side comparison (api/medplum_test.go drives it).
 //
-//   node --experimental-websocket compare.mjs <resources.ndjson> <queries.json>
+//   node compare.mjs <resources.ndjson> <queries.json>     (Node 20: node --experimental-websocket ...)
 //
 // resources.ndjson holds one resource per line, loaded as given (ids kept). queries.json is
 // {"warmup": n, "runs": n, "queries": [{"name", "query"}]}. Each query runs warmup times
