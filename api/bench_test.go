@@ -23,6 +23,16 @@ import (
 // driver on the same store, and report round trips per operation. Run:
 //
 //	go test ./api/ -run '^$' -bench . -benchtime 2s
+//
+// What each side does. graphql: parse and validate the query, authorise (off here), read
+// through storage (on the embedded engine a SQL statement on SQLite's read-only connection,
+// which storage owns; on MongoDB a find), decode the resource JSON into the model once,
+// resolve the selected fields and write the JSON answer. raw-*: the official driver sends the
+// find to the same store (FerretDB over the same SQLite file, or MongoDB) and decodes each
+// stored document into a bson.M, whose resource JSON it leaves a string: less work than the
+// graphql side at the application end, the wire and FerretDB's conversion more. On the
+// embedded engine the ratio therefore compares fhirgate's read path with the driver's, not
+// the GraphQL layer alone; round trips count SQL statements and driver commands alike.
 
 // rawCollection connects the official driver straight to the store behind env e.
 func rawCollection(b *testing.B, e *env, coll string) *mongo.Collection {

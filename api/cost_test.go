@@ -443,8 +443,12 @@ func TestHeavyRequestWithinLimits(t *testing.T) {
 	})
 
 	t.Run("a client that goes away stops the storage work", func(t *testing.T) {
-		var finished atomic.Int64
+		var finished, callsAtCancel atomic.Int64
+		callsAtCancel.Store(-1)
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// When the server learns that the client left: the request's context ends.
+			stop := context.AfterFunc(r.Context(), func() { callsAtCancel.CompareAndSwap(-1, cs.calls.Load()) })
+			defer stop()
 			e.handler.ServeHTTP(w, r)
 			finished.Store(time.Now().UnixNano())
 		}))
@@ -469,13 +473,21 @@ func TestHeavyRequestWithinLimits(t *testing.T) {
 		callsAfter, cmdsAfter := cs.calls.Load()-callsAtLeave, commands.Load()-cmdsAtLeave
 		time.Sleep(300 * time.Millisecond)
 		late := commands.Load() - cmdsAtLeave - cmdsAfter
-		t.Logf("client left after %d storage calls; the server finished %v later; %d storage calls and %d commands started after the client left, %d commands after the server finished",
-			callsAtLeave, stopped.Round(time.Millisecond), callsAfter, cmdsAfter, late)
+		atCancel := callsAtCancel.Load()
+		if atCancel < 0 {
+			t.Fatal("the request's context did not end when its client left")
+		}
+		afterCancel := cs.calls.Load() - atCancel
+		t.Logf("client left after %d storage calls; the server finished %v later; %d storage calls and %d commands started after the client left (%d after the server saw it leave), %d commands after the server finished",
+			callsAtLeave, stopped.Round(time.Millisecond), callsAfter, cmdsAfter, afterCancel, late)
 		if stopped > time.Second {
 			t.Errorf("the server went on for %v after the client left", stopped)
 		}
-		if callsAfter > int64(concurrency) {
-			t.Errorf("%d storage calls started after the client left, want at most the %d that may have been entering", callsAfter, concurrency)
+		// Counted from when the server's request context ended, not from when the client left:
+		// until the server notices the closed connection (milliseconds on a busy machine), calls
+		// of a millisecond each go on starting, and that is no failure to stop.
+		if afterCancel > int64(concurrency) {
+			t.Errorf("%d storage calls started after the request's context ended, want at most the %d that may have been entering", afterCancel, concurrency)
 		}
 		// Calls in flight when the client left may finish: on the embedded engine's index path one
 		// call reads its candidates by id in batches, so it may send a few dozen commands more.

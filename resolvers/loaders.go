@@ -24,10 +24,12 @@ type loadersKey struct{}
 // requests would serve one caller's reads to another.
 type Loaders struct {
 	resources *dataloader.Loader[string, model.Resource]
-	batch     dataloader.BatchFunc[string, model.Resource]
+	// cache is the loader's own cache, held here so that prime can tell what the loader
+	// already holds and can store a missing resource's error as well as a resource.
+	cache *dataloader.InMemoryCache[string, model.Resource]
+	batch dataloader.BatchFunc[string, model.Resource]
 
 	mu      sync.Mutex
-	fetched map[string]*fetch        // by prime and fetch, missing resources included
 	reverse map[string]reverseResult // by reverse-reference arguments and parent
 }
 
@@ -50,19 +52,15 @@ func (l *Loaders) storeReverse(key string, results map[string]reverseResult) {
 	}
 }
 
-// fetch is one key's read by prime: done closes when res holds its outcome.
-type fetch struct {
-	done chan struct{}
-	res  dataloader.Result[model.Resource]
-}
-
 // NewLoaders returns the loaders of one request over store.
 func NewLoaders(store Store) *Loaders {
 	batch := batchRead(store)
+	cache := dataloader.NewCache[string, model.Resource]()
 	return &Loaders{
-		batch:   batch,
-		fetched: map[string]*fetch{},
+		batch: batch,
+		cache: cache,
 		resources: dataloader.NewBatchedLoader(batch,
+			dataloader.WithCache[string, model.Resource](cache),
 			dataloader.WithWait[string, model.Resource](loaderWait),
 			dataloader.WithBatchCapacity[string, model.Resource](5000)),
 	}
@@ -80,60 +78,46 @@ func loadersFor(ctx context.Context, store Store) *Loaders {
 	return NewLoaders(store) // a resolver called outside an HTTP request still works, unbatched across calls
 }
 
-// loadResource reads the current version of typ/id: from what this request already fetched,
-// else through the request's loader.
+// loadResource reads the current version of typ/id through the request's loader: from its
+// cache when this request already read or primed it.
 func (r *Resolver) loadResource(ctx context.Context, typ, id string) (model.Resource, error) {
-	return loadersFor(ctx, r.Store).load(ctx, typ+"/"+id)
+	return loadersFor(ctx, r.Store).resources.Load(ctx, typ+"/"+id)()
 }
 
-func (l *Loaders) load(ctx context.Context, key string) (model.Resource, error) {
-	l.mu.Lock()
-	f := l.fetched[key]
-	l.mu.Unlock()
-	if f == nil {
-		return l.resources.Load(ctx, key)()
-	}
-	select {
-	case <-f.done:
-		return f.res.Data, f.res.Error
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// prime fetches the keys not fetched before in exactly one batch, whatever their number, and
-// remembers the outcomes (a missing resource too, so it is not asked for again). It returns the
-// resources found, nil where absent.
+// prime reads the keys that the loader does not hold yet in exactly one batch, whatever their
+// number, and puts the outcomes in the loader's cache (a missing resource's error too, so it is
+// not asked for again). It returns the resources, nil where absent.
 func (l *Loaders) prime(ctx context.Context, keys []string) []model.Resource {
-	l.mu.Lock()
 	var todo []string
-	var mine []*fetch
+	queued := map[string]bool{}
 	for _, k := range keys {
-		if l.fetched[k] == nil {
-			f := &fetch{done: make(chan struct{})}
-			l.fetched[k] = f
+		if _, ok := l.cache.Get(ctx, k); !ok && !queued[k] {
+			queued[k] = true
 			todo = append(todo, k)
-			mine = append(mine, f)
 		}
 	}
-	l.mu.Unlock()
 	if len(todo) > 0 {
 		for i, res := range l.batch(ctx, todo) {
-			mine[i].res = *res
-			close(mine[i].done)
+			if res.Error != nil {
+				err := res.Error
+				l.cache.Set(ctx, todo[i], func() (model.Resource, error) { return nil, err })
+				continue
+			}
+			l.resources.Prime(ctx, todo[i], res.Data)
 		}
 	}
 	out := make([]model.Resource, len(keys))
 	for i, k := range keys {
-		out[i], _ = l.load(ctx, k)
+		out[i], _ = l.resources.Load(ctx, k)()
 	}
 	return out
 }
 
-// fetchOne reads one key at once, bypassing the loader's wait, and remembers the outcome.
+// fetchOne reads one key at once, bypassing the loader's wait, and leaves the outcome in the
+// loader's cache.
 func (l *Loaders) fetchOne(ctx context.Context, key string) (model.Resource, error) {
 	l.prime(ctx, []string{key})
-	return l.load(ctx, key)
+	return l.resources.Load(ctx, key)()
 }
 
 // batchRead reads all keys ("Type/id") with one storage call per resource type, the calls for

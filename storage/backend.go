@@ -44,9 +44,14 @@ type backend interface {
 	// longer current, and reports whether it did.
 	reindexOne(ctx context.Context, s *Store, tc *typeColls, d *versionDoc, f IndexFields) (bool, error)
 
-	// pointLookups reports whether k current documents of tc are read faster one by one
-	// by _id than with one $in query.
-	pointLookups(ctx context.Context, s *Store, tc *typeColls, k int) bool
+	// pageByID calls each with a page of all current documents in _id order (descending
+	// when desc), with their search fields when withIndex is set, outside the driver; it
+	// reports false, having called nothing, when the engine has no such path.
+	pageByID(ctx context.Context, s *Store, tc *typeColls, desc bool, skip, limit int64, withIndex bool, each func(bson.Raw) error) (bool, error)
+	// readCurrent reads the current documents of ids (nil where absent), with their search
+	// fields when withIndex is set, in one round trip outside the driver; ok is false when
+	// the engine has no such path and the driver reads them.
+	readCurrent(ctx context.Context, s *Store, tc *typeColls, ids []string, withIndex bool) (raws []*bson.Raw, ok bool, err error)
 	// historyDocs returns versions upTo..1 of resource id, newest first.
 	historyDocs(ctx context.Context, s *Store, tc *typeColls, id string, upTo int64) ([]*versionDoc, error)
 

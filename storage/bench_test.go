@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // seed stores n current versions r0..r<n-1> of type typ directly, 1,000 per insert:
@@ -160,6 +161,37 @@ func BenchmarkCommitPut(b *testing.B) {
 			doc := bson.D{{Key: "_id", Value: fmt.Sprintf("b%s-%d", run, i)}, {Key: "json", Value: body}}
 			if _, err := raw.InsertOne(ctx, doc); err != nil {
 				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkSearchPage200 compares an unfiltered page of 200 in _id order (a list without
+// parameters) with the raw driver's sorted, limited find.
+func BenchmarkSearchPage200(b *testing.B) {
+	s := benchSetup(b)
+	ctx := context.Background()
+	coll := s.db.Collection("Patient")
+
+	b.Run("storage", func(b *testing.B) {
+		for b.Loop() {
+			recs, err := s.Search(ctx, "Patient", Query{Limit: 200})
+			if err != nil || len(recs) != 200 {
+				b.Fatalf("Search: %d records, %v", len(recs), err)
+			}
+		}
+	})
+
+	b.Run("raw-find", func(b *testing.B) {
+		opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(200).SetBatchSize(201)
+		for b.Loop() {
+			cur, err := coll.Find(ctx, bson.D{}, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var docs []bson.Raw
+			if err := cur.All(ctx, &docs); err != nil || len(docs) != 200 {
+				b.Fatalf("find: %d documents, %v", len(docs), err)
 			}
 		}
 	})

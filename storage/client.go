@@ -24,8 +24,6 @@ type Engine interface {
 	Stop() error
 	// IndexIDs makes the engine's {_id: value} lookups on a collection use an index.
 	IndexIDs(ctx context.Context, db, coll string) error
-	// CountDocs counts the documents of a collection without decoding them.
-	CountDocs(ctx context.Context, db, coll string) (int64, error)
 	// IndexSearch creates the engine-side search index of a collection, kept from the
 	// documents' JSON search entries (field ij, see sqlindex.go) in the same transaction
 	// as each write.
@@ -79,6 +77,9 @@ type Client struct {
 	now func() time.Time
 
 	indexer Indexer // nil: no search fields
+	// onCommand is Config.OnCommand, also called for the SQL statements that read the
+	// embedded engine's tables directly.
+	onCommand func(commandName string)
 
 	mu     sync.Mutex
 	stores map[string]*Store
@@ -93,7 +94,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 
-	c := &Client{log: log, gapTimeout: defaultGapTimeout, stores: map[string]*Store{}, indexer: cfg.Indexer}
+	c := &Client{log: log, gapTimeout: defaultGapTimeout, stores: map[string]*Store{}, indexer: cfg.Indexer, onCommand: cfg.OnCommand}
 
 	uri := cfg.URI
 	if uri == "" {

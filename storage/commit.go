@@ -100,9 +100,6 @@ func (s *Store) Commit(ctx context.Context, writes []Write) ([]*Record, error) {
 	for attempt := 1; ; attempt++ {
 		recs, retry, err := s.tryCommit(ctx, writes, tcs, keys)
 		if !retry {
-			for _, tc := range tcs {
-				tc.forgetSize() // the sizes ReadMany plans with may have changed
-			}
 			if err == nil {
 				logAccess(ctx, recs...)
 			}

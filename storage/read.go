@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -34,9 +33,7 @@ func (s *Store) Read(ctx context.Context, typ, id string) (*Record, error) {
 		return nil, fmt.Errorf("storage: read %s/%q: %w", typ, id, ErrNotFound)
 	}
 
-	var raw bson.Raw
-
-	found, err := findByID(ctx, tc.cur, id, &raw)
+	raw, found, err := s.readOne(ctx, tc, id, sf != nil)
 	if err != nil {
 		return nil, fmt.Errorf("storage: read %s/%s: %w", typ, id, err)
 	}
@@ -68,14 +65,28 @@ func (s *Store) Read(ctx context.Context, typ, id string) (*Record, error) {
 	return rec, nil
 }
 
+// readOne reads the current document of id, tombstone included, with its search fields
+// when withIndex is set: on the embedded engine from SQLite directly (sqlread.go).
+func (s *Store) readOne(ctx context.Context, tc *typeColls, id string, withIndex bool) (bson.Raw, bool, error) {
+	if raws, ok, err := s.c.be.readCurrent(ctx, s, tc, []string{id}, withIndex); ok || err != nil {
+		if err != nil || raws[0] == nil {
+			return nil, false, err
+		}
+		return *raws[0], true, nil
+	}
+	var raw bson.Raw
+	found, err := findByID(ctx, tc.cur, id, &raw)
+	return raw, found, err
+}
+
 // ReadMany returns the current versions of the resources of type typ with the given
 // ids, keyed by id. Ids that do not exist, are deleted or are malformed are simply
 // absent from the map; duplicates are looked up once.
 //
 // On MongoDB it costs one round trip (a find with $in, in one batch up to the
 // server's 16 MB reply limit). On the embedded engine, where $in scans the whole
-// collection, it sends the same one $in when the ids are at least a fifth of the
-// collection, and indexed point lookups by _id otherwise, whichever is faster.
+// collection, it reads SQLite directly: one statement per 4,096 ids, served by the _id
+// index (sqlread.go).
 func (s *Store) ReadMany(ctx context.Context, typ string, ids []string) (map[string]*Record, error) {
 	tc, err := s.colls(ctx, typ)
 	if err != nil {
@@ -127,8 +138,7 @@ func (s *Store) fetchCurrent(ctx context.Context, tc *typeColls, ids []string, s
 		return out, nil
 	}
 
-	if s.c.be.pointLookups(ctx, s, tc, len(ids)) {
-		raws, err := lookupAll[bson.Raw](ctx, tc.cur, ids)
+	if raws, ok, err := s.c.be.readCurrent(ctx, s, tc, ids, sf != nil); ok || err != nil {
 		if err != nil {
 			return nil, err
 		}
@@ -177,58 +187,16 @@ func collect(out map[string]*versionDoc, raws []*bson.Raw, sf bson.D) (map[strin
 	return out, nil
 }
 
-// pointLookups: on the embedded engine, whose $in scans the whole collection, unless the
-// ids are a good part of it.
-func (embeddedBackend) pointLookups(ctx context.Context, s *Store, tc *typeColls, k int) bool {
-	return !s.scanCheaper(ctx, tc, k)
+// readCurrent: on the embedded engine, whose $in scans the whole collection, from SQLite
+// directly, one statement per 4,096 ids served by the _id index (sqlread.go).
+func (embeddedBackend) readCurrent(ctx context.Context, s *Store, tc *typeColls, ids []string, withIndex bool) ([]*bson.Raw, bool, error) {
+	raws, err := s.sqlReadIDs(ctx, tc, ids, withIndex)
+	return raws, true, err
 }
 
-// pointLookups: never on MongoDB, whose $in is served by the _id index.
-func (mongoBackend) pointLookups(context.Context, *Store, *typeColls, int) bool { return false }
-
-// scanRatio is how many documents the embedded engine scans in the time of one indexed point
-// lookup: measured at about 60 µs per scanned document against 300 µs per lookup (BenchmarkReadMany).
-const scanRatio = 5
-
-// scanCheaper reports whether, on the embedded engine, one $in query (a scan of the collection
-// in FerretDB, but one round trip) costs less than k indexed point lookups: when k is at least a
-// fifth of the collection. That keeps a batch one round trip whenever it asks for a good part of
-// the collection, and never slower than point lookups.
-func (s *Store) scanCheaper(ctx context.Context, tc *typeColls, k int) bool {
-	if k <= 1 {
-		return false
-	}
-	n, err := s.collectionSize(ctx, tc)
-	if err != nil {
-		return false
-	}
-	return int64(k)*scanRatio >= n
-}
-
-// sizeTTL is how long a collection size counted for scanCheaper is reused: the choice of plan
-// only needs the order of magnitude, and counting on every batch would put two SQLite queries
-// on the read path.
-const sizeTTL = 2 * time.Second
-
-// forgetSize drops the counted size after a commit to the type.
-func (tc *typeColls) forgetSize() {
-	tc.countMu.Lock()
-	tc.countAt = time.Time{}
-	tc.countMu.Unlock()
-}
-
-func (s *Store) collectionSize(ctx context.Context, tc *typeColls) (int64, error) {
-	tc.countMu.Lock()
-	defer tc.countMu.Unlock()
-	if !tc.countAt.IsZero() && time.Since(tc.countAt) < sizeTTL {
-		return tc.count, nil
-	}
-	n, err := s.c.eng.CountDocs(ctx, s.db.Name(), tc.cur.Name())
-	if err != nil {
-		return 0, err
-	}
-	tc.count, tc.countAt = n, time.Now()
-	return n, nil
+// readCurrent: never on MongoDB, whose $in and finds by _id are served by the _id index.
+func (mongoBackend) readCurrent(context.Context, *Store, *typeColls, []string, bool) ([]*bson.Raw, bool, error) {
+	return nil, false, nil
 }
 
 // lookupAll reads the documents with the given _id keys one by one, with bounded

@@ -225,6 +225,11 @@ func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, sk
 			return ok, err
 		}
 	}
+	if byID, desc := idOrder(sort); byID && len(filter) == 0 {
+		if ok, err := s.c.be.pageByID(ctx, s, tc, desc, skip, limit, !excludes(projection, "ix"), each); ok || err != nil {
+			return false, err
+		}
+	}
 	opts := options.Find()
 
 	if !exact {
@@ -324,6 +329,17 @@ func (s *Store) scan(ctx context.Context, tc *typeColls, filter, sort bson.D, sk
 	}
 
 	return false, nil
+}
+
+// excludes reports whether projection leaves field out.
+func excludes(projection bson.D, field string) bool {
+	for _, e := range projection {
+		if e.Key == field {
+			n, ok := e.Value.(int)
+			return ok && n == 0
+		}
+	}
+	return false
 }
 
 // goValue converts a sort key read from a document to a Go value: a string, an int64,

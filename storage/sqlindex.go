@@ -504,8 +504,8 @@ func (s *Store) indexIDs(ctx context.Context, tc *typeColls, q string, args []an
 
 // indexScan is scan through the index table: it calls each with the matching documents
 // (whole, search fields unpacked) in sort order, after skipping skip and up to limit
-// (0: all). It reports false, having called nothing, when the index cannot serve the
-// filter and sort, or when reading the candidates by _id would cost more than the scan.
+// (0: all), reading the candidates from SQLite by _id. It reports false, having called
+// nothing, when the index cannot serve the filter and sort.
 func (embeddedBackend) indexScan(ctx context.Context, s *Store, tc *typeColls, filter, sort bson.D, skip, limit int64, each func(bson.Raw) error) (bool, error) {
 	if s.c.indexer == nil {
 		return false, nil
@@ -529,14 +529,6 @@ func (embeddedBackend) indexScan(ctx context.Context, s *Store, tc *typeColls, f
 	if err != nil {
 		return false, err
 	}
-	need := int64(len(ids))
-	if limit > 0 {
-		need = min(need, skip+limit)
-	}
-	if s.scanCheaper(ctx, tc, int(need)) {
-		return false, nil
-	}
-
 	full := live(filter)
 	var m matcher
 	var n int64
@@ -545,7 +537,7 @@ func (embeddedBackend) indexScan(ctx context.Context, s *Store, tc *typeColls, f
 		if start > 0 {
 			batch = min(2*batch, 4096)
 		}
-		raws, err := lookupAll[bson.Raw](ctx, tc.cur, ids[start:min(start+batch, len(ids))])
+		raws, err := s.sqlReadIDs(ctx, tc, ids[start:min(start+batch, len(ids))], true)
 		if err != nil {
 			return true, err
 		}
@@ -553,7 +545,7 @@ func (embeddedBackend) indexScan(ctx context.Context, s *Store, tc *typeColls, f
 			if r == nil {
 				continue // deleted since the index query
 			}
-			raw := withIndex(*r)
+			raw := *r
 			ok, err := m.match(raw, full)
 			if err != nil {
 				return true, err

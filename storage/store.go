@@ -103,11 +103,6 @@ type typeColls struct {
 	typ  string
 	cur  *mongo.Collection
 	hist *mongo.Collection
-
-	// On the embedded engine: the size of cur as last counted, for ReadMany's choice of plan.
-	countMu sync.Mutex
-	count   int64
-	countAt time.Time
 }
 
 // versionDoc is the document layout of both the current and the history collection.

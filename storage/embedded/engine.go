@@ -47,8 +47,9 @@ type Engine struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu  sync.Mutex
-	dbs map[string]*sql.DB // SQLite connections by database name, for indexes
+	mu     sync.Mutex
+	dbs    map[string]*sql.DB // SQLite connections by database name, for indexes
+	tables map[string]string  // collection tables by database and collection name, for reads
 }
 
 // New returns an engine for data directory dir, created when missing. It starts nothing.
@@ -142,7 +143,7 @@ func (e *Engine) Stop() error {
 			errs = append(errs, fmt.Errorf("embedded engine: close %s: %w", name, err))
 		}
 	}
-	e.dbs = map[string]*sql.DB{}
+	e.dbs, e.tables = map[string]*sql.DB{}, nil
 	e.mu.Unlock()
 
 	e.cancel()
@@ -219,20 +220,6 @@ func (e *Engine) IndexIDs(ctx context.Context, dbName, coll string) error {
 	}
 
 	return nil
-}
-
-// CountDocs returns the number of documents of collection coll of dbName, read from SQLite
-// directly: a B-tree count, where a count through FerretDB would decode every document.
-func (e *Engine) CountDocs(ctx context.Context, dbName, coll string) (int64, error) {
-	db, table, err := e.sqliteTable(ctx, dbName, coll)
-	if err != nil {
-		return 0, err
-	}
-	var n int64
-	if err := db.QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM %q`, table)).Scan(&n); err != nil {
-		return 0, fmt.Errorf("embedded engine: count %s.%s: %w", dbName, coll, err)
-	}
-	return n, nil
 }
 
 // ExplainIDLookup returns SQLite's plan for the exact statement FerretDB runs for a

@@ -26,9 +26,12 @@ const (
 	// IndexTableSuffix ends the name of a collection's search index table.
 	IndexTableSuffix = "_fhirgate_ix"
 	// IndexPlaceholder stands for the quoted index table's name in QueryIndex's SQL;
-	// TablePlaceholder for the collection's own table.
+	// TablePlaceholder for the collection's own table, and DocPlaceholder for its column
+	// that holds each document as FerretDB's JSON (strings as JSON strings, int64 and
+	// int32 as numbers, dates as milliseconds since the epoch, binary data as base64).
 	IndexPlaceholder = "{{ix}}"
 	TablePlaceholder = "{{t}}"
+	DocPlaceholder   = "{{doc}}"
 )
 
 // indexSchema creates the index table of collection table t and its indexes. The table
@@ -129,11 +132,44 @@ func (e *Engine) readDB(dbName string) (*sql.DB, error) {
 	return db, nil
 }
 
-// QueryIndex runs query on a read-only connection to the file of database dbName, with
-// IndexPlaceholder and TablePlaceholder replaced by the quoted names of the search index
-// table and the table of collection coll, and calls row for each result row.
-func (e *Engine) QueryIndex(ctx context.Context, dbName, coll, query string, args []any, row func(*sql.Rows) error) error {
+// tableOf returns the table of collection coll of dbName, remembered after the first
+// lookup: reads would otherwise query FerretDB's metadata table, on the one writing
+// connection, before each statement. FerretDB names a collection's table after the
+// collection, so the name holds for as long as the collection exists.
+func (e *Engine) tableOf(ctx context.Context, dbName, coll string) (string, error) {
+	key := dbName + "\x00" + coll
+	e.mu.Lock()
+	table, ok := e.tables[key]
+	e.mu.Unlock()
+	if ok {
+		return table, nil
+	}
 	_, table, err := e.sqliteTable(ctx, dbName, coll)
+	if err != nil {
+		return "", err
+	}
+	e.mu.Lock()
+	if e.tables == nil {
+		e.tables = map[string]string{}
+	}
+	e.tables[key] = table
+	e.mu.Unlock()
+	return table, nil
+}
+
+func (e *Engine) forgetTable(dbName, coll string) {
+	e.mu.Lock()
+	delete(e.tables, dbName+"\x00"+coll)
+	e.mu.Unlock()
+}
+
+// QueryIndex runs query on a read-only connection to the file of database dbName, with
+// IndexPlaceholder, TablePlaceholder and DocPlaceholder replaced by the quoted names of the
+// search index table, the table of collection coll and its document column, and calls row
+// for each result row. A document's _id is the expression DocPlaceholder+"->'$._id'" (the
+// JSON text of the string), which the index IndexIDs creates serves.
+func (e *Engine) QueryIndex(ctx context.Context, dbName, coll, query string, args []any, row func(*sql.Rows) error) error {
+	table, err := e.tableOf(ctx, dbName, coll)
 	if err != nil {
 		return err
 	}
@@ -143,8 +179,10 @@ func (e *Engine) QueryIndex(ctx context.Context, dbName, coll, query string, arg
 	}
 	q := strings.ReplaceAll(query, IndexPlaceholder, fmt.Sprintf("%q", table+IndexTableSuffix))
 	q = strings.ReplaceAll(q, TablePlaceholder, fmt.Sprintf("%q", table))
+	q = strings.ReplaceAll(q, DocPlaceholder, fmt.Sprintf("%q", sqliteDocColumn))
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
+		e.forgetTable(dbName, coll) // in case the collection was dropped
 		return fmt.Errorf("embedded engine: index query on %s.%s: %w", dbName, coll, err)
 	}
 	defer rows.Close()
