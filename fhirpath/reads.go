@@ -145,6 +145,7 @@ func (a *analysis) call(n *callNode, focus, this []item) []item {
 	case "first":
 		return in
 	case "resolve":
+		a.resolveReads(in)
 		return []item{{}} // a resource of a type known only when evaluated
 	case "extension":
 		return a.member(in, "extension", "")
@@ -155,6 +156,27 @@ func (a *analysis) call(n *callNode, focus, this []item) []item {
 		a.walk(arg, in, in)
 	}
 	return []item{{}}
+}
+
+// resolveReads records what resolve() reads: the reference element of each Reference (the
+// result's type and id come from it) and, for "#id" references, the root's contained.
+func (a *analysis) resolveReads(in []item) {
+	for _, it := range in {
+		if it.typ == "" {
+			a.reads = append(a.reads, Read{Name: "reference"})
+			continue
+		}
+		if elems, ok := a.s.Elements(it.typ); ok {
+			if t, has := elems["reference"]; has {
+				a.reads = append(a.reads, Read{Owner: it.typ, Name: "reference", Type: t})
+			}
+		}
+	}
+	if elems, ok := a.s.Elements(a.root); ok {
+		if t, has := elems["contained"]; has {
+			a.reads = append(a.reads, Read{Owner: a.root, Name: "contained", Type: t})
+		}
+	}
 }
 
 // cast walks target narrowed to typ: a choice element read through a cast reads only the
