@@ -543,3 +543,36 @@ func TestElementFiltersReadWhatTheyName(t *testing.T) {
 	}
 	t.Logf("%d filter arguments checked, %d refused", n, refused)
 }
+
+// TestRoleSetDecidesAsAnyOfItsRoles: a token's set of roles may read a field when one of its
+// roles may, for every pair of the policy's roles and every field of the schema, whether or
+// not the single roles' views were built first.
+func TestRoleSetDecidesAsAnyOfItsRoles(t *testing.T) {
+	singles := testGuard(t) // the single roles' decisions, from a guard of their own
+	roles := singles.policy.Roles()
+	checked := 0
+	for i, a := range roles {
+		for _, b := range roles[i+1:] {
+			g := testGuard(t) // nothing built: the set's view builds its roles' views
+			set := g.access(&authz.Principal{Roles: []string{a, b}}).v
+			va := singles.access(&authz.Principal{Roles: []string{a}}).v
+			vb := singles.access(&authz.Principal{Roles: []string{b}}).v
+			for name, def := range testSchema.Types {
+				if strings.HasPrefix(name, "__") {
+					continue
+				}
+				for _, f := range def.Fields {
+					want := va.field(name, f.Name).ok || vb.field(name, f.Name).ok
+					if got := set.field(name, f.Name); got.ok != want {
+						t.Fatalf("%s,%s on %s.%s: %v, want %v", a, b, name, f.Name, got.ok, want)
+					}
+					checked++
+				}
+			}
+		}
+	}
+	t.Logf("%d decisions of %d role pairs checked", checked, len(roles)*(len(roles)-1)/2)
+	if checked < 100_000 {
+		t.Errorf("only %d decisions checked", checked)
+	}
+}
