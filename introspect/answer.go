@@ -12,15 +12,15 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
-// Answer answers an operation that selects only __schema, __type and __typename at its root
-// (see Only) by walking schema s directly. gqlgen's
+// answer answers an operation that selects only __schema, __type and __typename at its root
+// (see only) by walking schema s directly. gqlgen's
 // executor answers the same fields through its middleware, one goroutine-backed slice
 // marshaller per list and a context per field: for the 100,000-odd fields of a full
 // introspection that took about 400 ms, this takes a tenth of that. It reads the
 // introspection types through gqlgen's own wrappers (WrapSchema, Type.Fields, VisibleArgs...),
 // so what each field holds is decided in one place; api's
 // TestIntrospectionAnswerMatchesExecutor holds the two answers equal byte for byte.
-func Answer(oc *graphql.OperationContext, s *ast.Schema) (json.RawMessage, error) {
+func answer(oc *graphql.OperationContext, s *ast.Schema) (json.RawMessage, error) {
 	w := &introWriter{oc: oc, s: s}
 	w.buf.Grow(1 << 16)
 	sch := introspection.WrapSchema(s)

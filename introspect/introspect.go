@@ -39,12 +39,12 @@ func Whole(s *ast.Schema) View {
 }
 
 // Answers is an operation middleware that answers an operation that only introspects from
-// its view's schema (Answer) and keeps the answer: it depends on the view and the operation
+// its view's schema (answer) and keeps the answer: it depends on the view and the operation
 // alone, and a full introspection writes megabytes. Other operations go on to gqlgen.
 func Answers(view View) graphql.OperationMiddleware {
 	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		oc := graphql.GetOperationContext(ctx)
-		if oc == nil || oc.DisableIntrospection || !Only(oc.Operation) {
+		if oc == nil || oc.DisableIntrospection || !only(oc.Operation) {
 			return next(ctx)
 		}
 		s, cache := view(ctx)
@@ -55,7 +55,7 @@ func Answers(view View) graphql.OperationMiddleware {
 		if data, ok := cache.answers.Get(k); ok {
 			return graphql.OneShot(&graphql.Response{Data: data})
 		}
-		data, err := Answer(oc, s)
+		data, err := answer(oc, s)
 		if err != nil {
 			return next(ctx) // gqlgen answers, or reports, what the direct answer does not know
 		}
@@ -64,14 +64,14 @@ func Answers(view View) graphql.OperationMiddleware {
 	}
 }
 
-// Only reports whether op is a query that selects nothing but __schema, __type
+// only reports whether op is a query that selects nothing but __schema, __type
 // and __typename at its root (fragments included).
-func Only(op *ast.OperationDefinition) bool {
+func only(op *ast.OperationDefinition) bool {
 	if op == nil || op.Operation != ast.Query {
 		return false
 	}
-	var only func(set ast.SelectionSet, depth int) bool
-	only = func(set ast.SelectionSet, depth int) bool {
+	var selects func(set ast.SelectionSet, depth int) bool
+	selects = func(set ast.SelectionSet, depth int) bool {
 		if depth > 8 { // fragments spreading fragments: not worth following
 			return false
 		}
@@ -82,18 +82,18 @@ func Only(op *ast.OperationDefinition) bool {
 					return false
 				}
 			case *ast.InlineFragment:
-				if !only(s.SelectionSet, depth+1) {
+				if !selects(s.SelectionSet, depth+1) {
 					return false
 				}
 			case *ast.FragmentSpread:
-				if s.Definition == nil || !only(s.Definition.SelectionSet, depth+1) {
+				if s.Definition == nil || !selects(s.Definition.SelectionSet, depth+1) {
 					return false
 				}
 			}
 		}
 		return len(set) > 0
 	}
-	return only(op.SelectionSet, 0)
+	return selects(op.SelectionSet, 0)
 }
 
 // key identifies an introspection operation's answer within a view: the
