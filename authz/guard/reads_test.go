@@ -576,3 +576,21 @@ func TestRoleSetDecidesAsAnyOfItsRoles(t *testing.T) {
 		t.Errorf("only %d decisions checked", checked)
 	}
 }
+
+// TestWholeReadOfAnyTypeNeedsEveryType: a value whose type is known only at evaluation (a
+// contained resource resolve() reaches) may be a resource of any type, so reading it whole
+// needs a role that reads every field of every type.
+func TestWholeReadOfAnyTypeNeedsEveryType(t *testing.T) {
+	g := testGuard(t)
+	r := &reads{whole: []string{""}}
+	want := map[string]bool{"admin": true, "analyst": false, "clinician": false, "partner": false, "patient": false}
+	for _, role := range g.policy.Roles() {
+		w, ok := want[role]
+		if !ok {
+			t.Fatalf("no expectation for role %s", role)
+		}
+		if got := g.access(&authz.Principal{Roles: []string{role}}).allowsReads(r); got != w {
+			t.Errorf("%s: whole read of a value of any type allowed %v, want %v", role, got, w)
+		}
+	}
+}
