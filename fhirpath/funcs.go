@@ -480,14 +480,15 @@ func fnDescendants(_ *env, _ *callNode, in []Value) ([]Value, error) {
 }
 
 // fnIif evaluates its criterion, then only the branch it selects. The arguments are
-// evaluated on the input when it is one item, otherwise on the caller's $this.
+// evaluated on the input, with it as $this when it is one item (at the start of a term
+// the input is the caller's $this).
 func fnIif(e *env, c *callNode, in []Value) ([]Value, error) {
 	if len(in) > 1 {
 		return nil, evalErr("iif() expects at most one input item, got %d", len(in))
 	}
-	sub, focus := e, []Value{e.this}
+	sub, focus := e, in
 	if len(in) == 1 {
-		sub, focus = e.iter(in[0], 0), in
+		sub = e.iter(in[0], 0)
 	}
 	crit, err := c.args[0].eval(sub, focus)
 	if err != nil {
@@ -593,8 +594,8 @@ func toBoolean(v Value) (Value, bool) {
 }
 
 var (
-	reInteger = regexp.MustCompile(`^[+-]?\d+$`)
-	reDecimal = regexp.MustCompile(`^[+-]?\d+(\.\d+)?$`)
+	reInteger  = regexp.MustCompile(`^[+-]?\d+$`)
+	reDecimal  = regexp.MustCompile(`^[+-]?\d+(\.\d+)?$`)
 	reQuantity = regexp.MustCompile(`^([+-]?\d+(?:\.\d+)?)\s*(?:'([^']+)'|([a-z]+))?$`)
 )
 

@@ -506,7 +506,8 @@ func addDuration(m moment, q quantity, sub bool) ([]Value, error) {
 		if unit == "year" {
 			n *= 12
 		}
-		months := int64(m.y)*12 + int64(m.mo-1) + n
+		mo := max(m.mo, 1) // a year-precision value has no month: count from January
+		months := int64(m.y)*12 + int64(mo-1) + n
 		if months < 12 || months >= 10000*12 {
 			return nil, nil
 		}

@@ -52,7 +52,12 @@ func (e *Expr) ReadsIn(resource, focus string, s Schema) (reads, results []Read,
 }
 
 // item is what the analysis knows of one value: the element it came from and its type.
-type item struct{ owner, name, typ string }
+// computed marks a value the expression made (a literal, an arithmetic or function result)
+// rather than read: its inputs' reads are recorded where it was made.
+type item struct {
+	owner, name, typ string
+	computed         bool
+}
 
 type analysis struct {
 	s     Schema
@@ -68,7 +73,7 @@ func (a *analysis) fail(format string, args ...any) {
 	}
 }
 
-var boolean = []item{{typ: "boolean"}}
+var boolean = []item{{typ: "boolean", computed: true}}
 
 // walk returns the items node n yields on focus, with this as $this, recording what it
 // reads. It mirrors evaluation: a function's plain arguments are walked on $this, its
@@ -79,11 +84,11 @@ func (a *analysis) walk(n node, focus, this []item) []item {
 		if n.empty {
 			return nil
 		}
-		return []item{{typ: n.v.Type}}
+		return []item{{typ: n.v.Type, computed: true}}
 	case *thisNode:
 		return this
 	case *indexVarNode:
-		return []item{{typ: "integer"}}
+		return []item{{typ: "integer", computed: true}}
 	case *totalNode:
 		if len(a.total) == 0 {
 			return []item{{}} // $total outside aggregate() is an error at evaluation
@@ -93,7 +98,7 @@ func (a *analysis) walk(n node, focus, this []item) []item {
 		return []item{{typ: a.root}}
 	case *varNode:
 		if _, ok := builtinVars[n.name]; ok {
-			return []item{{typ: "string"}}
+			return []item{{typ: "string", computed: true}}
 		}
 		return []item{{}} // a caller's variable: a value of any type
 	case *identNode:
@@ -145,7 +150,7 @@ func (a *analysis) walk(n node, focus, this []item) []item {
 func synthesized(in []item) []item {
 	out := make([]item, len(in))
 	for i, it := range in {
-		out[i] = item{typ: it.typ}
+		out[i] = item{typ: it.typ, computed: true}
 	}
 	return out
 }
@@ -156,15 +161,15 @@ func arithmeticResult(op string, l []item) []item {
 	case "=", "!=", "~", "!~", "<", ">", "<=", ">=", "in", "contains":
 		return boolean
 	case "&":
-		return []item{{typ: "string"}}
+		return []item{{typ: "string", computed: true}}
 	case "div":
-		return []item{{typ: "integer"}}
+		return []item{{typ: "integer", computed: true}}
 	}
 	var out []item
 	for _, it := range l {
 		switch {
 		case it.typ != "" && !isUpper(it.typ), isSubtype(it.typ, "Quantity"):
-			out = append(out, item{typ: it.typ})
+			out = append(out, item{typ: it.typ, computed: true})
 		default:
 			out = append(out, item{}) // unknown: a value of any type
 		}
@@ -214,10 +219,10 @@ func (a *analysis) call(n *callNode, focus, this []item) []item {
 		in = a.walk(n.target, focus, this)
 	}
 	switch n.name {
-	case "iif": // arguments run on the input when it is one item, else on $this
+	case "iif": // arguments run on the input, with it as $this when it is one item
 		var out []item
 		for i, arg := range n.args {
-			r := append(a.walk(arg, in, in), a.walk(arg, this, this)...)
+			r := append(a.walk(arg, in, in), a.walk(arg, in, this)...)
 			if i > 0 { // the criterion is only tested
 				out = append(out, r...)
 			}
@@ -237,6 +242,7 @@ func (a *analysis) call(n *callNode, focus, this []item) []item {
 		a.total = a.total[:len(a.total)-1]
 		return append(init, out...)
 	case "resolve":
+		a.resolveReads(in)
 		return []item{{}} // a resource of a type known only when evaluated
 	case "extension":
 		return a.member(in, "extension", "")
@@ -270,9 +276,30 @@ func (a *analysis) call(n *callNode, focus, this []item) []item {
 		return append(in, args[0]...)
 	}
 	if t, ok := resultTypes[n.name]; ok {
-		return []item{{typ: t}}
+		return []item{{typ: t, computed: true}}
 	}
 	return []item{{}}
+}
+
+// resolveReads records what resolve() reads: the reference element of each Reference (the
+// result's type and id come from it) and, for "#id" references, the root's contained.
+func (a *analysis) resolveReads(in []item) {
+	for _, it := range in {
+		if it.typ == "" {
+			a.reads = append(a.reads, Read{Name: "reference"})
+			continue
+		}
+		if elems, ok := a.s.Elements(it.typ); ok {
+			if t, has := elems["reference"]; has {
+				a.reads = append(a.reads, Read{Owner: it.typ, Name: "reference", Type: t})
+			}
+		}
+	}
+	if elems, ok := a.s.Elements(a.root); ok {
+		if t, has := elems["contained"]; has {
+			a.reads = append(a.reads, Read{Owner: a.root, Name: "contained", Type: t})
+		}
+	}
 }
 
 // repeat walks the projection on its input, then on what it yields, until no item of a
@@ -388,7 +415,7 @@ func (a *analysis) member(in []item, name, cast string) []item {
 // whole records that the items are used whole.
 func (a *analysis) whole(in []item) {
 	for _, it := range in {
-		if it.typ != "" && !isUpper(it.typ) {
+		if it.computed || it.typ != "" && !isUpper(it.typ) {
 			continue // a primitive is read by itself: its element is among the reads already
 		}
 		a.reads = append(a.reads, Read{Owner: it.owner, Name: it.name, Type: it.typ, Whole: true})
