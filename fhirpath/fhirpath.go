@@ -1,6 +1,79 @@
-// Package fhirpath evaluates FHIRPath (the normative N1 grammar) over FHIR resources
-// decoded as generic JSON (map[string]any from encoding/json with UseNumber, so numbers
-// are json.Number). PACKAGE-DOC-BODY
+// Package fhirpath evaluates FHIRPath, the normative N1 grammar
+// (http://hl7.org/fhirpath/N1/), over FHIR resources decoded as generic JSON
+// (map[string]any from encoding/json with UseNumber, so numbers are
+// json.Number), and analyses what an expression reads (Reads) for the
+// authorisation guard.
+//
+// Supported:
+//   - The whole grammar: every operator at its precedence ('.', indexer with
+//     any expression, unary + and -, * / div mod, + - &, is as, |, < <= > >=,
+//     = ~ != !~, in contains, and, or xor, implies); literals (strings with
+//     escapes, integers, decimals, booleans, {}, @date/@dateTime/@Time with
+//     partial precision and offsets, quantities 4 'mg' and calendar durations
+//     2 years); $this, $index, $total; %resource, %rootResource, %context,
+//     %ucum, %sct, %loinc, %'quoted' and caller variables (EvalWith);
+//     // and /* */ comments; `delimited` identifiers. Nesting is bounded.
+//   - Three-valued and/or/xor/implies/not() per the specification's tables;
+//     singleton evaluation; = (empty when dates differ in precision),
+//     ~ (strings ignoring case and whitespace, decimals at the lesser
+//     precision), ordering of strings, numbers, dates/times (offsets
+//     normalised to UTC; seconds and milliseconds one precision) and
+//     quantities of one unit.
+//   - Exact decimal arithmetic (math/big); Integer overflow and division by
+//     zero give empty; date/time + and - of calendar durations and the
+//     UCUM time units (wk d h min s ms, a mo), clamped to the month's end.
+//   - Functions: empty exists all allTrue anyTrue allFalse anyFalse subsetOf
+//     supersetOf count distinct isDistinct; where select repeat ofType;
+//     single first last tail skip take intersect exclude; union combine;
+//     iif, toX and convertsToX for Boolean Integer Decimal String Date
+//     DateTime Time Quantity; indexOf substring startsWith endsWith contains
+//     upper lower replace matches replaceMatches length toChars; abs ceiling
+//     exp floor ln log power round sqrt truncate; children descendants;
+//     trace now today timeOfDay; aggregate; not, is, as; and of the FHIR
+//     additions resolve() and extension('url') in the limited forms below.
+//
+// Not yet supported (Compile rejects unknown functions with an *Error naming
+// them, so nothing silently evaluates to empty):
+//   - UCUM unit conversion: quantities of different units (1000 'mg' and
+//     1 'g') are not comparable, so = and < give empty and + gives empty;
+//     toQuantity(unit) only accepts the unit the value already has.
+//   - Typed evaluation against the StructureDefinitions: element types are
+//     known only for the root resource and values carrying resourceType, for
+//     choice elements (valueQuantity has Type "Quantity"), literals and
+//     computed values, and resolve() results; other elements have Type "",
+//     and is/ofType/as then fall back to the JSON kind, so
+//     Patient.birthDate.ofType(date) is empty while
+//     Observation.effective.ofType(dateTime) works. A string compared with a
+//     date/time is read as one. A path that cannot exist is not a compile
+//     error (Reads reports it against a Schema).
+//   - type(), the FHIR additions memberOf, conformsTo, hasValue, getValue,
+//     htmlChecks, %vs-* and %ext-*; trace() has no output sink.
+//   - A date/time of year or month precision ignores added days and smaller
+//     units; a value with an offset compared with one without is compared as
+//     if both were UTC.
+//
+// Semantics chosen where the specification leaves room:
+//   - A function's plain arguments are evaluated on the caller's $this (the
+//     item of the enclosing where/select, or the root); its expression
+//     arguments (where, select, all, exists, repeat, aggregate) on each input
+//     item, with $this and $index. iif's arguments run on its input.
+//   - and, or and implies do not evaluate the right operand when the left
+//     decides the result.
+//   - repeat() stops with an error past 2000 items, descendants() past
+//     1,000,000; matches() uses Go's RE2 syntax (linear time).
+//   - A choice element name (value) is expanded by looking for keys named
+//     value + a FHIR data type name (valueQuantity, valueDateTime, ...). Only
+//     names that are choice elements of some R4 type expand (model.IsChoiceName):
+//     birth does not read birthDate.
+//   - resolve() loads nothing: for a relative, absolute or versioned literal
+//     reference it returns a stub {"resourceType": T, "id": id} with Type T;
+//     "#id" references resolve to the matching contained resource of the
+//     root. Logical (identifier-only), conditional and urn: references
+//     resolve to nothing. This is enough for `resolve() is Patient`.
+//   - as behaves like ofType on multi-item input instead of raising an
+//     error, matching how R4 search expressions apply it to collections.
+//   - extension('url') takes a string literal and reads only the "extension"
+//     array of complex elements, not the _name companion of primitives.
 package fhirpath
 
 import (

@@ -416,10 +416,15 @@ func fnSelect(e *env, c *callNode, in []Value) ([]Value, error) {
 	return out, nil
 }
 
+// maxRepeat bounds what repeat() may produce: values other than numbers are deduplicated
+// by comparing them one by one, so the cost grows with the square of this.
+const maxRepeat = 2000
+
 // fnRepeat applies the projection to the input, then to its results, until no new items
 // appear; items equal to one already found are not followed again.
 func fnRepeat(e *env, c *callNode, in []Value) ([]Value, error) {
 	var out []Value
+	var seen valueSet
 	queue := in
 	for len(queue) > 0 {
 		var next []Value
@@ -429,13 +434,13 @@ func fnRepeat(e *env, c *callNode, in []Value) ([]Value, error) {
 				return nil, err
 			}
 			for _, w := range r {
-				if !containsValue(out, w) {
+				if seen.add(w) {
 					out = append(out, w)
 					next = append(next, w)
 				}
 			}
-			if len(out) > 10_000 {
-				return nil, evalErr("repeat() produced more than 10000 items")
+			if len(out) > maxRepeat {
+				return nil, evalErr("repeat() produced more than %d items", maxRepeat)
 			}
 		}
 		queue = next

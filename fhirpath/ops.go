@@ -100,18 +100,61 @@ func not3(t tri) tri {
 
 // union merges two collections, dropping items equal to an earlier one.
 func union(l, r []Value) []Value {
+	var s valueSet
 	out := make([]Value, 0, len(l)+len(r))
 	for _, v := range l {
-		if !containsValue(out, v) {
+		if s.add(v) {
 			out = append(out, v)
 		}
 	}
 	for _, v := range r {
-		if !containsValue(out, v) {
+		if s.add(v) {
 			out = append(out, v)
 		}
 	}
 	return out
+}
+
+// valueSet holds distinct values under =. Numbers and booleans, which equal only values of
+// their own kind, are kept by key so large collections of them dedupe in linear time;
+// other values are compared one by one.
+type valueSet struct {
+	keys   map[string]bool
+	others []Value
+}
+
+// add adds v and reports whether it was new.
+func (s *valueSet) add(v Value) bool {
+	if k, ok := setKey(v); ok {
+		if s.keys[k] {
+			return false
+		}
+		if s.keys == nil {
+			s.keys = map[string]bool{}
+		}
+		s.keys[k] = true
+		return true
+	}
+	if containsValue(s.others, v) {
+		return false
+	}
+	s.others = append(s.others, v)
+	return true
+}
+
+func setKey(v Value) (string, bool) {
+	switch d := v.Data.(type) {
+	case bool:
+		if d {
+			return "true", true
+		}
+		return "false", true
+	case json.Number:
+		if n, ok := parseNum(string(d)); ok {
+			return n.r.RatString(), true
+		}
+	}
+	return "", false
 }
 
 func containsValue(vs []Value, v Value) bool {

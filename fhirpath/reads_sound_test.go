@@ -95,7 +95,7 @@ func compareStrings(a, b string) int {
 	return 0
 }
 
-func decodeString(t *testing.T, s string) map[string]any { return decode(t, []byte(s)) }
+func decodeString(t testing.TB, s string) map[string]any { return decode(t, []byte(s)) }
 
 func outcome(e *Expr, res map[string]any) string {
 	got, err := e.Eval(res)

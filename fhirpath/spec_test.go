@@ -3,9 +3,9 @@ package fhirpath
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // specPatient is a small inline resource for the examples of the specification.
@@ -439,5 +439,19 @@ func TestMomentRoundTrip(t *testing.T) {
 			t.Errorf("parseMoment(%q).String() = %q, want %q", s, got, want)
 		}
 	}
-	_ = reflect.DeepEqual
+}
+
+// TestRepeatBounded: a projection that never stops fails fast with an error instead of
+// running for tens of seconds (it took 40 s with quadratic deduplication of 10,000 items).
+func TestRepeatBounded(t *testing.T) {
+	for _, expr := range []string{"(1).repeat($this + 1)", "name.given.repeat($this & 'x')"} {
+		start := time.Now()
+		_, err := MustCompile(expr).Eval(specPatient)
+		if err == nil || !strings.Contains(err.Error(), "more than 2000 items") {
+			t.Errorf("%s: error %v, want the repeat() bound", expr, err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%s took %v", expr, d)
+		}
+	}
 }
