@@ -124,7 +124,9 @@ func (a *analysis) walk(n node, focus, this []item) []item {
 	case *binaryNode:
 		l, r := a.walk(n.l, focus, this), a.walk(n.r, focus, this)
 		switch n.op {
-		case "|":
+		case "|": // dedups by equality, so how many items come out depends on their values
+			a.whole(l)
+			a.whole(r)
 			return append(l, r...)
 		case "and", "or", "xor", "implies": // only whether an operand is there, or its boolean
 			return boolean
@@ -202,7 +204,7 @@ var resultTypes = map[string]string{
 var inspectsNothing = map[string]bool{
 	"empty": true, "exists": true, "count": true, "where": true, "first": true, "last": true,
 	"tail": true, "skip": true, "take": true, "single": true, "all": true, "trace": true,
-	"select": true, "combine": true, "union": true, "now": true, "today": true, "timeOfDay": true,
+	"select": true, "combine": true, "now": true, "today": true, "timeOfDay": true,
 	"allTrue": true, "anyTrue": true, "allFalse": true, "anyFalse": true, "not": true, "is": true,
 }
 

@@ -53,6 +53,11 @@ func TestReads(t *testing.T) {
 		{"address.where($this.city = 'Lynn').exists()", "Address.city Patient.address"},
 		{"%resource.name.exists(given.exists())", "HumanName.given Patient.name"},
 		{"address = address", "Patient.address whole Address"},
+		// union dedups by equality, so its count reveals whether two values are equal
+		{"(name | name).count()", "Patient.name whole HumanName"},
+		{"name.union(name).count()", "Patient.name whole HumanName"},
+		{"name.combine(name).count()", "Patient.name"},
+		{"children().exists()", "whole Patient"},
 		{"generalPractitioner.resolve().name", ".name Patient.generalPractitioner Reference.reference"}, // the stub comes from reference
 		{"birth.exists()", `error: fhirpath: Patient has no element "birth" (in "birth.exists()")`},
 		{"name.postal", `error: fhirpath: HumanName has no element "postal" (in "name.postal")`},
