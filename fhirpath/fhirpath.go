@@ -1,36 +1,66 @@
-// Package fhirpath evaluates the subset of FHIRPath that the FHIR R4
-// SearchParameter expressions use, over resources decoded as generic JSON
+// Package fhirpath evaluates FHIRPath, the normative N1 grammar
+// (http://hl7.org/fhirpath/N1/), over FHIR resources decoded as generic JSON
 // (map[string]any from encoding/json with UseNumber, so numbers are
-// json.Number).
+// json.Number), and analyses what an expression reads (Reads) for the
+// authorisation guard.
 //
-// Supported grammar, loosest binding first:
+// Supported:
+//   - The whole grammar: every operator at its precedence ('.', indexer with
+//     any expression, unary + and -, * / div mod, + - &, is as, |, < <= > >=,
+//     = ~ != !~, in contains, and, or xor, implies); literals (strings with
+//     escapes, integers, decimals, booleans, {}, @date/@dateTime/@Time with
+//     partial precision and offsets, quantities 4 'mg' and calendar durations
+//     2 years); $this, $index, $total; %resource, %rootResource, %context,
+//     %ucum, %sct, %loinc, %'quoted' and caller variables (EvalWith);
+//     // and /* */ comments; `delimited` identifiers. Nesting is bounded.
+//   - Three-valued and/or/xor/implies/not() per the specification's tables;
+//     singleton evaluation; = (empty when dates differ in precision),
+//     ~ (strings ignoring case and whitespace, decimals at the lesser
+//     precision), ordering of strings, numbers, dates/times (offsets
+//     normalised to UTC; seconds and milliseconds one precision) and
+//     quantities of one unit.
+//   - Exact decimal arithmetic (math/big); Integer overflow and division by
+//     zero give empty; date/time + and - of calendar durations and the
+//     UCUM time units (wk d h min s ms, a mo), clamped to the month's end.
+//   - Functions: empty exists all allTrue anyTrue allFalse anyFalse subsetOf
+//     supersetOf count distinct isDistinct; where select repeat ofType;
+//     single first last tail skip take intersect exclude; union combine;
+//     iif, toX and convertsToX for Boolean Integer Decimal String Date
+//     DateTime Time Quantity; indexOf substring startsWith endsWith contains
+//     upper lower replace matches replaceMatches length toChars; abs ceiling
+//     exp floor ln log power round sqrt truncate; children descendants;
+//     trace now today timeOfDay; aggregate; not, is, as; and of the FHIR
+//     additions resolve() and extension('url') in the limited forms below.
 //
-//	expr    := expr 'or' expr | expr 'and' expr
-//	         | expr ('=' | '!=') expr
-//	         | expr '|' expr
-//	         | expr ('is' | 'as') TypeName
-//	         | postfix
-//	postfix := term ( '.' name | '.' func '(' args ')' | '[' integer ']' )*
-//	term    := name | func '(' args ')' | '(' expr ')' | 'string' | integer
-//	         | decimal | true | false | {} | $this | %resource | %rootResource | %context
-//
-// Functions: where(criteria), exists([criteria]), empty(), first(), not(),
-// resolve(), extension('url'), ofType(Type), as(Type), is(Type).
-// TypeName may be qualified with FHIR. or System.
-//
-// Everything else in FHIRPath (arithmetic, ordering comparisons, ~, in,
-// contains, xor, implies, date and quantity literals, $index, other
-// functions, comments) is rejected by Compile with an *Error naming the
-// offset, so an unsupported expression never silently evaluates to empty.
-//
-// Limits that come from evaluating without a schema:
-//   - Types are known only for the root resource and other values carrying
-//     resourceType, for choice elements (valueQuantity has Type "Quantity",
-//     valueString has Type "string"), for literals, and for resolve()
-//     results. Other elements have Type ""; is/ofType/as then fall back to
-//     the JSON kind (string, boolean, integer, decimal), so
+// Not yet supported (Compile rejects unknown functions with an *Error naming
+// them, so nothing silently evaluates to empty):
+//   - UCUM unit conversion: quantities of different units (1000 'mg' and
+//     1 'g') are not comparable, so = and < give empty and + gives empty;
+//     toQuantity(unit) only accepts the unit the value already has.
+//   - Typed evaluation against the StructureDefinitions: element types are
+//     known only for the root resource and values carrying resourceType, for
+//     choice elements (valueQuantity has Type "Quantity"), literals and
+//     computed values, and resolve() results; other elements have Type "",
+//     and is/ofType/as then fall back to the JSON kind, so
 //     Patient.birthDate.ofType(date) is empty while
-//     Observation.effective.ofType(dateTime) works.
+//     Observation.effective.ofType(dateTime) works. A string compared with a
+//     date/time is read as one. A path that cannot exist is not a compile
+//     error (Reads reports it against a Schema).
+//   - type(), the FHIR additions memberOf, conformsTo, hasValue, getValue,
+//     htmlChecks, %vs-* and %ext-*; trace() has no output sink.
+//   - A date/time of year or month precision ignores added days and smaller
+//     units; a value with an offset compared with one without is compared as
+//     if both were UTC.
+//
+// Semantics chosen where the specification leaves room:
+//   - A function's plain arguments are evaluated on the caller's $this (the
+//     item of the enclosing where/select, or the root); its expression
+//     arguments (where, select, all, exists, repeat, aggregate) on each input
+//     item, with $this and $index. iif's arguments run on its input.
+//   - and, or and implies do not evaluate the right operand when the left
+//     decides the result.
+//   - repeat() stops with an error past 2000 items, descendants() past
+//     1,000,000; matches() uses Go's RE2 syntax (linear time).
 //   - A choice element name (value) is expanded by looking for keys named
 //     value + a FHIR data type name (valueQuantity, valueDateTime, ...). Only
 //     names that are choice elements of some R4 type expand (model.IsChoiceName):
@@ -42,26 +72,27 @@
 //     resolve to nothing. This is enough for `resolve() is Patient`.
 //   - as behaves like ofType on multi-item input instead of raising an
 //     error, matching how R4 search expressions apply it to collections.
-//   - extension('url') reads only the "extension" array of complex
-//     elements, not the _name companion of primitives.
-//   - = and != compare strings and booleans exactly, numbers by value, and
-//     complex values structurally; different kinds are unequal.
+//   - extension('url') takes a string literal and reads only the "extension"
+//     array of complex elements, not the _name companion of primitives.
 package fhirpath
 
 import (
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fhirgate/fhirgate/model"
 )
 
 // Value is one item of a FHIRPath result collection.
 type Value struct {
-	// Data is the JSON value: map[string]any, string, bool or json.Number.
+	// Data is the JSON value: map[string]any, string, bool or json.Number. Dates, times and
+	// quantities produced by the expression are a string or a Quantity object with Type set.
 	Data any
 	// Type is the FHIR type when known, e.g. "Reference", "string",
 	// "CodeableConcept" or a resource type; it may be "" (see package doc).
@@ -74,9 +105,8 @@ type Expr struct {
 	root node
 }
 
-// Compile parses an expression once. Syntax errors and constructs outside the
-// supported subset are reported as *Error with the byte offset of the
-// offending token and what was expected there.
+// Compile parses an expression once. Syntax errors are reported as *Error with the byte
+// offset of the offending token and what was expected there.
 func Compile(expr string) (*Expr, error) {
 	toks, err := lex(expr)
 	if err != nil {
@@ -109,12 +139,19 @@ func (e *Expr) String() string { return e.src }
 // Eval evaluates the expression against resource. The resource is the root
 // and the initial focus; its resourceType is the type name usable at the
 // start of a path ("Patient.name" yields nothing on an Observation). The
-// result is never nil on success. Evaluation fails with *Error (Pos -1) only
-// when the data violates the expression's cardinality, e.g. a boolean
-// operator or is applied to more than one item.
+// result is never nil on success. Evaluation fails with *Error (Pos -1) when
+// the data violates the expression's cardinality or types, e.g. a boolean
+// operator applied to more than one item, or an undefined %variable.
 func (e *Expr) Eval(resource map[string]any) ([]Value, error) {
+	return e.EvalWith(resource, nil)
+}
+
+// EvalWith is Eval with caller-supplied environment variables: vars["x"] is %x. The
+// names resource, rootResource, context, ucum, sct and loinc are the specification's and
+// cannot be replaced.
+func (e *Expr) EvalWith(resource map[string]any, vars map[string][]Value) ([]Value, error) {
 	root := Value{Data: resource, Type: typeOf(Value{Data: resource})}
-	env := &env{root: root, this: root}
+	env := &env{root: root, this: root, index: -1, vars: vars, now: time.Now()}
 	out, err := e.root.eval(env, []Value{root})
 	if err != nil {
 		if fe, ok := err.(*Error); ok {
@@ -129,10 +166,29 @@ func (e *Expr) Eval(resource map[string]any) ([]Value, error) {
 	return out, nil
 }
 
+// env is the evaluation context of a (sub)expression.
 type env struct {
-	root Value
-	this Value
+	root  Value
+	this  Value
+	index int // $index, -1 outside an iteration
+	total []Value
+	// hasTotal is true inside aggregate(), where $total is defined.
+	hasTotal bool
+	vars     map[string][]Value
+	now      time.Time // now(), today() and timeOfDay() are fixed for one evaluation
+	// budget counts items produced by repeat() and descendants(), bounded by maxItems.
+	budget *int
 }
+
+// iter returns the context for evaluating an argument on item v at position i.
+func (e *env) iter(v Value, i int) *env {
+	sub := *e
+	sub.this, sub.index = v, i
+	return &sub
+}
+
+// maxItems bounds what repeat() and descendants() may produce in one evaluation.
+const maxItems = 1_000_000
 
 func evalErr(format string, args ...any) error {
 	return &Error{Pos: -1, Msg: fmt.Sprintf(format, args...)}
@@ -158,9 +214,48 @@ type thisNode struct{}
 
 func (thisNode) eval(e *env, _ []Value) ([]Value, error) { return []Value{e.this}, nil }
 
+// indexVarNode is $index: the position of $this in an iteration.
+type indexVarNode struct{}
+
+func (indexVarNode) eval(e *env, _ []Value) ([]Value, error) {
+	if e.index < 0 {
+		return nil, evalErr("$index is defined only inside a function's expression argument")
+	}
+	return []Value{intValue(int64(e.index))}, nil
+}
+
+// totalNode is $total: the running value of aggregate().
+type totalNode struct{}
+
+func (totalNode) eval(e *env, _ []Value) ([]Value, error) {
+	if !e.hasTotal {
+		return nil, evalErr("$total is defined only inside aggregate()")
+	}
+	return e.total, nil
+}
+
+// rootNode is %resource, %rootResource and %context: the resource evaluated.
 type rootNode struct{}
 
 func (rootNode) eval(e *env, _ []Value) ([]Value, error) { return []Value{e.root}, nil }
+
+// builtinVars are the specification's constant environment variables.
+var builtinVars = map[string]string{
+	"ucum": ucumSystem, "sct": "http://snomed.info/sct", "loinc": "http://loinc.org",
+}
+
+// varNode is any other %name: a constant of the specification or a caller's variable.
+type varNode struct{ name string }
+
+func (n *varNode) eval(e *env, _ []Value) ([]Value, error) {
+	if s, ok := builtinVars[n.name]; ok {
+		return []Value{{Data: s, Type: "string"}}, nil
+	}
+	if v, ok := e.vars[n.name]; ok {
+		return v, nil
+	}
+	return nil, evalErr("undefined environment variable %%%s", n.name)
+}
 
 // identNode is a name at the start of a path: a type name matching the focus
 // (Patient or Resource on a Patient) selects the focus itself; otherwise it is a member.
@@ -197,9 +292,10 @@ func (n *memberNode) eval(e *env, focus []Value) ([]Value, error) {
 	return out, nil
 }
 
+// indexNode is target[idx]; idx is evaluated on $this, like a function's argument.
 type indexNode struct {
 	target node
-	idx    int
+	idx    node
 }
 
 func (n *indexNode) eval(e *env, focus []Value) ([]Value, error) {
@@ -207,10 +303,48 @@ func (n *indexNode) eval(e *env, focus []Value) ([]Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.idx < len(in) {
-		return in[n.idx : n.idx+1], nil
+	i, ok, err := intArg(e, n.idx, "[]")
+	if err != nil || !ok {
+		return nil, err
+	}
+	if i >= 0 && i < int64(len(in)) {
+		return in[i : i+1], nil
 	}
 	return nil, nil
+}
+
+type unaryNode struct {
+	op  string
+	arg node
+}
+
+func (n *unaryNode) eval(e *env, focus []Value) ([]Value, error) {
+	in, err := n.arg.eval(e, focus)
+	if err != nil || len(in) == 0 {
+		return nil, err
+	}
+	if len(in) > 1 {
+		return nil, evalErr("unary %s expects a single item, got %d", n.op, len(in))
+	}
+	if n.op == "+" {
+		if _, ok := numOf(in[0]); ok {
+			return in, nil
+		}
+		if _, ok := quantityOf(in[0]); ok {
+			return in, nil
+		}
+		return nil, evalErr("unary + expects a number or quantity, got %s", describe(in[0]))
+	}
+	if x, ok := numOf(in[0]); ok {
+		x.r = new(big.Rat).Neg(x.r)
+		out, _ := x.value()
+		return out, nil
+	}
+	if q, ok := quantityOf(in[0]); ok {
+		q.n.r = new(big.Rat).Neg(q.n.r)
+		return []Value{negQuantity(in[0], q)}, nil
+	}
+	return nil, evalErr("unary - expects a number or quantity, got %s", describe(in[0]))
 }
 
 type binaryNode struct {
@@ -223,55 +357,22 @@ func (n *binaryNode) eval(e *env, focus []Value) ([]Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The right operand of and, or and implies is not needed when the left decides.
+	switch n.op {
+	case "and", "or", "implies":
+		lb, err := toBool3(l, n.op)
+		if err != nil {
+			return nil, err
+		}
+		if (n.op == "and" && lb == False) || (n.op == "or" && lb == True) || (n.op == "implies" && lb == False) {
+			return boolResult(n.op != "and"), nil
+		}
+	}
 	r, err := n.r.eval(e, focus)
 	if err != nil {
 		return nil, err
 	}
-	switch n.op {
-	case "|":
-		out := make([]Value, 0, len(l)+len(r))
-		for _, v := range append(l, r...) {
-			if !containsValue(out, v) {
-				out = append(out, v)
-			}
-		}
-		return out, nil
-	case "=", "!=":
-		if len(l) == 0 || len(r) == 0 {
-			return nil, nil
-		}
-		eq := len(l) == len(r)
-		for i := 0; eq && i < len(l); i++ {
-			eq = dataEqual(l[i].Data, r[i].Data)
-		}
-		return boolResult(eq == (n.op == "=")), nil
-	case "and", "or":
-		lb, lok, err := toBool(l, n.op)
-		if err != nil {
-			return nil, err
-		}
-		rb, rok, err := toBool(r, n.op)
-		if err != nil {
-			return nil, err
-		}
-		if n.op == "and" {
-			switch {
-			case (lok && !lb) || (rok && !rb):
-				return boolResult(false), nil
-			case lok && rok:
-				return boolResult(true), nil
-			}
-			return nil, nil
-		}
-		switch {
-		case (lok && lb) || (rok && rb):
-			return boolResult(true), nil
-		case lok && rok:
-			return boolResult(false), nil
-		}
-		return nil, nil
-	}
-	return nil, evalErr("internal: unknown operator %q", n.op)
+	return binary(n.op, l, r)
 }
 
 type typeOpNode struct {
@@ -294,54 +395,19 @@ func (n *typeOpNode) eval(e *env, focus []Value) ([]Value, error) {
 type argKind int
 
 const (
-	argNone argKind = iota
-	argExpr
+	argExpr argKind = iota
 	argType
 	argString
 )
 
+// funcSpec describes a function: how its arguments parse, how many it takes, and what it
+// does. lambda lists the arguments evaluated once per input item with that item as $this
+// (where's criteria); the others are evaluated once, on the caller's $this.
 type funcSpec struct {
-	arg     argKind
-	minArgs int
-	call    func(e *env, c *callNode, in []Value) ([]Value, error)
-}
-
-var functions map[string]funcSpec
-
-func init() {
-	functions = map[string]funcSpec{
-		"where":  {arg: argExpr, minArgs: 1, call: fnWhere},
-		"exists": {arg: argExpr, call: fnExists},
-		"empty": {call: func(_ *env, _ *callNode, in []Value) ([]Value, error) {
-			return boolResult(len(in) == 0), nil
-		}},
-		"first": {call: func(_ *env, _ *callNode, in []Value) ([]Value, error) {
-			if len(in) == 0 {
-				return nil, nil
-			}
-			return in[:1], nil
-		}},
-		"not": {call: fnNot},
-		"resolve": {call: func(e *env, _ *callNode, in []Value) ([]Value, error) {
-			var out []Value
-			for _, v := range in {
-				if r, ok := resolve(e.root, v); ok {
-					out = append(out, r)
-				}
-			}
-			return out, nil
-		}},
-		"extension": {arg: argString, minArgs: 1, call: fnExtension},
-		"ofType": {arg: argType, minArgs: 1, call: func(_ *env, c *callNode, in []Value) ([]Value, error) {
-			return filterType(in, c.typ), nil
-		}},
-		"as": {arg: argType, minArgs: 1, call: func(_ *env, c *callNode, in []Value) ([]Value, error) {
-			return filterType(in, c.typ), nil
-		}},
-		"is": {arg: argType, minArgs: 1, call: func(_ *env, c *callNode, in []Value) ([]Value, error) {
-			return isType(in, c.typ)
-		}},
-	}
+	arg              argKind
+	minArgs, maxArgs int
+	lambda           []bool
+	call             func(e *env, c *callNode, in []Value) ([]Value, error)
 }
 
 func supportedFunctionList() string {
@@ -373,82 +439,64 @@ func (n *callNode) eval(e *env, focus []Value) ([]Value, error) {
 	return n.fn.call(e, n, in)
 }
 
-// filterItems keeps the items for which criteria is true, evaluating it with
-// each item as focus and $this.
-func filterItems(e *env, criteria node, in []Value, fn string) ([]Value, error) {
-	var out []Value
-	for _, v := range in {
-		sub := &env{root: e.root, this: v}
-		r, err := criteria.eval(sub, []Value{v})
-		if err != nil {
-			return nil, err
-		}
-		b, ok, err := toBool(r, fn+"()")
-		if err != nil {
-			return nil, err
-		}
-		if ok && b {
-			out = append(out, v)
-		}
-	}
-	return out, nil
+// isLambda reports whether argument i is evaluated per input item.
+func (n *callNode) isLambda(i int) bool { return i < len(n.fn.lambda) && n.fn.lambda[i] }
+
+// arg evaluates argument i once, on the caller's $this.
+func (n *callNode) arg(e *env, i int) ([]Value, error) {
+	return n.args[i].eval(e, []Value{e.this})
 }
 
-func fnWhere(e *env, c *callNode, in []Value) ([]Value, error) {
-	return filterItems(e, c.args[0], in, "where")
-}
-
-func fnExists(e *env, c *callNode, in []Value) ([]Value, error) {
-	if len(c.args) == 1 {
-		var err error
-		if in, err = filterItems(e, c.args[0], in, "exists"); err != nil {
-			return nil, err
-		}
-	}
-	return boolResult(len(in) > 0), nil
-}
-
-func fnNot(_ *env, _ *callNode, in []Value) ([]Value, error) {
-	b, ok, err := toBool(in, "not()")
-	if err != nil || !ok {
-		return nil, err
-	}
-	return boolResult(!b), nil
-}
-
-func fnExtension(_ *env, c *callNode, in []Value) ([]Value, error) {
-	var out []Value
-	for _, v := range in {
-		m, ok := v.Data.(map[string]any)
-		if !ok {
-			continue
-		}
-		exts, _ := m["extension"].([]any)
-		for _, x := range exts {
-			xm, ok := x.(map[string]any)
-			if ok && xm["url"] == *c.str {
-				out = append(out, Value{Data: xm, Type: "Extension"})
-			}
-		}
-	}
-	return out, nil
+// on evaluates argument i with item v (at position idx) as focus and $this.
+func (n *callNode) on(e *env, i int, v Value, idx int) ([]Value, error) {
+	return n.args[i].eval(e.iter(v, idx), []Value{v})
 }
 
 func boolResult(b bool) []Value { return []Value{{Data: b, Type: "boolean"}} }
 
-// toBool applies FHIRPath singleton evaluation: empty is unknown (ok false),
-// one boolean is itself, one other item is true, more items are an error.
-func toBool(vs []Value, what string) (b, ok bool, err error) {
+// tri is a three-valued boolean: FHIRPath's empty collection is Unknown.
+type tri int8
+
+// The values of tri.
+const (
+	Unknown tri = iota
+	False
+	True
+)
+
+func triOf(b bool) tri {
+	if b {
+		return True
+	}
+	return False
+}
+
+func (t tri) result() []Value {
+	if t == Unknown {
+		return nil
+	}
+	return boolResult(t == True)
+}
+
+// toBool3 applies FHIRPath singleton evaluation for a Boolean: empty is unknown, one
+// boolean is itself, one other item is true, more items are an error.
+func toBool3(vs []Value, what string) (tri, error) {
 	switch len(vs) {
 	case 0:
-		return false, false, nil
+		return Unknown, nil
 	case 1:
 		if b, isBool := vs[0].Data.(bool); isBool {
-			return b, true, nil
+			return triOf(b), nil
 		}
-		return true, true, nil
+		return True, nil
 	}
-	return false, false, evalErr("%s expects a single boolean, got %d items", what, len(vs))
+	return Unknown, evalErr("%s expects a single boolean, got %d items", what, len(vs))
+}
+
+// toBool is toBool3 as (value, known).
+func toBool(vs []Value, what string) (b, ok bool, err error) {
+	t, err := toBool3(vs, what)
+	return t == True, t != Unknown, err
 }
 
 func isUpper(s string) bool { return s != "" && 'A' <= s[0] && s[0] <= 'Z' }
@@ -507,15 +555,7 @@ func withType(x any, typ string) Value {
 	return Value{Data: x, Type: typ}
 }
 
-func containsValue(vs []Value, v Value) bool {
-	for _, w := range vs {
-		if dataEqual(w.Data, v.Data) {
-			return true
-		}
-	}
-	return false
-}
-
+// dataEqual compares JSON data structurally, numbers by value.
 func dataEqual(a, b any) bool {
 	switch a := a.(type) {
 	case string:
@@ -532,9 +572,42 @@ func dataEqual(a, b any) bool {
 		if a == b {
 			return true
 		}
-		fa, errA := strconv.ParseFloat(string(a), 64)
-		fb, errB := strconv.ParseFloat(string(b), 64)
-		return errA == nil && errB == nil && fa == fb
+		na, okA := parseNum(string(a))
+		nb, okB := parseNum(string(b))
+		return okA && okB && na.r.Cmp(nb.r) == 0
+	case map[string]any:
+		b, ok := b.(map[string]any)
+		if !ok || len(a) != len(b) {
+			return false
+		}
+		for k, va := range a {
+			vb, ok := b[k]
+			if !ok || !dataEqual(va, vb) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		b, ok := b.([]any)
+		if !ok || len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if !dataEqual(a[i], b[i]) {
+				return false
+			}
+		}
+		return true
 	}
 	return reflect.DeepEqual(a, b)
 }
+
+// describe names the kind of v for error messages, without its content (which may be PHI).
+func describe(v Value) string {
+	if t := typeOf(v); t != "" {
+		return t
+	}
+	return "an element"
+}
+
+func strconvInt(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }

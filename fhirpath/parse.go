@@ -3,6 +3,7 @@ package fhirpath
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 )
@@ -38,8 +39,9 @@ const (
 	tString
 	tNumber
 	tDollar  // $this, $index, $total
-	tPercent // %resource, %context, ...
+	tPercent // %resource, %context, %'quoted', ...
 	tPunct
+	tDate // @2014-01-25T14:30, @T14:30 (text without the @)
 )
 
 type token struct {
@@ -64,6 +66,8 @@ func (t token) String() string {
 		return "$" + t.text
 	case tPercent:
 		return "%" + t.text
+	case tDate:
+		return "@" + t.text
 	}
 	return fmt.Sprintf("%q", t.text)
 }
@@ -85,8 +89,30 @@ func lex(src string) ([]token, error) {
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			i++
-		case c == '/' && i+1 < len(src) && (src[i+1] == '/' || src[i+1] == '*'):
-			return nil, errAt(i, "comments are not supported")
+		case c == '/' && i+1 < len(src) && src[i+1] == '/':
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(src) && src[i+1] == '*':
+			end := strings.Index(src[i+2:], "*/")
+			if end < 0 {
+				return nil, errAt(i, "unterminated /* comment")
+			}
+			i += 2 + end + 2
+		case c == '@':
+			m := reDateLiteral.FindString(src[i+1:])
+			if m == "" {
+				return nil, errAt(i, "expected a date, dateTime or time after '@'")
+			}
+			toks = append(toks, token{kind: tDate, text: m, pos: i})
+			i += 1 + len(m)
+		case c == '%' && i+1 < len(src) && (src[i+1] == '\'' || src[i+1] == '`'):
+			s, n, err := lexQuoted(src, i+1, src[i+1])
+			if err != nil {
+				return nil, err
+			}
+			toks = append(toks, token{kind: tPercent, text: s, pos: i, quoted: true})
+			i = n
 		case isIdentStart(c):
 			j := i + 1
 			for j < len(src) && isIdentPart(src[j]) {
@@ -146,7 +172,7 @@ func lex(src string) ([]token, error) {
 				i += 2
 				continue
 			}
-			if strings.IndexByte(".()[]{}|=,<>~+-*/&@", c) >= 0 {
+			if strings.IndexByte(".()[]{}|=,<>~+-*/&", c) >= 0 {
 				toks = append(toks, token{kind: tPunct, text: string(c), pos: i})
 				i++
 				continue
@@ -220,10 +246,15 @@ func lexQuoted(src string, start int, quote byte) (string, int, error) {
 	return "", 0, &Error{Expr: src, Pos: start, Msg: fmt.Sprintf("unterminated %c-quoted literal", quote)}
 }
 
+// reDateLiteral matches the text of a date/time literal after its @; parseMoment checks
+// the values.
+var reDateLiteral = regexp.MustCompile(`^(?:T\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?|\d{4}(?:-\d{2}(?:-\d{2})?)?(?:T(?:\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:\d{2})?)?)?)`)
+
 type parser struct {
-	src  string
-	toks []token
-	i    int
+	src   string
+	toks  []token
+	i     int
+	depth int
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }
@@ -247,49 +278,49 @@ func (p *parser) expectPunct(s string) (token, error) {
 	return t, nil
 }
 
-// Operator precedence, loosest first, following the FHIRPath specification.
-// Operators marked unsupported are recognised only to report them clearly.
-type opInfo struct {
-	prec      int
-	supported bool
-}
-
-var binaryOps = map[string]opInfo{
-	"implies": {1, false},
-	"or":      {2, true}, "xor": {2, false},
-	"and": {3, true},
-	"in":  {4, false}, "contains": {4, false},
-	"=": {5, true}, "!=": {5, true}, "~": {5, false}, "!~": {5, false},
-	"<": {6, false}, ">": {6, false}, "<=": {6, false}, ">=": {6, false},
-	"|":  {7, true},
-	"is": {8, true}, "as": {8, true},
-	"+": {9, false}, "-": {9, false}, "&": {9, false},
-	"*": {10, false}, "/": {10, false}, "div": {10, false}, "mod": {10, false},
+// binaryOps gives the precedence of each binary operator, loosest first, as the
+// FHIRPath specification orders them; unary + and - bind tighter than all of them and
+// looser than '.' and the indexer.
+var binaryOps = map[string]int{
+	"implies": 1,
+	"or":      2, "xor": 2,
+	"and": 3,
+	"in":  4, "contains": 4,
+	"=": 5, "!=": 5, "~": 5, "!~": 5,
+	"<": 6, ">": 6, "<=": 6, ">=": 6,
+	"|":  7,
+	"is": 8, "as": 8,
+	"+": 9, "-": 9, "&": 9,
+	"*": 10, "/": 10, "div": 10, "mod": 10,
 }
 
 // binaryOp returns the operator spelled by t when t is in operator position.
-func binaryOp(t token) (string, opInfo, bool) {
+func binaryOp(t token) (string, int, bool) {
 	if (t.kind == tPunct || (t.kind == tIdent && !t.quoted)) && t.text != "" {
-		if info, ok := binaryOps[t.text]; ok {
-			return t.text, info, true
+		if prec, ok := binaryOps[t.text]; ok {
+			return t.text, prec, true
 		}
 	}
-	return "", opInfo{}, false
+	return "", 0, false
 }
 
+// maxDepth bounds the nesting of an expression, so a hostile one cannot exhaust the stack.
+const maxDepth = 200
+
 func (p *parser) parseExpr(minPrec int) (node, error) {
-	left, err := p.parsePostfix()
+	if p.depth++; p.depth > maxDepth {
+		return nil, p.errf(p.peek(), "expression nested more than %d deep", maxDepth)
+	}
+	defer func() { p.depth-- }()
+	left, err := p.parseUnary()
 	if err != nil {
 		return nil, err
 	}
 	for {
 		t := p.peek()
-		op, info, ok := binaryOp(t)
-		if !ok || info.prec < minPrec {
+		op, prec, ok := binaryOp(t)
+		if !ok || prec < minPrec {
 			return left, nil
-		}
-		if !info.supported {
-			return nil, p.errf(t, "operator %q is not supported", op)
 		}
 		p.next()
 		if op == "is" || op == "as" {
@@ -300,12 +331,30 @@ func (p *parser) parseExpr(minPrec int) (node, error) {
 			left = &typeOpNode{op: op, arg: left, typ: typ}
 			continue
 		}
-		right, err := p.parseExpr(info.prec + 1)
+		right, err := p.parseExpr(prec + 1)
 		if err != nil {
 			return nil, err
 		}
 		left = &binaryNode{op: op, l: left, r: right}
 	}
+}
+
+// parseUnary parses a polarity expression: + or - applied to a postfix expression.
+func (p *parser) parseUnary() (node, error) {
+	t := p.peek()
+	if t.kind == tPunct && (t.text == "-" || t.text == "+") {
+		p.next()
+		if p.depth++; p.depth > maxDepth {
+			return nil, p.errf(t, "expression nested more than %d deep", maxDepth)
+		}
+		defer func() { p.depth-- }()
+		arg, err := p.parseUnary()
+		if err != nil {
+			return nil, err
+		}
+		return &unaryNode{op: t.text, arg: arg}, nil
+	}
+	return p.parsePostfix()
 }
 
 // parseTypeSpec parses a type specifier: Name, FHIR.Name or System.Name.
@@ -328,18 +377,22 @@ func (p *parser) parseTypeSpec() (string, error) {
 			if sys, ok := systemTypes[t2.text]; ok {
 				return sys, nil
 			}
-			return "", p.errf(t2, "unsupported System type %q", t2.text)
+			return "", p.errf(t2, "unknown System type %q", t2.text)
 		default:
 			return "", p.errf(t, "unknown type namespace %q (expected FHIR or System)", name)
 		}
 	}
+	if sys, ok := systemTypes[name]; ok {
+		return sys, nil // an unqualified System type name (String, Integer, ...)
+	}
 	return name, nil
 }
 
-// systemTypes maps FHIRPath System types to the FHIR primitive they hold.
+// systemTypes maps FHIRPath System types to the FHIR type that holds them.
 var systemTypes = map[string]string{
 	"String": "string", "Boolean": "boolean", "Integer": "integer",
 	"Decimal": "decimal", "Date": "date", "DateTime": "dateTime", "Time": "time",
+	"Quantity": "Quantity",
 }
 
 func (p *parser) parsePostfix() (node, error) {
@@ -369,12 +422,13 @@ func (p *parser) parsePostfix() (node, error) {
 			n = &memberNode{target: n, name: name.text}
 		case "[":
 			p.next()
-			num := p.next()
-			if num.kind != tNumber || strings.Contains(num.text, ".") {
-				return nil, p.errf(num, "expected an integer literal index, found %s (only literal indexes are supported)", num)
+			if c := p.peek(); c.kind == tPunct && c.text == "]" {
+				return nil, p.errf(c, "expected an index expression, found %s", c)
 			}
-			var idx int
-			fmt.Sscan(num.text, &idx)
+			idx, err := p.parseExpr(0)
+			if err != nil {
+				return nil, err
+			}
 			if _, err := p.expectPunct("]"); err != nil {
 				return nil, err
 			}
@@ -391,25 +445,29 @@ func (p *parser) parseTerm() (node, error) {
 	case tString:
 		return &literalNode{v: Value{Data: t.text, Type: "string"}}, nil
 	case tNumber:
-		typ := "integer"
-		if strings.Contains(t.text, ".") {
-			typ = "decimal"
+		return p.parseNumber(t)
+	case tDate:
+		m, ok := parseMoment(t.text, "")
+		if !ok {
+			return nil, p.errf(t, "invalid date/time literal %s", t)
 		}
-		if n := p.peek(); n.kind == tString || (n.kind == tIdent && !n.quoted && isUnit(n.text)) {
-			return nil, p.errf(n, "quantity literals are not supported")
-		}
-		return &literalNode{v: Value{Data: json.Number(t.text), Type: typ}}, nil
+		return &literalNode{v: Value{Data: m.String(), Type: m.kind}}, nil
 	case tDollar:
-		if t.text == "this" {
+		switch t.text {
+		case "this":
 			return &thisNode{}, nil
+		case "index":
+			return &indexVarNode{}, nil
+		case "total":
+			return &totalNode{}, nil
 		}
-		return nil, p.errf(t, "$%s is not supported (only $this)", t.text)
+		return nil, p.errf(t, "unknown variable $%s (expected $this, $index or $total)", t.text)
 	case tPercent:
 		switch t.text {
 		case "resource", "rootResource", "context":
 			return &rootNode{}, nil
 		}
-		return nil, p.errf(t, "environment variable %%%s is not supported (only %%resource, %%rootResource, %%context)", t.text)
+		return &varNode{name: t.text}, nil
 	case tIdent:
 		if !t.quoted {
 			switch t.text {
@@ -440,22 +498,33 @@ func (p *parser) parseTerm() (node, error) {
 				return nil, err
 			}
 			return &literalNode{empty: true}, nil
-		case "@":
-			return nil, p.errf(t, "date/time literals are not supported")
-		case "-", "+":
-			return nil, p.errf(t, "unary %q is not supported", t.text)
 		}
 	}
 	return nil, p.errf(t, "expected an expression, found %s", t)
 }
 
-func isUnit(s string) bool {
-	switch s {
-	case "year", "years", "month", "months", "week", "weeks", "day", "days",
-		"hour", "hours", "minute", "minutes", "second", "seconds", "millisecond", "milliseconds":
-		return true
+// parseNumber parses an Integer or Decimal literal, or a Quantity when a unit follows:
+// a UCUM unit as a string ('mg') or a calendar duration keyword (days).
+func (p *parser) parseNumber(t token) (node, error) {
+	typ := "integer"
+	if strings.Contains(t.text, ".") {
+		typ = "decimal"
 	}
-	return false
+	n := p.peek()
+	switch {
+	case n.kind == tString:
+		p.next()
+		return &literalNode{v: Value{Data: map[string]any{"value": json.Number(t.text), "unit": n.text, "system": ucumSystem, "code": n.text}, Type: "Quantity"}}, nil
+	case n.kind == tIdent && !n.quoted && calendarUnits[n.text] != "":
+		p.next()
+		return &literalNode{v: Value{Data: map[string]any{"value": json.Number(t.text), "unit": n.text}, Type: "Quantity"}}, nil
+	}
+	if typ == "integer" {
+		if _, ok := parseNum(t.text); !ok || len(t.text) > 19 {
+			return nil, p.errf(t, "integer literal %s out of range", t.text)
+		}
+	}
+	return &literalNode{v: Value{Data: json.Number(t.text), Type: typ}}, nil
 }
 
 // parseCall parses the argument list of function name applied to target
@@ -467,59 +536,51 @@ func (p *parser) parseCall(target node, name token) (node, error) {
 	}
 	p.next() // (
 	c := &callNode{target: target, name: name.text, fn: spec}
+	got := 0
 	for {
 		if t := p.peek(); t.kind == tPunct && t.text == ")" {
 			break
 		}
-		if len(c.args)+boolToInt(c.typ != "")+boolToInt(c.str != nil) > 0 {
+		if got > 0 {
 			if t := p.next(); t.kind != tPunct || t.text != "," {
 				return nil, p.errf(t, "expected \",\" or \")\" in the arguments of %s(), found %s", name.text, t)
 			}
 		}
 		at := p.peek()
+		if got >= spec.maxArgs {
+			if spec.maxArgs == 0 {
+				return nil, p.errf(at, "%s() takes no arguments", name.text)
+			}
+			if spec.maxArgs == 1 {
+				return nil, p.errf(at, "%s() takes at most one argument", name.text)
+			}
+			return nil, p.errf(at, "%s() takes at most %d arguments", name.text, spec.maxArgs)
+		}
 		switch spec.arg {
 		case argType:
-			if c.typ != "" {
-				return nil, p.errf(at, "%s() takes one type argument", name.text)
-			}
 			typ, err := p.parseTypeSpec()
 			if err != nil {
 				return nil, err
 			}
 			c.typ = typ
 		case argString:
-			if c.str != nil {
-				return nil, p.errf(at, "%s() takes one argument", name.text)
-			}
 			s := p.next()
 			if s.kind != tString {
 				return nil, p.errf(s, "%s() expects a string literal argument, found %s", name.text, s)
 			}
 			c.str = &s.text
-		case argExpr:
-			if len(c.args) >= 1 {
-				return nil, p.errf(at, "%s() takes at most one argument", name.text)
-			}
+		default:
 			a, err := p.parseExpr(0)
 			if err != nil {
 				return nil, err
 			}
 			c.args = append(c.args, a)
-		default:
-			return nil, p.errf(at, "%s() takes no arguments", name.text)
 		}
+		got++
 	}
 	closing := p.next()
-	got := len(c.args) + boolToInt(c.typ != "") + boolToInt(c.str != nil)
 	if got < spec.minArgs {
 		return nil, p.errf(closing, "%s() needs %d argument(s), found %d", name.text, spec.minArgs, got)
 	}
 	return c, nil
-}
-
-func boolToInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -74,6 +74,9 @@ func (e *Expr) Names() (members, functions []string) {
 			members = append(members, n.name)
 		case *indexNode:
 			walk(n.target)
+			walk(n.idx)
+		case *unaryNode:
+			walk(n.arg)
 		case *typeOpNode:
 			walk(n.arg)
 		case *callNode:

@@ -42,7 +42,7 @@ func (e *Expr) Reads(root string, s Schema) (reads, results []Read, err error) {
 func (e *Expr) ReadsIn(resource, focus string, s Schema) (reads, results []Read, err error) {
 	a := &analysis{s: s, root: resource}
 	start := []item{{typ: focus}}
-	for _, it := range a.walk(e.root, start, start) {
+	for _, it := range a.walkResult(e.root, start) {
 		results = append(results, Read{Owner: it.owner, Name: it.name, Type: it.typ})
 	}
 	if fe, ok := a.err.(*Error); ok {
@@ -51,14 +51,30 @@ func (e *Expr) ReadsIn(resource, focus string, s Schema) (reads, results []Read,
 	return a.reads, results, a.err
 }
 
+// walkResult walks the expression's top node. A union there only gathers the values the
+// caller receives, who reads inside them anyway: its dedup is not a whole read, as it is
+// below, where a count or a position can reveal whether two values were equal.
+func (a *analysis) walkResult(n node, start []item) []item {
+	if b, ok := n.(*binaryNode); ok && b.op == "|" {
+		return append(a.walkResult(b.l, start), a.walkResult(b.r, start)...)
+	}
+	return a.walk(n, start, start)
+}
+
 // item is what the analysis knows of one value: the element it came from and its type.
-type item struct{ owner, name, typ string }
+// computed marks a value the expression made (a literal, an arithmetic or function result)
+// rather than read: its inputs' reads are recorded where it was made.
+type item struct {
+	owner, name, typ string
+	computed         bool
+}
 
 type analysis struct {
 	s     Schema
 	root  string
 	reads []Read
 	err   error
+	total [][]item // what $total may hold, innermost aggregate() last
 }
 
 func (a *analysis) fail(format string, args ...any) {
@@ -67,20 +83,34 @@ func (a *analysis) fail(format string, args ...any) {
 	}
 }
 
-var boolean = []item{{typ: "boolean"}}
+var boolean = []item{{typ: "boolean", computed: true}}
 
-// walk returns the items node n yields on focus, with this as $this, recording what it reads.
+// walk returns the items node n yields on focus, with this as $this, recording what it
+// reads. It mirrors evaluation: a function's plain arguments are walked on $this, its
+// per-item (lambda) arguments on its input.
 func (a *analysis) walk(n node, focus, this []item) []item {
 	switch n := n.(type) {
 	case *literalNode:
 		if n.empty {
 			return nil
 		}
-		return []item{{typ: n.v.Type}}
+		return []item{{typ: n.v.Type, computed: true}}
 	case *thisNode:
 		return this
+	case *indexVarNode:
+		return []item{{typ: "integer", computed: true}}
+	case *totalNode:
+		if len(a.total) == 0 {
+			return []item{{}} // $total outside aggregate() is an error at evaluation
+		}
+		return a.total[len(a.total)-1]
 	case *rootNode:
 		return []item{{typ: a.root}}
+	case *varNode:
+		if _, ok := builtinVars[n.name]; ok {
+			return []item{{typ: "string", computed: true}}
+		}
+		return []item{{}} // a caller's variable: a value of any type
 	case *identNode:
 		if isUpper(n.name) { // a type name selects the focus values of that type
 			var out []item
@@ -95,17 +125,25 @@ func (a *analysis) walk(n node, focus, this []item) []item {
 	case *memberNode:
 		return a.member(a.walk(n.target, focus, this), n.name, "")
 	case *indexNode:
+		a.walk(n.idx, this, this)
 		return a.walk(n.target, focus, this)
+	case *unaryNode:
+		in := a.walk(n.arg, focus, this)
+		a.whole(in)
+		return synthesized(in)
 	case *binaryNode:
 		l, r := a.walk(n.l, focus, this), a.walk(n.r, focus, this)
 		switch n.op {
-		case "|":
-			return append(l, r...)
-		case "=", "!=": // compares whole values
+		case "|": // dedups by equality, so how many items come out depends on their values
 			a.whole(l)
 			a.whole(r)
+			return append(l, r...)
+		case "and", "or", "xor", "implies": // only whether an operand is there, or its boolean
+			return boolean
 		}
-		return boolean
+		a.whole(l) // every other operator looks at its operands' values
+		a.whole(r)
+		return arithmeticResult(n.op, l)
 	case *typeOpNode:
 		if n.op == "as" {
 			return a.cast(n.arg, n.typ, focus, this)
@@ -117,6 +155,67 @@ func (a *analysis) walk(n node, focus, this []item) []item {
 	}
 	a.fail("internal: cannot analyse %T", n)
 	return nil
+}
+
+// synthesized returns items of the types of in that come from no element: values an
+// operator computed from in.
+func synthesized(in []item) []item {
+	out := make([]item, len(in))
+	for i, it := range in {
+		out[i] = item{typ: it.typ, computed: true}
+	}
+	return out
+}
+
+// arithmeticResult is the type of an arithmetic or comparison result on left operands l.
+func arithmeticResult(op string, l []item) []item {
+	switch op {
+	case "=", "!=", "~", "!~", "<", ">", "<=", ">=", "in", "contains":
+		return boolean
+	case "&":
+		return []item{{typ: "string", computed: true}}
+	case "div":
+		return []item{{typ: "integer", computed: true}}
+	}
+	var out []item
+	for _, it := range l {
+		switch {
+		case it.typ != "" && !isUpper(it.typ), isSubtype(it.typ, "Quantity"):
+			out = append(out, item{typ: it.typ, computed: true})
+		default:
+			out = append(out, item{}) // unknown: a value of any type
+		}
+	}
+	return out
+}
+
+// resultTypes gives the type of what a function returns when it is a computed value that
+// comes from no element of its input.
+var resultTypes = map[string]string{
+	"empty": "boolean", "exists": "boolean", "all": "boolean", "allTrue": "boolean", "anyTrue": "boolean",
+	"allFalse": "boolean", "anyFalse": "boolean", "subsetOf": "boolean", "supersetOf": "boolean",
+	"isDistinct": "boolean", "not": "boolean", "is": "boolean", "startsWith": "boolean", "endsWith": "boolean",
+	"contains": "boolean", "matches": "boolean", "convertsToBoolean": "boolean", "convertsToInteger": "boolean",
+	"convertsToDecimal": "boolean", "convertsToString": "boolean", "convertsToDate": "boolean",
+	"convertsToDateTime": "boolean", "convertsToTime": "boolean", "convertsToQuantity": "boolean",
+	"count": "integer", "indexOf": "integer", "length": "integer", "toInteger": "integer",
+	"ceiling": "integer", "floor": "integer", "truncate": "integer",
+	"toDecimal": "decimal", "exp": "decimal", "ln": "decimal", "log": "decimal", "sqrt": "decimal",
+	"power": "decimal", "round": "decimal", "toBoolean": "boolean",
+	"toString": "string", "upper": "string", "lower": "string", "replace": "string",
+	"replaceMatches": "string", "substring": "string", "toChars": "string",
+	"toDate": "date", "today": "date", "toDateTime": "dateTime", "now": "dateTime",
+	"toTime": "time", "timeOfDay": "time", "toQuantity": "Quantity",
+}
+
+// inspectsNothing lists the functions that look at no value of their input beyond whether
+// it is there, how many items it has, or which of them an argument keeps (arguments are
+// walked separately), and return their input's items or a count.
+var inspectsNothing = map[string]bool{
+	"empty": true, "exists": true, "count": true, "where": true, "first": true, "last": true,
+	"tail": true, "skip": true, "take": true, "single": true, "all": true, "trace": true,
+	"select": true, "combine": true, "now": true, "today": true, "timeOfDay": true,
+	"allTrue": true, "anyTrue": true, "allFalse": true, "anyFalse": true, "not": true, "is": true,
 }
 
 func (a *analysis) call(n *callNode, focus, this []item) []item {
@@ -132,28 +231,64 @@ func (a *analysis) call(n *callNode, focus, this []item) []item {
 		in = a.walk(n.target, focus, this)
 	}
 	switch n.name {
-	case "where", "exists":
-		for _, arg := range n.args {
-			a.walk(arg, in, in)
+	case "iif": // arguments run on the input, with it as $this when it is one item
+		var out []item
+		for i, arg := range n.args {
+			r := append(a.walk(arg, in, in), a.walk(arg, in, this)...)
+			if i > 0 { // the criterion is only tested
+				out = append(out, r...)
+			}
 		}
-		if n.name == "where" {
-			return in
+		return out
+	case "repeat":
+		return a.repeat(n.args[0], in)
+	case "aggregate":
+		var init []item
+		if len(n.args) == 2 {
+			init = a.walk(n.args[1], this, this)
 		}
-		return boolean
-	case "empty", "not", "is":
-		return boolean
-	case "first":
-		return in
+		// $total holds the initial value or a result of the aggregator, whose type this
+		// analysis does not follow: a value of any type.
+		a.total = append(a.total, append(init, item{}))
+		out := a.walk(n.args[0], in, in)
+		a.total = a.total[:len(a.total)-1]
+		return append(init, out...)
 	case "resolve":
 		a.resolveReads(in)
 		return []item{{}} // a resource of a type known only when evaluated
 	case "extension":
 		return a.member(in, "extension", "")
 	}
-	// A function this analysis does not know looks inside its input as it likes.
-	a.whole(in)
-	for _, arg := range n.args {
-		a.walk(arg, in, in)
+	var args [][]item
+	for i, arg := range n.args {
+		if n.isLambda(i) {
+			args = append(args, a.walk(arg, in, in))
+		} else {
+			args = append(args, a.walk(arg, this, this))
+		}
+	}
+	if !inspectsNothing[n.name] {
+		// The function looks inside its input and its arguments as it likes: comparing
+		// items (distinct, intersect, subsetOf), converting or computing on them, or,
+		// for a function this analysis does not know (children, descendants), anything.
+		a.whole(in)
+		for i, arg := range args {
+			if !n.isLambda(i) {
+				a.whole(arg)
+			}
+		}
+	}
+	switch n.name {
+	case "where", "first", "last", "tail", "skip", "take", "single", "trace",
+		"distinct", "intersect", "exclude":
+		return in
+	case "select":
+		return args[0]
+	case "union", "combine":
+		return append(in, args[0]...)
+	}
+	if t, ok := resultTypes[n.name]; ok {
+		return []item{{typ: t, computed: true}}
 	}
 	return []item{{}}
 }
@@ -177,6 +312,30 @@ func (a *analysis) resolveReads(in []item) {
 			a.reads = append(a.reads, Read{Owner: a.root, Name: "contained", Type: t})
 		}
 	}
+}
+
+// repeat walks the projection on its input, then on what it yields, until no item of a
+// new type appears; past a bound it gives up and reads everything the input holds.
+func (a *analysis) repeat(proj node, in []item) []item {
+	seen := map[item]bool{}
+	var out []item
+	cur := in
+	for range 20 {
+		var next []item
+		for _, it := range a.walk(proj, cur, cur) {
+			if !seen[it] {
+				seen[it] = true
+				out = append(out, it)
+				next = append(next, it)
+			}
+		}
+		if len(next) == 0 {
+			return out
+		}
+		cur = next
+	}
+	a.whole(in)
+	return append(out, item{})
 }
 
 // cast walks target narrowed to typ: a choice element read through a cast reads only the
@@ -268,7 +427,7 @@ func (a *analysis) member(in []item, name, cast string) []item {
 // whole records that the items are used whole.
 func (a *analysis) whole(in []item) {
 	for _, it := range in {
-		if it.typ != "" && !isUpper(it.typ) {
+		if it.computed || it.typ != "" && !isUpper(it.typ) {
 			continue // a primitive is read by itself: its element is among the reads already
 		}
 		a.reads = append(a.reads, Read{Owner: it.owner, Name: it.name, Type: it.typ, Whole: true})

@@ -53,6 +53,12 @@ func TestReads(t *testing.T) {
 		{"address.where($this.city = 'Lynn').exists()", "Address.city Patient.address"},
 		{"%resource.name.exists(given.exists())", "HumanName.given Patient.name"},
 		{"address = address", "Patient.address whole Address"},
+		// union dedups by equality, so its count reveals whether two values are equal
+		{"(name | name).count()", "Patient.name whole HumanName"},
+		{"name.union(name).count()", "Patient.name whole HumanName"},
+		{"name.combine(name).count()", "Patient.name"},
+		{"name | address", "Patient.address Patient.name"}, // at the top it only gathers the result
+		{"children().exists()", "whole Patient"},
 		{"generalPractitioner.resolve().name", ".name Patient.generalPractitioner Reference.reference"}, // the stub comes from reference
 		// resolve()'s type comes from the reference text, a contained one from contained.
 		{"generalPractitioner.where(resolve() is Practitioner).exists()", "Patient.generalPractitioner Reference.reference"},

@@ -384,7 +384,7 @@ func (a *access) checkFHIRPath(typ, expr string) error {
 }
 
 // hiddenNames returns the names of the hidden fields reachable from typ through visible
-// fields, within the resource (references are not followed).
+// fields, within the resource (references are not followed; contained resources are).
 func (v *roleView) hiddenNames(typ string) map[string]bool {
 	if m, ok := v.names.Load(typ); ok {
 		return m.(map[string]bool)
@@ -407,7 +407,16 @@ func (v *roleView) hiddenNames(typ string) map[string]bool {
 				out[strings.TrimPrefix(f.Name, "_")] = true
 				continue
 			}
-			if vt := f.Type.Name(); !model.IsResourceType(vt) {
+			vt := f.Type.Name()
+			if vd := v.g.schema.Types[vt]; vd != nil && (vd.Kind == ast.Interface || vd.Kind == ast.Union) {
+				// contained (or a Bundle entry's resource) holds resources of any type, and
+				// a type the role may not read hides its fields.
+				for n := range v.hiddenAnywhere() {
+					out[n] = true
+				}
+				continue
+			}
+			if !model.IsResourceType(vt) {
 				walk(vt)
 			}
 		}
