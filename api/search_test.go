@@ -254,7 +254,7 @@ func TestFHIRPathOnRepeatingElements(t *testing.T) {
 	if len(p.Name) != 1 || p.Name[0].Family != "Windsor" {
 		t.Errorf("paged names = %+v, want only Windsor", p.Name)
 	}
-	resp = e.post("", `{ Patient(id: "fp") { name(fhirpath: "family.matches('x')") { family } } }`, nil)
+	resp = e.post("", `{ Patient(id: "fp") { name(fhirpath: "family.frobnicate('x')") { family } } }`, nil)
 	if len(resp.Errors) == 0 || resp.Errors[0].Extensions["code"] != "BAD_USER_INPUT" {
 		t.Errorf("unsupported FHIRPath function: want BAD_USER_INPUT, got %+v", resp.Errors)
 	}

@@ -408,9 +408,10 @@ func (v *roleView) hiddenNames(typ string) map[string]bool {
 				continue
 			}
 			vt := f.Type.Name()
-			if vd := v.g.schema.Types[vt]; vd != nil && (vd.Kind == ast.Interface || vd.Kind == ast.Union) {
+			if vd := v.g.schema.Types[vt]; t != "Reference" && vd != nil && (vd.Kind == ast.Interface || vd.Kind == ast.Union) {
 				// contained (or a Bundle entry's resource) holds resources of any type, and
-				// a type the role may not read hides its fields.
+				// a type the role may not read hides its fields. Reference.resource
+				// follows the reference: not within the resource.
 				for n := range v.hiddenAnywhere() {
 					out[n] = true
 				}
