@@ -84,7 +84,7 @@ func NewServer(cfg Config) http.Handler {
 	if cfg.Store != nil {
 		cfg.Store = resolvers.NewMeteredStore(cfg.Store, cfg.Reads)
 	}
-	system, instance := newGraphQL(cfg)
+	system, instance, guarded := newGraphQL(cfg)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if cfg.Ready != nil {
@@ -101,8 +101,12 @@ func NewServer(cfg Config) http.Handler {
 		cfg.Metrics.GaugeFunc(cacheEntries, cacheEntriesHelp, map[string]string{"cache": "fhirpath"}, func() float64 { return float64(rewrite.CachedExpressions()) })
 	}
 	mux.Handle("/$graphql", gzhttp.GzipHandler(system))
-	mux.Handle("/{type}/{id}/$graphql", gzhttp.GzipHandler(instance))
-	mux.Handle("/", graphiql.Handler("/$graphql"))
+	mux.Handle("/fhir/", gzhttp.GzipHandler(guarded(newREST(cfg))))
+	// A mux of its own, below /fhir/ in precedence: /fhir/x/$graphql would match both.
+	root := http.NewServeMux()
+	root.Handle("/{type}/{id}/$graphql", gzhttp.GzipHandler(instance))
+	root.Handle("/", graphiql.Handler("/$graphql"))
+	mux.Handle("/", root)
 	return mux
 }
 
@@ -120,8 +124,9 @@ func ObjectGroups() map[string][]string {
 
 // newGraphQL builds the GraphQL handlers of the system-level and the instance-level
 // endpoints: audit, authentication, transports, limits, authorisation, error policy and
-// per-request loaders. Both authenticate before they read the query.
-func newGraphQL(cfg Config) (system, instance http.Handler) {
+// per-request loaders. Both authenticate before they read the query. guarded wraps another
+// handler in the same audit, authentication and body limit.
+func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Handler) http.Handler) {
 	res := &resolvers.Resolver{
 		Store:       cfg.Store,
 		ListLimit:   cfg.ListLimit,
@@ -170,10 +175,10 @@ func newGraphQL(cfg Config) (system, instance http.Handler) {
 
 	inner := withRequestContext(cfg, srv)
 	lim := newLimiters(cfg.Auth.Limits)
-	guarded := func(h http.Handler) http.Handler {
+	guarded = func(h http.Handler) http.Handler {
 		return auditing(cfg.Audit, cfg.Metrics, authenticate(cfg, g, lim, bodyLimit(cfg.MaxBodyBytes, h))) // no body is read unauthenticated
 	}
-	return guarded(inner), guarded(&instanceHandler{gql: inner})
+	return guarded(inner), guarded(&instanceHandler{gql: inner}), guarded
 }
 
 // withRequestContext gives each request its own loaders, read limits, a deadline and a log
