@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -320,4 +321,8 @@ func isKind(err error) bool {
 		}
 	}
 	return false
+}
+
+func sortMaps(ms []*ConceptMap) {
+	slices.SortFunc(ms, func(a, b *ConceptMap) int { return strings.Compare(a.URL, b.URL) })
 }
