@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Membership is the answer to whether a code is in a value set.
@@ -207,8 +208,8 @@ func filterMatch(cs *CodeSystem, f Filter, c *Concept) Membership {
 		case "not-in":
 			return yes(!inList(f.Value, c.Code))
 		case "regex":
-			re, err := regexp.Compile("^(?:" + f.Value + ")$")
-			if err != nil {
+			re := compileFull(f.Value)
+			if re == nil {
 				return CannotTell
 			}
 			return yes(re.MatchString(c.Code))
@@ -261,13 +262,37 @@ func valuesMatch(f Filter, values []string) Membership {
 		}
 		return NotIn
 	case "regex":
-		re, err := regexp.Compile("^(?:" + f.Value + ")$")
-		if err != nil {
+		re := compileFull(f.Value)
+		if re == nil {
 			return CannotTell
 		}
 		return anyOf(re.MatchString)
 	}
 	return CannotTell
+}
+
+// regexps caches the compiled patterns of regex filters, which are evaluated once per
+// concept; bounded, since a request's inline value set brings its own.
+var regexps = struct {
+	sync.Mutex
+	m map[string]*regexp.Regexp
+}{m: map[string]*regexp.Regexp{}}
+
+// compileFull compiles a filter's pattern to match a whole value; nil if it is not valid.
+func compileFull(pattern string) *regexp.Regexp {
+	regexps.Lock()
+	defer regexps.Unlock()
+	if re, ok := regexps.m[pattern]; ok {
+		return re
+	}
+	re, err := regexp.Compile("^(?:" + pattern + ")$")
+	if err != nil {
+		re = nil
+	}
+	if len(regexps.m) < 256 {
+		regexps.m[pattern] = re
+	}
+	return re
 }
 
 // inList reports whether v is one of the comma-separated codes of list.

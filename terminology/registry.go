@@ -48,13 +48,18 @@ type specData struct {
 	RequiredBindings []Binding         `json:"requiredBindings"`
 }
 
-var loadSpec = sync.OnceValues(func() (*Registry, []Binding) {
+// decodeSpec decodes the embedded specification terminology.
+func decodeSpec(d *specData) error {
 	zr, err := gzip.NewReader(bytes.NewReader(specJSON))
 	if err != nil {
-		panic("terminology: embedded specification: " + err.Error())
+		return err
 	}
+	return json.NewDecoder(zr).Decode(d)
+}
+
+var loadSpec = sync.OnceValues(func() (*Registry, []Binding) {
 	var d specData
-	if err := json.NewDecoder(zr).Decode(&d); err != nil {
+	if err := decodeSpec(&d); err != nil {
 		panic("terminology: embedded specification: " + err.Error())
 	}
 	r := NewRegistry(nil)
