@@ -2,7 +2,9 @@ package terminology
 
 import (
 	"errors"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -182,5 +184,31 @@ func TestRegistryLayer(t *testing.T) {
 	}
 	if err := r.AddResource([]byte(`{"resourceType":"Patient"}`)); !errors.Is(err, ErrInvalid) {
 		t.Errorf("a Patient: %v, want ErrInvalid", err)
+	}
+}
+
+// TestConcurrentUse: expansions are cached per registry while another goroutine adds to a
+// layer over it (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	base := NewRegistry(Spec())
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if i%2 == 0 {
+				base.AddResource([]byte(`{"resourceType":"ValueSet","url":"http://example.org/vs` + strconv.Itoa(i) + `","compose":{"include":[{"valueSet":["` + genderVS + `"]}]}}`))
+			}
+			if codes, err := base.Codes(genderVS); len(codes) != 4 {
+				t.Errorf("gender has %d codes (%v)", len(codes), err)
+			}
+			if m, _ := base.Member("http://terminology.hl7.org/ValueSet/v3-ActEncounterCode", "", "AMB"); m != In {
+				t.Errorf("AMB: %v", m)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if got := len(codesOf(t, base, "http://example.org/vs4")); got != 4 {
+		t.Errorf("vs4 has %d codes", got)
 	}
 }
