@@ -1,69 +1,47 @@
-package api
+package operation
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"strconv"
 
 	"github.com/fhirgate/fhirgate/terminology"
 )
 
-// terminologyRoutes serves the terminology operations over the server's registry
-// (terminology.Default): GET with query parameters, or POST with a Parameters body, which may
-// also carry the resources themselves (valueSet, codeSystem, conceptMap, and any number of
-// tx-resource), looked up in a registry layered over the server's for that request only.
-func terminologyRoutes(cfg Config, mux *http.ServeMux) {
-	ops := map[string]func(*txRequest) (any, error){
-		"ValueSet/$expand":          expandOp,
-		"ValueSet/$validate-code":   validateValueSetOp,
-		"CodeSystem/$validate-code": validateCodeSystemOp,
-		"CodeSystem/$lookup":        lookupOp,
-		"CodeSystem/$subsumes":      subsumesOp,
-		"ConceptMap/$translate":     translateOp,
-	}
-	for path, op := range ops {
-		h := func(w http.ResponseWriter, r *http.Request) {
-			req, err := readTxRequest(r)
-			var out any
-			if err == nil {
-				out, err = op(req)
-			}
+// terminologyOps are the terminology operations over the server's registry
+// (terminology.Default). A request may carry the resources themselves (valueSet,
+// codeSystem, conceptMap, and any number of tx-resource): they are looked up in a registry
+// layered over the server's, for that request only.
+var terminologyOps = map[string]func(*txRequest) (any, error){
+	"ValueSet/$expand":          expandOp,
+	"ValueSet/$validate-code":   validateValueSetOp,
+	"CodeSystem/$validate-code": validateCodeSystemOp,
+	"CodeSystem/$lookup":        lookupOp,
+	"CodeSystem/$subsumes":      subsumesOp,
+	"ConceptMap/$translate":     translateOp,
+}
+
+func init() {
+	for path, op := range terminologyOps {
+		register(path, func(_ context.Context, ps *Parameters) (any, error) {
+			q, err := newTxRequest(ps)
 			if err != nil {
-				writeError(cfg, w, r, err)
-				return
+				return nil, err
 			}
-			writeFHIR(w, http.StatusOK, out)
-		}
-		mux.HandleFunc("GET /fhir/"+path, h)
-		mux.HandleFunc("POST /fhir/"+path, h)
+			return op(q)
+		})
 	}
 }
 
 // txRequest is one terminology operation's input parameters and its request registry.
 type txRequest struct {
-	ps  *parameters
+	ps  *Parameters
 	reg *terminology.Registry
 }
 
-// readTxRequest reads the operation's parameters from the query (GET) or the body (POST),
-// and adds the body's tx-resource parameters to a request registry.
-func readTxRequest(r *http.Request) (*txRequest, error) {
-	req := &txRequest{ps: &parameters{ResourceType: "Parameters"}, reg: terminology.NewRegistry(terminology.Default())}
-	if r.Method == http.MethodGet {
-		for name, values := range r.URL.Query() {
-			for _, v := range values {
-				s, _ := json.Marshal(v)
-				req.ps.Parameter = append(req.ps.Parameter, parameter{Name: name, Value: map[string]json.RawMessage{"valueString": s}})
-			}
-		}
-		return req, nil
-	}
-	ps, err := readParameters(r)
-	if err != nil {
-		return nil, err
-	}
-	req.ps = ps
+// newTxRequest adds the tx-resource parameters to a request registry.
+func newTxRequest(ps *Parameters) (*txRequest, error) {
+	req := &txRequest{ps: ps, reg: terminology.NewRegistry(terminology.Default())}
 	for _, p := range ps.Parameter {
 		if p.Name == "tx-resource" && p.Resource != nil {
 			if err := req.reg.AddResource(p.Resource); err != nil {
@@ -76,34 +54,13 @@ func readTxRequest(r *http.Request) (*txRequest, error) {
 
 // str is the string parameter name, or "".
 func (q *txRequest) str(name string) string {
-	s, _ := q.ps.str(name)
+	s, _ := q.ps.Str(name)
 	return s
-}
-
-// integer is the integer parameter name (valueInteger, or a query string), or 0.
-func (q *txRequest) integer(name string) (int, error) {
-	p := q.ps.get(name)
-	if p == nil {
-		return 0, nil
-	}
-	for _, v := range p.Value {
-		var n int
-		if json.Unmarshal(v, &n) == nil {
-			return n, nil
-		}
-		var s string
-		if json.Unmarshal(v, &s) == nil {
-			if n, err := strconv.Atoi(s); err == nil {
-				return n, nil
-			}
-		}
-	}
-	return 0, fmt.Errorf("%w: parameter %s must be an integer", terminology.ErrInvalid, name)
 }
 
 // coding is the Coding parameter name (valueCoding), or nil.
 func (q *txRequest) coding(name string) *terminology.Coding {
-	p := q.ps.get(name)
+	p := q.ps.Get(name)
 	if p == nil || p.Value["valueCoding"] == nil {
 		return nil
 	}
@@ -120,7 +77,7 @@ func (q *txRequest) codings(systemParam string) []terminology.Coding {
 	if c := q.coding("coding"); c != nil {
 		return []terminology.Coding{*c}
 	}
-	if p := q.ps.get("codeableConcept"); p != nil && p.Value["valueCodeableConcept"] != nil {
+	if p := q.ps.Get("codeableConcept"); p != nil && p.Value["valueCodeableConcept"] != nil {
 		var cc struct{ Coding []terminology.Coding }
 		if json.Unmarshal(p.Value["valueCodeableConcept"], &cc) == nil && len(cc.Coding) > 0 {
 			return cc.Coding
@@ -131,7 +88,7 @@ func (q *txRequest) codings(systemParam string) []terminology.Coding {
 
 // inline adds the resource parameter name to the request registry and returns its url.
 func (q *txRequest) inline(name string) (string, bool, error) {
-	p := q.ps.get(name)
+	p := q.ps.Get(name)
 	if p == nil || p.Resource == nil {
 		return "", false, nil
 	}
@@ -176,11 +133,11 @@ func expandOp(q *txRequest) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	offset, err := q.integer("offset")
+	offset, err := q.ps.Int("offset")
 	if err != nil {
 		return nil, err
 	}
-	count, err := q.integer("count")
+	count, err := q.ps.Int("count")
 	if err != nil {
 		return nil, err
 	}
@@ -229,13 +186,13 @@ func validateEach(codings []terminology.Coding, validate func(terminology.Coding
 			break
 		}
 	}
-	out := &parameters{ResourceType: "Parameters"}
-	out.add("result", "valueBoolean", v.Result)
+	out := NewParameters()
+	out.Add("result", "valueBoolean", v.Result)
 	if v.Message != "" {
-		out.add("message", "valueString", v.Message)
+		out.Add("message", "valueString", v.Message)
 	}
 	if v.Display != "" {
-		out.add("display", "valueString", v.Display)
+		out.Add("display", "valueString", v.Display)
 	}
 	return out, nil
 }
@@ -249,34 +206,34 @@ func lookupOp(q *txRequest) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &parameters{ResourceType: "Parameters"}
-	out.add("name", "valueString", res.Name)
+	out := NewParameters()
+	out.Add("name", "valueString", res.Name)
 	if res.Version != "" {
-		out.add("version", "valueString", res.Version)
+		out.Add("version", "valueString", res.Version)
 	}
-	out.add("display", "valueString", res.Display)
+	out.Add("display", "valueString", res.Display)
 	if res.Definition != "" {
-		out.add("definition", "valueString", res.Definition)
+		out.Add("definition", "valueString", res.Definition)
 	}
 	for _, d := range res.Designation {
-		p := parameter{Name: "designation"}
+		p := Parameter{Name: "designation"}
 		if d.Language != "" {
-			p.Part = append(p.Part, valueParam("language", "valueCode", d.Language))
+			p.Part = append(p.Part, Value("language", "valueCode", d.Language))
 		}
 		if d.Use != nil {
-			p.Part = append(p.Part, valueParam("use", "valueCoding", d.Use))
+			p.Part = append(p.Part, Value("use", "valueCoding", d.Use))
 		}
-		p.Part = append(p.Part, valueParam("value", "valueString", d.Value))
+		p.Part = append(p.Part, Value("value", "valueString", d.Value))
 		out.Parameter = append(out.Parameter, p)
 	}
 	for _, prop := range res.Property {
 		var value map[string]any
 		b, _ := json.Marshal(prop)
 		json.Unmarshal(b, &value)
-		p := parameter{Name: "property", Part: []parameter{valueParam("code", "valueCode", prop.Code)}}
+		p := Parameter{Name: "property", Part: []Parameter{Value("code", "valueCode", prop.Code)}}
 		for k, v := range value {
 			if k != "code" {
-				p.Part = append(p.Part, valueParam("value", k, v))
+				p.Part = append(p.Part, Value("value", k, v))
 			}
 		}
 		out.Parameter = append(out.Parameter, p)
@@ -296,8 +253,8 @@ func subsumesOp(q *txRequest) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &parameters{ResourceType: "Parameters"}
-	out.add("outcome", "valueCode", string(outcome))
+	out := NewParameters()
+	out.Add("outcome", "valueCode", string(outcome))
 	return out, nil
 }
 
@@ -312,41 +269,24 @@ func translateOp(q *txRequest) (any, error) {
 	c := q.codings("system")[0]
 	res, err := q.reg.Translate(terminology.TranslateRequest{
 		ConceptMap: url, Source: q.str("source"), Target: q.str("target"),
-		System: c.System, Code: c.Code, TargetSystem: q.str("targetsystem"), Reverse: q.str("reverse") == "true" || q.boolean("reverse"),
+		System: c.System, Code: c.Code, TargetSystem: q.str("targetsystem"), Reverse: q.ps.Bool("reverse"),
 	})
 	if err != nil {
 		return nil, err
 	}
-	out := &parameters{ResourceType: "Parameters"}
-	out.add("result", "valueBoolean", res.Result)
+	out := NewParameters()
+	out.Add("result", "valueBoolean", res.Result)
 	if res.Message != "" {
-		out.add("message", "valueString", res.Message)
+		out.Add("message", "valueString", res.Message)
 	}
 	for _, m := range res.Matches {
-		out.Parameter = append(out.Parameter, parameter{Name: "match", Part: []parameter{
-			valueParam("equivalence", "valueCode", m.Equivalence),
-			valueParam("concept", "valueCoding", m.Concept),
-			valueParam("source", "valueUri", m.Source),
+		out.Parameter = append(out.Parameter, Parameter{Name: "match", Part: []Parameter{
+			Value("equivalence", "valueCode", m.Equivalence),
+			Value("concept", "valueCoding", m.Concept),
+			Value("source", "valueUri", m.Source),
 		}})
 	}
 	return out, nil
-}
-
-// boolean reports whether the parameter name is valueBoolean true.
-func (q *txRequest) boolean(name string) bool {
-	p := q.ps.get(name)
-	return p != nil && string(p.Value["valueBoolean"]) == "true"
-}
-
-// add appends a parameter with one value[x].
-func (ps *parameters) add(name, key string, v any) {
-	ps.Parameter = append(ps.Parameter, valueParam(name, key, v))
-}
-
-// valueParam is a parameter named name whose value[x] key is key.
-func valueParam(name, key string, v any) parameter {
-	b, _ := json.Marshal(v)
-	return parameter{Name: name, Value: map[string]json.RawMessage{key: b}}
 }
 
 func firstNonEmpty(a, b string) string {
