@@ -4,17 +4,28 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/fhirgate/fhirgate/authz"
+	"github.com/fhirgate/fhirgate/authz/guard"
 	"github.com/fhirgate/fhirgate/operation"
 )
 
 // restRoutes are the FHIR REST operations served under /fhir, behind the same authentication,
 // audit and body limit as GraphQL: every operation of package operation, with its parameters
-// in the query (GET) or a Parameters body (POST).
+// in the query (GET) or a Parameters body (POST). An operation of a type needs read permission
+// on that type, as its GraphQL field does.
 func restRoutes(cfg Config, mux *http.ServeMux) {
 	for _, path := range operation.Paths() {
+		typ, _ := operation.Field(path)
 		h := func(w http.ResponseWriter, r *http.Request) {
-			ps, err := requestParameters(r)
 			var out any
+			var err error
+			if typ != "" { // a system-level operation reads only what the request carries
+				err = guard.CheckType(r.Context(), typ, authz.ActRead)
+			}
+			var ps *operation.Parameters
+			if err == nil {
+				ps, err = requestParameters(r)
+			}
 			if err == nil {
 				out, err = operation.Run(r.Context(), path, ps)
 			}

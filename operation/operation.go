@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/fhirgate/fhirgate/fault"
 )
@@ -29,4 +30,22 @@ func Run(ctx context.Context, path string, ps *Parameters) (any, error) {
 		return nil, fmt.Errorf("%w %s", errNoOperation, path)
 	}
 	return f(ctx, ps)
+}
+
+// Field returns the resource type an operation at path is an operation of ("" for a
+// system-level one such as "$fhirpath") and the name of its GraphQL field:
+// "ValueSet/$validate-code" is ValueSet's, and its field is ValueSetValidateCode.
+func Field(path string) (typ, field string) {
+	typ, op, ok := strings.Cut(path, "/$")
+	if !ok {
+		typ, op = "", strings.TrimPrefix(path, "$")
+	}
+	var b strings.Builder
+	b.WriteString(typ)
+	for _, part := range strings.Split(op, "-") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	return typ, b.String()
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/introspect"
 	"github.com/fhirgate/fhirgate/model"
+	"github.com/fhirgate/fhirgate/operation"
 	"github.com/fhirgate/fhirgate/search"
 )
 
@@ -71,6 +72,12 @@ var rootActions = func() map[fieldKey]typeAction {
 		m[fieldKey{"Mutation", t + "Create"}] = typeAction{t, authz.ActCreate}
 		m[fieldKey{"Mutation", t + "Update"}] = typeAction{t, authz.ActUpdate}
 		m[fieldKey{"Mutation", t + "Delete"}] = typeAction{t, authz.ActDelete}
+	}
+	// A FHIR operation of a type (ValueSetExpand) reads what the type's resources hold.
+	for _, path := range operation.Paths() {
+		if t, field := operation.Field(path); t != "" {
+			m[fieldKey{"Query", field}] = typeAction{t, authz.ActRead}
+		}
 	}
 	return m
 }()
@@ -221,6 +228,16 @@ func (v *roleView) decide(obj, field string) decision {
 func (a *access) allowsField(obj, field string) bool {
 	d := a.v.field(obj, field)
 	return d.ok && (d.resource == "" || a.p.ScopeAllows(d.resource, authz.ActRead))
+}
+
+// CheckType returns a Forbidden error unless the caller in ctx may do act on resources of
+// typ (as for a FHIR operation of that type at /fhir); a context without a caller, as when
+// authentication is off, is not checked.
+func CheckType(ctx context.Context, typ, act string) error {
+	if a := accessFrom(ctx); a != nil && !a.allowsType(typ, act) {
+		return forbidden("not permitted to %s %s", act, typ)
+	}
+	return nil
 }
 
 // allowsType reports whether the request may do act on resources of typ.
