@@ -594,6 +594,9 @@ func member(out []Value, v Value, name string) []Value {
 	if !ok {
 		return out
 	}
+	if t, known := elementType(v.Type, name); known {
+		return typedMember(out, m, v.Type, name, t)
+	}
 	if _, ok := m[name]; ok || m["_"+name] != nil {
 		return appendMember(out, m, name, "")
 	}
@@ -615,6 +618,31 @@ func member(out []Value, v Value, name string) []Value {
 		return out
 	}
 	return appendMember(out, m, best, bestType)
+}
+
+// typedMember appends element name of m, a value of type typ whose element types are known:
+// an element of type t (t is "" when name is no element, or a choice element's base name).
+func typedMember(out []Value, m map[string]any, typ, name, t string) []Value {
+	if t != "" {
+		return appendMember(out, m, name, t)
+	}
+	for _, c := range model.ChoiceElements(typ) {
+		if c != name {
+			continue
+		}
+		// Only a choice element's base name expands, to the one key present.
+		elems := fhirElements[typ]
+		best := ""
+		for k := range m {
+			if len(k) > len(name) && strings.HasPrefix(k, name) && isUpper(k[len(name):]) && elems[k] != "" && (best == "" || k < best) {
+				best = k
+			}
+		}
+		if best != "" {
+			return appendMember(out, m, best, elems[best])
+		}
+	}
+	return out
 }
 
 // appendMember appends the values of element key of m, with their _key companions: the id
@@ -671,7 +699,7 @@ func appendData(out []Value, x any, typ string) []Value {
 }
 
 func withType(x any, typ string) Value {
-	if typ == "" {
+	if typ == "" || typ == "Resource" || typ == "DomainResource" {
 		if m, ok := x.(map[string]any); ok {
 			typ, _ = m["resourceType"].(string)
 		}
