@@ -29,28 +29,39 @@
 //     DateTime Time Quantity; indexOf substring startsWith endsWith contains
 //     upper lower replace matches replaceMatches length toChars; abs ceiling
 //     exp floor ln log power round sqrt truncate; children descendants;
-//     trace now today timeOfDay; aggregate; not, is, as; and of the FHIR
-//     additions resolve() and extension('url') in the limited forms below.
+//     trace now today timeOfDay; aggregate; not, is, as; type().
+//   - The FHIR additions: extension(url) (of complex elements and, through
+//     their _name companions, of primitives), hasValue(), getValue(),
+//     htmlChecks() (FHIR's narrative rules, also as SafeXHTML), resolve(),
+//     memberOf(valueSet) and conformsTo(profile), the last three through the
+//     caller's hooks in Options (Resolver, Terminology, Profiles; without them
+//     memberOf and conformsTo are empty, "cannot tell"); %vs-[name] and
+//     %ext-[name]; %context and %rootResource distinct from %resource when
+//     Options sets them.
+//   - Typed evaluation: every value read from a resource carries its FHIR type
+//     from the R4 StructureDefinitions (types_gen.go, written by fhirgen), so
+//     Patient.birthDate.ofType(date) works; is/as/ofType follow FHIR's type
+//     hierarchy (code is a string, Age a Quantity, a backbone element a
+//     BackboneElement, every resource a DomainResource and a Resource).
+//     CompileFor(context, expr) compiles for a type or element path and
+//     rejects a name that is no element of the type it applies to; compiled
+//     expressions are kept in one bounded LRU (Cached, CompileFor).
+//   - UCUM: quantities in commensurable units of mass, length, volume,
+//     substance and time (and quotients such as mmol/L) compare, add and
+//     convert (toQuantity(unit)); calendar durations of a week or less equal
+//     their UCUM units, a year and a month are not comparable with 'a' and
+//     'mo' for = (but are equivalent for ~), as the specification says.
 //
-// Not yet supported (Compile rejects unknown functions with an *Error naming
+// Not supported (Compile rejects unknown functions with an *Error naming
 // them, so nothing silently evaluates to empty):
-//   - UCUM unit conversion: quantities of different units (1000 'mg' and
-//     1 'g') are not comparable, so = and < give empty and + gives empty;
-//     toQuantity(unit) only accepts the unit the value already has.
-//   - Typed evaluation against the StructureDefinitions: element types are
-//     known only for the root resource and values carrying resourceType, for
-//     choice elements (valueQuantity has Type "Quantity"), literals and
-//     computed values, and resolve() results; other elements have Type "",
-//     and is/ofType/as then fall back to the JSON kind, so
-//     Patient.birthDate.ofType(date) is empty while
-//     Observation.effective.ofType(dateTime) works. A string compared with a
-//     date/time is read as one. A path that cannot exist is not a compile
-//     error (Reads reports it against a Schema).
-//   - type(), the FHIR additions memberOf, conformsTo, hasValue, getValue,
-//     htmlChecks, %vs-* and %ext-*; trace() has no output sink.
-//   - A date/time of year or month precision ignores added days and smaller
-//     units; a value with an offset compared with one without is compared as
-//     if both were UTC.
+//   - UCUM units outside the table in ucum.go, and the affine temperature
+//     units (Cel, [degF]), which are never converted.
+//   - type() returns {namespace, name}, without baseType or elements;
+//     System.String and FHIR.string are one type for is/as/ofType, and a
+//     string compared with a date/time is read as one.
+//   - trace() has no output sink. A date/time of year or month precision
+//     ignores added days and smaller units; a value with an offset compared
+//     with one without is compared as if both were UTC.
 //
 // Semantics chosen where the specification leaves room:
 //   - A function's plain arguments are evaluated on the caller's $this (the
@@ -61,19 +72,22 @@
 //     decides the result.
 //   - repeat() stops with an error past 2000 items, descendants() past
 //     1,000,000; matches() uses Go's RE2 syntax (linear time).
-//   - A choice element name (value) is expanded by looking for keys named
-//     value + a FHIR data type name (valueQuantity, valueDateTime, ...). Only
-//     names that are choice elements of some R4 type expand (model.IsChoiceName):
-//     birth does not read birthDate.
-//   - resolve() loads nothing: for a relative, absolute or versioned literal
-//     reference it returns a stub {"resourceType": T, "id": id} with Type T;
-//     "#id" references resolve to the matching contained resource of the
-//     root. Logical (identifier-only), conditional and urn: references
-//     resolve to nothing. This is enough for `resolve() is Patient`.
+//   - Only a choice element's base name expands (value reaches valueQuantity,
+//     typed from the key); on a value of unknown type (a caller's variable)
+//     only names that are choice elements of some R4 type expand
+//     (model.IsChoiceName): birth never reads birthDate.
+//   - resolve(): "#id" gives the contained resource; a reference to an entry
+//     of a Bundle being evaluated (fullUrl or Type/id) gives the entry's
+//     resource; any other literal reference goes to Options.Resolver, and
+//     without one gives a stub {"resourceType": T, "id": id} of type T, enough
+//     for `resolve() is Patient`. Conditional and unmatched urn: references
+//     resolve to nothing.
 //   - as behaves like ofType on multi-item input instead of raising an
 //     error, matching how R4 search expressions apply it to collections.
-//   - extension('url') takes a string literal and reads only the "extension"
-//     array of complex elements, not the _name companion of primitives.
+//   - A primitive that has only extensions is an item (exists() is true,
+//     hasValue() false) whose value is empty to operators and functions.
+//   - Unknown type names in is/as/ofType are not errors (R4's own dom-r4b
+//     names R4B types); they match nothing.
 package fhirpath
 
 import (
@@ -97,6 +111,54 @@ type Value struct {
 	// Type is the FHIR type when known, e.g. "Reference", "string",
 	// "CodeableConcept" or a resource type; it may be "" (see package doc).
 	Type string
+	// ext is the _name companion of a primitive read from a resource (its id and
+	// extensions); Data is nil for a primitive that has only extensions.
+	ext map[string]any
+	// fhir is true for a value read from a resource (a FHIR type) rather than computed (a
+	// System type); type() tells them apart.
+	fhir bool
+}
+
+// Terminology answers memberOf() for the caller.
+type Terminology interface {
+	// Contains reports whether the value set with the canonical URL valueSet contains code
+	// in system (system is "" for a bare code); known is false when it cannot tell (an
+	// unknown or unexpandable value set), and memberOf() is then empty.
+	Contains(valueSet, system, code string) (contains, known bool)
+}
+
+// Profiles answers conformsTo() for the caller.
+type Profiles interface {
+	// ConformsTo reports whether v conforms to the StructureDefinition with the canonical URL
+	// profile; known is false when it cannot tell, and conformsTo() is then empty.
+	ConformsTo(v Value, profile string) (conforms, known bool)
+}
+
+// Resolver loads what resolve() names beyond the resource itself.
+type Resolver interface {
+	// Resolve returns the resource a literal reference (Patient/1, an absolute URL, a
+	// canonical) names, or false when it cannot be read.
+	Resolve(reference string) (map[string]any, bool)
+}
+
+// Options are what an evaluation may use beyond the resource. The zero value is valid:
+// memberOf() and conformsTo() are then empty, and resolve() reads only the resource.
+type Options struct {
+	// Vars are caller variables: Vars["x"] is %x. The specification's names (resource,
+	// rootResource, context, ucum, sct, loinc, vs-*, ext-*) cannot be replaced.
+	Vars map[string][]Value
+	// Context, when set, is the focus the expression starts on and %context, such as the
+	// element an invariant is declared on; by default it is the resource.
+	Context *Value
+	// RootResource is %rootResource when the resource is contained in another; by
+	// default it is the resource.
+	RootResource map[string]any
+	Terminology  Terminology
+	Profiles     Profiles
+	// Resolver, when set, loads literal references that are not contained resources or
+	// entries of a Bundle being evaluated; without it resolve() gives a stub
+	// {"resourceType": T, "id": id} of type T for them.
+	Resolver Resolver
 }
 
 // Expr is a compiled expression. It is immutable and safe for concurrent use.
@@ -150,9 +212,23 @@ func (e *Expr) Eval(resource map[string]any) ([]Value, error) {
 // names resource, rootResource, context, ucum, sct and loinc are the specification's and
 // cannot be replaced.
 func (e *Expr) EvalWith(resource map[string]any, vars map[string][]Value) ([]Value, error) {
-	root := Value{Data: resource, Type: typeOf(Value{Data: resource})}
-	env := &env{root: root, this: root, index: -1, vars: vars, now: time.Now()}
-	out, err := e.root.eval(env, []Value{root})
+	return e.EvalOptions(resource, &Options{Vars: vars})
+}
+
+// EvalOptions is Eval with the options o (nil is the zero Options).
+func (e *Expr) EvalOptions(resource map[string]any, o *Options) ([]Value, error) {
+	if o == nil {
+		o = &Options{}
+	}
+	root := Value{Data: resource, Type: typeOf(Value{Data: resource}), fhir: true}
+	env := &env{root: root, this: root, context: root, rootResource: root, index: -1, vars: o.Vars, opts: o, now: time.Now()}
+	if o.RootResource != nil {
+		env.rootResource = Value{Data: o.RootResource, Type: typeOf(Value{Data: o.RootResource}), fhir: true}
+	}
+	if o.Context != nil {
+		env.this, env.context = *o.Context, *o.Context
+	}
+	out, err := e.root.eval(env, []Value{env.this})
 	if err != nil {
 		if fe, ok := err.(*Error); ok {
 			fe.Expr = e.src
@@ -168,10 +244,13 @@ func (e *Expr) EvalWith(resource map[string]any, vars map[string][]Value) ([]Val
 
 // env is the evaluation context of a (sub)expression.
 type env struct {
-	root  Value
-	this  Value
-	index int // $index, -1 outside an iteration
-	total []Value
+	root Value // %resource
+	// context is %context and rootResource %rootResource.
+	context, rootResource Value
+	opts                  *Options
+	this                  Value
+	index                 int // $index, -1 outside an iteration
+	total                 []Value
 	// hasTotal is true inside aggregate(), where $total is defined.
 	hasTotal bool
 	vars     map[string][]Value
@@ -234,21 +313,44 @@ func (totalNode) eval(e *env, _ []Value) ([]Value, error) {
 	return e.total, nil
 }
 
-// rootNode is %resource, %rootResource and %context: the resource evaluated.
-type rootNode struct{}
+// rootNode is %resource, %rootResource or %context (name).
+type rootNode struct{ name string }
 
-func (rootNode) eval(e *env, _ []Value) ([]Value, error) { return []Value{e.root}, nil }
+func (n rootNode) eval(e *env, _ []Value) ([]Value, error) {
+	switch n.name {
+	case "context":
+		return []Value{e.context}, nil
+	case "rootResource":
+		return []Value{e.rootResource}, nil
+	}
+	return []Value{e.root}, nil
+}
 
 // builtinVars are the specification's constant environment variables.
 var builtinVars = map[string]string{
 	"ucum": ucumSystem, "sct": "http://snomed.info/sct", "loinc": "http://loinc.org",
 }
 
+// builtinVar returns the value of a constant of the specification: %ucum, %sct, %loinc,
+// %vs-[name] (a value set of the specification) and %ext-[name] (an extension's definition).
+func builtinVar(name string) (string, bool) {
+	if s, ok := builtinVars[name]; ok {
+		return s, true
+	}
+	if rest, ok := strings.CutPrefix(name, "vs-"); ok && rest != "" {
+		return "http://hl7.org/fhir/ValueSet/" + rest, true
+	}
+	if rest, ok := strings.CutPrefix(name, "ext-"); ok && rest != "" {
+		return "http://hl7.org/fhir/StructureDefinition/" + rest, true
+	}
+	return "", false
+}
+
 // varNode is any other %name: a constant of the specification or a caller's variable.
 type varNode struct{ name string }
 
 func (n *varNode) eval(e *env, _ []Value) ([]Value, error) {
-	if s, ok := builtinVars[n.name]; ok {
+	if s, ok := builtinVar(n.name); ok {
 		return []Value{{Data: s, Type: "string"}}, nil
 	}
 	if v, ok := e.vars[n.name]; ok {
@@ -397,7 +499,6 @@ type argKind int
 const (
 	argExpr argKind = iota
 	argType
-	argString
 )
 
 // funcSpec describes a function: how its arguments parse, how many it takes, and what it
@@ -425,7 +526,6 @@ type callNode struct {
 	fn     funcSpec
 	args   []node
 	typ    string
-	str    *string
 }
 
 func (n *callNode) eval(e *env, focus []Value) ([]Value, error) {
@@ -508,8 +608,11 @@ func member(out []Value, v Value, name string) []Value {
 	if !ok {
 		return out
 	}
-	if x, ok := m[name]; ok {
-		return appendData(out, x, "")
+	if t, known := elementType(v.Type, name); known {
+		return typedMember(out, m, v.Type, name, t)
+	}
+	if _, ok := m[name]; ok || m["_"+name] != nil {
+		return appendMember(out, m, name, "")
 	}
 	if !model.IsChoiceName(name) {
 		return out // only a choice element expands: birth never reads birthDate
@@ -528,7 +631,70 @@ func member(out []Value, v Value, name string) []Value {
 	if best == "" {
 		return out
 	}
-	return appendData(out, m[best], bestType)
+	return appendMember(out, m, best, bestType)
+}
+
+// typedMember appends element name of m, a value of type typ whose element types are known:
+// an element of type t (t is "" when name is no element, or a choice element's base name).
+func typedMember(out []Value, m map[string]any, typ, name, t string) []Value {
+	if t != "" {
+		return appendMember(out, m, name, t)
+	}
+	for _, c := range model.ChoiceElements(typ) {
+		if c != name {
+			continue
+		}
+		// Only a choice element's base name expands, to the one key present.
+		elems := fhirElements[typ]
+		best := ""
+		for k := range m {
+			if len(k) > len(name) && strings.HasPrefix(k, name) && isUpper(k[len(name):]) && elems[k] != "" && (best == "" || k < best) {
+				best = k
+			}
+		}
+		if best != "" {
+			return appendMember(out, m, best, elems[best])
+		}
+	}
+	return out
+}
+
+// appendMember appends the values of element key of m, with their _key companions: the id
+// and extensions of primitives, which hold only those when they have no value.
+func appendMember(out []Value, m map[string]any, key, typ string) []Value {
+	x := m[key]
+	companion, ok := m["_"+key]
+	if !ok {
+		return appendData(out, x, typ)
+	}
+	xs, isList := x.([]any)
+	cs, csList := companion.([]any)
+	if !isList && !csList {
+		c, _ := companion.(map[string]any)
+		v := withType(x, typ)
+		v.ext = c
+		if x == nil && c == nil {
+			return out
+		}
+		return append(out, v)
+	}
+	for i := range max(len(xs), len(cs)) {
+		var item any
+		var c map[string]any
+		if i < len(xs) {
+			item = xs[i]
+		}
+		if i < len(cs) {
+			c, _ = cs[i].(map[string]any)
+		}
+		if item == nil && c == nil {
+			continue
+		}
+		v := withType(item, typ)
+		v.ext = c
+		out = append(out, v)
+	}
+	return out
 }
 
 func appendData(out []Value, x any, typ string) []Value {
@@ -547,12 +713,12 @@ func appendData(out []Value, x any, typ string) []Value {
 }
 
 func withType(x any, typ string) Value {
-	if typ == "" {
+	if typ == "" || typ == "Resource" || typ == "DomainResource" {
 		if m, ok := x.(map[string]any); ok {
 			typ, _ = m["resourceType"].(string)
 		}
 	}
-	return Value{Data: x, Type: typ}
+	return Value{Data: x, Type: typ, fhir: true}
 }
 
 // dataEqual compares JSON data structurally, numbers by value.

@@ -3,8 +3,6 @@ package fhirpath
 import (
 	"encoding/json"
 	"strings"
-
-	"github.com/fhirgate/fhirgate/model"
 )
 
 // primitiveTypes are the FHIR R4 primitive types, spelled as in FHIRPath.
@@ -43,14 +41,44 @@ func choiceType(suffix string) (string, bool) {
 	return "", false
 }
 
-// supertypes lists, for each type, the types it specialises (FHIR profiles
-// of string/uri/integer/Quantity), so code is string and Age is Quantity.
-var supertypes = map[string][]string{
-	"code": {"string"}, "id": {"string"}, "markdown": {"string"},
-	"url": {"uri"}, "canonical": {"uri"}, "oid": {"uri"}, "uuid": {"uri"},
-	"unsignedInt": {"integer"}, "positiveInt": {"integer"},
-	"Age": {"Quantity"}, "Count": {"Quantity"}, "Distance": {"Quantity"},
-	"Duration": {"Quantity"}, "SimpleQuantity": {"Quantity"}, "MoneyQuantity": {"Quantity"},
+// specialises reports whether type t is want or derives from it in FHIR's type hierarchy
+// (fhirBase): code is a string, Age a Quantity, Patient a DomainResource and a Resource, a
+// backbone element (PatientContact) a BackboneElement and an Element.
+func specialises(t, want string) bool {
+	for n := 0; t != "" && n < 10; n++ {
+		if t == want {
+			return true
+		}
+		t = fhirBase[t]
+	}
+	return false
+}
+
+// elementType returns the type of element name of type typ, and whether typ is a type whose
+// elements are known.
+func elementType(typ, name string) (elem string, known bool) {
+	elems, ok := fhirElements[typ]
+	if !ok {
+		return "", false
+	}
+	return elems[name], true
+}
+
+// fhirSchema is the Schema of the R4 StructureDefinitions, for typed compilation.
+type fhirSchema struct{}
+
+func (fhirSchema) Elements(typ string) (map[string]string, bool) {
+	if typ == "Resource" || typ == "DomainResource" {
+		return nil, false // abstract: the value is some resource, known only when evaluated
+	}
+	m, ok := fhirElements[typ]
+	return m, ok
+}
+
+// knownType reports whether name is a FHIR type (or a backbone element's generated name).
+func knownType(name string) bool {
+	_, ok := fhirBase[name]
+	return ok
 }
 
 // typeOf returns the known type of v, falling back to resourceType and to
@@ -83,13 +111,8 @@ func typeMatches(v Value, want string) bool {
 	if t == "" {
 		return false
 	}
-	if t == want {
+	if specialises(t, want) {
 		return true
-	}
-	for _, s := range supertypes[t] {
-		if s == want {
-			return true
-		}
 	}
 	if want == "Resource" || want == "DomainResource" {
 		if m, ok := v.Data.(map[string]any); ok {
@@ -121,44 +144,4 @@ func isType(in []Value, typ string) ([]Value, error) {
 		return boolResult(typeMatches(in[0], typ)), nil
 	}
 	return nil, evalErr("is %s expects a single item, got %d", typ, len(in))
-}
-
-// resolve turns a Reference (or a canonical/uri string) into the resource it
-// names, without fetching anything: a "#id" reference yields the contained
-// resource of root; a literal reference [base/]Type/id[/_history/v] yields a
-// stub {"resourceType": Type, "id": id}.
-func resolve(root Value, v Value) (Value, bool) {
-	var ref string
-	switch d := v.Data.(type) {
-	case string:
-		ref = d
-	case map[string]any:
-		ref, _ = d["reference"].(string)
-	}
-	if ref == "" {
-		return Value{}, false
-	}
-	if strings.HasPrefix(ref, "#") {
-		rm, _ := root.Data.(map[string]any)
-		contained, _ := rm["contained"].([]any)
-		for _, c := range contained {
-			cm, ok := c.(map[string]any)
-			if ok && cm["id"] == ref[1:] {
-				t, _ := cm["resourceType"].(string)
-				return Value{Data: cm, Type: t}, true
-			}
-		}
-		return Value{}, false
-	}
-	if strings.ContainsAny(ref, "?") || strings.HasPrefix(ref, "urn:") {
-		return Value{}, false
-	}
-	if i := strings.IndexByte(ref, '|'); i >= 0 { // canonical version
-		ref = ref[:i]
-	}
-	r, ok := model.ParseReference(ref)
-	if !ok {
-		return Value{}, false
-	}
-	return Value{Data: map[string]any{"resourceType": r.Type, "id": r.ID}, Type: r.Type}, true
 }

@@ -15,7 +15,7 @@ func TestField(t *testing.T) {
 			t.Errorf("Field(%q) = %q, %q; want %q, %q", c.path, typ, field, c.typ, c.field)
 		}
 	}
-	if n := len(Paths()); n != 6 {
-		t.Errorf("%d operations registered, want the 6 terminology operations", n)
+	if n := len(Paths()); n != 7 {
+		t.Errorf("%d operations registered, want the 6 terminology operations and $fhirpath", n)
 	}
 }
