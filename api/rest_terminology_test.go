@@ -307,3 +307,47 @@ func txHas(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestTerminologyInGraph: the graph's terminology fields answer what /fhir answers (they run
+// the same code), and both need read permission on the operation's type: the partner role,
+// which may not read ValueSets or CodeSystems, gets neither.
+func TestTerminologyInGraph(t *testing.T) {
+	a := newAuthEnv(t, authz.VerifierConfig{})
+	clin, partner := a.token(t, "clinician", ""), a.token(t, "partner", "")
+	q := `{
+	  ValueSetExpand(url: "http://hl7.org/fhir/ValueSet/administrative-gender", filter: "male") { expansion { total contains { code display } } }
+	  CodeSystemSubsumes(system: "http://terminology.hl7.org/CodeSystem/v3-ActCode", codeA: "_ActEncounterCode", codeB: "AMB") { parameter { name valueCode } }
+	  CodeSystemLookup(system: "http://hl7.org/fhir/administrative-gender", code: "other") { parameter { name valueString } }
+	  ConceptMapTranslate(url: "http://hl7.org/fhir/ConceptMap/cm-administrative-gender-v2", system: "http://hl7.org/fhir/administrative-gender", code: "female") { parameter { name valueBoolean part { name valueCode valueCoding { code } } } }
+	}`
+	r := a.postAs(clin, "", q)
+	body := dataString(r)
+	if len(r.Errors) > 0 {
+		t.Fatalf("clinician: %+v", r.Errors)
+	}
+	for _, want := range []string{`"total":2`, `"code":"male","display":"Male"`, `"code":"female"`, `"valueCode":"subsumes"`, `"valueString":"Other"`, `"valueBoolean":true`, `"code":"F"`} {
+		if !has(body, want) {
+			t.Errorf("clinician's answer lacks %s: %s", want, body)
+		}
+	}
+	// The REST answer to the same expansion is the same.
+	codes, total, _ := txExpansion(t, a.fhir("GET", "/fhir/ValueSet/$expand?filter=male&url=http://hl7.org/fhir/ValueSet/administrative-gender", clin, nil))
+	if total != 2 || len(codes) != 2 {
+		t.Errorf("REST expansion: total %v, %v", total, codes)
+	}
+
+	r = a.postAs(partner, "", q)
+	if len(r.Errors) != 4 {
+		t.Errorf("partner: %d errors, want all 4 fields forbidden: %+v", len(r.Errors), r.Errors)
+	}
+	for _, e := range r.Errors {
+		if e.Extensions["code"] != "FORBIDDEN" {
+			t.Errorf("partner: %+v, want FORBIDDEN", e)
+		}
+	}
+	for _, path := range []string{"/fhir/ValueSet/$expand?url=http://hl7.org/fhir/ValueSet/administrative-gender", "/fhir/CodeSystem/$lookup?system=http://hl7.org/fhir/administrative-gender&code=other"} {
+		if resp := a.fhir("GET", path, partner, nil); resp.Status != http.StatusForbidden || resp.Body["resourceType"] != "OperationOutcome" {
+			t.Errorf("partner GET %s: status %d, body %s; want 403", path, resp.Status, truncate(string(resp.Raw), 200))
+		}
+	}
+}
