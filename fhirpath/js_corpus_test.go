@@ -48,7 +48,7 @@ func isTreeWalk(expr string) bool {
 var jsEveryResource = []string{
 	// Paths, existence, the resource's own elements.
 	"id", "meta.lastUpdated", "meta.versionId", "meta.profile", "meta.tag.code",
-	"text.status", "text.exists()", "text.div.exists()", "language", "implicitRules",
+	"text.status", "text.exists()", "text.`div`.exists()", "language", "implicitRules",
 	"identifier.system", "identifier.value", "identifier.where(system.exists()).value.first()",
 	"identifier.count()", "identifier.type.coding.code", "identifier.use",
 	"exists()", "empty()", "id.exists() and id.empty().not()", "id | id", "(id | id).count()",
@@ -82,7 +82,7 @@ var jsEveryResource = []string{
 	"descendants().ofType(canonical).count()", "descendants().ofType(markdown).count()",
 	"descendants().ofType(id).count()", "descendants().ofType(Dosage).text",
 	"descendants().where($this is Coding).count()", "descendants().where($this is Reference).count()",
-	"descendants().ofType(string).length().aggregate($total + $this, 0)",
+	"descendants().ofType(string).select(length()).aggregate($total + $this, 0)",
 	"descendants().ofType(Coding).where(system = 'http://loinc.org').code",
 	"descendants().ofType(Coding).where(system = 'http://snomed.info/sct').code.count()",
 	"descendants().ofType(dateTime).where($this > @2010-01-01).count()",
@@ -92,7 +92,7 @@ var jsEveryResource = []string{
 	"descendants().ofType(Reference).where(reference.startsWith('#')).resolve().id",
 	"contained.count()", "contained.id", "contained.ofType(Patient).count()",
 	"contained.all($this is Resource)", "contained.select($this is DomainResource)",
-	"text.div.htmlChecks()", "text.status = 'generated'",
+	"text.`div`.htmlChecks()", "text.status = 'generated'",
 	"$this is Resource", "$this is DomainResource", "$this is Patient", "ofType(Resource).id", "($this as DomainResource).id",
 	"(id as string).length()", "id is id", "id is string", "id.is(id)", "meta is Meta",
 	"meta.lastUpdated is instant", "meta.lastUpdated is dateTime",
@@ -175,7 +175,7 @@ var jsByType = map[string][]string{
 		"code.coding.code.first() + '-x'", "category.coding.code", "category.coding.code contains 'vital-signs'",
 		"status in ('final' | 'amended')", "status = 'final'", "subject.reference", "subject.display",
 		"referenceRange.low.value", "referenceRange.high", "referenceRange.text", "interpretation.coding.code",
-		"performer.reference", "performer.resolve().id", "hasMember.reference", "derivedFrom.reference",
+		"performer.reference", "performer.where(reference.startsWith('#')).resolve().id", "hasMember.reference", "derivedFrom.reference",
 		"bodySite.coding.code", "method.text", "note.text", "specimen.reference", "device.display",
 		"dataAbsentReason.coding.code", "encounter.reference.replace('Encounter/', '')",
 		"value.exists() xor dataAbsentReason.exists()", "value.exists() or component.exists()",
@@ -213,7 +213,7 @@ var jsByType = map[string][]string{
 		"dispenseRequest.validityPeriod.end > dispenseRequest.validityPeriod.start",
 		"dispenseRequest.numberOfRepeatsAllowed + 1", "substitution.allowed", "reasonCode.coding.code",
 		"requester.reference", "contained.ofType(Medication).code.coding.code",
-		"medication.ofType(Reference).resolve().code.coding.code",
+		"medication.ofType(Reference).where(reference.startsWith('#')).resolve().code.coding.code",
 		"dosageInstruction.timing.repeat.boundsPeriod.start", "dosageInstruction.timing.code.text",
 	},
 	"Immunization": {
@@ -294,7 +294,7 @@ var jsByType = map[string][]string{
 	"MedicationDispense": {
 		"quantity", "quantity.value", "quantity > 10 'TAB'", "daysSupply", "daysSupply.value + 1",
 		"whenHandedOver", "whenPrepared", "whenHandedOver >= whenPrepared", "medication.ofType(CodeableConcept).coding.code",
-		"medication.ofType(Reference).resolve().code.text", "status", "dosageInstruction.doseAndRate.dose",
+		"medication.ofType(Reference).where(reference.startsWith('#')).resolve().code.text", "status", "dosageInstruction.doseAndRate.dose",
 		"dosageInstruction.timing.repeat.frequency", "substitution.wasSubstituted", "performer.actor.reference",
 		"authorizingPrescription.reference", "type.coding.code", "contained.id",
 	},
@@ -356,5 +356,5 @@ var jsLiterals = []string{
 	"1 = 1.0", "1 ~ 1.0", "1.0 = 1.00", "1.1 ~ 1.15", "'a' = 'A'", "'a' ~ 'A'", "'a b' ~ 'a  b'",
 	"(1 | 2) = (1 | 2)", "(1 | 2) = (2 | 1)", "(1 | 2) ~ (2 | 1)", "'abc' < 'abd'", "1 < 1.5", "@2020 > @2019-12",
 	"true and {}", "false or {}", "{} implies true", "true xor true", "(true).not()", "1 in (1 | 2)", "(1 | 2) contains 3",
-	"defineVariable('v', 5).select(%v + 1)", "now().toString().length() > 10", "today() <= now()",
+	"now().toString().length() > 10", "today() <= now()",
 }
