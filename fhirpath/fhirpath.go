@@ -604,12 +604,12 @@ func isUpper(s string) bool { return s != "" && 'A' <= s[0] && s[0] <= 'Z' }
 // member appends the children named name of v to out, flattening arrays and
 // expanding choice elements (value -> valueQuantity with Type Quantity).
 func member(out []Value, v Value, name string) []Value {
-	m, ok := v.Data.(map[string]any)
-	if !ok {
+	m, typ := elementsOf(v)
+	if m == nil {
 		return out
 	}
-	if t, known := elementType(v.Type, name); known {
-		return typedMember(out, m, v.Type, name, t)
+	if t, known := elementType(typ, name); known {
+		return typedMember(out, m, typ, name, t)
 	}
 	if _, ok := m[name]; ok || m["_"+name] != nil {
 		return appendMember(out, m, name, "")
@@ -632,6 +632,19 @@ func member(out []Value, v Value, name string) []Value {
 		return out
 	}
 	return appendMember(out, m, best, bestType)
+}
+
+// elementsOf returns the JSON object holding v's elements and the type they are elements
+// of: a complex value's own object, or a primitive's _name companion, which holds its id and
+// extensions (the elements of Element). m is nil when v has no elements.
+func elementsOf(v Value) (m map[string]any, typ string) {
+	if m, ok := v.Data.(map[string]any); ok {
+		return m, v.Type
+	}
+	if v.ext == nil {
+		return nil, ""
+	}
+	return v.ext, "Element"
 }
 
 // typedMember appends element name of m, a value of type typ whose element types are known:

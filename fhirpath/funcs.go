@@ -439,24 +439,27 @@ func fnRepeat(e *env, c *callNode, in []Value) ([]Value, error) {
 	return out, nil
 }
 
-// children returns the child elements of each item, in element-name order; the _name
-// companions of primitives and resourceType are not elements.
+// children returns the child elements of each item in element-name order, typed as member
+// navigation types them (so descendants().ofType(canonical) finds canonicals). A primitive
+// that has only its _name companion (extensions, no value) is a child too, and a primitive's
+// children are its id and extensions; resourceType and the companions themselves are not
+// elements.
 func children(in []Value) []Value {
 	var out []Value
 	for _, v := range in {
-		m, ok := v.Data.(map[string]any)
-		if !ok {
-			m = v.ext // a primitive's children are its id and extensions
-		}
-		keys := make([]string, 0, len(m))
+		m, typ := elementsOf(v)
+		names := make([]string, 0, len(m))
 		for k := range m {
-			if k != "resourceType" && !strings.HasPrefix(k, "_") {
-				keys = append(keys, k)
+			name, companion := strings.CutPrefix(k, "_")
+			if k == "resourceType" || companion && m[name] != nil {
+				continue // resourceType is no element; a companion goes with its value
 			}
+			names = append(names, name)
 		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			out = appendData(out, m[k], "")
+		sort.Strings(names)
+		for _, name := range names {
+			t, _ := elementType(typ, name)
+			out = appendMember(out, m, name, t)
 		}
 	}
 	return out
@@ -736,6 +739,7 @@ func toQuantity(v Value) (Value, bool) {
 		return quantityValue(n, "1", false), true
 	case map[string]any:
 		if _, ok := quantityOf(v); ok && isQuantityType(v.Type) {
+			v.Type, v.fhir, v.ext = "Quantity", false, nil // a System.Quantity, as computed
 			return v, true
 		}
 	}

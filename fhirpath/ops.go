@@ -298,9 +298,16 @@ func equivalentItems(a, b Value) bool {
 	return dataEqual(a.Data, b.Data)
 }
 
-// normalizeSpace lower-cases s and reduces each run of whitespace to one space.
+// normalizeSpace lower-cases s and writes each whitespace character as a space: the
+// specification's string equivalence treats all whitespace characters as equivalent (section
+// 6.1.2), one for one, without collapsing runs or trimming.
 func normalizeSpace(s string) string {
-	return strings.ToLower(strings.Join(strings.FieldsFunc(s, unicode.IsSpace), " "))
+	return strings.ToLower(strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return ' '
+		}
+		return r
+	}, s))
 }
 
 // roundHalfUp rounds r to scale digits after the point, halves away from zero.
@@ -456,7 +463,42 @@ func arithmetic(op string, l, r []Value) ([]Value, error) {
 			return []Value{quantityValue(num{r: r, scale: max(qa.n.scale, qb.n.scale)}, qa.unit, qa.calendar)}, nil
 		}
 	}
+	if out, ok := scaleQuantity(op, a, b); ok {
+		return out, nil
+	}
 	return nil, evalErr("%s is not defined for %s and %s", op, describe(a), describe(b))
+}
+
+// scaleQuantity multiplies a quantity by a number (either side) or divides it by one, as
+// section 6.6 allows * and / on quantities; ok is false for other operands. Dividing by
+// zero is empty.
+func scaleQuantity(op string, a, b Value) ([]Value, bool) {
+	if op != "*" && op != "/" {
+		return nil, false
+	}
+	q, okQ := quantityOf(a)
+	n, okN := numOf(b)
+	if !okQ || !okN || !isQuantityType(typeOf(a)) {
+		if op == "/" {
+			return nil, false
+		}
+		if q, okQ = quantityOf(b); !okQ || !isQuantityType(typeOf(b)) {
+			return nil, false
+		}
+		if n, okN = numOf(a); !okN {
+			return nil, false
+		}
+	}
+	r := new(big.Rat)
+	if op == "*" {
+		r.Mul(q.n.r, n.r)
+	} else {
+		if n.r.Sign() == 0 {
+			return nil, true
+		}
+		r.Quo(q.n.r, n.r)
+	}
+	return []Value{quantityValue(num{r: r, scale: q.n.scale + n.scale}, q.unit, q.calendar)}, true
 }
 
 // numberOp applies an arithmetic operator to two numbers. Division by zero is empty.
@@ -580,6 +622,9 @@ func addDuration(m moment, q quantity, sub bool) ([]Value, error) {
 	out, ok := shiftMillis(m, delta)
 	if !ok {
 		return nil, nil
+	}
+	if out.ms%1000 != 0 && out.fracDigits == 0 {
+		out.fracDigits = 3 // seconds and milliseconds are one precision: keep what was added
 	}
 	return []Value{out.value()}, nil
 }

@@ -207,8 +207,10 @@ var resultTypes = map[string]string{
 	"toDecimal": "decimal", "exp": "decimal", "ln": "decimal", "log": "decimal", "sqrt": "decimal",
 	"power": "decimal", "round": "decimal", "toBoolean": "boolean",
 	"toString": "string", "upper": "string", "lower": "string", "replace": "string",
-	"replaceMatches": "string", "substring": "string", "toChars": "string",
-	"toDate": "date", "today": "date", "toDateTime": "dateTime", "now": "dateTime",
+	"replaceMatches": "string", "substring": "string", "toChars": "string", "trim": "string",
+	"split": "string", "join": "string", "encode": "string", "decode": "string", "escape": "string",
+	"unescape": "string",
+	"toDate":   "date", "today": "date", "toDateTime": "dateTime", "now": "dateTime",
 	"toTime": "time", "timeOfDay": "time", "toQuantity": "Quantity",
 	"hasValue": "boolean", "htmlChecks": "boolean", "memberOf": "boolean", "conformsTo": "boolean",
 }
@@ -265,13 +267,7 @@ func (a *analysis) call(n *callNode, focus, this []item) []item {
 		for _, arg := range n.args {
 			a.whole(a.walk(arg, this, this))
 		}
-		for _, it := range in {
-			if it.name != "" && it.typ != "" && !isUpper(it.typ) {
-				// A primitive's extensions are in its _name companion.
-				a.reads = append(a.reads, Read{Owner: it.owner, Name: "_" + it.name, Type: "Element", Whole: true})
-			}
-		}
-		return a.member(in, "extension", "")
+		return a.member(in, "extension", "") // of a primitive, in its _name companion
 	}
 	var args [][]item
 	for i, arg := range n.args {
@@ -392,13 +388,23 @@ func isSubtype(t, want string) bool {
 }
 
 // member reads element name of each item; cast, when set, keeps only the choices of that type.
+// primitiveElements are the elements of every primitive (those of Element), held in its
+// _name companion in JSON.
+var primitiveElements = map[string]string{"id": "string", "extension": "Extension"}
+
 func (a *analysis) member(in []item, name, cast string) []item {
 	var out []item
 	for _, it := range in {
 		elems, ok := a.s.Elements(it.typ)
 		if !ok {
 			if it.typ != "" && !isUpper(it.typ) {
-				continue // a primitive has no elements
+				// A primitive's id and extensions are in its _name companion, read whole
+				// (the guard governs _birthDate with birthDate).
+				if t := primitiveElements[name]; t != "" && it.name != "" {
+					a.reads = append(a.reads, Read{Owner: it.owner, Name: "_" + it.name, Type: "Element", Whole: true})
+					out = append(out, item{typ: t})
+				}
+				continue
 			}
 			// Unknown type: the name is read on whatever the value turns out to be.
 			a.reads = append(a.reads, Read{Name: name})

@@ -105,7 +105,8 @@ func typeOf(v Value) string {
 }
 
 // typeMatches reports whether v is of type want or a specialisation of it.
-// Resource and DomainResource match every value carrying a resourceType.
+// Resource matches every value carrying a resourceType; DomainResource only the resource
+// types that specialise it (Binary, Bundle and Parameters do not).
 func typeMatches(v Value, want string) bool {
 	t := typeOf(v)
 	if t == "" {
@@ -114,7 +115,7 @@ func typeMatches(v Value, want string) bool {
 	if specialises(t, want) {
 		return true
 	}
-	if want == "Resource" || want == "DomainResource" {
+	if want == "Resource" {
 		if m, ok := v.Data.(map[string]any); ok {
 			_, has := m["resourceType"].(string)
 			return has
