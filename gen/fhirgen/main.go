@@ -94,6 +94,14 @@ func generate(root, cache string) error {
 	}
 	out.text("search/terminology_gen.json", string(tj)+"\n")
 
+	vdefs, err := loadValidationDefs(dir, term)
+	if err != nil {
+		return err
+	}
+	if out.err == nil {
+		out.err = writeGzipJSON(filepath.Join(root, "validate/definitions_gen.json.gz"), vdefs)
+	}
+
 	comp, err := patientCompartment(dir)
 	if err != nil {
 		return err
