@@ -1,0 +1,121 @@
+package validate
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/fhirgate/fhirgate/fhirpath"
+)
+
+// Engine compiles invariant expressions (FHIRPath).
+type Engine interface {
+	Compile(expr string) (Expression, error)
+}
+
+// Expression is a compiled invariant expression.
+type Expression interface {
+	// Eval evaluates the expression with focus as its context: an element (a JSON object
+	// or primitive value) of resource, the innermost enclosing resource (%resource), inside
+	// root (%rootResource). It returns the result collection as JSON values.
+	// focusType is the focus's FHIR type (Period, Reference, Patient).
+	Eval(focus any, focusType string, resource, root map[string]any) ([]any, error)
+}
+
+// invariant is a compiled constraint, or why it cannot be evaluated.
+type invariant struct {
+	c      Constraint
+	expr   Expression
+	native bool // checked by Go code (ele-1, ext-1, htmlChecks), not the engine
+	err    error
+}
+
+// nativeKeys are the invariants checked natively, for speed: TestNativeInvariantsAgree
+// shows they agree with their expressions on the official examples.
+var nativeKeys = map[string]bool{"ele-1": true, "ext-1": true}
+
+func compileInvariant(e Engine, c Constraint) invariant {
+	if nativeKeys[c.Key] || c.Expression == "htmlChecks()" {
+		return invariant{c: c, native: true}
+	}
+	x, err := e.Compile(c.Expression)
+	return invariant{c: c, expr: x, err: err}
+}
+
+// EvalErrors, when set (by tests), receives the errors of invariant evaluations; they are
+// otherwise not reported, as the data alone cannot be blamed for them.
+var EvalErrors func(key, loc string, err error)
+
+// invariants evaluates the constraints on focus at loc. A constraint holds unless its
+// expression yields false; an empty result or an evaluation error is not a finding.
+func (w *walker) invariants(focus any, idx []int, focusType, loc string) {
+	for _, i := range idx {
+		inv := &w.v.inv[i]
+		if inv.native || inv.expr == nil {
+			continue
+		}
+		var res, root map[string]any
+		if n := len(w.resources); n > 0 {
+			res, root = w.resources[n-1], w.resources[0]
+		}
+		out, err := inv.expr.Eval(focus, focusType, res, root)
+		if err != nil {
+			if EvalErrors != nil {
+				EvalErrors(inv.c.Key, loc, err)
+			}
+			continue
+		}
+		if len(out) == 1 && out[0] == false {
+			sev := SeverityError
+			if inv.c.Severity == "warning" {
+				sev = SeverityWarning
+			}
+			w.out.Issues = append(w.out.Issues, Issue{Severity: sev, Code: "invariant", Expression: loc, Key: inv.c.Key,
+				Diagnostics: inv.c.Key + ": " + inv.c.Human})
+		}
+	}
+}
+
+// fhirpathEngine evaluates invariants with package fhirpath.
+type fhirpathEngine struct{}
+
+type fhirpathExpr struct {
+	x *fhirpath.Expr
+	// envVars: the expression reads %resource or %rootResource, which this engine binds to
+	// the focus, so it is evaluated only where the focus is the resource.
+	envVars bool
+}
+
+func (fhirpathEngine) Compile(expr string) (Expression, error) {
+	x, err := fhirpath.Compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	return fhirpathExpr{x: x, envVars: strings.Contains(expr, "%resource") || strings.Contains(expr, "%rootResource")}, nil
+}
+
+// errPrimitiveFocus reports a context the engine cannot take as the focus yet.
+var errPrimitiveFocus = errors.New("the FHIRPath engine evaluates invariants on complex elements only")
+
+// errEnvFocus reports an expression reading %resource on an element the engine cannot
+// evaluate it on yet.
+var errEnvFocus = errors.New("the FHIRPath engine binds %resource to the focus: evaluated on resources only")
+
+func (e fhirpathExpr) Eval(focus any, _ string, resource, root map[string]any) ([]any, error) {
+	m, ok := focus.(map[string]any)
+	if !ok {
+		return nil, errPrimitiveFocus
+	}
+	if e.envVars && (resource == nil || fmt.Sprintf("%p", m) != fmt.Sprintf("%p", resource) || fmt.Sprintf("%p", root) != fmt.Sprintf("%p", resource)) {
+		return nil, errEnvFocus
+	}
+	vals, err := e.x.Eval(m)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]any, len(vals))
+	for i, v := range vals {
+		out[i] = v.Data
+	}
+	return out, nil
+}
