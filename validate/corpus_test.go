@@ -6,17 +6,14 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/fhirgate/fhirgate/internal/datasets"
 )
 
-var baseValidator = sync.OnceValues(func() (*Validator, error) { return New(Base()) })
-
 func mustValidator(t testing.TB) *Validator {
 	t.Helper()
-	v, err := baseValidator()
+	v, err := Default()
 	if err != nil {
 		t.Fatal(err)
 	}
