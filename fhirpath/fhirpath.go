@@ -97,6 +97,54 @@ type Value struct {
 	// Type is the FHIR type when known, e.g. "Reference", "string",
 	// "CodeableConcept" or a resource type; it may be "" (see package doc).
 	Type string
+	// ext is the _name companion of a primitive read from a resource (its id and
+	// extensions); Data is nil for a primitive that has only extensions.
+	ext map[string]any
+	// fhir is true for a value read from a resource (a FHIR type) rather than computed (a
+	// System type); type() tells them apart.
+	fhir bool
+}
+
+// Terminology answers memberOf() for the caller.
+type Terminology interface {
+	// Contains reports whether the value set with the canonical URL valueSet contains code
+	// in system (system is "" for a bare code); known is false when it cannot tell (an
+	// unknown or unexpandable value set), and memberOf() is then empty.
+	Contains(valueSet, system, code string) (contains, known bool)
+}
+
+// Profiles answers conformsTo() for the caller.
+type Profiles interface {
+	// ConformsTo reports whether v conforms to the StructureDefinition with the canonical URL
+	// profile; known is false when it cannot tell, and conformsTo() is then empty.
+	ConformsTo(v Value, profile string) (conforms, known bool)
+}
+
+// Resolver loads what resolve() names beyond the resource itself.
+type Resolver interface {
+	// Resolve returns the resource a literal reference (Patient/1, an absolute URL, a
+	// canonical) names, or false when it cannot be read.
+	Resolve(reference string) (map[string]any, bool)
+}
+
+// Options are what an evaluation may use beyond the resource. The zero value is valid:
+// memberOf() and conformsTo() are then empty, and resolve() reads only the resource.
+type Options struct {
+	// Vars are caller variables: Vars["x"] is %x. The specification's names (resource,
+	// rootResource, context, ucum, sct, loinc, vs-*, ext-*) cannot be replaced.
+	Vars map[string][]Value
+	// Context, when set, is the focus the expression starts on and %context, such as the
+	// element an invariant is declared on; by default it is the resource.
+	Context *Value
+	// RootResource is %rootResource when the resource is contained in another; by
+	// default it is the resource.
+	RootResource map[string]any
+	Terminology  Terminology
+	Profiles     Profiles
+	// Resolver, when set, loads literal references that are not contained resources or
+	// entries of a Bundle being evaluated; without it resolve() gives a stub
+	// {"resourceType": T, "id": id} of type T for them.
+	Resolver Resolver
 }
 
 // Expr is a compiled expression. It is immutable and safe for concurrent use.
@@ -150,9 +198,23 @@ func (e *Expr) Eval(resource map[string]any) ([]Value, error) {
 // names resource, rootResource, context, ucum, sct and loinc are the specification's and
 // cannot be replaced.
 func (e *Expr) EvalWith(resource map[string]any, vars map[string][]Value) ([]Value, error) {
-	root := Value{Data: resource, Type: typeOf(Value{Data: resource})}
-	env := &env{root: root, this: root, index: -1, vars: vars, now: time.Now()}
-	out, err := e.root.eval(env, []Value{root})
+	return e.EvalOptions(resource, &Options{Vars: vars})
+}
+
+// EvalOptions is Eval with the options o (nil is the zero Options).
+func (e *Expr) EvalOptions(resource map[string]any, o *Options) ([]Value, error) {
+	if o == nil {
+		o = &Options{}
+	}
+	root := Value{Data: resource, Type: typeOf(Value{Data: resource}), fhir: true}
+	env := &env{root: root, this: root, context: root, rootResource: root, index: -1, vars: o.Vars, opts: o, now: time.Now()}
+	if o.RootResource != nil {
+		env.rootResource = Value{Data: o.RootResource, Type: typeOf(Value{Data: o.RootResource}), fhir: true}
+	}
+	if o.Context != nil {
+		env.this, env.context = *o.Context, *o.Context
+	}
+	out, err := e.root.eval(env, []Value{env.this})
 	if err != nil {
 		if fe, ok := err.(*Error); ok {
 			fe.Expr = e.src
@@ -168,10 +230,13 @@ func (e *Expr) EvalWith(resource map[string]any, vars map[string][]Value) ([]Val
 
 // env is the evaluation context of a (sub)expression.
 type env struct {
-	root  Value
-	this  Value
-	index int // $index, -1 outside an iteration
-	total []Value
+	root Value // %resource
+	// context is %context and rootResource %rootResource.
+	context, rootResource Value
+	opts                  *Options
+	this                  Value
+	index                 int // $index, -1 outside an iteration
+	total                 []Value
 	// hasTotal is true inside aggregate(), where $total is defined.
 	hasTotal bool
 	vars     map[string][]Value
@@ -234,21 +299,44 @@ func (totalNode) eval(e *env, _ []Value) ([]Value, error) {
 	return e.total, nil
 }
 
-// rootNode is %resource, %rootResource and %context: the resource evaluated.
-type rootNode struct{}
+// rootNode is %resource, %rootResource or %context (name).
+type rootNode struct{ name string }
 
-func (rootNode) eval(e *env, _ []Value) ([]Value, error) { return []Value{e.root}, nil }
+func (n rootNode) eval(e *env, _ []Value) ([]Value, error) {
+	switch n.name {
+	case "context":
+		return []Value{e.context}, nil
+	case "rootResource":
+		return []Value{e.rootResource}, nil
+	}
+	return []Value{e.root}, nil
+}
 
 // builtinVars are the specification's constant environment variables.
 var builtinVars = map[string]string{
 	"ucum": ucumSystem, "sct": "http://snomed.info/sct", "loinc": "http://loinc.org",
 }
 
+// builtinVar returns the value of a constant of the specification: %ucum, %sct, %loinc,
+// %vs-[name] (a value set of the specification) and %ext-[name] (an extension's definition).
+func builtinVar(name string) (string, bool) {
+	if s, ok := builtinVars[name]; ok {
+		return s, true
+	}
+	if rest, ok := strings.CutPrefix(name, "vs-"); ok && rest != "" {
+		return "http://hl7.org/fhir/ValueSet/" + rest, true
+	}
+	if rest, ok := strings.CutPrefix(name, "ext-"); ok && rest != "" {
+		return "http://hl7.org/fhir/StructureDefinition/" + rest, true
+	}
+	return "", false
+}
+
 // varNode is any other %name: a constant of the specification or a caller's variable.
 type varNode struct{ name string }
 
 func (n *varNode) eval(e *env, _ []Value) ([]Value, error) {
-	if s, ok := builtinVars[n.name]; ok {
+	if s, ok := builtinVar(n.name); ok {
 		return []Value{{Data: s, Type: "string"}}, nil
 	}
 	if v, ok := e.vars[n.name]; ok {
@@ -397,7 +485,6 @@ type argKind int
 const (
 	argExpr argKind = iota
 	argType
-	argString
 )
 
 // funcSpec describes a function: how its arguments parse, how many it takes, and what it
@@ -425,7 +512,6 @@ type callNode struct {
 	fn     funcSpec
 	args   []node
 	typ    string
-	str    *string
 }
 
 func (n *callNode) eval(e *env, focus []Value) ([]Value, error) {
@@ -508,8 +594,8 @@ func member(out []Value, v Value, name string) []Value {
 	if !ok {
 		return out
 	}
-	if x, ok := m[name]; ok {
-		return appendData(out, x, "")
+	if _, ok := m[name]; ok || m["_"+name] != nil {
+		return appendMember(out, m, name, "")
 	}
 	if !model.IsChoiceName(name) {
 		return out // only a choice element expands: birth never reads birthDate
@@ -528,7 +614,45 @@ func member(out []Value, v Value, name string) []Value {
 	if best == "" {
 		return out
 	}
-	return appendData(out, m[best], bestType)
+	return appendMember(out, m, best, bestType)
+}
+
+// appendMember appends the values of element key of m, with their _key companions: the id
+// and extensions of primitives, which hold only those when they have no value.
+func appendMember(out []Value, m map[string]any, key, typ string) []Value {
+	x := m[key]
+	companion, ok := m["_"+key]
+	if !ok {
+		return appendData(out, x, typ)
+	}
+	xs, isList := x.([]any)
+	cs, csList := companion.([]any)
+	if !isList && !csList {
+		c, _ := companion.(map[string]any)
+		v := withType(x, typ)
+		v.ext = c
+		if x == nil && c == nil {
+			return out
+		}
+		return append(out, v)
+	}
+	for i := range max(len(xs), len(cs)) {
+		var item any
+		var c map[string]any
+		if i < len(xs) {
+			item = xs[i]
+		}
+		if i < len(cs) {
+			c, _ = cs[i].(map[string]any)
+		}
+		if item == nil && c == nil {
+			continue
+		}
+		v := withType(item, typ)
+		v.ext = c
+		out = append(out, v)
+	}
+	return out
 }
 
 func appendData(out []Value, x any, typ string) []Value {
@@ -552,7 +676,7 @@ func withType(x any, typ string) Value {
 			typ, _ = m["resourceType"].(string)
 		}
 	}
-	return Value{Data: x, Type: typ}
+	return Value{Data: x, Type: typ, fhir: true}
 }
 
 // dataEqual compares JSON data structurally, numbers by value.

@@ -270,18 +270,9 @@ func init() {
 		"is": {arg: argType, minArgs: 1, maxArgs: 1, call: func(_ *env, c *callNode, in []Value) ([]Value, error) {
 			return isType(in, c.typ)
 		}},
-
-		// FHIR additions (partial: see the package comment).
-		"resolve": fn(func(e *env, _ *callNode, in []Value) ([]Value, error) {
-			var out []Value
-			for _, v := range in {
-				if r, ok := resolve(e.root, v); ok {
-					out = append(out, r)
-				}
-			}
-			return out, nil
-		}),
-		"extension": {arg: argString, minArgs: 1, maxArgs: 1, call: fnExtension},
+	}
+	for name, f := range fhirFunctions() {
+		functions[name] = f
 	}
 }
 
@@ -455,7 +446,7 @@ func children(in []Value) []Value {
 	for _, v := range in {
 		m, ok := v.Data.(map[string]any)
 		if !ok {
-			continue
+			m = v.ext // a primitive's children are its id and extensions
 		}
 		keys := make([]string, 0, len(m))
 		for k := range m {
@@ -530,24 +521,6 @@ func fnAggregate(e *env, c *callNode, in []Value) ([]Value, error) {
 		total = r
 	}
 	return total, nil
-}
-
-func fnExtension(_ *env, c *callNode, in []Value) ([]Value, error) {
-	var out []Value
-	for _, v := range in {
-		m, ok := v.Data.(map[string]any)
-		if !ok {
-			continue
-		}
-		exts, _ := m["extension"].([]any)
-		for _, x := range exts {
-			xm, ok := x.(map[string]any)
-			if ok && xm["url"] == *c.str {
-				out = append(out, Value{Data: xm, Type: "Extension"})
-			}
-		}
-	}
-	return out, nil
 }
 
 // Conversions.

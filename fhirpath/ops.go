@@ -322,7 +322,8 @@ func singleton(vs []Value, what string) (Value, bool, error) {
 	case 0:
 		return Value{}, false, nil
 	case 1:
-		return vs[0], true, nil
+		// A primitive with only extensions has no value to compute with.
+		return vs[0], vs[0].Data != nil, nil
 	}
 	return Value{}, false, evalErr("%s expects a single item, got %d", what, len(vs))
 }

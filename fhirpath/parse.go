@@ -155,6 +155,11 @@ func lex(src string) ([]token, error) {
 			if j == i+1 {
 				return nil, errAt(i, "expected a name after %q", c)
 			}
+			if w := src[i+1 : j]; c == '%' && (w == "vs" || w == "ext") && j < len(src) && src[j] == '-' {
+				// %vs-[name] and %ext-[name]: the name may hold '-' and '.'.
+				for j++; j < len(src) && (isIdentPart(src[j]) || src[j] == '-' || src[j] == '.'); j++ {
+				}
+			}
 			k := tDollar
 			if c == '%' {
 				k = tPercent
@@ -395,6 +400,9 @@ var systemTypes = map[string]string{
 	"Quantity": "Quantity",
 }
 
+// identifierKeywords are the operators the grammar also accepts as identifiers.
+var identifierKeywords = map[string]bool{"as": true, "contains": true, "in": true, "is": true}
+
 func (p *parser) parsePostfix() (node, error) {
 	n, err := p.parseTerm()
 	if err != nil {
@@ -465,7 +473,7 @@ func (p *parser) parseTerm() (node, error) {
 	case tPercent:
 		switch t.text {
 		case "resource", "rootResource", "context":
-			return &rootNode{}, nil
+			return &rootNode{name: t.text}, nil
 		}
 		return &varNode{name: t.text}, nil
 	case tIdent:
@@ -474,11 +482,11 @@ func (p *parser) parseTerm() (node, error) {
 			case "true", "false":
 				return &literalNode{v: Value{Data: t.text == "true", Type: "boolean"}}, nil
 			}
-			if _, _, isOp := binaryOp(t); isOp {
-				return nil, p.errf(t, "expected an expression, found operator %q", t.text)
-			}
 			if a := p.peek(); a.kind == tPunct && a.text == "(" {
-				return p.parseCall(nil, t)
+				return p.parseCall(nil, t) // as(), is(), contains() are functions too
+			}
+			if _, _, isOp := binaryOp(t); isOp && !identifierKeywords[t.text] {
+				return nil, p.errf(t, "expected an expression, found operator %q", t.text)
 			}
 		}
 		return &identNode{name: t.text}, nil
@@ -563,12 +571,6 @@ func (p *parser) parseCall(target node, name token) (node, error) {
 				return nil, err
 			}
 			c.typ = typ
-		case argString:
-			s := p.next()
-			if s.kind != tString {
-				return nil, p.errf(s, "%s() expects a string literal argument, found %s", name.text, s)
-			}
-			c.str = &s.text
 		default:
 			a, err := p.parseExpr(0)
 			if err != nil {

@@ -107,7 +107,7 @@ func (a *analysis) walk(n node, focus, this []item) []item {
 	case *rootNode:
 		return []item{{typ: a.root}}
 	case *varNode:
-		if _, ok := builtinVars[n.name]; ok {
+		if _, ok := builtinVar(n.name); ok {
 			return []item{{typ: "string", computed: true}}
 		}
 		return []item{{}} // a caller's variable: a value of any type
@@ -206,6 +206,7 @@ var resultTypes = map[string]string{
 	"replaceMatches": "string", "substring": "string", "toChars": "string",
 	"toDate": "date", "today": "date", "toDateTime": "dateTime", "now": "dateTime",
 	"toTime": "time", "timeOfDay": "time", "toQuantity": "Quantity",
+	"hasValue": "boolean", "htmlChecks": "boolean", "memberOf": "boolean", "conformsTo": "boolean",
 }
 
 // inspectsNothing lists the functions that look at no value of their input beyond whether
@@ -257,6 +258,15 @@ func (a *analysis) call(n *callNode, focus, this []item) []item {
 		a.resolveReads(in)
 		return []item{{}} // a resource of a type known only when evaluated
 	case "extension":
+		for _, arg := range n.args {
+			a.whole(a.walk(arg, this, this))
+		}
+		for _, it := range in {
+			if it.name != "" && it.typ != "" && !isUpper(it.typ) {
+				// A primitive's extensions are in its _name companion.
+				a.reads = append(a.reads, Read{Owner: it.owner, Name: "_" + it.name, Type: "Element", Whole: true})
+			}
+		}
 		return a.member(in, "extension", "")
 	}
 	var args [][]item

@@ -3,8 +3,6 @@ package fhirpath
 import (
 	"encoding/json"
 	"strings"
-
-	"github.com/fhirgate/fhirgate/model"
 )
 
 // primitiveTypes are the FHIR R4 primitive types, spelled as in FHIRPath.
@@ -121,44 +119,4 @@ func isType(in []Value, typ string) ([]Value, error) {
 		return boolResult(typeMatches(in[0], typ)), nil
 	}
 	return nil, evalErr("is %s expects a single item, got %d", typ, len(in))
-}
-
-// resolve turns a Reference (or a canonical/uri string) into the resource it
-// names, without fetching anything: a "#id" reference yields the contained
-// resource of root; a literal reference [base/]Type/id[/_history/v] yields a
-// stub {"resourceType": Type, "id": id}.
-func resolve(root Value, v Value) (Value, bool) {
-	var ref string
-	switch d := v.Data.(type) {
-	case string:
-		ref = d
-	case map[string]any:
-		ref, _ = d["reference"].(string)
-	}
-	if ref == "" {
-		return Value{}, false
-	}
-	if strings.HasPrefix(ref, "#") {
-		rm, _ := root.Data.(map[string]any)
-		contained, _ := rm["contained"].([]any)
-		for _, c := range contained {
-			cm, ok := c.(map[string]any)
-			if ok && cm["id"] == ref[1:] {
-				t, _ := cm["resourceType"].(string)
-				return Value{Data: cm, Type: t}, true
-			}
-		}
-		return Value{}, false
-	}
-	if strings.ContainsAny(ref, "?") || strings.HasPrefix(ref, "urn:") {
-		return Value{}, false
-	}
-	if i := strings.IndexByte(ref, '|'); i >= 0 { // canonical version
-		ref = ref[:i]
-	}
-	r, ok := model.ParseReference(ref)
-	if !ok {
-		return Value{}, false
-	}
-	return Value{Data: map[string]any{"resourceType": r.Type, "id": r.ID}, Type: r.Type}, true
 }

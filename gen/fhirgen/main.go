@@ -112,6 +112,13 @@ func generate(root, cache string) error {
 	}
 	out.text("authz/compartment_gen.json", string(cj)+"\n")
 
+	fpTypes, fpConstraints, err := fhirpathTypes(dir, d)
+	if err != nil {
+		return err
+	}
+	out.goFile("fhirpath/types_gen.go", fpTypes)
+	out.text("fhirpath/testdata/constraints_gen.tsv", fpConstraints)
+
 	out.text("gqlgen.yml", gqlgenConfig(d))
 	rw := &goWriter{defs: d}
 	rw.roots()
