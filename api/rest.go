@@ -13,6 +13,7 @@ import (
 // audit and body limit as GraphQL. Each operation lives in its own file (rest_*.go) and adds
 // its routes here.
 func restRoutes(cfg Config, mux *http.ServeMux) {
+	terminologyRoutes(cfg, mux)
 }
 
 // newREST returns the handler of /fhir: the operations of restRoutes, and a FHIR

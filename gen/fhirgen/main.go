@@ -88,11 +88,11 @@ func generate(root, cache string) error {
 	if err != nil {
 		return err
 	}
-	tj, err := json.Marshal(term)
+	tz, err := gzipJSON(term)
 	if err != nil {
 		return err
 	}
-	out.text("search/terminology_gen.json", string(tj)+"\n")
+	out.text("terminology/spec_gen.json.gz", string(tz))
 
 	vdefs, err := loadValidationDefs(dir, term)
 	if err != nil {

@@ -1,143 +1,158 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"sort"
-	"strings"
 )
 
-// Terminology is what token search needs from the specification's terminology: the
-// expansion of every ValueSet that can be expanded from the spec alone (explicit
-// concepts, whole CodeSystems the spec defines completely, other such ValueSets), and
-// the is-a hierarchy of those CodeSystems.
+// Terminology is the specification's terminology as package terminology embeds it: the
+// CodeSystems, ValueSets and ConceptMaps of the pinned definitions, trimmed to what
+// terminology operations read (no narrative, contacts or extensions), and the base
+// specification's required bindings, so that a test can count how many of them a server
+// holding only the specification can check.
 type Terminology struct {
-	// ValueSets maps a ValueSet URL to its codes, by system.
-	ValueSets map[string]map[string][]string `json:"valueSets"`
-	// Parents maps a CodeSystem URL to each code's parent codes.
-	Parents map[string]map[string][]string `json:"parents"`
+	// Resources are FHIR JSON CodeSystems, ValueSets and ConceptMaps, in source order.
+	Resources []json.RawMessage `json:"resources"`
+	// RequiredBindings are the required bindings of the base resources and datatypes.
+	RequiredBindings []Binding `json:"requiredBindings"`
 }
 
-type tsConcept struct {
-	Code    string      `json:"code"`
-	Concept []tsConcept `json:"concept"`
+// Binding is one element's binding to a value set.
+type Binding struct {
+	Path     string `json:"path"`
+	ValueSet string `json:"valueSet"`
 }
 
-type tsResource struct {
-	ResourceType string      `json:"resourceType"`
-	URL          string      `json:"url"`
-	Content      string      `json:"content"`
-	Concept      []tsConcept `json:"concept"`
-	Compose      *struct {
-		Include []struct {
-			System   string                  `json:"system"`
-			Concept  []struct{ Code string } `json:"concept"`
-			Filter   []json.RawMessage       `json:"filter"`
-			ValueSet []string                `json:"valueSet"`
-		} `json:"include"`
-		Exclude []json.RawMessage `json:"exclude"`
-	} `json:"compose"`
+// terminologyFiles are the definition bundles holding terminology resources.
+var terminologyFiles = []string{"valuesets.json", "v3-codesystems.json", "v2-tables.json", "conceptmaps.json"}
+
+// keptFields are the elements of each resource type kept in the embedded copy.
+var keptFields = map[string][]string{
+	"CodeSystem": {"resourceType", "url", "version", "name", "title", "status", "content", "caseSensitive",
+		"hierarchyMeaning", "valueSet", "property", "concept"},
+	"ValueSet": {"resourceType", "url", "version", "name", "title", "status", "compose", "expansion"},
+	"ConceptMap": {"resourceType", "url", "version", "name", "title", "status", "sourceUri", "sourceCanonical",
+		"targetUri", "targetCanonical", "group"},
 }
 
 func loadTerminology(dir string) (*Terminology, error) {
-	b, err := readBundle(dir, "valuesets.json")
+	t := &Terminology{}
+	seen := map[string]bool{}
+	for _, name := range terminologyFiles {
+		b, err := readBundle(dir, name)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range b.Entry {
+			r, key, err := trimResource(e.Resource)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			if r == nil || seen[key] {
+				continue
+			}
+			seen[key] = true
+			t.Resources = append(t.Resources, r)
+		}
+	}
+	bindings, err := requiredBindings(dir)
 	if err != nil {
 		return nil, err
 	}
-	codeSystems := map[string]*tsResource{}
-	valueSets := map[string]*tsResource{}
-	for _, e := range b.Entry {
-		var r tsResource
-		if err := json.Unmarshal(e.Resource, &r); err != nil {
-			return nil, fmt.Errorf("valuesets.json: %w", err)
-		}
-		switch r.ResourceType {
-		case "CodeSystem":
-			if r.Content == "complete" {
-				codeSystems[r.URL] = &r
-			}
-		case "ValueSet":
-			valueSets[r.URL] = &r
-		}
-	}
-	t := &Terminology{ValueSets: map[string]map[string][]string{}, Parents: map[string]map[string][]string{}}
-	for url, cs := range codeSystems {
-		parents := map[string][]string{}
-		var walk func(parent string, cs []tsConcept)
-		walk = func(parent string, concepts []tsConcept) {
-			for _, c := range concepts {
-				if parent != "" {
-					parents[c.Code] = append(parents[c.Code], parent)
-				}
-				walk(c.Code, c.Concept)
-			}
-		}
-		walk("", cs.Concept)
-		if len(parents) > 0 {
-			t.Parents[url] = parents
-		}
-	}
-	var expand func(url string, seen map[string]bool) (map[string][]string, bool)
-	expand = func(url string, seen map[string]bool) (map[string][]string, bool) {
-		vs := valueSets[strings.SplitN(url, "|", 2)[0]]
-		if vs == nil || vs.Compose == nil || len(vs.Compose.Include) == 0 || len(vs.Compose.Exclude) > 0 || seen[url] {
-			return nil, false
-		}
-		seen[url] = true
-		out := map[string][]string{}
-		for _, inc := range vs.Compose.Include {
-			if len(inc.Filter) > 0 {
-				return nil, false
-			}
-			for _, sub := range inc.ValueSet {
-				codes, ok := expand(sub, seen)
-				if !ok {
-					return nil, false
-				}
-				for s, cs := range codes {
-					out[s] = append(out[s], cs...)
-				}
-			}
-			switch {
-			case len(inc.Concept) > 0:
-				for _, c := range inc.Concept {
-					out[inc.System] = append(out[inc.System], c.Code)
-				}
-			case inc.System != "" && len(inc.ValueSet) == 0:
-				cs := codeSystems[inc.System]
-				if cs == nil {
-					return nil, false
-				}
-				var all func([]tsConcept)
-				all = func(concepts []tsConcept) {
-					for _, c := range concepts {
-						out[inc.System] = append(out[inc.System], c.Code)
-						all(c.Concept)
-					}
-				}
-				all(cs.Concept)
-			}
-		}
-		for s := range out {
-			sort.Strings(out[s])
-			out[s] = dedupe(out[s])
-		}
-		return out, true
-	}
-	for url := range valueSets {
-		if codes, ok := expand(url, map[string]bool{}); ok {
-			t.ValueSets[url] = codes
-		}
-	}
+	t.RequiredBindings = bindings
 	return t, nil
 }
 
-func dedupe(s []string) []string {
-	out := s[:0]
-	for i, v := range s {
-		if i == 0 || v != s[i-1] {
-			out = append(out, v)
+// trimResource keeps the fields of keptFields, in that order; it returns nil for other
+// resource types. key identifies the resource by type, URL and version.
+func trimResource(raw json.RawMessage) (json.RawMessage, string, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, "", err
+	}
+	var typ, url, version string
+	json.Unmarshal(m["resourceType"], &typ)
+	json.Unmarshal(m["url"], &url)
+	json.Unmarshal(m["version"], &version)
+	fields, ok := keptFields[typ]
+	if !ok {
+		return nil, "", nil
+	}
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for _, f := range fields {
+		v, ok := m[f]
+		if !ok {
+			continue
+		}
+		if buf.Len() > 1 {
+			buf.WriteByte(',')
+		}
+		fmt.Fprintf(&buf, "%q:", f)
+		if err := json.Compact(&buf, v); err != nil {
+			return nil, "", err
 		}
 	}
-	return out
+	buf.WriteByte('}')
+	return buf.Bytes(), typ + " " + url + "|" + version, nil
+}
+
+// requiredBindings lists the required bindings of the base resources and datatypes, from
+// their snapshots.
+func requiredBindings(dir string) ([]Binding, error) {
+	var out []Binding
+	seen := map[Binding]bool{}
+	for _, name := range []string{"profiles-types.json", "profiles-resources.json"} {
+		b, err := readBundle(dir, name)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range b.Entry {
+			var sd struct {
+				ResourceType string `json:"resourceType"`
+				Derivation   string `json:"derivation"`
+				Snapshot     struct {
+					Element []struct {
+						Path    string `json:"path"`
+						Binding struct {
+							Strength string `json:"strength"`
+							ValueSet string `json:"valueSet"`
+						} `json:"binding"`
+					} `json:"element"`
+				} `json:"snapshot"`
+			}
+			if err := json.Unmarshal(e.Resource, &sd); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			if sd.ResourceType != "StructureDefinition" || sd.Derivation == "constraint" {
+				continue
+			}
+			for _, el := range sd.Snapshot.Element {
+				bd := Binding{Path: el.Path, ValueSet: el.Binding.ValueSet}
+				if el.Binding.Strength == "required" && bd.ValueSet != "" && !seen[bd] {
+					seen[bd] = true
+					out = append(out, bd)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// gzipJSON encodes v as JSON and compresses it; the output depends only on v.
+func gzipJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.NewEncoder(zw).Encode(v); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
