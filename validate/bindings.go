@@ -5,38 +5,19 @@ import (
 	"encoding/json"
 	"reflect"
 	"strings"
+
+	"github.com/fhirgate/fhirgate/terminology"
 )
 
-// expansions is the Terminology of the value sets expanded in the definitions.
-type expansions map[string]map[string][]string
+// registryTerms answers bindings from a terminology registry (the specification's code
+// systems and value sets, and what packages add).
+type registryTerms struct{ r *terminology.Registry }
 
-var _ Terminology = expansions(nil)
+var _ Terminology = registryTerms{}
 
-func (e expansions) Expandable(vs string) bool {
-	_, ok := e[versionless(vs)]
-	return ok
-}
-
-func (e expansions) Contains(vs, system, code string) bool {
-	bySystem := e[versionless(vs)]
-	if system != "" {
-		return containsString(bySystem[system], code)
-	}
-	for _, codes := range bySystem {
-		if containsString(codes, code) {
-			return true
-		}
-	}
-	return false
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+func (t registryTerms) Contains(vs, system, code string) (in, known bool) {
+	m, _ := t.r.Member(vs, system, code)
+	return m == terminology.In, m != terminology.CannotTell
 }
 
 func versionless(url string) string {
@@ -45,10 +26,10 @@ func versionless(url string) string {
 }
 
 // bindingSeverity is the severity of a code outside the bound value set, or "" when the
-// binding is not checked: example bindings, and value sets the terminology cannot expand.
+// binding is not checked (example bindings).
 func (w *walker) bindingSeverity(el *ElementDef) string {
 	b := el.Binding
-	if b == nil || b.ValueSet == "" || !w.v.terms.Expandable(b.ValueSet) {
+	if b == nil || b.ValueSet == "" {
 		return ""
 	}
 	switch b.Strength {
@@ -63,7 +44,11 @@ func (w *walker) bindingSeverity(el *ElementDef) string {
 // bindCode checks a bare code (a code, uri or string element) against the binding.
 func (w *walker) bindCode(el *ElementDef, system, code, loc string) {
 	sev := w.bindingSeverity(el)
-	if sev == "" || w.v.terms.Contains(el.Binding.ValueSet, system, code) {
+	if sev == "" {
+		return
+	}
+	// A value set the terminology cannot evaluate (SNOMED CT, LOINC, unknown) is not checked.
+	if in, known := w.v.terms.Contains(el.Binding.ValueSet, system, code); in || !known {
 		return
 	}
 	w.issue(sev, "code-invalid", loc, "The value %q is not in the value set %s (%s binding).", truncate(code), versionless(el.Binding.ValueSet), el.Binding.Strength)
@@ -95,7 +80,12 @@ func (w *walker) binding(obj map[string]any, code string, el *ElementDef, loc st
 	for _, c := range codings {
 		system, _ := c["system"].(string)
 		code, _ := c["code"].(string)
-		if code != "" && system != "" && w.v.terms.Contains(el.Binding.ValueSet, system, code) {
+		if code == "" || system == "" {
+			shown = append(shown, truncate(system)+"#"+truncate(code))
+			continue
+		}
+		in, known := w.v.terms.Contains(el.Binding.ValueSet, system, code)
+		if in || !known {
 			return
 		}
 		shown = append(shown, truncate(system)+"#"+truncate(code))

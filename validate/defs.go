@@ -24,9 +24,6 @@ type Definitions struct {
 	Types map[string]*TypeDef `json:"types"`
 	// Constraints lists every invariant once; elements refer to them by index.
 	Constraints []Constraint `json:"constraints"`
-	// ValueSets holds the expansions of bound value sets that the specification alone can
-	// expand: URL (without version) to system to codes.
-	ValueSets map[string]map[string][]string `json:"valueSets"`
 }
 
 // TypeDef is one StructureDefinition's snapshot.

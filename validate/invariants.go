@@ -2,8 +2,6 @@ package validate
 
 import (
 	"errors"
-	"fmt"
-	"strings"
 
 	"github.com/fhirgate/fhirgate/fhirpath"
 )
@@ -76,40 +74,28 @@ func (w *walker) invariants(focus any, idx []int, focusType, loc string) {
 	}
 }
 
-// fhirpathEngine evaluates invariants with package fhirpath.
-type fhirpathEngine struct{}
+// fhirpathEngine evaluates invariants with package fhirpath; memberOf() asks terms.
+type fhirpathEngine struct{ terms Terminology }
 
 type fhirpathExpr struct {
-	x *fhirpath.Expr
-	// envVars: the expression reads %resource or %rootResource, which this engine binds to
-	// the focus, so it is evaluated only where the focus is the resource.
-	envVars bool
+	x     *fhirpath.Expr
+	terms fhirpath.Terminology
 }
 
-func (fhirpathEngine) Compile(expr string) (Expression, error) {
+func (e fhirpathEngine) Compile(expr string) (Expression, error) {
 	x, err := fhirpath.Compile(expr)
 	if err != nil {
 		return nil, err
 	}
-	return fhirpathExpr{x: x, envVars: strings.Contains(expr, "%resource") || strings.Contains(expr, "%rootResource")}, nil
+	return fhirpathExpr{x: x, terms: e.terms}, nil
 }
 
-// errPrimitiveFocus reports a context the engine cannot take as the focus yet.
-var errPrimitiveFocus = errors.New("the FHIRPath engine evaluates invariants on complex elements only")
-
-// errEnvFocus reports an expression reading %resource on an element the engine cannot
-// evaluate it on yet.
-var errEnvFocus = errors.New("the FHIRPath engine binds %resource to the focus: evaluated on resources only")
-
-func (e fhirpathExpr) Eval(focus any, _ string, resource, root map[string]any) ([]any, error) {
-	m, ok := focus.(map[string]any)
-	if !ok {
-		return nil, errPrimitiveFocus
+func (e fhirpathExpr) Eval(focus any, focusType string, resource, root map[string]any) ([]any, error) {
+	if resource == nil {
+		return nil, errNoResource
 	}
-	if e.envVars && (resource == nil || fmt.Sprintf("%p", m) != fmt.Sprintf("%p", resource) || fmt.Sprintf("%p", root) != fmt.Sprintf("%p", resource)) {
-		return nil, errEnvFocus
-	}
-	vals, err := e.x.Eval(m)
+	opts := &fhirpath.Options{Context: &fhirpath.Value{Data: focus, Type: focusType}, RootResource: root, Terminology: e.terms}
+	vals, err := e.x.EvalOptions(resource, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -119,3 +105,6 @@ func (e fhirpathExpr) Eval(focus any, _ string, resource, root map[string]any) (
 	}
 	return out, nil
 }
+
+// errNoResource reports an invariant evaluated outside any resource.
+var errNoResource = errors.New("validate: invariant evaluated outside a resource")

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"strings"
+
+	"github.com/fhirgate/fhirgate/fhirpath"
 )
 
 const xhtmlNS = "http://www.w3.org/1999/xhtml"
@@ -21,10 +23,14 @@ var forbiddenElements = map[string]bool{
 // htmlProblem is one breach of the narrative rules: the invariant it breaks and what.
 type htmlProblem struct{ key, what string }
 
-// htmlProblems checks a narrative div natively, as htmlChecks() does for txt-1 and txt-2:
-// well-formed XHTML whose root is an xhtml div, no scripts, event handlers, active or
-// document-level elements, no javascript: links, and some non-whitespace content.
+// htmlProblems checks a narrative div as htmlChecks() does for txt-1 and txt-2: txt-1 by
+// fhirpath.SafeXHTML, the one home of the narrative rules (the permitted elements and
+// attributes: no scripts, event handlers or active content), then the blacklist below as a
+// second line; txt-2 natively: some non-whitespace content.
 func htmlProblems(div string) []htmlProblem {
+	if err := fhirpath.SafeXHTML(div); err != nil {
+		return []htmlProblem{{"txt-1", err.Error()}}
+	}
 	dec := xml.NewDecoder(strings.NewReader(div))
 	dec.Strict = true
 	dec.Entity = xml.HTMLEntity
@@ -36,17 +42,17 @@ func htmlProblems(div string) []htmlProblem {
 			break
 		}
 		if err != nil {
-			return append(out, htmlProblem{"txt-1", "malformed XHTML (" + err.Error() + ")"})
+			return append(out, htmlProblem{"txt-1", "the narrative is not well-formed XHTML"})
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			name := strings.ToLower(t.Name.Local)
 			if depth == 0 && (name != "div" || t.Name.Space != xhtmlNS) {
-				out = append(out, htmlProblem{"txt-1", "a root element other than an XHTML div"})
+				out = append(out, htmlProblem{"txt-1", "the narrative must be a div in the XHTML namespace"})
 			}
 			depth++
 			if forbiddenElements[name] {
-				out = append(out, htmlProblem{"txt-1", "the element <" + name + ">"})
+				out = append(out, htmlProblem{"txt-1", "the narrative must not contain <" + name + ">"})
 			}
 			if name == "img" {
 				content = true
@@ -54,10 +60,10 @@ func htmlProblems(div string) []htmlProblem {
 			for _, a := range t.Attr {
 				an := strings.ToLower(a.Name.Local)
 				if strings.HasPrefix(an, "on") {
-					out = append(out, htmlProblem{"txt-1", "the event handler attribute " + an})
+					out = append(out, htmlProblem{"txt-1", "the narrative must not contain the event handler " + an})
 				}
 				if (an == "href" || an == "src") && strings.HasPrefix(strings.ToLower(strings.TrimSpace(a.Value)), "javascript:") {
-					out = append(out, htmlProblem{"txt-1", "a javascript: URL in " + an})
+					out = append(out, htmlProblem{"txt-1", "the narrative must not contain a javascript: URL in " + an})
 				}
 			}
 		case xml.EndElement:
@@ -69,7 +75,7 @@ func htmlProblems(div string) []htmlProblem {
 		}
 	}
 	if !content && len(out) == 0 {
-		out = append(out, htmlProblem{"txt-2", "no non-whitespace content"})
+		out = append(out, htmlProblem{"txt-2", "the narrative has no non-whitespace content"})
 	}
 	return out
 }

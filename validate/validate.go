@@ -17,15 +17,16 @@ import (
 	"strings"
 
 	"github.com/fhirgate/fhirgate/model"
+	"github.com/fhirgate/fhirgate/terminology"
 )
 
-// Terminology answers value-set membership for bindings. Expandable reports whether the
-// value set's codes are known at all; a binding to one that is not is not checked.
+// Terminology answers value-set membership for bindings and memberOf().
 type Terminology interface {
-	Expandable(valueSet string) bool
-	// Contains reports whether code is in the value set: in system, or, when system is "",
-	// in any of its systems (a bare code element).
-	Contains(valueSet, system, code string) bool
+	// Contains reports whether code is in the value set (canonical URL, optionally with
+	// |version): in system, or, when system is "", in any of its systems (a bare code
+	// element). known is false when it cannot tell (a value set drawing on SNOMED CT or
+	// LOINC by filter, an unknown one): the binding is then not checked.
+	Contains(valueSet, system, code string) (in, known bool)
 }
 
 // Validator checks resources. It is safe for concurrent use.
@@ -47,8 +48,8 @@ type config struct {
 	engine Engine
 }
 
-// WithTerminology makes the validator check bindings with t instead of the expansions
-// carried by the definitions.
+// WithTerminology makes the validator check bindings with t instead of the server's
+// registry (terminology.Default()).
 func WithTerminology(t Terminology) Option { return func(c *config) { c.terms = t } }
 
 // WithEngine makes the validator evaluate invariants with e.
@@ -61,10 +62,10 @@ func New(defs *Definitions, opts ...Option) (*Validator, error) {
 		o(&cfg)
 	}
 	if cfg.terms == nil {
-		cfg.terms = expansions(defs.ValueSets)
+		cfg.terms = registryTerms{terminology.Default()}
 	}
 	if cfg.engine == nil {
-		cfg.engine = fhirpathEngine{}
+		cfg.engine = fhirpathEngine{terms: cfg.terms}
 	}
 	v := &Validator{types: map[string]*typeIndex{}, consts: defs.Constraints, terms: cfg.terms,
 		regex: map[string]*regexp.Regexp{}, unevaluable: map[string]string{}}
@@ -365,7 +366,7 @@ func (w *walker) primitive(val, comp any, code string, c *child, loc string) {
 		if s, ok := val.(string); ok {
 			for _, p := range htmlProblems(s) {
 				w.out.Issues = append(w.out.Issues, Issue{Severity: SeverityError, Code: "invariant", Expression: loc, Key: p.key,
-					Diagnostics: p.key + ": The narrative has " + p.what + "."})
+					Diagnostics: p.key + ": " + p.what + "."})
 			}
 		}
 		return

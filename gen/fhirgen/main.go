@@ -94,7 +94,7 @@ func generate(root, cache string) error {
 	}
 	out.text("terminology/spec_gen.json.gz", string(tz))
 
-	vdefs, err := loadValidationDefs(dir, term)
+	vdefs, err := loadValidationDefs(dir)
 	if err != nil {
 		return err
 	}

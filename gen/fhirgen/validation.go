@@ -101,8 +101,8 @@ type vStructureDefinition struct {
 
 // loadValidationDefs reads the types and resources the validator checks against: every
 // specialisation (constraints such as SimpleQuantity are profiles, applied where used).
-func loadValidationDefs(dir string, term *Terminology) (*ValidationDefs, error) {
-	out := &ValidationDefs{Types: map[string]*VType{}, ValueSets: map[string]map[string][]string{}}
+func loadValidationDefs(dir string) (*ValidationDefs, error) {
+	out := &ValidationDefs{Types: map[string]*VType{}}
 	index := map[string]int{}
 	for _, file := range []string{"profiles-types.json", "profiles-resources.json"} {
 		b, err := readBundle(dir, file)
@@ -129,17 +129,6 @@ func loadValidationDefs(dir string, term *Terminology) (*ValidationDefs, error) 
 				t.Elements = append(t.Elements, el)
 			}
 			out.Types[sd.Name] = t
-		}
-	}
-	for _, t := range out.Types {
-		for _, el := range t.Elements {
-			if el.Binding == nil || el.Binding.ValueSet == "" {
-				continue
-			}
-			url, _, _ := strings.Cut(el.Binding.ValueSet, "|")
-			if codes, ok := term.ValueSets[url]; ok {
-				out.ValueSets[url] = codes
-			}
 		}
 	}
 	return out, nil
