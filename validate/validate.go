@@ -126,6 +126,9 @@ type walker struct {
 	out *Outcome
 	// stack of enclosing resources: the innermost is %resource, the outermost %rootResource.
 	resources []map[string]any
+	// visit, set by tests, sees each complex node with the invariants that apply to it and
+	// the kinds of node it is (ty:Period, el:Observation.referenceRange).
+	visit func(node map[string]any, constraints []int, kinds []string)
 }
 
 func (w *walker) issue(sev, code, loc, format string, args ...any) {
@@ -143,6 +146,9 @@ func (w *walker) resource(res map[string]any, rt, loc string) {
 	w.resources = append(w.resources, res)
 	defer func() { w.resources = w.resources[:len(w.resources)-1] }()
 	w.object(res, ix, rt, loc, true)
+	if w.visit != nil {
+		w.visit(res, ix.root.Constraints, []string{"ty:" + rt})
+	}
 	w.invariants(res, ix.root.Constraints, rt, loc)
 }
 
@@ -206,6 +212,10 @@ func (w *walker) property(obj map[string]any, key string, val any, c *child, ix 
 	ploc := loc + "." + c.name
 	if c.choice {
 		ploc = loc + "." + c.name + ".ofType(" + c.typ.Code + ")"
+	}
+	if w.visit != nil && w.isPrimitive(c.typ.Code) {
+		// A primitive's invariants are tried by changing it in its parent.
+		w.visit(obj, c.el.Constraints, []string{"el:" + c.el.Path[:strings.LastIndexByte(c.el.Path, '.')]})
 	}
 	comp := obj["_"+key]
 	items, ok := val.([]any)
@@ -271,6 +281,9 @@ func (w *walker) item(val, comp any, c *child, ix *typeIndex, loc string) {
 		if c.el.ContentRef != "" {
 			cs = mergeConstraints(cs, ix.byPath[c.inner].Constraints)
 		}
+		if w.visit != nil {
+			w.visit(obj, cs, []string{"el:" + c.inner})
+		}
 		w.invariants(obj, cs, "BackboneElement", loc)
 	case code == "Resource" || code == "DomainResource" || w.v.types[code] != nil && w.v.types[code].def.Kind == "resource":
 		obj, ok := val.(map[string]any)
@@ -306,7 +319,11 @@ func (w *walker) item(val, comp any, c *child, ix *typeIndex, loc string) {
 		case "Narrative":
 			// txt-1 and txt-2 are checked on the div (native htmlChecks).
 		}
-		w.invariants(obj, mergeConstraints(c.el.Constraints, tix.root.Constraints), code, loc)
+		cs := mergeConstraints(c.el.Constraints, tix.root.Constraints)
+		if w.visit != nil {
+			w.visit(obj, cs, []string{"el:" + c.el.Path, "ty:" + code})
+		}
+		w.invariants(obj, cs, code, loc)
 	}
 }
 
@@ -372,6 +389,7 @@ func (w *walker) primitive(val, comp any, code string, c *child, loc string) {
 		return
 	}
 	w.fixedPattern(val, c.el, loc)
+	w.invariants(val, c.el.Constraints, code, loc)
 	if s, ok := val.(string); ok && (code == "code" || code == "uri" || code == "string" || code == "canonical") {
 		w.bindCode(c.el, "", s, loc)
 	}
