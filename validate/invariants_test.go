@@ -221,14 +221,19 @@ func TestEveryInvariantTrips(t *testing.T) {
 					donors[k] = d
 				}
 				for key, val := range node {
-					if len(d[key]) < 4 {
-						d[key] = append(d[key], val)
-					}
+					addDonor(d, key, val)
 				}
 			}
 		}
 		rt, _ := r.res["resourceType"].(string)
 		w.resource(r.res, rt, rt)
+	}
+
+	// Every element gets a synthesised donor value too, for those no corpus node holds.
+	for kind, d := range donors {
+		for key, val := range synthesisedChildren(v, kind) {
+			addDonor(d, key, val)
+		}
 	}
 
 	byKey := map[string][]int{}
@@ -406,4 +411,37 @@ func synthesise(v *Validator, ix *typeIndex, path string, depth int) map[string]
 		out[key] = val
 	}
 	return out
+}
+
+// addDonor records val as a value seen for key, keeping a few distinct ones.
+func addDonor(d map[string][]any, key string, val any) {
+	if len(d[key]) >= 6 {
+		return
+	}
+	enc, _ := json.Marshal(val)
+	for _, x := range d[key] {
+		if e, _ := json.Marshal(x); bytes.Equal(e, enc) {
+			return
+		}
+	}
+	d[key] = append(d[key], val)
+}
+
+// synthesisedChildren returns a synthesised value for every child of a node kind
+// (ty:Period, el:Observation.referenceRange).
+func synthesisedChildren(v *Validator, kind string) map[string]any {
+	name, path := "", ""
+	switch {
+	case strings.HasPrefix(kind, "ty:"):
+		name = kind[3:]
+		path = name
+	case strings.HasPrefix(kind, "el:"):
+		path = kind[3:]
+		name, _, _ = strings.Cut(path, ".")
+	}
+	ix := v.types[name]
+	if ix == nil {
+		return nil
+	}
+	return synthesise(v, ix, path, 2)
 }
