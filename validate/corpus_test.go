@@ -7,7 +7,10 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/fhirgate/fhirgate/audit"
+	"github.com/fhirgate/fhirgate/demo"
 	"github.com/fhirgate/fhirgate/internal/datasets"
 )
 
@@ -118,4 +121,50 @@ func TestSyntheaValidates(t *testing.T) {
 		t.Errorf("%d of %d Synthea resources have errors:\n%s", failed, len(resources), strings.Join(lines, "\n"))
 	}
 	t.Logf("%d Synthea resources, %d with errors, %d warnings", len(resources), failed, warnings)
+}
+
+// TestDemoValidates checks that the demo population (go run . --demo) passes strict
+// validation, so the demo still loads.
+func TestDemoValidates(t *testing.T) {
+	v := mustValidator(t)
+	raws := demo.Generate(demo.DefaultOptions())
+	if len(raws) < 100 {
+		t.Fatalf("only %d demo resources", len(raws))
+	}
+	failed := 0
+	for _, r := range raws {
+		if out := v.Validate(r); out.HasErrors() {
+			failed++
+			if failed <= 10 {
+				t.Errorf("%.120s:\n%s", r, out.Only(SeverityError))
+			}
+		}
+	}
+	t.Logf("%d demo resources, %d with errors", len(raws), failed)
+}
+
+// TestAuditEventsValidate checks that the AuditEvents the server records of every shape of
+// request pass strict validation: the audit trail is written through the same commit.
+func TestAuditEventsValidate(t *testing.T) {
+	v := mustValidator(t)
+	events := []audit.Event{
+		{Time: time.Now(), Action: audit.Execute, Interaction: "graphql", Outcome: audit.Success, Query: "{ PatientList { id } }"},
+		{Time: time.Now(), Subject: "u1", Roles: []string{"clinician"}, Client: "app", Patient: "p1", Address: "10.0.0.1",
+			Action: audit.Create, Interaction: "create", Outcome: audit.MinorFailure, OutcomeDesc: "refused", Entities: []string{"Patient/p1", "Observation/o1"}},
+		{Time: time.Now(), Subject: "u2", Action: audit.Read, Interaction: "read", Outcome: audit.SeriousFail, OutcomeDesc: "internal", Entities: []string{"Patient/p2"}},
+		{Time: time.Now(), Subject: "u3", Action: audit.Delete, Interaction: "delete", Outcome: audit.Success, Entities: []string{"Patient/p3"}},
+	}
+	for i, e := range events {
+		res, _, err := e.Resource()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := res.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out := v.Validate(data); out.HasErrors() {
+			t.Errorf("event %d:\n%s", i, out.Only(SeverityError))
+		}
+	}
 }
