@@ -445,3 +445,14 @@ func synthesisedChildren(v *Validator, kind string) map[string]any {
 	}
 	return synthesise(v, ix, path, 2)
 }
+
+func decodeObject(t testing.TB, data []byte) map[string]any {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
