@@ -14,6 +14,7 @@ import (
 // its routes here.
 func restRoutes(cfg Config, mux *http.ServeMux) {
 	terminologyRoutes(cfg, mux)
+	fhirpathRoutes(cfg, mux)
 }
 
 // newREST returns the handler of /fhir: the operations of restRoutes, and a FHIR

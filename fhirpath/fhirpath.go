@@ -29,28 +29,39 @@
 //     DateTime Time Quantity; indexOf substring startsWith endsWith contains
 //     upper lower replace matches replaceMatches length toChars; abs ceiling
 //     exp floor ln log power round sqrt truncate; children descendants;
-//     trace now today timeOfDay; aggregate; not, is, as; and of the FHIR
-//     additions resolve() and extension('url') in the limited forms below.
+//     trace now today timeOfDay; aggregate; not, is, as; type().
+//   - The FHIR additions: extension(url) (of complex elements and, through
+//     their _name companions, of primitives), hasValue(), getValue(),
+//     htmlChecks() (FHIR's narrative rules, also as SafeXHTML), resolve(),
+//     memberOf(valueSet) and conformsTo(profile), the last three through the
+//     caller's hooks in Options (Resolver, Terminology, Profiles; without them
+//     memberOf and conformsTo are empty, "cannot tell"); %vs-[name] and
+//     %ext-[name]; %context and %rootResource distinct from %resource when
+//     Options sets them.
+//   - Typed evaluation: every value read from a resource carries its FHIR type
+//     from the R4 StructureDefinitions (types_gen.go, written by fhirgen), so
+//     Patient.birthDate.ofType(date) works; is/as/ofType follow FHIR's type
+//     hierarchy (code is a string, Age a Quantity, a backbone element a
+//     BackboneElement, every resource a DomainResource and a Resource).
+//     CompileFor(context, expr) compiles for a type or element path and
+//     rejects a name that is no element of the type it applies to; compiled
+//     expressions are kept in one bounded LRU (Cached, CompileFor).
+//   - UCUM: quantities in commensurable units of mass, length, volume,
+//     substance and time (and quotients such as mmol/L) compare, add and
+//     convert (toQuantity(unit)); calendar durations of a week or less equal
+//     their UCUM units, a year and a month are not comparable with 'a' and
+//     'mo' for = (but are equivalent for ~), as the specification says.
 //
-// Not yet supported (Compile rejects unknown functions with an *Error naming
+// Not supported (Compile rejects unknown functions with an *Error naming
 // them, so nothing silently evaluates to empty):
-//   - UCUM unit conversion: quantities of different units (1000 'mg' and
-//     1 'g') are not comparable, so = and < give empty and + gives empty;
-//     toQuantity(unit) only accepts the unit the value already has.
-//   - Typed evaluation against the StructureDefinitions: element types are
-//     known only for the root resource and values carrying resourceType, for
-//     choice elements (valueQuantity has Type "Quantity"), literals and
-//     computed values, and resolve() results; other elements have Type "",
-//     and is/ofType/as then fall back to the JSON kind, so
-//     Patient.birthDate.ofType(date) is empty while
-//     Observation.effective.ofType(dateTime) works. A string compared with a
-//     date/time is read as one. A path that cannot exist is not a compile
-//     error (Reads reports it against a Schema).
-//   - type(), the FHIR additions memberOf, conformsTo, hasValue, getValue,
-//     htmlChecks, %vs-* and %ext-*; trace() has no output sink.
-//   - A date/time of year or month precision ignores added days and smaller
-//     units; a value with an offset compared with one without is compared as
-//     if both were UTC.
+//   - UCUM units outside the table in ucum.go, and the affine temperature
+//     units (Cel, [degF]), which are never converted.
+//   - type() returns {namespace, name}, without baseType or elements;
+//     System.String and FHIR.string are one type for is/as/ofType, and a
+//     string compared with a date/time is read as one.
+//   - trace() has no output sink. A date/time of year or month precision
+//     ignores added days and smaller units; a value with an offset compared
+//     with one without is compared as if both were UTC.
 //
 // Semantics chosen where the specification leaves room:
 //   - A function's plain arguments are evaluated on the caller's $this (the
@@ -61,19 +72,22 @@
 //     decides the result.
 //   - repeat() stops with an error past 2000 items, descendants() past
 //     1,000,000; matches() uses Go's RE2 syntax (linear time).
-//   - A choice element name (value) is expanded by looking for keys named
-//     value + a FHIR data type name (valueQuantity, valueDateTime, ...). Only
-//     names that are choice elements of some R4 type expand (model.IsChoiceName):
-//     birth does not read birthDate.
-//   - resolve() loads nothing: for a relative, absolute or versioned literal
-//     reference it returns a stub {"resourceType": T, "id": id} with Type T;
-//     "#id" references resolve to the matching contained resource of the
-//     root. Logical (identifier-only), conditional and urn: references
-//     resolve to nothing. This is enough for `resolve() is Patient`.
+//   - Only a choice element's base name expands (value reaches valueQuantity,
+//     typed from the key); on a value of unknown type (a caller's variable)
+//     only names that are choice elements of some R4 type expand
+//     (model.IsChoiceName): birth never reads birthDate.
+//   - resolve(): "#id" gives the contained resource; a reference to an entry
+//     of a Bundle being evaluated (fullUrl or Type/id) gives the entry's
+//     resource; any other literal reference goes to Options.Resolver, and
+//     without one gives a stub {"resourceType": T, "id": id} of type T, enough
+//     for `resolve() is Patient`. Conditional and unmatched urn: references
+//     resolve to nothing.
 //   - as behaves like ofType on multi-item input instead of raising an
 //     error, matching how R4 search expressions apply it to collections.
-//   - extension('url') takes a string literal and reads only the "extension"
-//     array of complex elements, not the _name companion of primitives.
+//   - A primitive that has only extensions is an item (exists() is true,
+//     hasValue() false) whose value is empty to operators and functions.
+//   - Unknown type names in is/as/ofType are not errors (R4's own dom-r4b
+//     names R4B types); they match nothing.
 package fhirpath
 
 import (
@@ -594,6 +608,9 @@ func member(out []Value, v Value, name string) []Value {
 	if !ok {
 		return out
 	}
+	if t, known := elementType(v.Type, name); known {
+		return typedMember(out, m, v.Type, name, t)
+	}
 	if _, ok := m[name]; ok || m["_"+name] != nil {
 		return appendMember(out, m, name, "")
 	}
@@ -615,6 +632,31 @@ func member(out []Value, v Value, name string) []Value {
 		return out
 	}
 	return appendMember(out, m, best, bestType)
+}
+
+// typedMember appends element name of m, a value of type typ whose element types are known:
+// an element of type t (t is "" when name is no element, or a choice element's base name).
+func typedMember(out []Value, m map[string]any, typ, name, t string) []Value {
+	if t != "" {
+		return appendMember(out, m, name, t)
+	}
+	for _, c := range model.ChoiceElements(typ) {
+		if c != name {
+			continue
+		}
+		// Only a choice element's base name expands, to the one key present.
+		elems := fhirElements[typ]
+		best := ""
+		for k := range m {
+			if len(k) > len(name) && strings.HasPrefix(k, name) && isUpper(k[len(name):]) && elems[k] != "" && (best == "" || k < best) {
+				best = k
+			}
+		}
+		if best != "" {
+			return appendMember(out, m, best, elems[best])
+		}
+	}
+	return out
 }
 
 // appendMember appends the values of element key of m, with their _key companions: the id
@@ -671,7 +713,7 @@ func appendData(out []Value, x any, typ string) []Value {
 }
 
 func withType(x any, typ string) Value {
-	if typ == "" {
+	if typ == "" || typ == "Resource" || typ == "DomainResource" {
 		if m, ok := x.(map[string]any); ok {
 			typ, _ = m["resourceType"].(string)
 		}

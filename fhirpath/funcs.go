@@ -686,13 +686,12 @@ func fnToQuantity(check bool) func(e *env, c *callNode, in []Value) ([]Value, er
 				return nil, err
 			}
 			want, _ := u.Data.(string)
-			target, _ := toQuantity(Value{Data: "1 '" + want + "'"})
-			if cu, isCal := calendarUnits[want]; isCal {
-				target, _ = toQuantity(Value{Data: "1 " + cu})
-			}
 			qa, _ := quantityOf(q)
-			qb, okB := quantityOf(target)
-			ok = isU && okB && sameUnit(qa, qb) // conversion between units is not supported yet
+			conv, okC := convertQuantity(qa, want)
+			ok = isU && okC
+			if ok {
+				q = quantityValue(conv.n, conv.unit, conv.calendar)
+			}
 		}
 		if check {
 			return boolResult(ok), nil

@@ -13,7 +13,8 @@ func FuzzCompileEval(f *testing.F) {
 	}
 	for _, s := range []string{"1 + 2 * 3", "@2014-01-25T14:30:14.559+01:00 + 1 month", "(1 | 2).aggregate($this + $total, 0)",
 		"'a' ~ 'A'", "5.5 mod 0.7", "%'x'", "/* c */ 1 // d", "`div`.exists()", "4 'mg' = 4.0 'mg'", "@T10:00 < @T11",
-		"(1).repeat(iif($this < 5, $this + 1, {}))", "'abc'.replaceMatches('b', '$0$0')", "name[0].descendants()"} {
+		"(1).repeat(iif($this < 5, $this + 1, {}))", "'abc'.replaceMatches('b', '$0$0')", "name[0].descendants()",
+		"%vs-x-y.z", "birthDate.extension(%ext-a).hasValue()", "1000 'mg' = 1 'g'", "name.type().name", "text.`div`.htmlChecks()"} {
 		f.Add(s)
 	}
 	res := map[string]any{}

@@ -203,10 +203,11 @@ func equalItems(a, b Value) tri {
 		qa, okA := quantityOf(a)
 		qb, okB := quantityOf(b)
 		if okA && okB {
-			if !sameUnit(qa, qb) {
-				return Unknown // not comparable without unit conversion (1 year vs 1 'a')
+			va, vb, ok := commensurable(qa, qb)
+			if !ok {
+				return Unknown // not comparable: 1 year vs 1 'a', 1 'g' vs 1 'm'
 			}
-			return triOf(qa.n.r.Cmp(qb.n.r) == 0)
+			return triOf(va.Cmp(vb) == 0)
 		}
 	}
 	return triOf(dataEqual(a.Data, b.Data))
@@ -271,7 +272,8 @@ func equivalentItems(a, b Value) bool {
 			}
 			qa.unit, qb.unit = ua, ub
 			scale := min(qa.n.scale, qb.n.scale)
-			return sameUnit(qa, qb) && roundHalfUp(qa.n.r, scale).Cmp(roundHalfUp(qb.n.r, scale)) == 0
+			va, vb, ok := commensurable(qa, qb)
+			return ok && roundHalfUp(va, scale).Cmp(roundHalfUp(vb, scale)) == 0
 		}
 	}
 	if ma, ok := a.Data.(map[string]any); ok {
@@ -376,10 +378,11 @@ func compareItems(a, b Value, op string) (int, bool, error) {
 	}
 	if qa, ok := quantityOf(a); ok {
 		if qb, ok := quantityOf(b); ok {
-			if !sameUnit(qa, qb) {
+			va, vb, ok := commensurable(qa, qb)
+			if !ok {
 				return 0, false, nil
 			}
-			return qa.n.r.Cmp(qb.n.r), true, nil
+			return va.Cmp(vb), true, nil
 		}
 	}
 	return 0, false, evalErr("%s cannot compare %s with %s", op, describe(a), describe(b))
@@ -440,14 +443,15 @@ func arithmetic(op string, l, r []Value) ([]Value, error) {
 	}
 	if qa, ok := quantityOf(a); ok && (op == "+" || op == "-") {
 		if qb, ok := quantityOf(b); ok {
-			if !sameUnit(qa, qb) {
-				return nil, nil // unit conversion is not supported yet
+			va, vb, ok := commensurable(qa, qb)
+			if !ok {
+				return nil, nil // units that do not convert into each other
 			}
 			r := new(big.Rat)
 			if op == "+" {
-				r.Add(qa.n.r, qb.n.r)
+				r.Add(va, vb)
 			} else {
-				r.Sub(qa.n.r, qb.n.r)
+				r.Sub(va, vb)
 			}
 			return []Value{quantityValue(num{r: r, scale: max(qa.n.scale, qb.n.scale)}, qa.unit, qa.calendar)}, nil
 		}

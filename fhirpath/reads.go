@@ -40,7 +40,7 @@ func (e *Expr) Reads(root string, s Schema) (reads, results []Read, err error) {
 // ReadsIn is Reads for an expression evaluated on a value of type focus inside a resource of
 // type resource (%resource), such as a composite search parameter's component.
 func (e *Expr) ReadsIn(resource, focus string, s Schema) (reads, results []Read, err error) {
-	a := &analysis{s: s, root: resource}
+	a := &analysis{s: s, root: resource, focus: focus}
 	start := []item{{typ: focus}}
 	for _, it := range a.walkResult(e.root, start) {
 		results = append(results, Read{Owner: it.owner, Name: it.name, Type: it.typ})
@@ -72,6 +72,7 @@ type item struct {
 type analysis struct {
 	s     Schema
 	root  string
+	focus string // %context
 	reads []Read
 	err   error
 	total [][]item // what $total may hold, innermost aggregate() last
@@ -105,6 +106,9 @@ func (a *analysis) walk(n node, focus, this []item) []item {
 		}
 		return a.total[len(a.total)-1]
 	case *rootNode:
+		if n.name == "context" {
+			return []item{{typ: a.focus}}
+		}
 		return []item{{typ: a.root}}
 	case *varNode:
 		if _, ok := builtinVar(n.name); ok {
@@ -372,6 +376,9 @@ func narrow(in []item, typ string) []item {
 			out = append(out, it)
 		case isSubtype(it.typ, typ):
 			out = append(out, it)
+		case specialises(typ, it.typ):
+			it.typ = typ // a contained Resource narrowed to Patient has Patient's elements
+			out = append(out, it)
 		}
 	}
 	return out
@@ -381,12 +388,7 @@ func isSubtype(t, want string) bool {
 	if t == want || want == "Resource" || want == "DomainResource" && isUpper(t) {
 		return true
 	}
-	for _, s := range supertypes[t] {
-		if s == want {
-			return true
-		}
-	}
-	return false
+	return specialises(t, want)
 }
 
 // member reads element name of each item; cast, when set, keeps only the choices of that type.
@@ -405,7 +407,10 @@ func (a *analysis) member(in []item, name, cast string) []item {
 		}
 		if t, ok := elems[name]; ok {
 			if cast != "" && !isSubtype(t, cast) {
-				continue
+				if !specialises(cast, t) {
+					continue
+				}
+				t = cast // a Resource element cast to Patient holds a Patient
 			}
 			a.reads = append(a.reads, Read{Owner: it.typ, Name: name, Type: t})
 			out = append(out, item{owner: it.typ, name: name, typ: t})

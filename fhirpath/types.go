@@ -41,14 +41,44 @@ func choiceType(suffix string) (string, bool) {
 	return "", false
 }
 
-// supertypes lists, for each type, the types it specialises (FHIR profiles
-// of string/uri/integer/Quantity), so code is string and Age is Quantity.
-var supertypes = map[string][]string{
-	"code": {"string"}, "id": {"string"}, "markdown": {"string"},
-	"url": {"uri"}, "canonical": {"uri"}, "oid": {"uri"}, "uuid": {"uri"},
-	"unsignedInt": {"integer"}, "positiveInt": {"integer"},
-	"Age": {"Quantity"}, "Count": {"Quantity"}, "Distance": {"Quantity"},
-	"Duration": {"Quantity"}, "SimpleQuantity": {"Quantity"}, "MoneyQuantity": {"Quantity"},
+// specialises reports whether type t is want or derives from it in FHIR's type hierarchy
+// (fhirBase): code is a string, Age a Quantity, Patient a DomainResource and a Resource, a
+// backbone element (PatientContact) a BackboneElement and an Element.
+func specialises(t, want string) bool {
+	for n := 0; t != "" && n < 10; n++ {
+		if t == want {
+			return true
+		}
+		t = fhirBase[t]
+	}
+	return false
+}
+
+// elementType returns the type of element name of type typ, and whether typ is a type whose
+// elements are known.
+func elementType(typ, name string) (elem string, known bool) {
+	elems, ok := fhirElements[typ]
+	if !ok {
+		return "", false
+	}
+	return elems[name], true
+}
+
+// fhirSchema is the Schema of the R4 StructureDefinitions, for typed compilation.
+type fhirSchema struct{}
+
+func (fhirSchema) Elements(typ string) (map[string]string, bool) {
+	if typ == "Resource" || typ == "DomainResource" {
+		return nil, false // abstract: the value is some resource, known only when evaluated
+	}
+	m, ok := fhirElements[typ]
+	return m, ok
+}
+
+// knownType reports whether name is a FHIR type (or a backbone element's generated name).
+func knownType(name string) bool {
+	_, ok := fhirBase[name]
+	return ok
 }
 
 // typeOf returns the known type of v, falling back to resourceType and to
@@ -81,13 +111,8 @@ func typeMatches(v Value, want string) bool {
 	if t == "" {
 		return false
 	}
-	if t == want {
+	if specialises(t, want) {
 		return true
-	}
-	for _, s := range supertypes[t] {
-		if s == want {
-			return true
-		}
 	}
 	if want == "Resource" || want == "DomainResource" {
 		if m, ok := v.Data.(map[string]any); ok {

@@ -47,7 +47,11 @@ func numOf(v Value) (num, bool) {
 	if !ok {
 		return num{}, false
 	}
-	return parseNum(string(n))
+	x, ok := parseNum(string(n))
+	if v.Type == "decimal" {
+		x.isInt = false // a FHIR decimal written without a point (1) is still a Decimal
+	}
+	return x, ok
 }
 
 // maxInt and minInt bound FHIRPath Integer values, which are 64-bit here (the

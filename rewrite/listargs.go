@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
-	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/fhirpath"
@@ -92,25 +91,15 @@ type filter struct {
 	expr        *fhirpath.Expr
 }
 
-// fhirpathCacheSize bounds the compiled fhirpath arguments kept. Clients choose the
-// expressions, so the cache keeps the most recently used ones, not every one ever sent.
-const fhirpathCacheSize = 1024
-
-// fhirpathCache holds compiled fhirpath arguments; queries repeat them.
-var fhirpathCache, _ = lru.New[string, *fhirpath.Expr](fhirpathCacheSize) // the size is valid
-
-// CachedExpressions returns the number of compiled fhirpath arguments kept.
-func CachedExpressions() int { return fhirpathCache.Len() }
+// CachedExpressions returns the number of compiled fhirpath expressions kept (one cache,
+// fhirpath's, serves the arguments and every other caller).
+func CachedExpressions() int { return fhirpath.CachedExpressions() }
 
 func compileFHIRPath(src string) (*fhirpath.Expr, error) {
-	if e, ok := fhirpathCache.Get(src); ok {
-		return e, nil
-	}
-	e, err := fhirpath.Compile(src)
+	e, err := fhirpath.Cached(src)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadArgument, err)
 	}
-	fhirpathCache.Add(src, e)
 	return e, nil
 }
 

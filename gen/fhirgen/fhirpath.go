@@ -51,7 +51,7 @@ func fhirpathTypes(dir string, d *Defs) (goSrc, constraints string, err error) {
 			}
 		}
 		// The abstract types have no generated Go type; build their elements here.
-		if sd.Abstract && sd.Kind != "logical" && (sd.Name == "Element" || sd.Name == "BackboneElement" || sd.Name == "Resource" || sd.Name == "DomainResource") {
+		if sd.Name == "Element" || sd.Name == "BackboneElement" || sd.Name == "Resource" || sd.Name == "DomainResource" || sd.Name == "MetadataResource" {
 			full, err := readFull(sd)
 			if err != nil {
 				return "", "", err

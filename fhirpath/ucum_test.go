@@ -1,0 +1,65 @@
+package fhirpath
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestUCUM(t *testing.T) {
+	for _, tc := range []struct{ expr, want string }{
+		{"1000 'mg' = 1 'g'", "boolean:true"},
+		{"1 'kg' = 1000 'g'", "boolean:true"},
+		{"1 'g' = 1000000 'ug'", "boolean:true"},
+		{"1 'kg' > 2 '[lb_av]'", "boolean:true"},
+		{"1 'kg' < 2.3 '[lb_av]'", "boolean:true"},
+		{"1 'L' = 1000 'mL'", "boolean:true"},
+		{"1 'dL' = 100 'mL'", "boolean:true"},
+		{"5.5 'mmol/L' = 5500 'umol/L'", "boolean:true"},
+		{"100 'mg/dL' = 1 'g/L'", "boolean:true"},
+		{"1 'm' = 100 'cm'", "boolean:true"},
+		{"10 'mm' = 1 'cm'", "boolean:true"},
+		{"1 '[in_i]' = 2.54 'cm'", "boolean:true"},
+		{"1 '[in_i]' < 3 'cm'", "boolean:true"},
+		{"1 'h' = 60 'min'", "boolean:true"},
+		{"1 'd' = 24 'h'", "boolean:true"},
+		{"1 'wk' = 7 'd'", "boolean:true"},
+		{"90 's' > 1 'min'", "boolean:true"},
+		{"1 'a' = 12 'mo'", "boolean:true"},
+		{"1 'g' = 1 'm'", ""},
+		{"1 'g' < 1 'm'", ""},
+		{"1 'Cel' = 33.8 '[degF]'", ""}, // affine units are not converted
+		{"1 year = 1 'a'", ""},          // a calendar year is not UCUM's mean year
+		{"1 year ~ 1 'a'", "boolean:true"},
+		{"1 month = 1 'mo'", ""},
+		{"1 week = 1 'wk'", "boolean:true"},
+		{"7 days = 1 'wk'", "boolean:true"},
+		{"1 day = 24 'h'", "boolean:true"},
+		{"2 hours < 1 day", "boolean:true"},
+		{"1000 'mg' ~ 1 'g'", "boolean:true"},
+		{"1 'g' + 500 'mg'", "Quantity:{\"code\":\"g\",\"system\":\"http://unitsofmeasure.org\",\"unit\":\"g\",\"value\":1.5}"},
+		{"1 'g' - 1 'm'", ""},
+		{"(1 '[lb_av]').toQuantity('g').value", "decimal:453.59237"},
+		{"(1500 'mg').toQuantity('g').value", "decimal:1.5"},
+		{"(2 'h').toQuantity('min').value", "decimal:120"},
+		{"(1 'g').toQuantity('m')", ""},
+		{"(1 'g').convertsToQuantity('kg')", "boolean:true"},
+		{"(1 'g').convertsToQuantity('cm')", "boolean:false"},
+		{"'5 \\'mg\\''.toQuantity('g').value", "decimal:0.005"},
+		{"(2 weeks).toQuantity('d').value", "decimal:14"},
+	} {
+		got, err := MustCompile(tc.expr).Eval(map[string]any{"resourceType": "Patient"})
+		if s := strings.Join(render(got), " "); err != nil || s != tc.want {
+			t.Errorf("%s = %q, %v; want %q", tc.expr, s, err, tc.want)
+		}
+	}
+}
+
+// TestUCUMData compares quantities read from resources with literals in other units.
+func TestUCUMData(t *testing.T) {
+	obs := decode(t, []byte(`{"resourceType":"Observation","status":"final","code":{"text":"w"},
+	 "valueQuantity":{"value":185,"unit":"lbs","system":"http://unitsofmeasure.org","code":"[lb_av]"}}`))
+	got, err := MustCompile("Observation.value > 80 'kg' and Observation.value < 90000 'g'").Eval(obs)
+	if err != nil || strings.Join(render(got), " ") != "boolean:true" {
+		t.Fatalf("185 [lb_av] between 80 kg and 90000 g: %v, %v", render(got), err)
+	}
+}
