@@ -61,8 +61,8 @@ func TestNativeInvariantsAgree(t *testing.T) {
 		w := &walker{v: v, out: &Outcome{}}
 		w.visit = func(node map[string]any, cs []int, kinds []string) {
 			typ := strings.TrimPrefix(kinds[len(kinds)-1], "ty:")
-			if strings.HasPrefix(typ, "el:") {
-				typ = "BackboneElement"
+			if p, ok := strings.CutPrefix(typ, "el:"); ok {
+				typ = v.backbones[p]
 			}
 			for _, i := range cs {
 				x := compiled[i]

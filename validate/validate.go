@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fhirgate/fhirgate/fhirpath"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/terminology"
 )
@@ -38,6 +39,9 @@ type Validator struct {
 	regex  map[string]*regexp.Regexp
 	// unevaluable lists the constraints the engine could not compile, with the reason.
 	unevaluable map[string]string
+	// backbones maps a backbone element's path to its type name (Observation.referenceRange
+	// is ObservationReferenceRange), the focus type of its invariants.
+	backbones map[string]string
 }
 
 // Option configures a Validator.
@@ -68,7 +72,7 @@ func New(defs *Definitions, opts ...Option) (*Validator, error) {
 		cfg.engine = fhirpathEngine{terms: cfg.terms}
 	}
 	v := &Validator{types: map[string]*typeIndex{}, consts: defs.Constraints, terms: cfg.terms,
-		regex: map[string]*regexp.Regexp{}, unevaluable: map[string]string{}}
+		regex: map[string]*regexp.Regexp{}, unevaluable: map[string]string{}, backbones: map[string]string{}}
 	for name, td := range defs.Types {
 		ix, err := buildIndex(name, td)
 		if err != nil {
@@ -81,6 +85,19 @@ func New(defs *Definitions, opts ...Option) (*Validator, error) {
 				return nil, fmt.Errorf("validate: %s format: %w", name, err)
 			}
 			v.regex[name] = re
+		}
+	}
+	for _, ix := range v.types {
+		for _, m := range ix.children {
+			for _, c := range m {
+				if c.inner != "" {
+					if t, ok := fhirpath.PathType(c.inner); ok && t != "" {
+						v.backbones[c.inner] = t
+					} else {
+						v.backbones[c.inner] = "BackboneElement"
+					}
+				}
+			}
 		}
 	}
 	v.inv = make([]invariant, len(defs.Constraints))
@@ -284,7 +301,7 @@ func (w *walker) item(val, comp any, c *child, ix *typeIndex, loc string) {
 		if w.visit != nil {
 			w.visit(obj, cs, []string{"el:" + c.inner})
 		}
-		w.invariants(obj, cs, "BackboneElement", loc)
+		w.invariants(obj, cs, w.v.backbones[c.inner], loc)
 	case code == "Resource" || code == "DomainResource" || w.v.types[code] != nil && w.v.types[code].def.Kind == "resource":
 		obj, ok := val.(map[string]any)
 		if !ok {
