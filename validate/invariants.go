@@ -45,7 +45,9 @@ func compileInvariant(e Engine, c Constraint) invariant {
 var EvalErrors func(key, loc string, err error)
 
 // invariants evaluates the constraints on focus at loc. A constraint holds unless its
-// expression yields false; an empty result or an evaluation error is not a finding.
+// expression yields false; an empty result or an evaluation error is not a finding (many R4
+// expressions are empty when an optional element is absent: ref-1 on a display-only
+// Reference).
 func (w *walker) invariants(focus any, idx []int, focusType, loc string) {
 	for _, i := range idx {
 		inv := &w.v.inv[i]

@@ -179,7 +179,12 @@ func mutations(node map[string]any, donors map[string][]any, expr string) []muta
 }
 
 // untrippable are the invariants no mutation of a valid resource can break, with why.
-var untrippable = map[string]string{}
+var untrippable = map[string]string{
+	"cid-0":   "it reads ChargeItemDefinition.name, which R4 ChargeItemDefinition does not define: empty for any valid resource",
+	"inv-0":   "it is declared on MetadataResource, an abstract type no resource instantiates in R4",
+	"dom-r4b": "it applies to SubscriptionStatus.contained resources of R4B types (Citation, Evidence, ...) that R4 does not define",
+	"eld-11":  "type.select(code = 'code' or ...) yields booleans, false included, so .exists() is true for any typed element: the expression cannot be false",
+}
 
 // TestEveryInvariantTrips enumerates every invariant key of the base specification from the
 // generated definitions and, for each, searches mutations of corpus resources (the official
@@ -248,8 +253,17 @@ func TestEveryInvariantTrips(t *testing.T) {
 
 	tripped, onSynthetic := 0, 0
 	reasons := map[string]string{}
+	byHand := 0
 	for _, key := range keys {
 		how, reason := tripKey(v, key, byKey[key], occ, donors)
+		if how == "" && handTrips[key] != "" {
+			if handTripped(v, key, handTrips[key]) {
+				how = "the hand-made mutation"
+				byHand++
+			} else {
+				reason = "the hand-made mutation does not trip it"
+			}
+		}
 		if how != "" {
 			tripped++
 			if strings.Contains(how, "synthesised-") {
@@ -271,8 +285,8 @@ func TestEveryInvariantTrips(t *testing.T) {
 			lines = append(lines, k+": "+r)
 		}
 	}
-	t.Logf("%d invariant keys, %d tripped by a mutated resource (%d of them on a synthesised instance of one of %d types without a corpus resource), %d not:\n%s",
-		len(keys), tripped, onSynthetic, synthesised, len(keys)-tripped, strings.Join(lines, "\n"))
+	t.Logf("%d invariant keys, %d tripped by a mutated resource (%d on a synthesised instance of one of %d types without a corpus resource, %d by a hand-made mutation), %d not:\n%s",
+		len(keys), tripped, onSynthetic, synthesised, byHand, len(keys)-tripped, strings.Join(lines, "\n"))
 	if len(keys) < 200 {
 		t.Errorf("only %d invariant keys enumerated", len(keys))
 	}
@@ -455,4 +469,14 @@ func decodeObject(t testing.TB, data []byte) map[string]any {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// handTripped reports whether the validator reports key on the resource JSON.
+func handTripped(v *Validator, key, resource string) bool {
+	for _, is := range v.Validate([]byte(resource)).Issues {
+		if is.Key == key {
+			return true
+		}
+	}
+	return false
 }
