@@ -2,6 +2,7 @@ package resolvers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -84,6 +85,12 @@ func parse[T model.Resource](raw model.RawResource) (T, error) {
 	res, err := model.UnmarshalAs[T](raw)
 	if err == nil {
 		return res, nil
+	}
+	var head struct {
+		ResourceType string `json:"resourceType"`
+	}
+	if json.Unmarshal(raw, &head) != nil || head.ResourceType != res.TypeName() {
+		return res, err // not a resource of the mutation's type: the model says so
 	}
 	if v, verr := validate.Default(); verr == nil {
 		if out := v.Validate(raw); out.HasErrors() {

@@ -80,10 +80,11 @@ func (w *walker) binding(obj map[string]any, code string, el *ElementDef, loc st
 	for _, c := range codings {
 		system, _ := c["system"].(string)
 		code, _ := c["code"].(string)
-		if code == "" || system == "" {
-			shown = append(shown, truncate(system)+"#"+truncate(code))
+		if code == "" {
+			shown = append(shown, truncate(system)+"#")
 			continue
 		}
+		// A coding without a system is matched as a bare code, in any system of the value set.
 		in, known := w.v.terms.Contains(el.Binding.ValueSet, system, code)
 		if in || !known {
 			return

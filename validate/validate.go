@@ -184,11 +184,11 @@ func (w *walker) object(obj map[string]any, ix *typeIndex, path, loc string, isR
 		}
 		c := children[name]
 		if c == nil {
-			w.issue(SeverityError, "structure", loc+"."+key, "Unrecognized property %q.", key)
+			w.issue(SeverityError, "structure", loc+"."+key, "unknown element %q.", key)
 			continue
 		}
 		if companion && !w.isPrimitive(c.typ.Code) {
-			w.issue(SeverityError, "structure", loc+"."+key, "Unrecognized property %q: %s is not a primitive.", key, name)
+			w.issue(SeverityError, "structure", loc+"."+key, "unknown element %q: %s is not a primitive.", key, name)
 			continue
 		}
 		if prev, dup := seen[c.el]; dup && prev != name && c.choice {
@@ -393,7 +393,11 @@ func (w *walker) primitive(val, comp any, code string, c *child, loc string) {
 		return
 	}
 	if msg := w.checkPrimitive(val, code); msg != "" {
-		w.issue(SeverityError, "value", loc, "%s", msg)
+		key := c.name
+		if c.choice {
+			key += upperFirst(code)
+		}
+		w.issue(SeverityError, "value", loc, "%s: %s", key, msg)
 		return
 	}
 	if code == "xhtml" {
