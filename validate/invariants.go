@@ -2,6 +2,7 @@ package validate
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/fhirgate/fhirgate/fhirpath"
 )
@@ -58,7 +59,7 @@ func (w *walker) invariants(focus any, idx []int, focusType, loc string) {
 		if n := len(w.resources); n > 0 {
 			res, root = w.resources[n-1], w.resources[0]
 		}
-		out, err := inv.expr.Eval(focus, focusType, res, root)
+		out, err := safeEval(inv.expr, focus, focusType, res, root)
 		if err != nil {
 			if EvalErrors != nil {
 				EvalErrors(inv.c.Key, loc, err)
@@ -110,3 +111,14 @@ func (e fhirpathExpr) Eval(focus any, focusType string, resource, root map[strin
 
 // errNoResource reports an invariant evaluated outside any resource.
 var errNoResource = errors.New("validate: invariant evaluated outside a resource")
+
+// safeEval evaluates an invariant, turning a panic of the engine into an error: a write is
+// never lost to a bug in one expression's evaluation.
+func safeEval(x Expression, focus any, focusType string, res, root map[string]any) (out []any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("validate: invariant evaluation panicked: %v", r)
+		}
+	}()
+	return x.Eval(focus, focusType, res, root)
+}
