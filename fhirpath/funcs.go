@@ -439,24 +439,33 @@ func fnRepeat(e *env, c *callNode, in []Value) ([]Value, error) {
 	return out, nil
 }
 
-// children returns the child elements of each item, in element-name order; the _name
-// companions of primitives and resourceType are not elements.
+// children returns the child elements of each item, in element-name order, typed from the
+// item's type where it is known (so descendants().as(canonical) finds canonicals); a
+// primitive that has only its _name companion (its extensions) is a child too. resourceType
+// is not an element.
 func children(in []Value) []Value {
 	var out []Value
 	for _, v := range in {
-		m, ok := v.Data.(map[string]any)
-		if !ok {
+		m, complex := v.Data.(map[string]any)
+		if !complex {
 			m = v.ext // a primitive's children are its id and extensions
 		}
 		keys := make([]string, 0, len(m))
 		for k := range m {
-			if k != "resourceType" && !strings.HasPrefix(k, "_") {
-				keys = append(keys, k)
+			name, companion := strings.CutPrefix(k, "_")
+			if k == "resourceType" || companion && m[name] != nil {
+				continue
 			}
+			keys = append(keys, name)
 		}
 		sort.Strings(keys)
+		elems := fhirElements[v.Type]
 		for _, k := range keys {
-			out = appendData(out, m[k], "")
+			if complex {
+				out = appendMember(out, m, k, elems[k])
+			} else {
+				out = appendData(out, m[k], "")
+			}
 		}
 	}
 	return out

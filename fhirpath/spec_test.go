@@ -391,9 +391,9 @@ func TestFunctions(t *testing.T) {
 		{"'a'.abs()", "error"},
 	})
 	runSpecCases(t, "tree", []specCase{
-		{"name[1].children()", "Jim usual"},
+		{"name[1].children()", "string:Jim code:usual"},
 		{"name.descendants().count()", "integer:6"},
-		{"telecom[1].descendants()", "email p@example.org"},
+		{"telecom[1].descendants()", "code:email string:p@example.org"},
 	})
 	runSpecCases(t, "utility", []specCase{
 		{"name.given.trace('g').count()", "integer:3"},
