@@ -139,7 +139,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	a := newAuthEnv(t, authz.VerifierConfig{}, func(c *api.Config) {
 		c.Limits = api.Limits{} // the examples' selections are deep and wide; not under test here
 		c.Auth.Limits = api.PrincipalLimits{}
-		c.Validation = validate.Warn // every official example is read, the 16 strict refuses too
+		c.Validation = validate.Warn // every official example is read, the 9 strict refuses too
 	})
 	m := &matrix{t: t, policy: a.policy, schema: graph.NewExecutableSchema(graph.Config{}).Schema(), cells: map[string]int{}}
 

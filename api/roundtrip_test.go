@@ -210,8 +210,8 @@ func runRoundTrips(t *testing.T, cases []roundTripCase) {
 	t.Helper()
 	// The limits bound hostile queries; these selections are as deep and wide as the examples
 	// (a StructureDefinition snapshot, a Bundle of Bundles), which is not what is under test here.
-	// Validation is warn: fidelity is under test, and 16 official examples break a rule of the
-	// specification or trip an engine gap (validate's tests list them), which strict refuses.
+	// Validation is warn: fidelity is under test, and 9 official examples break a rule of the
+	// specification (validate's tests list them), which strict refuses.
 	e := newEnv(t, func(c *api.Config) { c.Limits = api.Limits{}; c.Validation = validate.Warn })
 	start := time.Now()
 	errs := make([]error, len(cases))

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -38,24 +37,6 @@ var knownInvalidExamples = map[string]string{
 	"Observation-clinical-gender.json":                  "Observation.performer does not allow Encounter",
 }
 
-// engineGapExamples are valid official examples that the FHIRPath engine misjudges today,
-// with the gap: only that invariant may fail on them, and the test fails once they pass so
-// the entry is removed.
-var engineGapExamples = map[string]string{}
-
-// dom3Gap is the engine gap behind the dom-3 entries: descendants() yields untyped values,
-// so %resource.descendants().as(canonical) finds no "#id" canonical reference to a
-// contained resource (Questionnaire.item.answerValueSet, PlanDefinition.action.definition).
-const dom3Gap = "dom-3"
-
-func init() {
-	for _, name := range []string{"Bundle-ussg-fht.json", "PlanDefinition-KDN5.json", "PlanDefinition-example-cardiology-os.json",
-		"PlanDefinition-low-suicide-risk-order-set.json", "PlanDefinition-options-example.json", "PlanDefinition-protocol-example.json",
-		"Questionnaire-gcs.json"} {
-		engineGapExamples[name] = dom3Gap
-	}
-}
-
 // syntheaResources returns every resource of the Synthea data set, one NDJSON line each.
 func syntheaResources(t testing.TB) [][]byte {
 	var out [][]byte
@@ -87,16 +68,6 @@ func TestOfficialExamplesValidate(t *testing.T) {
 	for _, f := range files {
 		out := v.Validate(f.Data)
 		warnings += out.Count(SeverityWarning)
-		if key, gap := engineGapExamples[f.Name]; gap {
-			errs := out.Only(SeverityError).Issues
-			switch {
-			case len(errs) == 0:
-				t.Errorf("%s validates now: remove it from engineGapExamples", f.Name)
-			case slices.ContainsFunc(errs, func(is Issue) bool { return is.Key != key }):
-				t.Errorf("%s: errors beyond the engine gap %s:\n%s", f.Name, key, out.Only(SeverityError))
-			}
-			continue
-		}
 		if reason, known := knownInvalidExamples[f.Name]; known {
 			if !out.HasErrors() {
 				t.Errorf("%s is listed as invalid (%s) but validates", f.Name, reason)
@@ -113,10 +84,10 @@ func TestOfficialExamplesValidate(t *testing.T) {
 			}
 		}
 	}
-	if valid := len(files) - len(knownInvalidExamples) - len(engineGapExamples) - failed; valid != 690-len(engineGapExamples) {
-		t.Errorf("%d examples validate without errors, want %d", valid, 690-len(engineGapExamples))
+	if valid := len(files) - len(knownInvalidExamples) - failed; valid != 690 {
+		t.Errorf("%d examples validate without errors, want 690", valid)
 	}
-	t.Logf("%d engine gaps listed; %d examples, %d with errors, %d listed as invalid, %d warnings; errors by key: %v", len(engineGapExamples), len(files), failed, len(knownInvalidExamples), warnings, errorsByKey)
+	t.Logf("%d examples, %d with errors, %d listed as invalid, %d warnings; errors by key: %v", len(files), failed, len(knownInvalidExamples), warnings, errorsByKey)
 }
 
 // TestSyntheaValidates checks that every Synthea resource validates with zero errors.
