@@ -6,6 +6,12 @@
 // (required: error; extensible and preferred: warning; only for value sets the
 // specification can expand), reference target types, narrative safety, and every
 // invariant (constraint.expression, evaluated by an Engine).
+//
+// Writes are validated in storage.Store.Commit (a Guard is the store's Validator), the one
+// place every write passes through. Profiles are the next source: a package's
+// StructureDefinition snapshots have the shape of TypeDef, keyed by canonical URL, and are
+// walked by the same code on top of the base type's checks (Definitions is one source among
+// several; New takes the base).
 package validate
 
 import (
