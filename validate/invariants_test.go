@@ -290,6 +290,9 @@ func TestEveryInvariantTrips(t *testing.T) {
 	if len(keys) < 200 {
 		t.Errorf("only %d invariant keys enumerated", len(keys))
 	}
+	if tripped != len(keys)-len(untrippable) {
+		t.Errorf("%d of %d keys tripped, want all but the %d listed as untrippable", tripped, len(keys), len(untrippable))
+	}
 	for k, r := range reasons {
 		if _, listed := untrippable[k]; !listed {
 			t.Errorf("%s was not tripped (%s) and is not listed with a reason", k, r)
