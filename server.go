@@ -31,6 +31,7 @@ import (
 	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
 	"github.com/fhirgate/fhirgate/storage/embedded"
+	"github.com/fhirgate/fhirgate/validate"
 )
 
 //go:generate go run ./gen/fhirgen -root .
@@ -64,6 +65,7 @@ type config struct {
 	roleMaxBody            string
 	auditBuffer            int
 	cursorKeyFile          string
+	validation             string
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
@@ -107,6 +109,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.Int64Var(&c.api.Auth.Limits.MaxBodyBytes, "principal-max-body", int64(envInt("FHIRGATE_PRINCIPAL_MAX_BODY", 1<<20)), "largest request body in bytes per principal (FHIRGATE_PRINCIPAL_MAX_BODY)")
 	fs.StringVar(&c.roleMaxBody, "role-max-body", env("FHIRGATE_ROLE_MAX_BODY", "admin=4194304,clinician=4194304"), "per-role overrides of --principal-max-body, role=bytes,... (FHIRGATE_ROLE_MAX_BODY)")
 	fs.IntVar(&c.auditBuffer, "audit-buffer", envInt("FHIRGATE_AUDIT_BUFFER", 4096), "AuditEvents buffered before requests wait for the audit writer (FHIRGATE_AUDIT_BUFFER)")
+	fs.StringVar(&c.validation, "validation", env("FHIRGATE_VALIDATION", string(validate.Strict)), "checks of every write against the base FHIR R4 specification: strict refuses resources with errors, warn stores them and reports the issues, off (FHIRGATE_VALIDATION)")
 	fs.StringVar(&c.cursorKeyFile, "cursor-key-file", env("FHIRGATE_CURSOR_KEY_FILE", ""), "file holding the 32-byte key (64 hex digits) that seals connection cursors, shared by processes behind one load balancer; empty: a key per process (FHIRGATE_CURSOR_KEY_FILE)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return nil, err
@@ -121,6 +124,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	default:
 		return nil, fmt.Errorf("--auth: want on or off, not %q", c.auth)
 	}
+	mode, err := validate.ParseMode(c.validation)
+	if err != nil {
+		return nil, fmt.Errorf("--validation: %w", err)
+	}
+	c.api.Validation = mode
 	byRole, err := parseRoleBytes(c.roleMaxBody)
 	if err != nil {
 		return nil, fmt.Errorf("--role-max-body: %w", err)
@@ -299,7 +307,17 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	m := metrics.New()
-	client, err := storage.Open(ctx, storage.Config{URI: cfg.mongoURI, Engine: embedded.New(cfg.dataDir), Logger: logger, Indexer: search.Indexer{}, OnCommand: m.StorageCommand})
+	// Every write of every datastore, the demo loader's and the audit trail's too, is
+	// validated in the configured mode.
+	var validator storage.Validator
+	if cfg.api.Validation != validate.Off {
+		g, err := validate.NewGuard(cfg.api.Validation)
+		if err != nil {
+			return fmt.Errorf("validation: %w", err)
+		}
+		validator = g
+	}
+	client, err := storage.Open(ctx, storage.Config{URI: cfg.mongoURI, Engine: embedded.New(cfg.dataDir), Logger: logger, Indexer: search.Indexer{}, Validator: validator, OnCommand: m.StorageCommand})
 	if err != nil {
 		return fmt.Errorf("open storage: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fhirgate/fhirgate/authz"
+	"github.com/fhirgate/fhirgate/validate"
 )
 
 // TestRunServesDemoAndShutsDown starts the real server with --demo on the embedded engine, waits
@@ -84,6 +85,21 @@ func TestRunServesDemoAndShutsDown(t *testing.T) {
 		t.Errorf("demo note: %+v", doc)
 	}
 
+	// Writes are validated (strict by default): the issue's Patient is refused.
+	mut := `{"query":"mutation { PatientCreate(res: {resourceType: \"Patient\", gender: \"blah\"}) { id } }"}`
+	req, _ = http.NewRequest(http.MethodPost, base+"/$graphql", strings.NewReader(mut))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Contains(b, []byte(`"BAD_USER_INPUT"`)) || !bytes.Contains(b, []byte(`"Patient.gender"`)) {
+		t.Errorf("invalid Patient: %s", b)
+	}
+
 	page, err := http.Get(base + "/")
 	if err != nil {
 		t.Fatal(err)
@@ -146,6 +162,39 @@ func TestParseConfigFromEnvironment(t *testing.T) {
 	}
 	if _, err := parseConfig([]string{"fhirgate", "--bogus"}, func(string) string { return "" }, io.Discard); err == nil {
 		t.Error("unknown flag accepted")
+	}
+}
+
+// TestValidationFlag: --validation (FHIRGATE_VALIDATION) is strict by default, takes warn
+// and off, and refuses anything else.
+func TestValidationFlag(t *testing.T) {
+	none := func(string) string { return "" }
+	for _, c := range []struct {
+		args []string
+		env  string
+		want validate.Mode
+	}{
+		{nil, "", validate.Strict},
+		{[]string{"--validation", "warn"}, "", validate.Warn},
+		{nil, "off", validate.Off},
+		{[]string{"--validation", "strict"}, "off", validate.Strict},
+	} {
+		getenv := none
+		if c.env != "" {
+			getenv = func(k string) string {
+				if k == "FHIRGATE_VALIDATION" {
+					return c.env
+				}
+				return ""
+			}
+		}
+		cfg, err := parseConfig(append([]string{"fhirgate"}, c.args...), getenv, io.Discard)
+		if err != nil || cfg.api.Validation != c.want {
+			t.Errorf("%v env %q: mode %v (%v), want %v", c.args, c.env, cfg.api.Validation, err, c.want)
+		}
+	}
+	if _, err := parseConfig([]string{"fhirgate", "--validation", "lenient"}, none, io.Discard); err == nil {
+		t.Error("--validation lenient accepted")
 	}
 }
 

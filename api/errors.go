@@ -96,8 +96,20 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		gerr.Extensions["code"] = code
 		gerr.Extensions["resource"] = outcomeJSON("error", issueType, gerr.Message)
+		// A refused write's whole OperationOutcome is its own data, written for the client.
+		var oo withOutcome
+		if ok && c.target == fault.Invalid && errors.As(err, &oo) {
+			gerr.Extensions["resource"] = oo.OperationOutcome()
+		}
 		return gerr
 	}
+}
+
+// withOutcome is an error that carries a whole OperationOutcome for the client, such as a
+// write refused by validation (validate.Error).
+type withOutcome interface {
+	error
+	OperationOutcome() map[string]any
 }
 
 // isGraphQLError reports errors gqlgen raised about the request itself (no wrapped cause).

@@ -357,12 +357,12 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 		msg   string
 	}{
 		{"wrong resourceType", map[string]any{"resourceType": "Observation", "status": "final", "code": map[string]any{}}, "b1", "invalid", "expected Patient"},
-		{"unknown element", map[string]any{"resourceType": "Patient", "favouriteColour": "blue"}, "b2", "invalid", `unknown element "favouriteColour"`},
-		{"bad date", map[string]any{"resourceType": "Patient", "birthDate": "1970-02-30x"}, "b3", "invalid", "not a valid date"},
-		{"bad id in res", map[string]any{"resourceType": "Patient", "id": "has space"}, "b4", "invalid", "not a valid id"},
+		{"unknown element", map[string]any{"resourceType": "Patient", "favouriteColour": "blue"}, "b2", "structure", `unknown element "favouriteColour"`},
+		{"bad date", map[string]any{"resourceType": "Patient", "birthDate": "1970-02-30x"}, "b3", "value", "not a valid date"},
+		{"bad id in res", map[string]any{"resourceType": "Patient", "id": "has space"}, "b4", "value", "not a valid id"},
 		{"id mismatch", map[string]any{"resourceType": "Patient", "id": "other"}, "b5", "invalid", `does not match res.id "other"`},
-		{"wrong JSON type", map[string]any{"resourceType": "Patient", "active": "yes"}, "b6", "invalid", "active"},
-		{"decimal as string", map[string]any{"resourceType": "Patient", "multipleBirthInteger": 1.5}, "b7", "invalid", "multipleBirthInteger"},
+		{"wrong JSON type", map[string]any{"resourceType": "Patient", "active": "yes"}, "b6", "value", "active"},
+		{"decimal as string", map[string]any{"resourceType": "Patient", "multipleBirthInteger": 1.5}, "b7", "value", "multipleBirthInteger"},
 		{"invalid JSON string", "{not json", "b8", "invalid", "invalid"},
 		{"bad path id", map[string]any{"resourceType": "Patient"}, "a/b", "invalid", "id"},
 	}

@@ -95,7 +95,9 @@ type gqlResponse struct {
 	Status int
 	Data   map[string]json.RawMessage `json:"data"`
 	Errors []gqlError                 `json:"errors"`
-	header http.Header
+	// Extensions are the response's extensions (validation issues beside a result).
+	Extensions map[string]any `json:"extensions"`
+	header     http.Header
 }
 
 type gqlError struct {

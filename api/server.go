@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -24,6 +25,8 @@ import (
 	"github.com/fhirgate/fhirgate/resolvers"
 	"github.com/fhirgate/fhirgate/rewrite"
 	"github.com/fhirgate/fhirgate/search"
+	"github.com/fhirgate/fhirgate/storage"
+	"github.com/fhirgate/fhirgate/validate"
 )
 
 // Config is what the HTTP surface needs.
@@ -61,6 +64,10 @@ type Config struct {
 	// policy reload, each policy role's view of the schema, so that the first introspection
 	// of a role (GraphiQL, codegen) does not wait for it.
 	WarmIntrospection bool
+	// Validation is what writes are checked with against the base FHIR R4 specification:
+	// strict (the default) refuses a resource with errors, warn stores it and reports its
+	// issues, off checks nothing. NewServer sets it on Store when Store takes a validator.
+	Validation validate.Mode
 }
 
 // DefaultConfig returns the limits fhirgate runs with unless configured otherwise.
@@ -72,7 +79,8 @@ func DefaultConfig() Config {
 		MaxBodyBytes: 4 << 20,
 		Timeout:      30 * time.Second,
 		// Ten full lists; the bytes bound the memory of a request whose resources are large.
-		Reads: resolvers.ReadLimits{MaxRows: 10_000, MaxBytes: 64 << 20, Concurrency: 2, SharedConcurrency: 64},
+		Reads:      resolvers.ReadLimits{MaxRows: 10_000, MaxBytes: 64 << 20, Concurrency: 2, SharedConcurrency: 64},
+		Validation: validate.Strict,
 	}
 }
 
@@ -82,6 +90,7 @@ func NewServer(cfg Config) http.Handler {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Store != nil {
+		installValidator(cfg)
 		cfg.Store = resolvers.NewMeteredStore(cfg.Store, cfg.Reads)
 	}
 	system, instance, guarded := newGraphQL(cfg)
@@ -170,6 +179,9 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 		srv.AroundOperations(introspect.Answers(introspect.Whole(es.Schema())))
 	}
 	srv.AroundResponses(observeResponse)
+	if cfg.Validation != validate.Off {
+		srv.AroundOperations(reportValidation)
+	}
 	srv.SetErrorPresenter(presentError(cfg.Logger))
 	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
 
@@ -196,4 +208,53 @@ func withRequestContext(cfg Config, next http.Handler) http.Handler {
 		defer panics.flush(ctx, cfg.Logger)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// validatingStore is a store that checks what it writes (storage.Store).
+type validatingStore interface {
+	SetValidator(storage.Validator)
+}
+
+// installValidator makes the store validate every write in cfg.Validation's mode (an empty
+// mode is strict). The store is the one place all writes pass through, the server's and
+// others' (audit, demo, import) alike.
+func installValidator(cfg Config) {
+	s, ok := cfg.Store.(validatingStore)
+	if !ok {
+		return
+	}
+	mode := cfg.Validation
+	if mode == "" {
+		mode = validate.Strict
+	}
+	if mode == validate.Off {
+		s.SetValidator(nil)
+		return
+	}
+	g, err := validate.NewGuard(mode)
+	if err != nil {
+		panic("api: validation definitions: " + err.Error()) // embedded at build time
+	}
+	s.SetValidator(g)
+}
+
+// reportValidation returns the issues of the resources an operation wrote (warnings, and
+// in warn mode errors) beside its result, in extensions.validation: a list of
+// {resource: "Type/id", outcome: OperationOutcome}.
+func reportValidation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	ctx, c := validate.WithCollector(ctx)
+	respond := next(ctx)
+	return func(ctx context.Context) *graphql.Response {
+		resp := respond(ctx)
+		if resp == nil {
+			return nil
+		}
+		if issues := c.JSON(); len(issues) > 0 {
+			if resp.Extensions == nil {
+				resp.Extensions = map[string]any{}
+			}
+			resp.Extensions["validation"] = issues
+		}
+		return resp
+	}
 }

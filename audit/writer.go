@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/storage"
 )
 
@@ -182,7 +183,8 @@ func (w *Writer) write(events []Event) {
 			// The ids are random: an earlier attempt that timed out was committed after all
 			// (commits are all-or-nothing), so the events are stored.
 			return
-		case errors.Is(err, storage.ErrInvalid):
+		case errors.Is(err, fault.Invalid):
+			// Malformed, or refused by validation: retrying cannot help.
 			w.giveUp(len(writes), "storage refused the events: "+err.Error())
 			return
 		}

@@ -2,6 +2,7 @@ package resolvers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
+	"github.com/fhirgate/fhirgate/validate"
 )
 
 // ErrTooMany reports a list, or a request's reads, larger than the server allows at once.
@@ -76,9 +78,31 @@ func listByID[T model.Resource](ctx context.Context, r *Resolver, typ string, id
 	return out, nil
 }
 
+// parse decodes a mutation's resource. What the model refuses (unknown elements, malformed
+// primitives) the validator locates, so the client gets one OperationOutcome listing every
+// problem at its FHIRPath location, as for any write validation refuses.
+func parse[T model.Resource](raw model.RawResource) (T, error) {
+	res, err := model.UnmarshalAs[T](raw)
+	if err == nil {
+		return res, nil
+	}
+	var head struct {
+		ResourceType string `json:"resourceType"`
+	}
+	if json.Unmarshal(raw, &head) != nil || head.ResourceType != res.TypeName() {
+		return res, err // not a resource of the mutation's type: the model says so
+	}
+	if v, verr := validate.Default(); verr == nil {
+		if out := v.Validate(raw); out.HasErrors() {
+			return res, &validate.Error{Outcome: out}
+		}
+	}
+	return res, err
+}
+
 func create[T model.Resource](ctx context.Context, r *Resolver, raw model.RawResource) (T, error) {
 	var zero T
-	res, err := model.UnmarshalAs[T](raw)
+	res, err := parse[T](raw)
 	if err != nil {
 		return zero, err
 	}
@@ -89,7 +113,7 @@ func create[T model.Resource](ctx context.Context, r *Resolver, raw model.RawRes
 
 func update[T model.Resource](ctx context.Context, r *Resolver, id string, raw model.RawResource, ifMatch *string) (T, error) {
 	var zero T
-	res, err := model.UnmarshalAs[T](raw)
+	res, err := parse[T](raw)
 	if err != nil {
 		return zero, err
 	}

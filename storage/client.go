@@ -49,6 +49,9 @@ type Config struct {
 	// Indexer computes the search fields stored with each current version; nil stores
 	// none (storage then serves reads by id, history and lists only).
 	Indexer Indexer
+	// Validator checks every resource written to any datastore of the client (see
+	// Store.SetValidator); nil checks nothing.
+	Validator Validator
 }
 
 // DefaultDatastore is the datastore that exists from the first start.
@@ -77,6 +80,8 @@ type Client struct {
 	now func() time.Time
 
 	indexer Indexer // nil: no search fields
+	// validator is every new Store's validator; nil: none.
+	validator Validator
 	// onCommand is Config.OnCommand, also called for the SQL statements that read the
 	// embedded engine's tables directly.
 	onCommand func(commandName string)
@@ -94,7 +99,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 
-	c := &Client{log: log, gapTimeout: defaultGapTimeout, stores: map[string]*Store{}, indexer: cfg.Indexer, onCommand: cfg.OnCommand}
+	c := &Client{log: log, gapTimeout: defaultGapTimeout, stores: map[string]*Store{}, indexer: cfg.Indexer, validator: cfg.Validator, onCommand: cfg.OnCommand}
 
 	uri := cfg.URI
 	if uri == "" {

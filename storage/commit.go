@@ -81,7 +81,8 @@ const cleanupTimeout = 30 * time.Second
 //
 // Errors, all wrapped with the type, id and versions involved: ErrInvalid for a
 // malformed write or resource JSON; ErrConflict when a write's IfMatch is stale;
-// ErrExists, ErrNotFound and ErrDeleted as described on [Op]; under a [Scope] in ctx,
+// ErrExists, ErrNotFound and ErrDeleted as described on [Op]; the store's Validator's
+// error (see SetValidator) when a resource does not pass it; under a [Scope] in ctx,
 // ErrNotFound, ErrExists and ErrForbidden as described there, before any other error
 // about an existing resource. On error nothing of the commit is visible: not in the
 // current versions, the history or the change feed.
@@ -94,6 +95,9 @@ func (s *Store) Commit(ctx context.Context, writes []Write) ([]*Record, error) {
 
 	tcs, keys, err := s.checkWrites(ctx, writes)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.validateWrites(ctx, writes); err != nil {
 		return nil, err
 	}
 

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -80,6 +81,9 @@ type Store struct {
 	types   map[string]*typeColls
 
 	locks keyLocks
+
+	// validator checks every resource a commit writes; see SetValidator.
+	validator atomic.Pointer[validatorBox]
 
 	flightMu sync.Mutex
 	inflight map[int64]int       // sequence numbers of this process's unfinished commits
@@ -181,7 +185,7 @@ type journalDoc struct {
 func newStore(c *Client, name string) *Store {
 	db := c.mc.Database(dbPrefix + name)
 
-	return &Store{
+	s := &Store{
 		c:        c,
 		name:     name,
 		db:       db,
@@ -193,6 +197,8 @@ func newStore(c *Client, name string) *Store {
 		gapSeen:  map[int64]time.Time{},
 		doneSeqs: map[int64]bool{},
 	}
+	s.SetValidator(c.validator)
+	return s
 }
 
 // open creates the datastore's own collections, reads the sequence counter and

@@ -94,6 +94,14 @@ func generate(root, cache string) error {
 	}
 	out.text("terminology/spec_gen.json.gz", string(tz))
 
+	vdefs, err := loadValidationDefs(dir)
+	if err != nil {
+		return err
+	}
+	if out.err == nil {
+		out.err = writeGzipJSON(filepath.Join(root, "validate/definitions_gen.json.gz"), vdefs)
+	}
+
 	comp, err := patientCompartment(dir)
 	if err != nil {
 		return err
