@@ -361,18 +361,29 @@ func (n *varNode) eval(e *env, _ []Value) ([]Value, error) {
 
 // identNode is a name at the start of a path: a type name matching the focus
 // (Patient or Resource on a Patient) selects the focus itself; otherwise it is a member.
-type identNode struct{ name string }
+type identNode struct {
+	name string
+	key  memberKey
+	// types is the name as a type, when it may be one (it starts with a capital).
+	types *typeTest
+}
+
+func newIdentNode(name string) *identNode {
+	n := &identNode{name: name, key: newMemberKey(name)}
+	if isUpper(name) {
+		n.types = newTypeTest(name)
+	}
+	return n
+}
 
 func (n *identNode) eval(_ *env, focus []Value) ([]Value, error) {
 	var out []Value
 	for _, v := range focus {
-		if isUpper(n.name) {
-			if typeMatches(v, n.name) {
-				out = append(out, v)
-				continue
-			}
+		if n.types != nil && n.types.matches(v) {
+			out = append(out, v)
+			continue
 		}
-		out = member(out, v, n.name)
+		out = member(out, v, n.key)
 	}
 	return out, nil
 }
@@ -380,6 +391,7 @@ func (n *identNode) eval(_ *env, focus []Value) ([]Value, error) {
 type memberNode struct {
 	target node
 	name   string
+	key    memberKey
 }
 
 func (n *memberNode) eval(e *env, focus []Value) ([]Value, error) {
@@ -389,7 +401,7 @@ func (n *memberNode) eval(e *env, focus []Value) ([]Value, error) {
 	}
 	var out []Value
 	for _, v := range in {
-		out = member(out, v, n.name)
+		out = member(out, v, n.key)
 	}
 	return out, nil
 }
@@ -478,9 +490,10 @@ func (n *binaryNode) eval(e *env, focus []Value) ([]Value, error) {
 }
 
 type typeOpNode struct {
-	op  string
-	arg node
-	typ string
+	op    string
+	arg   node
+	typ   string
+	types *typeTest
 }
 
 func (n *typeOpNode) eval(e *env, focus []Value) ([]Value, error) {
@@ -489,9 +502,9 @@ func (n *typeOpNode) eval(e *env, focus []Value) ([]Value, error) {
 		return nil, err
 	}
 	if n.op == "as" {
-		return filterType(in, n.typ), nil
+		return filterType(in, n.types), nil
 	}
-	return isType(in, n.typ)
+	return isType(in, n.types)
 }
 
 type argKind int
@@ -526,17 +539,28 @@ type callNode struct {
 	fn     funcSpec
 	args   []node
 	typ    string
+	types  *typeTest // typ compiled, for is, as and ofType
+	// fused, when set, evaluates the call together with its target (see fuse).
+	fused func(e *env, focus []Value) ([]Value, error)
 }
 
 func (n *callNode) eval(e *env, focus []Value) ([]Value, error) {
-	in := focus
-	if n.target != nil {
-		var err error
-		if in, err = n.target.eval(e, focus); err != nil {
-			return nil, err
-		}
+	if n.fused != nil {
+		return n.fused(e, focus)
+	}
+	in, err := n.input(e, focus)
+	if err != nil {
+		return nil, err
 	}
 	return n.fn.call(e, n, in)
+}
+
+// input evaluates what the call applies to: its target, or the focus.
+func (n *callNode) input(e *env, focus []Value) ([]Value, error) {
+	if n.target == nil {
+		return focus, nil
+	}
+	return n.target.eval(e, focus)
 }
 
 // isLambda reports whether argument i is evaluated per input item.
@@ -601,18 +625,29 @@ func toBool(vs []Value, what string) (b, ok bool, err error) {
 
 func isUpper(s string) bool { return s != "" && 'A' <= s[0] && s[0] <= 'Z' }
 
-// member appends the children named name of v to out, flattening arrays and
+// memberKey is an element name with its JSON keys, spelled once at compile time.
+type memberKey struct {
+	name, companion string // name and "_" + name
+}
+
+func newMemberKey(name string) memberKey { return memberKey{name: name, companion: "_" + name} }
+
+// member appends the children named k.name of v to out, flattening arrays and
 // expanding choice elements (value -> valueQuantity with Type Quantity).
-func member(out []Value, v Value, name string) []Value {
+func member(out []Value, v Value, k memberKey) []Value {
 	m, typ := elementsOf(v)
 	if m == nil {
 		return out
 	}
+	name := k.name
 	if t, known := elementType(typ, name); known {
+		if t != "" {
+			return appendItems(out, m[name], m[k.companion], t)
+		}
 		return typedMember(out, m, typ, name, t)
 	}
-	if _, ok := m[name]; ok || m["_"+name] != nil {
-		return appendMember(out, m, name, "")
+	if x, ok := m[name]; ok || m[k.companion] != nil {
+		return appendItems(out, x, m[k.companion], "")
 	}
 	if !model.IsChoiceName(name) {
 		return out // only a choice element expands: birth never reads birthDate
@@ -672,12 +707,15 @@ func typedMember(out []Value, m map[string]any, typ, name, t string) []Value {
 	return out
 }
 
-// appendMember appends the values of element key of m, with their _key companions: the id
-// and extensions of primitives, which hold only those when they have no value.
+// appendMember appends the values of element key of m, with their _key companions.
 func appendMember(out []Value, m map[string]any, key, typ string) []Value {
-	x := m[key]
-	companion, ok := m["_"+key]
-	if !ok {
+	return appendItems(out, m[key], m["_"+key], typ)
+}
+
+// appendItems appends the values of an element, x, with its companion: the id and
+// extensions of primitives, which hold only those when they have no value.
+func appendItems(out []Value, x, companion any, typ string) []Value {
+	if companion == nil {
 		return appendData(out, x, typ)
 	}
 	xs, isList := x.([]any)

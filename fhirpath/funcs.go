@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/big"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -59,7 +58,7 @@ func init() {
 		"select": lambdaFn(1, 1, fnSelect),
 		"repeat": lambdaFn(1, 1, fnRepeat),
 		"ofType": {arg: argType, minArgs: 1, maxArgs: 1, call: func(_ *env, c *callNode, in []Value) ([]Value, error) {
-			return filterType(in, c.typ), nil
+			return filterType(in, c.types), nil
 		}},
 
 		// Subsetting.
@@ -265,10 +264,10 @@ func init() {
 			return not3(t).result(), err
 		}),
 		"as": {arg: argType, minArgs: 1, maxArgs: 1, call: func(_ *env, c *callNode, in []Value) ([]Value, error) {
-			return filterType(in, c.typ), nil
+			return filterType(in, c.types), nil
 		}},
 		"is": {arg: argType, minArgs: 1, maxArgs: 1, call: func(_ *env, c *callNode, in []Value) ([]Value, error) {
-			return isType(in, c.typ)
+			return isType(in, c.types)
 		}},
 	}
 	for name, f := range fhirFunctions() {
@@ -435,45 +434,6 @@ func fnRepeat(e *env, c *callNode, in []Value) ([]Value, error) {
 			}
 		}
 		queue = next
-	}
-	return out, nil
-}
-
-// children returns the child elements of each item in element-name order, typed as member
-// navigation types them (so descendants().ofType(canonical) finds canonicals). A primitive
-// that has only its _name companion (extensions, no value) is a child too, and a primitive's
-// children are its id and extensions; resourceType and the companions themselves are not
-// elements.
-func children(in []Value) []Value {
-	var out []Value
-	for _, v := range in {
-		m, typ := elementsOf(v)
-		names := make([]string, 0, len(m))
-		for k := range m {
-			name, companion := strings.CutPrefix(k, "_")
-			if k == "resourceType" || companion && m[name] != nil {
-				continue // resourceType is no element; a companion goes with its value
-			}
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		for _, name := range names {
-			t, _ := elementType(typ, name)
-			out = appendMember(out, m, name, t)
-		}
-	}
-	return out
-}
-
-func fnDescendants(_ *env, _ *callNode, in []Value) ([]Value, error) {
-	var out []Value
-	level := children(in)
-	for len(level) > 0 {
-		out = append(out, level...)
-		if len(out) > maxItems {
-			return nil, evalErr("descendants() produced more than %d items", maxItems)
-		}
-		level = children(level)
 	}
 	return out, nil
 }

@@ -333,7 +333,7 @@ func (p *parser) parseExpr(minPrec int) (node, error) {
 			if err != nil {
 				return nil, err
 			}
-			left = &typeOpNode{op: op, arg: left, typ: typ}
+			left = &typeOpNode{op: op, arg: left, typ: typ, types: newTypeTest(typ)}
 			continue
 		}
 		right, err := p.parseExpr(prec + 1)
@@ -427,7 +427,7 @@ func (p *parser) parsePostfix() (node, error) {
 				}
 				continue
 			}
-			n = &memberNode{target: n, name: name.text}
+			n = &memberNode{target: n, name: name.text, key: newMemberKey(name.text)}
 		case "[":
 			p.next()
 			if c := p.peek(); c.kind == tPunct && c.text == "]" {
@@ -489,7 +489,7 @@ func (p *parser) parseTerm() (node, error) {
 				return nil, p.errf(t, "expected an expression, found operator %q", t.text)
 			}
 		}
-		return &identNode{name: t.text}, nil
+		return newIdentNode(t.text), nil
 	case tPunct:
 		switch t.text {
 		case "(":
@@ -570,7 +570,7 @@ func (p *parser) parseCall(target node, name token) (node, error) {
 			if err != nil {
 				return nil, err
 			}
-			c.typ = typ
+			c.typ, c.types = typ, newTypeTest(typ)
 		default:
 			a, err := p.parseExpr(0)
 			if err != nil {
@@ -584,5 +584,6 @@ func (p *parser) parseCall(target node, name token) (node, error) {
 	if got < spec.minArgs {
 		return nil, p.errf(closing, "%s() needs %d argument(s), found %d", name.text, spec.minArgs, got)
 	}
+	fuse(c)
 	return c, nil
 }
