@@ -165,6 +165,9 @@ type Options struct {
 type Expr struct {
 	src  string
 	root node
+	// usesNow is true when the expression calls now(), today() or timeOfDay(), which read
+	// the clock once per evaluation.
+	usesNow bool
 }
 
 // Compile parses an expression once. Syntax errors are reported as *Error with the byte
@@ -182,7 +185,7 @@ func Compile(expr string) (*Expr, error) {
 	if t := p.peek(); t.kind != tEOF {
 		return nil, p.errf(t, "expected an operator or end of expression, found %s", t)
 	}
-	return &Expr{src: expr, root: n}, nil
+	return &Expr{src: expr, root: n, usesNow: p.usesNow}, nil
 }
 
 // MustCompile is like Compile but panics on error; it is for expressions
@@ -212,23 +215,33 @@ func (e *Expr) Eval(resource map[string]any) ([]Value, error) {
 // names resource, rootResource, context, ucum, sct and loinc are the specification's and
 // cannot be replaced.
 func (e *Expr) EvalWith(resource map[string]any, vars map[string][]Value) ([]Value, error) {
-	return e.EvalOptions(resource, &Options{Vars: vars})
+	return e.eval(resource, Options{Vars: vars})
 }
 
 // EvalOptions is Eval with the options o (nil is the zero Options).
 func (e *Expr) EvalOptions(resource map[string]any, o *Options) ([]Value, error) {
 	if o == nil {
-		o = &Options{}
+		return e.eval(resource, Options{})
 	}
+	return e.eval(resource, *o)
+}
+
+func (e *Expr) eval(resource map[string]any, o Options) ([]Value, error) {
 	root := Value{Data: resource, Type: typeOf(Value{Data: resource}), fhir: true}
-	env := &env{root: root, this: root, context: root, rootResource: root, index: -1, vars: o.Vars, opts: o, now: time.Now()}
+	s := &evalState{root: root, context: root, rootResource: root, opts: o, vars: o.Vars}
+	if e.usesNow {
+		s.now = time.Now()
+	}
 	if o.RootResource != nil {
-		env.rootResource = Value{Data: o.RootResource, Type: typeOf(Value{Data: o.RootResource}), fhir: true}
+		s.rootResource = Value{Data: o.RootResource, Type: typeOf(Value{Data: o.RootResource}), fhir: true}
 	}
 	if o.Context != nil {
-		env.this, env.context = *o.Context, *o.Context
+		s.context = *o.Context
 	}
-	out, err := e.root.eval(env, []Value{env.this})
+	env := &s.top
+	env.evalState = s
+	env.setThis(s.context, -1)
+	out, err := e.root.eval(env, env.thisFocus[:])
 	if err != nil {
 		if fe, ok := err.(*Error); ok {
 			fe.Expr = e.src
@@ -239,30 +252,45 @@ func (e *Expr) EvalOptions(resource map[string]any, o *Options) ([]Value, error)
 	if out == nil {
 		out = []Value{}
 	}
+	if isSharedResult(out) {
+		out = []Value{out[0]} // the caller may change what it is given
+	}
 	return out, nil
+}
+
+// evalState is what one evaluation shares between the contexts of its subexpressions.
+type evalState struct {
+	root Value // %resource
+	// context is %context and rootResource %rootResource.
+	context, rootResource Value
+	opts                  Options
+	vars                  map[string][]Value
+	now                   time.Time // now(), today() and timeOfDay() are fixed for one evaluation
+	top                   env       // the context of the whole expression, allocated with the state
 }
 
 // env is the evaluation context of a (sub)expression.
 type env struct {
-	root Value // %resource
-	// context is %context and rootResource %rootResource.
-	context, rootResource Value
-	opts                  *Options
-	this                  Value
-	index                 int // $index, -1 outside an iteration
-	total                 []Value
+	*evalState
+	this Value
+	// thisFocus is $this as a collection, the focus plain arguments are evaluated on; it is
+	// kept equal to this (setThis) so that evaluating an argument allocates nothing.
+	thisFocus [1]Value
+	index     int // $index, -1 outside an iteration
+	total     []Value
 	// hasTotal is true inside aggregate(), where $total is defined.
 	hasTotal bool
-	vars     map[string][]Value
-	now      time.Time // now(), today() and timeOfDay() are fixed for one evaluation
-	// budget counts items produced by repeat() and descendants(), bounded by maxItems.
-	budget *int
+}
+
+// setThis makes v at position i $this.
+func (e *env) setThis(v Value, i int) {
+	e.this, e.thisFocus[0], e.index = v, v, i
 }
 
 // iter returns the context for evaluating an argument on item v at position i.
 func (e *env) iter(v Value, i int) *env {
 	sub := *e
-	sub.this, sub.index = v, i
+	sub.setThis(v, i)
 	return &sub
 }
 
@@ -536,6 +564,7 @@ func supportedFunctionList() string {
 type callNode struct {
 	target node // nil: applies to the focus
 	name   string
+	what   string // name(), for messages
 	fn     funcSpec
 	args   []node
 	typ    string
@@ -568,15 +597,48 @@ func (n *callNode) isLambda(i int) bool { return i < len(n.fn.lambda) && n.fn.la
 
 // arg evaluates argument i once, on the caller's $this.
 func (n *callNode) arg(e *env, i int) ([]Value, error) {
-	return n.args[i].eval(e, []Value{e.this})
+	return n.args[i].eval(e, e.thisFocus[:])
 }
 
-// on evaluates argument i with item v (at position idx) as focus and $this.
-func (n *callNode) on(e *env, i int, v Value, idx int) ([]Value, error) {
-	return n.args[i].eval(e.iter(v, idx), []Value{v})
+// each evaluates argument i on every item of in, with the item as focus and $this, and
+// calls f with the item and the result, until f says stop. One context serves all the
+// items, so f must not keep the result itself (its items may be kept).
+func (n *callNode) each(e *env, i int, in []Value, f func(v Value, r []Value) (stop bool, err error)) error {
+	if len(in) == 0 {
+		return nil
+	}
+	sub := *e
+	for idx, v := range in {
+		sub.setThis(v, idx)
+		r, err := n.args[i].eval(&sub, sub.thisFocus[:])
+		if err != nil {
+			return err
+		}
+		if stop, err := f(v, r); err != nil || stop {
+			return err
+		}
+	}
+	return nil
 }
 
-func boolResult(b bool) []Value { return []Value{{Data: b, Type: "boolean"}} }
+// The Boolean results are shared: nothing changes a result's items in place, and
+// Eval copies one before giving it to its caller.
+var (
+	trueResult  = []Value{{Data: true, Type: "boolean"}}
+	falseResult = []Value{{Data: false, Type: "boolean"}}
+)
+
+func boolResult(b bool) []Value {
+	if b {
+		return trueResult
+	}
+	return falseResult
+}
+
+// isSharedResult reports whether vs is one of the shared Boolean results.
+func isSharedResult(vs []Value) bool {
+	return len(vs) == 1 && (&vs[0] == &trueResult[0] || &vs[0] == &falseResult[0])
+}
 
 // tri is a three-valued boolean: FHIRPath's empty collection is Unknown.
 type tri int8
@@ -788,6 +850,13 @@ func dataEqual(a, b any) bool {
 		}
 		if a == b {
 			return true
+		}
+		if fa, ok := parseFixed(string(a)); ok {
+			if fb, ok := parseFixed(string(b)); ok {
+				if c, ok := cmpFixed(fa, fb); ok {
+					return c == 0
+				}
+			}
 		}
 		na, okA := parseNum(string(a))
 		nb, okB := parseNum(string(b))

@@ -287,7 +287,7 @@ func subslice(in []Value, start, n int64) []Value {
 
 // intArg evaluates an Integer argument on the caller's $this; ok is false when it is empty.
 func intArg(e *env, a node, what string) (int64, bool, error) {
-	vs, err := a.eval(e, []Value{e.this})
+	vs, err := a.eval(e, e.thisFocus[:])
 	if err != nil {
 		return 0, false, err
 	}
@@ -306,18 +306,15 @@ func intArg(e *env, a node, what string) (int64, bool, error) {
 // each item as focus and $this.
 func filterItems(e *env, c *callNode, in []Value) ([]Value, error) {
 	var out []Value
-	for i, v := range in {
-		r, err := c.on(e, 0, v, i)
-		if err != nil {
-			return nil, err
-		}
-		b, ok, err := toBool(r, c.name+"()")
-		if err != nil {
-			return nil, err
-		}
+	err := c.each(e, 0, in, func(v Value, r []Value) (bool, error) {
+		b, ok, err := toBool(r, c.what)
 		if ok && b {
 			out = append(out, v)
 		}
+		return false, err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -336,20 +333,16 @@ func fnExists(e *env, c *callNode, in []Value) ([]Value, error) {
 
 // fnAll is true when criteria is true for every item (and for no items).
 func fnAll(e *env, c *callNode, in []Value) ([]Value, error) {
-	for i, v := range in {
-		r, err := c.on(e, 0, v, i)
-		if err != nil {
-			return nil, err
-		}
+	all := true
+	err := c.each(e, 0, in, func(_ Value, r []Value) (bool, error) {
 		b, ok, err := toBool(r, "all()")
-		if err != nil {
-			return nil, err
-		}
-		if !ok || !b {
-			return boolResult(false), nil
-		}
+		all = ok && b
+		return !all, err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return boolResult(true), nil
+	return boolResult(all), nil
 }
 
 // boolsAgg implements allTrue and its siblings over a collection of booleans.
@@ -396,12 +389,12 @@ func subset(a, b []Value) bool {
 
 func fnSelect(e *env, c *callNode, in []Value) ([]Value, error) {
 	var out []Value
-	for i, v := range in {
-		r, err := c.on(e, 0, v, i)
-		if err != nil {
-			return nil, err
-		}
+	err := c.each(e, 0, in, func(_ Value, r []Value) (bool, error) {
 		out = append(out, r...)
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -418,11 +411,7 @@ func fnRepeat(e *env, c *callNode, in []Value) ([]Value, error) {
 	queue := in
 	for len(queue) > 0 {
 		var next []Value
-		for i, v := range queue {
-			r, err := c.on(e, 0, v, i)
-			if err != nil {
-				return nil, err
-			}
+		err := c.each(e, 0, queue, func(_ Value, r []Value) (bool, error) {
 			for _, w := range r {
 				if seen.add(w) {
 					out = append(out, w)
@@ -430,8 +419,12 @@ func fnRepeat(e *env, c *callNode, in []Value) ([]Value, error) {
 				}
 			}
 			if len(out) > maxRepeat {
-				return nil, evalErr("repeat() produced more than %d items", maxRepeat)
+				return true, evalErr("repeat() produced more than %d items", maxRepeat)
 			}
+			return false, nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		queue = next
 	}
@@ -477,7 +470,7 @@ func fnAggregate(e *env, c *callNode, in []Value) ([]Value, error) {
 	for i, v := range in {
 		sub := e.iter(v, i)
 		sub.total, sub.hasTotal = total, true
-		r, err := c.args[0].eval(sub, []Value{v})
+		r, err := c.args[0].eval(sub, sub.thisFocus[:])
 		if err != nil {
 			return nil, err
 		}
@@ -492,7 +485,7 @@ func fnAggregate(e *env, c *callNode, in []Value) ([]Value, error) {
 // one item, which returns ok false when the item does not convert.
 func converter(conv func(Value) (Value, bool), check bool) funcSpec {
 	return fn(func(_ *env, c *callNode, in []Value) ([]Value, error) {
-		v, ok, err := singleton(in, c.name+"()")
+		v, ok, err := singleton(in, c.what)
 		if err != nil || !ok {
 			return nil, err
 		}
@@ -634,7 +627,7 @@ func toMoment(kind string) func(Value) (Value, bool) {
 
 func fnToQuantity(check bool) func(e *env, c *callNode, in []Value) ([]Value, error) {
 	return func(e *env, c *callNode, in []Value) ([]Value, error) {
-		v, ok, err := singleton(in, c.name+"()")
+		v, ok, err := singleton(in, c.what)
 		if err != nil || !ok {
 			return nil, err
 		}
@@ -644,7 +637,7 @@ func fnToQuantity(check bool) func(e *env, c *callNode, in []Value) ([]Value, er
 			if err != nil {
 				return nil, err
 			}
-			u, isU, err := singleton(unit, c.name+"()")
+			u, isU, err := singleton(unit, c.what)
 			if err != nil {
 				return nil, err
 			}
@@ -719,7 +712,7 @@ func first(vs []Value) Value {
 // input or argument gives empty.
 func stringFn(nargs int, f func(s string, args []string) ([]Value, error)) funcSpec {
 	return fnArgs(nargs, nargs, func(e *env, c *callNode, in []Value) ([]Value, error) {
-		v, ok, err := singleton(in, c.name+"()")
+		v, ok, err := singleton(in, c.what)
 		if err != nil || !ok {
 			return nil, err
 		}
@@ -727,7 +720,10 @@ func stringFn(nargs int, f func(s string, args []string) ([]Value, error)) funcS
 		if !isStr {
 			return nil, evalErr("%s() expects a string, got %s", c.name, describe(v))
 		}
-		args := make([]string, nargs)
+		var args []string
+		if nargs > 0 {
+			args = make([]string, nargs)
+		}
 		for i := range nargs {
 			a, ok, err := stringArg(e, c, i)
 			if err != nil || !ok {
@@ -744,7 +740,7 @@ func stringArg(e *env, c *callNode, i int) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	v, ok, err := singleton(vs, c.name+"()")
+	v, ok, err := singleton(vs, c.what)
 	if err != nil || !ok {
 		return "", false, err
 	}
@@ -818,11 +814,11 @@ func mathFn(nargs int, f func(n num, args []num) ([]Value, error)) funcSpec {
 		lo, hi = 0, 1
 	}
 	return fnArgs(lo, hi, func(e *env, c *callNode, in []Value) ([]Value, error) {
-		v, ok, err := singleton(in, c.name+"()")
+		v, ok, err := singleton(in, c.what)
 		if err != nil || !ok {
 			return nil, err
 		}
-		n, err := numArg(v, c.name+"()")
+		n, err := numArg(v, c.what)
 		if err != nil {
 			return nil, err
 		}
@@ -832,11 +828,11 @@ func mathFn(nargs int, f func(n num, args []num) ([]Value, error)) funcSpec {
 			if err != nil {
 				return nil, err
 			}
-			a, ok, err := singleton(vs, c.name+"()")
+			a, ok, err := singleton(vs, c.what)
 			if err != nil || !ok {
 				return nil, err
 			}
-			an, err := numArg(a, c.name+"()")
+			an, err := numArg(a, c.what)
 			if err != nil {
 				return nil, err
 			}

@@ -213,7 +213,10 @@ func equalItems(a, b Value) tri {
 	return triOf(dataEqual(a.Data, b.Data))
 }
 
-func isQuantityType(t string) bool { return t == "Quantity" || isSubtype(t, "Quantity") && t != "" }
+// isQuantityType reports whether t is Quantity or a type specialising it (Age, Duration...).
+func isQuantityType(t string) bool { return quantityTypes.names[t] }
+
+var quantityTypes = newTypeTest("Quantity")
 
 // equivalent is ~: both empty is true; otherwise the same size and every item of l
 // equivalent to some item of r.
@@ -373,6 +376,13 @@ func compareItems(a, b Value, op string) (int, bool, error) {
 			return c, ok, nil
 		}
 	}
+	if fa, ok := fixedOf(a); ok {
+		if fb, ok := fixedOf(b); ok {
+			if c, ok := cmpFixed(fa, fb); ok {
+				return c, true, nil
+			}
+		}
+	}
 	if na, ok := numOf(a); ok {
 		if nb, ok := numOf(b); ok {
 			return na.r.Cmp(nb.r), true, nil
@@ -432,6 +442,13 @@ func arithmetic(op string, l, r []Value) ([]Value, error) {
 	b, okB, err := singleton(r, op)
 	if err != nil || !okA || !okB {
 		return nil, err
+	}
+	if fa, ok := fixedOf(a); ok {
+		if fb, ok := fixedOf(b); ok {
+			if v, ok := fixedOp(op, fa, fb); ok {
+				return []Value{v}, nil
+			}
+		}
 	}
 	if na, ok := numOf(a); ok {
 		if nb, ok := numOf(b); ok {
@@ -551,16 +568,8 @@ func numberOp(op string, a, b num) ([]Value, error) {
 func addDuration(m moment, q quantity, sub bool) ([]Value, error) {
 	unit := q.unit
 	if !q.calendar {
-		for cal, u := range definiteUCUM {
-			if u == unit {
-				unit = cal
-			}
-		}
-		switch unit {
-		case "a":
-			unit = "year"
-		case "mo":
-			unit = "month"
+		if cal, ok := ucumCalendar[unit]; ok {
+			unit = cal
 		}
 	}
 	if _, ok := calendarUnits[unit]; !ok {
@@ -578,9 +587,7 @@ func addDuration(m moment, q quantity, sub bool) ([]Value, error) {
 	if amount.Num().BitLen() > 40 {
 		return nil, nil // beyond any representable date
 	}
-	ms := new(big.Rat).Mul(amount, big.NewRat(map[string]int64{
-		"week": 7 * 86400000, "day": 86400000, "hour": 3600000, "minute": 60000, "second": 1000, "millisecond": 1,
-	}[unit], 1))
+	ms := new(big.Rat).Mul(amount, big.NewRat(unitMillis(unit), 1))
 	if !ms.IsInt() {
 		ms = new(big.Rat).SetInt(new(big.Int).Quo(ms.Num(), ms.Denom()))
 	}
@@ -608,7 +615,7 @@ func addDuration(m moment, q quantity, sub bool) ([]Value, error) {
 		return []Value{m.value()}, nil
 	}
 	// Durations of fixed length move the value in milliseconds, at its precision.
-	step := map[int]int64{precYear: 0, precMonth: 0, precDay: 86400000, precHour: 3600000, precMinute: 60000, precSecond: 1}[m.prec]
+	step := precisionMillis(m.prec)
 	if m.kind == "time" && step == 0 {
 		step = 1
 	}
@@ -627,6 +634,48 @@ func addDuration(m moment, q quantity, sub bool) ([]Value, error) {
 		out.fracDigits = 3 // seconds and milliseconds are one precision: keep what was added
 	}
 	return []Value{out.value()}, nil
+}
+
+// ucumCalendar maps the UCUM time units to the calendar duration they are added as.
+var ucumCalendar = map[string]string{
+	"wk": "week", "d": "day", "h": "hour", "min": "minute", "s": "second", "ms": "millisecond",
+	"a": "year", "mo": "month",
+}
+
+// unitMillis is the length of a calendar duration of fixed length in milliseconds (0 for
+// a year and a month).
+func unitMillis(unit string) int64 {
+	switch unit {
+	case "week":
+		return 7 * 86400000
+	case "day":
+		return 86400000
+	case "hour":
+		return 3600000
+	case "minute":
+		return 60000
+	case "second":
+		return 1000
+	case "millisecond":
+		return 1
+	}
+	return 0
+}
+
+// precisionMillis is the step a date/time of precision prec moves by, in milliseconds (0
+// for year and month precision, which do not move by days).
+func precisionMillis(prec int) int64 {
+	switch prec {
+	case precDay:
+		return 86400000
+	case precHour:
+		return 3600000
+	case precMinute:
+		return 60000
+	case precSecond:
+		return 1
+	}
+	return 0
 }
 
 // shiftMillis moves m by delta milliseconds, carrying across the calendar; ok is false

@@ -256,10 +256,11 @@ func lexQuoted(src string, start int, quote byte) (string, int, error) {
 var reDateLiteral = regexp.MustCompile(`^(?:T\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?|\d{4}(?:-\d{2}(?:-\d{2})?)?(?:T(?:\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:\d{2})?)?)?)`)
 
 type parser struct {
-	src   string
-	toks  []token
-	i     int
-	depth int
+	src     string
+	toks    []token
+	i       int
+	depth   int
+	usesNow bool // a call of now(), today() or timeOfDay() was parsed
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }
@@ -542,8 +543,12 @@ func (p *parser) parseCall(target node, name token) (node, error) {
 	if !ok {
 		return nil, p.errf(name, "unsupported function %q (supported: %s)", name.text, supportedFunctionList())
 	}
+	switch name.text {
+	case "now", "today", "timeOfDay":
+		p.usesNow = true
+	}
 	p.next() // (
-	c := &callNode{target: target, name: name.text, fn: spec}
+	c := &callNode{target: target, name: name.text, what: name.text + "()", fn: spec}
 	got := 0
 	for {
 		if t := p.peek(); t.kind == tPunct && t.text == ")" {
