@@ -50,7 +50,9 @@
 //     substance and time (and quotients such as mmol/L) compare, add and
 //     convert (toQuantity(unit)); calendar durations of a week or less equal
 //     their UCUM units, a year and a month are not comparable with 'a' and
-//     'mo' for = (but are equivalent for ~), as the specification says.
+//     'mo' for = (but are equivalent for ~), as the specification says; a
+//     year is 12 months. Quantities multiply and divide with their units
+//     (2 'cm' * 3 'cm' is 6 'cm2', 6 'mg' / 2 'mL' is 3 'mg/mL').
 //
 // Not supported (Compile rejects unknown functions with an *Error naming
 // them, so nothing silently evaluates to empty):

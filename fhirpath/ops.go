@@ -483,6 +483,9 @@ func arithmetic(op string, l, r []Value) ([]Value, error) {
 	if out, ok := scaleQuantity(op, a, b); ok {
 		return out, nil
 	}
+	if out, ok := multiplyQuantities(op, a, b); ok {
+		return out, nil
+	}
 	return nil, evalErr("%s is not defined for %s and %s", op, describe(a), describe(b))
 }
 
@@ -516,6 +519,41 @@ func scaleQuantity(op string, a, b Value) ([]Value, bool) {
 		r.Quo(q.n.r, n.r)
 	}
 	return []Value{quantityValue(num{r: r, scale: q.n.scale + n.scale}, q.unit, q.calendar)}, true
+}
+
+// multiplyQuantities multiplies or divides two quantities (section 6.6): the values
+// multiply and the units combine (2 'cm' * 3 'cm' is 6 'cm2', 6 'mg' / 2 'mL' is 3 'mg/mL').
+// ok is false for other operands. The result is empty when a unit is no UCUM unit this
+// engine reads (a calendar year or month, a code of another system) and when dividing by zero.
+func multiplyQuantities(op string, a, b Value) ([]Value, bool) {
+	if op != "*" && op != "/" || !isQuantityType(typeOf(a)) || !isQuantityType(typeOf(b)) {
+		return nil, false
+	}
+	qa, okA := quantityOf(a)
+	qb, okB := quantityOf(b)
+	if !okA || !okB {
+		return nil, false
+	}
+	ua, ub := ucumKey(qa), ucumKey(qb)
+	if ua == "" || ub == "" || strings.Contains(ua, "|") || strings.Contains(ub, "|") {
+		return nil, true
+	}
+	unit, ok := multiplyUnits(ua, ub, op == "/")
+	if !ok {
+		return nil, true
+	}
+	r := new(big.Rat)
+	scale := qa.n.scale + qb.n.scale
+	if op == "*" {
+		r.Mul(qa.n.r, qb.n.r)
+	} else {
+		if qb.n.r.Sign() == 0 {
+			return nil, true
+		}
+		r.Quo(qa.n.r, qb.n.r)
+		scale = max(qa.n.scale, qb.n.scale)
+	}
+	return []Value{quantityValue(num{r: r, scale: scale}, unit, false)}, true
 }
 
 // numberOp applies an arithmetic operator to two numbers. Division by zero is empty.
