@@ -115,6 +115,9 @@ func typeMatches(v Value, want string) bool { return newTypeTest(want).matches(v
 type typeTest struct {
 	want  string
 	names map[string]bool
+	// upper and lower tell whether names holds complex types (capitalised) and primitive
+	// ones, so most values are decided without a lookup.
+	upper, lower bool
 }
 
 // subtypeSets caches the typeTest of each known FHIR type; other names (System types,
@@ -128,14 +131,27 @@ func newTypeTest(want string) *typeTest {
 	}
 	t := &typeTest{want: want, names: map[string]bool{want: true}}
 	if !knownType(want) {
-		return t
+		return t.withCases()
 	}
 	for name := range fhirBase {
 		if specialises(name, want) {
 			t.names[name] = true
 		}
 	}
+	t.withCases()
 	subtypeSets.Store(want, t)
+	return t
+}
+
+// withCases sets upper and lower from names.
+func (t *typeTest) withCases() *typeTest {
+	for name := range t.names {
+		if isUpper(name) {
+			t.upper = true
+		} else {
+			t.lower = true
+		}
+	}
 	return t
 }
 
@@ -145,7 +161,7 @@ func (t *typeTest) matches(v Value) bool {
 	if vt == "" {
 		return false
 	}
-	if t.names[vt] {
+	if up := isUpper(vt); (up && t.upper || !up && t.lower) && t.names[vt] {
 		return true
 	}
 	if t.want == "Resource" {

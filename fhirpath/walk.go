@@ -161,6 +161,9 @@ func (w *counter) walk(v Value) error {
 	if m == nil {
 		return nil
 	}
+	if !hasCompanions(m) {
+		return w.walkPlain(m, typ)
+	}
 	elems := fhirElements[typ]
 	fieldsStart := len(w.fields)
 	w.fields = fieldsOf(w.fields, m, false)
@@ -169,23 +172,64 @@ func (w *counter) walk(v Value) error {
 		itemsStart := len(w.items)
 		w.items = appendItems(w.items, f.value, f.companion, elems[f.name])
 		for ii := itemsStart; ii < len(w.items); ii++ {
-			c := w.items[ii]
-			if w.visited++; w.visited > maxItems {
-				return tooManyDescendants()
-			}
-			if w.test == nil || w.test.matches(c) {
-				w.matched++
-			}
-			if hasElements(c) {
-				if err := w.walk(c); err != nil {
-					return err
-				}
+			if err := w.count(w.items[ii]); err != nil {
+				return err
 			}
 		}
 		w.items = w.items[:itemsStart]
 	}
 	w.fields = w.fields[:fieldsStart]
 	return nil
+}
+
+// walkPlain is walk for an object without _name companions, the common case: its values
+// are its items, read straight from the map.
+func (w *counter) walkPlain(m map[string]any, typ string) error {
+	elems := fhirElements[typ]
+	for k, x := range m {
+		if k == "resourceType" {
+			continue
+		}
+		t := elems[k]
+		if xs, ok := x.([]any); ok {
+			for _, item := range xs {
+				if item != nil {
+					if err := w.count(withType(item, t)); err != nil {
+						return err
+					}
+				}
+			}
+		} else if x != nil {
+			if err := w.count(withType(x, t)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// count counts item c and walks its children.
+func (w *counter) count(c Value) error {
+	if w.visited++; w.visited > maxItems {
+		return tooManyDescendants()
+	}
+	if w.test == nil || w.test.matches(c) {
+		w.matched++
+	}
+	if hasElements(c) {
+		return w.walk(c)
+	}
+	return nil
+}
+
+// hasCompanions reports whether m holds a _name companion (a primitive's id or extensions).
+func hasCompanions(m map[string]any) bool {
+	for k := range m {
+		if strings.HasPrefix(k, "_") {
+			return true
+		}
+	}
+	return false
 }
 
 func fnDescendants(_ *env, _ *callNode, in []Value) ([]Value, error) {
