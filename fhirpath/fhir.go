@@ -128,7 +128,7 @@ func resolve(e *env, v Value) (Value, bool) {
 	if strings.ContainsAny(ref, "?") || strings.HasPrefix(ref, "urn:") {
 		return Value{}, false
 	}
-	if e.opts != nil && e.opts.Resolver != nil {
+	if e.opts.Resolver != nil {
 		r, ok := e.opts.Resolver.Resolve(ref)
 		if !ok {
 			return Value{}, false

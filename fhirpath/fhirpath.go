@@ -50,7 +50,9 @@
 //     substance and time (and quotients such as mmol/L) compare, add and
 //     convert (toQuantity(unit)); calendar durations of a week or less equal
 //     their UCUM units, a year and a month are not comparable with 'a' and
-//     'mo' for = (but are equivalent for ~), as the specification says.
+//     'mo' for = (but are equivalent for ~), as the specification says; a
+//     year is 12 months. Quantities multiply and divide with their units
+//     (2 'cm' * 3 'cm' is 6 'cm2', 6 'mg' / 2 'mL' is 3 'mg/mL').
 //
 // Not supported (Compile rejects unknown functions with an *Error naming
 // them, so nothing silently evaluates to empty):
@@ -165,6 +167,9 @@ type Options struct {
 type Expr struct {
 	src  string
 	root node
+	// usesNow is true when the expression calls now(), today() or timeOfDay(), which read
+	// the clock once per evaluation.
+	usesNow bool
 }
 
 // Compile parses an expression once. Syntax errors are reported as *Error with the byte
@@ -182,7 +187,7 @@ func Compile(expr string) (*Expr, error) {
 	if t := p.peek(); t.kind != tEOF {
 		return nil, p.errf(t, "expected an operator or end of expression, found %s", t)
 	}
-	return &Expr{src: expr, root: n}, nil
+	return &Expr{src: expr, root: n, usesNow: p.usesNow}, nil
 }
 
 // MustCompile is like Compile but panics on error; it is for expressions
@@ -212,23 +217,33 @@ func (e *Expr) Eval(resource map[string]any) ([]Value, error) {
 // names resource, rootResource, context, ucum, sct and loinc are the specification's and
 // cannot be replaced.
 func (e *Expr) EvalWith(resource map[string]any, vars map[string][]Value) ([]Value, error) {
-	return e.EvalOptions(resource, &Options{Vars: vars})
+	return e.eval(resource, Options{Vars: vars})
 }
 
 // EvalOptions is Eval with the options o (nil is the zero Options).
 func (e *Expr) EvalOptions(resource map[string]any, o *Options) ([]Value, error) {
 	if o == nil {
-		o = &Options{}
+		return e.eval(resource, Options{})
 	}
+	return e.eval(resource, *o)
+}
+
+func (e *Expr) eval(resource map[string]any, o Options) ([]Value, error) {
 	root := Value{Data: resource, Type: typeOf(Value{Data: resource}), fhir: true}
-	env := &env{root: root, this: root, context: root, rootResource: root, index: -1, vars: o.Vars, opts: o, now: time.Now()}
+	s := &evalState{root: root, context: root, rootResource: root, opts: o, vars: o.Vars}
+	if e.usesNow {
+		s.now = time.Now()
+	}
 	if o.RootResource != nil {
-		env.rootResource = Value{Data: o.RootResource, Type: typeOf(Value{Data: o.RootResource}), fhir: true}
+		s.rootResource = Value{Data: o.RootResource, Type: typeOf(Value{Data: o.RootResource}), fhir: true}
 	}
 	if o.Context != nil {
-		env.this, env.context = *o.Context, *o.Context
+		s.context = *o.Context
 	}
-	out, err := e.root.eval(env, []Value{env.this})
+	env := &s.top
+	env.evalState = s
+	env.setThis(s.context, -1)
+	out, err := e.root.eval(env, env.thisFocus[:])
 	if err != nil {
 		if fe, ok := err.(*Error); ok {
 			fe.Expr = e.src
@@ -239,30 +254,45 @@ func (e *Expr) EvalOptions(resource map[string]any, o *Options) ([]Value, error)
 	if out == nil {
 		out = []Value{}
 	}
+	if isSharedResult(out) {
+		out = []Value{out[0]} // the caller may change what it is given
+	}
 	return out, nil
+}
+
+// evalState is what one evaluation shares between the contexts of its subexpressions.
+type evalState struct {
+	root Value // %resource
+	// context is %context and rootResource %rootResource.
+	context, rootResource Value
+	opts                  Options
+	vars                  map[string][]Value
+	now                   time.Time // now(), today() and timeOfDay() are fixed for one evaluation
+	top                   env       // the context of the whole expression, allocated with the state
 }
 
 // env is the evaluation context of a (sub)expression.
 type env struct {
-	root Value // %resource
-	// context is %context and rootResource %rootResource.
-	context, rootResource Value
-	opts                  *Options
-	this                  Value
-	index                 int // $index, -1 outside an iteration
-	total                 []Value
+	*evalState
+	this Value
+	// thisFocus is $this as a collection, the focus plain arguments are evaluated on; it is
+	// kept equal to this (setThis) so that evaluating an argument allocates nothing.
+	thisFocus [1]Value
+	index     int // $index, -1 outside an iteration
+	total     []Value
 	// hasTotal is true inside aggregate(), where $total is defined.
 	hasTotal bool
-	vars     map[string][]Value
-	now      time.Time // now(), today() and timeOfDay() are fixed for one evaluation
-	// budget counts items produced by repeat() and descendants(), bounded by maxItems.
-	budget *int
+}
+
+// setThis makes v at position i $this.
+func (e *env) setThis(v Value, i int) {
+	e.this, e.thisFocus[0], e.index = v, v, i
 }
 
 // iter returns the context for evaluating an argument on item v at position i.
 func (e *env) iter(v Value, i int) *env {
 	sub := *e
-	sub.this, sub.index = v, i
+	sub.setThis(v, i)
 	return &sub
 }
 
@@ -361,18 +391,29 @@ func (n *varNode) eval(e *env, _ []Value) ([]Value, error) {
 
 // identNode is a name at the start of a path: a type name matching the focus
 // (Patient or Resource on a Patient) selects the focus itself; otherwise it is a member.
-type identNode struct{ name string }
+type identNode struct {
+	name string
+	key  memberKey
+	// types is the name as a type, when it may be one (it starts with a capital).
+	types *typeTest
+}
+
+func newIdentNode(name string) *identNode {
+	n := &identNode{name: name, key: newMemberKey(name)}
+	if isUpper(name) {
+		n.types = newTypeTest(name)
+	}
+	return n
+}
 
 func (n *identNode) eval(_ *env, focus []Value) ([]Value, error) {
 	var out []Value
 	for _, v := range focus {
-		if isUpper(n.name) {
-			if typeMatches(v, n.name) {
-				out = append(out, v)
-				continue
-			}
+		if n.types != nil && n.types.matches(v) {
+			out = append(out, v)
+			continue
 		}
-		out = member(out, v, n.name)
+		out = member(out, v, n.key)
 	}
 	return out, nil
 }
@@ -380,6 +421,7 @@ func (n *identNode) eval(_ *env, focus []Value) ([]Value, error) {
 type memberNode struct {
 	target node
 	name   string
+	key    memberKey
 }
 
 func (n *memberNode) eval(e *env, focus []Value) ([]Value, error) {
@@ -389,7 +431,7 @@ func (n *memberNode) eval(e *env, focus []Value) ([]Value, error) {
 	}
 	var out []Value
 	for _, v := range in {
-		out = member(out, v, n.name)
+		out = member(out, v, n.key)
 	}
 	return out, nil
 }
@@ -478,9 +520,10 @@ func (n *binaryNode) eval(e *env, focus []Value) ([]Value, error) {
 }
 
 type typeOpNode struct {
-	op  string
-	arg node
-	typ string
+	op    string
+	arg   node
+	typ   string
+	types *typeTest
 }
 
 func (n *typeOpNode) eval(e *env, focus []Value) ([]Value, error) {
@@ -489,9 +532,9 @@ func (n *typeOpNode) eval(e *env, focus []Value) ([]Value, error) {
 		return nil, err
 	}
 	if n.op == "as" {
-		return filterType(in, n.typ), nil
+		return filterType(in, n.types), nil
 	}
-	return isType(in, n.typ)
+	return isType(in, n.types)
 }
 
 type argKind int
@@ -523,20 +566,32 @@ func supportedFunctionList() string {
 type callNode struct {
 	target node // nil: applies to the focus
 	name   string
+	what   string // name(), for messages
 	fn     funcSpec
 	args   []node
 	typ    string
+	types  *typeTest // typ compiled, for is, as and ofType
+	// fused, when set, evaluates the call together with its target (see fuse).
+	fused func(e *env, focus []Value) ([]Value, error)
 }
 
 func (n *callNode) eval(e *env, focus []Value) ([]Value, error) {
-	in := focus
-	if n.target != nil {
-		var err error
-		if in, err = n.target.eval(e, focus); err != nil {
-			return nil, err
-		}
+	if n.fused != nil {
+		return n.fused(e, focus)
+	}
+	in, err := n.input(e, focus)
+	if err != nil {
+		return nil, err
 	}
 	return n.fn.call(e, n, in)
+}
+
+// input evaluates what the call applies to: its target, or the focus.
+func (n *callNode) input(e *env, focus []Value) ([]Value, error) {
+	if n.target == nil {
+		return focus, nil
+	}
+	return n.target.eval(e, focus)
 }
 
 // isLambda reports whether argument i is evaluated per input item.
@@ -544,15 +599,48 @@ func (n *callNode) isLambda(i int) bool { return i < len(n.fn.lambda) && n.fn.la
 
 // arg evaluates argument i once, on the caller's $this.
 func (n *callNode) arg(e *env, i int) ([]Value, error) {
-	return n.args[i].eval(e, []Value{e.this})
+	return n.args[i].eval(e, e.thisFocus[:])
 }
 
-// on evaluates argument i with item v (at position idx) as focus and $this.
-func (n *callNode) on(e *env, i int, v Value, idx int) ([]Value, error) {
-	return n.args[i].eval(e.iter(v, idx), []Value{v})
+// each evaluates argument i on every item of in, with the item as focus and $this, and
+// calls f with the item and the result, until f says stop. One context serves all the
+// items, so f must not keep the result itself (its items may be kept).
+func (n *callNode) each(e *env, i int, in []Value, f func(v Value, r []Value) (stop bool, err error)) error {
+	if len(in) == 0 {
+		return nil
+	}
+	sub := *e
+	for idx, v := range in {
+		sub.setThis(v, idx)
+		r, err := n.args[i].eval(&sub, sub.thisFocus[:])
+		if err != nil {
+			return err
+		}
+		if stop, err := f(v, r); err != nil || stop {
+			return err
+		}
+	}
+	return nil
 }
 
-func boolResult(b bool) []Value { return []Value{{Data: b, Type: "boolean"}} }
+// The Boolean results are shared: nothing changes a result's items in place, and
+// Eval copies one before giving it to its caller.
+var (
+	trueResult  = []Value{{Data: true, Type: "boolean"}}
+	falseResult = []Value{{Data: false, Type: "boolean"}}
+)
+
+func boolResult(b bool) []Value {
+	if b {
+		return trueResult
+	}
+	return falseResult
+}
+
+// isSharedResult reports whether vs is one of the shared Boolean results.
+func isSharedResult(vs []Value) bool {
+	return len(vs) == 1 && (&vs[0] == &trueResult[0] || &vs[0] == &falseResult[0])
+}
 
 // tri is a three-valued boolean: FHIRPath's empty collection is Unknown.
 type tri int8
@@ -601,18 +689,29 @@ func toBool(vs []Value, what string) (b, ok bool, err error) {
 
 func isUpper(s string) bool { return s != "" && 'A' <= s[0] && s[0] <= 'Z' }
 
-// member appends the children named name of v to out, flattening arrays and
+// memberKey is an element name with its JSON keys, spelled once at compile time.
+type memberKey struct {
+	name, companion string // name and "_" + name
+}
+
+func newMemberKey(name string) memberKey { return memberKey{name: name, companion: "_" + name} }
+
+// member appends the children named k.name of v to out, flattening arrays and
 // expanding choice elements (value -> valueQuantity with Type Quantity).
-func member(out []Value, v Value, name string) []Value {
+func member(out []Value, v Value, k memberKey) []Value {
 	m, typ := elementsOf(v)
 	if m == nil {
 		return out
 	}
+	name := k.name
 	if t, known := elementType(typ, name); known {
+		if t != "" {
+			return appendItems(out, m[name], m[k.companion], t)
+		}
 		return typedMember(out, m, typ, name, t)
 	}
-	if _, ok := m[name]; ok || m["_"+name] != nil {
-		return appendMember(out, m, name, "")
+	if x, ok := m[name]; ok || m[k.companion] != nil {
+		return appendItems(out, x, m[k.companion], "")
 	}
 	if !model.IsChoiceName(name) {
 		return out // only a choice element expands: birth never reads birthDate
@@ -672,12 +771,15 @@ func typedMember(out []Value, m map[string]any, typ, name, t string) []Value {
 	return out
 }
 
-// appendMember appends the values of element key of m, with their _key companions: the id
-// and extensions of primitives, which hold only those when they have no value.
+// appendMember appends the values of element key of m, with their _key companions.
 func appendMember(out []Value, m map[string]any, key, typ string) []Value {
-	x := m[key]
-	companion, ok := m["_"+key]
-	if !ok {
+	return appendItems(out, m[key], m["_"+key], typ)
+}
+
+// appendItems appends the values of an element, x, with its companion: the id and
+// extensions of primitives, which hold only those when they have no value.
+func appendItems(out []Value, x, companion any, typ string) []Value {
+	if companion == nil {
 		return appendData(out, x, typ)
 	}
 	xs, isList := x.([]any)
@@ -750,6 +852,13 @@ func dataEqual(a, b any) bool {
 		}
 		if a == b {
 			return true
+		}
+		if fa, ok := parseFixed(string(a)); ok {
+			if fb, ok := parseFixed(string(b)); ok {
+				if c, ok := cmpFixed(fa, fb); ok {
+					return c == 0
+				}
+			}
 		}
 		na, okA := parseNum(string(a))
 		nb, okB := parseNum(string(b))

@@ -247,7 +247,7 @@ func TestResolve(t *testing.T) {
 	}
 	for _, tc := range tests {
 		empty := Value{Data: map[string]any{}}
-		v, ok := resolve(&env{root: empty, rootResource: empty, opts: &Options{}}, Value{Data: map[string]any{"reference": tc.ref}})
+		v, ok := resolve(&env{evalState: &evalState{root: empty, rootResource: empty}}, Value{Data: map[string]any{"reference": tc.ref}})
 		if !ok {
 			if tc.wantType != "" {
 				t.Errorf("resolve(%q) = none, want %s/%s", tc.ref, tc.wantType, tc.wantID)

@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/big"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -59,7 +58,7 @@ func init() {
 		"select": lambdaFn(1, 1, fnSelect),
 		"repeat": lambdaFn(1, 1, fnRepeat),
 		"ofType": {arg: argType, minArgs: 1, maxArgs: 1, call: func(_ *env, c *callNode, in []Value) ([]Value, error) {
-			return filterType(in, c.typ), nil
+			return filterType(in, c.types), nil
 		}},
 
 		// Subsetting.
@@ -265,10 +264,10 @@ func init() {
 			return not3(t).result(), err
 		}),
 		"as": {arg: argType, minArgs: 1, maxArgs: 1, call: func(_ *env, c *callNode, in []Value) ([]Value, error) {
-			return filterType(in, c.typ), nil
+			return filterType(in, c.types), nil
 		}},
 		"is": {arg: argType, minArgs: 1, maxArgs: 1, call: func(_ *env, c *callNode, in []Value) ([]Value, error) {
-			return isType(in, c.typ)
+			return isType(in, c.types)
 		}},
 	}
 	for name, f := range fhirFunctions() {
@@ -288,7 +287,7 @@ func subslice(in []Value, start, n int64) []Value {
 
 // intArg evaluates an Integer argument on the caller's $this; ok is false when it is empty.
 func intArg(e *env, a node, what string) (int64, bool, error) {
-	vs, err := a.eval(e, []Value{e.this})
+	vs, err := a.eval(e, e.thisFocus[:])
 	if err != nil {
 		return 0, false, err
 	}
@@ -307,18 +306,15 @@ func intArg(e *env, a node, what string) (int64, bool, error) {
 // each item as focus and $this.
 func filterItems(e *env, c *callNode, in []Value) ([]Value, error) {
 	var out []Value
-	for i, v := range in {
-		r, err := c.on(e, 0, v, i)
-		if err != nil {
-			return nil, err
-		}
-		b, ok, err := toBool(r, c.name+"()")
-		if err != nil {
-			return nil, err
-		}
+	err := c.each(e, 0, in, func(v Value, r []Value) (bool, error) {
+		b, ok, err := toBool(r, c.what)
 		if ok && b {
 			out = append(out, v)
 		}
+		return false, err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -337,20 +333,16 @@ func fnExists(e *env, c *callNode, in []Value) ([]Value, error) {
 
 // fnAll is true when criteria is true for every item (and for no items).
 func fnAll(e *env, c *callNode, in []Value) ([]Value, error) {
-	for i, v := range in {
-		r, err := c.on(e, 0, v, i)
-		if err != nil {
-			return nil, err
-		}
+	all := true
+	err := c.each(e, 0, in, func(_ Value, r []Value) (bool, error) {
 		b, ok, err := toBool(r, "all()")
-		if err != nil {
-			return nil, err
-		}
-		if !ok || !b {
-			return boolResult(false), nil
-		}
+		all = ok && b
+		return !all, err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return boolResult(true), nil
+	return boolResult(all), nil
 }
 
 // boolsAgg implements allTrue and its siblings over a collection of booleans.
@@ -397,12 +389,12 @@ func subset(a, b []Value) bool {
 
 func fnSelect(e *env, c *callNode, in []Value) ([]Value, error) {
 	var out []Value
-	for i, v := range in {
-		r, err := c.on(e, 0, v, i)
-		if err != nil {
-			return nil, err
-		}
+	err := c.each(e, 0, in, func(_ Value, r []Value) (bool, error) {
 		out = append(out, r...)
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -419,11 +411,7 @@ func fnRepeat(e *env, c *callNode, in []Value) ([]Value, error) {
 	queue := in
 	for len(queue) > 0 {
 		var next []Value
-		for i, v := range queue {
-			r, err := c.on(e, 0, v, i)
-			if err != nil {
-				return nil, err
-			}
+		err := c.each(e, 0, queue, func(_ Value, r []Value) (bool, error) {
 			for _, w := range r {
 				if seen.add(w) {
 					out = append(out, w)
@@ -431,49 +419,14 @@ func fnRepeat(e *env, c *callNode, in []Value) ([]Value, error) {
 				}
 			}
 			if len(out) > maxRepeat {
-				return nil, evalErr("repeat() produced more than %d items", maxRepeat)
+				return true, evalErr("repeat() produced more than %d items", maxRepeat)
 			}
+			return false, nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		queue = next
-	}
-	return out, nil
-}
-
-// children returns the child elements of each item in element-name order, typed as member
-// navigation types them (so descendants().ofType(canonical) finds canonicals). A primitive
-// that has only its _name companion (extensions, no value) is a child too, and a primitive's
-// children are its id and extensions; resourceType and the companions themselves are not
-// elements.
-func children(in []Value) []Value {
-	var out []Value
-	for _, v := range in {
-		m, typ := elementsOf(v)
-		names := make([]string, 0, len(m))
-		for k := range m {
-			name, companion := strings.CutPrefix(k, "_")
-			if k == "resourceType" || companion && m[name] != nil {
-				continue // resourceType is no element; a companion goes with its value
-			}
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		for _, name := range names {
-			t, _ := elementType(typ, name)
-			out = appendMember(out, m, name, t)
-		}
-	}
-	return out
-}
-
-func fnDescendants(_ *env, _ *callNode, in []Value) ([]Value, error) {
-	var out []Value
-	level := children(in)
-	for len(level) > 0 {
-		out = append(out, level...)
-		if len(out) > maxItems {
-			return nil, evalErr("descendants() produced more than %d items", maxItems)
-		}
-		level = children(level)
 	}
 	return out, nil
 }
@@ -517,7 +470,7 @@ func fnAggregate(e *env, c *callNode, in []Value) ([]Value, error) {
 	for i, v := range in {
 		sub := e.iter(v, i)
 		sub.total, sub.hasTotal = total, true
-		r, err := c.args[0].eval(sub, []Value{v})
+		r, err := c.args[0].eval(sub, sub.thisFocus[:])
 		if err != nil {
 			return nil, err
 		}
@@ -532,7 +485,7 @@ func fnAggregate(e *env, c *callNode, in []Value) ([]Value, error) {
 // one item, which returns ok false when the item does not convert.
 func converter(conv func(Value) (Value, bool), check bool) funcSpec {
 	return fn(func(_ *env, c *callNode, in []Value) ([]Value, error) {
-		v, ok, err := singleton(in, c.name+"()")
+		v, ok, err := singleton(in, c.what)
 		if err != nil || !ok {
 			return nil, err
 		}
@@ -674,7 +627,7 @@ func toMoment(kind string) func(Value) (Value, bool) {
 
 func fnToQuantity(check bool) func(e *env, c *callNode, in []Value) ([]Value, error) {
 	return func(e *env, c *callNode, in []Value) ([]Value, error) {
-		v, ok, err := singleton(in, c.name+"()")
+		v, ok, err := singleton(in, c.what)
 		if err != nil || !ok {
 			return nil, err
 		}
@@ -684,7 +637,7 @@ func fnToQuantity(check bool) func(e *env, c *callNode, in []Value) ([]Value, er
 			if err != nil {
 				return nil, err
 			}
-			u, isU, err := singleton(unit, c.name+"()")
+			u, isU, err := singleton(unit, c.what)
 			if err != nil {
 				return nil, err
 			}
@@ -759,7 +712,7 @@ func first(vs []Value) Value {
 // input or argument gives empty.
 func stringFn(nargs int, f func(s string, args []string) ([]Value, error)) funcSpec {
 	return fnArgs(nargs, nargs, func(e *env, c *callNode, in []Value) ([]Value, error) {
-		v, ok, err := singleton(in, c.name+"()")
+		v, ok, err := singleton(in, c.what)
 		if err != nil || !ok {
 			return nil, err
 		}
@@ -767,7 +720,10 @@ func stringFn(nargs int, f func(s string, args []string) ([]Value, error)) funcS
 		if !isStr {
 			return nil, evalErr("%s() expects a string, got %s", c.name, describe(v))
 		}
-		args := make([]string, nargs)
+		var args []string
+		if nargs > 0 {
+			args = make([]string, nargs)
+		}
 		for i := range nargs {
 			a, ok, err := stringArg(e, c, i)
 			if err != nil || !ok {
@@ -784,7 +740,7 @@ func stringArg(e *env, c *callNode, i int) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	v, ok, err := singleton(vs, c.name+"()")
+	v, ok, err := singleton(vs, c.what)
 	if err != nil || !ok {
 		return "", false, err
 	}
@@ -858,11 +814,11 @@ func mathFn(nargs int, f func(n num, args []num) ([]Value, error)) funcSpec {
 		lo, hi = 0, 1
 	}
 	return fnArgs(lo, hi, func(e *env, c *callNode, in []Value) ([]Value, error) {
-		v, ok, err := singleton(in, c.name+"()")
+		v, ok, err := singleton(in, c.what)
 		if err != nil || !ok {
 			return nil, err
 		}
-		n, err := numArg(v, c.name+"()")
+		n, err := numArg(v, c.what)
 		if err != nil {
 			return nil, err
 		}
@@ -872,11 +828,11 @@ func mathFn(nargs int, f func(n num, args []num) ([]Value, error)) funcSpec {
 			if err != nil {
 				return nil, err
 			}
-			a, ok, err := singleton(vs, c.name+"()")
+			a, ok, err := singleton(vs, c.what)
 			if err != nil || !ok {
 				return nil, err
 			}
-			an, err := numArg(a, c.name+"()")
+			an, err := numArg(a, c.what)
 			if err != nil {
 				return nil, err
 			}

@@ -98,9 +98,6 @@ var jsKnownDifferences = map[string]string{
 	"birthDate = '1974-12-25'":    "fhirgate reads a string compared with a date as a date (package doc), as FHIR's own invariants compare dates with string literals; fhirpath.js compares by type, false",
 	"entry.resource.resourceType": "resourceType is the JSON format's marker, no element of any FHIR type, so typed navigation finds nothing; fhirpath.js reads the JSON key",
 	"text.`div`.htmlChecks()":     "FHIR R4 txt-2 asks for non-whitespace content, but like the HL7 Java validator for R4 fhirgate does not require it (official examples have empty narratives: the validation must not reject them); fhirpath.js requires it",
-	// fhirgate gaps, not fixed yet (reported).
-	"1 year = 12 months": "NOT FIXED: 6.1.1 says calendar durations of years and months compare as 12 months to a year; fhirgate gives empty",
-	"2 'cm' * 3 'cm'":    "NOT FIXED: 6.6.1 multiplication of two quantities (units multiply, 0.0006 m2); fhirgate supports a quantity times a number only",
 }
 
 // jsCase is one expression of the corpus and the resource types it is evaluated on (all the

@@ -213,7 +213,10 @@ func equalItems(a, b Value) tri {
 	return triOf(dataEqual(a.Data, b.Data))
 }
 
-func isQuantityType(t string) bool { return t == "Quantity" || isSubtype(t, "Quantity") && t != "" }
+// isQuantityType reports whether t is Quantity or a type specialising it (Age, Duration...).
+func isQuantityType(t string) bool { return quantityTypes.names[t] }
+
+var quantityTypes = newTypeTest("Quantity")
 
 // equivalent is ~: both empty is true; otherwise the same size and every item of l
 // equivalent to some item of r.
@@ -373,6 +376,13 @@ func compareItems(a, b Value, op string) (int, bool, error) {
 			return c, ok, nil
 		}
 	}
+	if fa, ok := fixedOf(a); ok {
+		if fb, ok := fixedOf(b); ok {
+			if c, ok := cmpFixed(fa, fb); ok {
+				return c, true, nil
+			}
+		}
+	}
 	if na, ok := numOf(a); ok {
 		if nb, ok := numOf(b); ok {
 			return na.r.Cmp(nb.r), true, nil
@@ -433,6 +443,13 @@ func arithmetic(op string, l, r []Value) ([]Value, error) {
 	if err != nil || !okA || !okB {
 		return nil, err
 	}
+	if fa, ok := fixedOf(a); ok {
+		if fb, ok := fixedOf(b); ok {
+			if v, ok := fixedOp(op, fa, fb); ok {
+				return []Value{v}, nil
+			}
+		}
+	}
 	if na, ok := numOf(a); ok {
 		if nb, ok := numOf(b); ok {
 			return numberOp(op, na, nb)
@@ -464,6 +481,9 @@ func arithmetic(op string, l, r []Value) ([]Value, error) {
 		}
 	}
 	if out, ok := scaleQuantity(op, a, b); ok {
+		return out, nil
+	}
+	if out, ok := multiplyQuantities(op, a, b); ok {
 		return out, nil
 	}
 	return nil, evalErr("%s is not defined for %s and %s", op, describe(a), describe(b))
@@ -499,6 +519,41 @@ func scaleQuantity(op string, a, b Value) ([]Value, bool) {
 		r.Quo(q.n.r, n.r)
 	}
 	return []Value{quantityValue(num{r: r, scale: q.n.scale + n.scale}, q.unit, q.calendar)}, true
+}
+
+// multiplyQuantities multiplies or divides two quantities (section 6.6): the values
+// multiply and the units combine (2 'cm' * 3 'cm' is 6 'cm2', 6 'mg' / 2 'mL' is 3 'mg/mL').
+// ok is false for other operands. The result is empty when a unit is no UCUM unit this
+// engine reads (a calendar year or month, a code of another system) and when dividing by zero.
+func multiplyQuantities(op string, a, b Value) ([]Value, bool) {
+	if op != "*" && op != "/" || !isQuantityType(typeOf(a)) || !isQuantityType(typeOf(b)) {
+		return nil, false
+	}
+	qa, okA := quantityOf(a)
+	qb, okB := quantityOf(b)
+	if !okA || !okB {
+		return nil, false
+	}
+	ua, ub := ucumKey(qa), ucumKey(qb)
+	if ua == "" || ub == "" || strings.Contains(ua, "|") || strings.Contains(ub, "|") {
+		return nil, true
+	}
+	unit, ok := multiplyUnits(ua, ub, op == "/")
+	if !ok {
+		return nil, true
+	}
+	r := new(big.Rat)
+	scale := qa.n.scale + qb.n.scale
+	if op == "*" {
+		r.Mul(qa.n.r, qb.n.r)
+	} else {
+		if qb.n.r.Sign() == 0 {
+			return nil, true
+		}
+		r.Quo(qa.n.r, qb.n.r)
+		scale = max(qa.n.scale, qb.n.scale)
+	}
+	return []Value{quantityValue(num{r: r, scale: scale}, unit, false)}, true
 }
 
 // numberOp applies an arithmetic operator to two numbers. Division by zero is empty.
@@ -551,16 +606,8 @@ func numberOp(op string, a, b num) ([]Value, error) {
 func addDuration(m moment, q quantity, sub bool) ([]Value, error) {
 	unit := q.unit
 	if !q.calendar {
-		for cal, u := range definiteUCUM {
-			if u == unit {
-				unit = cal
-			}
-		}
-		switch unit {
-		case "a":
-			unit = "year"
-		case "mo":
-			unit = "month"
+		if cal, ok := ucumCalendar[unit]; ok {
+			unit = cal
 		}
 	}
 	if _, ok := calendarUnits[unit]; !ok {
@@ -578,9 +625,7 @@ func addDuration(m moment, q quantity, sub bool) ([]Value, error) {
 	if amount.Num().BitLen() > 40 {
 		return nil, nil // beyond any representable date
 	}
-	ms := new(big.Rat).Mul(amount, big.NewRat(map[string]int64{
-		"week": 7 * 86400000, "day": 86400000, "hour": 3600000, "minute": 60000, "second": 1000, "millisecond": 1,
-	}[unit], 1))
+	ms := new(big.Rat).Mul(amount, big.NewRat(unitMillis(unit), 1))
 	if !ms.IsInt() {
 		ms = new(big.Rat).SetInt(new(big.Int).Quo(ms.Num(), ms.Denom()))
 	}
@@ -608,7 +653,7 @@ func addDuration(m moment, q quantity, sub bool) ([]Value, error) {
 		return []Value{m.value()}, nil
 	}
 	// Durations of fixed length move the value in milliseconds, at its precision.
-	step := map[int]int64{precYear: 0, precMonth: 0, precDay: 86400000, precHour: 3600000, precMinute: 60000, precSecond: 1}[m.prec]
+	step := precisionMillis(m.prec)
 	if m.kind == "time" && step == 0 {
 		step = 1
 	}
@@ -627,6 +672,48 @@ func addDuration(m moment, q quantity, sub bool) ([]Value, error) {
 		out.fracDigits = 3 // seconds and milliseconds are one precision: keep what was added
 	}
 	return []Value{out.value()}, nil
+}
+
+// ucumCalendar maps the UCUM time units to the calendar duration they are added as.
+var ucumCalendar = map[string]string{
+	"wk": "week", "d": "day", "h": "hour", "min": "minute", "s": "second", "ms": "millisecond",
+	"a": "year", "mo": "month",
+}
+
+// unitMillis is the length of a calendar duration of fixed length in milliseconds (0 for
+// a year and a month).
+func unitMillis(unit string) int64 {
+	switch unit {
+	case "week":
+		return 7 * 86400000
+	case "day":
+		return 86400000
+	case "hour":
+		return 3600000
+	case "minute":
+		return 60000
+	case "second":
+		return 1000
+	case "millisecond":
+		return 1
+	}
+	return 0
+}
+
+// precisionMillis is the step a date/time of precision prec moves by, in milliseconds (0
+// for year and month precision, which do not move by days).
+func precisionMillis(prec int) int64 {
+	switch prec {
+	case precDay:
+		return 86400000
+	case precHour:
+		return 3600000
+	case precMinute:
+		return 60000
+	case precSecond:
+		return 1
+	}
+	return 0
 }
 
 // shiftMillis moves m by delta milliseconds, carrying across the calendar; ok is false

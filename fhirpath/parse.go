@@ -256,10 +256,11 @@ func lexQuoted(src string, start int, quote byte) (string, int, error) {
 var reDateLiteral = regexp.MustCompile(`^(?:T\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?|\d{4}(?:-\d{2}(?:-\d{2})?)?(?:T(?:\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:\d{2})?)?)?)`)
 
 type parser struct {
-	src   string
-	toks  []token
-	i     int
-	depth int
+	src     string
+	toks    []token
+	i       int
+	depth   int
+	usesNow bool // a call of now(), today() or timeOfDay() was parsed
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }
@@ -333,7 +334,7 @@ func (p *parser) parseExpr(minPrec int) (node, error) {
 			if err != nil {
 				return nil, err
 			}
-			left = &typeOpNode{op: op, arg: left, typ: typ}
+			left = &typeOpNode{op: op, arg: left, typ: typ, types: newTypeTest(typ)}
 			continue
 		}
 		right, err := p.parseExpr(prec + 1)
@@ -427,7 +428,7 @@ func (p *parser) parsePostfix() (node, error) {
 				}
 				continue
 			}
-			n = &memberNode{target: n, name: name.text}
+			n = &memberNode{target: n, name: name.text, key: newMemberKey(name.text)}
 		case "[":
 			p.next()
 			if c := p.peek(); c.kind == tPunct && c.text == "]" {
@@ -489,7 +490,7 @@ func (p *parser) parseTerm() (node, error) {
 				return nil, p.errf(t, "expected an expression, found operator %q", t.text)
 			}
 		}
-		return &identNode{name: t.text}, nil
+		return newIdentNode(t.text), nil
 	case tPunct:
 		switch t.text {
 		case "(":
@@ -542,8 +543,12 @@ func (p *parser) parseCall(target node, name token) (node, error) {
 	if !ok {
 		return nil, p.errf(name, "unsupported function %q (supported: %s)", name.text, supportedFunctionList())
 	}
+	switch name.text {
+	case "now", "today", "timeOfDay":
+		p.usesNow = true
+	}
 	p.next() // (
-	c := &callNode{target: target, name: name.text, fn: spec}
+	c := &callNode{target: target, name: name.text, what: name.text + "()", fn: spec}
 	got := 0
 	for {
 		if t := p.peek(); t.kind == tPunct && t.text == ")" {
@@ -570,7 +575,7 @@ func (p *parser) parseCall(target node, name token) (node, error) {
 			if err != nil {
 				return nil, err
 			}
-			c.typ = typ
+			c.typ, c.types = typ, newTypeTest(typ)
 		default:
 			a, err := p.parseExpr(0)
 			if err != nil {
@@ -584,5 +589,6 @@ func (p *parser) parseCall(target node, name token) (node, error) {
 	if got < spec.minArgs {
 		return nil, p.errf(closing, "%s() needs %d argument(s), found %d", name.text, spec.minArgs, got)
 	}
+	fuse(c)
 	return c, nil
 }

@@ -3,6 +3,7 @@ package fhirpath
 import (
 	"encoding/json"
 	"strings"
+	"sync"
 )
 
 // primitiveTypes are the FHIR R4 primitive types, spelled as in FHIRPath.
@@ -107,15 +108,63 @@ func typeOf(v Value) string {
 // typeMatches reports whether v is of type want or a specialisation of it.
 // Resource matches every value carrying a resourceType; DomainResource only the resource
 // types that specialise it (Binary, Bundle and Parameters do not).
-func typeMatches(v Value, want string) bool {
-	t := typeOf(v)
-	if t == "" {
+func typeMatches(v Value, want string) bool { return newTypeTest(want).matches(v) }
+
+// typeTest is a type name of is, as or ofType compiled for evaluation: the set of the type
+// names that are it or specialise it, so testing a value is one lookup.
+type typeTest struct {
+	want  string
+	names map[string]bool
+	// upper and lower tell whether names holds complex types (capitalised) and primitive
+	// ones, so most values are decided without a lookup.
+	upper, lower bool
+}
+
+// subtypeSets caches the typeTest of each known FHIR type; other names (System types,
+// unknown names) match only themselves and are not kept, so the cache stays bounded.
+var subtypeSets sync.Map // string -> *typeTest
+
+// newTypeTest returns the test for type name want.
+func newTypeTest(want string) *typeTest {
+	if t, ok := subtypeSets.Load(want); ok {
+		return t.(*typeTest)
+	}
+	t := &typeTest{want: want, names: map[string]bool{want: true}}
+	if !knownType(want) {
+		return t.withCases()
+	}
+	for name := range fhirBase {
+		if specialises(name, want) {
+			t.names[name] = true
+		}
+	}
+	t.withCases()
+	subtypeSets.Store(want, t)
+	return t
+}
+
+// withCases sets upper and lower from names.
+func (t *typeTest) withCases() *typeTest {
+	for name := range t.names {
+		if isUpper(name) {
+			t.upper = true
+		} else {
+			t.lower = true
+		}
+	}
+	return t
+}
+
+// matches reports whether v is of the type or a specialisation of it.
+func (t *typeTest) matches(v Value) bool {
+	vt := typeOf(v)
+	if vt == "" {
 		return false
 	}
-	if specialises(t, want) {
+	if up := isUpper(vt); (up && t.upper || !up && t.lower) && t.names[vt] {
 		return true
 	}
-	if want == "Resource" {
+	if t.want == "Resource" {
 		if m, ok := v.Data.(map[string]any); ok {
 			_, has := m["resourceType"].(string)
 			return has
@@ -124,25 +173,30 @@ func typeMatches(v Value, want string) bool {
 	return false
 }
 
-func filterType(in []Value, typ string) []Value {
+// typed returns v with its Type set to the type it is known by (ofType and as results).
+func typed(v Value) Value {
+	if v.Type == "" {
+		v.Type = typeOf(v)
+	}
+	return v
+}
+
+func filterType(in []Value, test *typeTest) []Value {
 	var out []Value
 	for _, v := range in {
-		if typeMatches(v, typ) {
-			if v.Type == "" {
-				v.Type = typeOf(v)
-			}
-			out = append(out, v)
+		if test.matches(v) {
+			out = append(out, typed(v))
 		}
 	}
 	return out
 }
 
-func isType(in []Value, typ string) ([]Value, error) {
+func isType(in []Value, test *typeTest) ([]Value, error) {
 	switch len(in) {
 	case 0:
 		return nil, nil
 	case 1:
-		return boolResult(typeMatches(in[0], typ)), nil
+		return boolResult(test.matches(in[0])), nil
 	}
-	return nil, evalErr("is %s expects a single item, got %d", typ, len(in))
+	return nil, evalErr("is %s expects a single item, got %d", test.want, len(in))
 }

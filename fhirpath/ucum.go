@@ -2,6 +2,8 @@ package fhirpath
 
 import (
 	"math/big"
+	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -10,7 +12,8 @@ import (
 // unit written a/b or a.b combines two of them. Units outside the table, and the affine
 // temperature units (Cel, [degF]), are not converted: quantities in them compare only with
 // the same unit. Calendar durations of a year or a month are not UCUM units ('a' and 'mo'
-// are mean lengths), so they convert to nothing, as the specification requires.
+// are mean lengths), so they convert only into each other (a year is 12 months), as the
+// specification requires.
 
 // ucumUnit is a unit as a dimension key and the factor to its dimension's base unit.
 type ucumUnit struct {
@@ -53,51 +56,201 @@ var ucumAtoms = map[string]ucumUnit{
 	"1": {"", rat("1")}, "%": {"", rat("1/100")},
 }
 
-// ucumOf parses a unit: an atom, or atom/atom, atom.atom, atom/atom/atom (left to right).
+// unitTerm is one factor of a UCUM unit: an atom raised to an exponent (cm2 is cm to 2).
+type unitTerm struct {
+	atom string
+	exp  int
+}
+
+// parseUnit splits a UCUM unit into its terms, read left to right as UCUM does: a.b is a
+// times b, a/b/c is a divided by b and by c, and a term may carry an integer exponent
+// (cm2, m-3). ok is false for syntax this engine does not read (parentheses, annotations).
+func parseUnit(unit string) ([]unitTerm, bool) {
+	if unit == "" || strings.ContainsAny(unit, "(){}") {
+		return nil, false
+	}
+	var terms []unitTerm
+	sign, depth, start := 1, 0, 0
+	for i := 0; i <= len(unit); i++ {
+		if i < len(unit) {
+			switch c := unit[i]; {
+			case c == '[':
+				depth++
+				continue
+			case c == ']':
+				depth--
+				continue
+			case depth > 0 || (c != '/' && c != '.'):
+				continue
+			}
+		}
+		t, ok := parseTerm(unit[start:i])
+		if !ok {
+			return nil, false
+		}
+		t.exp *= sign
+		terms = append(terms, t)
+		if i < len(unit) {
+			sign = 1
+			if unit[i] == '/' {
+				sign = -1
+			}
+		}
+		start = i + 1
+	}
+	return terms, true
+}
+
+// parseTerm reads atom[exponent]; an atom of the table (such as 1) is taken whole.
+func parseTerm(s string) (unitTerm, bool) {
+	if _, ok := ucumAtoms[s]; ok {
+		return unitTerm{atom: s, exp: 1}, true
+	}
+	i := len(s)
+	for i > 0 && isDigit(s[i-1]) {
+		i--
+	}
+	if i > 0 && i < len(s) && (s[i-1] == '-' || s[i-1] == '+') {
+		i--
+	}
+	if i == 0 {
+		return unitTerm{}, false
+	}
+	t := unitTerm{atom: s[:i], exp: 1}
+	if i < len(s) {
+		e, err := strconv.Atoi(s[i:])
+		if err != nil || e == 0 || e > 99 || e < -99 {
+			return unitTerm{}, false
+		}
+		t.exp = e
+	}
+	return t, true
+}
+
+// formatUnit writes terms as a UCUM unit: the factors with positive exponents joined by
+// ".", then each negative one after a "/" (mg/mL, cm2, g.m/s2); "1" when none is left.
+func formatUnit(terms []unitTerm) string {
+	var b strings.Builder
+	for _, t := range terms {
+		if t.exp > 0 {
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			writeTerm(&b, t.atom, t.exp)
+		}
+	}
+	if b.Len() == 0 {
+		b.WriteByte('1')
+	}
+	for _, t := range terms {
+		if t.exp < 0 {
+			b.WriteByte('/')
+			writeTerm(&b, t.atom, -t.exp)
+		}
+	}
+	return b.String()
+}
+
+func writeTerm(b *strings.Builder, atom string, exp int) {
+	b.WriteString(atom)
+	if exp != 1 {
+		b.WriteString(strconv.Itoa(exp))
+	}
+}
+
+// multiplyUnits returns the unit of a quantity in unit a multiplied by one in unit b, or
+// divided by it: exponents of the same atom add (cm times cm is cm2, g/g is 1), and the
+// dimensionless 1 drops out.
+func multiplyUnits(a, b string, divide bool) (string, bool) {
+	ta, okA := parseUnit(a)
+	tb, okB := parseUnit(b)
+	if !okA || !okB {
+		return "", false
+	}
+	var out []unitTerm
+	add := func(t unitTerm) {
+		if t.atom == "1" {
+			return
+		}
+		for i := range out {
+			if out[i].atom == t.atom {
+				out[i].exp += t.exp
+				return
+			}
+		}
+		out = append(out, t)
+	}
+	for _, t := range ta {
+		add(t)
+	}
+	for _, t := range tb {
+		if divide {
+			t.exp = -t.exp
+		}
+		add(t)
+	}
+	kept := out[:0]
+	for _, t := range out {
+		if t.exp != 0 {
+			kept = append(kept, t)
+		}
+	}
+	return formatUnit(kept), true
+}
+
+// ucumOf reads a unit whose atoms are all in the table: its dimension, written canonically
+// (base dimensions in order with their exponents: L-1.g for mg/dL, m2 for cm2), and its
+// factor to that dimension's base unit.
 func ucumOf(unit string) (ucumUnit, bool) {
 	if u, ok := ucumAtoms[unit]; ok {
 		return u, true
 	}
-	// Split on / and . outside brackets.
-	var parts []string
-	var ops []byte
-	depth, start := 0, 0
-	for i := 0; i < len(unit); i++ {
-		switch c := unit[i]; {
-		case c == '[':
-			depth++
-		case c == ']':
-			depth--
-		case depth == 0 && (c == '/' || c == '.'):
-			parts = append(parts, unit[start:i])
-			ops = append(ops, c)
-			start = i + 1
-		}
-	}
-	parts = append(parts, unit[start:])
-	if len(parts) < 2 {
-		return ucumUnit{}, false
-	}
-	first, ok := ucumAtoms[parts[0]]
+	terms, ok := parseUnit(unit)
 	if !ok {
 		return ucumUnit{}, false
 	}
-	num, den := []string{first.dim}, []string(nil)
-	f := new(big.Rat).Set(first.factor)
-	for i, p := range parts[1:] {
-		u, ok := ucumAtoms[p]
+	dims := map[string]int{}
+	f := big.NewRat(1, 1)
+	for _, t := range terms {
+		u, ok := ucumAtoms[t.atom]
 		if !ok {
 			return ucumUnit{}, false
 		}
-		if ops[i] == '/' {
-			f.Quo(f, u.factor)
-			den = append(den, u.dim)
-		} else {
-			f.Mul(f, u.factor)
-			num = append(num, u.dim)
+		for _, d := range strings.Split(u.dim, ".") {
+			if d != "" {
+				dims[d] += t.exp
+			}
+		}
+		for range abs(t.exp) {
+			if t.exp > 0 {
+				f.Mul(f, u.factor)
+			} else {
+				f.Quo(f, u.factor)
+			}
 		}
 	}
-	return ucumUnit{dim: strings.Join(num, ".") + "/" + strings.Join(den, "."), factor: f}, true
+	names := make([]string, 0, len(dims))
+	for d, e := range dims {
+		if e != 0 {
+			names = append(names, d)
+		}
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for i, d := range names {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		writeTerm(&b, d, dims[d])
+	}
+	return ucumUnit{dim: b.String(), factor: f}, true
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 // ucumKey returns the UCUM unit of q, mapping calendar durations of fixed length (week and
@@ -109,11 +262,19 @@ func ucumKey(q quantity) string {
 	return q.unit
 }
 
+// calendarMonths are the calendar durations counted in months: a year is exactly 12 months
+// (FHIRPath's calendar units), while neither has a fixed length in days.
+var calendarMonths = map[string]int64{"year": 12, "month": 1}
+
 // commensurable returns a and b's values in one unit (b's converted to a's) when their
 // units are the same or convertible.
 func commensurable(a, b quantity) (va, vb *big.Rat, ok bool) {
 	if sameUnit(a, b) {
 		return a.n.r, b.n.r, true
+	}
+	if a.calendar && b.calendar && calendarMonths[a.unit] != 0 && calendarMonths[b.unit] != 0 {
+		conv := new(big.Rat).Mul(b.n.r, big.NewRat(calendarMonths[b.unit], calendarMonths[a.unit]))
+		return a.n.r, conv, true
 	}
 	ua, okA := ucumOf(ucumKey(a))
 	ub, okB := ucumOf(ucumKey(b))

@@ -46,6 +46,33 @@ func TestUCUM(t *testing.T) {
 		{"(1 'g').convertsToQuantity('cm')", "boolean:false"},
 		{"'5 \\'mg\\''.toQuantity('g').value", "decimal:0.005"},
 		{"(2 weeks).toQuantity('d').value", "decimal:14"},
+		// Calendar years and months compare with each other: a year is exactly 12 months.
+		{"1 year = 12 months", "boolean:true"},
+		{"2 years = 24 months", "boolean:true"},
+		{"1 year != 13 months", "boolean:true"},
+		{"1 year > 11 months", "boolean:true"},
+		{"6 months < 1 year", "boolean:true"},
+		{"18 months = 1.5 years", "boolean:true"},
+		{"1 year ~ 12 months", "boolean:true"},
+		{"1 year + 6 months = 18 months", "boolean:true"},
+		{"(1 year).toQuantity('months').value", "decimal:12"},
+		{"1 year = 365 days", ""}, // a month has no fixed length in days
+		{"1 month = 30 days", ""},
+		// Quantities multiply and divide with their units.
+		{"2 'cm' * 3 'cm'", "Quantity:{\"code\":\"cm2\",\"system\":\"http://unitsofmeasure.org\",\"unit\":\"cm2\",\"value\":6}"},
+		{"2 'cm' * 3 'cm' = 6 'cm2'", "boolean:true"},
+		{"2 'cm' * 3 'cm' = 0.0006 'm2'", "boolean:true"},
+		{"2 'cm' * 3 'm' = 0.06 'm2'", "boolean:true"},
+		{"(2 'cm' * 3 'cm' * 4 'cm').code", "code:cm3"},
+		{"(6 'mg' / 2 'mL').code", "code:mg/mL"},
+		{"6 'mg' / 2 'mL' = 3 'g/L'", "boolean:true"},
+		{"(4 'g' / 2 'g').code", "code:1"},
+		{"(4 'g' / 2 'g').value", "decimal:2"},
+		{"(2 'kg' * 3 'm/s2').code", "code:kg.m/s2"},
+		{"(3 'mg' * 2 '1').code", "code:mg"},
+		{"(1 'm2' / 1 'm').code", "code:m"},
+		{"2 'cm' / 0 'cm'", ""},
+		{"1 year * 2 'cm'", ""}, // a calendar year is no UCUM unit
 	} {
 		got, err := MustCompile(tc.expr).Eval(map[string]any{"resourceType": "Patient"})
 		if s := strings.Join(render(got), " "); err != nil || s != tc.want {

@@ -1,9 +1,10 @@
 package fhirpath
 
 import (
+	"cmp"
 	"encoding/json"
+	"math"
 	"math/big"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -92,7 +93,19 @@ func formatDecimal(r *big.Rat, scale int) string {
 	return s
 }
 
+// smallInts are the Integer values of 0 to 255, made once: counts, lengths and indexes are
+// mostly small, and making a json.Number costs two allocations.
+var smallInts = func() (vs [256]Value) {
+	for i := range vs {
+		vs[i] = Value{Data: json.Number(strconv.Itoa(i)), Type: "integer"}
+	}
+	return vs
+}()
+
 func intValue(i int64) Value {
+	if 0 <= i && i < int64(len(smallInts)) {
+		return smallInts[i]
+	}
 	return Value{Data: json.Number(strconv.FormatInt(i, 10)), Type: "integer"}
 }
 
@@ -121,12 +134,6 @@ type moment struct {
 	explicitDateTimeTee bool // "2015T": a DateTime of year precision
 }
 
-var (
-	reDate = regexp.MustCompile(`^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?`)
-	reTime = regexp.MustCompile(`^(\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?`)
-	reTZ   = regexp.MustCompile(`^(?:Z|([+-])(\d{2}):(\d{2}))`)
-)
-
 // parseMoment parses FHIR/FHIRPath date, dateTime or time text (without the @ of
 // literals; a time literal starts with T). want restricts the kind when not "".
 func parseMoment(s, want string) (moment, bool) {
@@ -141,21 +148,20 @@ func parseMoment(s, want string) (moment, bool) {
 		m.kind = "time"
 		return m, ok && n == len(s) && !m.hasTZ
 	}
-	g := reDate.FindStringSubmatch(s)
-	if g == nil {
+	// YYYY[-MM[-DD]]: a part that is not two digits after its dash ends the date there.
+	y, ok := digitsAt(s, 0, 4)
+	if !ok {
 		return m, false
 	}
-	m.kind, m.prec = "date", precYear
-	m.y, _ = strconv.Atoi(g[1])
-	if g[2] != "" {
-		m.mo, _ = strconv.Atoi(g[2])
-		m.prec = precMonth
+	m.kind, m.prec, m.y = "date", precYear, y
+	n := 4
+	if mo, ok := dashDigits(s, n); ok {
+		m.mo, m.prec, n = mo, precMonth, n+3
+		if d, ok := dashDigits(s, n); ok {
+			m.d, m.prec, n = d, precDay, n+3
+		}
 	}
-	if g[3] != "" {
-		m.d, _ = strconv.Atoi(g[3])
-		m.prec = precDay
-	}
-	rest := s[len(g[0]):]
+	rest := s[n:]
 	if rest != "" {
 		if rest[0] != 'T' {
 			return m, false
@@ -181,45 +187,81 @@ func parseMoment(s, want string) (moment, bool) {
 	return m, true
 }
 
-// parseClock parses hh[:mm[:ss[.fff]]][tz] into m and returns how much it consumed.
-func parseClock(m *moment, s string) (int, bool) {
-	g := reTime.FindStringSubmatch(s)
-	if g == nil {
+// digitsAt reads the n ASCII digits at s[i:] as a number.
+func digitsAt(s string, i, n int) (int, bool) {
+	if i+n > len(s) {
 		return 0, false
 	}
-	m.h, _ = strconv.Atoi(g[1])
-	m.prec = precHour
-	if g[2] != "" {
-		m.mi, _ = strconv.Atoi(g[2])
-		m.prec = precMinute
+	v := 0
+	for _, c := range []byte(s[i : i+n]) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
 	}
-	if g[3] != "" {
-		sec, _ := strconv.Atoi(g[3])
-		m.ms = sec * 1000
-		m.prec = precSecond
-		if g[4] != "" {
-			m.fracDigits = len(g[4])
-			f := (g[4] + "000")[:3]
-			ms, _ := strconv.Atoi(f)
-			m.ms += ms
+	return v, true
+}
+
+// dashDigits reads "-DD" (or ":DD", per sep) at s[i:].
+func dashDigits(s string, i int) (int, bool) { return sepDigits(s, i, '-') }
+
+func sepDigits(s string, i int, sep byte) (int, bool) {
+	if i >= len(s) || s[i] != sep {
+		return 0, false
+	}
+	return digitsAt(s, i+1, 2)
+}
+
+// parseClock parses hh[:mm[:ss[.fff]]][tz] into m and returns how much it consumed; a
+// time (m.kind "time") takes no offset.
+func parseClock(m *moment, s string) (int, bool) {
+	h, ok := digitsAt(s, 0, 2)
+	if !ok {
+		return 0, false
+	}
+	m.h, m.prec = h, precHour
+	n := 2
+	if mi, ok := sepDigits(s, n, ':'); ok {
+		m.mi, m.prec, n = mi, precMinute, n+3
+		if sec, ok := sepDigits(s, n, ':'); ok {
+			m.ms, m.prec, n = sec*1000, precSecond, n+3
+			if n+1 < len(s) && s[n] == '.' && isDigit(s[n+1]) {
+				end := n + 1
+				for end < len(s) && isDigit(s[end]) {
+					end++
+				}
+				frac := s[n+1 : end]
+				m.fracDigits = len(frac)
+				ms := 0
+				for i := range 3 {
+					ms *= 10
+					if i < len(frac) {
+						ms += int(frac[i] - '0')
+					}
+				}
+				m.ms += ms
+				n = end
+			}
 		}
 	}
-	n := len(g[0])
-	if m.kind != "time" {
-		if tz := reTZ.FindStringSubmatch(s[n:]); tz != nil {
+	if m.kind != "time" && n < len(s) {
+		switch s[n] {
+		case 'Z':
 			m.hasTZ = true
-			if tz[1] != "" {
-				hh, _ := strconv.Atoi(tz[2])
-				mm, _ := strconv.Atoi(tz[3])
+			n++
+		case '+', '-':
+			hh, okH := digitsAt(s, n+1, 2)
+			mm, okM := sepDigits(s, n+3, ':')
+			if okH && okM {
 				if hh > 14 || mm > 59 {
 					return 0, false
 				}
-				m.tzMin = hh*60 + mm
-				if tz[1] == "-" {
+				m.hasTZ, m.tzMin = true, hh*60+mm
+				if s[n] == '-' {
 					m.tzMin = -m.tzMin
 				}
+				n += 6
 			}
-			n += len(tz[0])
 		}
 	}
 	if m.h > 23 || m.mi > 59 || m.ms >= 60000 {
@@ -227,6 +269,8 @@ func parseClock(m *moment, s string) (int, bool) {
 	}
 	return n, true
 }
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func validDate(m moment) bool {
 	if m.prec >= precMonth && (m.mo < 1 || m.mo > 12) {
@@ -279,8 +323,8 @@ func isMomentType(t string) bool {
 }
 
 // fields returns the components of m normalised to UTC when it has an offset, coarsest
-// first, up to its precision.
-func (m moment) fields() []int {
+// first: f[from:to] are those up to its precision.
+func (m moment) fields() (f [6]int, from, to int) {
 	y, mo, d, h, mi := m.y, m.mo, m.d, m.h, m.mi
 	if m.hasTZ && m.prec >= precMinute {
 		mi -= m.tzMin
@@ -325,11 +369,11 @@ func (m moment) fields() []int {
 			d++
 		}
 	}
-	all := []int{y, mo, d, h, mi, m.ms}
+	f = [6]int{y, mo, d, h, mi, m.ms}
 	if m.kind == "time" {
-		return all[3 : 3+m.prec-precHour+1]
+		return f, 3, 3 + m.prec - precHour + 1
 	}
-	return all[:m.prec]
+	return f, 0, m.prec
 }
 
 // compareMoments orders a and b: -1, 0 or 1, with ok false when the values cannot be
@@ -339,16 +383,18 @@ func compareMoments(a, b moment) (int, bool) {
 	if (a.kind == "time") != (b.kind == "time") {
 		return 0, false
 	}
-	fa, fb := a.fields(), b.fields()
-	for i := 0; i < len(fa) && i < len(fb); i++ {
-		switch {
-		case fa[i] < fb[i]:
+	fa, fromA, toA := a.fields()
+	fb, fromB, toB := b.fields()
+	la, lb := toA-fromA, toB-fromB
+	for i := 0; i < la && i < lb; i++ {
+		switch x, y := fa[fromA+i], fb[fromB+i]; {
+		case x < y:
 			return -1, true
-		case fa[i] > fb[i]:
+		case x > y:
 			return 1, true
 		}
 	}
-	if len(fa) != len(fb) {
+	if la != lb {
 		return 0, false
 	}
 	return 0, true
@@ -356,56 +402,57 @@ func compareMoments(a, b moment) (int, bool) {
 
 // String renders m in FHIR syntax, without the @ of a literal.
 func (m moment) String() string {
-	var b strings.Builder
+	var buf [40]byte
+	b := buf[:0]
 	if m.kind != "time" {
-		b.WriteString(pad(m.y, 4))
+		b = appendPadded(b, m.y, 4)
 		if m.prec >= precMonth {
-			b.WriteString("-" + pad(m.mo, 2))
+			b = appendPadded(append(b, '-'), m.mo, 2)
 		}
 		if m.prec >= precDay {
-			b.WriteString("-" + pad(m.d, 2))
-		}
-		if m.kind == "dateTime" && m.prec < precHour {
-			if m.explicitDateTimeTee {
-				b.WriteString("T")
-			}
-			return b.String()
+			b = appendPadded(append(b, '-'), m.d, 2)
 		}
 		if m.prec < precHour {
-			return b.String()
+			if m.kind == "dateTime" && m.explicitDateTimeTee {
+				b = append(b, 'T')
+			}
+			return string(b)
 		}
-		b.WriteString("T")
+		b = append(b, 'T')
 	}
-	b.WriteString(pad(m.h, 2))
+	b = appendPadded(b, m.h, 2)
 	if m.prec >= precMinute {
-		b.WriteString(":" + pad(m.mi, 2))
+		b = appendPadded(append(b, ':'), m.mi, 2)
 	}
 	if m.prec >= precSecond {
-		b.WriteString(":" + pad(m.ms/1000, 2))
+		b = appendPadded(append(b, ':'), m.ms/1000, 2)
 		if m.fracDigits > 0 {
-			b.WriteString("." + pad(m.ms%1000, 3))
+			b = appendPadded(append(b, '.'), m.ms%1000, 3)
 		}
 	}
 	if m.hasTZ && m.kind == "dateTime" {
 		if m.tzMin == 0 {
-			b.WriteString("Z")
+			b = append(b, 'Z')
 		} else {
-			sign, off := "+", m.tzMin
+			sign, off := byte('+'), m.tzMin
 			if off < 0 {
-				sign, off = "-", -off
+				sign, off = '-', -off
 			}
-			b.WriteString(sign + pad(off/60, 2) + ":" + pad(off%60, 2))
+			b = appendPadded(append(b, sign), off/60, 2)
+			b = appendPadded(append(b, ':'), off%60, 2)
 		}
 	}
-	return b.String()
+	return string(b)
 }
 
-func pad(n, width int) string {
-	s := strconv.Itoa(n)
-	for len(s) < width {
-		s = "0" + s
+// appendPadded appends n with leading zeros to width digits.
+func appendPadded(b []byte, n, width int) []byte {
+	var digits [20]byte
+	d := strconv.AppendInt(digits[:0], int64(n), 10)
+	for i := len(d); i < width; i++ {
+		b = append(b, '0')
 	}
-	return s
+	return append(b, d...)
 }
 
 func (m moment) value() Value { return Value{Data: m.String(), Type: m.kind} }
@@ -492,4 +539,173 @@ func quantityValue(n num, unit string, calendar bool) Value {
 		m["system"], m["code"] = ucumSystem, unit
 	}
 	return Value{Data: m, Type: "Quantity"}
+}
+
+// Fixed-point fast paths. Most numbers in resources and expressions have few digits; they
+// compare and add exactly in an int64, without math/big. Every fast path gives the result
+// the math/big path would, and falls back to it when the operands do not fit.
+
+// fixed is the number m × 10^-scale, read from text of at most 18 digits.
+type fixed struct {
+	m     int64
+	scale int
+	isInt bool
+}
+
+// maxFixedScale bounds the scale of a fast result: formatDecimal prints up to 16 digits
+// after the point, so beyond that the results would differ.
+const maxFixedScale = 16
+
+var pow10 = [...]int64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
+
+// fixedOf reads v as a fixed when it is an Integer or Decimal of at most 18 digits written
+// without an exponent; ok is false otherwise, and the caller uses numOf.
+func fixedOf(v Value) (fixed, bool) {
+	n, ok := v.Data.(json.Number)
+	if !ok {
+		return fixed{}, false
+	}
+	f, ok := parseFixed(string(n))
+	if v.Type == "decimal" {
+		f.isInt = false // a FHIR decimal written without a point (1) is still a Decimal
+	}
+	return f, ok
+}
+
+// parseFixed reads [+-]digits[.digits] of at most 18 digits.
+func parseFixed(s string) (fixed, bool) {
+	var f fixed
+	i, neg := 0, false
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	digits, point, start := 0, -1, i
+	for ; i < len(s); i++ {
+		switch c := s[i]; {
+		case '0' <= c && c <= '9':
+			if digits == 18 {
+				return fixed{}, false
+			}
+			f.m = f.m*10 + int64(c-'0')
+			digits++
+		case c == '.' && point < 0 && i > start && i < len(s)-1:
+			point = i
+		default:
+			return fixed{}, false
+		}
+	}
+	if digits == 0 {
+		return fixed{}, false
+	}
+	if neg {
+		f.m = -f.m
+	}
+	f.isInt = point < 0
+	if point >= 0 {
+		f.scale = len(s) - point - 1
+	}
+	return f, true
+}
+
+// scaleUp returns m × 10^k, or false on overflow.
+func scaleUp(m int64, k int) (int64, bool) {
+	if k >= len(pow10) {
+		return 0, false
+	}
+	p := pow10[k]
+	if m > math.MaxInt64/p || m < math.MinInt64/p {
+		return 0, false
+	}
+	return m * p, true
+}
+
+// align returns the mantissas of a and b at their common (larger) scale.
+func align(a, b fixed) (am, bm int64, scale int, ok bool) {
+	switch {
+	case a.scale < b.scale:
+		am, ok = scaleUp(a.m, b.scale-a.scale)
+		return am, b.m, b.scale, ok
+	case a.scale > b.scale:
+		bm, ok = scaleUp(b.m, a.scale-b.scale)
+		return a.m, bm, a.scale, ok
+	}
+	return a.m, b.m, a.scale, true
+}
+
+// cmpFixed orders a and b; ok is false when they do not fit.
+func cmpFixed(a, b fixed) (int, bool) {
+	am, bm, _, ok := align(a, b)
+	if !ok {
+		return 0, false
+	}
+	return cmp.Compare(am, bm), true
+}
+
+// fixedOp applies + - or * to a and b as numberOp would; ok is false for other operators
+// and when the result does not fit, and the caller then uses numberOp.
+func fixedOp(op string, a, b fixed) (Value, bool) {
+	var r fixed
+	r.isInt = a.isInt && b.isInt
+	switch op {
+	case "+", "-":
+		am, bm, scale, ok := align(a, b)
+		if !ok {
+			return Value{}, false
+		}
+		if op == "-" {
+			if bm == math.MinInt64 {
+				return Value{}, false
+			}
+			bm = -bm
+		}
+		if (bm > 0 && am > math.MaxInt64-bm) || (bm < 0 && am < math.MinInt64-bm) {
+			return Value{}, false
+		}
+		r.m, r.scale = am+bm, scale
+	case "*":
+		if a.m != 0 && b.m != 0 {
+			p := a.m * b.m
+			if p/b.m != a.m || (a.m == -1 && b.m == math.MinInt64) || (b.m == -1 && a.m == math.MinInt64) {
+				return Value{}, false
+			}
+			r.m = p
+		}
+		r.scale = a.scale + b.scale
+	default:
+		return Value{}, false
+	}
+	if r.scale > maxFixedScale {
+		return Value{}, false
+	}
+	if r.isInt {
+		return intValue(r.m), true
+	}
+	return Value{Data: json.Number(formatFixed(r.m, r.scale)), Type: "decimal"}, true
+}
+
+// formatFixed prints m × 10^-scale with exactly scale digits after the point (none when
+// scale is 0), as formatDecimal prints such a number.
+func formatFixed(m int64, scale int) string {
+	u := uint64(m)
+	if m < 0 {
+		u = -u
+	}
+	var digitsBuf, paddedBuf, outBuf [48]byte
+	digits := strconv.AppendUint(digitsBuf[:0], u, 10)
+	padded := paddedBuf[:0]
+	for n := len(digits); n <= scale; n++ {
+		padded = append(padded, '0') // 0.05: a zero before the point, zeros after it
+	}
+	padded = append(padded, digits...)
+	out := outBuf[:0]
+	if m < 0 {
+		out = append(out, '-')
+	}
+	out = append(out, padded[:len(padded)-scale]...)
+	if scale > 0 {
+		out = append(out, '.')
+		out = append(out, padded[len(padded)-scale:]...)
+	}
+	return string(out)
 }
