@@ -303,7 +303,11 @@ func (pw *pwalk) matches(it pitem, s *pnode, sl *slicing) bool {
 		case "value", "pattern":
 			want, isPattern, ok := s.expected(d.Path)
 			if !ok {
-				return false
+				// A slice told apart by a required binding: its values are in the value set.
+				if !pw.inBinding(navigate(it.val, d.Path), s, d.Path) {
+					return false
+				}
+				continue
 			}
 			found := false
 			for _, got := range navigate(it.val, d.Path) {
@@ -371,6 +375,44 @@ func (s *pnode) expected(path string) (want any, isPattern, ok bool) {
 		return versionless(s.types[0].Profile[0]), false, true
 	}
 	return nil, false, false
+}
+
+// inBinding reports whether some value is in the value set of a required binding on the
+// slice's element at path: a code, a Coding, or a CodeableConcept with such a coding.
+func (pw *pwalk) inBinding(vals []any, s *pnode, path string) bool {
+	n := s
+	if path != "$this" {
+		n = s.find(path)
+	}
+	if n == nil || n.binding == nil || n.binding.Strength != "required" {
+		return false
+	}
+	in := func(system, code string) bool {
+		ok, known := pw.w.v.terms.Contains(n.binding.ValueSet, system, code)
+		return ok && known
+	}
+	for _, v := range vals {
+		switch x := v.(type) {
+		case string:
+			if in("", x) {
+				return true
+			}
+		case map[string]any:
+			codings := []any{x}
+			if list, ok := x["coding"].([]any); ok {
+				codings = list
+			}
+			for _, c := range codings {
+				m, _ := c.(map[string]any)
+				system, _ := m["system"].(string)
+				code, _ := m["code"].(string)
+				if code != "" && in(system, code) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // navigate returns the JSON values at a dotted path of element names below v ($this is v

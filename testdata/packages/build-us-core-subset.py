@@ -63,7 +63,7 @@ prof.update({"id": "test-condition", "url": "http://example.org/fhir/StructureDe
              "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Condition"})
 elements = []
 for el in base["snapshot"]["element"]:
-    el = {k: v for k, v in el.items() if k not in ("mapping", "definition", "comment", "requirements", "alias", "extension", "short", "meaningWhenMissing", "isModifierReason")}
+    el = {k: v for k, v in el.items() if k not in ("mapping", "comment", "requirements", "alias", "extension", "meaningWhenMissing")}
     if el["path"] in ("Condition.category", "Condition.code", "Condition.clinicalStatus"):
         el["min"], el["mustSupport"] = 1, True
     if el["path"] == "Condition.subject":
