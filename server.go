@@ -66,6 +66,7 @@ type config struct {
 	auditBuffer            int
 	cursorKeyFile          string
 	validation             string
+	packages               []string // FHIR package files (.tgz) to load
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
@@ -111,6 +112,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.auditBuffer, "audit-buffer", envInt("FHIRGATE_AUDIT_BUFFER", 4096), "AuditEvents buffered before requests wait for the audit writer (FHIRGATE_AUDIT_BUFFER)")
 	fs.StringVar(&c.validation, "validation", env("FHIRGATE_VALIDATION", string(validate.Strict)), "checks of every write against the base FHIR R4 specification: strict refuses resources with errors, warn stores them and reports the issues, off (FHIRGATE_VALIDATION)")
 	fs.StringVar(&c.cursorKeyFile, "cursor-key-file", env("FHIRGATE_CURSOR_KEY_FILE", ""), "file holding the 32-byte key (64 hex digits) that seals connection cursors, shared by processes behind one load balancer; empty: a key per process (FHIRGATE_CURSOR_KEY_FILE)")
+	if v := getenv("FHIRGATE_PACKAGES"); v != "" {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				c.packages = append(c.packages, p)
+			}
+		}
+	}
+	fs.Func("package", "a FHIR package (.tgz, as the FHIR package registry serves it) whose profiles, extension definitions and terminology are loaded; repeatable (FHIRGATE_PACKAGES, comma-separated)", func(p string) error {
+		c.packages = append(c.packages, p)
+		return nil
+	})
 	if err := fs.Parse(args[1:]); err != nil {
 		return nil, err
 	}
@@ -307,6 +319,10 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	m := metrics.New()
+	profiles, err := loadPackages(cfg.packages, logger)
+	if err != nil {
+		return err
+	}
 	// Every write of every datastore, the demo loader's and the audit trail's too, is
 	// validated in the configured mode.
 	var validator storage.Validator
@@ -371,6 +387,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 
 	apiCfg := cfg.api
 	apiCfg.Store = store
+	apiCfg.Profiles = profiles
 	apiCfg.Ready = client.Ping
 	apiCfg.Logger = logger
 	apiCfg.Audit = auditor

@@ -14,6 +14,7 @@ import (
 // in the query (GET) or a Parameters body (POST). An operation of a type needs read permission
 // on that type, as its GraphQL field does.
 func restRoutes(cfg Config, mux *http.ServeMux) {
+	validateRoute(cfg, mux)
 	for _, path := range operation.Paths() {
 		typ, _ := operation.Field(path)
 		h := func(w http.ResponseWriter, r *http.Request) {

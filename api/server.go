@@ -22,6 +22,7 @@ import (
 	"github.com/fhirgate/fhirgate/graphiql"
 	"github.com/fhirgate/fhirgate/introspect"
 	"github.com/fhirgate/fhirgate/metrics"
+	"github.com/fhirgate/fhirgate/operation"
 	"github.com/fhirgate/fhirgate/resolvers"
 	"github.com/fhirgate/fhirgate/rewrite"
 	"github.com/fhirgate/fhirgate/search"
@@ -68,6 +69,13 @@ type Config struct {
 	// strict (the default) refuses a resource with errors, warn stores it and reports its
 	// issues, off checks nothing. NewServer sets it on Store when Store takes a validator.
 	Validation validate.Mode
+	// Profiles are the profiles of the FHIR packages loaded at startup (--package): writes
+	// naming them in meta.profile and $validate check against them, as against the
+	// StructureDefinitions stored in Store. Nil: stored ones only.
+	Profiles *validate.ProfileSet
+
+	// profiles finds profiles for validation: Profiles, then the store's. NewServer sets it.
+	profiles validate.ProfileSource
 }
 
 // DefaultConfig returns the limits fhirgate runs with unless configured otherwise.
@@ -90,6 +98,7 @@ func NewServer(cfg Config) http.Handler {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Store != nil {
+		cfg.profiles = validate.Sources{cfg.Profiles, &resolvers.StoredProfiles{Store: cfg.Store}}
 		installValidator(cfg)
 		cfg.Store = resolvers.NewMeteredStore(cfg.Store, cfg.Reads)
 	}
@@ -199,6 +208,9 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 func withRequestContext(cfg Config, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := resolvers.WithReadLimits(resolvers.WithLoaders(r.Context(), cfg.Store), cfg.Reads)
+		if cfg.profiles != nil {
+			ctx = operation.WithProfiles(ctx, cfg.profiles)
+		}
 		if cfg.Timeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
@@ -235,6 +247,7 @@ func installValidator(cfg Config) {
 	if err != nil {
 		panic("api: validation definitions: " + err.Error()) // embedded at build time
 	}
+	g.Profiles = cfg.profiles
 	s.SetValidator(g)
 }
 

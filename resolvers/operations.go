@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/fhirgate/fhirgate/authz"
+	"github.com/fhirgate/fhirgate/authz/guard"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/operation"
 )
@@ -76,4 +78,32 @@ func (r *queryResolver) CodeSystemSubsumes(ctx context.Context, system string, c
 // ConceptMapTranslate runs ConceptMap/$translate.
 func (r *queryResolver) ConceptMapTranslate(ctx context.Context, url, source, target *string, system string, code string, reverse *bool) (*model.Parameters, error) {
 	return runOperation[*model.Parameters](ctx, "ConceptMap/$translate", map[string]any{"url": url, "source": source, "target": target, "system": &system, "code": &code, "reverse": reverse})
+}
+
+// Validate runs $validate on a resource of any type; validating a resource of a type needs
+// read permission on that type, as the type's other operations do.
+func (r *queryResolver) Validate(ctx context.Context, res model.RawResource, profile *string) (*model.OperationOutcome, error) {
+	var head struct {
+		ResourceType string `json:"resourceType"`
+	}
+	if err := json.Unmarshal(res, &head); err != nil || !model.IsResourceType(head.ResourceType) {
+		return nil, fmt.Errorf("%w: res must be a FHIR resource with a known resourceType", operation.ErrInvalid)
+	}
+	if err := guard.CheckType(ctx, head.ResourceType, authz.ActRead); err != nil {
+		return nil, err
+	}
+	ps := operation.NewParameters()
+	ps.Parameter = append(ps.Parameter, operation.Parameter{Name: "resource", Resource: json.RawMessage(res)})
+	if profile != nil {
+		ps.Add("profile", "valueCanonical", *profile)
+	}
+	out, err := operation.Validate(ctx, head.ResourceType, ps)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("$validate: %w", err)
+	}
+	return model.UnmarshalAs[*model.OperationOutcome](b)
 }

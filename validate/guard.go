@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -34,6 +35,8 @@ func ParseMode(s string) (Mode, error) {
 type Guard struct {
 	V    *Validator
 	Mode Mode
+	// Profiles finds the profiles a resource's meta.profile names; nil checks only the base.
+	Profiles ProfileSource
 }
 
 // NewGuard returns a Guard over the base specification.
@@ -53,7 +56,13 @@ func (g *Guard) Validate(ctx context.Context, typ, id string, resource []byte) e
 	if g == nil || g.Mode == Off {
 		return nil
 	}
-	out := g.V.Validate(resource)
+	var out *Outcome
+	if g.Profiles != nil && bytes.Contains(resource, []byte(`"profile"`)) {
+		// A resource that may name profiles in meta.profile is checked against them too.
+		out = g.V.ValidateProfiles(ctx, resource, g.Profiles)
+	} else {
+		out = g.V.Validate(resource)
+	}
 	if g.Mode == Strict && out.HasErrors() {
 		return &Error{Outcome: out}
 	}

@@ -51,29 +51,34 @@ var EvalErrors func(key, loc string, err error)
 // Reference).
 func (w *walker) invariants(focus any, idx []int, focusType, loc string) {
 	for _, i := range idx {
-		inv := &w.v.inv[i]
-		if inv.native || inv.expr == nil {
-			continue
+		w.invariant(&w.v.inv[i], focus, focusType, loc, "")
+	}
+}
+
+// invariant evaluates one constraint on focus at loc; from, when not empty, names the
+// profile that adds it.
+func (w *walker) invariant(inv *invariant, focus any, focusType, loc, from string) {
+	if inv.native || inv.expr == nil {
+		return
+	}
+	var res, root map[string]any
+	if n := len(w.resources); n > 0 {
+		res, root = w.resources[n-1], w.resources[0]
+	}
+	out, err := safeEval(inv.expr, focus, focusType, res, root)
+	if err != nil {
+		if EvalErrors != nil {
+			EvalErrors(inv.c.Key, loc, err)
 		}
-		var res, root map[string]any
-		if n := len(w.resources); n > 0 {
-			res, root = w.resources[n-1], w.resources[0]
+		return
+	}
+	if len(out) == 1 && out[0] == false {
+		sev := SeverityError
+		if inv.c.Severity == "warning" {
+			sev = SeverityWarning
 		}
-		out, err := safeEval(inv.expr, focus, focusType, res, root)
-		if err != nil {
-			if EvalErrors != nil {
-				EvalErrors(inv.c.Key, loc, err)
-			}
-			continue
-		}
-		if len(out) == 1 && out[0] == false {
-			sev := SeverityError
-			if inv.c.Severity == "warning" {
-				sev = SeverityWarning
-			}
-			w.out.Issues = append(w.out.Issues, Issue{Severity: sev, Code: "invariant", Expression: loc, Key: inv.c.Key,
-				Diagnostics: inv.c.Key + ": " + inv.c.Human})
-		}
+		w.out.Issues = append(w.out.Issues, Issue{Severity: sev, Code: "invariant", Expression: loc, Key: inv.c.Key,
+			Diagnostics: inv.c.Key + ": " + inv.c.Human + from})
 	}
 }
 

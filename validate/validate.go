@@ -1,17 +1,24 @@
 // Package validate checks FHIR R4 resources, as JSON, against StructureDefinitions: the
-// base specification's (Base) today, and the profiles of loaded packages later, each a
-// Definitions source. It reports every issue it finds in one Outcome, each with its
-// FHIRPath location, the way the HL7 reference validator does: cardinality, unknown
-// elements, JSON kinds and primitive formats, fixed and pattern values, value-set bindings
-// (required: error; extensible and preferred: warning; only for value sets the
-// specification can expand), reference target types, narrative safety, and every
-// invariant (constraint.expression, evaluated by an Engine).
+// base specification's (Base), and profiles (Profile: a StructureDefinition snapshot, from a
+// loaded FHIR package or stored on the server, found through a ProfileSource). It reports
+// every issue it finds in one Outcome, each with its FHIRPath location, the way the HL7
+// reference validator does: cardinality, unknown elements, JSON kinds and primitive
+// formats, fixed and pattern values, value-set bindings (required: error; extensible and
+// preferred: warning; only for value sets the server's terminology can evaluate), reference
+// target types, narrative safety, and every invariant (constraint.expression, evaluated by
+// an Engine).
+//
+// A profile is walked on top of the base checks and reports only what it adds: stricter
+// cardinality, fixed and pattern values, bindings, type and target restrictions, its own
+// invariants, slicing (value, pattern, type, profile and exists discriminators; slice
+// cardinality; closed, ordered and openAtEnd rules), extensions against their own
+// definitions (an unknown extension URL is a warning), and must-support elements that are
+// absent (information). Profiles given only as a differential are not supported: there is
+// no snapshot generation (ErrNoSnapshot).
 //
 // Writes are validated in storage.Store.Commit (a Guard is the store's Validator), the one
-// place every write passes through. Profiles are the next source: a package's
-// StructureDefinition snapshots have the shape of TypeDef, keyed by canonical URL, and are
-// walked by the same code on top of the base type's checks (Definitions is one source among
-// several; New takes the base).
+// place every write passes through; a resource naming profiles in meta.profile is checked
+// against them too (an unknown one is a warning).
 package validate
 
 import (

@@ -56,6 +56,7 @@ models:
 	for _, sc := range searchScalars {
 		fmt.Fprintf(&b, "  %s:\n    model: %s.Value\n", sc.Name, searchPkg)
 	}
+	fmt.Fprintf(&b, "  ResourceInput:\n    model: %s.RawResource\n", modelPkg)
 	fmt.Fprintf(&b, "  HasSearch:\n    model: %s.Value\n  SearchParams:\n    model: %s.Value\n", searchPkg, searchPkg)
 	fmt.Fprintf(&b, "  ResourceConnection:\n    model: %s.Connection\n  ResourceEdge:\n    model: %s.Edge\n", searchPkg, searchPkg)
 	return b.String()

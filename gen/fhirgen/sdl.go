@@ -181,7 +181,12 @@ type Mutation {
 // operationsSDL is the FHIR operations in the graph: each runs the same code as the operation
 // at /fhir (package operation), and needs read permission on the type it is an operation of.
 const operationsSDL = `
+"A complete resource of any type in FHIR R4 JSON, exactly as the FHIR JSON format defines it."
+scalar ResourceInput
+
 extend type Query {
+  "Validates a resource (FHIR {type}/$validate) against the base specification, the profiles its meta.profile names, and profile (a canonical URL of a StructureDefinition loaded from a package or stored on this server). Answers an OperationOutcome of every issue, or one information issue when there are none. Needs read permission on the resource's type."
+  Validate(res: ResourceInput!, profile: String): OperationOutcome
   "Expands a ValueSet (FHIR ValueSet/$expand): its codes, filtered by text in code or display, a page at a time. A value set the server cannot expand (SNOMED CT, LOINC, RxNorm by property) is NOT_SUPPORTED."
   ValueSetExpand(url: String!, filter: String, offset: Int, count: Int): ValueSet
   "Tells whether a code is in a ValueSet (FHIR ValueSet/$validate-code): parameters result, message and display."
