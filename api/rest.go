@@ -1,12 +1,18 @@
 package api
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/fhirgate/fhirgate/authz"
 	"github.com/fhirgate/fhirgate/authz/guard"
+	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/operation"
+	"github.com/fhirgate/fhirgate/resolvers"
+	"github.com/fhirgate/fhirgate/storage"
 )
 
 // restRoutes are the FHIR REST operations served under /fhir, behind the same authentication,
@@ -28,7 +34,8 @@ func restRoutes(cfg Config, mux *http.ServeMux) {
 				ps, err = requestParameters(r)
 			}
 			if err == nil {
-				out, err = operation.Run(r.Context(), path, ps)
+				ctx := operation.WithResolver(r.Context(), storeResolver{r.Context(), cfg.Store})
+				out, err = operation.Run(ctx, path, ps)
 			}
 			if err != nil {
 				writeError(cfg, w, r, err)
@@ -100,4 +107,41 @@ func writeError(cfg Config, w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusInternalServerError
 	}
 	writeFHIROutcome(w, status, c.issueType, c.clientMessage(err))
+}
+
+// storeResolver reads the references $fhirpath's resolve() names from the store, within the
+// caller's compartment (storage applies the request's scope), and only of a type the caller
+// may read whole: the resource goes back to the caller as it is stored.
+type storeResolver struct {
+	ctx   context.Context
+	store resolvers.Store
+}
+
+// Resolve reads a relative literal reference (Patient/1, Patient/1/_history/2).
+func (s storeResolver) Resolve(ref string) (map[string]any, bool) {
+	lr, ok := model.ParseReference(ref)
+	if !ok || lr.Base != "" || s.store == nil || guard.CheckWholeRead(s.ctx, lr.Type) != nil {
+		return nil, false
+	}
+	var rec *storage.Record
+	var err error
+	if lr.Version != "" {
+		v, perr := strconv.ParseInt(lr.Version, 10, 64)
+		if perr != nil {
+			return nil, false
+		}
+		rec, err = s.store.ReadVersion(s.ctx, lr.Type, lr.ID, v)
+	} else {
+		rec, err = s.store.Read(s.ctx, lr.Type, lr.ID)
+	}
+	if err != nil || rec.Deleted {
+		return nil, false
+	}
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(rec.JSON))
+	dec.UseNumber() // as the engine expects
+	if dec.Decode(&m) != nil {
+		return nil, false
+	}
+	return m, true
 }

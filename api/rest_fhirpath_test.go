@@ -71,7 +71,7 @@ func TestFHIRPathOperation(t *testing.T) {
 		{"@2020-01-01 + 1 month", nil, `[[date=valueDate:"2020-02-01"]]`},
 		{"5 'mg'", nil, `[[Quantity=valueQuantity:{"code":"mg","system":"http://unitsofmeasure.org","unit":"mg","value":5}]]`},
 		{"managingOrganization.resolve().name", nil, `[[string=valueString:"Acme"]]`},
-		{"generalPractitioner.resolve()", nil, `[[]]`}, // the store is not read
+		{"generalPractitioner.resolve()", nil, `[[]]`}, // not in the store
 		{"given.first()", []map[string]any{{"name": "context", "valueString": "name"}}, `[[string=valueString:"Peter"] [string=valueString:"Jim"]]`},
 		{"%x & name.family", []map[string]any{{"name": "variables", "part": []any{map[string]any{"name": "x", "valueString": "Dr "}}}}, `[[string=valueString:"Dr Chalmers"]]`},
 	} {
@@ -113,4 +113,39 @@ func jsonRows(rows [][]string) string {
 	}
 	b.WriteString("]")
 	return b.String()
+}
+
+// TestFHIRPathResolvesThroughStore: resolve() in $fhirpath reads what the supplied resource
+// does not hold from the store, but only what the caller may read whole, within their
+// compartment: an analyst (names hidden) and another patient resolve nothing.
+func TestFHIRPathResolvesThroughStore(t *testing.T) {
+	a := newAuthEnv(t, authz.VerifierConfig{})
+	a.put(
+		`{"resourceType":"Practitioner","id":"doc","name":[{"family":"House"}]}`,
+		`{"resourceType":"Patient","id":"alice","name":[{"family":"Alpha"}]}`,
+		`{"resourceType":"Patient","id":"bob","name":[{"family":"Beta"}]}`,
+	)
+	obs := map[string]any{"resourceType": "Observation", "status": "final", "code": map[string]any{"text": "hr"},
+		"subject": map[string]any{"reference": "Patient/bob"}, "performer": []any{map[string]any{"reference": "Practitioner/doc"}}}
+	cases := []struct {
+		who, expr, want string
+	}{
+		{"admin", "performer.resolve().name.family", `[[string=valueString:"House"]]`},
+		{"admin", "subject.resolve().name.family", `[[string=valueString:"Beta"]]`},
+		{"admin", "subject.resolve() is Patient", `[[boolean=valueBoolean:true]]`},
+		{"analyst", "performer.resolve().name.family", `[[]]`}, // names are hidden from analysts
+		{"analyst", "performer.resolve().exists()", `[[boolean=valueBoolean:false]]`},
+		{"patient:alice", "subject.resolve().exists()", `[[boolean=valueBoolean:false]]`}, // bob is outside her compartment
+	}
+	for _, c := range cases {
+		role, patient, _ := strings.Cut(c.who, ":")
+		r := a.fhir(http.MethodPost, "/fhir/$fhirpath", a.token(t, role, patient), fhirpathBody(c.expr, obs))
+		if r.Status != http.StatusOK {
+			t.Errorf("%s %s: status %d, %s", c.who, c.expr, r.Status, r.Raw)
+			continue
+		}
+		if got := strings.Join(strings.Fields(jsonRows(resultParts(t, r))), " "); got != c.want {
+			t.Errorf("%s %s = %s, want %s", c.who, c.expr, got, c.want)
+		}
+	}
 }

@@ -12,18 +12,33 @@ import (
 
 func init() { register("$fhirpath", fhirpathOp) }
 
-// noStore is the Resolver of $fhirpath: resolve() reads only the resource supplied (its
-// contained resources, a Bundle's entries), never the store.
+// noStore is the Resolver of $fhirpath without WithResolver: resolve() reads only the
+// resource supplied (its contained resources, a Bundle's entries).
 type noStore struct{}
 
 func (noStore) Resolve(string) (map[string]any, bool) { return nil, false }
+
+type resolverKey struct{}
+
+// WithResolver returns ctx in which $fhirpath's resolve() reads the references the supplied
+// resource does not hold through r, such as the store as the caller may see it.
+func WithResolver(ctx context.Context, r fhirpath.Resolver) context.Context {
+	return context.WithValue(ctx, resolverKey{}, r)
+}
+
+func resolverFrom(ctx context.Context) fhirpath.Resolver {
+	if r, ok := ctx.Value(resolverKey{}).(fhirpath.Resolver); ok {
+		return r
+	}
+	return noStore{}
+}
 
 // fhirpathOp evaluates an expression the FHIRPath Lab way: a Parameters with expression
 // (valueString), resource, optional context (valueString) and variables (parts, each a
 // value[x] or a resource); the answer is a Parameters with one result parameter per context
 // item (one without a context) whose parts are the output values in order, each named by its
 // type and carrying the value in value[x].
-func fhirpathOp(_ context.Context, ps *Parameters) (any, error) {
+func fhirpathOp(ctx context.Context, ps *Parameters) (any, error) {
 	src, ok := ps.Str("expression")
 	if !ok || strings.TrimSpace(src) == "" {
 		return nil, fmt.Errorf("%w: $fhirpath needs an expression parameter (valueString)", ErrInvalid)
@@ -41,7 +56,7 @@ func fhirpathOp(_ context.Context, ps *Parameters) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: invalid expression: %s", ErrInvalid, err)
 	}
-	opts := &fhirpath.Options{Resolver: noStore{}}
+	opts := &fhirpath.Options{Resolver: resolverFrom(ctx)}
 	if opts.Vars, err = fhirpathVariables(ps); err != nil {
 		return nil, err
 	}

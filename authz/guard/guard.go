@@ -240,6 +240,16 @@ func CheckType(ctx context.Context, typ, act string) error {
 	return nil
 }
 
+// CheckWholeRead returns a Forbidden error unless the caller in ctx may read resources of typ
+// whole: every field, and contained resources of any type. What such a read returns (a
+// resource $fhirpath's resolve() loads) reaches the caller with nothing hidden.
+func CheckWholeRead(ctx context.Context, typ string) error {
+	if a := accessFrom(ctx); a != nil && (!a.allowsType(typ, authz.ActRead) || len(a.v.hiddenNames(typ)) > 0) {
+		return forbidden("not permitted to read %s whole", typ)
+	}
+	return nil
+}
+
 // allowsType reports whether the request may do act on resources of typ.
 func (a *access) allowsType(typ, act string) bool {
 	return a.v.allows(typ, act) && a.p.ScopeAllows(typ, act)
