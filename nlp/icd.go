@@ -1,10 +1,9 @@
 package nlp
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -38,6 +37,44 @@ func dotted(code string) string {
 	return code
 }
 
+// icdRow is one line of the ICD-10-CM table, prepared for indexing.
+type icdRow struct {
+	code    icdCode
+	content []string   // distinct content words of the long description
+	terms   [][]string // phrases derived from the descriptions
+	trait   string
+}
+
+// prepareICD derives what a line of the table contributes; it runs on several lines at once.
+func prepareICD(line string) (icdRow, bool, error) {
+	f := strings.Split(line, "\t")
+	if len(f) != 4 {
+		return icdRow{}, false, fmt.Errorf("icd10cm2019_codes.tsv: bad line %q", line)
+	}
+	if !icdChapterUsed(f[0][0]) {
+		return icdRow{}, false, nil
+	}
+	content := uniq(contentWords(words(f[3])))
+	r := icdRow{content: content, trait: TraitDiagnosis,
+		code: icdCode{code: dotted(f[0]), desc: f[3], billable: f[1] == "1", words: len(content),
+			unspec: strings.Contains(strings.ToLower(f[3]), "unspecified")}}
+	if f[0][0] == 'R' {
+		r.trait = TraitSymptom
+	}
+	descs := []string{f[3]}
+	if f[2] != f[3] {
+		descs = append(descs, f[2])
+	}
+	for _, desc := range descs {
+		for _, v := range icdVariants(desc) {
+			if ws := words(v); usableTerm(ws) {
+				r.terms = append(r.terms, ws)
+			}
+		}
+	}
+	return r, true, nil
+}
+
 // loadICD reads the ICD-10-CM table, adds the phrases derived from its descriptions to terms
 // as diagnoses (signs and symptoms for chapter R), and indexes it for ranking.
 func loadICD(terms *trie) (*icdIndex, error) {
@@ -45,44 +82,64 @@ func loadICD(terms *trie) (*icdIndex, error) {
 	if err != nil {
 		return nil, err
 	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")[1:]
+	rows, err := parallel(lines, prepareICD)
+	if err != nil {
+		return nil, err
+	}
 	ix := &icdIndex{byCode: map[string]int32{}, posts: map[string][]int32{}}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Scan() // header
 	seen := map[string]bool{}
-	for sc.Scan() {
-		f := strings.Split(sc.Text(), "\t")
-		if len(f) != 4 {
-			return nil, fmt.Errorf("icd10cm2019_codes.tsv: bad line %q", sc.Text())
-		}
-		if !icdChapterUsed(f[0][0]) {
-			continue
-		}
+	for _, r := range rows {
 		id := int32(len(ix.codes))
-		ws := contentWords(words(strings.NewReplacer("(", " ", ")", " ").Replace(f[3])))
-		c := icdCode{code: dotted(f[0]), desc: f[3], billable: f[1] == "1", words: len(uniq(ws)),
-			unspec: strings.Contains(strings.ToLower(f[3]), "unspecified")}
-		ix.codes = append(ix.codes, c)
-		ix.byCode[c.code] = id
-		for _, w := range uniq(ws) {
+		ix.codes = append(ix.codes, r.code)
+		ix.byCode[r.code.code] = id
+		for _, w := range r.content {
 			ix.posts[w] = append(ix.posts[w], id)
 		}
-		trait := TraitDiagnosis
-		if f[0][0] == 'R' {
-			trait = TraitSymptom
-		}
-		for _, desc := range []string{f[3], f[2]} {
-			for _, v := range icdVariants(desc) {
-				ws := words(v)
-				k := strings.Join(ws, " ")
-				if seen[k] || !usableTerm(ws) {
-					continue
-				}
-				seen[k] = true
-				terms.add(ws, entry{category: MedicalCondition, typ: "DX_NAME", trait: trait, score: 0.85})
+		for _, ws := range r.terms {
+			k := strings.Join(ws, " ")
+			if seen[k] {
+				continue
 			}
+			seen[k] = true
+			terms.add(ws, entry{category: MedicalCondition, typ: "DX_NAME", trait: r.trait, score: 0.85})
 		}
 	}
-	return ix, sc.Err()
+	return ix, nil
+}
+
+// parallel applies prepare to every line on all processors and returns, in the lines' order,
+// the results it kept.
+func parallel[T any](lines []string, prepare func(string) (T, bool, error)) ([]T, error) {
+	n := max(1, min(runtime.GOMAXPROCS(0), 8))
+	parts := make([][]T, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for p := 0; p < n; p++ {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			for _, l := range lines[p*len(lines)/n : (p+1)*len(lines)/n] {
+				v, ok, err := prepare(l)
+				if err != nil {
+					errs[p] = err
+					return
+				}
+				if ok {
+					parts[p] = append(parts[p], v)
+				}
+			}
+		}(p)
+	}
+	wg.Wait()
+	var out []T
+	for p := range parts {
+		if errs[p] != nil {
+			return nil, errs[p]
+		}
+		out = append(out, parts[p]...)
+	}
+	return out, nil
 }
 
 func uniq(ws []string) []string {

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"sync"
 	"unicode"
@@ -115,11 +114,8 @@ func loadSections() (map[string]string, error) {
 
 // words tokenizes a lexicon phrase and returns its normalised words.
 func words(phrase string) []string {
-	toks := tokenize(phrase, 0, len(phrase))
-	out := make([]string, len(toks))
-	for i, t := range toks {
-		out[i] = t.norm
-	}
+	out := make([]string, 0, 8)
+	forEachWord(phrase, 0, len(phrase), func(b, e int) { out = append(out, normWord(phrase[b:e])) })
 	return out
 }
 
@@ -303,7 +299,30 @@ func contentWords(ws []string) []string {
 	return out
 }
 
-var parenthetical = regexp.MustCompile(`\s*\([^)]*\)`)
+var (
+	icdDrops  = strings.NewReplacer(", unspecified", " ", "unspecified ", " ", ", uncomplicated", " ", " without complications", " ", ", not elsewhere classified", " ", " nos", " ", "other specified ", " ", "other ", " ")
+	parenDrop = strings.NewReplacer("(", "", ")", "")
+)
+
+// withoutParentheticals drops the parenthesised parts of s.
+func withoutParentheticals(s string) string {
+	if !strings.Contains(s, "(") {
+		return s
+	}
+	var b strings.Builder
+	depth := 0
+	for _, r := range s {
+		switch {
+		case r == '(':
+			depth++
+		case r == ')' && depth > 0:
+			depth--
+		case depth == 0:
+			b.WriteRune(r)
+		}
+	}
+	return strings.Join(strings.Fields(b.String()), " ")
+}
 
 // icdVariants derives the phrases that name an ICD-10-CM description in notes: the description
 // without encounter qualifiers and "unspecified", without or with its parenthesised words, and
@@ -315,13 +334,13 @@ func icdVariants(desc string) []string {
 			d = d[:i]
 		}
 	}
-	for _, drop := range []string{", unspecified", "unspecified ", ", uncomplicated", " without complications",
-		", not elsewhere classified", " nos", "other specified ", "other "} {
-		d = strings.ReplaceAll(d, drop, " ")
-	}
-	d = strings.Join(strings.Fields(d), " ")
+	d = strings.Join(strings.Fields(icdDrops.Replace(d)), " ")
 	var out []string
-	for _, v := range []string{parenthetical.ReplaceAllString(d, ""), strings.NewReplacer("(", "", ")", "").Replace(d)} {
+	variants := []string{withoutParentheticals(d)}
+	if strings.Contains(d, "(") {
+		variants = append(variants, parenDrop.Replace(d))
+	}
+	for _, v := range variants {
 		v = strings.TrimSpace(v)
 		out = append(out, v)
 		if a, b, ok := strings.Cut(v, ", "); ok && !strings.Contains(b, ",") {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Suffixes of generic (ingredient) names; the RxNorm list does not say which names are brands.
@@ -43,27 +44,37 @@ func drugType(name string, lower bool) string {
 	return "BRAND_NAME"
 }
 
+// drugName is a name of the RxNorm list, prepared for the trie.
+type drugName struct {
+	ws  []string
+	typ string
+}
+
+func prepareDrug(line string) (drugName, bool, error) {
+	name := strings.TrimSpace(strings.TrimSuffix(line, "(obsolete)"))
+	if name == "" {
+		return drugName{}, false, nil
+	}
+	ws := words(name)
+	if !usableDrug(ws) {
+		return drugName{}, false, nil
+	}
+	r, _ := utf8.DecodeRuneInString(name)
+	return drugName{ws: ws, typ: drugType(name, unicode.IsLower(r))}, true, nil
+}
+
 // loadRxNorm adds the RxNorm ingredient and brand names to terms.
 func loadRxNorm(terms *trie) error {
 	b, err := readLexicon("rxnorm_druglist.txt.gz")
 	if err != nil {
 		return err
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		name := strings.TrimSpace(strings.TrimSuffix(sc.Text(), "(obsolete)"))
-		if name == "" {
-			continue
-		}
-		ws := words(name)
-		if !usableDrug(ws) {
-			continue
-		}
-		lower := unicode.IsLower([]rune(name)[0])
-		terms.add(ws, entry{category: Medication, typ: drugType(name, lower), score: 0.9})
+	names, err := parallel(strings.Split(string(b), "\n"), prepareDrug)
+	if err != nil {
+		return err
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("rxnorm_druglist.txt: %w", err)
+	for _, n := range names {
+		terms.add(n.ws, entry{category: Medication, typ: n.typ, score: 0.9})
 	}
 	for _, g := range []string{"aspirin", "insulin", "acetaminophen", "oxygen", "iron", "potassium chloride"} {
 		terms.add(words(g), entry{category: Medication, typ: "GENERIC_NAME", score: 0.9})

@@ -212,25 +212,31 @@ type token struct {
 // not one (so "x-ray" and "x ray" match alike). An apostrophe inside a word belongs to it.
 func tokenize(text string, b, e int) []token {
 	var out []token
+	forEachWord(text, b, e, func(i, j int) {
+		out = append(out, token{begin: i, end: j, norm: normWord(text[i:j]), upper: isUpperWord(text[i:j]), colon: colonBefore(text, b, i)})
+	})
+	return out
+}
+
+// forEachWord calls f with the bounds of each word of text[b:e].
+func forEachWord(text string, b, e int, f func(i, j int)) {
 	i := b
 	for i < e {
-		r, w := utf8.DecodeRuneInString(text[i:e])
+		r, w := rune(text[i]), 1
+		if r >= utf8.RuneSelf {
+			r, w = utf8.DecodeRuneInString(text[i:e])
+		}
 		if !isWordRune(r) {
 			i += w
 			continue
 		}
-		j := i
-		upper := true
-		letters := 0
+		j := i + w
 		for j < e {
-			r, w := utf8.DecodeRuneInString(text[j:e])
+			r, w := rune(text[j]), 1
+			if r >= utf8.RuneSelf {
+				r, w = utf8.DecodeRuneInString(text[j:e])
+			}
 			if isWordRune(r) {
-				if unicode.IsLetter(r) {
-					letters++
-					if !unicode.IsUpper(r) {
-						upper = false
-					}
-				}
 				j += w
 				continue
 			}
@@ -241,16 +247,29 @@ func tokenize(text string, b, e int) []token {
 				}
 			}
 			// a decimal point inside a number: 7.2
-			if r == '.' && j > i && isDigitByte(text[j-1]) && j+1 < e && isDigitByte(text[j+1]) {
+			if r == '.' && isDigitByte(text[j-1]) && j+1 < e && isDigitByte(text[j+1]) {
 				j++
 				continue
 			}
 			break
 		}
-		out = append(out, token{begin: i, end: j, norm: normWord(text[i:j]), upper: upper && letters > 1, colon: colonBefore(text, b, i)})
+		f(i, j)
 		i = j
 	}
-	return out
+}
+
+// isUpperWord reports whether a word has two letters or more, all upper case.
+func isUpperWord(w string) bool {
+	letters := 0
+	for _, r := range w {
+		if unicode.IsLetter(r) {
+			if !unicode.IsUpper(r) {
+				return false
+			}
+			letters++
+		}
+	}
+	return letters > 1
 }
 
 func colonBefore(text string, b, i int) bool {
@@ -260,18 +279,25 @@ func colonBefore(text string, b, i int) bool {
 	return i > b && text[i-1] == ':'
 }
 
-func isWordRune(r rune) bool  { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+func isWordRune(r rune) bool {
+	if r < utf8.RuneSelf {
+		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+	}
+	return unicode.IsLetter(r) || unicode.IsDigit(r)
+}
 func isDigitByte(c byte) bool { return c >= '0' && c <= '9' }
 
 // normWord lower-cases a word, drops a possessive 's and reduces a plural to its singular,
 // the same way for the lexicons and for the text, so "kidneys" matches "kidney".
 func normWord(w string) string {
 	w = strings.ToLower(w)
-	w = strings.ReplaceAll(w, "’", "'")
-	if strings.HasSuffix(w, "'s") {
-		w = w[:len(w)-2]
+	if strings.ContainsAny(w, "'’") {
+		w = strings.ReplaceAll(w, "’", "'")
+		if strings.HasSuffix(w, "'s") {
+			w = w[:len(w)-2]
+		}
+		w = strings.ReplaceAll(w, "'", "")
 	}
-	w = strings.ReplaceAll(w, "'", "")
 	n := len(w)
 	switch {
 	case n > 4 && strings.HasSuffix(w, "ies"):
