@@ -27,6 +27,7 @@ import (
 	"github.com/fhirgate/fhirgate/api"
 	"github.com/fhirgate/fhirgate/audit"
 	"github.com/fhirgate/fhirgate/authz"
+	"github.com/fhirgate/fhirgate/enrich"
 	"github.com/fhirgate/fhirgate/metrics"
 	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
@@ -111,6 +112,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.roleMaxBody, "role-max-body", env("FHIRGATE_ROLE_MAX_BODY", "admin=4194304,clinician=4194304"), "per-role overrides of --principal-max-body, role=bytes,... (FHIRGATE_ROLE_MAX_BODY)")
 	fs.IntVar(&c.auditBuffer, "audit-buffer", envInt("FHIRGATE_AUDIT_BUFFER", 4096), "AuditEvents buffered before requests wait for the audit writer (FHIRGATE_AUDIT_BUFFER)")
 	fs.StringVar(&c.validation, "validation", env("FHIRGATE_VALIDATION", string(validate.Strict)), "checks of every write against the base FHIR R4 specification: strict refuses resources with errors, warn stores them and reports the issues, off (FHIRGATE_VALIDATION)")
+	fs.BoolVar(&c.api.NLP.Auto, "nlp-auto", env("FHIRGATE_NLP_AUTO", "") == "true", "analyse every DocumentReference created or updated with clinical NLP and write its enrichment in the same commit; --demo turns it on (FHIRGATE_NLP_AUTO=true)")
+	fs.IntVar(&c.api.NLP.MaxChars, "nlp-max-chars", envInt("FHIRGATE_NLP_MAX_CHARS", enrich.DefaultMaxChars), "longest note clinical NLP analyses, in characters of all its attachments together (FHIRGATE_NLP_MAX_CHARS)")
 	fs.StringVar(&c.cursorKeyFile, "cursor-key-file", env("FHIRGATE_CURSOR_KEY_FILE", ""), "file holding the 32-byte key (64 hex digits) that seals connection cursors, shared by processes behind one load balancer; empty: a key per process (FHIRGATE_CURSOR_KEY_FILE)")
 	if v := getenv("FHIRGATE_PACKAGES"); v != "" {
 		for _, p := range strings.Split(v, ",") {
@@ -128,6 +131,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if c.demo {
+		c.api.NLP.Auto = true // the demo's notes are enriched, and so are those written later
+	}
+	if c.api.NLP.MaxChars <= 0 {
+		return nil, fmt.Errorf("--nlp-max-chars: want a positive number of characters, not %d", c.api.NLP.MaxChars)
 	}
 	switch c.auth {
 	case "on":
@@ -355,11 +364,12 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		logger.Info("search index migrated", "resources", n)
 	}
 	if cfg.demo {
-		n, err := loadDemo(ctx, store)
+		start := time.Now()
+		n, err := loadDemo(ctx, store, cfg.api.NLP, logger)
 		if err != nil {
 			return fmt.Errorf("load demo data: %w", err)
 		}
-		logger.Info("demo data", "loaded", n)
+		logger.Info("demo data", "loaded", n, "nlp", cfg.api.NLP.Auto, "took", time.Since(start).Round(time.Millisecond).String())
 	}
 
 	key, err := authSetup(ctx, cfg, logger)

@@ -57,7 +57,9 @@ type limitsExtension struct {
 	Limits
 	// pageSize is a connection's page size when _count is absent.
 	pageSize int
-	schema   *ast.Schema
+	// noteChars is the note size limit of clinical NLP (see measurer.nlpCost).
+	noteChars int
+	schema    *ast.Schema
 	// roots are the schema's root operation types, whose fields read storage.
 	roots map[*ast.Definition]bool
 }
@@ -67,14 +69,14 @@ var _ interface {
 	graphql.OperationContextMutator
 } = limitsExtension{}
 
-func newLimitsExtension(l Limits, pageSize int, schema *ast.Schema) limitsExtension {
+func newLimitsExtension(l Limits, pageSize, noteChars int, schema *ast.Schema) limitsExtension {
 	roots := map[*ast.Definition]bool{}
 	for _, d := range []*ast.Definition{schema.Query, schema.Mutation, schema.Subscription} {
 		if d != nil {
 			roots[d] = true
 		}
 	}
-	return limitsExtension{Limits: l, pageSize: pageSize, schema: schema, roots: roots}
+	return limitsExtension{Limits: l, pageSize: pageSize, noteChars: noteChars, schema: schema, roots: roots}
 }
 
 func (limitsExtension) ExtensionName() string                   { return "FHIRGateLimits" }
@@ -98,7 +100,7 @@ func (l limitsExtension) MutateOperationContext(ctx context.Context, oc *graphql
 }
 
 func (l limitsExtension) measurer(vars map[string]any) *measurer {
-	return &measurer{vars: vars, listGuess: l.ListGuess, pageSize: l.pageSize, schema: l.schema, roots: l.roots, fragments: map[string]*measure{}}
+	return &measurer{vars: vars, listGuess: l.ListGuess, pageSize: l.pageSize, noteChars: l.noteChars, schema: l.schema, roots: l.roots, fragments: map[string]*measure{}}
 }
 
 func limitError(msg string) *gqlerror.Error {
@@ -271,6 +273,8 @@ type measurer struct {
 	schema    *ast.Schema
 	roots     map[*ast.Definition]bool
 	fragments map[string]*measure // nil while being measured: a cycle
+	// noteChars is the note size limit, the cost of analysing one stored note.
+	noteChars int
 	// visits counts the selections measured, for tests of linearity.
 	visits int
 }
@@ -403,12 +407,38 @@ func (m *measurer) field(f *ast.Field) (measure, error) {
 // readCost is the cost of a field that reads storage.
 const readCost = 10
 
+// nlpCost is the cost of a clinical NLP root field beyond readCost: one per byte of the
+// text analyzeText analyses, and for DocumentReferenceAnalyze as much as the longest note
+// allowed, whose size is only known once the document is read. So the cost bounds the
+// text one request may have analysed (a text given once in a variable and analysed by
+// many aliases counts once per alias).
+func (m *measurer) nlpCost(f *ast.Field) int {
+	if f.ObjectDefinition == nil || !m.roots[f.ObjectDefinition] {
+		return 0
+	}
+	switch f.Name {
+	case "analyzeText":
+		if arg := f.Arguments.ForName("text"); arg != nil {
+			if v, err := arg.Value.Value(m.vars); err == nil {
+				if s, ok := v.(string); ok {
+					return len(s)
+				}
+			}
+		}
+	case "DocumentReferenceAnalyze":
+		return m.noteChars
+	}
+	return 0
+}
+
 // fieldCost is the cost of one field itself: readCost when it reads storage (a root field
 // other than introspection, Reference.resource or a reverse reference), else one, so that a
 // query of many aliased reads costs what it makes the server do.
 func (m *measurer) fieldCost(f *ast.Field) int {
 	switch {
-	case m.roots[f.ObjectDefinition] && !strings.HasPrefix(f.Name, "__"),
+	case m.roots[f.ObjectDefinition] && !strings.HasPrefix(f.Name, "__"):
+		return addSat(readCost, m.nlpCost(f))
+	case
 		f.Name == "resource" && f.ObjectDefinition != nil && f.ObjectDefinition.Name == "Reference",
 		f.Name == reverseListField || f.Name == reverseConnField:
 		return readCost

@@ -29,7 +29,7 @@ func measureQuery(t *testing.T, query string) (depth, cost, visits int) {
 	if len(errs) > 0 {
 		t.Fatalf("invalid query %s: %v", truncateQuery(query), errs)
 	}
-	m := newLimitsExtension(Limits{ListGuess: 10}, 20, schema).measurer(nil)
+	m := newLimitsExtension(Limits{ListGuess: 10}, 20, 0, schema).measurer(nil)
 	depth, cost, err := m.operation(doc.Operations[0])
 	if err != nil {
 		t.Fatalf("measure %s: %v", truncateQuery(query), err)

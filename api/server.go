@@ -18,6 +18,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/fhirgate/fhirgate/authz/guard"
+	"github.com/fhirgate/fhirgate/enrich"
 	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/graphiql"
 	"github.com/fhirgate/fhirgate/introspect"
@@ -74,8 +75,23 @@ type Config struct {
 	// StructureDefinitions stored in Store. Nil: stored ones only.
 	Profiles *validate.ProfileSet
 
+	// NLP configures clinical NLP (analyzeText, DocumentReferenceAnalyze, --nlp-auto).
+	NLP NLPConfig
+
 	// profiles finds profiles for validation: Profiles, then the store's. NewServer sets it.
 	profiles validate.ProfileSource
+	// nlp analyses notes and writes their enrichment. NewServer sets it.
+	nlp *enrich.Enricher
+}
+
+// NLPConfig configures clinical NLP.
+type NLPConfig struct {
+	// MaxChars is the note size limit in characters (Unicode code points) of a document's
+	// attachments together, and of analyzeText's text; zero is enrich.DefaultMaxChars.
+	MaxChars int
+	// Auto analyses every DocumentReference that a write creates or replaces, through
+	// GraphQL or /fhir, and commits its enrichment with it.
+	Auto bool
 }
 
 // DefaultConfig returns the limits fhirgate runs with unless configured otherwise.
@@ -101,6 +117,12 @@ func NewServer(cfg Config) http.Handler {
 		cfg.profiles = validate.Sources{cfg.Profiles, &resolvers.StoredProfiles{Store: cfg.Store}}
 		installValidator(cfg)
 		cfg.Store = resolvers.NewMeteredStore(cfg.Store, cfg.Reads)
+		// The enricher writes through the store without automatic analysis, so that its own
+		// writes of a document are not analysed again.
+		cfg.nlp = &enrich.Enricher{Store: cfg.Store, MaxChars: cfg.NLP.MaxChars, Check: guard.CheckType}
+		if cfg.NLP.Auto {
+			cfg.Store = autoEnrichStore{Store: cfg.Store, nlp: cfg.nlp, logger: cfg.Logger}
+		}
 	}
 	system, instance, guarded := newGraphQL(cfg)
 	mux := http.NewServeMux()
@@ -151,6 +173,7 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 		PageSize:    cfg.PageSize,
 		FHIRVersion: "4.0.1",
 		Cursors:     cfg.Cursors,
+		NLP:         cfg.nlp,
 	}
 	es := graph.NewExecutableSchema(graph.Config{Resolvers: res})
 	var g *guard.Guard
@@ -175,7 +198,7 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 	srv.SetValidationRulesFn(cappedRules)
 	srv.Use(querySize{cfg.Limits.MaxTokens, cfg.Limits.MaxSameName}) // before anything parses the query
 	srv.Use(newResourceSelections(es.Schema(), cfg.Limits.MaxTokens))
-	srv.Use(newLimitsExtension(cfg.Limits, cfg.PageSize, es.Schema()))
+	srv.Use(newLimitsExtension(cfg.Limits, cfg.PageSize, noteChars(cfg), es.Schema()))
 	if g != nil {
 		srv.AroundFields(g.Fields) // first: a denied field is never resolved
 	}
@@ -270,4 +293,34 @@ func reportValidation(ctx context.Context, next graphql.OperationHandler) graphq
 		}
 		return resp
 	}
+}
+
+// noteChars is the note size limit in force.
+func noteChars(cfg Config) int {
+	if cfg.nlp != nil {
+		return cfg.nlp.Limit()
+	}
+	return enrich.DefaultMaxChars
+}
+
+// autoEnrichStore is the store of a server with automatic analysis (NLPConfig.Auto): a
+// commit that creates or replaces DocumentReferences carries their enrichment too.
+type autoEnrichStore struct {
+	resolvers.Store
+	nlp    *enrich.Enricher
+	logger *slog.Logger
+}
+
+// Commit commits writes and the enrichment of the documents among them, all or nothing,
+// and returns the records of writes.
+func (s autoEnrichStore) Commit(ctx context.Context, writes []storage.Write) ([]*storage.Record, error) {
+	extra := s.nlp.Expand(ctx, writes, s.logger)
+	if len(extra) == 0 {
+		return s.Store.Commit(ctx, writes)
+	}
+	recs, err := s.Store.Commit(ctx, append(writes[:len(writes):len(writes)], extra...))
+	if err != nil {
+		return nil, err
+	}
+	return recs[:len(writes)], nil
 }

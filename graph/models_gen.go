@@ -7,14 +7,179 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+
+	"github.com/fhirgate/fhirgate/model"
 )
 
 // Create, update and delete operations.
 type Mutation struct {
 }
 
+// What DocumentReferenceAnalyze found and wrote.
+type NLPAnalysis struct {
+	// The pipeline's version, also recorded in the Provenance and on every generated resource.
+	Version string `json:"version"`
+	// The entities found in the document's attachments; each names its attachment.
+	Entities []*NLPEntity `json:"entities"`
+	// The DocumentReference as written, with the enrichment's extensions (its content as before).
+	Document *model.DocumentReference `json:"document,omitempty"`
+	// Ids (Type/id) of what this analysis wrote, the DocumentReference first, then the generated Condition, MedicationStatement and Observation resources, and the Provenance last. With dryRun, what it would write.
+	Written []string `json:"written"`
+	// Ids (Type/id) of the resources of a previous analysis of the document that this one deleted: findings no longer made.
+	Deleted []string `json:"deleted"`
+	// Id (Provenance/id) of the Provenance of this analysis.
+	Provenance *string `json:"provenance,omitempty"`
+}
+
+// Text linked to an entity: a medication's DOSAGE, STRENGTH, ROUTE_OR_MODE, FREQUENCY, DURATION, FORM or RATE, a test's TEST_VALUE or TEST_UNIT, a condition's SYSTEM_ORGAN_SITE.
+type NLPAttribute struct {
+	// The attribute's type, e.g. DOSAGE.
+	Type string `json:"type"`
+	// The attribute's text, exactly as in the analysed text.
+	Text string `json:"text"`
+	// Confidence in the attribute, from 0 to 1.
+	Score float64 `json:"score"`
+	// How the attribute relates to its entity, e.g. DOSAGE, TEST_VALUE.
+	RelationshipType *string `json:"relationshipType,omitempty"`
+	// Offset of the attribute's first character in the analysed text, in Unicode code points.
+	BeginOffset int `json:"beginOffset"`
+	// Offset just after the attribute's last character, in Unicode code points.
+	EndOffset int `json:"endOffset"`
+	// The attribute's contexts.
+	Traits []*NLPTrait `json:"traits"`
+}
+
+// A code the entity may stand for, ranked by score.
+type NLPConcept struct {
+	// The code: an ICD-10-CM code with its dot (E11.9) for conditions, an RxNorm RXCUI for medications.
+	Code string `json:"code"`
+	// The code's description in its code system.
+	Description string `json:"description"`
+	// Confidence that the entity means this code, from 0 to 1.
+	Score float64 `json:"score"`
+	// The code system's URI: http://hl7.org/fhir/sid/icd-10-cm or http://www.nlm.nih.gov/research/umls/rxnorm.
+	System *string `json:"system,omitempty"`
+}
+
+// A clinical entity found in text. Offsets count Unicode code points of the decoded text: the text's code points from beginOffset to endOffset are text.
+type NLPEntity struct {
+	// The entity's number within its result.
+	ID int `json:"id"`
+	// The entity's text, exactly as in the analysed text.
+	Text string `json:"text"`
+	// The entity's category.
+	Category NLPCategory `json:"category"`
+	// The entity's type within its category: DX_NAME, GENERIC_NAME, BRAND_NAME, TEST_NAME, PROCEDURE_NAME, SYSTEM_ORGAN_SITE, NAME, DATE, ...
+	Type string `json:"type"`
+	// Confidence in the entity, from 0 to 1.
+	Score float64 `json:"score"`
+	// Offset of the entity's first character, in Unicode code points.
+	BeginOffset int `json:"beginOffset"`
+	// Offset just after the entity's last character, in Unicode code points.
+	EndOffset int `json:"endOffset"`
+	// The entity's contexts and kinds (NEGATION, HYPOTHETICAL, HISTORICAL, FAMILY, DIAGNOSIS, SIGN, SYMPTOM).
+	Traits []*NLPTrait `json:"traits"`
+	// Text linked to the entity: dose, route and frequency of a medication, value and unit of a test.
+	Attributes []*NLPAttribute `json:"attributes"`
+	// The codes the entity may stand for, best first: up to 5 ICD-10-CM codes for a condition, RxNorm for a medication.
+	Concepts []*NLPConcept `json:"concepts"`
+	// For an analysed DocumentReference, the index of the content element (content[i].attachment) the entity was found in; null for analyzeText.
+	Attachment *int `json:"attachment,omitempty"`
+}
+
+// How DocumentReferenceAnalyze runs.
+type NLPOptions struct {
+	// Analyse and report what would be written, but write nothing. Default false.
+	DryRun *bool `json:"dryRun,omitempty"`
+	// Entities scoring below this (0 to 1) generate no Condition, MedicationStatement or Observation; they are still listed on the document. Default 0.5.
+	MinScore *float64 `json:"minScore,omitempty"`
+}
+
+// The entities the clinical NLP pipeline found in a text.
+type NLPResult struct {
+	// The pipeline's version.
+	Version string `json:"version"`
+	// The entities, in the order of their offsets.
+	Entities []*NLPEntity `json:"entities"`
+}
+
+// A context or kind of an entity or attribute: NEGATION, HYPOTHETICAL, HISTORICAL, FAMILY (experienced by someone other than the patient), and DIAGNOSIS, SIGN or SYMPTOM on conditions.
+type NLPTrait struct {
+	// The trait's name, e.g. NEGATION.
+	Name string `json:"name"`
+	// Confidence in the trait, from 0 to 1.
+	Score float64 `json:"score"`
+}
+
 // Read and search operations.
 type Query struct {
+}
+
+// Categories of the entities the clinical NLP pipeline finds, as Amazon Comprehend Medical names them.
+type NLPCategory string
+
+const (
+	// Diagnoses, signs and symptoms. Concepts are ICD-10-CM codes.
+	NLPCategoryMedicalCondition NLPCategory = "MEDICAL_CONDITION"
+	// Drugs, generic or brand. Concepts are RxNorm RXCUIs.
+	NLPCategoryMedication NLPCategory = "MEDICATION"
+	// Tests, treatments and procedures.
+	NLPCategoryTestTreatmentProcedure NLPCategory = "TEST_TREATMENT_PROCEDURE"
+	// Body systems, organs and sites.
+	NLPCategoryAnatomy NLPCategory = "ANATOMY"
+	// Names, dates, identifiers, phone numbers, addresses and ages over 89.
+	NLPCategoryProtectedHealthInformation NLPCategory = "PROTECTED_HEALTH_INFORMATION"
+)
+
+var AllNLPCategory = []NLPCategory{
+	NLPCategoryMedicalCondition,
+	NLPCategoryMedication,
+	NLPCategoryTestTreatmentProcedure,
+	NLPCategoryAnatomy,
+	NLPCategoryProtectedHealthInformation,
+}
+
+func (e NLPCategory) IsValid() bool {
+	switch e {
+	case NLPCategoryMedicalCondition, NLPCategoryMedication, NLPCategoryTestTreatmentProcedure, NLPCategoryAnatomy, NLPCategoryProtectedHealthInformation:
+		return true
+	}
+	return false
+}
+
+func (e NLPCategory) String() string {
+	return string(e)
+}
+
+func (e *NLPCategory) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = NLPCategory(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid NLPCategory", str)
+	}
+	return nil
+}
+
+func (e NLPCategory) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *NLPCategory) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e NLPCategory) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // The FHIR resource types.

@@ -6,6 +6,7 @@ package resolvers
 import (
 	"context"
 
+	"github.com/fhirgate/fhirgate/enrich"
 	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
@@ -43,6 +44,9 @@ type Resolver struct {
 	Guard Guard
 	// Cursors seals connection cursors; nil uses a key of this process.
 	Cursors *search.Sealer
+	// NLP analyses notes and writes their enrichment (analyzeText, DocumentReferenceAnalyze);
+	// nil answers those fields with an error.
+	NLP *enrich.Enricher
 }
 
 // Query returns the query root resolver.

@@ -79,6 +79,11 @@ var rootActions = func() map[fieldKey]typeAction {
 			m[fieldKey{"Query", field}] = typeAction{t, authz.ActRead}
 		}
 	}
+	// Clinical NLP is the analyze action on DocumentReference: analysing a stored note
+	// (which also writes its enrichment) and analysing text that may become one alike, so
+	// one policy line grants or denies both.
+	m[fieldKey{"Mutation", "DocumentReferenceAnalyze"}] = typeAction{"DocumentReference", authz.ActAnalyze}
+	m[fieldKey{"Query", "analyzeText"}] = typeAction{"DocumentReference", authz.ActAnalyze}
 	return m
 }()
 

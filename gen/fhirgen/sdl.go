@@ -176,6 +176,7 @@ type Mutation {
 }
 `)
 	w.p("%s", operationsSDL)
+	w.p("%s", nlpSDL)
 }
 
 // operationsSDL is the FHIR operations in the graph: each runs the same code as the operation
