@@ -334,7 +334,15 @@ func (e *Enricher) attachmentText(ctx context.Context, a *model.Attachment) (str
 	if strings.TrimSpace(text) == "" {
 		return "", errors.New("is empty")
 	}
+	if !utf8.ValidString(text) || strings.IndexFunc(text, binaryRune) >= 0 {
+		return "", fmt.Errorf("holds binary data, not text (content type %q)", contentType)
+	}
 	return text, nil
+}
+
+// binaryRune reports a control character that text does not hold.
+func binaryRune(r rune) bool {
+	return r < 0x20 && r != '\t' && r != '\n' && r != '\r' && r != '\f'
 }
 
 // binary reads the Binary a url names ("Binary/id", relative or absolute).
