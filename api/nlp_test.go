@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -343,6 +342,11 @@ func TestDocumentReferenceAnalyze(t *testing.T) {
 	if !strings.Contains(meds, enrich.RxNorm) || !strings.Contains(strings.ToLower(meds), "metformin") || !strings.Contains(meds, "twice daily") {
 		t.Errorf("MedicationStatements: %s", meds)
 	}
+	r = a.postAs(tok, "", `{ ObservationList(subject: "Patient/p1") { status code { text } valueQuantity { value unit } valueString derivedFrom { reference } } }`)
+	obs := string(r.mustData(t, "ObservationList"))
+	if !strings.Contains(obs, `"value":8.1`) || !strings.Contains(obs, `"valueString":"150/95"`) || !strings.Contains(obs, `"reference":"DocumentReference/doc1"`) {
+		t.Errorf("Observations: %s", obs)
+	}
 	r = a.postAs(tok, "", `{ ProvenanceList(target: "DocumentReference/doc1") { id target { reference } agent { who { display } } entity { role what { reference } } } }`)
 	var provs []struct {
 		ID     string
@@ -645,4 +649,20 @@ func BenchmarkDocumentReferenceAnalyze(b *testing.B) {
 	}
 }
 
-var _ = errors.New
+// BenchmarkAnalyzeText40Aliases measures one request of 40 aliased analyzeText fields on
+// short sentences, over HTTP.
+func BenchmarkAnalyzeText40Aliases(b *testing.B) {
+	a := newAuthEnv(b, authz.VerifierConfig{})
+	tok := a.token(b, "clinician", "")
+	var q strings.Builder
+	q.WriteString("{")
+	for i := range 40 {
+		fmt.Fprintf(&q, " s%d: analyzeText(text: %q) { entities { text category beginOffset endOffset traits { name } concepts { code } } }", i, fmt.Sprintf("Patient %d denies chest pain but has hypertension and takes lisinopril 10 mg daily.", i))
+	}
+	q.WriteString(" }")
+	for b.Loop() {
+		if r := a.postAs(tok, "", q.String()); len(r.Errors) > 0 || len(r.Data) != 40 {
+			b.Fatal(r.Errors)
+		}
+	}
+}

@@ -89,8 +89,8 @@ type NLPConfig struct {
 	// MaxChars is the note size limit in characters (Unicode code points) of a document's
 	// attachments together, and of analyzeText's text; zero is enrich.DefaultMaxChars.
 	MaxChars int
-	// Auto analyses every DocumentReference that a write creates or replaces, through
-	// GraphQL or /fhir, and commits its enrichment with it.
+	// Auto analyses every DocumentReference that a write through the server's store
+	// creates or replaces, and commits its enrichment with it.
 	Auto bool
 }
 

@@ -77,7 +77,7 @@ type NLPEntity struct {
 	BeginOffset int `json:"beginOffset"`
 	// Offset just after the entity's last character, in Unicode code points.
 	EndOffset int `json:"endOffset"`
-	// The entity's contexts and kinds (NEGATION, HYPOTHETICAL, HISTORICAL, FAMILY, DIAGNOSIS, SIGN, SYMPTOM).
+	// The entity's contexts and kinds (NEGATION, HYPOTHETICAL, PAST_HISTORY, PERTAINS_TO_FAMILY, DIAGNOSIS, SIGN, SYMPTOM).
 	Traits []*NLPTrait `json:"traits"`
 	// Text linked to the entity: dose, route and frequency of a medication, value and unit of a test.
 	Attributes []*NLPAttribute `json:"attributes"`
@@ -103,7 +103,7 @@ type NLPResult struct {
 	Entities []*NLPEntity `json:"entities"`
 }
 
-// A context or kind of an entity or attribute: NEGATION, HYPOTHETICAL, HISTORICAL, FAMILY (experienced by someone other than the patient), and DIAGNOSIS, SIGN or SYMPTOM on conditions.
+// A context or kind of an entity or attribute: NEGATION, HYPOTHETICAL, PAST_HISTORY, PERTAINS_TO_FAMILY (experienced by someone other than the patient), LOW_CONFIDENCE, and DIAGNOSIS, SIGN or SYMPTOM on conditions.
 type NLPTrait struct {
 	// The trait's name, e.g. NEGATION.
 	Name string `json:"name"`

@@ -20,7 +20,7 @@ enum NLPCategory {
   PROTECTED_HEALTH_INFORMATION
 }
 
-"A context or kind of an entity or attribute: NEGATION, HYPOTHETICAL, HISTORICAL, FAMILY (experienced by someone other than the patient), and DIAGNOSIS, SIGN or SYMPTOM on conditions."
+"A context or kind of an entity or attribute: NEGATION, HYPOTHETICAL, PAST_HISTORY, PERTAINS_TO_FAMILY (experienced by someone other than the patient), LOW_CONFIDENCE, and DIAGNOSIS, SIGN or SYMPTOM on conditions."
 type NLPTrait {
   "The trait's name, e.g. NEGATION."
   name: String!
@@ -74,7 +74,7 @@ type NLPEntity {
   beginOffset: Int!
   "Offset just after the entity's last character, in Unicode code points."
   endOffset: Int!
-  "The entity's contexts and kinds (NEGATION, HYPOTHETICAL, HISTORICAL, FAMILY, DIAGNOSIS, SIGN, SYMPTOM)."
+  "The entity's contexts and kinds (NEGATION, HYPOTHETICAL, PAST_HISTORY, PERTAINS_TO_FAMILY, DIAGNOSIS, SIGN, SYMPTOM)."
   traits: [NLPTrait!]!
   "Text linked to the entity: dose, route and frequency of a medication, value and unit of a test."
   attributes: [NLPAttribute!]!
@@ -122,7 +122,7 @@ extend type Query {
 }
 
 extend type Mutation {
-  "Analyses the note of a DocumentReference (every content.attachment: base64 data, or the Binary its url names) and, in one atomic commit, writes the enrichment: entity extensions on the document, generated Condition (ICD-10-CM), MedicationStatement (RxNorm) and Observation resources for its subject, and a Provenance. Re-running replaces the previous enrichment; negated, hypothetical and family findings generate no resource. Needs the analyze permission on DocumentReference, read on the document, and create and update on what it writes."
+  "Analyses the note of a DocumentReference (every content.attachment: base64 data, or the Binary its url names) and, in one atomic commit, writes the enrichment: entity extensions on the document, generated Condition (ICD-10-CM), MedicationStatement (RxNorm) and Observation resources for its subject, and a Provenance. Re-running replaces the previous enrichment, whatever pipeline version wrote it; negated, hypothetical and family findings generate no resource. A note that cannot be analysed (no text, undecodable, over the size limit) is BAD_USER_INPUT and nothing is written. Needs the analyze permission on DocumentReference, read on the document, and create and update on what it writes."
   DocumentReferenceAnalyze(id: ID!, options: NLPOptions): NLPAnalysis
 }
 `
