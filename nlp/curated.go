@@ -113,7 +113,7 @@ R07.0|Y|sore throat; throat pain
 M54.5|Y|low back pain; lower back pain; ^LBP
 M54.9|Y|back pain
 M25.50|Y|joint pain; arthralgia
-M79.1|Y|myalgia; muscle pain; muscle aches
+M79.10|Y|myalgia; muscle pain; muscle aches
 R63.4|Y|weight loss
 R63.0|Y|loss of appetite
 R63.1|Y|thirst; excessive thirst; polydipsia

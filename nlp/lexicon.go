@@ -161,7 +161,24 @@ func (l *lexicon) loadTriggers() error {
 			l.addTrigger(phrase, e)
 		}
 	}
+	for _, x := range extraTriggers {
+		l.addTrigger(x.phrase, entry{trait: x.trait, direction: x.direction, score: 0.9})
+	}
 	return l.loadContextRules()
+}
+
+// extraTriggers are fhirgate's additions to the NegEx and ConText lists, for phrasings common
+// in notes that the lists lack.
+var extraTriggers = []struct{ phrase, trait, direction string }{
+	{"cannot rule out", TraitLowConfid, "forward"},
+	{"can not rule out", TraitLowConfid, "forward"},
+	{"cannot exclude", TraitLowConfid, "forward"},
+	{"questionable", TraitLowConfid, "forward"},
+	{"has resolved", TraitNegation, "backward"},
+	{"have resolved", TraitNegation, "backward"},
+	{"resolved", TraitNegation, "backward"},
+	{"denied", TraitNegation, "backward"},
+	{"is denied", TraitNegation, "backward"},
 }
 
 func (l *lexicon) addTrigger(phrase string, e entry) {
