@@ -454,6 +454,10 @@ func TestDocumentReferenceAnalyzeAuthorisation(t *testing.T) {
 	if len(r.Errors) > 0 || len(out.Written) < 3 {
 		t.Fatalf("bound clinician, own patient: %+v %+v", out.Written, r.Errors)
 	}
+	again, r := analyze(t, a, bound, "doc1", nil) // a re-run updates what the first wrote
+	if len(r.Errors) > 0 || strings.Join(again.Written, ",") != strings.Join(out.Written, ",") {
+		t.Fatalf("bound clinician, re-run: %+v %+v", again.Written, r.Errors)
+	}
 	_, r = analyze(t, a, bound, "doc2", nil)
 	if got := codes(r); len(got) != 1 || got[0] != "NOT_FOUND" {
 		t.Errorf("bound clinician, other patient: codes %v", got)
