@@ -444,6 +444,15 @@ func TestDocumentReferenceAnalyzeAuthorisation(t *testing.T) {
 		}
 		refused++
 	}
+	// Introspection (GraphiQL) documents the fields to those who may use them only.
+	intro := `{ q: __type(name: "Query") { fields { name description } } m: __type(name: "Mutation") { fields { name description } } }`
+	for role, want := range map[string]bool{authz.RoleClinician: true, authz.RoleAnalyst: false} {
+		r := a.postAs(a.token(t, role, ""), "", intro)
+		got := string(r.mustData(t, "q")) + string(r.mustData(t, "m"))
+		if has(got, `"name":"analyzeText"`) != want || has(got, `"name":"DocumentReferenceAnalyze"`) != want || (want && !has(got, "writes nothing")) {
+			t.Errorf("%s: introspection shows the NLP fields: %v, want %v", role, has(got, "analyzeText"), want)
+		}
+	}
 	if n := countType(t, a.store, "Condition"); n != 0 || refused != 3 {
 		t.Fatalf("refused roles wrote %d Conditions (%d roles checked)", n, refused)
 	}
