@@ -1,8 +1,6 @@
 package enrich
 
 import (
-	"encoding/json"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -40,10 +38,11 @@ func setExtensions(doc *model.DocumentReference, findings []Finding, links map[i
 			kept = append(kept, x)
 		}
 	}
-	kept = append(kept, extension(ExtAnalysis,
-		sub("version", "valueString", nlp.Version),
-		sub("provenance", "valueReference", ref("Provenance/"+provenance)),
-		sub("entities", "valueInteger", len(findings)),
+	version := nlp.Version
+	kept = append(kept, nested(ExtAnalysis,
+		&model.Extension{Url: uri("version"), ValueString: &version},
+		&model.Extension{Url: uri("provenance"), ValueReference: reference("Provenance/" + provenance)},
+		integer("entities", len(findings)),
 	))
 	for i, f := range findings {
 		kept = append(kept, entityExtension(f, links[i]))
@@ -52,39 +51,34 @@ func setExtensions(doc *model.DocumentReference, findings []Finding, links map[i
 }
 
 func entityExtension(f Finding, resource string) *model.Extension {
-	parts := []map[string]any{
-		sub("id", "valueInteger", f.ID),
-		sub("attachment", "valueInteger", f.Attachment),
-		sub("category", "valueCode", string(f.Category)),
-		sub("type", "valueCode", string(f.Type)),
-		sub("score", "valueDecimal", decimal(float64(f.Score))),
-		sub("beginOffset", "valueInteger", f.BeginOffset),
-		sub("endOffset", "valueInteger", f.EndOffset),
+	parts := []*model.Extension{
+		integer("id", f.ID),
+		integer("attachment", f.Attachment),
+		code("category", f.Category),
+		code("type", f.Type),
+		decimal("score", f.Score),
+		integer("beginOffset", f.BeginOffset),
+		integer("endOffset", f.EndOffset),
 	}
 	parts = append(parts, traits(f.Traits)...)
 	for _, c := range f.Concepts {
 		parts = append(parts, nested("concept",
-			sub("coding", "valueCoding", coding(conceptSystem(string(f.Category)), c.Code, c.Description)),
-			sub("score", "valueDecimal", decimal(float64(c.Score))),
+			&model.Extension{Url: uri("coding"), ValueCoding: modelCoding(conceptSystem(f.Category), c.Code, c.Description)},
+			decimal("score", c.Score),
 		))
 	}
 	for _, a := range f.Attributes {
-		attr := []map[string]any{
-			sub("type", "valueCode", string(a.Type)),
-			sub("score", "valueDecimal", decimal(float64(a.Score))),
-			sub("beginOffset", "valueInteger", a.BeginOffset),
-			sub("endOffset", "valueInteger", a.EndOffset),
-		}
-		if rt := strings.TrimSpace(string(a.RelationshipType)); rt != "" {
-			attr = append(attr, sub("relationshipType", "valueCode", rt))
+		attr := []*model.Extension{code("type", a.Type), decimal("score", a.Score), integer("beginOffset", a.BeginOffset), integer("endOffset", a.EndOffset)}
+		if rt := strings.TrimSpace(a.RelationshipType); rt != "" {
+			attr = append(attr, code("relationshipType", rt))
 		}
 		attr = append(attr, traits(a.Traits)...)
 		parts = append(parts, nested("attribute", attr...))
 	}
 	if resource != "" {
-		parts = append(parts, sub("resource", "valueReference", ref(resource)))
+		parts = append(parts, &model.Extension{Url: uri("resource"), ValueReference: reference(resource)})
 	}
-	return extension(ExtEntity, parts...)
+	return nested(ExtEntity, parts...)
 }
 
 // ConceptSystem returns the code system of the concepts of an entity category: ICD-10-CM
@@ -101,42 +95,47 @@ func conceptSystem(category string) string {
 	return ""
 }
 
-func traits(ts []nlp.Trait) []map[string]any {
-	var out []map[string]any
+func traits(ts []nlp.Trait) []*model.Extension {
+	var out []*model.Extension
 	for _, t := range ts {
-		out = append(out, nested("trait",
-			sub("name", "valueCode", string(t.Name)),
-			sub("score", "valueDecimal", decimal(float64(t.Score))),
-		))
+		out = append(out, nested("trait", code("name", t.Name), decimal("score", t.Score)))
 	}
 	return out
 }
 
-func sub(url, valueKey string, value any) map[string]any {
-	return map[string]any{"url": url, valueKey: value}
+func nested(url string, parts ...*model.Extension) *model.Extension {
+	return &model.Extension{Url: uri(url), Extension: parts}
 }
 
-func nested(url string, parts ...map[string]any) map[string]any {
-	return map[string]any{"url": url, "extension": parts}
+func uri(s string) *model.URI { u := model.URI(s); return &u }
+
+func integer(url string, n int) *model.Extension {
+	return &model.Extension{Url: uri(url), ValueInteger: &n}
 }
 
-// extension builds a model extension from its JSON shape.
-func extension(url string, parts ...map[string]any) *model.Extension {
-	b, err := json.Marshal(nested(url, parts...))
-	var x model.Extension
-	if err == nil {
-		err = json.Unmarshal(b, &x)
-	}
-	if err != nil {
-		panic(fmt.Sprintf("enrich: extension %s: %v", url, err)) // built from checked values
-	}
-	return &x
+func code(url, c string) *model.Extension {
+	v := model.Code(c)
+	return &model.Extension{Url: uri(url), ValueCode: &v}
 }
 
-// decimal renders a score with at most four decimals, as a JSON number.
-func decimal(f float64) json.Number {
+// decimal is a score with at most four decimals.
+func decimal(url string, f float64) *model.Extension {
 	if f != f || f < 0 { // NaN or negative: not a score
 		f = 0
 	}
-	return json.Number(strconv.FormatFloat(math.Round(f*1e4)/1e4, 'f', -1, 64))
+	d := model.Decimal(strconv.FormatFloat(math.Round(f*1e4)/1e4, 'f', -1, 64))
+	return &model.Extension{Url: uri(url), ValueDecimal: &d}
+}
+
+func reference(r string) *model.Reference { return &model.Reference{Reference: &r} }
+
+func modelCoding(system, c, display string) *model.Coding {
+	out := &model.Coding{Code: (*model.Code)(&c)}
+	if system != "" {
+		out.System = uri(system)
+	}
+	if display = strings.TrimSpace(display); display != "" {
+		out.Display = &display
+	}
+	return out
 }
