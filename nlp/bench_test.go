@@ -1,8 +1,11 @@
 package nlp
 
 import (
+	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -66,9 +69,27 @@ func BenchmarkLoadLexicons(b *testing.B) {
 		kept = l
 	}
 	b.StopTimer()
-	runtime.GC()
+	debug.FreeOSMemory() // collects, and returns what earlier iterations left to the OS
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	b.ReportMetric(float64(m.HeapInuse)/(1<<20), "heap-MB")
+	if rss, ok := residentMB(); ok {
+		b.ReportMetric(rss, "rss-MB") // the whole test process, lexicons loaded
+	}
 	runtime.KeepAlive(kept)
+}
+
+// residentMB is the process's resident memory (VmRSS, Linux), in MiB.
+func residentMB() (float64, bool) {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			return kb / 1024, err == nil
+		}
+	}
+	return 0, false
 }
