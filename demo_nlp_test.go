@@ -19,9 +19,6 @@ import (
 // validate strictly, as the server does: with it, every note carries its enrichment and the
 // generated resources pass validation; the time each load takes is reported.
 func TestDemoNotesEnriched(t *testing.T) {
-	if testing.Short() {
-		t.Skip("loads the demo twice")
-	}
 	ctx := context.Background()
 	g, err := validate.NewGuard(validate.Strict)
 	if err != nil {

@@ -23,9 +23,14 @@ import (
 // given flags, and returns its base URL and data directory; it shuts down when the test ends.
 func startServer(t *testing.T, flags ...string) (base, data string) {
 	t.Helper()
+	return startServerLogging(t, &syncBuffer{}, flags...)
+}
+
+// startServerLogging is startServer with the server's log written to stderr.
+func startServerLogging(t *testing.T, stderr *syncBuffer, flags ...string) (base, data string) {
+	t.Helper()
 	data = t.TempDir()
-	var stderr syncBuffer
-	cfg, err := parseConfig(append([]string{"fhirgate", "--addr", "127.0.0.1:0", "--data", data}, flags...), func(string) string { return "" }, &stderr)
+	cfg, err := parseConfig(append([]string{"fhirgate", "--addr", "127.0.0.1:0", "--data", data}, flags...), func(string) string { return "" }, stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +38,7 @@ func startServer(t *testing.T, flags ...string) (base, data string) {
 	cfg.onListen = func(a string) { addr <- a }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, io.Discard, &stderr) }()
+	go func() { done <- serve(ctx, cfg, io.Discard, stderr) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestPackageFlag runs the server with --package and the US Core subset: the log says what
@@ -19,29 +18,8 @@ func TestPackageFlag(t *testing.T) {
 	if err != nil || strings.Join(cfg.packages, "|") != pkg+"|other.tgz" {
 		t.Fatalf("FHIRGATE_PACKAGES: %q, %v", cfg.packages, err)
 	}
-	var stdout, stderr syncBuffer
-	cfg, err = parseConfig([]string{"fhirgate", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--auth=off", "--package", pkg}, func(string) string { return "" }, &stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	cfg.onListen = func(a string) { addr <- a }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, &stdout, &stderr) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a
-	case err := <-done:
-		t.Fatalf("server stopped before listening: %v\n%s", err, stderr.String())
-	case <-time.After(2 * time.Minute):
-		t.Fatal("server did not start")
-	}
+	var stderr syncBuffer
+	base, _ := startServerLogging(t, &stderr, "--auth=off", "--package", pkg)
 	var logged map[string]any
 	for _, line := range strings.Split(stderr.String(), "\n") {
 		if strings.Contains(line, `"FHIR package loaded"`) {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"html"
+	"regexp"
 	"strings"
 	"unicode"
 )
@@ -110,4 +111,92 @@ func codec(s, format string, encode bool) ([]Value, error) {
 		return nil, nil
 	}
 	return str(string(b)), nil
+}
+
+// stringFn makes a function of one string input and nargs string arguments; an empty
+// input or argument gives empty.
+func stringFn(nargs int, f func(s string, args []string) ([]Value, error)) funcSpec {
+	return fnArgs(nargs, nargs, func(e *env, c *callNode, in []Value) ([]Value, error) {
+		v, ok, err := singleton(in, c.what)
+		if err != nil || !ok {
+			return nil, err
+		}
+		s, isStr := v.Data.(string)
+		if !isStr {
+			return nil, evalErr("%s() expects a string, got %s", c.name, describe(v))
+		}
+		var args []string
+		if nargs > 0 {
+			args = make([]string, nargs)
+		}
+		for i := range nargs {
+			a, ok, err := stringArg(e, c, i)
+			if err != nil || !ok {
+				return nil, err
+			}
+			args[i] = a
+		}
+		return f(s, args)
+	})
+}
+
+func stringArg(e *env, c *callNode, i int) (string, bool, error) {
+	vs, err := c.arg(e, i)
+	if err != nil {
+		return "", false, err
+	}
+	v, ok, err := singleton(vs, c.what)
+	if err != nil || !ok {
+		return "", false, err
+	}
+	s, isStr := v.Data.(string)
+	if !isStr {
+		return "", false, evalErr("%s() expects string arguments, got %s", c.name, describe(v))
+	}
+	return s, true, nil
+}
+
+func fnSubstring(e *env, c *callNode, in []Value) ([]Value, error) {
+	v, ok, err := singleton(in, "substring()")
+	if err != nil || !ok {
+		return nil, err
+	}
+	s, isStr := v.Data.(string)
+	if !isStr {
+		return nil, evalErr("substring() expects a string, got %s", describe(v))
+	}
+	start, ok, err := intArg(e, c.args[0], "substring()")
+	if err != nil || !ok {
+		return nil, err
+	}
+	runes := []rune(s)
+	if start < 0 || start >= int64(len(runes)) {
+		return nil, nil
+	}
+	end := int64(len(runes))
+	if len(c.args) == 2 {
+		n, ok, err := intArg(e, c.args[1], "substring()")
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			end = min(end, start+max(n, 0))
+		}
+	}
+	return str(string(runes[start:end])), nil
+}
+
+// maxRegex bounds the length of a regular expression; Go's engine runs in linear time,
+// so length is the only cost to bound.
+const maxRegex = 1000
+
+func compileRegex(s string) (*regexp.Regexp, error) {
+	if len(s) > maxRegex {
+		return nil, evalErr("regular expression longer than %d bytes", maxRegex)
+	}
+	re, err := regexp.Compile(s)
+	if err != nil {
+		return nil, evalErr("invalid regular expression")
+	}
+	return re, nil
 }

@@ -191,9 +191,6 @@ var untrippable = map[string]string{
 // examples and Synthea) that contain its element until the validator reports that key. It
 // asserts how many were tripped and lists the rest with the reason.
 func TestEveryInvariantTrips(t *testing.T) {
-	if testing.Short() {
-		t.Skip("searches mutations of the whole corpus")
-	}
 	v := mustValidator(t)
 	corpus := decodeCorpus(t)
 	// Resource types no corpus resource shows get a synthesised instance.
