@@ -258,6 +258,12 @@ func TestFHIRPathOnRepeatingElements(t *testing.T) {
 	if len(resp.Errors) == 0 || resp.Errors[0].Extensions["code"] != "BAD_USER_INPUT" {
 		t.Errorf("unsupported FHIRPath function: want BAD_USER_INPUT, got %+v", resp.Errors)
 	}
+	// Compiled against the element's type: a name HumanName does not have is an error (as
+	// "birth" for birthDate is), not a filter that silently matches nothing.
+	resp = e.post("", `{ Patient(id: "fp") { name(fhirpath: "postal.exists()") { family } } }`, nil)
+	if len(resp.Errors) == 0 || resp.Errors[0].Extensions["code"] != "BAD_USER_INPUT" {
+		t.Errorf("a path HumanName cannot have: want BAD_USER_INPUT, got %+v", resp.Errors)
+	}
 }
 
 // TestReverseReferenceAtInstanceLevel: the spec's reverse-reference form works at the

@@ -36,6 +36,7 @@ func ListArguments(ctx context.Context, next graphql.Resolver) (any, error) {
 	}
 	var offset, count = 0, -1
 	var filters []filter
+	elementType := fc.Field.Definition.Type.Name() // HumanName, PatientContact
 	for name, arg := range fc.Args {
 		switch name {
 		case "_offset":
@@ -54,11 +55,11 @@ func ListArguments(ctx context.Context, next graphql.Resolver) (any, error) {
 			}
 		case "fhirpath":
 			if s, ok := arg.(*string); ok && s != nil {
-				e, err := compileFHIRPath(*s)
+				e, err := compileFHIRPath(elementType, *s)
 				if err != nil {
 					return nil, err
 				}
-				filters = append(filters, filter{expr: e})
+				filters = append(filters, filter{expr: e, typ: elementType})
 			}
 		default:
 			if want, ok := scalarString(reflect.ValueOf(arg)); ok {
@@ -85,26 +86,34 @@ func ListArguments(ctx context.Context, next graphql.Resolver) (any, error) {
 	return out.Interface(), nil
 }
 
-// filter keeps the elements whose sub-field equals want, or for which expr is true.
+// filter keeps the elements whose sub-field equals want, or for which expr, evaluated on an
+// element of type typ, is true.
 type filter struct {
 	field, want string
 	expr        *fhirpath.Expr
+	typ         string
 }
 
 // CachedExpressions returns the number of compiled fhirpath expressions kept (one cache,
 // fhirpath's, serves the arguments and every other caller).
 func CachedExpressions() int { return fhirpath.CachedExpressions() }
 
-func compileFHIRPath(src string) (*fhirpath.Expr, error) {
-	e, err := fhirpath.Cached(src)
+// compileFHIRPath compiles the argument of a repeating element of type typ, typed against
+// the StructureDefinitions when fhirpath knows typ: a path the element cannot have is an error.
+func compileFHIRPath(typ, src string) (*fhirpath.Expr, error) {
+	compile := fhirpath.Cached
+	if _, known := fhirpath.PathType(typ); known {
+		compile = func(src string) (*fhirpath.Expr, error) { return fhirpath.CompileFor(typ, src) }
+	}
+	e, err := compile(src)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadArgument, err)
 	}
 	return e, nil
 }
 
-// evalOn evaluates expr with the element, as FHIR JSON, as its root.
-func evalOn(expr *fhirpath.Expr, el reflect.Value) bool {
+// evalOn evaluates expr with the element, as FHIR JSON of type typ, as its root.
+func evalOn(expr *fhirpath.Expr, el reflect.Value, typ string) bool {
 	b, err := json.Marshal(el.Interface())
 	if err != nil {
 		return false
@@ -115,7 +124,7 @@ func evalOn(expr *fhirpath.Expr, el reflect.Value) bool {
 	if dec.Decode(&m) != nil {
 		return false
 	}
-	vals, err := expr.Eval(m)
+	vals, err := expr.EvalOptions(m, &fhirpath.Options{Context: &fhirpath.Value{Data: m, Type: typ}})
 	return err == nil && search.Truthy(vals)
 }
 
@@ -134,7 +143,7 @@ func matches(el reflect.Value, filters []filter) bool {
 	}
 	for _, f := range filters {
 		if f.expr != nil {
-			if !evalOn(f.expr, el.Addr()) {
+			if !evalOn(f.expr, el.Addr(), f.typ) {
 				return false
 			}
 			continue
