@@ -1,50 +1,28 @@
 package nlp
 
 import (
-	"archive/tar"
-	"bufio"
-	"compress/gzip"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"io"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/fhirgate/fhirgate/internal/datasets"
 )
 
 // syntheaFiles reads the named NDJSON files of the project's Synthea sample.
 func syntheaFiles(t testing.TB, names ...string) map[string][]json.RawMessage {
 	t.Helper()
-	f, err := os.Open("../testdata/synthea-ndjson-10.tar.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string][]json.RawMessage{}
-	tr := tar.NewReader(z)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range names {
-			if h.Name != n+".000.ndjson" {
-				continue
-			}
-			sc := bufio.NewScanner(tr)
-			sc.Buffer(nil, 1<<24)
-			for sc.Scan() {
-				out[n] = append(out[n], json.RawMessage(strings.Clone(sc.Text())))
+	for _, n := range names {
+		data := datasets.ReadFile(t, datasets.Synthea, n+".000.ndjson")
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			if len(bytes.TrimSpace(line)) > 0 {
+				out[n] = append(out[n], json.RawMessage(line))
 			}
 		}
 	}
+	return out
 }
 
 type syntheaNote struct {
