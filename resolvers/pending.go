@@ -14,7 +14,9 @@ import (
 var errPending = fault.New(fault.Unsupported, "not supported yet")
 
 // SubscriptionRoot returns the subscription root resolver.
-func (r *Resolver) SubscriptionRoot() graph.SubscriptionRootResolver { return &subscriptionRootResolver{r} }
+func (r *Resolver) SubscriptionRoot() graph.SubscriptionRootResolver {
+	return &subscriptionRootResolver{r}
+}
 
 type subscriptionRootResolver struct{ Resolver *Resolver }
 
