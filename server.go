@@ -197,6 +197,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		switch args[1] {
 		case "token":
 			return token(args[1:], getenv, stdout, stderr)
+		case "datastore":
+			return datastoreCmd(ctx, args[1:], getenv, stdout, stderr)
 		case "version":
 			return version(stdout, debug.ReadBuildInfo)
 		}
@@ -240,6 +242,7 @@ func token(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	patient := fs.String("patient", "", "id of the Patient the token is bound to (required with --role patient)")
 	scope := fs.String("scope", "", `SMART scopes, space-separated, e.g. "patient/Observation.rs user/*.read"; none means the role decides`)
 	subject := fs.String("subject", "", "the token's subject (default: the role, or patient/<id>)")
+	datastores := fs.String("datastores", "", "datastores the token may be used with, comma-separated; none means any")
 	ttl := fs.Duration("ttl", 12*time.Hour, "how long the token is valid")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -252,6 +255,9 @@ func token(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 		return err
 	}
 	req := authz.TokenRequest{Subject: *subject, Roles: strings.Split(*role, ","), Patient: *patient, Scopes: strings.Fields(*scope), TTL: *ttl}
+	if *datastores != "" {
+		req.Datastores = strings.Split(*datastores, ",")
+	}
 	if req.Subject == "" {
 		req.Subject = *role
 		if *patient != "" {
@@ -397,6 +403,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 
 	apiCfg := cfg.api
 	apiCfg.Store = store
+	apiCfg.Catalog = client
 	apiCfg.Profiles = profiles
 	apiCfg.Ready = client.Ping
 	apiCfg.Logger = logger

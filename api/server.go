@@ -80,8 +80,18 @@ type Config struct {
 
 	// profiles finds profiles for validation: Profiles, then the store's. NewServer sets it.
 	profiles validate.ProfileSource
+	// Catalog, when set, serves every datastore of the deployment under /ds/{name}/ and
+	// lets admins create and delete them; Store is the default datastore's.
+	Catalog Catalog
+
 	// nlp analyses notes and writes their enrichment. NewServer sets it.
 	nlp *enrich.Enricher
+	// datastores administers the catalog's datastores. NewServer sets it.
+	datastores resolvers.Datastores
+	// limiters are the principals' rate limits, shared by every datastore's server.
+	limiters *limiters
+	// prefix is the path the datastore is served under: "" or /ds/{name}.
+	prefix string
 }
 
 // NLPConfig configures clinical NLP.
@@ -108,11 +118,26 @@ func DefaultConfig() Config {
 	}
 }
 
-// NewServer returns the HTTP handler with every route of fhirgate.
+// NewServer returns the HTTP handler with every route of fhirgate: the default datastore's
+// at the root, and, with a Catalog, each datastore's under /ds/{name}/.
 func NewServer(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	lim := newLimiters(cfg.Auth.Limits)
+	cfg.limiters = &lim
+	if cfg.Catalog == nil {
+		return newServer(cfg)
+	}
+	router := &datastoreRouter{catalog: cfg.Catalog, servers: map[string]http.Handler{}}
+	cfg.datastores = datastoreAdmin{catalog: cfg.Catalog, router: router}
+	router.cfg = cfg
+	router.def = newServer(cfg)
+	return router
+}
+
+// newServer returns the routes of one datastore, cfg.Store.
+func newServer(cfg Config) http.Handler {
 	if cfg.Store != nil {
 		cfg.profiles = validate.Sources{cfg.Profiles, &resolvers.StoredProfiles{Store: cfg.Store}}
 		installValidator(cfg)
@@ -145,7 +170,7 @@ func NewServer(cfg Config) http.Handler {
 	// A mux of its own, below /fhir/ in precedence: /fhir/x/$graphql would match both.
 	root := http.NewServeMux()
 	root.Handle("/{type}/{id}/$graphql", gzhttp.GzipHandler(instance))
-	root.Handle("/", graphiql.Handler("/$graphql"))
+	root.Handle("/", graphiql.Handler(cfg.prefix+"/$graphql"))
 	mux.Handle("/", root)
 	return mux
 }
@@ -174,6 +199,7 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 		FHIRVersion: "4.0.1",
 		Cursors:     cfg.Cursors,
 		NLP:         cfg.nlp,
+		Datastores:  cfg.datastores,
 	}
 	es := graph.NewExecutableSchema(graph.Config{Resolvers: res})
 	var g *guard.Guard
@@ -218,9 +244,8 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
 
 	inner := withRequestContext(cfg, srv)
-	lim := newLimiters(cfg.Auth.Limits)
 	guarded = func(h http.Handler) http.Handler {
-		return auditing(cfg.Audit, cfg.Metrics, authenticate(cfg, g, lim, bodyLimit(cfg.MaxBodyBytes, h))) // no body is read unauthenticated
+		return auditing(cfg.Audit, cfg.Metrics, authenticate(cfg, g, *cfg.limiters, bodyLimit(cfg.MaxBodyBytes, h))) // no body is read unauthenticated
 	}
 	return guarded(inner), guarded(&instanceHandler{gql: inner}), guarded
 }
