@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/authz/guard"
 	"github.com/fhirgate/fhirgate/enrich"
+	"github.com/fhirgate/fhirgate/export"
 	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/graphiql"
 	"github.com/fhirgate/fhirgate/introspect"
@@ -80,6 +83,10 @@ type Config struct {
 
 	// profiles finds profiles for validation: Profiles, then the store's. NewServer sets it.
 	profiles validate.ProfileSource
+	// ExportDir holds the files of bulk export jobs, a directory per datastore; empty is a
+	// directory under the system's temporary directory.
+	ExportDir string
+
 	// Catalog, when set, serves every datastore of the deployment under /ds/{name}/ and
 	// lets admins create and delete them; Store is the default datastore's.
 	Catalog Catalog
@@ -92,6 +99,9 @@ type Config struct {
 	limiters *limiters
 	// prefix is the path the datastore is served under: "" or /ds/{name}.
 	prefix string
+	// exportStore is Store as storage gives it, unmetered: bulk export streams whole types,
+	// beyond any one request's read limits. NewServer sets it.
+	exportStore export.Store
 }
 
 // NLPConfig configures clinical NLP.
@@ -138,6 +148,10 @@ func NewServer(cfg Config) http.Handler {
 
 // newServer returns the routes of one datastore, cfg.Store.
 func newServer(cfg Config) http.Handler {
+	cfg.exportStore, _ = cfg.Store.(export.Store)
+	if cfg.ExportDir == "" {
+		cfg.ExportDir = filepath.Join(os.TempDir(), "fhirgate-exports")
+	}
 	if cfg.Store != nil {
 		cfg.profiles = validate.Sources{cfg.Profiles, &resolvers.StoredProfiles{Store: cfg.Store}}
 		installValidator(cfg)
