@@ -111,12 +111,17 @@ type roleView struct {
 	anyHidden map[string]bool // names of hidden fields of any type
 
 	intro roleIntrospection // the role's view of the schema, for introspection
+
+	redactState // Redact's plans
 }
 
 // access is the authorisation state of one request.
 type access struct {
 	p *authz.Principal
 	v *roleView
+
+	everyOnce sync.Once
+	every     bool // the caller may read every resource type (everyType)
 }
 
 type accessKey struct{}
