@@ -20,6 +20,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/fhirgate/fhirgate/authz/guard"
+	"github.com/fhirgate/fhirgate/bundle"
 	"github.com/fhirgate/fhirgate/enrich"
 	"github.com/fhirgate/fhirgate/export"
 	"github.com/fhirgate/fhirgate/graph"
@@ -50,6 +51,11 @@ type Config struct {
 	PageSize int
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes int64
+	// MaxBundleBytes bounds the body of a Bundle posted to /fhir, instead of MaxBodyBytes:
+	// a transaction of thousands of entries is larger than any other request.
+	MaxBundleBytes int64
+	// MaxBundleEntries is the most entries a batch or transaction may hold.
+	MaxBundleEntries int
 	// Timeout bounds the handling of one request.
 	Timeout time.Duration
 	// Reads bound what one request may read from storage and how many storage calls it, and
@@ -93,6 +99,8 @@ type Config struct {
 
 	// nlp analyses notes and writes their enrichment. NewServer sets it.
 	nlp *enrich.Enricher
+	// bundles runs the batches and transactions of REST and GraphQL. NewServer sets it.
+	bundles *bundle.Processor
 	// datastores administers the catalog's datastores. NewServer sets it.
 	datastores resolvers.Datastores
 	// limiters are the principals' rate limits, shared by every datastore's server.
@@ -121,6 +129,9 @@ func DefaultConfig() Config {
 		ListLimit:    1000,
 		PageSize:     20,
 		MaxBodyBytes: 4 << 20,
+		// About 10,000 entries of Synthea's size.
+		MaxBundleBytes:   64 << 20,
+		MaxBundleEntries: bundle.DefaultMaxEntries,
 		Timeout:      30 * time.Second,
 		// Ten full lists; the bytes bound the memory of a request whose resources are large.
 		Reads:      resolvers.ReadLimits{MaxRows: 10_000, MaxBytes: 64 << 20, Concurrency: 2, SharedConcurrency: 64},
@@ -163,7 +174,12 @@ func newServer(cfg Config) http.Handler {
 			cfg.Store = autoEnrichStore{Store: cfg.Store, nlp: cfg.nlp, logger: cfg.Logger}
 		}
 	}
+	// Bundles read through the REST handler, which serves bundles: the reader learns it last.
+	reads := &restReader{}
+	cfg.bundles = newBundles(cfg, reads)
 	system, instance, guarded := newGraphQL(cfg)
+	rest := newREST(cfg)
+	reads.h = rest
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if cfg.Ready != nil {
@@ -180,7 +196,9 @@ func newServer(cfg Config) http.Handler {
 		cfg.Metrics.GaugeFunc(cacheEntries, cacheEntriesHelp, map[string]string{"cache": "fhirpath"}, func() float64 { return float64(rewrite.CachedExpressions()) })
 	}
 	mux.Handle("/$graphql", gzhttp.GzipHandler(system))
-	mux.Handle("/fhir/", gzhttp.GzipHandler(guarded(newREST(cfg))))
+	fhir := gzhttp.GzipHandler(guarded(rest))
+	mux.Handle("/fhir/", fhir)
+	mux.Handle("POST /fhir", fhir) // batches and transactions at the FHIR base
 	// A mux of its own, below /fhir/ in precedence: /fhir/x/$graphql would match both.
 	root := http.NewServeMux()
 	root.Handle("/{type}/{id}/$graphql", gzhttp.GzipHandler(instance))
@@ -214,6 +232,7 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 		Cursors:     cfg.Cursors,
 		NLP:         cfg.nlp,
 		Datastores:  cfg.datastores,
+		Bundles:     cfg.bundles,
 	}
 	es := graph.NewExecutableSchema(graph.Config{Resolvers: res})
 	var g *guard.Guard
@@ -259,9 +278,18 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 
 	inner := withRequestContext(cfg, srv)
 	guarded = func(h http.Handler) http.Handler {
-		return auditing(cfg.Audit, cfg.Metrics, authenticate(cfg, g, *cfg.limiters, bodyLimit(cfg.MaxBodyBytes, h))) // no body is read unauthenticated
+		return auditing(cfg.Audit, cfg.Metrics, authenticate(cfg, g, *cfg.limiters, bodyLimit(cfg.bodyLimit, h))) // no body is read unauthenticated
 	}
 	return guarded(inner), guarded(&instanceHandler{gql: inner}), guarded
+}
+
+// bodyLimit is the most bytes r's body may hold: a bundle's own limit for a Bundle posted to
+// the FHIR base.
+func (cfg Config) bodyLimit(r *http.Request) int64 {
+	if isBundlePost(r) && cfg.MaxBundleBytes > 0 {
+		return cfg.MaxBundleBytes
+	}
+	return cfg.MaxBodyBytes
 }
 
 // withRequestContext gives each request its own loaders, read limits, a deadline and a log

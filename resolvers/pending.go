@@ -25,11 +25,6 @@ func (r *subscriptionRootResolver) Changed(context.Context, graph.ResourceType, 
 	return nil, errPending
 }
 
-// Transaction is a placeholder (issue 12).
-func (r *mutationResolver) Transaction(context.Context, model.RawResource) (*model.Bundle, error) {
-	return nil, errPending
-}
-
 // Aggregate is a placeholder (issue 13).
 func (r *queryResolver) Aggregate(context.Context, graph.ResourceType, *search.Value, []*graph.AggregateKey, []*graph.AggregateMeasure) (*graph.Aggregate, error) {
 	return nil, errPending

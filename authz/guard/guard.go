@@ -91,6 +91,10 @@ var rootActions = func() map[fieldKey]typeAction {
 	return m
 }()
 
+// openRoots are the root fields every authenticated caller may use, because what they do is
+// checked part by part: each entry of a transaction for its own interaction and type.
+var openRoots = map[fieldKey]bool{{"Mutation", "transaction"}: true}
+
 // decision is what a role set may do with one field. resource names the resource type whose
 // SMART scopes must also allow reading it; scopes differ per principal.
 type decision struct {
@@ -208,6 +212,9 @@ func (v *roleView) decide(obj, field string) decision {
 	}
 	if ta, ok := rootActions[fieldKey{obj, field}]; ok {
 		return decision{ok: v.allows(ta.typ, ta.act)}
+	}
+	if openRoots[fieldKey{obj, field}] {
+		return decision{ok: true}
 	}
 	// A primitive's extensions (_birthDate) are governed with the primitive (birthDate).
 	name := strings.TrimPrefix(field, "_")
@@ -366,6 +373,12 @@ func (a *access) referenced(ctx context.Context, fc *graphql.FieldContext, next 
 // CheckSearch implements resolvers.Guard: searching by a parameter reads the fields behind
 // it, so each one must be readable, and each type searched must be searchable.
 func (g *Guard) CheckSearch(ctx context.Context, q *search.Query) error {
+	return CheckSearch(ctx, q)
+}
+
+// CheckSearch is [Guard.CheckSearch] for the caller in ctx, whichever guard authenticated
+// it; a context without a caller, as when authentication is off, is not checked.
+func CheckSearch(ctx context.Context, q *search.Query) error {
 	a := accessFrom(ctx)
 	if a == nil {
 		return nil
