@@ -188,7 +188,9 @@ func TestGraphQLTransaction(t *testing.T) {
 	var data struct {
 		Transaction struct {
 			Type  string
-			Entry []struct{ Response struct{ Status, Location string } }
+			Entry []struct {
+				Response struct{ Status, Location string }
+			}
 		}
 	}
 	json.Unmarshal(ok.Data["transaction"], &data.Transaction)

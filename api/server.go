@@ -132,7 +132,7 @@ func DefaultConfig() Config {
 		// About 10,000 entries of Synthea's size.
 		MaxBundleBytes:   64 << 20,
 		MaxBundleEntries: bundle.DefaultMaxEntries,
-		Timeout:      30 * time.Second,
+		Timeout:          30 * time.Second,
 		// Ten full lists; the bytes bound the memory of a request whose resources are large.
 		Reads:      resolvers.ReadLimits{MaxRows: 10_000, MaxBytes: 64 << 20, Concurrency: 2, SharedConcurrency: 64},
 		Validation: validate.Strict,
