@@ -155,3 +155,31 @@ func TestApplyAllToleratesApplied(t *testing.T) {
 		t.Errorf("after a second apply: %+v", got)
 	}
 }
+
+func TestCheckpoints(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	type progress struct {
+		Offset int64
+		Types  map[string]int
+	}
+	var got progress
+	if found, err := s.LoadCheckpoint(ctx, "imports", "k1", &got); found || err != nil {
+		t.Fatalf("before any save: %v, %v", found, err)
+	}
+	for _, want := range []progress{{10, map[string]int{"Patient": 1}}, {20, map[string]int{"Patient": 2}}} {
+		if err := s.SaveCheckpoint(ctx, "imports", "k1", want); err != nil {
+			t.Fatal(err)
+		}
+		found, err := s.LoadCheckpoint(ctx, "imports", "k1", &got)
+		if !found || err != nil || got.Offset != want.Offset || got.Types["Patient"] != want.Types["Patient"] {
+			t.Errorf("load after save %+v: %+v, %v, %v", want, got, found, err)
+		}
+	}
+	if found, _ := s.LoadCheckpoint(ctx, "imports", "k2", &got); found {
+		t.Error("another key found")
+	}
+	for _, bad := range []string{"", "Imports", "_x", "a-b"} {
+		wantErr(t, "kind "+bad, s.SaveCheckpoint(ctx, bad, "k", 1), ErrInvalid)
+	}
+}

@@ -82,6 +82,8 @@ type Store struct {
 
 	typesMu sync.Mutex
 	types   map[string]*typeColls
+	// checkpointColls holds the names of the checkpoint collections created so far.
+	checkpointColls sync.Map
 
 	locks keyLocks
 
