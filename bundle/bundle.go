@@ -121,6 +121,10 @@ type Processor struct {
 	SkipUnchanged bool
 	// NewID returns a fresh resource id; nil uses 128 random bits in hex.
 	NewID func() string
+	// Observe, when set, learns of each write entry of a committed transaction or batch:
+	// the resource type, and whether the entry wrote a new version (false: it left the
+	// resource as it was, as a conditional create that matched or an unchanged resource).
+	Observe func(typ string, wrote bool)
 }
 
 // Return is what a client asked write entries to return (Prefer: return=...).

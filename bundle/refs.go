@@ -22,15 +22,7 @@ func (t *txn) resolveRefs(ctx context.Context, res *fhirjson.Resource) error {
 	return res.Rewrite(refKeys, func(key, v string) (string, error) {
 		switch key {
 		case "reference":
-			if ref, ok := t.refs[v]; ok {
-				return ref, nil
-			}
-			if strings.HasPrefix(v, "urn:uuid:") || strings.HasPrefix(v, "urn:oid:") {
-				return "", fmt.Errorf("%w: reference %s names no entry of the bundle", ErrInvalid, clip(v))
-			}
-			if typ, _, ok := strings.Cut(v, "?"); ok && model.IsResourceType(typ) {
-				return t.conditional(ctx, v, typ)
-			}
+			return t.reference(ctx, v)
 		case "url":
 			if ref, ok := t.refs[v]; ok {
 				return ref, nil
@@ -44,6 +36,21 @@ func (t *txn) resolveRefs(ctx context.Context, res *fhirjson.Resource) error {
 		}
 		return v, nil
 	})
+}
+
+// reference returns what reference v becomes: the identity of the bundle entry it names,
+// the one resource a conditional reference matches, or v itself.
+func (t *txn) reference(ctx context.Context, v string) (string, error) {
+	if ref, ok := t.refs[v]; ok {
+		return ref, nil
+	}
+	if strings.HasPrefix(v, "urn:uuid:") || strings.HasPrefix(v, "urn:oid:") {
+		return "", fmt.Errorf("%w: reference %s names no entry of the bundle", ErrInvalid, clip(v))
+	}
+	if typ, _, ok := strings.Cut(v, "?"); ok && model.IsResourceType(typ) {
+		return t.conditional(ctx, v, typ)
+	}
+	return v, nil
 }
 
 // conditional resolves the conditional reference ref, a search over typ, to the one

@@ -409,6 +409,11 @@ func (t *txn) commit(ctx context.Context, entries []*entry) (map[*entry]*storage
 		}
 		return nil, fmt.Errorf("bundle: commit: %w", err)
 	}
+	if t.p.Observe != nil {
+		for _, e := range entries {
+			t.p.Observe(e.typ, e.write != nil)
+		}
+	}
 	out := make(map[*entry]*storage.Record, len(entries))
 	for i, e := range by {
 		out[e] = recs[i]

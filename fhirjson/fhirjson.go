@@ -78,6 +78,10 @@ func (r *Resource) Type() string { s, _ := str(r.get("resourceType")); return s 
 // ID returns the resource's id, or "" when it has none (or one that is not a string).
 func (r *Resource) ID() string { s, _ := str(r.get("id")); return s }
 
+// String returns the top-level member key when it is a string, such as a Bundle's type;
+// "" otherwise.
+func (r *Resource) String(key string) string { s, _ := str(r.get(key)); return s }
+
 // SetID sets the resource's id, placing it after resourceType when it had none.
 func (r *Resource) SetID(id string) { r.set("id", quote(id), "resourceType") }
 
