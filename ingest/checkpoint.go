@@ -67,13 +67,13 @@ func (im *Importer) loadCheckpoint(ctx context.Context, f *file) (*checkpoint, e
 
 // tracker orders a file's chunks in flight and saves the checkpoint as they commit.
 type tracker struct {
-	mu         sync.Mutex
-	cp         *checkpoint
-	regCh      map[int]chan struct{} // closed when chunk seq has claimed its resources
-	doneCh     map[int]chan struct{} // closed when chunk seq has committed
-	ends       map[int]position      // ends of committed chunks past the watermark
-	next       int                   // the first chunk not yet committed
-	claims     map[string]int        // resource -> the last chunk in flight that writes it
+	mu     sync.Mutex
+	cp     *checkpoint
+	regCh  map[int]chan struct{} // closed when chunk seq has claimed its resources
+	doneCh map[int]chan struct{} // closed when chunk seq has committed
+	ends   map[int]position      // ends of committed chunks past the watermark
+	next   int                   // the first chunk not yet committed
+	claims map[string]int        // resource -> the last chunk in flight that writes it
 }
 
 func newTracker(cp *checkpoint) *tracker {
@@ -196,4 +196,3 @@ func outcome(err error) []byte {
 		map[string]any{"severity": "error", "code": code, "diagnostics": err.Error()}}})
 	return b
 }
-
