@@ -9,6 +9,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/fhirjson"
+	"github.com/fhirgate/fhirgate/model"
 )
 
 // refCacheSize bounds the conditional references a Refs remembers.
@@ -31,14 +32,14 @@ func NewRefs(p *Processor) *Refs {
 	return &Refs{p: p, cache: c}
 }
 
-// Resolve rewrites res's conditional references into the resources they match. A reference
-// to a bundle entry (urn:uuid:, urn:oid:) cannot be resolved outside a bundle and is an
-// error, as is a conditional reference that matches no resource or more than one.
+// Resolve rewrites res's conditional references into the resources they match; one that
+// matches no resource or more than one is an error. Other references are left as they are.
 func (r *Refs) Resolve(ctx context.Context, res *fhirjson.Resource) error {
 	t := &txn{p: r.p, refs: map[string]string{}, conds: map[string]condResult{}}
 	return res.Rewrite(map[string]bool{"reference": true}, func(_, v string) (string, error) {
-		if !strings.Contains(v, "?") {
-			return t.reference(ctx, v)
+		typ, _, ok := strings.Cut(v, "?")
+		if !ok || !model.IsResourceType(typ) {
+			return v, nil
 		}
 		if c, ok := r.cache.Get(v); ok {
 			return c.ref, c.err

@@ -202,8 +202,11 @@ func (im *Importer) parseLine(ctx context.Context, l rawLine) (*item, error) {
 	case !model.ValidID(id):
 		return nil, fmt.Errorf("%w: id %q is not a valid FHIR id", fhirjson.ErrInvalid, clip(id))
 	}
-	if err := im.refs.Resolve(ctx, res); err != nil {
-		return nil, err
+	// A Bundle stored as a resource is a document: its references are its own.
+	if typ != "Bundle" {
+		if err := im.refs.Resolve(ctx, res); err != nil {
+			return nil, err
+		}
 	}
 	return &item{line: l.no, res: res, typ: typ, id: id}, nil
 }
