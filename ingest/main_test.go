@@ -254,4 +254,3 @@ func feedHead(t testing.TB, s *storage.Store) int64 {
 		head = ch[len(ch)-1].Seq
 	}
 }
-
