@@ -38,6 +38,7 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	errorsFile := fs.String("errors", "", "write each line or entry not imported, with its OperationOutcome, to this NDJSON file")
 	batch := fs.Int("batch", ingest.DefaultBatchResources, "resources per commit")
 	progress := fs.String("progress", "auto", "auto (a bar on a terminal, lines otherwise), bar, lines or off")
+	every := fs.Duration("progress-interval", 5*time.Second, "how often a progress line is printed when there is no bar")
 	paths, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return err
@@ -81,9 +82,9 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	switch *progress {
 	case "auto":
 		f, ok := stderr.(*os.File)
-		p = ingest.ShowProgress(im, stderr, ok && term.IsTerminal(int(f.Fd())), 5*time.Second)
+		p = ingest.ShowProgress(im, stderr, ok && term.IsTerminal(int(f.Fd())), *every)
 	case "bar", "lines":
-		p = ingest.ShowProgress(im, stderr, *progress == "bar", 5*time.Second)
+		p = ingest.ShowProgress(im, stderr, *progress == "bar", *every)
 	case "off":
 	default:
 		return fmt.Errorf("import: --progress: want auto, bar, lines or off, not %q", *progress)
