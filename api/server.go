@@ -25,6 +25,7 @@ import (
 	"github.com/fhirgate/fhirgate/export"
 	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/graphiql"
+	"github.com/fhirgate/fhirgate/ingest"
 	"github.com/fhirgate/fhirgate/introspect"
 	"github.com/fhirgate/fhirgate/metrics"
 	"github.com/fhirgate/fhirgate/operation"
@@ -89,6 +90,8 @@ type Config struct {
 
 	// profiles finds profiles for validation: Profiles, then the store's. NewServer sets it.
 	profiles validate.ProfileSource
+	// ImportDir is the only directory $import reads files from; empty: no $import.
+	ImportDir string
 	// ExportDir holds the files of bulk export jobs, a directory per datastore; empty is a
 	// directory under the system's temporary directory.
 	ExportDir string
@@ -110,6 +113,8 @@ type Config struct {
 	// exportStore is Store as storage gives it, unmetered: bulk export streams whole types,
 	// beyond any one request's read limits. NewServer sets it.
 	exportStore export.Store
+	// importStore is Store as storage gives it, unmetered: $import writes whole files.
+	importStore ingest.Store
 }
 
 // NLPConfig configures clinical NLP.
@@ -160,6 +165,7 @@ func NewServer(cfg Config) http.Handler {
 // newServer returns the routes of one datastore, cfg.Store.
 func newServer(cfg Config) http.Handler {
 	cfg.exportStore, _ = cfg.Store.(export.Store)
+	cfg.importStore, _ = cfg.Store.(ingest.Store)
 	if cfg.ExportDir == "" {
 		cfg.ExportDir = filepath.Join(os.TempDir(), "fhirgate-exports")
 	}

@@ -80,6 +80,9 @@ type Importer struct {
 	// Restart imports files again even when a checkpoint says they were imported whole
 	// (their unchanged resources are still left alone).
 	Restart bool
+	// Root, when set, is the only directory the import reads: a file whose path, symbolic
+	// links followed, leads outside it is refused ($import sets it).
+	Root string
 	// OnError receives each line or entry that could not be imported; the import goes on.
 	// It may be called from several goroutines at once.
 	OnError func(LineError)
@@ -208,6 +211,13 @@ func (im *Importer) Import(ctx context.Context, paths []string) error {
 	files, err := expand(paths)
 	if err != nil {
 		return err
+	}
+	if im.Root != "" {
+		for _, f := range files {
+			if err := inRoot(im.Root, f.path); err != nil {
+				return err
+			}
+		}
 	}
 	im.live.mu.Lock()
 	if im.live.started.IsZero() {
