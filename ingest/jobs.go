@@ -216,4 +216,3 @@ var (
 	errInvalid     = fault.New(fault.Invalid, "invalid import")
 	errUnsupported = fault.New(fault.Unsupported, "not supported")
 )
-
