@@ -23,6 +23,7 @@ import (
 	"github.com/fhirgate/fhirgate/graphiql"
 	"github.com/fhirgate/fhirgate/introspect"
 	"github.com/fhirgate/fhirgate/metrics"
+	"github.com/fhirgate/fhirgate/notify"
 	"github.com/fhirgate/fhirgate/operation"
 	"github.com/fhirgate/fhirgate/resolvers"
 	"github.com/fhirgate/fhirgate/rewrite"
@@ -78,10 +79,16 @@ type Config struct {
 	// NLP configures clinical NLP (analyzeText, DocumentReferenceAnalyze, --nlp-auto).
 	NLP NLPConfig
 
+	// Subscriptions configures GraphQL subscriptions and the FHIR websocket channel.
+	Subscriptions SubscriptionConfig
+
 	// profiles finds profiles for validation: Profiles, then the store's. NewServer sets it.
 	profiles validate.ProfileSource
 	// nlp analyses notes and writes their enrichment. NewServer sets it.
 	nlp *enrich.Enricher
+	// streams are the open websocket connections and event streams, closed on shutdown.
+	// NewServer sets it.
+	streams *streams
 }
 
 // NLPConfig configures clinical NLP.
@@ -113,6 +120,10 @@ func NewServer(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.streams = newStreams(cfg.Subscriptions.Stopping)
+	if src, ok := cfg.Store.(notify.Source); ok && cfg.Subscriptions.Changes == nil {
+		cfg.Subscriptions.Changes = notify.NewHub(src, notify.Options{Logger: cfg.Logger})
+	}
 	if cfg.Store != nil {
 		cfg.profiles = validate.Sources{cfg.Profiles, &resolvers.StoredProfiles{Store: cfg.Store}}
 		installValidator(cfg)
@@ -140,7 +151,14 @@ func NewServer(cfg Config) http.Handler {
 		mux.Handle("GET /metrics", cfg.Metrics.Handler())
 		cfg.Metrics.GaugeFunc(cacheEntries, cacheEntriesHelp, map[string]string{"cache": "fhirpath"}, func() float64 { return float64(rewrite.CachedExpressions()) })
 	}
-	mux.Handle("/$graphql", gzhttp.GzipHandler(system))
+	compressed := gzhttp.GzipHandler(system)
+	mux.Handle("/$graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if streaming(r) { // a websocket or an event stream: nothing to compress whole
+			system.ServeHTTP(w, r)
+			return
+		}
+		compressed.ServeHTTP(w, r)
+	}))
 	mux.Handle("/fhir/", gzhttp.GzipHandler(guarded(newREST(cfg))))
 	// A mux of its own, below /fhir/ in precedence: /fhir/x/$graphql would match both.
 	root := http.NewServeMux()
@@ -175,6 +193,9 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 		Cursors:     cfg.Cursors,
 		NLP:         cfg.nlp,
 	}
+	if cfg.Subscriptions.Changes != nil {
+		res.Changes = cfg.Subscriptions.Changes
+	}
 	es := graph.NewExecutableSchema(graph.Config{Resolvers: res})
 	var g *guard.Guard
 	if !cfg.Auth.Off && cfg.Auth.Policy != nil {
@@ -187,7 +208,12 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 			go g.WarmIntrospection()
 		}
 	}
+	lim := newLimiters(cfg.Auth.Limits)
+	subs := newSubscriptions(cfg, g, lim)
 	srv := handler.New(es)
+	// Streams first: an upgrade is a GET, an event stream a POST.
+	srv.AddTransport(subs.websocket())
+	srv.AddTransport(subs.sse())
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -210,6 +236,7 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 	} else {
 		srv.AroundOperations(introspect.Answers(introspect.Whole(es.Schema())))
 	}
+	srv.AroundOperations(subs.around)
 	srv.AroundResponses(observeResponse)
 	if cfg.Validation != validate.Off {
 		srv.AroundOperations(reportValidation)
@@ -218,23 +245,35 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
 
 	inner := withRequestContext(cfg, srv)
-	lim := newLimiters(cfg.Auth.Limits)
-	guarded = func(h http.Handler) http.Handler {
-		return auditing(cfg.Audit, cfg.Metrics, authenticate(cfg, g, lim, bodyLimit(cfg.MaxBodyBytes, h))) // no body is read unauthenticated
+	guard := func(upgrades bool) func(http.Handler) http.Handler {
+		return func(h http.Handler) http.Handler {
+			return auditing(cfg.Audit, cfg.Metrics, authenticate(cfg, g, lim, upgrades, bodyLimit(cfg.MaxBodyBytes, h))) // no body is read unauthenticated
+		}
 	}
-	return guarded(inner), guarded(&instanceHandler{gql: inner}), guarded
+	guarded = guard(false)
+	return guard(true)(inner), guarded(&instanceHandler{gql: inner}), guarded
 }
 
 // withRequestContext gives each request its own loaders, read limits, a deadline and a log
 // of the panics it recovers from. The context ends when the client goes away, and every
-// storage call is made with it.
+// storage call is made with it. A subscription's connection or event stream has no deadline
+// (each of its events gets loaders and read limits of its own, see subscriptions.around), and
+// ends when the server shuts down.
 func withRequestContext(cfg Config, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := resolvers.WithReadLimits(resolvers.WithLoaders(r.Context(), cfg.Store), cfg.Reads)
 		if cfg.profiles != nil {
 			ctx = operation.WithProfiles(ctx, cfg.profiles)
 		}
-		if cfg.Timeout > 0 {
+		switch {
+		case isWebsocket(r):
+			ctx = withAddress(withConnHolder(ctx), r)
+		case isEventStream(r):
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(withAddress(ctx, r))
+			defer cancel()
+			defer cfg.streams.track(cancel)()
+		case cfg.Timeout > 0:
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
 			defer cancel()
