@@ -18,6 +18,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/authz"
 	"github.com/fhirgate/fhirgate/fault"
+	"github.com/fhirgate/fhirgate/fhirpath"
 	"github.com/fhirgate/fhirgate/introspect"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/operation"
@@ -296,6 +297,38 @@ func CheckWholeRead(ctx context.Context, typ string) error {
 		return forbidden("not permitted to read %s whole", typ)
 	}
 	return nil
+}
+
+// CheckFHIRPathIn returns a Forbidden error when e, evaluated on a value of type focus inside
+// a resource of type resource, reads a field the caller in ctx may not read; returned says
+// that its results reach the caller as they are (a view's column), so everything below them
+// is read too. Otherwise it returns the types of the values e yields ("" where only
+// evaluation can tell), for checking the expressions evaluated on them in turn. An expression
+// that does not type against the schema is an Invalid error. A context without a caller is
+// not checked, and the result is then nil.
+func CheckFHIRPathIn(ctx context.Context, resource, focus string, e *fhirpath.Expr, returned bool) ([]string, error) {
+	a := accessFrom(ctx)
+	if a == nil {
+		return nil, nil
+	}
+	analyse := e.ReadsIn
+	if returned {
+		analyse = e.ReadsReturned
+	}
+	rs, results, err := analyse(resource, focus, a.v.g.types)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadArgument, err)
+	}
+	r := &reads{}
+	r.add(rs)
+	if !a.allowsReads(r) {
+		return nil, forbidden("the expression reads fields that are not permitted")
+	}
+	types := make([]string, len(results))
+	for i, res := range results {
+		types[i] = res.Type
+	}
+	return types, nil
 }
 
 // allowsType reports whether the request may do act on resources of typ.
