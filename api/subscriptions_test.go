@@ -265,7 +265,10 @@ func TestWebsocketProtocolViolations(t *testing.T) {
 			w.subscribe("same", changedQuery, map[string]any{"type": "Observation"})
 			w.subscribe("same", changedQuery, map[string]any{"type": "Patient"})
 		}, 4409},
-		{"subscribe without id", func(w *wsClient) { w.init(nil); w.sendRaw(`{"type":"subscribe","payload":{"query":"subscription{changed(type:Patient){id}}"}}`) }, 4400},
+		{"subscribe without id", func(w *wsClient) {
+			w.init(nil)
+			w.sendRaw(`{"type":"subscribe","payload":{"query":"subscription{changed(type:Patient){id}}"}}`)
+		}, 4400},
 		{"no connection_init", func(w *wsClient) {}, 4408},
 	}
 	for _, c := range cases {
