@@ -19,8 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/fhirgate/fhirgate/authz"
 	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/model"
@@ -38,7 +36,7 @@ var (
 
 // Store is what an export reads.
 type Store interface {
-	Each(ctx context.Context, typ string, filter bson.D, since time.Time, each func(*storage.Record) error) error
+	Each(ctx context.Context, typ string, filter search.Filter, since time.Time, each func(*storage.Record) error) error
 	Read(ctx context.Context, typ, id string) (*storage.Record, error)
 	Types(ctx context.Context) ([]string, error)
 	search.Store
@@ -154,7 +152,7 @@ func (m *Manager) now() time.Time {
 // Plan is what an export reads: its types, in order, and the filter of each.
 type Plan struct {
 	Types   []string
-	filters map[string]bson.D
+	filters map[string]search.Filter
 	since   time.Time
 }
 
@@ -234,7 +232,7 @@ func NewPlan(ctx context.Context, store Store, req Request, allowed func(ctx con
 		}
 	}
 
-	filters := map[string]bson.D{}
+	filters := map[string]search.Filter{}
 	var members []string
 	if req.Level == Group {
 		var err error
@@ -243,7 +241,7 @@ func NewPlan(ctx context.Context, store Store, req Request, allowed func(ctx con
 		}
 	}
 	for _, t := range types {
-		var f bson.D
+		var f search.Filter
 		switch req.Level {
 		case Patient:
 			f, _ = comp.FilterAny(t)
@@ -258,7 +256,7 @@ func NewPlan(ctx context.Context, store Store, req Request, allowed func(ctx con
 		filters[t] = f
 	}
 
-	byType := map[string][]bson.D{}
+	byType := map[string][]search.Filter{}
 	for _, tf := range req.TypeFilters {
 		typ, q, err := search.ParseCriteria(tf)
 		if err != nil {
@@ -277,11 +275,7 @@ func NewPlan(ctx context.Context, store Store, req Request, allowed func(ctx con
 		if _, ok := filters[typ]; !ok {
 			continue // a filter of a type not exported filters nothing
 		}
-		or := bson.A{}
-		for _, f := range fs {
-			or = append(or, f)
-		}
-		filters[typ] = search.And(filters[typ], bson.D{{Key: "$or", Value: or}})
+		filters[typ] = search.And(filters[typ], search.Or(fs...))
 	}
 	return &Plan{Types: types, filters: filters, since: req.Since}, nil
 }
