@@ -63,11 +63,12 @@ func requestParameters(r *http.Request) (*operation.Parameters, error) {
 	return ps, nil
 }
 
-// newREST returns the handler of /fhir: the operations of restRoutes, and a FHIR
-// OperationOutcome for any other path.
+// newREST returns the handler of /fhir: the FHIR REST interactions (restInteractions), the
+// operations of restRoutes, and a FHIR OperationOutcome for any other path.
 func newREST(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	restRoutes(cfg, mux)
+	(&restAPI{cfg: cfg}).routes(mux)
 	mux.HandleFunc("/fhir/", func(w http.ResponseWriter, r *http.Request) {
 		writeFHIROutcome(w, http.StatusNotFound, "not-supported", "This server has no FHIR interaction at "+r.URL.Path+".")
 	})

@@ -82,6 +82,8 @@ type Config struct {
 	profiles validate.ProfileSource
 	// nlp analyses notes and writes their enrichment. NewServer sets it.
 	nlp *enrich.Enricher
+	// feed is Store's change feed, which type and system history read. NewServer sets it.
+	feed changeFeed
 }
 
 // NLPConfig configures clinical NLP.
@@ -114,6 +116,7 @@ func NewServer(cfg Config) http.Handler {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Store != nil {
+		cfg.feed, _ = cfg.Store.(changeFeed)
 		cfg.profiles = validate.Sources{cfg.Profiles, &resolvers.StoredProfiles{Store: cfg.Store}}
 		installValidator(cfg)
 		cfg.Store = resolvers.NewMeteredStore(cfg.Store, cfg.Reads)
@@ -142,6 +145,10 @@ func NewServer(cfg Config) http.Handler {
 	}
 	mux.Handle("/$graphql", gzhttp.GzipHandler(system))
 	mux.Handle("/fhir/", gzhttp.GzipHandler(guarded(newREST(cfg))))
+	// Public: clients read them before they authenticate.
+	rest := &restAPI{cfg: cfg}
+	mux.Handle("GET /fhir/metadata", gzhttp.GzipHandler(http.HandlerFunc(rest.metadata)))
+	mux.HandleFunc("GET /fhir/.well-known/smart-configuration", rest.smartConfiguration)
 	// A mux of its own, below /fhir/ in precedence: /fhir/x/$graphql would match both.
 	root := http.NewServeMux()
 	root.Handle("/{type}/{id}/$graphql", gzhttp.GzipHandler(instance))
