@@ -146,3 +146,15 @@ func (s storeResolver) Resolve(ref string) (map[string]any, bool) {
 	}
 	return m, true
 }
+
+// fhirWriter marks the answers of the FHIR REST API: refusals made before it is reached
+// (authentication, rate and body limits) are bare OperationOutcomes there, as FHIR clients
+// expect, rather than GraphQL error responses.
+type fhirWriter struct{ http.ResponseWriter }
+
+// fhirAnswers has next's refusals answer in FHIR (see fhirWriter).
+func fhirAnswers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(fhirWriter{w}, r)
+	})
+}

@@ -206,7 +206,11 @@ func patchOp(res map[string]any, parts []operation.Parameter) error {
 		if err != nil {
 			return err
 		}
-		m, err := onePatchTarget(res, path)
+		vals, err := evalPatchPath(res, path)
+		if err != nil {
+			return err
+		}
+		m, err := oneObject(vals, path)
 		if err != nil {
 			return err
 		}
@@ -214,6 +218,9 @@ func patchOp(res map[string]any, parts []operation.Parameter) error {
 		case []any:
 			m[name] = append(cur, v)
 		case nil:
+			if _, isList := v.([]any); !isList && repeats(vals[0].Type, name) {
+				v = []any{v}
+			}
 			m[name] = v
 		default:
 			return bad("add: %s already has %s; use replace.", clipText(path), clipText(name))
@@ -312,6 +319,10 @@ func onePatchTarget(res map[string]any, path string) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return oneObject(vals, path)
+}
+
+func oneObject(vals []fhirpath.Value, path string) (map[string]any, error) {
 	if len(vals) != 1 {
 		return nil, newRESTErr(http.StatusUnprocessableEntity, "processing", "FHIRPath Patch: %s selects %d elements, not one.", clipText(path), len(vals))
 	}
@@ -320,6 +331,21 @@ func onePatchTarget(res map[string]any, path string) (map[string]any, error) {
 		return nil, newRESTErr(http.StatusUnprocessableEntity, "processing", "FHIRPath Patch: %s is not an element with children.", clipText(path))
 	}
 	return m, nil
+}
+
+// repeats reports whether element name of the FHIR type typ repeats (max *), from the
+// specification's definitions; false when typ is not known there.
+func repeats(typ, name string) bool {
+	def := validate.Base().Types[typ]
+	if def == nil {
+		return false
+	}
+	for _, e := range def.Elements {
+		if e.Path == typ+"."+name {
+			return e.Max == "*"
+		}
+	}
+	return false
 }
 
 // lastStep matches the last step of a path that names an element: name or name[index].

@@ -144,7 +144,7 @@ func NewServer(cfg Config) http.Handler {
 		cfg.Metrics.GaugeFunc(cacheEntries, cacheEntriesHelp, map[string]string{"cache": "fhirpath"}, func() float64 { return float64(rewrite.CachedExpressions()) })
 	}
 	mux.Handle("/$graphql", gzhttp.GzipHandler(system))
-	mux.Handle("/fhir/", gzhttp.GzipHandler(guarded(newREST(cfg))))
+	mux.Handle("/fhir/", gzhttp.GzipHandler(fhirAnswers(guarded(newREST(cfg)))))
 	// Public: clients read them before they authenticate.
 	rest := &restAPI{cfg: cfg}
 	mux.Handle("GET /fhir/metadata", gzhttp.GzipHandler(http.HandlerFunc(rest.metadata)))
