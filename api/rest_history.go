@@ -238,7 +238,7 @@ func (a *restAPI) walkFeed(c *restCall, feed changeFeed, pos feedPos, o historyO
 				if n == o.count {
 					return &feedPos{ch.Seq, j + 1}, nil
 				}
-				rec, ok, err := a.historyVersion(c.ctx, e)
+				rec, ok, err := a.historyVersion(c.ctx, e, ch.Time)
 				if err != nil {
 					return nil, err
 				}
@@ -260,17 +260,17 @@ func (a *restAPI) walkFeed(c *restCall, feed changeFeed, pos feedPos, o historyO
 // historyVersion reads one version of the feed as the caller may: a version outside the
 // caller's compartment is passed over; so is a deletion, unless the caller could read the
 // version it deleted.
-func (a *restAPI) historyVersion(ctx context.Context, e storage.ChangeEntry) (*storage.Record, bool, error) {
+func (a *restAPI) historyVersion(ctx context.Context, e storage.ChangeEntry, at time.Time) (*storage.Record, bool, error) {
 	rec, err := a.cfg.Store.ReadVersion(ctx, e.Type, e.ID, e.VersionID)
 	switch {
-	case errors.Is(err, fault.Deleted) && rec != nil:
+	case errors.Is(err, fault.Deleted):
 		if e.VersionID < 2 {
 			return nil, false, nil
 		}
 		if _, perr := a.cfg.Store.ReadVersion(ctx, e.Type, e.ID, e.VersionID-1); perr != nil {
 			return nil, false, nil
 		}
-		return rec, true, nil
+		return &storage.Record{Type: e.Type, ID: e.ID, VersionID: e.VersionID, LastUpdated: at, Deleted: true, Seq: 0}, true, nil
 	case errors.Is(err, fault.NotFound):
 		return nil, false, nil
 	case err != nil:
