@@ -205,21 +205,9 @@ func (c *restCall) writeRaw(status int, body []byte) {
 	c.w.Write(body)
 }
 
-// base returns the absolute URL of the FHIR base the request came through, such as
-// http://host/fhir or http://host/ds/x/fhir.
-func (c *restCall) base() string {
-	scheme := "http"
-	if c.r.TLS != nil {
-		scheme = "https"
-	}
-	p := c.r.URL.Path
-	if i := strings.Index(p, "/fhir/"); i >= 0 {
-		p = p[:i+len("/fhir")]
-	} else {
-		p = "/fhir"
-	}
-	return scheme + "://" + c.r.Host + p
-}
+// base returns the absolute URL of the FHIR base the request came through, with the
+// datastore's prefix: http://host/fhir or http://host/ds/x/fhir.
+func (c *restCall) base() string { return baseURL(c.r, c.api.cfg) + "/fhir" }
 
 // versionHeaders sets ETag and Last-Modified of a stored version.
 func (c *restCall) versionHeaders(rec *storage.Record) {

@@ -19,7 +19,12 @@ const (
 	ActDelete    = "delete"
 	ActAnalyze   = "analyze"
 	ActSubscribe = "subscribe"
+	// ActManage administers the deployment: datastores, bulk import jobs.
+	ActManage = "manage"
 )
+
+// ObjDatastore is the policy object of datastore administration (with ActManage).
+const ObjDatastore = "Datastore"
 
 // The default roles.
 const (
@@ -46,6 +51,13 @@ type Principal struct {
 	Client string
 	// Anonymous marks the principal of a server running with authentication off.
 	Anonymous bool
+	// Datastores are the datastores the token may be used with; nil means any.
+	Datastores []string
+}
+
+// DatastoreAllowed reports whether p may use the datastore name.
+func (p *Principal) DatastoreAllowed(name string) bool {
+	return p.Datastores == nil || slices.Contains(p.Datastores, name)
 }
 
 // HasRole reports whether p holds role.

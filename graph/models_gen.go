@@ -11,6 +11,74 @@ import (
 	"github.com/fhirgate/fhirgate/model"
 )
 
+// Counts and statistics of the resources a search matches.
+type Aggregate struct {
+	// How many resources match.
+	Count int `json:"count"`
+	// Statistics over all matches.
+	Stats []*AggregateStats `json:"stats"`
+	// The groups, by descending count, when groupBy is given.
+	Groups []*AggregateGroup `json:"groups"`
+	// How many groups were left out because they are smaller than the minimum cell size of the caller's role.
+	Suppressed int `json:"suppressed"`
+}
+
+// One group of an aggregate.
+type AggregateGroup struct {
+	// The group's value of each key, in the order of groupBy; null where a resource has none.
+	Key []*string `json:"key"`
+	// How many resources fall in the group.
+	Count int               `json:"count"`
+	Stats []*AggregateStats `json:"stats"`
+}
+
+// A grouping key of an aggregate: a search parameter of the type (grouped by its values as search indexes them) or a FHIRPath expression on each resource; one of param and fhirpath.
+type AggregateKey struct {
+	// The key's name in results; the param or expression when absent.
+	Name *string `json:"name,omitempty"`
+	// A search parameter of the aggregated type.
+	Param *string `json:"param,omitempty"`
+	// A FHIRPath expression on each resource.
+	Fhirpath *string `json:"fhirpath,omitempty"`
+	// For a date key, the bucket its values fall into.
+	Bucket *DateBucket `json:"bucket,omitempty"`
+}
+
+// A statistic of an aggregate: the numbers or quantities a search parameter or FHIRPath expression gives, summarised per unit.
+type AggregateMeasure struct {
+	// The measure's name in results; the param or expression when absent.
+	Name *string `json:"name,omitempty"`
+	// A number or quantity search parameter of the aggregated type.
+	Param *string `json:"param,omitempty"`
+	// A FHIRPath expression giving numbers or quantities.
+	Fhirpath *string `json:"fhirpath,omitempty"`
+	// Percentiles to compute, each between 0 and 100.
+	Percentiles []float64 `json:"percentiles,omitempty"`
+}
+
+// Statistics of one measure for one unit.
+type AggregateStats struct {
+	// The measure's name.
+	Name string `json:"name"`
+	// The unit (a UCUM code, or the quantity's unit text); null for plain numbers.
+	Unit  *string  `json:"unit,omitempty"`
+	Count int      `json:"count"`
+	Min   *float64 `json:"min,omitempty"`
+	Max   *float64 `json:"max,omitempty"`
+	Mean  *float64 `json:"mean,omitempty"`
+	Sum   *float64 `json:"sum,omitempty"`
+	// The values at the requested percentiles, in the order requested.
+	Percentiles []*float64 `json:"percentiles,omitempty"`
+}
+
+// An isolated datastore: its own MongoDB database, served under /ds/{name}/.
+type Datastore struct {
+	// The datastore's name, used in its path prefix.
+	Name string `json:"name"`
+	// True for the datastore served without a prefix.
+	Default bool `json:"default"`
+}
+
 // Create, update and delete operations.
 type Mutation struct {
 }
@@ -113,6 +181,167 @@ type NLPTrait struct {
 
 // Read and search operations.
 type Query struct {
+}
+
+// One change to a resource that a subscription's criteria select.
+type ResourceChange struct {
+	// What happened to the resource.
+	Operation ChangeOperation `json:"operation"`
+	// True when the new version no longer matches the criteria while the previous one did: the resource leaves the subscription's results. The resource is then its new version.
+	Leaving bool `json:"leaving"`
+	// Resume token: pass it as since to receive the changes after this one.
+	Token string `json:"token"`
+	// The resource's type.
+	Type ResourceType `json:"type"`
+	// The resource's id.
+	ID string `json:"id"`
+	// The version this change wrote (meta.versionId).
+	VersionID string `json:"versionId"`
+	// The commit instant (meta.lastUpdated).
+	LastUpdated model.Instant `json:"lastUpdated"`
+	// The version this change wrote; null for a delete.
+	Resource model.Resource `json:"resource,omitempty"`
+}
+
+// Changes to resources, as they commit, in commit order.
+type SubscriptionRoot struct {
+}
+
+// A column of a view's rows.
+type ViewColumn struct {
+	Name string `json:"name"`
+	// The column's FHIR type, when the view or its expression says.
+	Type *string `json:"type,omitempty"`
+	// True when the column holds a list.
+	Collection bool `json:"collection"`
+}
+
+// The rows a SQL on FHIR ViewDefinition gives.
+type ViewRows struct {
+	Columns []*ViewColumn `json:"columns"`
+	// Each row's values in the order of columns.
+	Rows [][]any `json:"rows"`
+}
+
+// Kinds of change to a resource.
+type ChangeOperation string
+
+const (
+	// The first version of the resource (or the first after a delete).
+	ChangeOperationCreate ChangeOperation = "CREATE"
+	// A new version of an existing resource.
+	ChangeOperationUpdate ChangeOperation = "UPDATE"
+	// The resource was deleted.
+	ChangeOperationDelete ChangeOperation = "DELETE"
+)
+
+var AllChangeOperation = []ChangeOperation{
+	ChangeOperationCreate,
+	ChangeOperationUpdate,
+	ChangeOperationDelete,
+}
+
+func (e ChangeOperation) IsValid() bool {
+	switch e {
+	case ChangeOperationCreate, ChangeOperationUpdate, ChangeOperationDelete:
+		return true
+	}
+	return false
+}
+
+func (e ChangeOperation) String() string {
+	return string(e)
+}
+
+func (e *ChangeOperation) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ChangeOperation(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ChangeOperation", str)
+	}
+	return nil
+}
+
+func (e ChangeOperation) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ChangeOperation) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ChangeOperation) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Date buckets of a date grouping key.
+type DateBucket string
+
+const (
+	DateBucketDay   DateBucket = "DAY"
+	DateBucketWeek  DateBucket = "WEEK"
+	DateBucketMonth DateBucket = "MONTH"
+	DateBucketYear  DateBucket = "YEAR"
+)
+
+var AllDateBucket = []DateBucket{
+	DateBucketDay,
+	DateBucketWeek,
+	DateBucketMonth,
+	DateBucketYear,
+}
+
+func (e DateBucket) IsValid() bool {
+	switch e {
+	case DateBucketDay, DateBucketWeek, DateBucketMonth, DateBucketYear:
+		return true
+	}
+	return false
+}
+
+func (e DateBucket) String() string {
+	return string(e)
+}
+
+func (e *DateBucket) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DateBucket(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DateBucket", str)
+	}
+	return nil
+}
+
+func (e DateBucket) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DateBucket) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DateBucket) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // Categories of the entities the clinical NLP pipeline finds, as Amazon Comprehend Medical names them.

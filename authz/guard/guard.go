@@ -84,6 +84,10 @@ var rootActions = func() map[fieldKey]typeAction {
 	// one policy line grants or denies both.
 	m[fieldKey{"Mutation", "DocumentReferenceAnalyze"}] = typeAction{"DocumentReference", authz.ActAnalyze}
 	m[fieldKey{"Query", "analyzeText"}] = typeAction{"DocumentReference", authz.ActAnalyze}
+	// Datastores are administered, not read: only a role granted manage on Datastore sees them.
+	for _, f := range []fieldKey{{"Query", "datastores"}, {"Mutation", "datastoreCreate"}, {"Mutation", "datastoreDelete"}} {
+		m[f] = typeAction{authz.ObjDatastore, authz.ActManage}
+	}
 	return m
 }()
 

@@ -58,6 +58,7 @@ models:
 	}
 	fmt.Fprintf(&b, "  ResourceInput:\n    model: %s.RawResource\n", modelPkg)
 	fmt.Fprintf(&b, "  HasSearch:\n    model: %s.Value\n  SearchParams:\n    model: %s.Value\n", searchPkg, searchPkg)
+	b.WriteString("  JSON:\n    model: github.com/99designs/gqlgen/graphql.Any\n")
 	fmt.Fprintf(&b, "  ResourceConnection:\n    model: %s.Connection\n  ResourceEdge:\n    model: %s.Edge\n", searchPkg, searchPkg)
 	return b.String()
 }

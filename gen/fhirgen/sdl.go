@@ -161,6 +161,7 @@ enum ResourceType {
 	w.p(`schema {
   query: Query
   mutation: Mutation
+  subscription: SubscriptionRoot
 }
 
 "Read and search operations."
@@ -177,6 +178,9 @@ type Mutation {
 `)
 	w.p("%s", operationsSDL)
 	w.p("%s", nlpSDL)
+	for _, sdl := range []string{subscriptionSDL, bundleSDL, datastoreSDL, analyticsSDL} {
+		w.p("%s", sdl)
+	}
 }
 
 // operationsSDL is the FHIR operations in the graph: each runs the same code as the operation
