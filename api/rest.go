@@ -63,18 +63,23 @@ func requestParameters(r *http.Request) (*operation.Parameters, error) {
 	return ps, nil
 }
 
-// newREST returns the handler of /fhir: the FHIR REST interactions (restInteractions), the
-// operations of restRoutes, and a FHIR OperationOutcome for any other path.
+// newREST returns the handler of /fhir: the operations of restRoutes and bulk export first,
+// then the FHIR REST interactions (restInteractions), and a FHIR OperationOutcome for any
+// other path. The interactions have a mux of their own, below the operations: their
+// wildcards ({type}/{id}) would otherwise conflict with the operations' literal paths
+// ($export-status/{job}), which come first.
 func newREST(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	restRoutes(cfg, mux)
-	(&restAPI{cfg: cfg}).routes(mux)
 	if cfg.exportStore != nil {
 		exportRoutes(cfg, mux, cfg.exportStore)
 	}
-	mux.HandleFunc("/fhir/", func(w http.ResponseWriter, r *http.Request) {
+	interactions := http.NewServeMux()
+	(&restAPI{cfg: cfg}).routes(interactions)
+	interactions.HandleFunc("/fhir/", func(w http.ResponseWriter, r *http.Request) {
 		writeFHIROutcome(w, http.StatusNotFound, "not-supported", "This server has no FHIR interaction at "+r.URL.Path+".")
 	})
+	mux.Handle("/fhir/", interactions)
 	return withRequestContext(cfg, mux)
 }
 
