@@ -203,6 +203,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		switch args[1] {
 		case "token":
 			return token(args[1:], getenv, stdout, stderr)
+		case "export":
+			return exportCmd(ctx, args[1:], getenv, stdout, stderr)
 		case "datastore":
 			return datastoreCmd(ctx, args[1:], getenv, stdout, stderr)
 		case "version":
