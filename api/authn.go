@@ -36,6 +36,16 @@ type Auth struct {
 	Policy *authz.Policy
 	// Limits bound what each principal may send.
 	Limits PrincipalLimits
+	// SMART is what /fhir/.well-known/smart-configuration tells clients of the token issuer.
+	SMART SMARTEndpoints
+}
+
+// SMARTEndpoints describe the authorization server that issues the tokens the server accepts.
+type SMARTEndpoints struct {
+	// Issuer is the iss of its tokens; JWKSURL where its public keys are.
+	Issuer, JWKSURL string
+	// AuthorizationEndpoint and TokenEndpoint are its OAuth 2.0 endpoints, when it has them.
+	AuthorizationEndpoint, TokenEndpoint string
 }
 
 // PrincipalLimits bound each principal's traffic. Zero values mean no limit.

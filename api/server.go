@@ -97,6 +97,8 @@ type Config struct {
 
 	// nlp analyses notes and writes their enrichment. NewServer sets it.
 	nlp *enrich.Enricher
+	// feed is Store's change feed, which type and system history read. NewServer sets it.
+	feed changeFeed
 	// datastores administers the catalog's datastores. NewServer sets it.
 	datastores resolvers.Datastores
 	// limiters are the principals' rate limits, shared by every datastore's server.
@@ -165,6 +167,7 @@ func newServer(cfg Config) http.Handler {
 		cfg.Subscriptions.Changes = notify.NewHub(src, notify.Options{Logger: cfg.Logger})
 	}
 	if cfg.Store != nil {
+		cfg.feed, _ = cfg.Store.(changeFeed)
 		cfg.profiles = validate.Sources{cfg.Profiles, &resolvers.StoredProfiles{Store: cfg.Store}}
 		installValidator(cfg)
 		cfg.Store = resolvers.NewMeteredStore(cfg.Store, cfg.Reads)
@@ -199,7 +202,11 @@ func newServer(cfg Config) http.Handler {
 		}
 		compressed.ServeHTTP(w, r)
 	}))
-	mux.Handle("/fhir/", gzhttp.GzipHandler(guarded(newREST(cfg))))
+	mux.Handle("/fhir/", gzhttp.GzipHandler(fhirAnswers(guarded(newREST(cfg)))))
+	// Public: clients read them before they authenticate.
+	rest := &restAPI{cfg: cfg}
+	mux.Handle("GET /fhir/metadata", gzhttp.GzipHandler(http.HandlerFunc(rest.metadata)))
+	mux.HandleFunc("GET /fhir/.well-known/smart-configuration", rest.smartConfiguration)
 	// A mux of its own, below /fhir/ in precedence: /fhir/x/$graphql would match both.
 	root := http.NewServeMux()
 	root.Handle("/{type}/{id}/$graphql", gzhttp.GzipHandler(instance))

@@ -17,6 +17,7 @@ type Store interface {
 	Read(ctx context.Context, typ, id string) (*storage.Record, error)
 	ReadMany(ctx context.Context, typ string, ids []string) (map[string]*storage.Record, error)
 	ReadVersion(ctx context.Context, typ, id string, version int64) (*storage.Record, error)
+	History(ctx context.Context, typ, id string) ([]*storage.Record, error)
 	Commit(ctx context.Context, writes []storage.Write) ([]*storage.Record, error)
 	search.Store
 }

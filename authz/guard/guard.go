@@ -436,6 +436,15 @@ func (a *access) referenced(ctx context.Context, fc *graphql.FieldContext, next 
 	return res, err
 }
 
+// CheckSearch checks a search for the caller in ctx as the Guard's CheckSearch method does
+// (for callers outside GraphQL, such as FHIR REST); a context without a caller is not checked.
+func CheckSearch(ctx context.Context, q *search.Query) error {
+	if a := accessFrom(ctx); a != nil {
+		return a.v.g.CheckSearch(ctx, q)
+	}
+	return nil
+}
+
 // CheckSearch implements resolvers.Guard: searching by a parameter reads the fields behind
 // it, so each one must be readable, and each type searched must be searchable.
 func (g *Guard) CheckSearch(ctx context.Context, q *search.Query) error {
