@@ -101,6 +101,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.auth, "auth", env("FHIRGATE_AUTH", "on"), "on, or off to serve everyone as an admin: local experiments only (FHIRGATE_AUTH)")
 	fs.StringVar(&c.jwks, "jwks", env("FHIRGATE_JWKS", ""), "JWKS file or https URL of an external token issuer's keys (FHIRGATE_JWKS)")
 	fs.StringVar(&c.issuer, "issuer", env("FHIRGATE_ISSUER", ""), "iss required of external tokens (FHIRGATE_ISSUER)")
+	fs.StringVar(&c.api.Auth.SMART.AuthorizationEndpoint, "smart-authorize-url", env("FHIRGATE_SMART_AUTHORIZE_URL", ""), "OAuth authorization endpoint of the token issuer, for /fhir/.well-known/smart-configuration (FHIRGATE_SMART_AUTHORIZE_URL)")
+	fs.StringVar(&c.api.Auth.SMART.TokenEndpoint, "smart-token-url", env("FHIRGATE_SMART_TOKEN_URL", ""), "OAuth token endpoint of the token issuer, for /fhir/.well-known/smart-configuration (FHIRGATE_SMART_TOKEN_URL)")
 	fs.StringVar(&c.audience, "audience", env("FHIRGATE_AUDIENCE", ""), "aud required of external tokens (FHIRGATE_AUDIENCE)")
 	fs.StringVar(&c.hmacSecretFile, "hs256-secret-file", env("FHIRGATE_HS256_SECRET_FILE", ""), "file holding a secret that also accepts HS256 tokens (FHIRGATE_HS256_SECRET_FILE)")
 	fs.StringVar(&c.policyFile, "policy", env("FHIRGATE_POLICY", ""), "Casbin policy file replacing the default; reloaded on SIGHUP (FHIRGATE_POLICY)")
@@ -212,6 +214,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		switch args[1] {
 		case "token":
 			return token(args[1:], getenv, stdout, stderr)
+		case "export":
+			return exportCmd(ctx, args[1:], getenv, stdout, stderr)
 		case "datastore":
 			return datastoreCmd(ctx, args[1:], getenv, stdout, stderr)
 		case "import":
@@ -323,6 +327,7 @@ func authSetup(ctx context.Context, cfg *config, logger *slog.Logger) (*authz.Lo
 		return nil, err
 	}
 	cfg.api.Auth.Authenticator, cfg.api.Auth.Policy = verifier, policy
+	cfg.api.Auth.SMART.Issuer, cfg.api.Auth.SMART.JWKSURL = cfg.issuer, vc.JWKSURL
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {

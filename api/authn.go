@@ -36,6 +36,16 @@ type Auth struct {
 	Policy *authz.Policy
 	// Limits bound what each principal may send.
 	Limits PrincipalLimits
+	// SMART is what /fhir/.well-known/smart-configuration tells clients of the token issuer.
+	SMART SMARTEndpoints
+}
+
+// SMARTEndpoints describe the authorization server that issues the tokens the server accepts.
+type SMARTEndpoints struct {
+	// Issuer is the iss of its tokens; JWKSURL where its public keys are.
+	Issuer, JWKSURL string
+	// AuthorizationEndpoint and TokenEndpoint are its OAuth 2.0 endpoints, when it has them.
+	AuthorizationEndpoint, TokenEndpoint string
 }
 
 // PrincipalLimits bound each principal's traffic. Zero values mean no limit.
@@ -66,8 +76,11 @@ var anonymous = &authz.Principal{Subject: "anonymous", Roles: []string{authz.Rol
 
 // authenticate puts the caller's principal, its authorisation state and, for a principal
 // bound to a patient, the storage scope of that patient's compartment into the request
-// context. A request without a valid token is refused with 401 before anything is read.
-func authenticate(cfg Config, g *guard.Guard, lim limiters, next http.Handler) http.Handler {
+// context. A request without a valid token is refused with 401 before anything is read,
+// except, where upgrades is set, a websocket upgrade without an Authorization header:
+// browsers cannot send one, so the GraphQL websocket transport authenticates the connection
+// by its connection_init message before it runs anything (subscriptions.initConnection).
+func authenticate(cfg Config, g *guard.Guard, lim limiters, upgrades bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		trail := trailFrom(ctx)
@@ -88,6 +101,14 @@ func authenticate(cfg Config, g *guard.Guard, lim limiters, next http.Handler) h
 				return
 			}
 			refuse(w, trail, http.StatusUnauthorized, msg)
+		}
+		if upgrades && isWebsocket(r) && r.Header.Get("Authorization") == "" {
+			if wait, ok := lim.address.allow(clientAddress(r)); !ok {
+				throttle(w, trail, wait, cfg.Auth.Limits.UnauthenticatedRate, "unauthenticated requests from this address")
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
 		}
 		raw, ok := bearer(r)
 		if !ok {
@@ -125,13 +146,19 @@ func authenticate(cfg Config, g *guard.Guard, lim limiters, next http.Handler) h
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, max)
 		}
-		ctx = authz.WithPrincipal(ctx, p)
-		ctx = g.WithPrincipal(ctx, p)
-		if p.Patient != "" {
-			ctx = storage.WithScope(ctx, authz.PatientCompartment{ID: p.Patient}.Scope())
-		}
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(admit(ctx, g, p)))
 	})
+}
+
+// admit returns ctx carrying p, its authorisation state and, for a principal bound to a
+// patient, the storage scope of that patient's compartment.
+func admit(ctx context.Context, g *guard.Guard, p *authz.Principal) context.Context {
+	ctx = authz.WithPrincipal(ctx, p)
+	ctx = g.WithPrincipal(ctx, p)
+	if p.Patient != "" {
+		ctx = storage.WithScope(ctx, authz.PatientCompartment{ID: p.Patient}.Scope())
+	}
+	return ctx
 }
 
 func bearer(r *http.Request) (string, bool) {

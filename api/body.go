@@ -40,8 +40,13 @@ func bodyLimit(limit func(*http.Request) int64, next http.Handler) http.Handler 
 	})
 }
 
-// writeOutcome answers with a GraphQL error response whose extension carries an OperationOutcome.
+// writeOutcome answers with a GraphQL error response whose extension carries an OperationOutcome;
+// under /fhir (see fhirAnswers), with the OperationOutcome itself.
 func writeOutcome(w http.ResponseWriter, status int, issueType, msg string) {
+	if _, ok := w.(fhirWriter); ok {
+		writeFHIROutcome(w, status, issueType, msg)
+		return
+	}
 	code := "BAD_REQUEST"
 	switch status {
 	case http.StatusUnauthorized:

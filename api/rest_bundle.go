@@ -3,39 +3,53 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
+	"github.com/fhirgate/fhirgate/audit"
 	"github.com/fhirgate/fhirgate/authz/guard"
-	"github.com/fhirgate/fhirgate/bundle"
-	"github.com/fhirgate/fhirgate/fault"
+	tx "github.com/fhirgate/fhirgate/bundle"
+	"github.com/fhirgate/fhirgate/fhirjson"
 	"github.com/fhirgate/fhirgate/search"
 )
 
-// bundleRoutes serves batch and transaction Bundles posted to the FHIR base, /fhir.
+// bundleRoutes serves batch and transaction Bundles posted to the FHIR base, /fhir, as the
+// REST interactions are served: content negotiation, the audit trail's interaction, failures
+// under the same policy.
 func bundleRoutes(cfg Config, mux *http.ServeMux) {
+	a := &restAPI{cfg: cfg}
 	h := func(w http.ResponseWriter, r *http.Request) {
+		c := &restCall{api: a, w: w, r: r, ctx: r.Context()}
 		body, err := io.ReadAll(r.Body) // bounded by the bundle body limit (bodyLimit)
+		if err == nil {
+			err = c.negotiate()
+		}
 		if err != nil {
-			writeFHIROutcome(w, http.StatusBadRequest, "invalid", "request body could not be read")
+			c.fail(err)
 			return
 		}
-		out, err := cfg.bundles.Run(r.Context(), body, preferReturn(r))
-		var ee *bundle.EntryError
+		interaction := "batch"
+		if res, perr := fhirjson.Parse(body); perr == nil && res.String("type") == "transaction" {
+			interaction = "transaction"
+		}
+		noteInteraction(c.ctx, audit.Execute, interaction)
+		out, err := cfg.bundles.Run(c.ctx, body, bundleReturn(r))
+		var ee *tx.EntryError
 		switch {
 		case errors.As(err, &ee):
+			noteCode(c.ctx, ee.Outcome.Status)
 			if ee.Outcome.Status >= 500 {
-				cfg.Logger.ErrorContext(r.Context(), "fhir transaction failed", "error", err)
+				cfg.Logger.ErrorContext(c.ctx, "fhir transaction failed", "error", err)
 			}
-			writeFHIR(w, ee.Outcome.Status, json.RawMessage(ee.Outcome.Outcome))
+			c.writeJSON(ee.Outcome.Status, json.RawMessage(ee.Outcome.Outcome))
 		case err != nil:
-			writeError(cfg, w, r, err)
+			c.fail(err)
 		default:
-			writeFHIR(w, http.StatusOK, out)
+			c.writeJSON(http.StatusOK, out)
 		}
 	}
 	mux.HandleFunc("POST /fhir", h)
@@ -48,26 +62,23 @@ func isBundlePost(r *http.Request) bool {
 	return r.Method == http.MethodPost && (r.URL.Path == "/fhir" || r.URL.Path == "/fhir/")
 }
 
-// preferReturn reads Prefer: return=minimal|representation|OperationOutcome.
-func preferReturn(r *http.Request) bundle.Return {
-	for _, p := range strings.Split(r.Header.Get("Prefer"), ",") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(p), "return="); ok {
-			switch ret := bundle.Return(strings.Trim(v, `"`)); ret {
-			case bundle.ReturnMinimal, bundle.ReturnRepresentation, bundle.ReturnOutcome:
-				return ret
-			}
-		}
+// bundleReturn is what a bundle's write entries return, from Prefer: return=...
+func bundleReturn(r *http.Request) tx.Return {
+	switch ret := tx.Return(preferReturn(r)); ret {
+	case tx.ReturnMinimal, tx.ReturnOutcome:
+		return ret
 	}
-	return bundle.ReturnRepresentation
+	return tx.ReturnRepresentation
 }
 
 // newBundles returns the bundle processor of a server: its store, the guard's checks, the
 // error policy, and reads dispatched to the REST handler reads holds.
-func newBundles(cfg Config, reads *restReader) *bundle.Processor {
-	return &bundle.Processor{
+func newBundles(cfg Config, reads *restReader) *tx.Processor {
+	return &tx.Processor{
 		Store:      cfg.Store,
 		Policy:     guardPolicy{},
 		Reads:      reads,
+		Patch:      restPatcher{},
 		Describe:   describeFailure(cfg),
 		MaxEntries: cfg.MaxBundleEntries,
 	}
@@ -84,29 +95,45 @@ func (guardPolicy) CheckSearch(ctx context.Context, q *search.Query) error {
 	return guard.CheckSearch(ctx, q)
 }
 
-// describeFailure tells the client about a failed bundle entry under the error policy, as
-// writeError tells about a failed request: the status and message of its class, and a
-// refused resource's whole OperationOutcome.
-func describeFailure(cfg Config) func(error) bundle.Outcome {
-	return func(err error) bundle.Outcome {
-		c, ok := classify(err)
-		if !ok {
+// describeFailure tells the client about a failed bundle entry as the REST API tells about
+// the same failed interaction (restFailure).
+func describeFailure(cfg Config) func(error) tx.Outcome {
+	return func(err error) tx.Outcome {
+		status, body := restFailure(err)
+		if status == http.StatusInternalServerError {
 			cfg.Logger.Error("fhir bundle entry failed", "error", err)
-			b, _ := json.Marshal(outcomeJSON("error", "exception", "internal server error"))
-			return bundle.Outcome{Status: http.StatusInternalServerError, Outcome: b}
 		}
-		status := restStatus[c.code]
-		if status == 0 {
-			status = http.StatusInternalServerError
-		}
-		oo := outcomeJSON("error", c.issueType, c.clientMessage(err))
-		var wo withOutcome
-		if c.target == fault.Invalid && errors.As(err, &wo) {
-			oo = wo.OperationOutcome()
-		}
-		b, _ := json.Marshal(oo)
-		return bundle.Outcome{Status: status, Outcome: b}
+		b, _ := json.Marshal(body)
+		return tx.Outcome{Status: status, Outcome: b}
 	}
+}
+
+// restPatcher applies a bundle's PATCH entries as the REST API applies PATCH: a JSON Patch
+// carried by a Binary (contentType application/json-patch+json, the patch in data), or a
+// FHIRPath Patch (a Parameters resource).
+type restPatcher struct{}
+
+func (restPatcher) Patch(_ context.Context, current, patch []byte) ([]byte, error) {
+	var head struct {
+		ResourceType, ContentType, Data string
+	}
+	if err := json.Unmarshal(patch, &head); err != nil {
+		return nil, newRESTErr(http.StatusBadRequest, "structure", "The patch is not a resource.")
+	}
+	switch head.ResourceType {
+	case "Parameters":
+		return fhirPathPatch(current, patch)
+	case "Binary":
+		if head.ContentType != mimeJSONPatch {
+			return nil, newRESTErr(http.StatusUnsupportedMediaType, "not-supported", "A Binary patch's contentType is %s.", mimeJSONPatch)
+		}
+		body, err := base64.StdEncoding.DecodeString(head.Data)
+		if err != nil {
+			return nil, newRESTErr(http.StatusBadRequest, "structure", "The Binary's data is not base64.")
+		}
+		return jsonPatch(current, body)
+	}
+	return nil, newRESTErr(http.StatusBadRequest, "structure", "A PATCH entry carries a Binary (JSON Patch) or a Parameters (FHIRPath Patch), not a %s.", clipText(head.ResourceType))
 }
 
 // restReader answers a bundle's read entries by sending each, as a request of its own with
@@ -115,11 +142,11 @@ type restReader struct {
 	h http.Handler
 }
 
-func (rr *restReader) Read(ctx context.Context, req bundle.Request) bundle.Response {
+func (rr *restReader) Read(ctx context.Context, req tx.Request) tx.Response {
 	hr, err := http.NewRequestWithContext(ctx, req.Method, "/fhir/"+req.URL, nil)
 	if err != nil {
 		b, _ := json.Marshal(outcomeJSON("error", "invalid", "the entry's url is not a valid URL"))
-		return bundle.Response{Status: http.StatusBadRequest, Body: b}
+		return tx.Response{Status: http.StatusBadRequest, Body: b}
 	}
 	hr.Header.Set("Accept", "application/fhir+json")
 	for name, v := range map[string]string{"If-None-Match": req.IfNoneMatch, "If-Modified-Since": req.IfModifiedSince, "If-Match": req.IfMatch, "If-None-Exist": req.IfNoneExist} {
@@ -129,7 +156,7 @@ func (rr *restReader) Read(ctx context.Context, req bundle.Request) bundle.Respo
 	}
 	rec := &recorder{header: http.Header{}}
 	rr.h.ServeHTTP(rec, hr)
-	out := bundle.Response{Status: rec.status, Location: rec.header.Get("Location"), ETag: rec.header.Get("ETag"), Body: rec.body.Bytes()}
+	out := tx.Response{Status: rec.status, Location: rec.header.Get("Location"), ETag: rec.header.Get("ETag"), Body: rec.body.Bytes()}
 	if out.Status == 0 {
 		out.Status = http.StatusOK
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/fhirgate/fhirgate/authz/guard"
-	"github.com/fhirgate/fhirgate/bundle"
+	tx "github.com/fhirgate/fhirgate/bundle"
 	"github.com/fhirgate/fhirgate/enrich"
 	"github.com/fhirgate/fhirgate/export"
 	"github.com/fhirgate/fhirgate/graph"
@@ -28,6 +28,7 @@ import (
 	"github.com/fhirgate/fhirgate/ingest"
 	"github.com/fhirgate/fhirgate/introspect"
 	"github.com/fhirgate/fhirgate/metrics"
+	"github.com/fhirgate/fhirgate/notify"
 	"github.com/fhirgate/fhirgate/operation"
 	"github.com/fhirgate/fhirgate/resolvers"
 	"github.com/fhirgate/fhirgate/rewrite"
@@ -88,6 +89,9 @@ type Config struct {
 	// NLP configures clinical NLP (analyzeText, DocumentReferenceAnalyze, --nlp-auto).
 	NLP NLPConfig
 
+	// Subscriptions configures GraphQL subscriptions and the FHIR websocket channel.
+	Subscriptions SubscriptionConfig
+
 	// profiles finds profiles for validation: Profiles, then the store's. NewServer sets it.
 	profiles validate.ProfileSource
 	// ImportDir is the only directory $import reads files from; empty: no $import.
@@ -103,7 +107,9 @@ type Config struct {
 	// nlp analyses notes and writes their enrichment. NewServer sets it.
 	nlp *enrich.Enricher
 	// bundles runs the batches and transactions of REST and GraphQL. NewServer sets it.
-	bundles *bundle.Processor
+	bundles *tx.Processor
+	// feed is Store's change feed, which type and system history read. NewServer sets it.
+	feed changeFeed
 	// datastores administers the catalog's datastores. NewServer sets it.
 	datastores resolvers.Datastores
 	// limiters are the principals' rate limits, shared by every datastore's server.
@@ -115,6 +121,9 @@ type Config struct {
 	exportStore export.Store
 	// importStore is Store as storage gives it, unmetered: $import writes whole files.
 	importStore ingest.Store
+	// streams are the open websocket connections and event streams of every datastore,
+	// closed on shutdown. NewServer sets it.
+	streams *streams
 }
 
 // NLPConfig configures clinical NLP.
@@ -136,7 +145,7 @@ func DefaultConfig() Config {
 		MaxBodyBytes: 4 << 20,
 		// About 10,000 entries of Synthea's size.
 		MaxBundleBytes:   64 << 20,
-		MaxBundleEntries: bundle.DefaultMaxEntries,
+		MaxBundleEntries: tx.DefaultMaxEntries,
 		Timeout:          30 * time.Second,
 		// Ten full lists; the bytes bound the memory of a request whose resources are large.
 		Reads:      resolvers.ReadLimits{MaxRows: 10_000, MaxBytes: 64 << 20, Concurrency: 2, SharedConcurrency: 64},
@@ -152,6 +161,7 @@ func NewServer(cfg Config) http.Handler {
 	}
 	lim := newLimiters(cfg.Auth.Limits)
 	cfg.limiters = &lim
+	cfg.streams = newStreams(cfg.Subscriptions.Stopping)
 	if cfg.Catalog == nil {
 		return newServer(cfg)
 	}
@@ -169,7 +179,12 @@ func newServer(cfg Config) http.Handler {
 	if cfg.ExportDir == "" {
 		cfg.ExportDir = filepath.Join(os.TempDir(), "fhirgate-exports")
 	}
+	// One change-feed reader per datastore and process.
+	if src, ok := cfg.Store.(notify.Source); ok && cfg.Subscriptions.Changes == nil {
+		cfg.Subscriptions.Changes = notify.NewHub(src, notify.Options{Logger: cfg.Logger})
+	}
 	if cfg.Store != nil {
+		cfg.feed, _ = cfg.Store.(changeFeed)
 		cfg.profiles = validate.Sources{cfg.Profiles, &resolvers.StoredProfiles{Store: cfg.Store}}
 		installValidator(cfg)
 		cfg.Store = resolvers.NewMeteredStore(cfg.Store, cfg.Reads)
@@ -184,8 +199,8 @@ func newServer(cfg Config) http.Handler {
 	reads := &restReader{}
 	cfg.bundles = newBundles(cfg, reads)
 	system, instance, guarded := newGraphQL(cfg)
-	rest := newREST(cfg)
-	reads.h = rest
+	restHandler := newREST(cfg)
+	reads.h = restHandler
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if cfg.Ready != nil {
@@ -201,10 +216,21 @@ func newServer(cfg Config) http.Handler {
 		mux.Handle("GET /metrics", cfg.Metrics.Handler())
 		cfg.Metrics.GaugeFunc(cacheEntries, cacheEntriesHelp, map[string]string{"cache": "fhirpath"}, func() float64 { return float64(rewrite.CachedExpressions()) })
 	}
-	mux.Handle("/$graphql", gzhttp.GzipHandler(system))
-	fhir := gzhttp.GzipHandler(guarded(rest))
+	compressed := gzhttp.GzipHandler(system)
+	mux.Handle("/$graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if streaming(r) { // a websocket or an event stream: nothing to compress whole
+			system.ServeHTTP(w, r)
+			return
+		}
+		compressed.ServeHTTP(w, r)
+	}))
+	fhir := gzhttp.GzipHandler(fhirAnswers(guarded(restHandler)))
 	mux.Handle("/fhir/", fhir)
 	mux.Handle("POST /fhir", fhir) // batches and transactions at the FHIR base
+	// Public: clients read them before they authenticate.
+	rest := &restAPI{cfg: cfg}
+	mux.Handle("GET /fhir/metadata", gzhttp.GzipHandler(http.HandlerFunc(rest.metadata)))
+	mux.HandleFunc("GET /fhir/.well-known/smart-configuration", rest.smartConfiguration)
 	// A mux of its own, below /fhir/ in precedence: /fhir/x/$graphql would match both.
 	root := http.NewServeMux()
 	root.Handle("/{type}/{id}/$graphql", gzhttp.GzipHandler(instance))
@@ -240,6 +266,9 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 		Datastores:  cfg.datastores,
 		Bundles:     cfg.bundles,
 	}
+	if cfg.Subscriptions.Changes != nil {
+		res.Changes = cfg.Subscriptions.Changes
+	}
 	es := graph.NewExecutableSchema(graph.Config{Resolvers: res})
 	var g *guard.Guard
 	if !cfg.Auth.Off && cfg.Auth.Policy != nil {
@@ -252,7 +281,11 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 			go g.WarmIntrospection()
 		}
 	}
+	subs := newSubscriptions(cfg, g, *cfg.limiters)
 	srv := handler.New(es)
+	// Streams first: an upgrade is a GET, an event stream a POST.
+	srv.AddTransport(subs.websocket())
+	srv.AddTransport(subs.sse())
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -275,6 +308,7 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 	} else {
 		srv.AroundOperations(introspect.Answers(introspect.Whole(es.Schema())))
 	}
+	srv.AroundOperations(subs.around)
 	srv.AroundResponses(observeResponse)
 	if cfg.Validation != validate.Off {
 		srv.AroundOperations(reportValidation)
@@ -283,10 +317,13 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
 
 	inner := withRequestContext(cfg, srv)
-	guarded = func(h http.Handler) http.Handler {
-		return auditing(cfg.Audit, cfg.Metrics, authenticate(cfg, g, *cfg.limiters, bodyLimit(cfg.bodyLimit, h))) // no body is read unauthenticated
+	guard := func(upgrades bool) func(http.Handler) http.Handler {
+		return func(h http.Handler) http.Handler {
+			return auditing(cfg.Audit, cfg.Metrics, authenticate(cfg, g, *cfg.limiters, upgrades, bodyLimit(cfg.bodyLimit, h))) // no body is read unauthenticated
+		}
 	}
-	return guarded(inner), guarded(&instanceHandler{gql: inner}), guarded
+	guarded = guard(false)
+	return guard(true)(inner), guarded(&instanceHandler{gql: inner}), guarded
 }
 
 // bodyLimit is the most bytes r's body may hold: a bundle's own limit for a Bundle posted to
@@ -300,14 +337,24 @@ func (cfg Config) bodyLimit(r *http.Request) int64 {
 
 // withRequestContext gives each request its own loaders, read limits, a deadline and a log
 // of the panics it recovers from. The context ends when the client goes away, and every
-// storage call is made with it.
+// storage call is made with it. A subscription's connection or event stream has no deadline
+// (each of its events gets loaders and read limits of its own, see subscriptions.around), and
+// ends when the server shuts down.
 func withRequestContext(cfg Config, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := resolvers.WithReadLimits(resolvers.WithLoaders(r.Context(), cfg.Store), cfg.Reads)
 		if cfg.profiles != nil {
 			ctx = operation.WithProfiles(ctx, cfg.profiles)
 		}
-		if cfg.Timeout > 0 {
+		switch {
+		case isWebsocket(r):
+			ctx = withAddress(withConnHolder(ctx), r)
+		case isEventStream(r):
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(withAddress(ctx, r))
+			defer cancel()
+			defer cfg.streams.track(cancel)()
+		case cfg.Timeout > 0:
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
 			defer cancel()

@@ -13,18 +13,6 @@ import (
 // owner replaces its placeholders below with a file of its own.
 var errPending = fault.New(fault.Unsupported, "not supported yet")
 
-// SubscriptionRoot returns the subscription root resolver.
-func (r *Resolver) SubscriptionRoot() graph.SubscriptionRootResolver {
-	return &subscriptionRootResolver{r}
-}
-
-type subscriptionRootResolver struct{ Resolver *Resolver }
-
-// Changed is a placeholder (issue 11).
-func (r *subscriptionRootResolver) Changed(context.Context, graph.ResourceType, *search.Value, *string, []graph.ChangeOperation, *string) (<-chan *graph.ResourceChange, error) {
-	return nil, errPending
-}
-
 // Aggregate is a placeholder (issue 13).
 func (r *queryResolver) Aggregate(context.Context, graph.ResourceType, *search.Value, []*graph.AggregateKey, []*graph.AggregateMeasure) (*graph.Aggregate, error) {
 	return nil, errPending

@@ -18,6 +18,7 @@ type Store interface {
 	Read(ctx context.Context, typ, id string) (*storage.Record, error)
 	ReadMany(ctx context.Context, typ string, ids []string) (map[string]*storage.Record, error)
 	ReadVersion(ctx context.Context, typ, id string, version int64) (*storage.Record, error)
+	History(ctx context.Context, typ, id string) ([]*storage.Record, error)
 	Commit(ctx context.Context, writes []storage.Write) ([]*storage.Record, error)
 	search.Store
 }
@@ -45,6 +46,8 @@ type Resolver struct {
 	Guard Guard
 	// Cursors seals connection cursors; nil uses a key of this process.
 	Cursors *search.Sealer
+	// Changes serves subscriptions to the datastore's changes; nil answers them with an error.
+	Changes Changes
 	// NLP analyses notes and writes their enrichment (analyzeText, DocumentReferenceAnalyze);
 	// nil answers those fields with an error.
 	NLP *enrich.Enricher

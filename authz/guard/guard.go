@@ -18,6 +18,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/authz"
 	"github.com/fhirgate/fhirgate/fault"
+	"github.com/fhirgate/fhirgate/fhirpath"
 	"github.com/fhirgate/fhirgate/introspect"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/operation"
@@ -159,7 +160,28 @@ func ObjectGroups(schema *ast.Schema) map[string][]string {
 	return groups
 }
 
-func isRoot(name string) bool { return name == "Query" || name == "Mutation" || name == "Subscription" }
+func isRoot(name string) bool {
+	return name == "Query" || name == "Mutation" || name == "Subscription" || name == SubscriptionRoot
+}
+
+// SubscriptionRoot is the schema's subscription root type (not "Subscription", which R4
+// names a resource type), and ChangedField its one field, whose type argument names the
+// resource type it subscribes to: subscribing needs the search and subscribe actions on it.
+const (
+	SubscriptionRoot = "SubscriptionRoot"
+	ChangedField     = "changed"
+)
+
+// subscribable reports whether the role view may subscribe to the changes of typ.
+func (v *roleView) subscribable(typ string) bool {
+	return v.allows(typ, authz.ActSearch) && v.allows(typ, authz.ActSubscribe)
+}
+
+// subscribesAny reports whether the role view may subscribe to some resource type: the
+// changed field shows in its introspection then.
+func (v *roleView) subscribesAny() bool {
+	return slices.ContainsFunc(model.ResourceTypes(), v.subscribable)
+}
 
 // access returns the authorisation state for p.
 func (g *Guard) access(p *authz.Principal) *access {
@@ -216,6 +238,9 @@ func (v *roleView) decide(obj, field string) decision {
 	if openRoots[fieldKey{obj, field}] {
 		return decision{ok: true}
 	}
+	if obj == SubscriptionRoot && field == ChangedField {
+		return decision{ok: v.subscribesAny()}
+	}
 	// A primitive's extensions (_birthDate) are governed with the primitive (birthDate).
 	name := strings.TrimPrefix(field, "_")
 	if name == "" || strings.HasPrefix(name, "_") {
@@ -261,6 +286,16 @@ func CheckType(ctx context.Context, typ, act string) error {
 	return nil
 }
 
+// CheckSubscribe returns a Forbidden error unless the caller in ctx may subscribe to the
+// changes of resources of typ: it needs the search and the subscribe actions on typ, by its
+// roles and its scopes. A context without a caller is not checked.
+func CheckSubscribe(ctx context.Context, typ string) error {
+	if a := accessFrom(ctx); a != nil && (!a.allowsType(typ, authz.ActSearch) || !a.allowsType(typ, authz.ActSubscribe)) {
+		return forbidden("not permitted to subscribe to %s", typ)
+	}
+	return nil
+}
+
 // CheckWholeRead returns a Forbidden error unless the caller in ctx may read resources of typ
 // whole: every field, and contained resources of any type. What such a read returns (a
 // resource $fhirpath's resolve() loads) reaches the caller with nothing hidden.
@@ -269,6 +304,38 @@ func CheckWholeRead(ctx context.Context, typ string) error {
 		return forbidden("not permitted to read %s whole", typ)
 	}
 	return nil
+}
+
+// CheckFHIRPathIn returns a Forbidden error when e, evaluated on a value of type focus inside
+// a resource of type resource, reads a field the caller in ctx may not read; returned says
+// that its results reach the caller as they are (a view's column), so everything below them
+// is read too. Otherwise it returns the types of the values e yields ("" where only
+// evaluation can tell), for checking the expressions evaluated on them in turn. An expression
+// that does not type against the schema is an Invalid error. A context without a caller is
+// not checked, and the result is then nil.
+func CheckFHIRPathIn(ctx context.Context, resource, focus string, e *fhirpath.Expr, returned bool) ([]string, error) {
+	a := accessFrom(ctx)
+	if a == nil {
+		return nil, nil
+	}
+	analyse := e.ReadsIn
+	if returned {
+		analyse = e.ReadsReturned
+	}
+	rs, results, err := analyse(resource, focus, a.v.g.types)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadArgument, err)
+	}
+	r := &reads{}
+	r.add(rs)
+	if !a.allowsReads(r) {
+		return nil, forbidden("the expression reads fields that are not permitted")
+	}
+	types := make([]string, len(results))
+	for i, res := range results {
+		types[i] = res.Type
+	}
+	return types, nil
 }
 
 // allowsType reports whether the request may do act on resources of typ.
@@ -294,6 +361,12 @@ func (g *Guard) Fields(ctx context.Context, next graphql.Resolver) (any, error) 
 	if ta, ok := rootActions[fieldKey{obj, name}]; ok {
 		if !a.allowsType(ta.typ, ta.act) {
 			return nil, forbidden("not permitted to %s %s", ta.act, ta.typ)
+		}
+		return next(ctx)
+	}
+	if obj == SubscriptionRoot && name == ChangedField {
+		if err := CheckSubscribe(ctx, fmt.Sprint(fc.Args["type"])); err != nil {
+			return nil, err
 		}
 		return next(ctx)
 	}
@@ -370,15 +443,18 @@ func (a *access) referenced(ctx context.Context, fc *graphql.FieldContext, next 
 	return res, err
 }
 
+// CheckSearch checks a search for the caller in ctx as the Guard's CheckSearch method does
+// (for callers outside GraphQL, such as FHIR REST); a context without a caller is not checked.
+func CheckSearch(ctx context.Context, q *search.Query) error {
+	if a := accessFrom(ctx); a != nil {
+		return a.v.g.CheckSearch(ctx, q)
+	}
+	return nil
+}
+
 // CheckSearch implements resolvers.Guard: searching by a parameter reads the fields behind
 // it, so each one must be readable, and each type searched must be searchable.
 func (g *Guard) CheckSearch(ctx context.Context, q *search.Query) error {
-	return CheckSearch(ctx, q)
-}
-
-// CheckSearch is [Guard.CheckSearch] for the caller in ctx, whichever guard authenticated
-// it; a context without a caller, as when authentication is off, is not checked.
-func CheckSearch(ctx context.Context, q *search.Query) error {
 	a := accessFrom(ctx)
 	if a == nil {
 		return nil

@@ -1,0 +1,71 @@
+package search
+
+import (
+	"context"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/fhirgate/fhirgate/storage"
+)
+
+// Scan calls fn with every current resource of q's type that matches q's filters, in id
+// order, reading pageSize of them per round trip, so that a scan of any size holds one page
+// in memory. Pages are keyset pages on the id: a resource written during the scan neither
+// repeats nor shifts another. When within is not empty, only the resources in at least one
+// of its compartments are scanned (a type in none of them yields nothing). q's sort, count,
+// offset, cursor and fhirpath arguments are ignored. The storage scope of ctx applies as to
+// every read; an error of fn stops the scan and is returned as it is.
+func (r *Runner) Scan(ctx context.Context, q *Query, within []Compartment, pageSize int, fn func(*storage.Record) error) error {
+	if pageSize <= 0 {
+		return fmt.Errorf("search: scan page size %d", pageSize)
+	}
+	f, err := r.filter(ctx, q)
+	if err != nil {
+		return err
+	}
+	if len(within) > 0 {
+		var or bson.A
+		for _, c := range within {
+			if cf, ok := c.Filter(q.Type); ok {
+				or = append(or, cf)
+			}
+		}
+		if len(or) == 0 {
+			return nil
+		}
+		f = allOf(f, bson.D{{Key: "$or", Value: or}})
+	}
+	order := bson.D{{Key: fieldID, Value: 1}}
+	var last string
+	for first := true; ; first = false {
+		page := f
+		if !first {
+			page = allOf(f, bson.D{{Key: fieldID, Value: bson.D{{Key: "$gt", Value: last}}}})
+		}
+		recs, err := r.Store.Search(ctx, q.Type, storage.Query{Filter: page, Sort: order, Limit: int64(pageSize)})
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			if err := fn(rec); err != nil {
+				return err
+			}
+		}
+		if len(recs) < pageSize {
+			return nil
+		}
+		last = recs[len(recs)-1].ID
+	}
+}
+
+// allOf is the conjunction of two filters, either of which may be empty.
+func allOf(a, b bson.D) bson.D {
+	switch {
+	case len(a) == 0:
+		return b
+	case len(b) == 0:
+		return a
+	}
+	return bson.D{{Key: "$and", Value: bson.A{a, b}}}
+}
