@@ -20,21 +20,9 @@ func (r *Runner) Scan(ctx context.Context, q *Query, within []Compartment, pageS
 	if pageSize <= 0 {
 		return fmt.Errorf("search: scan page size %d", pageSize)
 	}
-	f, err := r.filter(ctx, q)
-	if err != nil {
+	f, ok, err := r.scanFilter(ctx, q, within)
+	if err != nil || !ok {
 		return err
-	}
-	if len(within) > 0 {
-		var or bson.A
-		for _, c := range within {
-			if cf, ok := c.Filter(q.Type); ok {
-				or = append(or, cf)
-			}
-		}
-		if len(or) == 0 {
-			return nil
-		}
-		f = allOf(f, bson.D{{Key: "$or", Value: or}})
 	}
 	order := bson.D{{Key: fieldID, Value: 1}}
 	var last string
@@ -57,6 +45,36 @@ func (r *Runner) Scan(ctx context.Context, q *Query, within []Compartment, pageS
 		}
 		last = recs[len(recs)-1].ID
 	}
+}
+
+// ScanCount returns how many resources Scan would call its function with.
+func (r *Runner) ScanCount(ctx context.Context, q *Query, within []Compartment) (int64, error) {
+	f, ok, err := r.scanFilter(ctx, q, within)
+	if err != nil || !ok {
+		return 0, err
+	}
+	return r.Store.Count(ctx, q.Type, storage.Query{Filter: f})
+}
+
+// scanFilter is the filter of a scan: q's, within any of the compartments when there are some;
+// ok is false when nothing can match.
+func (r *Runner) scanFilter(ctx context.Context, q *Query, within []Compartment) (f bson.D, ok bool, err error) {
+	if f, err = r.filter(ctx, q); err != nil {
+		return nil, false, err
+	}
+	if len(within) == 0 {
+		return f, true, nil
+	}
+	var or bson.A
+	for _, c := range within {
+		if cf, ok := c.Filter(q.Type); ok {
+			or = append(or, cf)
+		}
+	}
+	if len(or) == 0 {
+		return nil, false, nil
+	}
+	return allOf(f, bson.D{{Key: "$or", Value: or}}), true, nil
 }
 
 // allOf is the conjunction of two filters, either of which may be empty.

@@ -31,6 +31,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/fhirpath"
@@ -129,4 +130,26 @@ func decodeJSON(data []byte) (map[string]any, error) {
 		return nil, fmt.Errorf("not a JSON object")
 	}
 	return def, nil
+}
+
+// ParseBinary compiles the ViewDefinition a stored Binary resource holds (its JSON given):
+// FHIR R4 has no ViewDefinition resource, and R4 servers keep one as a Binary whose
+// contentType is application/json or application/fhir+json and whose data is the
+// ViewDefinition's JSON, as the SQL on FHIR implementation guide's own R4 build does.
+func ParseBinary(binary []byte) (*View, error) {
+	var b struct {
+		ResourceType string `json:"resourceType"`
+		ContentType  string `json:"contentType"`
+		Data         []byte `json:"data"` // base64 in JSON
+	}
+	if err := json.Unmarshal(binary, &b); err != nil || b.ResourceType != "Binary" {
+		return nil, fmt.Errorf("%w: the stored view is not a Binary resource holding a ViewDefinition", ErrInvalid)
+	}
+	ct, _, _ := strings.Cut(b.ContentType, ";")
+	switch strings.TrimSpace(ct) {
+	case "application/json", "application/fhir+json":
+	default:
+		return nil, fmt.Errorf("%w: the stored Binary's contentType is %q; a ViewDefinition is application/json or application/fhir+json", ErrInvalid, b.ContentType)
+	}
+	return Parse(b.Data)
 }
