@@ -209,7 +209,7 @@ func TestViewRunServerData(t *testing.T) {
 	}
 
 	// A view stored as a Binary (R4 has no ViewDefinition type).
-	e.put(`{"resourceType":"Binary","id":"v1","contentType":"application/json","data":"` + base64.StdEncoding.EncodeToString([]byte(genderView)) + `"}`,
+	e.put(`{"resourceType":"Binary","id":"v1","contentType":"application/json","data":"`+base64.StdEncoding.EncodeToString([]byte(genderView))+`"}`,
 		`{"resourceType":"Binary","id":"png","contentType":"image/png","data":"aGVsbG8="}`)
 	r = e.runView("", "", valueParam("viewReference", "valueReference", `{"reference":"Binary/v1"}`), valueParam("patient", "valueString", `"Patient/p2"`))
 	if got := r.lines(t); fmt.Sprint(got) != `[{"gender":"female","id":"Patient/p2"}]` {
