@@ -262,7 +262,7 @@ func TestViewRunBadInput(t *testing.T) {
 		{"patient of another type", "", []string{view, valueParam("patient", "valueReference", `{"reference":"Observation/1"}`)}, 400, "patient must name a Patient"},
 		{"absolute patient", "", []string{view, valueParam("patient", "valueReference", `{"reference":"http://x.org/fhir/Patient/1"}`)}, 400, "patient must name a Patient"},
 		{"group of another type", "", []string{view, valueParam("group", "valueString", `"Patient/1"`)}, 400, "group must name a Group"},
-		{"patient with inline resources", "", []string{view, res, valueParam("patient", "valueString", `"Patient/a"`)}, 400, "do not apply to resource parameters"},
+		{"patient with inline resources", "", []string{view, res, valueParam("patient", "valueString", `"Patient/a"`)}, 400, "do not apply to resources given with the request"},
 		{"a resource that is no object", "", []string{view, `{"name":"resource","resource":[1]}`}, 400, "holds no resource"},
 		{"invalid view: duplicate column", "", []string{viewParam(`{"resource":"Patient","select":[{"column":[{"name":"a","path":"id"},{"name":"a","path":"gender"}]}]}`), res}, 400,
 			`invalid ViewDefinition: select[0].column[1].name: column "a" is already defined`},
@@ -358,4 +358,86 @@ func TestViewRunPolicy(t *testing.T) {
 	if got := a.runView(p1, "", viewParam(genderView), valueParam("patient", "valueString", `"Patient/p2"`)).lines(t); len(got) != 0 {
 		t.Errorf("patient p1 asking for p2: %v", got)
 	}
+}
+
+// TestViewDefinitionRunGraphQL: the GraphQL field runs views as the REST operation does, under
+// the same policy, and answers rows of JSON values in column order.
+func TestViewDefinitionRunGraphQL(t *testing.T) {
+	a := newAuthEnv(t, authz.VerifierConfig{}, func(c *api.Config) { c.ListLimit = 4 })
+	seedObservations(a.env, 3)
+	const q = `query($v: JSON, $ref: String, $r: [ResourceInput!], $p: String, $l: Int) {
+		viewDefinitionRun(view: $v, viewReference: $ref, resources: $r, patient: $p, _limit: $l) { columns { name type collection } rows } }`
+	decodeView := func(s string) map[string]any {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	analyst := a.token(t, "analyst", "")
+	r := a.postAsVars(analyst, "", q, map[string]any{"v": decodeView(obsView), "p": "Patient/p2"})
+	if len(r.Errors) > 0 {
+		t.Fatalf("errors %v", r.Errors)
+	}
+	want := `{"columns":[{"collection":false,"name":"id","type":"id"},{"collection":false,"name":"patient","type":"string"},{"collection":false,"name":"kg","type":"decimal"}],"rows":[["o2","Patient/p2",62.50]]}` // the stored decimal, digit for digit
+	if got := canonicalJSON(t, r.Data["viewDefinitionRun"]); got != want {
+		t.Errorf("observations of p2\n got %s\nwant %s", got, want)
+	}
+	r = a.postAsVars(analyst, "", q, map[string]any{"v": decodeView(genderView), "r": []any{decodeView(viewPt1)}})
+	if got := canonicalJSON(t, r.Data["viewDefinitionRun"]); !strings.Contains(got, `"rows":[["Patient/a","female"]]`) {
+		t.Errorf("inline resource: %s %v", got, r.Errors)
+	}
+	r = a.postAsVars(analyst, "", q, map[string]any{"v": decodeView(nameView)})
+	if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "FORBIDDEN" || !strings.Contains(r.Errors[0].Message, `view column "family"`) {
+		t.Errorf("analyst, names: %v", r.Errors)
+	}
+	clinician := a.token(t, "clinician", "")
+	r = a.postAsVars(clinician, "", q, map[string]any{"v": decodeView(nameView), "l": 2})
+	if got := canonicalJSON(t, r.Data["viewDefinitionRun"]); !strings.Contains(got, `"rows":[["p0",null],["p1",null]]`) { // seeded patients have no names
+		t.Errorf("clinician, names with _limit 2: %s %v", got, r.Errors)
+	}
+	for _, c := range []struct {
+		vars map[string]any
+		code string
+		want string
+	}{
+		{map[string]any{"v": decodeView(`{"resource":"Observation","select":[{"column":[{"name":"id","path":"id"}]},{"forEach":"performer","column":[{"name":"p","path":"reference"}]}]}`), "r": []any{}}, "", ""},
+		{map[string]any{"v": decodeView(`{"resource":"Practitioner","select":[{"column":[{"name":"id","path":"id"}]},{"forEach":"name","column":[{"name":"f","path":"family"}]}]}`)}, "", ""},
+		{map[string]any{}, "BAD_USER_INPUT", "a ViewDefinition is needed"},
+		{map[string]any{"v": decodeView(genderView), "ref": "Binary/x"}, "BAD_USER_INPUT", "not both"},
+		{map[string]any{"ref": "Library/x"}, "BAD_USER_INPUT", "must name a Binary"},
+		{map[string]any{"v": decodeView(`{"resource":"Patient","select":[]}`)}, "BAD_USER_INPUT", "at least one select"},
+		{map[string]any{"v": decodeView(genderView), "l": 5}, "BAD_USER_INPUT", "_limit must be between 1 and 4"},
+		{map[string]any{"v": decodeView(genderView), "p": "Patient/../x"}, "BAD_USER_INPUT", "patient must be"},
+	} {
+		r := a.postAsVars(clinician, "", q, c.vars)
+		if c.code == "" {
+			if len(r.Errors) > 0 {
+				t.Errorf("%v: %v", c.vars, r.Errors)
+			}
+			continue
+		}
+		if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != c.code || !strings.Contains(r.Errors[0].Message, c.want) {
+			t.Errorf("%v: %v, want %s %q", c.vars, r.Errors, c.code, c.want)
+		}
+	}
+	// More rows than a list may hold (4): refused, pointing at the streaming operation.
+	seedObservations(a.env, 6)
+	r = a.postAsVars(clinician, "", q, map[string]any{"v": decodeView(genderView)})
+	if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "TOO_MANY_RESULTS" || !strings.Contains(r.Errors[0].Message, "$viewdefinition-run") {
+		t.Errorf("too many rows: %v", r.Errors)
+	}
+}
+
+// canonicalJSON re-encodes raw JSON with sorted keys.
+func canonicalJSON(t *testing.T, raw json.RawMessage) string {
+	t.Helper()
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return string(raw)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
 }

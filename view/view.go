@@ -153,3 +153,33 @@ func ParseBinary(binary []byte) (*View, error) {
 	}
 	return Parse(b.Data)
 }
+
+// DecodeResource decodes a resource's JSON as Rows reads it (numbers as json.Number).
+func DecodeResource(data []byte) (map[string]any, error) {
+	m, err := decodeJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("a resource: %s", err)
+	}
+	return m, nil
+}
+
+// DecodeResources decodes a resource given to run a view on: a Bundle gives the resources of
+// its entries (the specification's $viewdefinition-run unwraps them), anything else itself.
+func DecodeResources(data []byte) ([]map[string]any, error) {
+	res, err := DecodeResource(data)
+	if err != nil {
+		return nil, err
+	}
+	if res["resourceType"] != "Bundle" {
+		return []map[string]any{res}, nil
+	}
+	var out []map[string]any
+	entries, _ := res["entry"].([]any)
+	for _, e := range entries {
+		entry, _ := e.(map[string]any)
+		if m, ok := entry["resource"].(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
