@@ -62,8 +62,11 @@ var anonymous = &authz.Principal{Subject: "anonymous", Roles: []string{authz.Rol
 
 // authenticate puts the caller's principal, its authorisation state and, for a principal
 // bound to a patient, the storage scope of that patient's compartment into the request
-// context. A request without a valid token is refused with 401 before anything is read.
-func authenticate(cfg Config, g *guard.Guard, lim limiters, next http.Handler) http.Handler {
+// context. A request without a valid token is refused with 401 before anything is read,
+// except, where upgrades is set, a websocket upgrade without an Authorization header:
+// browsers cannot send one, so the GraphQL websocket transport authenticates the connection
+// by its connection_init message before it runs anything (subscriptions.initConnection).
+func authenticate(cfg Config, g *guard.Guard, lim limiters, upgrades bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		trail := trailFrom(ctx)
@@ -84,6 +87,14 @@ func authenticate(cfg Config, g *guard.Guard, lim limiters, next http.Handler) h
 				return
 			}
 			refuse(w, trail, http.StatusUnauthorized, msg)
+		}
+		if upgrades && isWebsocket(r) && r.Header.Get("Authorization") == "" {
+			if wait, ok := lim.address.allow(clientAddress(r)); !ok {
+				throttle(w, trail, wait, cfg.Auth.Limits.UnauthenticatedRate, "unauthenticated requests from this address")
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
 		}
 		raw, ok := bearer(r)
 		if !ok {
@@ -117,13 +128,19 @@ func authenticate(cfg Config, g *guard.Guard, lim limiters, next http.Handler) h
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, max)
 		}
-		ctx = authz.WithPrincipal(ctx, p)
-		ctx = g.WithPrincipal(ctx, p)
-		if p.Patient != "" {
-			ctx = storage.WithScope(ctx, authz.PatientCompartment{ID: p.Patient}.Scope())
-		}
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(admit(ctx, g, p)))
 	})
+}
+
+// admit returns ctx carrying p, its authorisation state and, for a principal bound to a
+// patient, the storage scope of that patient's compartment.
+func admit(ctx context.Context, g *guard.Guard, p *authz.Principal) context.Context {
+	ctx = authz.WithPrincipal(ctx, p)
+	ctx = g.WithPrincipal(ctx, p)
+	if p.Patient != "" {
+		ctx = storage.WithScope(ctx, authz.PatientCompartment{ID: p.Patient}.Scope())
+	}
+	return ctx
 }
 
 func bearer(r *http.Request) (string, bool) {

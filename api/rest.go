@@ -69,6 +69,9 @@ func newREST(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	restRoutes(cfg, mux)
 	viewRoute(cfg, mux)
+	if cfg.exportStore != nil {
+		exportRoutes(cfg, mux, cfg.exportStore)
+	}
 	mux.HandleFunc("/fhir/", func(w http.ResponseWriter, r *http.Request) {
 		writeFHIROutcome(w, http.StatusNotFound, "not-supported", "This server has no FHIR interaction at "+r.URL.Path+".")
 	})

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -19,10 +21,12 @@ import (
 
 	"github.com/fhirgate/fhirgate/authz/guard"
 	"github.com/fhirgate/fhirgate/enrich"
+	"github.com/fhirgate/fhirgate/export"
 	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/graphiql"
 	"github.com/fhirgate/fhirgate/introspect"
 	"github.com/fhirgate/fhirgate/metrics"
+	"github.com/fhirgate/fhirgate/notify"
 	"github.com/fhirgate/fhirgate/operation"
 	"github.com/fhirgate/fhirgate/resolvers"
 	"github.com/fhirgate/fhirgate/rewrite"
@@ -78,8 +82,15 @@ type Config struct {
 	// NLP configures clinical NLP (analyzeText, DocumentReferenceAnalyze, --nlp-auto).
 	NLP NLPConfig
 
+	// Subscriptions configures GraphQL subscriptions and the FHIR websocket channel.
+	Subscriptions SubscriptionConfig
+
 	// profiles finds profiles for validation: Profiles, then the store's. NewServer sets it.
 	profiles validate.ProfileSource
+	// ExportDir holds the files of bulk export jobs, a directory per datastore; empty is a
+	// directory under the system's temporary directory.
+	ExportDir string
+
 	// Catalog, when set, serves every datastore of the deployment under /ds/{name}/ and
 	// lets admins create and delete them; Store is the default datastore's.
 	Catalog Catalog
@@ -92,6 +103,12 @@ type Config struct {
 	limiters *limiters
 	// prefix is the path the datastore is served under: "" or /ds/{name}.
 	prefix string
+	// exportStore is Store as storage gives it, unmetered: bulk export streams whole types,
+	// beyond any one request's read limits. NewServer sets it.
+	exportStore export.Store
+	// streams are the open websocket connections and event streams of every datastore,
+	// closed on shutdown. NewServer sets it.
+	streams *streams
 }
 
 // NLPConfig configures clinical NLP.
@@ -126,6 +143,7 @@ func NewServer(cfg Config) http.Handler {
 	}
 	lim := newLimiters(cfg.Auth.Limits)
 	cfg.limiters = &lim
+	cfg.streams = newStreams(cfg.Subscriptions.Stopping)
 	if cfg.Catalog == nil {
 		return newServer(cfg)
 	}
@@ -138,6 +156,14 @@ func NewServer(cfg Config) http.Handler {
 
 // newServer returns the routes of one datastore, cfg.Store.
 func newServer(cfg Config) http.Handler {
+	cfg.exportStore, _ = cfg.Store.(export.Store)
+	if cfg.ExportDir == "" {
+		cfg.ExportDir = filepath.Join(os.TempDir(), "fhirgate-exports")
+	}
+	// One change-feed reader per datastore and process.
+	if src, ok := cfg.Store.(notify.Source); ok && cfg.Subscriptions.Changes == nil {
+		cfg.Subscriptions.Changes = notify.NewHub(src, notify.Options{Logger: cfg.Logger})
+	}
 	if cfg.Store != nil {
 		cfg.profiles = validate.Sources{cfg.Profiles, &resolvers.StoredProfiles{Store: cfg.Store}}
 		installValidator(cfg)
@@ -165,7 +191,14 @@ func newServer(cfg Config) http.Handler {
 		mux.Handle("GET /metrics", cfg.Metrics.Handler())
 		cfg.Metrics.GaugeFunc(cacheEntries, cacheEntriesHelp, map[string]string{"cache": "fhirpath"}, func() float64 { return float64(rewrite.CachedExpressions()) })
 	}
-	mux.Handle("/$graphql", gzhttp.GzipHandler(system))
+	compressed := gzhttp.GzipHandler(system)
+	mux.Handle("/$graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if streaming(r) { // a websocket or an event stream: nothing to compress whole
+			system.ServeHTTP(w, r)
+			return
+		}
+		compressed.ServeHTTP(w, r)
+	}))
 	mux.Handle("/fhir/", gzhttp.GzipHandler(guarded(newREST(cfg))))
 	// A mux of its own, below /fhir/ in precedence: /fhir/x/$graphql would match both.
 	root := http.NewServeMux()
@@ -201,6 +234,9 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 		NLP:         cfg.nlp,
 		Datastores:  cfg.datastores,
 	}
+	if cfg.Subscriptions.Changes != nil {
+		res.Changes = cfg.Subscriptions.Changes
+	}
 	es := graph.NewExecutableSchema(graph.Config{Resolvers: res})
 	var g *guard.Guard
 	if !cfg.Auth.Off && cfg.Auth.Policy != nil {
@@ -213,7 +249,11 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 			go g.WarmIntrospection()
 		}
 	}
+	subs := newSubscriptions(cfg, g, *cfg.limiters)
 	srv := handler.New(es)
+	// Streams first: an upgrade is a GET, an event stream a POST.
+	srv.AddTransport(subs.websocket())
+	srv.AddTransport(subs.sse())
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -236,6 +276,7 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 	} else {
 		srv.AroundOperations(introspect.Answers(introspect.Whole(es.Schema())))
 	}
+	srv.AroundOperations(subs.around)
 	srv.AroundResponses(observeResponse)
 	if cfg.Validation != validate.Off {
 		srv.AroundOperations(reportValidation)
@@ -244,22 +285,35 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
 
 	inner := withRequestContext(cfg, srv)
-	guarded = func(h http.Handler) http.Handler {
-		return auditing(cfg.Audit, cfg.Metrics, authenticate(cfg, g, *cfg.limiters, bodyLimit(cfg.MaxBodyBytes, h))) // no body is read unauthenticated
+	guard := func(upgrades bool) func(http.Handler) http.Handler {
+		return func(h http.Handler) http.Handler {
+			return auditing(cfg.Audit, cfg.Metrics, authenticate(cfg, g, *cfg.limiters, upgrades, bodyLimit(cfg.MaxBodyBytes, h))) // no body is read unauthenticated
+		}
 	}
-	return guarded(inner), guarded(&instanceHandler{gql: inner}), guarded
+	guarded = guard(false)
+	return guard(true)(inner), guarded(&instanceHandler{gql: inner}), guarded
 }
 
 // withRequestContext gives each request its own loaders, read limits, a deadline and a log
 // of the panics it recovers from. The context ends when the client goes away, and every
-// storage call is made with it.
+// storage call is made with it. A subscription's connection or event stream has no deadline
+// (each of its events gets loaders and read limits of its own, see subscriptions.around), and
+// ends when the server shuts down.
 func withRequestContext(cfg Config, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := resolvers.WithReadLimits(resolvers.WithLoaders(r.Context(), cfg.Store), cfg.Reads)
 		if cfg.profiles != nil {
 			ctx = operation.WithProfiles(ctx, cfg.profiles)
 		}
-		if cfg.Timeout > 0 {
+		switch {
+		case isWebsocket(r):
+			ctx = withAddress(withConnHolder(ctx), r)
+		case isEventStream(r):
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(withAddress(ctx, r))
+			defer cancel()
+			defer cfg.streams.track(cancel)()
+		case cfg.Timeout > 0:
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
 			defer cancel()

@@ -7,6 +7,7 @@ package authz
 import (
 	"context"
 	"slices"
+	"time"
 )
 
 // Actions on a resource type, as the policy and SMART scopes name them. Reads of single
@@ -51,6 +52,9 @@ type Principal struct {
 	Client string
 	// Anonymous marks the principal of a server running with authentication off.
 	Anonymous bool
+	// Expires is when the token stops being valid; zero when it does not say. Connections
+	// that outlive a request (subscriptions) end then.
+	Expires time.Time
 	// Datastores are the datastores the token may be used with; nil means any.
 	Datastores []string
 }

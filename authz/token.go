@@ -176,7 +176,12 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 			return nil, refuse("invalid claims")
 		}
 	}
-	return principalOf(&c)
+	p, err := principalOf(&c)
+	if err != nil {
+		return nil, err
+	}
+	p.Expires = c.Expiry.Time()
+	return p, nil
 }
 
 func principalOf(c *claims) (*Principal, error) {

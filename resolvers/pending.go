@@ -13,18 +13,6 @@ import (
 // owner replaces its placeholders below with a file of its own.
 var errPending = fault.New(fault.Unsupported, "not supported yet")
 
-// SubscriptionRoot returns the subscription root resolver.
-func (r *Resolver) SubscriptionRoot() graph.SubscriptionRootResolver {
-	return &subscriptionRootResolver{r}
-}
-
-type subscriptionRootResolver struct{ Resolver *Resolver }
-
-// Changed is a placeholder (issue 11).
-func (r *subscriptionRootResolver) Changed(context.Context, graph.ResourceType, *search.Value, *string, []graph.ChangeOperation, *string) (<-chan *graph.ResourceChange, error) {
-	return nil, errPending
-}
-
 // Transaction is a placeholder (issue 12).
 func (r *mutationResolver) Transaction(context.Context, model.RawResource) (*model.Bundle, error) {
 	return nil, errPending

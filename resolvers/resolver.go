@@ -44,6 +44,8 @@ type Resolver struct {
 	Guard Guard
 	// Cursors seals connection cursors; nil uses a key of this process.
 	Cursors *search.Sealer
+	// Changes serves subscriptions to the datastore's changes; nil answers them with an error.
+	Changes Changes
 	// NLP analyses notes and writes their enrichment (analyzeText, DocumentReferenceAnalyze);
 	// nil answers those fields with an error.
 	NLP *enrich.Enricher

@@ -73,6 +73,8 @@ type backend interface {
 	// that the change feed need not wait for it.
 	finishOther(ctx context.Context, s *Store, seq int64) error
 
+	// feedHead returns where a reader of the change feed may start; see Store.FeedHead.
+	feedHead(ctx context.Context, s *Store) (int64, error)
 	// journalPage returns the resolved journal documents of the contiguous run of up to n
 	// sequence numbers starting at next, and whether reading on may find more.
 	journalPage(ctx context.Context, s *Store, next int64, n int) ([]*journalDoc, bool, error)

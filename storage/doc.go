@@ -21,6 +21,8 @@
 //   - _journal: {_id: "<seq>", seq, ts, st, tok?, ops?}, one document per resolved
 //     sequence number, st "c" (committed, with its ops) or "a" (aborted); the
 //     committed ones are the change feed. tok tells a commit its own entry apart.
+//   - _state: {_id: key, v, ts}, small values the server keeps about its own work (the
+//     delivery cursors and leases of FHIR Subscriptions), read and written by _id.
 //
 // Sequence numbers are stored in _id as 19-digit zero-padded decimal strings because
 // the embedded engine only pushes string or ObjectID _id filters down to SQL.

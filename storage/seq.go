@@ -102,11 +102,12 @@ func (s *Store) incSeq(ctx context.Context, n int64) (int64, error) {
 // land marks seq as no longer in flight in this process.
 func (s *Store) land(seq int64) {
 	s.flightMu.Lock()
-	defer s.flightMu.Unlock()
-
 	if s.inflight[seq]--; s.inflight[seq] <= 0 {
 		delete(s.inflight, seq)
 	}
+	s.flightMu.Unlock()
+
+	s.signalCommit()
 }
 
 // inFlight reports whether a commit of this process holds seq.

@@ -71,6 +71,11 @@ type Store struct {
 	counters *mongo.Collection
 	pending  *mongo.Collection
 	journal  *mongo.Collection
+	state    *mongo.Collection
+
+	// sig is closed when a commit of this process lands; see Committed.
+	sigMu sync.Mutex
+	sig   chan struct{}
 
 	// serialSeq makes sequence allocation on MongoDB happen under flightMu: a FerretDB
 	// reached by URI applies $inc as read-modify-write without a lock, so concurrent
@@ -192,6 +197,7 @@ func newStore(c *Client, name string) *Store {
 		counters: db.Collection(countersColl),
 		pending:  db.Collection(pendingColl),
 		journal:  db.Collection(journalColl),
+		state:    db.Collection(stateColl),
 		types:    map[string]*typeColls{},
 		inflight: map[int64]int{},
 		gapSeen:  map[int64]time.Time{},
@@ -204,7 +210,7 @@ func newStore(c *Client, name string) *Store {
 // open creates the datastore's own collections, reads the sequence counter and
 // recovers unfinished commits.
 func (s *Store) open(ctx context.Context) error {
-	for _, name := range []string{countersColl, pendingColl, journalColl} {
+	for _, name := range []string{countersColl, pendingColl, journalColl, stateColl} {
 		if err := s.createCollection(ctx, name); err != nil {
 			return err
 		}

@@ -112,12 +112,17 @@ type roleView struct {
 	anyHidden map[string]bool // names of hidden fields of any type
 
 	intro roleIntrospection // the role's view of the schema, for introspection
+
+	redactState // Redact's plans
 }
 
 // access is the authorisation state of one request.
 type access struct {
 	p *authz.Principal
 	v *roleView
+
+	everyOnce sync.Once
+	every     bool // the caller may read every resource type (everyType)
 }
 
 type accessKey struct{}
@@ -151,7 +156,28 @@ func ObjectGroups(schema *ast.Schema) map[string][]string {
 	return groups
 }
 
-func isRoot(name string) bool { return name == "Query" || name == "Mutation" || name == "Subscription" }
+func isRoot(name string) bool {
+	return name == "Query" || name == "Mutation" || name == "Subscription" || name == SubscriptionRoot
+}
+
+// SubscriptionRoot is the schema's subscription root type (not "Subscription", which R4
+// names a resource type), and ChangedField its one field, whose type argument names the
+// resource type it subscribes to: subscribing needs the search and subscribe actions on it.
+const (
+	SubscriptionRoot = "SubscriptionRoot"
+	ChangedField     = "changed"
+)
+
+// subscribable reports whether the role view may subscribe to the changes of typ.
+func (v *roleView) subscribable(typ string) bool {
+	return v.allows(typ, authz.ActSearch) && v.allows(typ, authz.ActSubscribe)
+}
+
+// subscribesAny reports whether the role view may subscribe to some resource type: the
+// changed field shows in its introspection then.
+func (v *roleView) subscribesAny() bool {
+	return slices.ContainsFunc(model.ResourceTypes(), v.subscribable)
+}
 
 // access returns the authorisation state for p.
 func (g *Guard) access(p *authz.Principal) *access {
@@ -205,6 +231,9 @@ func (v *roleView) decide(obj, field string) decision {
 	if ta, ok := rootActions[fieldKey{obj, field}]; ok {
 		return decision{ok: v.allows(ta.typ, ta.act)}
 	}
+	if obj == SubscriptionRoot && field == ChangedField {
+		return decision{ok: v.subscribesAny()}
+	}
 	// A primitive's extensions (_birthDate) are governed with the primitive (birthDate).
 	name := strings.TrimPrefix(field, "_")
 	if name == "" || strings.HasPrefix(name, "_") {
@@ -246,6 +275,16 @@ func (a *access) allowsField(obj, field string) bool {
 func CheckType(ctx context.Context, typ, act string) error {
 	if a := accessFrom(ctx); a != nil && !a.allowsType(typ, act) {
 		return forbidden("not permitted to %s %s", act, typ)
+	}
+	return nil
+}
+
+// CheckSubscribe returns a Forbidden error unless the caller in ctx may subscribe to the
+// changes of resources of typ: it needs the search and the subscribe actions on typ, by its
+// roles and its scopes. A context without a caller is not checked.
+func CheckSubscribe(ctx context.Context, typ string) error {
+	if a := accessFrom(ctx); a != nil && (!a.allowsType(typ, authz.ActSearch) || !a.allowsType(typ, authz.ActSubscribe)) {
+		return forbidden("not permitted to subscribe to %s", typ)
 	}
 	return nil
 }
@@ -315,6 +354,12 @@ func (g *Guard) Fields(ctx context.Context, next graphql.Resolver) (any, error) 
 	if ta, ok := rootActions[fieldKey{obj, name}]; ok {
 		if !a.allowsType(ta.typ, ta.act) {
 			return nil, forbidden("not permitted to %s %s", ta.act, ta.typ)
+		}
+		return next(ctx)
+	}
+	if obj == SubscriptionRoot && name == ChangedField {
+		if err := CheckSubscribe(ctx, fmt.Sprint(fc.Args["type"])); err != nil {
+			return nil, err
 		}
 		return next(ctx)
 	}
