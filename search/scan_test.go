@@ -9,14 +9,14 @@ import (
 	"github.com/fhirgate/fhirgate/storage"
 )
 
-// patientCompartment is a Patient compartment reached through Observation.subject only.
-func patientCompartment(id string) Compartment {
-	return Compartment{Type: "Patient", ID: id, Params: func(typ string) []string {
+// patients are Patient compartments reached through Observation.subject only.
+func patients(ids ...string) *Owners {
+	return &Owners{IDs: ids, Compartment: Compartment{Type: "Patient", Params: func(typ string) []string {
 		if typ == "Observation" {
 			return []string{"subject"}
 		}
 		return nil
-	}}
+	}}}
 }
 
 // TestScan pages through every match in id order, a page at a time, within compartments
@@ -31,7 +31,7 @@ func TestScan(t *testing.T) {
 	put(t, s, docs...)
 	r := &Runner{Store: s, ListLimit: 100}
 	ctx := context.Background()
-	scan := func(args map[string]any, within []Compartment, page int) string {
+	scan := func(args map[string]any, within *Owners, page int) string {
 		t.Helper()
 		q, err := Parse("Observation", args)
 		if err != nil {
@@ -49,7 +49,7 @@ func TestScan(t *testing.T) {
 	}
 	cases := []struct {
 		args   map[string]any
-		within []Compartment
+		within *Owners
 		page   int
 		want   string
 	}{
@@ -57,20 +57,24 @@ func TestScan(t *testing.T) {
 		{nil, nil, 7, "[o0 o1 o2 o3 o4 o5 o6]"}, // a full last page, then an empty one
 		{nil, nil, 100, "[o0 o1 o2 o3 o4 o5 o6]"},
 		{map[string]any{"status": "final"}, nil, 1, "[o0 o2 o4 o6]"},
-		{nil, []Compartment{patientCompartment("p1")}, 1, "[o1 o4]"},
-		{nil, []Compartment{patientCompartment("p1"), patientCompartment("p2")}, 3, "[o1 o2 o4 o5]"},
-		{map[string]any{"status": "final"}, []Compartment{patientCompartment("p0")}, 2, "[o0 o6]"},
+		{nil, patients("p1"), 1, "[o1 o4]"},
+		{nil, patients("p1", "p2"), 3, "[o1 o2 o4 o5]"},
+		{map[string]any{"status": "final"}, patients("p0"), 2, "[o0 o6]"},
 	}
 	for _, c := range cases {
 		if got := scan(c.args, c.within, c.page); got != c.want {
-			t.Errorf("scan %v within %d compartments, pages of %d: %s, want %s", c.args, len(c.within), c.page, got, c.want)
+			t.Errorf("scan %v within %v, pages of %d: %s, want %s", c.args, c.within, c.page, got, c.want)
 		}
 	}
 	// A type in none of the compartments yields nothing.
 	q, _ := Parse("Practitioner", nil)
 	calls := 0
-	if err := r.Scan(ctx, q, []Compartment{patientCompartment("p1")}, 5, func(*storage.Record) error { calls++; return nil }); err != nil || calls != 0 {
+	if err := r.Scan(ctx, q, patients("p1"), 5, func(*storage.Record) error { calls++; return nil }); err != nil || calls != 0 {
 		t.Errorf("Practitioner in a patient compartment: %d calls, %v", calls, err)
+	}
+	q, _ = Parse("Observation", nil)
+	if err := r.Scan(ctx, q, patients(), 5, func(*storage.Record) error { calls++; return nil }); err != nil || calls != 0 {
+		t.Errorf("no owners: %d calls, %v", calls, err)
 	}
 	stop := errors.New("stop")
 	q, _ = Parse("Observation", nil)

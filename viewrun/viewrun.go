@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/fhirgate/fhirgate/authz"
 	"github.com/fhirgate/fhirgate/authz/guard"
@@ -117,9 +118,6 @@ func (r *Runner) scan(ctx context.Context, req *Request, each func(map[string]an
 	if err != nil {
 		return err
 	}
-	if within != nil && len(within) == 0 { // groups without patients
-		return nil
-	}
 	sr := &search.Runner{Store: r.Store}
 	if r.MaxRead > 0 && req.Limit == 0 {
 		n, err := sr.ScanCount(ctx, q, within)
@@ -139,9 +137,9 @@ func (r *Runner) scan(ctx context.Context, req *Request, each func(map[string]an
 	})
 }
 
-// compartments returns the patient compartments the run is restricted to: nil when it is not,
-// empty when its groups have no patient members.
-func (r *Runner) compartments(ctx context.Context, req *Request) ([]search.Compartment, error) {
+// compartments returns the patients' compartments the run is restricted to, nil when it is
+// not (none when its groups have no patient members).
+func (r *Runner) compartments(ctx context.Context, req *Request) (*search.Owners, error) {
 	if req.Patient == "" && len(req.Groups) == 0 {
 		return nil, nil
 	}
@@ -161,10 +159,11 @@ func (r *Runner) compartments(ctx context.Context, req *Request) ([]search.Compa
 			return nil, fmt.Errorf("%w: the groups have more than %d patients; run the view per group or per patient", ErrInvalid, MaxPatients)
 		}
 	}
-	within := []search.Compartment{}
+	within := &search.Owners{Compartment: authz.PatientCompartment{}.Compartment()}
 	for id := range ids {
-		within = append(within, authz.PatientCompartment{ID: id}.Compartment())
+		within.IDs = append(within.IDs, id)
 	}
+	slices.Sort(within.IDs)
 	return within, nil
 }
 
