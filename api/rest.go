@@ -71,6 +71,7 @@ func requestParameters(r *http.Request) (*operation.Parameters, error) {
 func newREST(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	restRoutes(cfg, mux)
+	viewRoute(cfg, mux)
 	if cfg.exportStore != nil {
 		exportRoutes(cfg, mux, cfg.exportStore)
 	}

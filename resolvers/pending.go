@@ -22,8 +22,3 @@ func (r *mutationResolver) Transaction(context.Context, model.RawResource) (*mod
 func (r *queryResolver) Aggregate(context.Context, graph.ResourceType, *search.Value, []*graph.AggregateKey, []*graph.AggregateMeasure) (*graph.Aggregate, error) {
 	return nil, errPending
 }
-
-// ViewDefinitionRun is a placeholder (issue 13).
-func (r *queryResolver) ViewDefinitionRun(context.Context, any, *string, []model.RawResource, *string, *int, *model.Instant) (*graph.ViewRows, error) {
-	return nil, errPending
-}
