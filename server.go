@@ -64,6 +64,7 @@ type config struct {
 	hmacSecretFile         string
 	policyFile, modelFile  string
 	roleMaxBody            string
+	roleMaxBundleBody      string
 	auditBuffer            int
 	cursorKeyFile          string
 	validation             string
@@ -111,8 +112,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.Float64Var(&c.api.Auth.Limits.UnauthenticatedRate, "unauthenticated-rate-limit", float64(envInt("FHIRGATE_UNAUTHENTICATED_RATE_LIMIT", 5)), "requests per second without a valid token per client address; 0 for none (FHIRGATE_UNAUTHENTICATED_RATE_LIMIT)")
 	fs.IntVar(&c.api.Auth.Limits.UnauthenticatedBurst, "unauthenticated-rate-burst", envInt("FHIRGATE_UNAUTHENTICATED_RATE_BURST", 20), "requests without a valid token a client address may make at once (FHIRGATE_UNAUTHENTICATED_RATE_BURST)")
 	fs.Int64Var(&c.api.Auth.Limits.MaxBodyBytes, "principal-max-body", int64(envInt("FHIRGATE_PRINCIPAL_MAX_BODY", 1<<20)), "largest request body in bytes per principal (FHIRGATE_PRINCIPAL_MAX_BODY)")
+	fs.Int64Var(&c.api.MaxBundleBytes, "max-bundle-body", int64(envInt("FHIRGATE_MAX_BUNDLE_BODY", int(def.MaxBundleBytes))), "largest batch or transaction Bundle body in bytes, POST /fhir (FHIRGATE_MAX_BUNDLE_BODY)")
+	fs.IntVar(&c.api.MaxBundleEntries, "max-bundle-entries", envInt("FHIRGATE_MAX_BUNDLE_ENTRIES", def.MaxBundleEntries), "most entries of a batch or transaction Bundle (FHIRGATE_MAX_BUNDLE_ENTRIES)")
+	fs.StringVar(&c.roleMaxBundleBody, "role-max-bundle-body", env("FHIRGATE_ROLE_MAX_BUNDLE_BODY", "admin=67108864,clinician=67108864"), "per-role limits of a Bundle body posted to /fhir, role=bytes,...; other roles' bundles get their --principal-max-body (FHIRGATE_ROLE_MAX_BUNDLE_BODY)")
 	fs.StringVar(&c.roleMaxBody, "role-max-body", env("FHIRGATE_ROLE_MAX_BODY", "admin=4194304,clinician=4194304"), "per-role overrides of --principal-max-body, role=bytes,... (FHIRGATE_ROLE_MAX_BODY)")
 	fs.IntVar(&c.auditBuffer, "audit-buffer", envInt("FHIRGATE_AUDIT_BUFFER", 4096), "AuditEvents buffered before requests wait for the audit writer (FHIRGATE_AUDIT_BUFFER)")
+	fs.StringVar(&c.api.ImportDir, "import-dir", env("FHIRGATE_IMPORT_DIR", ""), "the only directory $import reads files from (NDJSON, JSON, Synthea bundles); empty: $import is off (FHIRGATE_IMPORT_DIR)")
 	fs.StringVar(&c.api.ExportDir, "export-dir", env("FHIRGATE_EXPORT_DIR", ""), "directory of bulk export files; empty: exports under the data directory (FHIRGATE_EXPORT_DIR)")
 	fs.StringVar(&c.validation, "validation", env("FHIRGATE_VALIDATION", string(validate.Strict)), "checks of every write against the base FHIR R4 specification: strict refuses resources with errors, warn stores them and reports the issues, off (FHIRGATE_VALIDATION)")
 	fs.BoolVar(&c.api.NLP.Auto, "nlp-auto", env("FHIRGATE_NLP_AUTO", "") == "true", "analyse every DocumentReference created or updated with clinical NLP and write its enrichment in the same commit; --demo turns it on (FHIRGATE_NLP_AUTO=true)")
@@ -158,6 +163,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return nil, fmt.Errorf("--role-max-body: %w", err)
 	}
 	c.api.Auth.Limits.ByRole = byRole
+	if c.api.Auth.Limits.BundleByRole, err = parseRoleBytes(c.roleMaxBundleBody); err != nil {
+		return nil, fmt.Errorf("--role-max-bundle-body: %w", err)
+	}
+	if c.api.MaxBundleEntries <= 0 {
+		return nil, fmt.Errorf("--max-bundle-entries: want a positive number, not %d", c.api.MaxBundleEntries)
+	}
 	if c.api.ExportDir == "" {
 		c.api.ExportDir = filepath.Join(c.dataDir, "exports")
 	}
@@ -209,6 +220,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return datastoreCmd(ctx, args[1:], getenv, stdout, stderr)
 		case "view":
 			return viewCmd(ctx, args[1:], getenv, stdout, stderr)
+		case "import":
+			return importCmd(ctx, args[1:], getenv, stdout, stderr)
 		case "version":
 			return version(stdout, debug.ReadBuildInfo)
 		}

@@ -72,6 +72,10 @@ func newREST(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	restRoutes(cfg, mux)
 	viewRoute(cfg, mux)
+	bundleRoutes(cfg, mux)
+	if cfg.importStore != nil {
+		importRoutes(cfg, mux)
+	}
 	if cfg.exportStore != nil {
 		exportRoutes(cfg, mux, cfg.exportStore)
 	}
