@@ -218,6 +218,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return exportCmd(ctx, args[1:], getenv, stdout, stderr)
 		case "datastore":
 			return datastoreCmd(ctx, args[1:], getenv, stdout, stderr)
+		case "view":
+			return viewCmd(ctx, args[1:], getenv, stdout, stderr)
 		case "import":
 			return importCmd(ctx, args[1:], getenv, stdout, stderr)
 		case "version":

@@ -71,6 +71,7 @@ func requestParameters(r *http.Request) (*operation.Parameters, error) {
 func newREST(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	restRoutes(cfg, mux)
+	viewRoute(cfg, mux)
 	bundleRoutes(cfg, mux)
 	if cfg.importStore != nil {
 		importRoutes(cfg, mux)

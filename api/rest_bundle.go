@@ -12,7 +12,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/audit"
 	"github.com/fhirgate/fhirgate/authz/guard"
-	tx "github.com/fhirgate/fhirgate/bundle"
+	"github.com/fhirgate/fhirgate/bundle"
 	"github.com/fhirgate/fhirgate/fhirjson"
 	"github.com/fhirgate/fhirgate/search"
 )
@@ -38,7 +38,7 @@ func bundleRoutes(cfg Config, mux *http.ServeMux) {
 		}
 		noteInteraction(c.ctx, audit.Execute, interaction)
 		out, err := cfg.bundles.Run(c.ctx, body, bundleReturn(r))
-		var ee *tx.EntryError
+		var ee *bundle.EntryError
 		switch {
 		case errors.As(err, &ee):
 			noteCode(c.ctx, ee.Outcome.Status)
@@ -63,18 +63,18 @@ func isBundlePost(r *http.Request) bool {
 }
 
 // bundleReturn is what a bundle's write entries return, from Prefer: return=...
-func bundleReturn(r *http.Request) tx.Return {
-	switch ret := tx.Return(preferReturn(r)); ret {
-	case tx.ReturnMinimal, tx.ReturnOutcome:
+func bundleReturn(r *http.Request) bundle.Return {
+	switch ret := bundle.Return(preferReturn(r)); ret {
+	case bundle.ReturnMinimal, bundle.ReturnOutcome:
 		return ret
 	}
-	return tx.ReturnRepresentation
+	return bundle.ReturnRepresentation
 }
 
 // newBundles returns the bundle processor of a server: its store, the guard's checks, the
 // error policy, and reads dispatched to the REST handler reads holds.
-func newBundles(cfg Config, reads *restReader) *tx.Processor {
-	return &tx.Processor{
+func newBundles(cfg Config, reads *restReader) *bundle.Processor {
+	return &bundle.Processor{
 		Store:      cfg.Store,
 		Policy:     guardPolicy{},
 		Reads:      reads,
@@ -97,14 +97,14 @@ func (guardPolicy) CheckSearch(ctx context.Context, q *search.Query) error {
 
 // describeFailure tells the client about a failed bundle entry as the REST API tells about
 // the same failed interaction (restFailure).
-func describeFailure(cfg Config) func(error) tx.Outcome {
-	return func(err error) tx.Outcome {
+func describeFailure(cfg Config) func(error) bundle.Outcome {
+	return func(err error) bundle.Outcome {
 		status, body := restFailure(err)
 		if status == http.StatusInternalServerError {
 			cfg.Logger.Error("fhir bundle entry failed", "error", err)
 		}
 		b, _ := json.Marshal(body)
-		return tx.Outcome{Status: status, Outcome: b}
+		return bundle.Outcome{Status: status, Outcome: b}
 	}
 }
 
@@ -142,11 +142,11 @@ type restReader struct {
 	h http.Handler
 }
 
-func (rr *restReader) Read(ctx context.Context, req tx.Request) tx.Response {
+func (rr *restReader) Read(ctx context.Context, req bundle.Request) bundle.Response {
 	hr, err := http.NewRequestWithContext(ctx, req.Method, "/fhir/"+req.URL, nil)
 	if err != nil {
 		b, _ := json.Marshal(outcomeJSON("error", "invalid", "the entry's url is not a valid URL"))
-		return tx.Response{Status: http.StatusBadRequest, Body: b}
+		return bundle.Response{Status: http.StatusBadRequest, Body: b}
 	}
 	hr.Header.Set("Accept", "application/fhir+json")
 	for name, v := range map[string]string{"If-None-Match": req.IfNoneMatch, "If-Modified-Since": req.IfModifiedSince, "If-Match": req.IfMatch, "If-None-Exist": req.IfNoneExist} {
@@ -156,7 +156,7 @@ func (rr *restReader) Read(ctx context.Context, req tx.Request) tx.Response {
 	}
 	rec := &recorder{header: http.Header{}}
 	rr.h.ServeHTTP(rec, hr)
-	out := tx.Response{Status: rec.status, Location: rec.header.Get("Location"), ETag: rec.header.Get("ETag"), Body: rec.body.Bytes()}
+	out := bundle.Response{Status: rec.status, Location: rec.header.Get("Location"), ETag: rec.header.Get("ETag"), Body: rec.body.Bytes()}
 	if out.Status == 0 {
 		out.Status = http.StatusOK
 	}

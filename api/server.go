@@ -20,7 +20,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/fhirgate/fhirgate/authz/guard"
-	tx "github.com/fhirgate/fhirgate/bundle"
+	"github.com/fhirgate/fhirgate/bundle"
 	"github.com/fhirgate/fhirgate/enrich"
 	"github.com/fhirgate/fhirgate/export"
 	"github.com/fhirgate/fhirgate/graph"
@@ -106,10 +106,10 @@ type Config struct {
 
 	// nlp analyses notes and writes their enrichment. NewServer sets it.
 	nlp *enrich.Enricher
-	// bundles runs the batches and transactions of REST and GraphQL. NewServer sets it.
-	bundles *tx.Processor
 	// feed is Store's change feed, which type and system history read. NewServer sets it.
 	feed changeFeed
+	// bundles runs the batches and transactions of REST and GraphQL. NewServer sets it.
+	bundles *bundle.Processor
 	// datastores administers the catalog's datastores. NewServer sets it.
 	datastores resolvers.Datastores
 	// limiters are the principals' rate limits, shared by every datastore's server.
@@ -119,11 +119,11 @@ type Config struct {
 	// exportStore is Store as storage gives it, unmetered: bulk export streams whole types,
 	// beyond any one request's read limits. NewServer sets it.
 	exportStore export.Store
-	// importStore is Store as storage gives it, unmetered: $import writes whole files.
-	importStore ingest.Store
 	// streams are the open websocket connections and event streams of every datastore,
 	// closed on shutdown. NewServer sets it.
 	streams *streams
+	// importStore is Store as storage gives it, unmetered: $import writes whole files.
+	importStore ingest.Store
 }
 
 // NLPConfig configures clinical NLP.
@@ -145,7 +145,7 @@ func DefaultConfig() Config {
 		MaxBodyBytes: 4 << 20,
 		// About 10,000 entries of Synthea's size.
 		MaxBundleBytes:   64 << 20,
-		MaxBundleEntries: tx.DefaultMaxEntries,
+		MaxBundleEntries: bundle.DefaultMaxEntries,
 		Timeout:          30 * time.Second,
 		// Ten full lists; the bytes bound the memory of a request whose resources are large.
 		Reads:      resolvers.ReadLimits{MaxRows: 10_000, MaxBytes: 64 << 20, Concurrency: 2, SharedConcurrency: 64},
@@ -199,8 +199,8 @@ func newServer(cfg Config) http.Handler {
 	reads := &restReader{}
 	cfg.bundles = newBundles(cfg, reads)
 	system, instance, guarded := newGraphQL(cfg)
-	restHandler := newREST(cfg)
-	reads.h = restHandler
+	rest := newREST(cfg)
+	reads.h = rest
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if cfg.Ready != nil {
@@ -224,13 +224,13 @@ func newServer(cfg Config) http.Handler {
 		}
 		compressed.ServeHTTP(w, r)
 	}))
-	fhir := gzhttp.GzipHandler(fhirAnswers(guarded(restHandler)))
+	fhir := gzhttp.GzipHandler(fhirAnswers(guarded(rest)))
 	mux.Handle("/fhir/", fhir)
 	mux.Handle("POST /fhir", fhir) // batches and transactions at the FHIR base
 	// Public: clients read them before they authenticate.
-	rest := &restAPI{cfg: cfg}
-	mux.Handle("GET /fhir/metadata", gzhttp.GzipHandler(http.HandlerFunc(rest.metadata)))
-	mux.HandleFunc("GET /fhir/.well-known/smart-configuration", rest.smartConfiguration)
+	public := &restAPI{cfg: cfg}
+	mux.Handle("GET /fhir/metadata", gzhttp.GzipHandler(http.HandlerFunc(public.metadata)))
+	mux.HandleFunc("GET /fhir/.well-known/smart-configuration", public.smartConfiguration)
 	// A mux of its own, below /fhir/ in precedence: /fhir/x/$graphql would match both.
 	root := http.NewServeMux()
 	root.Handle("/{type}/{id}/$graphql", gzhttp.GzipHandler(instance))

@@ -5,7 +5,6 @@ import (
 
 	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/graph"
-	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/search"
 )
 
@@ -15,10 +14,5 @@ var errPending = fault.New(fault.Unsupported, "not supported yet")
 
 // Aggregate is a placeholder (issue 13).
 func (r *queryResolver) Aggregate(context.Context, graph.ResourceType, *search.Value, []*graph.AggregateKey, []*graph.AggregateMeasure) (*graph.Aggregate, error) {
-	return nil, errPending
-}
-
-// ViewDefinitionRun is a placeholder (issue 13).
-func (r *queryResolver) ViewDefinitionRun(context.Context, any, *string, []model.RawResource, *string, *int, *model.Instant) (*graph.ViewRows, error) {
 	return nil, errPending
 }

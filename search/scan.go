@@ -9,32 +9,28 @@ import (
 	"github.com/fhirgate/fhirgate/storage"
 )
 
+// Owners names the compartments of several owners of one type (the patients of a group):
+// Compartment gives the type and parameters (its ID is not used), IDs the owners.
+type Owners struct {
+	Compartment Compartment
+	IDs         []string
+}
+
 // Scan calls fn with every current resource of q's type that matches q's filters, in id
 // order, reading pageSize of them per round trip, so that a scan of any size holds one page
 // in memory. Pages are keyset pages on the id: a resource written during the scan neither
-// repeats nor shifts another. When within is not empty, only the resources in at least one
-// of its compartments are scanned (a type in none of them yields nothing). q's sort, count,
-// offset, cursor and fhirpath arguments are ignored. The storage scope of ctx applies as to
-// every read; an error of fn stops the scan and is returned as it is.
-func (r *Runner) Scan(ctx context.Context, q *Query, within []Compartment, pageSize int, fn func(*storage.Record) error) error {
+// repeats nor shifts another. When within is not nil, only the resources in the compartment
+// of one of its owners are scanned (none when it has no owner, or when q's type is in no
+// such compartment). q's sort, count, offset, cursor and fhirpath arguments are ignored. The
+// storage scope of ctx applies as to every read; an error of fn stops the scan and is
+// returned as it is.
+func (r *Runner) Scan(ctx context.Context, q *Query, within *Owners, pageSize int, fn func(*storage.Record) error) error {
 	if pageSize <= 0 {
 		return fmt.Errorf("search: scan page size %d", pageSize)
 	}
-	f, err := r.filter(ctx, q)
-	if err != nil {
+	f, ok, err := r.scanFilter(ctx, q, within)
+	if err != nil || !ok {
 		return err
-	}
-	if len(within) > 0 {
-		var or bson.A
-		for _, c := range within {
-			if cf, ok := c.Filter(q.Type); ok {
-				or = append(or, cf)
-			}
-		}
-		if len(or) == 0 {
-			return nil
-		}
-		f = allOf(f, bson.D{{Key: "$or", Value: or}})
 	}
 	order := bson.D{{Key: fieldID, Value: 1}}
 	var last string
@@ -57,6 +53,31 @@ func (r *Runner) Scan(ctx context.Context, q *Query, within []Compartment, pageS
 		}
 		last = recs[len(recs)-1].ID
 	}
+}
+
+// ScanCount returns how many resources Scan would call its function with.
+func (r *Runner) ScanCount(ctx context.Context, q *Query, within *Owners) (int64, error) {
+	f, ok, err := r.scanFilter(ctx, q, within)
+	if err != nil || !ok {
+		return 0, err
+	}
+	return r.Store.Count(ctx, q.Type, storage.Query{Filter: f})
+}
+
+// scanFilter is the filter of a scan: q's, within the owners' compartments when given; ok is
+// false when nothing can match.
+func (r *Runner) scanFilter(ctx context.Context, q *Query, within *Owners) (f bson.D, ok bool, err error) {
+	if f, err = r.filter(ctx, q); err != nil {
+		return nil, false, err
+	}
+	if within == nil {
+		return f, true, nil
+	}
+	cf, ok := within.Compartment.FilterAll(q.Type, within.IDs)
+	if !ok {
+		return nil, false, nil
+	}
+	return allOf(f, cf), true, nil
 }
 
 // allOf is the conjunction of two filters, either of which may be empty.

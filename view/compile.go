@@ -51,6 +51,8 @@ const (
 type selection struct {
 	label string // select[0].select[1], for messages
 	iter  iteration
+	// iterLabel names the iteration's key: select[0].forEach, select[0].repeat.
+	iterLabel string
 	// iterExprs is the forEach or forEachOrNull expression, or repeat's expressions.
 	iterExprs []*fhirpath.Expr
 	columns   []colExpr
@@ -65,7 +67,8 @@ type selection struct {
 
 // colExpr is a compiled column.
 type colExpr struct {
-	pos        int // in View.Columns
+	pos        int    // in View.Columns
+	label      string // select[0].column[1].path
 	name       string
 	expr       *fhirpath.Expr
 	collection bool
@@ -209,6 +212,7 @@ func (c *compiler) iteration(s *selection, m map[string]any, foci []string) ([]s
 	}
 	key := present[0]
 	label := s.label + "." + key
+	s.iterLabel = label
 	if key == "repeat" {
 		return c.repeat(s, m, label, foci)
 	}
@@ -428,7 +432,7 @@ func (c *compiler) column(raw map[string]any, label string, foci []string, assig
 	if err != nil {
 		return colExpr{}, err
 	}
-	return colExpr{pos: pos, name: name, expr: e, collection: col.Collection}, nil
+	return colExpr{pos: pos, label: label + ".path", name: name, expr: e, collection: col.Collection}, nil
 }
 
 // tags reads a column's tags ("tag" in the model; the specification's own examples spell

@@ -31,6 +31,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/fhirpath"
@@ -129,4 +130,56 @@ func decodeJSON(data []byte) (map[string]any, error) {
 		return nil, fmt.Errorf("not a JSON object")
 	}
 	return def, nil
+}
+
+// ParseBinary compiles the ViewDefinition a stored Binary resource holds (its JSON given):
+// FHIR R4 has no ViewDefinition resource, and R4 servers keep one as a Binary whose
+// contentType is application/json or application/fhir+json and whose data is the
+// ViewDefinition's JSON, as the SQL on FHIR implementation guide's own R4 build does.
+func ParseBinary(binary []byte) (*View, error) {
+	var b struct {
+		ResourceType string `json:"resourceType"`
+		ContentType  string `json:"contentType"`
+		Data         []byte `json:"data"` // base64 in JSON
+	}
+	if err := json.Unmarshal(binary, &b); err != nil || b.ResourceType != "Binary" {
+		return nil, fmt.Errorf("%w: the stored view is not a Binary resource holding a ViewDefinition", ErrInvalid)
+	}
+	ct, _, _ := strings.Cut(b.ContentType, ";")
+	switch strings.TrimSpace(ct) {
+	case "application/json", "application/fhir+json":
+	default:
+		return nil, fmt.Errorf("%w: the stored Binary's contentType is %q; a ViewDefinition is application/json or application/fhir+json", ErrInvalid, b.ContentType)
+	}
+	return Parse(b.Data)
+}
+
+// DecodeResource decodes a resource's JSON as Rows reads it (numbers as json.Number).
+func DecodeResource(data []byte) (map[string]any, error) {
+	m, err := decodeJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("a resource: %s", err)
+	}
+	return m, nil
+}
+
+// DecodeResources decodes a resource given to run a view on: a Bundle gives the resources of
+// its entries (the specification's $viewdefinition-run unwraps them), anything else itself.
+func DecodeResources(data []byte) ([]map[string]any, error) {
+	res, err := DecodeResource(data)
+	if err != nil {
+		return nil, err
+	}
+	if res["resourceType"] != "Bundle" {
+		return []map[string]any{res}, nil
+	}
+	var out []map[string]any
+	entries, _ := res["entry"].([]any)
+	for _, e := range entries {
+		entry, _ := e.(map[string]any)
+		if m, ok := entry["resource"].(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }

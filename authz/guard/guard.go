@@ -235,11 +235,11 @@ func (v *roleView) decide(obj, field string) decision {
 	if ta, ok := rootActions[fieldKey{obj, field}]; ok {
 		return decision{ok: v.allows(ta.typ, ta.act)}
 	}
-	if openRoots[fieldKey{obj, field}] {
-		return decision{ok: true}
-	}
 	if obj == SubscriptionRoot && field == ChangedField {
 		return decision{ok: v.subscribesAny()}
+	}
+	if openRoots[fieldKey{obj, field}] {
+		return decision{ok: true}
 	}
 	// A primitive's extensions (_birthDate) are governed with the primitive (birthDate).
 	name := strings.TrimPrefix(field, "_")
@@ -443,18 +443,15 @@ func (a *access) referenced(ctx context.Context, fc *graphql.FieldContext, next 
 	return res, err
 }
 
-// CheckSearch checks a search for the caller in ctx as the Guard's CheckSearch method does
-// (for callers outside GraphQL, such as FHIR REST); a context without a caller is not checked.
-func CheckSearch(ctx context.Context, q *search.Query) error {
-	if a := accessFrom(ctx); a != nil {
-		return a.v.g.CheckSearch(ctx, q)
-	}
-	return nil
-}
-
 // CheckSearch implements resolvers.Guard: searching by a parameter reads the fields behind
 // it, so each one must be readable, and each type searched must be searchable.
 func (g *Guard) CheckSearch(ctx context.Context, q *search.Query) error {
+	return CheckSearch(ctx, q)
+}
+
+// CheckSearch is [Guard.CheckSearch] for the caller in ctx, whichever guard authenticated
+// it; a context without a caller, as when authentication is off, is not checked.
+func CheckSearch(ctx context.Context, q *search.Query) error {
 	a := accessFrom(ctx)
 	if a == nil {
 		return nil
