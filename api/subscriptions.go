@@ -240,9 +240,13 @@ func (s *subscriptions) around(ctx context.Context, next graphql.OperationHandle
 	ctx = storage.WithAccessLog(ctx, sub)
 	h := next(ctx)
 	reported := false
+	root := rootAlias(oc.Operation)
 	return func(ctx context.Context) *graphql.Response {
 		ctx = resolvers.WithReadLimits(resolvers.WithLoaders(ctx, s.store), s.reads)
 		resp := h(ctx)
+		if resp != nil {
+			rootPaths(resp.Errors, root)
+		}
 		if resp != nil || reported {
 			return resp
 		}
@@ -263,6 +267,27 @@ func (s *subscriptions) around(ctx context.Context, next graphql.OperationHandle
 		stop()
 		release("ended by the server: " + fmt.Sprint(gerr.Extensions["code"]))
 		return &graphql.Response{Errors: gqlerror.List{gerr}}
+	}
+}
+
+// rootAlias returns the response key of a subscription's one root field.
+func rootAlias(op *ast.OperationDefinition) string {
+	for _, sel := range op.SelectionSet {
+		if f, ok := sel.(*ast.Field); ok {
+			return f.Alias
+		}
+	}
+	return ""
+}
+
+// rootPaths puts the root field in front of the paths of an event's errors: gqlgen resolves
+// each event below the root field and leaves it out of their paths, which the response's
+// data has at its top.
+func rootPaths(errs gqlerror.List, root string) {
+	for _, e := range errs {
+		if len(e.Path) > 0 && root != "" && e.Path[0] != ast.PathName(root) {
+			e.Path = append(ast.Path{ast.PathName(root)}, e.Path...)
+		}
 	}
 }
 

@@ -28,9 +28,15 @@ type wsClient struct {
 // dialWS opens a websocket to e's /$graphql with subprotocol proto and header.
 func dialWS(t testing.TB, e *env, proto string, header http.Header) *wsClient {
 	t.Helper()
+	return dialWSWith(t, e, proto, header, nil)
+}
+
+// dialWSWith is dialWS through client.
+func dialWSWith(t testing.TB, e *env, proto string, header http.Header, client *http.Client) *wsClient {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.srv.URL, "http")+"/$graphql", &websocket.DialOptions{Subprotocols: []string{proto}, HTTPHeader: header})
+	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.srv.URL, "http")+"/$graphql", &websocket.DialOptions{Subprotocols: []string{proto}, HTTPHeader: header, HTTPClient: client})
 	if err != nil {
 		status := 0
 		if resp != nil {
@@ -265,7 +271,10 @@ func TestWebsocketProtocolViolations(t *testing.T) {
 			w.subscribe("same", changedQuery, map[string]any{"type": "Observation"})
 			w.subscribe("same", changedQuery, map[string]any{"type": "Patient"})
 		}, 4409},
-		{"subscribe without id", func(w *wsClient) { w.init(nil); w.sendRaw(`{"type":"subscribe","payload":{"query":"subscription{changed(type:Patient){id}}"}}`) }, 4400},
+		{"subscribe without id", func(w *wsClient) {
+			w.init(nil)
+			w.sendRaw(`{"type":"subscribe","payload":{"query":"subscription{changed(type:Patient){id}}"}}`)
+		}, 4400},
 		{"no connection_init", func(w *wsClient) {}, 4408},
 	}
 	for _, c := range cases {
