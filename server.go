@@ -113,6 +113,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.Int64Var(&c.api.Auth.Limits.MaxBodyBytes, "principal-max-body", int64(envInt("FHIRGATE_PRINCIPAL_MAX_BODY", 1<<20)), "largest request body in bytes per principal (FHIRGATE_PRINCIPAL_MAX_BODY)")
 	fs.StringVar(&c.roleMaxBody, "role-max-body", env("FHIRGATE_ROLE_MAX_BODY", "admin=4194304,clinician=4194304"), "per-role overrides of --principal-max-body, role=bytes,... (FHIRGATE_ROLE_MAX_BODY)")
 	fs.IntVar(&c.auditBuffer, "audit-buffer", envInt("FHIRGATE_AUDIT_BUFFER", 4096), "AuditEvents buffered before requests wait for the audit writer (FHIRGATE_AUDIT_BUFFER)")
+	fs.StringVar(&c.api.ExportDir, "export-dir", env("FHIRGATE_EXPORT_DIR", ""), "directory of bulk export files; empty: exports under the data directory (FHIRGATE_EXPORT_DIR)")
 	fs.StringVar(&c.validation, "validation", env("FHIRGATE_VALIDATION", string(validate.Strict)), "checks of every write against the base FHIR R4 specification: strict refuses resources with errors, warn stores them and reports the issues, off (FHIRGATE_VALIDATION)")
 	fs.BoolVar(&c.api.NLP.Auto, "nlp-auto", env("FHIRGATE_NLP_AUTO", "") == "true", "analyse every DocumentReference created or updated with clinical NLP and write its enrichment in the same commit; --demo turns it on (FHIRGATE_NLP_AUTO=true)")
 	fs.IntVar(&c.api.NLP.MaxChars, "nlp-max-chars", envInt("FHIRGATE_NLP_MAX_CHARS", enrich.DefaultMaxChars), "longest note clinical NLP analyses, in characters of all its attachments together (FHIRGATE_NLP_MAX_CHARS)")
@@ -161,6 +162,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return nil, fmt.Errorf("--role-max-body: %w", err)
 	}
 	c.api.Auth.Limits.ByRole = byRole
+	if c.api.ExportDir == "" {
+		c.api.ExportDir = filepath.Join(c.dataDir, "exports")
+	}
 	if c.cursorKeyFile != "" {
 		if c.api.Cursors, err = readCursorKey(c.cursorKeyFile); err != nil {
 			return nil, fmt.Errorf("--cursor-key-file: %w", err)
@@ -211,6 +215,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		switch args[1] {
 		case "token":
 			return token(args[1:], getenv, stdout, stderr)
+		case "datastore":
+			return datastoreCmd(ctx, args[1:], getenv, stdout, stderr)
 		case "version":
 			return version(stdout, debug.ReadBuildInfo)
 		}
@@ -254,6 +260,7 @@ func token(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	patient := fs.String("patient", "", "id of the Patient the token is bound to (required with --role patient)")
 	scope := fs.String("scope", "", `SMART scopes, space-separated, e.g. "patient/Observation.rs user/*.read"; none means the role decides`)
 	subject := fs.String("subject", "", "the token's subject (default: the role, or patient/<id>)")
+	datastores := fs.String("datastores", "", "datastores the token may be used with, comma-separated; none means any")
 	ttl := fs.Duration("ttl", 12*time.Hour, "how long the token is valid")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -266,6 +273,9 @@ func token(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 		return err
 	}
 	req := authz.TokenRequest{Subject: *subject, Roles: strings.Split(*role, ","), Patient: *patient, Scopes: strings.Fields(*scope), TTL: *ttl}
+	if *datastores != "" {
+		req.Datastores = strings.Split(*datastores, ",")
+	}
 	if req.Subject == "" {
 		req.Subject = *role
 		if *patient != "" {
@@ -419,6 +429,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	apiCfg.Store = store
 	apiCfg.Subscriptions.Changes = hub
 	apiCfg.Subscriptions.Stopping = stopping
+	apiCfg.Catalog = client
 	apiCfg.Profiles = profiles
 	apiCfg.Ready = client.Ping
 	apiCfg.Logger = logger

@@ -113,6 +113,10 @@ func authenticate(cfg Config, g *guard.Guard, lim limiters, upgrades bool, next 
 			return
 		}
 		trail.setPrincipal(p)
+		if name, _ := datastoreFrom(ctx); !p.DatastoreAllowed(name) {
+			refuse(w, trail, http.StatusForbidden, "this token is not valid for datastore "+name)
+			return
+		}
 		if wait, ok := lim.principal.allow(p.Subject + "\x00" + p.Client); !ok {
 			throttle(w, trail, wait, cfg.Auth.Limits.Rate, "requests")
 			return
@@ -155,7 +159,7 @@ func refuse(w http.ResponseWriter, trail *trail, status int, msg string) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fhirgate", error="invalid_token", error_description=`+strconv.Quote(msg))
 	}
-	issue := map[int]string{http.StatusUnauthorized: "login", http.StatusTooManyRequests: "throttled", http.StatusRequestEntityTooLarge: "too-costly"}[status]
+	issue := map[int]string{http.StatusUnauthorized: "login", http.StatusForbidden: "forbidden", http.StatusTooManyRequests: "throttled", http.StatusRequestEntityTooLarge: "too-costly"}[status]
 	writeOutcome(w, status, issue, msg)
 }
 

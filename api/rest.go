@@ -68,6 +68,9 @@ func requestParameters(r *http.Request) (*operation.Parameters, error) {
 func newREST(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	restRoutes(cfg, mux)
+	if cfg.exportStore != nil {
+		exportRoutes(cfg, mux, cfg.exportStore)
+	}
 	mux.HandleFunc("/fhir/", func(w http.ResponseWriter, r *http.Request) {
 		writeFHIROutcome(w, http.StatusNotFound, "not-supported", "This server has no FHIR interaction at "+r.URL.Path+".")
 	})

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/authz/guard"
 	"github.com/fhirgate/fhirgate/enrich"
+	"github.com/fhirgate/fhirgate/export"
 	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/graphiql"
 	"github.com/fhirgate/fhirgate/introspect"
@@ -84,11 +87,28 @@ type Config struct {
 
 	// profiles finds profiles for validation: Profiles, then the store's. NewServer sets it.
 	profiles validate.ProfileSource
+	// ExportDir holds the files of bulk export jobs, a directory per datastore; empty is a
+	// directory under the system's temporary directory.
+	ExportDir string
+
+	// Catalog, when set, serves every datastore of the deployment under /ds/{name}/ and
+	// lets admins create and delete them; Store is the default datastore's.
+	Catalog Catalog
+
 	// nlp analyses notes and writes their enrichment. NewServer sets it.
 	nlp *enrich.Enricher
 	// streams are the open websocket connections and event streams, closed on shutdown.
 	// NewServer sets it.
 	streams *streams
+	// datastores administers the catalog's datastores. NewServer sets it.
+	datastores resolvers.Datastores
+	// limiters are the principals' rate limits, shared by every datastore's server.
+	limiters *limiters
+	// prefix is the path the datastore is served under: "" or /ds/{name}.
+	prefix string
+	// exportStore is Store as storage gives it, unmetered: bulk export streams whole types,
+	// beyond any one request's read limits. NewServer sets it.
+	exportStore export.Store
 }
 
 // NLPConfig configures clinical NLP.
@@ -115,12 +135,32 @@ func DefaultConfig() Config {
 	}
 }
 
-// NewServer returns the HTTP handler with every route of fhirgate.
+// NewServer returns the HTTP handler with every route of fhirgate: the default datastore's
+// at the root, and, with a Catalog, each datastore's under /ds/{name}/.
 func NewServer(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.streams = newStreams(cfg.Subscriptions.Stopping)
+	lim := newLimiters(cfg.Auth.Limits)
+	cfg.limiters = &lim
+	if cfg.Catalog == nil {
+		return newServer(cfg)
+	}
+	router := &datastoreRouter{catalog: cfg.Catalog, servers: map[string]http.Handler{}}
+	cfg.datastores = datastoreAdmin{catalog: cfg.Catalog, router: router}
+	router.cfg = cfg
+	router.def = newServer(cfg)
+	return router
+}
+
+// newServer returns the routes of one datastore, cfg.Store.
+func newServer(cfg Config) http.Handler {
+	cfg.exportStore, _ = cfg.Store.(export.Store)
+	if cfg.ExportDir == "" {
+		cfg.ExportDir = filepath.Join(os.TempDir(), "fhirgate-exports")
+	}
+	// Each datastore's changes reach its own subscriptions.
 	if src, ok := cfg.Store.(notify.Source); ok && cfg.Subscriptions.Changes == nil {
 		cfg.Subscriptions.Changes = notify.NewHub(src, notify.Options{Logger: cfg.Logger})
 	}
@@ -163,7 +203,7 @@ func NewServer(cfg Config) http.Handler {
 	// A mux of its own, below /fhir/ in precedence: /fhir/x/$graphql would match both.
 	root := http.NewServeMux()
 	root.Handle("/{type}/{id}/$graphql", gzhttp.GzipHandler(instance))
-	root.Handle("/", graphiql.Handler("/$graphql"))
+	root.Handle("/", graphiql.Handler(cfg.prefix+"/$graphql"))
 	mux.Handle("/", root)
 	return mux
 }
@@ -192,6 +232,7 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 		FHIRVersion: "4.0.1",
 		Cursors:     cfg.Cursors,
 		NLP:         cfg.nlp,
+		Datastores:  cfg.datastores,
 	}
 	if cfg.Subscriptions.Changes != nil {
 		res.Changes = cfg.Subscriptions.Changes
@@ -208,8 +249,7 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 			go g.WarmIntrospection()
 		}
 	}
-	lim := newLimiters(cfg.Auth.Limits)
-	subs := newSubscriptions(cfg, g, lim)
+	subs := newSubscriptions(cfg, g, *cfg.limiters)
 	srv := handler.New(es)
 	// Streams first: an upgrade is a GET, an event stream a POST.
 	srv.AddTransport(subs.websocket())
@@ -247,7 +287,7 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 	inner := withRequestContext(cfg, srv)
 	guard := func(upgrades bool) func(http.Handler) http.Handler {
 		return func(h http.Handler) http.Handler {
-			return auditing(cfg.Audit, cfg.Metrics, authenticate(cfg, g, lim, upgrades, bodyLimit(cfg.MaxBodyBytes, h))) // no body is read unauthenticated
+			return auditing(cfg.Audit, cfg.Metrics, authenticate(cfg, g, *cfg.limiters, upgrades, bodyLimit(cfg.MaxBodyBytes, h))) // no body is read unauthenticated
 		}
 	}
 	guarded = guard(false)

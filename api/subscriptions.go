@@ -176,6 +176,9 @@ func (s *subscriptions) initConnection(ctx context.Context, payload transport.In
 		if t := trailFrom(ctx); t != nil {
 			t.setPrincipal(p)
 		}
+		if name, _ := datastoreFrom(ctx); !p.DatastoreAllowed(name) {
+			return refuse("this token is not valid for datastore " + name)
+		}
 		ctx = admit(ctx, s.guard, p)
 	}
 	if conn != nil && !p.Expires.IsZero() {

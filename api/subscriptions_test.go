@@ -469,3 +469,55 @@ func TestSSESubscription(t *testing.T) {
 		t.Fatalf("live after the replay: %v", live)
 	}
 }
+
+// TestSubscriptionCriteriaEnterAndLeave: criteria given as where (XList's arguments) or as a
+// FHIR search string select the same changes: a resource that starts matching is delivered,
+// one that stops is delivered as leaving, others are not delivered.
+func TestSubscriptionCriteriaEnterAndLeave(t *testing.T) {
+	e := newEnv(t)
+	w := dialWS(t, e, "graphql-transport-ws", nil)
+	w.init(nil)
+	forms := map[string]map[string]any{
+		"where":         {"type": "Observation", "where": map[string]any{"status": "final", "subject": "Patient/p1"}},
+		"criteria":      {"type": "Observation", "criteria": "status=final&subject=Patient/p1"},
+		"typed":         {"type": "Observation", "criteria": "Observation?status=final&subject=Patient/p1"},
+		"chained":       {"type": "Observation", "criteria": "status=final&subject:Patient.gender=female"},
+		"with operator": {"type": "Observation", "criteria": "status:not=preliminary&status:not=amended&subject=Patient/p1", "ops": []string{"CREATE", "UPDATE"}},
+	}
+	for id, vars := range forms {
+		w.subscribe(id, changedQuery, vars)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if r := e.post("", `mutation { PatientUpdate(id: "p1", res: {resourceType: "Patient", id: "p1", gender: "female"}) { id } }`, nil); len(r.Errors) > 0 {
+		t.Fatal(r.Errors)
+	}
+	writeObs(t, e, "", "c1", "p1", "preliminary") // matches nothing
+	writeObs(t, e, "", "c1", "p1", "final")       // enters
+	writeObs(t, e, "", "c2", "p2", "final")       // another patient: never matches
+	writeObs(t, e, "", "c1", "p1", "amended")     // leaves
+	writeObs(t, e, "", "c1", "p1", "final")       // enters again
+	deleteObs(t, e, "", "c1")                     // leaves
+	want := "UPDATE c1/2; UPDATE c1/3 leaving; UPDATE c1/4; DELETE c1/5 leaving"
+	got := map[string][]change{}
+	for n := 0; n < 4*len(forms)-1; n++ { // the ops-limited form has no DELETE
+		m := w.mustRead()
+		var r nextResult
+		if err := json.Unmarshal(m.Payload, &r); err != nil || len(r.Errors) > 0 || r.Data.Changed == nil {
+			t.Fatalf("%s: %s", m.ID, m.Payload)
+		}
+		got[m.ID] = append(got[m.ID], *r.Data.Changed)
+	}
+	for id := range forms {
+		w := want
+		if id == "with operator" {
+			w = "UPDATE c1/2; UPDATE c1/3 leaving; UPDATE c1/4"
+		}
+		if strChanges(got[id]) != w {
+			t.Errorf("%s: got %s, want %s", id, strChanges(got[id]), w)
+		}
+	}
+	if got["where"][1].Resource == nil || got["where"][1].Resource.Status != "amended" {
+		t.Errorf("a leaving change carries the new version: %+v", got["where"][1].Resource)
+	}
+	t.Logf("%d forms of criteria checked", len(forms))
+}

@@ -101,7 +101,9 @@ type TokenRequest struct {
 	Patient string
 	// Scopes are SMART scopes, space-separated in the token; none means the roles decide.
 	Scopes []string
-	TTL    time.Duration
+	// Datastores limits the token to these datastores; none means any.
+	Datastores []string
+	TTL        time.Duration
 }
 
 // Sign returns a token for r, signed with the local key.
@@ -117,9 +119,10 @@ func (k *LocalKey) Sign(r TokenRequest, now time.Time) (string, error) {
 			IssuedAt: jwt.NewNumericDate(now),
 			Expiry:   jwt.NewNumericDate(now.Add(r.TTL)),
 		},
-		Roles:   r.Roles,
-		Patient: r.Patient,
-		Scope:   strings.Join(r.Scopes, " "),
+		Roles:      r.Roles,
+		Patient:    r.Patient,
+		Scope:      strings.Join(r.Scopes, " "),
+		Datastores: r.Datastores,
 	}
 	if _, err := principalOf(&c); err != nil { // refuse to print a token the server would refuse
 		return "", err

@@ -20,7 +20,12 @@ const (
 	ActDelete    = "delete"
 	ActAnalyze   = "analyze"
 	ActSubscribe = "subscribe"
+	// ActManage administers the deployment: datastores, bulk import jobs.
+	ActManage = "manage"
 )
+
+// ObjDatastore is the policy object of datastore administration (with ActManage).
+const ObjDatastore = "Datastore"
 
 // The default roles.
 const (
@@ -50,6 +55,13 @@ type Principal struct {
 	// Expires is when the token stops being valid; zero when it does not say. Connections
 	// that outlive a request (subscriptions) end then.
 	Expires time.Time
+	// Datastores are the datastores the token may be used with; nil means any.
+	Datastores []string
+}
+
+// DatastoreAllowed reports whether p may use the datastore name.
+func (p *Principal) DatastoreAllowed(name string) bool {
+	return p.Datastores == nil || slices.Contains(p.Datastores, name)
 }
 
 // HasRole reports whether p holds role.

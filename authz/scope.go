@@ -45,6 +45,8 @@ func scopeLetter(act string) Actions {
 		return Read | Create | Update
 	case ActSubscribe:
 		return Read | Search
+	case ActManage: // administration changes what the deployment holds
+		return Create | Update | Delete
 	default:
 		return Read
 	}

@@ -120,6 +120,8 @@ type claims struct {
 	Scope    string   `json:"scope,omitempty"`
 	Patient  string   `json:"patient,omitempty"`
 	ClientID string   `json:"client_id,omitempty"`
+	// Datastores limits the token to these datastores (a fhirgate claim); absent means any.
+	Datastores []string `json:"datastores,omitempty"`
 }
 
 // Verify checks raw's signature, algorithm, expiry, issuer and audience and returns
@@ -186,7 +188,7 @@ func principalOf(c *claims) (*Principal, error) {
 	if c.Subject == "" {
 		return nil, refuse("token has no subject (sub)")
 	}
-	p := &Principal{Subject: c.Subject, Roles: c.Roles, Patient: c.Patient, Client: c.ClientID}
+	p := &Principal{Subject: c.Subject, Roles: c.Roles, Patient: c.Patient, Client: c.ClientID, Datastores: c.Datastores}
 	if c.Scope != "" {
 		scopes, err := ParseScopes(c.Scope)
 		if err != nil {

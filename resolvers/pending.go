@@ -18,21 +18,6 @@ func (r *mutationResolver) Transaction(context.Context, model.RawResource) (*mod
 	return nil, errPending
 }
 
-// Datastores is a placeholder (issue 12).
-func (r *queryResolver) Datastores(context.Context) ([]*graph.Datastore, error) {
-	return nil, errPending
-}
-
-// DatastoreCreate is a placeholder (issue 12).
-func (r *mutationResolver) DatastoreCreate(context.Context, string) (*graph.Datastore, error) {
-	return nil, errPending
-}
-
-// DatastoreDelete is a placeholder (issue 12).
-func (r *mutationResolver) DatastoreDelete(context.Context, string) (*bool, error) {
-	return nil, errPending
-}
-
 // Aggregate is a placeholder (issue 13).
 func (r *queryResolver) Aggregate(context.Context, graph.ResourceType, *search.Value, []*graph.AggregateKey, []*graph.AggregateMeasure) (*graph.Aggregate, error) {
 	return nil, errPending

@@ -49,6 +49,8 @@ type Resolver struct {
 	// NLP analyses notes and writes their enrichment (analyzeText, DocumentReferenceAnalyze);
 	// nil answers those fields with an error.
 	NLP *enrich.Enricher
+	// Datastores administers the deployment's datastores; nil answers those fields with an error.
+	Datastores Datastores
 }
 
 // Query returns the query root resolver.

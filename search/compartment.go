@@ -1,6 +1,8 @@
 package search
 
 import (
+	"regexp"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/fhirgate/fhirgate/storage"
@@ -21,17 +23,34 @@ type Compartment struct {
 // compartment: it is the owner, or refers to the owner through one of the parameters
 // of its type. ok is false when no resource of typ can be in the compartment.
 func (c Compartment) Filter(typ string) (filter bson.D, ok bool) {
+	return c.FilterAll(typ, []string{c.ID})
+}
+
+// FilterAll is Filter for the compartments of several owners of c's type at once (c.ID
+// aside): a document in any of them. Bulk export of a Group uses it.
+func (c Compartment) FilterAll(typ string, ids []string) (filter bson.D, ok bool) {
 	params := c.Params(typ)
-	if len(params) == 0 && typ != c.Type {
+	if len(params) == 0 && typ != c.Type || len(ids) == 0 {
 		return nil, false
 	}
-	ref := []string{c.Type + "/" + c.ID}
+	refs := make([]string, len(ids))
+	for i, id := range ids {
+		refs[i] = c.Type + "/" + id
+	}
 	or := bson.A{}
 	if typ == c.Type {
-		or = append(or, bson.D{{Key: fieldID, Value: c.ID}})
+		if len(ids) == 1 {
+			or = append(or, bson.D{{Key: fieldID, Value: ids[0]}})
+		} else {
+			in := make(bson.A, len(ids))
+			for i, id := range ids {
+				in[i] = id
+			}
+			or = append(or, bson.D{{Key: fieldID, Value: bson.D{{Key: "$in", Value: in}}}})
+		}
 	}
 	for _, p := range params {
-		or = append(or, RefFilter(p, ref))
+		or = append(or, RefFilter(p, refs))
 	}
 	return bson.D{{Key: "$or", Value: or}}, true
 }
@@ -53,3 +72,26 @@ var _ storage.Scope = compartmentScope{}
 
 // Admit implements storage.Scope.
 func (s compartmentScope) Admit(v storage.Version) error { return s.admit(v) }
+
+// FilterAny is the condition a current document of typ meets when it is in the
+// compartment of any owner of c's type: it is such an owner, or refers to one through
+// one of its type's parameters. Bulk export at Patient level uses it.
+func (c Compartment) FilterAny(typ string) (filter bson.D, ok bool) {
+	if typ == c.Type {
+		return bson.D{}, true
+	}
+	params := c.Params(typ)
+	if len(params) == 0 {
+		return nil, false
+	}
+	or := bson.A{}
+	for _, p := range params {
+		or = append(or, bson.D{{Key: FieldIndex, Value: bson.D{{Key: "$elemMatch", Value: bson.D{
+			{Key: fParam, Value: p}, {Key: fRef, Value: regex("^" + regexp.QuoteMeta(c.Type+"/"))},
+		}}}}})
+	}
+	return bson.D{{Key: "$or", Value: or}}, true
+}
+
+// And returns the condition that both filters hold; an empty filter holds always.
+func And(a, b bson.D) bson.D { return and(a, b) }

@@ -476,7 +476,25 @@ func (q *Query) leaf(p *model.SearchParam, mod, value string) (*node, error) {
 
 // parseHas parses _has: {SourceType: {referenceParam: {search args of SourceType}}},
 // the GraphQL form of _has:SourceType:referenceParam:param=value.
+// A list of such objects ANDs them, each its own reverse chain (a repeated _has in a URL).
 func (q *Query) parseHas(v any) (*node, error) {
+	if l, ok := v.([]any); ok {
+		if len(l) == 0 {
+			return nil, invalid("_has: an empty list has no condition")
+		}
+		n := &node{}
+		for _, e := range l {
+			if _, ok := e.(map[string]any); !ok {
+				return nil, invalid("_has takes an object or a list of objects {SourceType: {referenceParameter: {search arguments}}}")
+			}
+			c, err := q.parseHas(e)
+			if err != nil {
+				return nil, err
+			}
+			n.and = append(n.and, c)
+		}
+		return n, nil
+	}
 	m, ok := v.(map[string]any)
 	if !ok {
 		return nil, invalid("_has takes an object {SourceType: {referenceParameter: {search arguments}}}")

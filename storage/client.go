@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -31,6 +34,10 @@ type Engine interface {
 	// QueryIndex runs a read-only SQL query over a collection's search index ({{ix}})
 	// and table ({{t}}), calling row for each result row.
 	QueryIndex(ctx context.Context, db, coll, query string, args []any, row func(*sql.Rows) error) error
+	// ForgetDatabase closes the engine's own connections to a database about to be
+	// dropped, so that a database created later under the same name is not read
+	// through a connection to the old one.
+	ForgetDatabase(db string) error
 }
 
 // Config selects and configures the storage engine.
@@ -277,4 +284,82 @@ func (c *Client) Datastore(ctx context.Context, name string) (*Store, error) {
 	c.stores[name] = s
 
 	return s, nil
+}
+
+// Datastores returns the names of every datastore in the deployment, sorted, the default
+// one included: every database named "fhirgate_" + a valid datastore name.
+func (c *Client) Datastores(ctx context.Context) ([]string, error) {
+	names, err := c.mc.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		return nil, fmt.Errorf("storage: list datastores: %w", err)
+	}
+
+	out := []string{}
+	for _, n := range names {
+		if name, ok := strings.CutPrefix(n, dbPrefix); ok && datastoreNameRE.MatchString(name) {
+			out = append(out, name)
+		}
+	}
+
+	slices.Sort(out)
+
+	return out, nil
+}
+
+// HasDatastore reports whether the datastore name exists, without creating it.
+func (c *Client) HasDatastore(ctx context.Context, name string) (bool, error) {
+	c.mu.Lock()
+	open := c.stores[name] != nil
+	c.mu.Unlock()
+	if open {
+		return true, nil
+	}
+
+	names, err := c.Datastores(ctx)
+	if err != nil {
+		return false, err
+	}
+
+	_, found := slices.BinarySearch(names, name)
+
+	return found, nil
+}
+
+// DropDatastore deletes the datastore name and everything in it: resources, history and
+// change feed. The default datastore cannot be dropped (ErrInvalid); an unknown name is
+// ErrNotFound. Requests still using the datastore fail; none should.
+func (c *Client) DropDatastore(ctx context.Context, name string) error {
+	if name == DefaultDatastore {
+		return fmt.Errorf("storage: drop datastore %q: the default datastore cannot be dropped: %w", name, ErrInvalid)
+	}
+
+	ok, err := c.HasDatastore(ctx, name)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("storage: drop datastore %q: %w", name, ErrNotFound)
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	if s := c.stores[name]; s != nil {
+		if err := s.shutdown(ctx); err != nil {
+			c.log.WarnContext(ctx, "storage: drop datastore: shutdown", slog.String("datastore", name), slog.Any("error", err))
+		}
+		delete(c.stores, name)
+	}
+
+	if c.eng != nil {
+		if err := c.eng.ForgetDatabase(dbPrefix + name); err != nil {
+			return fmt.Errorf("storage: drop datastore %q: %w", name, err)
+		}
+	}
+
+	if err := c.mc.Database(dbPrefix + name).Drop(ctx); err != nil {
+		return fmt.Errorf("storage: drop datastore %q: %w", name, err)
+	}
+
+	return nil
 }

@@ -84,6 +84,10 @@ var rootActions = func() map[fieldKey]typeAction {
 	// one policy line grants or denies both.
 	m[fieldKey{"Mutation", "DocumentReferenceAnalyze"}] = typeAction{"DocumentReference", authz.ActAnalyze}
 	m[fieldKey{"Query", "analyzeText"}] = typeAction{"DocumentReference", authz.ActAnalyze}
+	// Datastores are administered, not read: only a role granted manage on Datastore sees them.
+	for _, f := range []fieldKey{{"Query", "datastores"}, {"Mutation", "datastoreCreate"}, {"Mutation", "datastoreDelete"}} {
+		m[f] = typeAction{authz.ObjDatastore, authz.ActManage}
+	}
 	return m
 }()
 
@@ -107,12 +111,17 @@ type roleView struct {
 	anyHidden map[string]bool // names of hidden fields of any type
 
 	intro roleIntrospection // the role's view of the schema, for introspection
+
+	redactState // Redact's plans
 }
 
 // access is the authorisation state of one request.
 type access struct {
 	p *authz.Principal
 	v *roleView
+
+	everyOnce sync.Once
+	every     bool // the caller may read every resource type (everyType)
 }
 
 type accessKey struct{}

@@ -292,3 +292,27 @@ func (h engineLogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (h engineLogHandler) WithGroup(name string) slog.Handler {
 	return engineLogHandler{min: h.min, next: h.next.WithGroup(name)}
 }
+
+// ForgetDatabase closes this engine's SQLite connections to dbName's file and forgets
+// its tables, before the database is dropped: a database created again under the same
+// name gets a new file, which old connections would not see.
+func (e *Engine) ForgetDatabase(dbName string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+
+	var errs []error
+	for _, key := range []string{dbName, dbName + "\x00ro"} {
+		if db := e.dbs[key]; db != nil {
+			if err := db.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("embedded engine: close %s: %w", key, err))
+			}
+			delete(e.dbs, key)
+		}
+	}
+	for key := range e.tables {
+		if strings.HasPrefix(key, dbName+"\x00") {
+			delete(e.tables, key)
+		}
+	}
+	return errors.Join(errs...)
+}
