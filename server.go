@@ -28,6 +28,7 @@ import (
 	"github.com/fhirgate/fhirgate/audit"
 	"github.com/fhirgate/fhirgate/authz"
 	"github.com/fhirgate/fhirgate/enrich"
+	"github.com/fhirgate/fhirgate/fhirsub"
 	"github.com/fhirgate/fhirgate/metrics"
 	"github.com/fhirgate/fhirgate/notify"
 	"github.com/fhirgate/fhirgate/search"
@@ -70,6 +71,7 @@ type config struct {
 	validation             string
 	packages               []string // FHIR package files (.tgz) to load
 	replay                 time.Duration
+	endpoints              string // --subscription-endpoints
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
@@ -121,6 +123,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.api.Subscriptions.PerPrincipal, "subscriptions-per-principal", envInt("FHIRGATE_SUBSCRIPTIONS_PER_PRINCIPAL", api.DefaultSubscriptionsPerPrincipal), "live GraphQL subscriptions one principal may hold on this process (FHIRGATE_SUBSCRIPTIONS_PER_PRINCIPAL)")
 	fs.DurationVar(&c.api.Subscriptions.KeepAlive, "subscription-keepalive", envDuration(getenv, "FHIRGATE_SUBSCRIPTION_KEEPALIVE", api.DefaultKeepAlive), "interval of keep-alive pings on idle subscription connections (FHIRGATE_SUBSCRIPTION_KEEPALIVE)")
 	fs.DurationVar(&c.replay, "subscription-replay", envDuration(getenv, "FHIRGATE_SUBSCRIPTION_REPLAY", notify.DefaultRetention), "how far back a subscription's resume token (since) may reach; older tokens are refused (FHIRGATE_SUBSCRIPTION_REPLAY)")
+	fs.StringVar(&c.endpoints, "subscription-endpoints", env("FHIRGATE_SUBSCRIPTION_ENDPOINTS", ""), "comma-separated URL prefixes FHIR Subscription rest-hooks may post to; empty refuses every rest-hook (FHIRGATE_SUBSCRIPTION_ENDPOINTS)")
 	fs.StringVar(&c.cursorKeyFile, "cursor-key-file", env("FHIRGATE_CURSOR_KEY_FILE", ""), "file holding the 32-byte key (64 hex digits) that seals connection cursors, shared by processes behind one load balancer; empty: a key per process (FHIRGATE_CURSOR_KEY_FILE)")
 	if v := getenv("FHIRGATE_PACKAGES"); v != "" {
 		for _, p := range strings.Split(v, ",") {
@@ -164,6 +167,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	c.api.Auth.Limits.ByRole = byRole
 	if c.api.ExportDir == "" {
 		c.api.ExportDir = filepath.Join(c.dataDir, "exports")
+	}
+	if c.api.Subscriptions.Endpoints, err = fhirsub.ParseEndpoints(c.endpoints); err != nil {
+		return nil, fmt.Errorf("--subscription-endpoints: %w", err)
 	}
 	if c.cursorKeyFile != "" {
 		if c.api.Cursors, err = readCursorKey(c.cursorKeyFile); err != nil {
@@ -442,6 +448,20 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(func() { close(stopping) })
+
+	// FHIR Subscriptions of the default datastore: delivered by one process at a time.
+	authorize, redact := api.FHIRSubscriptionAccess(apiCfg)
+	fhirSubs := fhirsub.New(store, hub, fhirsub.Options{Endpoints: apiCfg.Subscriptions.Endpoints, Authorize: authorize, Redact: redact, Logger: logger})
+	subsCtx, stopSubs := context.WithCancel(ctx)
+	subsDone := make(chan struct{})
+	go func() {
+		defer close(subsDone)
+		_ = fhirSubs.Run(subsCtx)
+	}()
+	defer func() {
+		stopSubs()
+		<-subsDone
+	}()
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err

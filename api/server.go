@@ -23,6 +23,7 @@ import (
 	"github.com/fhirgate/fhirgate/enrich"
 	"github.com/fhirgate/fhirgate/export"
 	"github.com/fhirgate/fhirgate/graph"
+	"github.com/fhirgate/fhirgate/fhirsub"
 	"github.com/fhirgate/fhirgate/graphiql"
 	"github.com/fhirgate/fhirgate/introspect"
 	"github.com/fhirgate/fhirgate/metrics"
@@ -164,6 +165,7 @@ func newServer(cfg Config) http.Handler {
 	if src, ok := cfg.Store.(notify.Source); ok && cfg.Subscriptions.Changes == nil {
 		cfg.Subscriptions.Changes = notify.NewHub(src, notify.Options{Logger: cfg.Logger})
 	}
+	raw := cfg.Store
 	if cfg.Store != nil {
 		cfg.profiles = validate.Sources{cfg.Profiles, &resolvers.StoredProfiles{Store: cfg.Store}}
 		installValidator(cfg)
@@ -173,6 +175,9 @@ func newServer(cfg Config) http.Handler {
 		cfg.nlp = &enrich.Enricher{Store: cfg.Store, MaxChars: cfg.NLP.MaxChars, Check: guard.CheckType}
 		if cfg.NLP.Auto {
 			cfg.Store = autoEnrichStore{Store: cfg.Store, nlp: cfg.nlp, logger: cfg.Logger}
+		}
+		if states, ok := raw.(fhirsub.States); ok {
+			cfg.Store = subscriptionWrites{Store: cfg.Store, states: states, endpoints: cfg.Subscriptions.Endpoints}
 		}
 	}
 	system, instance, guarded := newGraphQL(cfg)
@@ -200,6 +205,7 @@ func newServer(cfg Config) http.Handler {
 		compressed.ServeHTTP(w, r)
 	}))
 	mux.Handle("/fhir/", gzhttp.GzipHandler(guarded(newREST(cfg))))
+	mux.Handle("/fhir/websocket", guarded(fhirWebsocket(cfg)))
 	// A mux of its own, below /fhir/ in precedence: /fhir/x/$graphql would match both.
 	root := http.NewServeMux()
 	root.Handle("/{type}/{id}/$graphql", gzhttp.GzipHandler(instance))

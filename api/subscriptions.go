@@ -19,6 +19,7 @@ import (
 	"github.com/fhirgate/fhirgate/authz"
 	"github.com/fhirgate/fhirgate/authz/guard"
 	"github.com/fhirgate/fhirgate/fault"
+	"github.com/fhirgate/fhirgate/fhirsub"
 	"github.com/fhirgate/fhirgate/notify"
 	"github.com/fhirgate/fhirgate/resolvers"
 	"github.com/fhirgate/fhirgate/storage"
@@ -40,6 +41,9 @@ type SubscriptionConfig struct {
 	KeepAlive time.Duration
 	// InitTimeout bounds the wait for connection_init. Zero: the default.
 	InitTimeout time.Duration
+	// Endpoints are the URL prefixes FHIR Subscriptions' rest-hooks may post to; none
+	// refuses every rest-hook (the Subscription's status is error).
+	Endpoints fhirsub.Endpoints
 	// Stopping, when closed, ends every subscription: websocket connections close with
 	// 1001 (going away), event streams end. The server closes it when it begins to shut
 	// down (http.Server.RegisterOnShutdown): Shutdown does not close hijacked connections.
