@@ -175,12 +175,12 @@ func clip(s string) string {
 // Owner is the principal a Subscription acts for: the caller who last wrote it. Its
 // notifications carry what that caller may read, no more.
 type Owner struct {
-	Subject string         `json:"sub"`
-	Roles   []string       `json:"roles"`
-	Patient string         `json:"patient,omitempty"`
-	Client  string         `json:"client,omitempty"`
-	Scopes  []authz.Scope  `json:"scopes,omitempty"`
-	Scoped  bool           `json:"scoped,omitempty"` // Scopes applies, even when empty
+	Subject string        `json:"sub"`
+	Roles   []string      `json:"roles"`
+	Patient string        `json:"patient,omitempty"`
+	Client  string        `json:"client,omitempty"`
+	Scopes  []authz.Scope `json:"scopes,omitempty"`
+	Scoped  bool          `json:"scoped,omitempty"` // Scopes applies, even when empty
 }
 
 // OwnerOf returns the owner record of p.
