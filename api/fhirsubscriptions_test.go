@@ -117,8 +117,14 @@ func newFHIRSubEnv(t testing.TB, hook *hookReceiver, allow string) *fhirSubEnv {
 // run starts a delivery manager named holder until the returned function stops it.
 func (f *fhirSubEnv) run(t testing.TB, holder string) func() {
 	t.Helper()
+	return f.runWith(t, holder, nil)
+}
+
+// runWith is run with an HTTP client of its own (nil: the default).
+func (f *fhirSubEnv) runWith(t testing.TB, holder string, client *http.Client) func() {
+	t.Helper()
 	authorize, redact := api.FHIRSubscriptionAccess(f.cfg)
-	m := fhirsub.New(f.store, f.hub, fhirsub.Options{Endpoints: f.cfg.Subscriptions.Endpoints, Authorize: authorize, Redact: redact,
+	m := fhirsub.New(f.store, f.hub, fhirsub.Options{Endpoints: f.cfg.Subscriptions.Endpoints, Authorize: authorize, Redact: redact, Client: client,
 		Holder: holder, LeaseTTL: 600 * time.Millisecond, Backoff: 10 * time.Millisecond, MaxBackoff: 80 * time.Millisecond, MaxAttempts: 3})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -403,5 +409,38 @@ func TestRestHookPayloadFollowsOwnerPolicy(t *testing.T) {
 	raw, _ := json.Marshal(c.body)
 	if strings.Contains(string(raw), "Secret") || !strings.Contains(string(raw), "REDACTED") || c.body["status"] != "final" {
 		t.Errorf("payload: %s", raw)
+	}
+}
+
+// TestRestHookEndpointHangs: an endpoint that does not answer in time counts as a failure: the
+// Subscription turns error after the retries, and the server and its other subscribers go on.
+func TestRestHookEndpointHangs(t *testing.T) {
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hang.Close()
+	defer close(release)
+	f := newFHIRSubEnv(t, newHookReceiver(t, 0), hang.URL)
+	partner, admin := f.token(t, "partner", ""), f.token(t, "admin", "")
+	f.runWith(t, "h", &http.Client{Timeout: 200 * time.Millisecond})
+	id, r := f.createSub(t, partner, restHook(hang.URL, "Observation", false))
+	if len(r.Errors) > 0 {
+		t.Fatal(r.Errors)
+	}
+	f.waitStatus(t, id, "active")
+	w := dialWS(t, f.env, "graphql-transport-ws", nil)
+	w.init(map[string]any{"token": partner})
+	w.subscribe("g", changedQuery, map[string]any{"type": "Observation"})
+	time.Sleep(100 * time.Millisecond)
+	writeObs(t, f.env, admin, "hang1", "p1", "final")
+	if why := f.waitStatus(t, id, "error"); !strings.Contains(why, "failed 3 times") {
+		t.Errorf("Subscription.error %q", why)
+	}
+	if got := w.changes("g", 1); got[0].ID != "hang1" {
+		t.Errorf("a GraphQL subscriber beside it: %v", got)
 	}
 }
