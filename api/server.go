@@ -307,7 +307,10 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 // ends when the server shuts down.
 func withRequestContext(cfg Config, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := resolvers.WithReadLimits(resolvers.WithLoaders(r.Context(), cfg.Store), cfg.Reads)
+		ctx := r.Context()
+		if !isWebsocket(r) { // a websocket's operations get theirs each (subscriptions.around)
+			ctx = resolvers.WithReadLimits(resolvers.WithLoaders(ctx, cfg.Store), cfg.Reads)
+		}
 		if cfg.profiles != nil {
 			ctx = operation.WithProfiles(ctx, cfg.profiles)
 		}

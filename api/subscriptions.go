@@ -83,6 +83,7 @@ type subscriptions struct {
 	audit   AuditSink
 	store   resolvers.Store
 	reads   resolvers.ReadLimits
+	timeout time.Duration
 	log     *slog.Logger
 	present graphql.ErrorPresenterFunc
 
@@ -107,7 +108,7 @@ func newSubscriptions(cfg Config, g *guard.Guard, lim limiters) *subscriptions {
 		sc.InitTimeout = DefaultInitTimeout
 	}
 	s := &subscriptions{
-		cfg: sc, auth: cfg.Auth, guard: g, lim: lim, audit: cfg.Audit, store: cfg.Store, reads: cfg.Reads,
+		cfg: sc, auth: cfg.Auth, guard: g, lim: lim, audit: cfg.Audit, store: cfg.Store, reads: cfg.Reads, timeout: cfg.Timeout,
 		log: cfg.Logger, present: presentError(cfg.Logger), streams: cfg.streams, byPrincipal: map[string]int{},
 	}
 	if s.streams == nil {
@@ -119,11 +120,11 @@ func newSubscriptions(cfg Config, g *guard.Guard, lim limiters) *subscriptions {
 // transports returns the subscription transports, websockets first: they must see an
 // upgrade request before GET does, and SSE a POST before POST does.
 func (s *subscriptions) websocket() transport.Websocket {
+	// Keep-alive pings are sent by one loop for all connections (streams.keepAlive) rather
+	// than by gqlgen's ticker goroutine per connection: a goroutine less per subscriber.
 	return transport.Websocket{
-		Implementation:        wsImplementation{s: s},
-		InitFunc:              s.initConnection,
-		KeepAlivePingInterval: s.cfg.KeepAlive,
-		PingPongInterval:      s.cfg.KeepAlive,
+		Implementation: wsImplementation{s: s},
+		InitFunc:       s.initConnection,
 		ErrorFunc: func(ctx context.Context, err error) {
 			s.log.DebugContext(ctx, "websocket", "error", err)
 		},
@@ -218,6 +219,24 @@ func principalKey(p *authz.Principal) string {
 func (s *subscriptions) around(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	oc := graphql.GetOperationContext(ctx)
 	if oc == nil || oc.Operation == nil || oc.Operation.Operation != ast.Subscription {
+		if connFrom(ctx) == nil {
+			return next(ctx)
+		}
+		// A query or mutation over a websocket is a request of its own: its loaders, read
+		// limits and deadline (the connection has none).
+		ctx = resolvers.WithReadLimits(resolvers.WithLoaders(ctx, s.store), s.reads)
+		if s.timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, s.timeout)
+			h := next(ctx)
+			return func(ctx context.Context) *graphql.Response {
+				resp := h(ctx)
+				if resp == nil {
+					cancel()
+				}
+				return resp
+			}
+		}
 		return next(ctx)
 	}
 	p := authz.PrincipalFrom(ctx)
@@ -387,6 +406,7 @@ type streams struct {
 	stopped bool
 	conns   map[*wsConn]struct{}
 	cancels map[*context.CancelFunc]struct{}
+	pinging bool // the keep-alive loop runs
 }
 
 // newStreams returns the registry of a server that shuts down when stopping is closed
@@ -423,14 +443,45 @@ func (st *streams) track(cancel context.CancelFunc) func() {
 	}
 }
 
-// add registers a websocket connection, closing it at once after shutdown began.
-func (st *streams) add(c *wsConn) {
+// add registers a websocket connection, closing it at once after shutdown began, and keeps it
+// alive with pings every interval.
+func (st *streams) add(c *wsConn, interval time.Duration) {
 	st.mu.Lock()
 	stopped := st.stopped
 	st.conns[c] = struct{}{}
+	start := !st.pinging
+	st.pinging = true
 	st.mu.Unlock()
 	if stopped {
 		c.closeWith(closeGoingAway, "server shutting down")
+	}
+	if start {
+		go st.keepAlive(interval)
+	}
+}
+
+// keepAlive pings every open connection each interval (graphql-transport-ws ping, graphql-ws
+// ka), and drops one that has sent nothing for two intervals although pinged: its peer is
+// gone. It returns when no connection is left.
+func (st *streams) keepAlive(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for range t.C {
+		st.mu.Lock()
+		if len(st.conns) == 0 {
+			st.pinging = false
+			st.mu.Unlock()
+			return
+		}
+		conns := make([]*wsConn, 0, len(st.conns))
+		for c := range st.conns {
+			conns = append(conns, c)
+		}
+		st.mu.Unlock()
+		now := time.Now()
+		for _, c := range conns {
+			c.keepAlive(now, interval)
+		}
 	}
 }
 

@@ -521,3 +521,40 @@ func TestSubscriptionCriteriaEnterAndLeave(t *testing.T) {
 	}
 	t.Logf("%d forms of criteria checked", len(forms))
 }
+
+// TestWebsocketKeepAlive: an idle connection is pinged; a client that answers stays connected,
+// one that sends nothing is dropped after two intervals.
+func TestWebsocketKeepAlive(t *testing.T) {
+	e := newEnv(t, func(c *api.Config) { c.Subscriptions.KeepAlive = 100 * time.Millisecond })
+	alive := dialWS(t, e, "graphql-transport-ws", nil)
+	alive.init(nil)
+	silent := dialWS(t, e, "graphql-transport-ws", nil)
+	silent.init(nil)
+	// The live client answers every ping (read does); the silent one reads nothing for a while.
+	pings := 0
+	for end := time.Now().Add(time.Second); time.Now().Before(end); {
+		var m wsMessage
+		if err := wsjson.Read(context.Background(), alive.c, &m); err != nil { // pings keep coming
+			t.Fatal(err)
+		}
+		if m.Type == "ping" {
+			pings++
+			_ = wsjson.Write(context.Background(), alive.c, map[string]any{"type": "pong"})
+		}
+	}
+	if pings < 5 {
+		t.Errorf("%d pings in a second at a 100 ms interval", pings)
+	}
+	alive.subscribe("1", changedQuery, map[string]any{"type": "Observation"})
+	time.Sleep(100 * time.Millisecond)
+	writeObs(t, e, "", "ka", "p1", "final")
+	if got := alive.changes("1", 1); got[0].ID != "ka" {
+		t.Errorf("the answering client: %v", got)
+	}
+	if _, err := silent.read(2 * time.Second); err == nil {
+		// It may read the pings queued before the drop; the connection must end.
+		for err == nil {
+			_, err = silent.read(2 * time.Second)
+		}
+	}
+}
