@@ -66,6 +66,7 @@ type config struct {
 	hmacSecretFile         string
 	policyFile, modelFile  string
 	roleMaxBody            string
+	roleMaxBundleBody      string
 	auditBuffer            int
 	cursorKeyFile          string
 	validation             string
@@ -104,6 +105,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.auth, "auth", env("FHIRGATE_AUTH", "on"), "on, or off to serve everyone as an admin: local experiments only (FHIRGATE_AUTH)")
 	fs.StringVar(&c.jwks, "jwks", env("FHIRGATE_JWKS", ""), "JWKS file or https URL of an external token issuer's keys (FHIRGATE_JWKS)")
 	fs.StringVar(&c.issuer, "issuer", env("FHIRGATE_ISSUER", ""), "iss required of external tokens (FHIRGATE_ISSUER)")
+	fs.StringVar(&c.api.Auth.SMART.AuthorizationEndpoint, "smart-authorize-url", env("FHIRGATE_SMART_AUTHORIZE_URL", ""), "OAuth authorization endpoint of the token issuer, for /fhir/.well-known/smart-configuration (FHIRGATE_SMART_AUTHORIZE_URL)")
+	fs.StringVar(&c.api.Auth.SMART.TokenEndpoint, "smart-token-url", env("FHIRGATE_SMART_TOKEN_URL", ""), "OAuth token endpoint of the token issuer, for /fhir/.well-known/smart-configuration (FHIRGATE_SMART_TOKEN_URL)")
 	fs.StringVar(&c.audience, "audience", env("FHIRGATE_AUDIENCE", ""), "aud required of external tokens (FHIRGATE_AUDIENCE)")
 	fs.StringVar(&c.hmacSecretFile, "hs256-secret-file", env("FHIRGATE_HS256_SECRET_FILE", ""), "file holding a secret that also accepts HS256 tokens (FHIRGATE_HS256_SECRET_FILE)")
 	fs.StringVar(&c.policyFile, "policy", env("FHIRGATE_POLICY", ""), "Casbin policy file replacing the default; reloaded on SIGHUP (FHIRGATE_POLICY)")
@@ -113,8 +116,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.Float64Var(&c.api.Auth.Limits.UnauthenticatedRate, "unauthenticated-rate-limit", float64(envInt("FHIRGATE_UNAUTHENTICATED_RATE_LIMIT", 5)), "requests per second without a valid token per client address; 0 for none (FHIRGATE_UNAUTHENTICATED_RATE_LIMIT)")
 	fs.IntVar(&c.api.Auth.Limits.UnauthenticatedBurst, "unauthenticated-rate-burst", envInt("FHIRGATE_UNAUTHENTICATED_RATE_BURST", 20), "requests without a valid token a client address may make at once (FHIRGATE_UNAUTHENTICATED_RATE_BURST)")
 	fs.Int64Var(&c.api.Auth.Limits.MaxBodyBytes, "principal-max-body", int64(envInt("FHIRGATE_PRINCIPAL_MAX_BODY", 1<<20)), "largest request body in bytes per principal (FHIRGATE_PRINCIPAL_MAX_BODY)")
+	fs.Int64Var(&c.api.MaxBundleBytes, "max-bundle-body", int64(envInt("FHIRGATE_MAX_BUNDLE_BODY", int(def.MaxBundleBytes))), "largest batch or transaction Bundle body in bytes, POST /fhir (FHIRGATE_MAX_BUNDLE_BODY)")
+	fs.IntVar(&c.api.MaxBundleEntries, "max-bundle-entries", envInt("FHIRGATE_MAX_BUNDLE_ENTRIES", def.MaxBundleEntries), "most entries of a batch or transaction Bundle (FHIRGATE_MAX_BUNDLE_ENTRIES)")
+	fs.StringVar(&c.roleMaxBundleBody, "role-max-bundle-body", env("FHIRGATE_ROLE_MAX_BUNDLE_BODY", "admin=67108864,clinician=67108864"), "per-role limits of a Bundle body posted to /fhir, role=bytes,...; other roles' bundles get their --principal-max-body (FHIRGATE_ROLE_MAX_BUNDLE_BODY)")
 	fs.StringVar(&c.roleMaxBody, "role-max-body", env("FHIRGATE_ROLE_MAX_BODY", "admin=4194304,clinician=4194304"), "per-role overrides of --principal-max-body, role=bytes,... (FHIRGATE_ROLE_MAX_BODY)")
 	fs.IntVar(&c.auditBuffer, "audit-buffer", envInt("FHIRGATE_AUDIT_BUFFER", 4096), "AuditEvents buffered before requests wait for the audit writer (FHIRGATE_AUDIT_BUFFER)")
+	fs.StringVar(&c.api.ImportDir, "import-dir", env("FHIRGATE_IMPORT_DIR", ""), "the only directory $import reads files from (NDJSON, JSON, Synthea bundles); empty: $import is off (FHIRGATE_IMPORT_DIR)")
 	fs.StringVar(&c.api.ExportDir, "export-dir", env("FHIRGATE_EXPORT_DIR", ""), "directory of bulk export files; empty: exports under the data directory (FHIRGATE_EXPORT_DIR)")
 	fs.StringVar(&c.validation, "validation", env("FHIRGATE_VALIDATION", string(validate.Strict)), "checks of every write against the base FHIR R4 specification: strict refuses resources with errors, warn stores them and reports the issues, off (FHIRGATE_VALIDATION)")
 	fs.BoolVar(&c.api.NLP.Auto, "nlp-auto", env("FHIRGATE_NLP_AUTO", "") == "true", "analyse every DocumentReference created or updated with clinical NLP and write its enrichment in the same commit; --demo turns it on (FHIRGATE_NLP_AUTO=true)")
@@ -165,6 +172,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return nil, fmt.Errorf("--role-max-body: %w", err)
 	}
 	c.api.Auth.Limits.ByRole = byRole
+	if c.api.Auth.Limits.BundleByRole, err = parseRoleBytes(c.roleMaxBundleBody); err != nil {
+		return nil, fmt.Errorf("--role-max-bundle-body: %w", err)
+	}
+	if c.api.MaxBundleEntries <= 0 {
+		return nil, fmt.Errorf("--max-bundle-entries: want a positive number, not %d", c.api.MaxBundleEntries)
+	}
 	if c.api.ExportDir == "" {
 		c.api.ExportDir = filepath.Join(c.dataDir, "exports")
 	}
@@ -221,8 +234,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		switch args[1] {
 		case "token":
 			return token(args[1:], getenv, stdout, stderr)
+		case "export":
+			return exportCmd(ctx, args[1:], getenv, stdout, stderr)
 		case "datastore":
 			return datastoreCmd(ctx, args[1:], getenv, stdout, stderr)
+		case "view":
+			return viewCmd(ctx, args[1:], getenv, stdout, stderr)
+		case "import":
+			return importCmd(ctx, args[1:], getenv, stdout, stderr)
 		case "version":
 			return version(stdout, debug.ReadBuildInfo)
 		}
@@ -330,6 +349,7 @@ func authSetup(ctx context.Context, cfg *config, logger *slog.Logger) (*authz.Lo
 		return nil, err
 	}
 	cfg.api.Auth.Authenticator, cfg.api.Auth.Policy = verifier, policy
+	cfg.api.Auth.SMART.Issuer, cfg.api.Auth.SMART.JWKSURL = cfg.issuer, vc.JWKSURL
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {

@@ -43,6 +43,8 @@ type trail struct {
 	entities  []string
 	seen      map[string]bool
 	more      int
+	// restAction and restInteraction name a FHIR REST interaction (see noteInteraction).
+	restAction, restInteraction string
 }
 
 type trailKey struct{}
@@ -184,6 +186,9 @@ func (t *trail) event(start time.Time, r *http.Request) audit.Event {
 // action classifies the request: a mutation by its first root field, a query of single
 // resources by id as a read, anything else as an execution (search, operation).
 func (t *trail) action() (action, interaction string) {
+	if t.restInteraction != "" {
+		return t.restAction, t.restInteraction
+	}
 	if len(t.roots) == 0 {
 		return audit.Execute, "graphql"
 	}

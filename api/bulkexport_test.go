@@ -210,6 +210,19 @@ func TestBulkExport(t *testing.T) {
 		t.Errorf("patient p1's Observation export: %v", got)
 	}
 
+	// An analyst's export is de-identified exactly as its queries are.
+	analyst := a.token(t, "analyst", "")
+	deid := a.exportAll("/fhir/$export?_type=Patient,Observation", analyst)
+	if len(deid["Patient"]) != 3 || len(deid["Observation"]) != 3 {
+		t.Fatalf("analyst export: %d Patients, %d Observations", len(deid["Patient"]), len(deid["Observation"]))
+	}
+	for _, p := range deid["Patient"] {
+		b, _ := json.Marshal(p)
+		if p["name"] != nil || p["gender"] != "female" || !strings.Contains(string(b), `"REDACTED"`) {
+			t.Errorf("analyst's exported Patient: %s", b)
+		}
+	}
+
 	// Jobs are their owner's; a deleted one is gone.
 	k := a.bulk(http.MethodGet, "/fhir/$export?_type=Patient", admin, true)
 	loc := k.header.Get("Content-Location")

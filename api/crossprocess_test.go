@@ -44,7 +44,7 @@ func TestCrossProcessDelivery(t *testing.T) {
 	eps, _ := fhirsub.ParseEndpoints(hook.srv.URL)
 	server := func(s *storage.Store, holder string) *env {
 		hub := notify.NewHub(s, notify.Options{})
-		e := newEnvOn(t, "xproc", s, func(c *api.Config) {
+		e := newEnvOver(t, "xproc", s, func(c *api.Config) {
 			c.Subscriptions.Changes = hub
 			c.Subscriptions.Endpoints = eps
 		})

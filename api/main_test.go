@@ -77,11 +77,11 @@ func newEnv(t testing.TB, mutate ...func(*api.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEnvOn(t, name, store, mutate...)
+	return newEnvOver(t, name, store, mutate...)
 }
 
-// newEnvOn is newEnv over a given datastore.
-func newEnvOn(t testing.TB, name string, store *storage.Store, mutate ...func(*api.Config)) *env {
+// newEnvOver is newEnv over a given datastore.
+func newEnvOver(t testing.TB, name string, store *storage.Store, mutate ...func(*api.Config)) *env {
 	t.Helper()
 	cfg := api.DefaultConfig()
 	cfg.Store = store

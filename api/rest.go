@@ -63,17 +63,28 @@ func requestParameters(r *http.Request) (*operation.Parameters, error) {
 	return ps, nil
 }
 
-// newREST returns the handler of /fhir: the operations of restRoutes, and a FHIR
-// OperationOutcome for any other path.
+// newREST returns the handler of /fhir: the operations of restRoutes and bulk export first,
+// then the FHIR REST interactions (restInteractions), and a FHIR OperationOutcome for any
+// other path. The interactions have a mux of their own, below the operations: their
+// wildcards ({type}/{id}) would otherwise conflict with the operations' literal paths
+// ($export-status/{job}), which come first.
 func newREST(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	restRoutes(cfg, mux)
+	viewRoute(cfg, mux)
+	bundleRoutes(cfg, mux)
+	if cfg.importStore != nil {
+		importRoutes(cfg, mux)
+	}
 	if cfg.exportStore != nil {
 		exportRoutes(cfg, mux, cfg.exportStore)
 	}
-	mux.HandleFunc("/fhir/", func(w http.ResponseWriter, r *http.Request) {
+	interactions := http.NewServeMux()
+	(&restAPI{cfg: cfg}).routes(interactions)
+	interactions.HandleFunc("/fhir/", func(w http.ResponseWriter, r *http.Request) {
 		writeFHIROutcome(w, http.StatusNotFound, "not-supported", "This server has no FHIR interaction at "+r.URL.Path+".")
 	})
+	mux.Handle("/fhir/", interactions)
 	return withRequestContext(cfg, mux)
 }
 
@@ -147,4 +158,16 @@ func (s storeResolver) Resolve(ref string) (map[string]any, bool) {
 		return nil, false
 	}
 	return m, true
+}
+
+// fhirWriter marks the answers of the FHIR REST API: refusals made before it is reached
+// (authentication, rate and body limits) are bare OperationOutcomes there, as FHIR clients
+// expect, rather than GraphQL error responses.
+type fhirWriter struct{ http.ResponseWriter }
+
+// fhirAnswers has next's refusals answer in FHIR (see fhirWriter).
+func fhirAnswers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(fhirWriter{w}, r)
+	})
 }

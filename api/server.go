@@ -20,11 +20,13 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/fhirgate/fhirgate/authz/guard"
+	"github.com/fhirgate/fhirgate/bundle"
 	"github.com/fhirgate/fhirgate/enrich"
 	"github.com/fhirgate/fhirgate/export"
 	"github.com/fhirgate/fhirgate/fhirsub"
 	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/graphiql"
+	"github.com/fhirgate/fhirgate/ingest"
 	"github.com/fhirgate/fhirgate/introspect"
 	"github.com/fhirgate/fhirgate/metrics"
 	"github.com/fhirgate/fhirgate/notify"
@@ -52,6 +54,11 @@ type Config struct {
 	PageSize int
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes int64
+	// MaxBundleBytes bounds the body of a Bundle posted to /fhir, instead of MaxBodyBytes:
+	// a transaction of thousands of entries is larger than any other request.
+	MaxBundleBytes int64
+	// MaxBundleEntries is the most entries a batch or transaction may hold.
+	MaxBundleEntries int
 	// Timeout bounds the handling of one request.
 	Timeout time.Duration
 	// Reads bound what one request may read from storage and how many storage calls it, and
@@ -88,6 +95,8 @@ type Config struct {
 
 	// profiles finds profiles for validation: Profiles, then the store's. NewServer sets it.
 	profiles validate.ProfileSource
+	// ImportDir is the only directory $import reads files from; empty: no $import.
+	ImportDir string
 	// ExportDir holds the files of bulk export jobs, a directory per datastore; empty is a
 	// directory under the system's temporary directory.
 	ExportDir string
@@ -98,9 +107,10 @@ type Config struct {
 
 	// nlp analyses notes and writes their enrichment. NewServer sets it.
 	nlp *enrich.Enricher
-	// streams are the open websocket connections and event streams, closed on shutdown.
-	// NewServer sets it.
-	streams *streams
+	// feed is Store's change feed, which type and system history read. NewServer sets it.
+	feed changeFeed
+	// bundles runs the batches and transactions of REST and GraphQL. NewServer sets it.
+	bundles *bundle.Processor
 	// datastores administers the catalog's datastores. NewServer sets it.
 	datastores resolvers.Datastores
 	// limiters are the principals' rate limits, shared by every datastore's server.
@@ -110,6 +120,11 @@ type Config struct {
 	// exportStore is Store as storage gives it, unmetered: bulk export streams whole types,
 	// beyond any one request's read limits. NewServer sets it.
 	exportStore export.Store
+	// streams are the open websocket connections and event streams of every datastore,
+	// closed on shutdown. NewServer sets it.
+	streams *streams
+	// importStore is Store as storage gives it, unmetered: $import writes whole files.
+	importStore ingest.Store
 }
 
 // NLPConfig configures clinical NLP.
@@ -129,7 +144,10 @@ func DefaultConfig() Config {
 		ListLimit:    1000,
 		PageSize:     20,
 		MaxBodyBytes: 4 << 20,
-		Timeout:      30 * time.Second,
+		// About 10,000 entries of Synthea's size.
+		MaxBundleBytes:   64 << 20,
+		MaxBundleEntries: bundle.DefaultMaxEntries,
+		Timeout:          30 * time.Second,
 		// Ten full lists; the bytes bound the memory of a request whose resources are large.
 		Reads:      resolvers.ReadLimits{MaxRows: 10_000, MaxBytes: 64 << 20, Concurrency: 2, SharedConcurrency: 64},
 		Validation: validate.Strict,
@@ -142,9 +160,9 @@ func NewServer(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	cfg.streams = newStreams(cfg.Subscriptions.Stopping)
 	lim := newLimiters(cfg.Auth.Limits)
 	cfg.limiters = &lim
+	cfg.streams = newStreams(cfg.Subscriptions.Stopping)
 	if cfg.Catalog == nil {
 		return newServer(cfg)
 	}
@@ -158,15 +176,17 @@ func NewServer(cfg Config) http.Handler {
 // newServer returns the routes of one datastore, cfg.Store.
 func newServer(cfg Config) http.Handler {
 	cfg.exportStore, _ = cfg.Store.(export.Store)
+	cfg.importStore, _ = cfg.Store.(ingest.Store)
 	if cfg.ExportDir == "" {
 		cfg.ExportDir = filepath.Join(os.TempDir(), "fhirgate-exports")
 	}
-	// Each datastore's changes reach its own subscriptions.
+	// One change-feed reader per datastore and process.
 	if src, ok := cfg.Store.(notify.Source); ok && cfg.Subscriptions.Changes == nil {
 		cfg.Subscriptions.Changes = notify.NewHub(src, notify.Options{Logger: cfg.Logger})
 	}
 	raw := cfg.Store
 	if cfg.Store != nil {
+		cfg.feed, _ = cfg.Store.(changeFeed)
 		cfg.profiles = validate.Sources{cfg.Profiles, &resolvers.StoredProfiles{Store: cfg.Store}}
 		installValidator(cfg)
 		cfg.Store = resolvers.NewMeteredStore(cfg.Store, cfg.Reads)
@@ -180,7 +200,12 @@ func newServer(cfg Config) http.Handler {
 			cfg.Store = subscriptionWrites{Store: cfg.Store, states: states, endpoints: cfg.Subscriptions.Endpoints}
 		}
 	}
+	// Bundles read through the REST handler, which serves bundles: the reader learns it last.
+	reads := &restReader{}
+	cfg.bundles = newBundles(cfg, reads)
 	system, instance, guarded := newGraphQL(cfg)
+	rest := newREST(cfg)
+	reads.h = rest
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if cfg.Ready != nil {
@@ -204,8 +229,14 @@ func newServer(cfg Config) http.Handler {
 		}
 		compressed.ServeHTTP(w, r)
 	}))
-	mux.Handle("/fhir/", gzhttp.GzipHandler(guarded(newREST(cfg))))
+	fhir := gzhttp.GzipHandler(fhirAnswers(guarded(rest)))
+	mux.Handle("/fhir/", fhir)
 	mux.Handle("/fhir/websocket", guarded(fhirWebsocket(cfg)))
+	mux.Handle("POST /fhir", fhir) // batches and transactions at the FHIR base
+	// Public: clients read them before they authenticate.
+	public := &restAPI{cfg: cfg}
+	mux.Handle("GET /fhir/metadata", gzhttp.GzipHandler(http.HandlerFunc(public.metadata)))
+	mux.HandleFunc("GET /fhir/.well-known/smart-configuration", public.smartConfiguration)
 	// A mux of its own, below /fhir/ in precedence: /fhir/x/$graphql would match both.
 	root := http.NewServeMux()
 	root.Handle("/{type}/{id}/$graphql", gzhttp.GzipHandler(instance))
@@ -239,6 +270,7 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 		Cursors:     cfg.Cursors,
 		NLP:         cfg.nlp,
 		Datastores:  cfg.datastores,
+		Bundles:     cfg.bundles,
 	}
 	if cfg.Subscriptions.Changes != nil {
 		res.Changes = cfg.Subscriptions.Changes
@@ -293,11 +325,20 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 	inner := withRequestContext(cfg, srv)
 	guard := func(upgrades bool) func(http.Handler) http.Handler {
 		return func(h http.Handler) http.Handler {
-			return auditing(cfg.Audit, cfg.Metrics, authenticate(cfg, g, *cfg.limiters, upgrades, bodyLimit(cfg.MaxBodyBytes, h))) // no body is read unauthenticated
+			return auditing(cfg.Audit, cfg.Metrics, authenticate(cfg, g, *cfg.limiters, upgrades, bodyLimit(cfg.bodyLimit, h))) // no body is read unauthenticated
 		}
 	}
 	guarded = guard(false)
 	return guard(true)(inner), guarded(&instanceHandler{gql: inner}), guarded
+}
+
+// bodyLimit is the most bytes r's body may hold: a bundle's own limit for a Bundle posted to
+// the FHIR base.
+func (cfg Config) bodyLimit(r *http.Request) int64 {
+	if isBundlePost(r) && cfg.MaxBundleBytes > 0 {
+		return cfg.MaxBundleBytes
+	}
+	return cfg.MaxBodyBytes
 }
 
 // withRequestContext gives each request its own loaders, read limits, a deadline and a log

@@ -19,8 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/fhirgate/fhirgate/authz"
 	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/model"
@@ -38,8 +36,9 @@ var (
 
 // Store is what an export reads.
 type Store interface {
-	Each(ctx context.Context, typ string, filter bson.D, since time.Time, each func(*storage.Record) error) error
+	Each(ctx context.Context, typ string, filter search.Filter, since time.Time, each func(*storage.Record) error) error
 	Read(ctx context.Context, typ, id string) (*storage.Record, error)
+	Types(ctx context.Context) ([]string, error)
 	search.Store
 }
 
@@ -150,11 +149,18 @@ func (m *Manager) now() time.Time {
 	return time.Now()
 }
 
+// Plan is what an export reads: its types, in order, and the filter of each.
+type Plan struct {
+	Types   []string
+	filters map[string]search.Filter
+	since   time.Time
+}
+
 // Start checks req for the caller in ctx, owner naming that caller, and starts its job.
 // The job reads with ctx's values (the caller's authorisation and compartment) but
 // outlives its cancellation.
 func (m *Manager) Start(ctx context.Context, owner string, req Request) (Status, error) {
-	types, filters, err := m.plan(ctx, req)
+	plan, err := NewPlan(ctx, m.Store, req, m.Allowed)
 	if err != nil {
 		return Status{}, err
 	}
@@ -174,7 +180,7 @@ func (m *Manager) Start(ctx context.Context, owner string, req Request) (Status,
 	jctx, cancel := context.WithCancel(storage.WithoutAccessLog(context.WithoutCancel(ctx)))
 	j := &job{id: id, owner: owner, req: req, started: m.now().UTC(), cancel: cancel, done: make(chan struct{}), state: Running}
 	m.jobs[id] = j
-	go m.run(jctx, j, types, filters)
+	go m.run(jctx, j, plan)
 	return j.status(), nil
 }
 
@@ -191,8 +197,9 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
-// plan resolves the types a request exports and the filter of each.
-func (m *Manager) plan(ctx context.Context, req Request) ([]string, map[string]bson.D, error) {
+// NewPlan resolves the types req exports for the caller in ctx, who may export the types
+// allowed accepts, and the filter of each.
+func NewPlan(ctx context.Context, store Store, req Request, allowed func(ctx context.Context, typ string) error) (*Plan, error) {
 	all := model.ResourceTypes()
 	comp := authz.PatientCompartment{}.Compartment()
 	covered := func(typ string) bool {
@@ -201,36 +208,40 @@ func (m *Manager) plan(ctx context.Context, req Request) ([]string, map[string]b
 	var types []string
 	for _, t := range req.Types {
 		if !slices.Contains(all, t) {
-			return nil, nil, fmt.Errorf("%w: _type: unknown resource type %q", ErrInvalid, t)
+			return nil, fmt.Errorf("%w: _type: unknown resource type %q", ErrInvalid, t)
 		}
 		if !covered(t) {
-			return nil, nil, fmt.Errorf("%w: _type: %s is not in the Patient compartment, which this export covers", ErrInvalid, t)
+			return nil, fmt.Errorf("%w: _type: %s is not in the Patient compartment, which this export covers", ErrInvalid, t)
 		}
-		if err := m.Allowed(ctx, t); err != nil {
-			return nil, nil, fmt.Errorf("%w: not permitted to export %s", ErrForbidden, t)
+		if err := allowed(ctx, t); err != nil {
+			return nil, fmt.Errorf("%w: not permitted to export %s", ErrForbidden, t)
 		}
 		if !slices.Contains(types, t) {
 			types = append(types, t)
 		}
 	}
 	if len(types) == 0 {
-		for _, t := range all {
-			if covered(t) && m.Allowed(ctx, t) == nil {
+		stored, err := store.Types(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range stored {
+			if covered(t) && allowed(ctx, t) == nil {
 				types = append(types, t)
 			}
 		}
 	}
 
-	filters := map[string]bson.D{}
+	filters := map[string]search.Filter{}
 	var members []string
 	if req.Level == Group {
 		var err error
-		if members, err = m.groupMembers(ctx, req.GroupID); err != nil {
-			return nil, nil, err
+		if members, err = groupMembers(ctx, store, req.GroupID); err != nil {
+			return nil, err
 		}
 	}
 	for _, t := range types {
-		var f bson.D
+		var f search.Filter
 		switch req.Level {
 		case Patient:
 			f, _ = comp.FilterAny(t)
@@ -245,18 +256,18 @@ func (m *Manager) plan(ctx context.Context, req Request) ([]string, map[string]b
 		filters[t] = f
 	}
 
-	byType := map[string][]bson.D{}
+	byType := map[string][]search.Filter{}
 	for _, tf := range req.TypeFilters {
 		typ, q, err := search.ParseCriteria(tf)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: _typeFilter %q: %w", ErrInvalid, tf, err)
+			return nil, fmt.Errorf("%w: _typeFilter %q: %w", ErrInvalid, tf, err)
 		}
 		if q.Count != nil || q.Offset != 0 || len(q.Sort) > 0 {
-			return nil, nil, fmt.Errorf("%w: _typeFilter %q: search parameters only", ErrInvalid, tf)
+			return nil, fmt.Errorf("%w: _typeFilter %q: search parameters only", ErrInvalid, tf)
 		}
-		f, err := q.Filter(ctx, search.StoreFinder{Store: m.Store})
+		f, err := q.Filter(ctx, search.StoreFinder{Store: store})
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: _typeFilter %q: %w", ErrInvalid, tf, err)
+			return nil, fmt.Errorf("%w: _typeFilter %q: %w", ErrInvalid, tf, err)
 		}
 		byType[typ] = append(byType[typ], f)
 	}
@@ -264,21 +275,17 @@ func (m *Manager) plan(ctx context.Context, req Request) ([]string, map[string]b
 		if _, ok := filters[typ]; !ok {
 			continue // a filter of a type not exported filters nothing
 		}
-		or := bson.A{}
-		for _, f := range fs {
-			or = append(or, f)
-		}
-		filters[typ] = search.And(filters[typ], bson.D{{Key: "$or", Value: or}})
+		filters[typ] = search.And(filters[typ], search.Or(fs...))
 	}
-	return types, filters, nil
+	return &Plan{Types: types, filters: filters, since: req.Since}, nil
 }
 
 // groupMembers returns the ids of the Patients a Group lists as members.
-func (m *Manager) groupMembers(ctx context.Context, id string) ([]string, error) {
+func groupMembers(ctx context.Context, store Store, id string) ([]string, error) {
 	if !model.ValidID(id) {
 		return nil, fmt.Errorf("%w: %q is not a FHIR id", ErrInvalid, id)
 	}
-	rec, err := m.Store.Read(ctx, "Group", id)
+	rec, err := store.Read(ctx, "Group", id)
 	if err != nil {
 		return nil, err
 	}
@@ -302,29 +309,12 @@ func (m *Manager) groupMembers(ctx context.Context, id string) ([]string, error)
 	return ids, nil
 }
 
-// run writes the job's files, one type after another.
-func (m *Manager) run(ctx context.Context, j *job, types []string, filters map[string]bson.D) {
+// run writes the job's files and records how it ended.
+func (m *Manager) run(ctx context.Context, j *job, plan *Plan) {
 	defer close(j.done)
-	var outputs []Output
-	err := func() (err error) {
-		// A job runs outside any request: a bug in it fails the job, not the server.
-		defer func() {
-			if p := recover(); p != nil {
-				err = fmt.Errorf("export: panic: %v\n%s", p, debug.Stack())
-			}
-		}()
-		for i, typ := range types {
-			j.setProgress(fmt.Sprintf("exporting %s (%d of %d types)", typ, i+1, len(types)))
-			out, err := m.writeType(ctx, j, typ, filters[typ])
-			if err != nil {
-				return fmt.Errorf("%s: %w", typ, err)
-			}
-			if out.Count > 0 {
-				outputs = append(outputs, out)
-			}
-		}
-		return nil
-	}()
+	outputs, err := plan.Write(ctx, m.Store, filepath.Join(m.Dir, j.id), m.Redact, func(typ string, i, n int) {
+		j.setProgress(fmt.Sprintf("%s: %d resources written (type %d of %d)", typ, n, i+1, len(plan.Types)))
+	})
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.finished = m.now()
@@ -335,19 +325,42 @@ func (m *Manager) run(ctx context.Context, j *job, types []string, filters map[s
 	j.state, j.outputs, j.progress = Completed, outputs, "completed"
 }
 
-// writeType writes the resources of typ into the job's file of typ, and removes the file
-// when there is none.
-func (m *Manager) writeType(ctx context.Context, j *job, typ string, filter bson.D) (Output, error) {
+// Write writes the plan's resources into dir, one NDJSON file per type that has any
+// (<Type>.ndjson), each resource as redact returns it, and reports progress after every
+// thousand resources of a type (the type's index in Types and its count so far). A bug in
+// a job fails the job, not the process.
+func (p *Plan) Write(ctx context.Context, store Store, dir string, redact func(ctx context.Context, typ string, raw []byte) ([]byte, error), progress func(typ string, i, n int)) (outputs []Output, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("export: panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	for i, typ := range p.Types {
+		progress(typ, i, 0)
+		out, err := p.writeType(ctx, store, dir, typ, redact, func(n int) { progress(typ, i, n) })
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", typ, err)
+		}
+		if out.Count > 0 {
+			outputs = append(outputs, out)
+		}
+	}
+	return outputs, nil
+}
+
+// writeType writes the resources of typ into its file in dir, and removes the file when
+// there is none.
+func (p *Plan) writeType(ctx context.Context, store Store, dir, typ string, redact func(ctx context.Context, typ string, raw []byte) ([]byte, error), progress func(n int)) (Output, error) {
 	out := Output{Type: typ, Name: typ + ".ndjson"}
-	path := filepath.Join(m.Dir, j.id, out.Name)
+	path := filepath.Join(dir, out.Name)
 	f, err := os.Create(path)
 	if err != nil {
 		return out, err
 	}
 	w := bufio.NewWriterSize(f, 256<<10)
 	var line bytes.Buffer
-	err = m.Store.Each(ctx, typ, filter, j.req.Since, func(r *storage.Record) error {
-		raw, err := m.Redact(ctx, typ, r.JSON)
+	err = store.Each(ctx, typ, p.filters[typ], p.since, func(r *storage.Record) error {
+		raw, err := redact(ctx, typ, r.JSON)
 		if err != nil {
 			return err
 		}
@@ -362,7 +375,7 @@ func (m *Manager) writeType(ctx context.Context, j *job, typ string, filter bson
 		}
 		out.Count++
 		if out.Count%1000 == 0 {
-			j.setProgress(fmt.Sprintf("exporting %s: %d resources", typ, out.Count))
+			progress(out.Count)
 		}
 		return nil
 	})
@@ -375,6 +388,7 @@ func (m *Manager) writeType(ctx context.Context, j *job, typ string, filter bson
 	if err != nil || out.Count == 0 {
 		os.Remove(path)
 	}
+	progress(out.Count)
 	return out, err
 }
 

@@ -256,7 +256,9 @@ type funcSpec struct {
 	arg              argKind
 	minArgs, maxArgs int
 	lambda           []bool
-	call             func(e *env, c *callNode, in []Value) ([]Value, error)
+	// typeString accepts a string literal naming the type for an argType argument.
+	typeString bool
+	call       func(e *env, c *callNode, in []Value) ([]Value, error)
 }
 
 func supportedFunctionList() string {

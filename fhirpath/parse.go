@@ -571,6 +571,11 @@ func (p *parser) parseCall(target node, name token) (node, error) {
 		}
 		switch spec.arg {
 		case argType:
+			if t := p.peek(); spec.typeString && t.kind == tString {
+				p.next()
+				c.typ, c.types = t.text, newTypeTest(t.text)
+				break
+			}
 			typ, err := p.parseTypeSpec()
 			if err != nil {
 				return nil, err

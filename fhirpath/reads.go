@@ -51,6 +51,39 @@ func (e *Expr) ReadsIn(resource, focus string, s Schema) (reads, results []Read,
 	return a.reads, results, a.err
 }
 
+// ReadsReturned is ReadsIn for an expression whose results the caller receives as they are,
+// such as a column of a SQL on FHIR view: each result is read whole, everything below it
+// included, unless it is a primitive or a value the expression computed.
+func (e *Expr) ReadsReturned(resource, focus string, s Schema) (reads, results []Read, err error) {
+	a := &analysis{s: s, root: resource, focus: focus}
+	items := a.walkResult(e.root, []item{{typ: focus}})
+	a.whole(items)
+	for _, it := range items {
+		results = append(results, Read{Owner: it.owner, Name: it.name, Type: it.typ})
+	}
+	if fe, ok := a.err.(*Error); ok {
+		fe.Expr = e.src
+	}
+	return a.reads, results, a.err
+}
+
+// ResultTypes returns the FHIR types of the values the expression yields when it is evaluated
+// on a value of type focus inside a resource of type resource, typed with the R4
+// StructureDefinitions, one per way a value can arise ("" where only evaluation can tell: a
+// caller's variable, a resolved reference). A name that is no element of the type it applies
+// to is an *Error, as for CompileFor.
+func (e *Expr) ResultTypes(resource, focus string) ([]string, error) {
+	_, results, err := e.ReadsIn(resource, focus, fhirSchema{})
+	if err != nil {
+		return nil, err
+	}
+	types := make([]string, len(results))
+	for i, r := range results {
+		types[i] = r.Type
+	}
+	return types, nil
+}
+
 // walkResult walks the expression's top node. A union there only gathers the values the
 // caller receives, who reads inside them anyway: its dedup is not a whole read, as it is
 // below, where a count or a position can reveal whether two values were equal.
@@ -114,7 +147,10 @@ func (a *analysis) walk(n node, focus, this []item) []item {
 		if _, ok := builtinVar(n.name); ok {
 			return []item{{typ: "string", computed: true}}
 		}
-		return []item{{}} // a caller's variable: a value of any type
+		// A caller's variable: a value of any type that the caller supplied, not one read
+		// from the resource, so using it whole reads nothing (names read inside it still
+		// count, as on any value of unknown type).
+		return []item{{computed: true}}
 	case *identNode:
 		if isUpper(n.name) { // a type name selects the focus values of that type
 			var out []item
@@ -268,6 +304,12 @@ func (a *analysis) call(n *callNode, focus, this []item) []item {
 			a.whole(a.walk(arg, this, this))
 		}
 		return a.member(in, "extension", "") // of a primitive, in its _name companion
+	}
+	if f, ok := extensions[n.name]; ok { // an application's function reads what it declares
+		for _, el := range f.Reads {
+			a.member(in, el, "")
+		}
+		return []item{{typ: f.Result, computed: true}}
 	}
 	var args [][]item
 	for i, arg := range n.args {

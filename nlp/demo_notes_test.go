@@ -15,9 +15,13 @@ func TestDemoNotes(t *testing.T) {
 	type res struct {
 		ResourceType string
 		Subject      struct{ Reference string }
-		Code         struct{ Coding []struct{ System, Code string } }
-		Med          struct{ Coding []struct{ System, Code string } } `json:"medicationCodeableConcept"`
-		Content      []struct {
+		Code         struct {
+			Coding []struct{ System, Code string }
+		}
+		Med struct {
+			Coding []struct{ System, Code string }
+		} `json:"medicationCodeableConcept"`
+		Content []struct {
 			Attachment struct{ ContentType, Data string }
 		}
 	}

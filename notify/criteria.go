@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/fhirgate/fhirgate/fhirpath"
 	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
@@ -40,7 +38,7 @@ type recordingFinder struct {
 	used bool
 }
 
-func (f *recordingFinder) Find(ctx context.Context, typ string, filter bson.D, refParam string, limit int) ([]string, []string, error) {
+func (f *recordingFinder) Find(ctx context.Context, typ string, filter search.Filter, refParam string, limit int) ([]string, []string, error) {
 	f.used = true
 	return f.Finder.Find(ctx, typ, filter, refParam, limit)
 }

@@ -332,6 +332,23 @@ func (m *meteredStore) ReadVersion(ctx context.Context, typ, id string, version 
 	return rec, nil
 }
 
+// History implements Store; every version counts as a row read.
+func (m *meteredStore) History(ctx context.Context, typ, id string) ([]*storage.Record, error) {
+	b, done, err := m.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	recs, err := m.Store.History(ctx, typ, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.charge(len(recs), recordBytes(recs...)); err != nil {
+		return nil, err
+	}
+	return recs, nil
+}
+
 // Commit implements Store; writes count against concurrency only.
 func (m *meteredStore) Commit(ctx context.Context, writes []storage.Write) ([]*storage.Record, error) {
 	_, done, err := m.enter(ctx)

@@ -6,6 +6,7 @@ package resolvers
 import (
 	"context"
 
+	"github.com/fhirgate/fhirgate/bundle"
 	"github.com/fhirgate/fhirgate/enrich"
 	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/search"
@@ -17,6 +18,7 @@ type Store interface {
 	Read(ctx context.Context, typ, id string) (*storage.Record, error)
 	ReadMany(ctx context.Context, typ string, ids []string) (map[string]*storage.Record, error)
 	ReadVersion(ctx context.Context, typ, id string, version int64) (*storage.Record, error)
+	History(ctx context.Context, typ, id string) ([]*storage.Record, error)
 	Commit(ctx context.Context, writes []storage.Write) ([]*storage.Record, error)
 	search.Store
 }
@@ -49,6 +51,8 @@ type Resolver struct {
 	// NLP analyses notes and writes their enrichment (analyzeText, DocumentReferenceAnalyze);
 	// nil answers those fields with an error.
 	NLP *enrich.Enricher
+	// Bundles runs the transaction mutation's bundles; nil answers it with an error.
+	Bundles *bundle.Processor
 	// Datastores administers the deployment's datastores; nil answers those fields with an error.
 	Datastores Datastores
 }

@@ -95,3 +95,16 @@ func (c Compartment) FilterAny(typ string) (filter bson.D, ok bool) {
 
 // And returns the condition that both filters hold; an empty filter holds always.
 func And(a, b bson.D) bson.D { return and(a, b) }
+
+// Filter is a condition on stored documents, as this package builds them. Other packages
+// pass filters to storage without looking inside, so they need not know MongoDB's types.
+type Filter = bson.D
+
+// Or returns the condition that any of fs holds.
+func Or(fs ...Filter) Filter {
+	or := make(bson.A, len(fs))
+	for i, f := range fs {
+		or[i] = f
+	}
+	return bson.D{{Key: "$or", Value: or}}
+}

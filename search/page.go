@@ -33,6 +33,9 @@ type Runner struct {
 	Cursors *Sealer
 	// Now is the clock the ap prefix approximates from; nil is time.Now.
 	Now func() time.Time
+	// KeepDoc has the records of a Page carry their stored documents (search fields
+	// included), for callers that read their references (Refs).
+	KeepDoc bool
 }
 
 // filter builds the query's filter, with sub-searches on the runner's store.
@@ -177,7 +180,9 @@ func decodeCursor(sealer *Sealer, s string) (cursor, error) {
 // Connection is one page of a search with the FHIR GraphQL connection fields. Count
 // and Offset are computed only when asked for.
 type Connection struct {
-	Edges    []*Edge
+	Edges []*Edge
+	// Records are the page's matches as stored, in order: what Page returns instead of Edges.
+	Records  []*storage.Record
 	Pagesize int
 	First    *string
 	Previous *string
@@ -239,6 +244,26 @@ func (c *Connection) Offset(ctx context.Context) (*int, error) {
 // or before the resource it names, in the search's order, so that pages stay put when
 // resources are added), else from _offset.
 func (r *Runner) Connection(ctx context.Context, q *Query) (*Connection, error) {
+	c, err := r.Page(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	mode := "match"
+	c.Edges = make([]*Edge, 0, len(c.Records))
+	for _, rec := range c.Records {
+		res, err := model.Unmarshal(rec.JSON)
+		if err != nil {
+			return nil, fmt.Errorf("search: stored %s/%s: %w", rec.Type, rec.ID, err)
+		}
+		c.Edges = append(c.Edges, &Edge{Mode: &mode, Resource: res})
+	}
+	c.Records = nil
+	return c, nil
+}
+
+// Page runs a search for one page as Connection does, and returns the page's matches as
+// stored records (Connection.Records), not decoded: for callers that serve the JSON itself.
+func (r *Runner) Page(ctx context.Context, q *Query) (*Connection, error) {
 	size, err := q.pageSize(r.PageSize, r.ListLimit)
 	if err != nil {
 		return nil, err
@@ -323,16 +348,9 @@ func (r *Runner) Connection(ctx context.Context, q *Query) (*Connection, error) 
 	if err != nil {
 		return nil, err
 	}
-	mode := "match"
-	for _, rec := range recs {
-		res, err := model.Unmarshal(rec.JSON)
-		if err != nil {
-			return nil, fmt.Errorf("search: stored %s/%s: %w", rec.Type, rec.ID, err)
-		}
-		c.Edges = append(c.Edges, &Edge{Mode: &mode, Resource: res})
-	}
-	if c.Edges == nil {
-		c.Edges = []*Edge{}
+	c.Records = recs
+	if c.Records == nil {
+		c.Records = []*storage.Record{}
 	}
 	return c, nil
 }
@@ -355,7 +373,7 @@ func (r *Runner) page(ctx context.Context, typ string, filter, order bson.D, ski
 	if size == 0 {
 		return []*storage.Record{}, false, nil
 	}
-	recs, err := r.Store.Search(ctx, typ, storage.Query{Filter: filter, Sort: order, Skip: skip, Limit: int64(size) + 1})
+	recs, err := r.Store.Search(ctx, typ, storage.Query{Filter: filter, Sort: order, Skip: skip, Limit: int64(size) + 1, KeepDoc: r.KeepDoc})
 	if err != nil {
 		return nil, false, err
 	}

@@ -264,3 +264,20 @@ func (s *Store) applied(ctx context.Context, docs []*journalDoc, more bool) ([]*
 
 	return docs, more, nil
 }
+
+// LastSeq returns a sequence number no commit so far has exceeded: reading the change feed
+// back from it (Changes after LastSeq minus n) finds the newest commits. On the embedded
+// engine it may lie a little above the last commit, in numbers reserved and not yet used.
+func (s *Store) LastSeq(ctx context.Context) (int64, error) {
+	var d struct {
+		N int64 `bson:"n"`
+	}
+	found, err := findByID(ctx, s.counters, seqCounterID, &d)
+	if err != nil {
+		return 0, fmt.Errorf("storage: last sequence number: %w", err)
+	}
+	if !found {
+		return 0, nil
+	}
+	return d.N, nil
+}

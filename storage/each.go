@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/fhirgate/fhirgate/storage/layout"
@@ -103,4 +104,22 @@ func (s *Store) fillMissing(ctx context.Context, tc *typeColls, recs []*Record) 
 // outlives the request whose log ctx carries, such as a bulk export job.
 func WithoutAccessLog(ctx context.Context) context.Context {
 	return context.WithValue(ctx, accessLogKey{}, AccessLog(nil))
+}
+
+// Types returns the resource types the datastore has ever stored, sorted: those with a
+// collection. Bulk export reads these rather than every type there is, since opening a
+// type's collections creates them.
+func (s *Store) Types(ctx context.Context) ([]string, error) {
+	names, err := s.db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return nil, fmt.Errorf("storage: list types: %w", err)
+	}
+	var out []string
+	for _, n := range names {
+		if typeRE.MatchString(n) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }

@@ -66,6 +66,10 @@ func TestEach(t *testing.T) {
 		t.Errorf("filter: %v, want p0001 and p0500", filtered)
 	}
 
+	if types, err := s.Types(ctx); err != nil || fmt.Sprint(types) != "[Patient]" {
+		t.Errorf("Types: %v %v, want [Patient]", types, err)
+	}
+
 	stop := errors.New("stop")
 	calls := 0
 	if err := s.Each(ctx, "Patient", nil, time.Time{}, func(*Record) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {

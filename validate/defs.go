@@ -46,6 +46,8 @@ type ElementDef struct {
 	Pattern     json.RawMessage `json:"pt,omitempty"`
 	Constraints []int           `json:"c,omitempty"`
 	ContentRef  string          `json:"r,omitempty"`
+	// Summary marks an element of the summary view (isSummary in the specification).
+	Summary bool `json:"s,omitempty"`
 }
 
 // TypeRef is one allowed type of an element. Targets name the resource types a Reference

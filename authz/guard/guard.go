@@ -18,6 +18,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/authz"
 	"github.com/fhirgate/fhirgate/fault"
+	"github.com/fhirgate/fhirgate/fhirpath"
 	"github.com/fhirgate/fhirgate/introspect"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/operation"
@@ -90,6 +91,10 @@ var rootActions = func() map[fieldKey]typeAction {
 	}
 	return m
 }()
+
+// openRoots are the root fields every authenticated caller may use, because what they do is
+// checked part by part: each entry of a transaction for its own interaction and type.
+var openRoots = map[fieldKey]bool{{"Mutation", "transaction"}: true}
 
 // decision is what a role set may do with one field. resource names the resource type whose
 // SMART scopes must also allow reading it; scopes differ per principal.
@@ -233,6 +238,9 @@ func (v *roleView) decide(obj, field string) decision {
 	if obj == SubscriptionRoot && field == ChangedField {
 		return decision{ok: v.subscribesAny()}
 	}
+	if openRoots[fieldKey{obj, field}] {
+		return decision{ok: true}
+	}
 	// A primitive's extensions (_birthDate) are governed with the primitive (birthDate).
 	name := strings.TrimPrefix(field, "_")
 	if name == "" || strings.HasPrefix(name, "_") {
@@ -296,6 +304,38 @@ func CheckWholeRead(ctx context.Context, typ string) error {
 		return forbidden("not permitted to read %s whole", typ)
 	}
 	return nil
+}
+
+// CheckFHIRPathIn returns a Forbidden error when e, evaluated on a value of type focus inside
+// a resource of type resource, reads a field the caller in ctx may not read; returned says
+// that its results reach the caller as they are (a view's column), so everything below them
+// is read too. Otherwise it returns the types of the values e yields ("" where only
+// evaluation can tell), for checking the expressions evaluated on them in turn. An expression
+// that does not type against the schema is an Invalid error. A context without a caller is
+// not checked, and the result is then nil.
+func CheckFHIRPathIn(ctx context.Context, resource, focus string, e *fhirpath.Expr, returned bool) ([]string, error) {
+	a := accessFrom(ctx)
+	if a == nil {
+		return nil, nil
+	}
+	analyse := e.ReadsIn
+	if returned {
+		analyse = e.ReadsReturned
+	}
+	rs, results, err := analyse(resource, focus, a.v.g.types)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadArgument, err)
+	}
+	r := &reads{}
+	r.add(rs)
+	if !a.allowsReads(r) {
+		return nil, forbidden("the expression reads fields that are not permitted")
+	}
+	types := make([]string, len(results))
+	for i, res := range results {
+		types[i] = res.Type
+	}
+	return types, nil
 }
 
 // allowsType reports whether the request may do act on resources of typ.
@@ -406,6 +446,12 @@ func (a *access) referenced(ctx context.Context, fc *graphql.FieldContext, next 
 // CheckSearch implements resolvers.Guard: searching by a parameter reads the fields behind
 // it, so each one must be readable, and each type searched must be searchable.
 func (g *Guard) CheckSearch(ctx context.Context, q *search.Query) error {
+	return CheckSearch(ctx, q)
+}
+
+// CheckSearch is [Guard.CheckSearch] for the caller in ctx, whichever guard authenticated
+// it; a context without a caller, as when authentication is off, is not checked.
+func CheckSearch(ctx context.Context, q *search.Query) error {
 	a := accessFrom(ctx)
 	if a == nil {
 		return nil

@@ -41,6 +41,8 @@ type VElement struct {
 	Pattern     json.RawMessage `json:"pt,omitempty"`
 	Constraints []int           `json:"c,omitempty"`
 	ContentRef  string          `json:"r,omitempty"`
+	// Summary marks an element of the summary view (isSummary): what _summary=true returns.
+	Summary bool `json:"s,omitempty"`
 }
 
 // VTypeRef is one allowed type of an element; Targets are the type names a Reference or
@@ -69,6 +71,7 @@ type vElementDef struct {
 	Min              int    `json:"min"`
 	Max              string `json:"max"`
 	ContentReference string `json:"contentReference"`
+	IsSummary        bool   `json:"isSummary"`
 	Base             struct {
 		Path string `json:"path"`
 	} `json:"base"`
@@ -142,7 +145,7 @@ func vElement(raw json.RawMessage, index map[string]int, out *ValidationDefs) (V
 	if err := json.Unmarshal(raw, &d.raw); err != nil {
 		return VElement{}, err
 	}
-	el := VElement{Path: d.Path, Min: d.Min, Max: d.Max, ContentRef: strings.TrimPrefix(d.ContentReference, "#")}
+	el := VElement{Path: d.Path, Min: d.Min, Max: d.Max, ContentRef: strings.TrimPrefix(d.ContentReference, "#"), Summary: d.IsSummary}
 	for _, ty := range d.Type {
 		code := ty.Code
 		if strings.HasPrefix(code, "http://hl7.org/fhirpath/System.") {

@@ -1,0 +1,240 @@
+// Package viewrun runs SQL on FHIR views (package view) for a caller of the server, under its
+// policy: the REST operation $viewdefinition-run and the GraphQL field viewDefinitionRun share
+// it. It checks the view against the caller's permissions, loads a view stored as a Binary,
+// and reads the resources a run covers: those the request carries, or the datastore's, in
+// pages through search, within patients' compartments and after an instant when asked.
+package viewrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/fhirgate/fhirgate/authz"
+	"github.com/fhirgate/fhirgate/authz/guard"
+	"github.com/fhirgate/fhirgate/fault"
+	"github.com/fhirgate/fhirgate/fhirpath"
+	"github.com/fhirgate/fhirgate/model"
+	"github.com/fhirgate/fhirgate/search"
+	"github.com/fhirgate/fhirgate/storage"
+	"github.com/fhirgate/fhirgate/view"
+)
+
+const (
+	// PageSize is how many resources a run reads from storage per round trip.
+	PageSize = 100
+	// MaxPatients bounds the patients of the groups (and patient) a run is restricted to.
+	MaxPatients = 1000
+)
+
+// ErrInvalid reports a request that cannot be run as it is.
+var ErrInvalid = fault.New(fault.Invalid, "invalid view run")
+
+// errForbidden refuses a view that reads what the caller may not.
+var errForbidden = fault.New(fault.Forbidden, "forbidden")
+
+// errLimitReached stops a run at its row limit.
+var errLimitReached = errors.New("row limit reached")
+
+// Store is what a run reads: stored views and groups by id, and resources by search.
+// resolvers.Store is one.
+type Store interface {
+	Read(ctx context.Context, typ, id string) (*storage.Record, error)
+	search.Store
+}
+
+// Request is one run of a view.
+type Request struct {
+	View *view.View
+	// Resources, when Inline, are the resources to run on instead of the datastore's.
+	Resources []map[string]any
+	Inline    bool
+	// Patient (an id) and Groups (ids) restrict a run on the datastore to those patients'
+	// compartments; Since (an instant) to resources changed after it.
+	Patient string
+	Groups  []string
+	Since   string
+	// Limit is the most rows the run gives; 0 is no limit.
+	Limit int
+}
+
+// Runner runs views on a datastore.
+type Runner struct {
+	Store Store
+	// MaxRead, when positive, refuses before it starts a run on the datastore without a
+	// Limit that would read more resources: the request's read budget would stop it halfway.
+	MaxRead int
+}
+
+// Run checks req's view against the caller's policy (Authorize), then calls emit with each
+// of its rows, at most req.Limit of them. Errors of emit are returned as they are.
+func (r *Runner) Run(ctx context.Context, req *Request, emit func(view.Row) error) error {
+	if req.Inline && (req.Patient != "" || len(req.Groups) > 0 || req.Since != "") {
+		return fmt.Errorf("%w: patient, group and _since select the server's resources; they do not apply to resources given with the request", ErrInvalid)
+	}
+	if err := Authorize(ctx, req.View); err != nil {
+		return err
+	}
+	rows := 0
+	limited := func(row view.Row) error {
+		if err := emit(row); err != nil {
+			return err
+		}
+		if rows++; req.Limit > 0 && rows == req.Limit {
+			return errLimitReached
+		}
+		return nil
+	}
+	each := func(res map[string]any) error { return req.View.Rows(res, limited) }
+	var err error
+	if req.Inline {
+		for _, res := range req.Resources {
+			if err = each(res); err != nil {
+				break
+			}
+		}
+	} else {
+		err = r.scan(ctx, req, each)
+	}
+	if errors.Is(err, errLimitReached) {
+		return nil
+	}
+	return err
+}
+
+// scan calls each with the datastore's resources the run covers.
+func (r *Runner) scan(ctx context.Context, req *Request, each func(map[string]any) error) error {
+	typ := req.View.Resource
+	args := map[string]any{}
+	if req.Since != "" {
+		args["_lastUpdated"] = "gt" + req.Since
+	}
+	q, err := search.Parse(typ, args)
+	if err != nil {
+		return err
+	}
+	within, err := r.compartments(ctx, req)
+	if err != nil {
+		return err
+	}
+	sr := &search.Runner{Store: r.Store}
+	if r.MaxRead > 0 && req.Limit == 0 {
+		n, err := sr.ScanCount(ctx, q, within)
+		if err != nil {
+			return err
+		}
+		if n > int64(r.MaxRead) {
+			return fmt.Errorf("%w: the view would read %d %s resources, more than the %d one request may read; narrow it with patient, group, _since or _limit, or export with 'fhirgate view'", search.ErrTooMany, n, typ, r.MaxRead)
+		}
+	}
+	return sr.Scan(ctx, q, within, PageSize, func(rec *storage.Record) error {
+		res, err := view.DecodeResource(rec.JSON)
+		if err != nil {
+			return fmt.Errorf("viewrun: stored %s/%s: %w", rec.Type, rec.ID, err)
+		}
+		return each(res)
+	})
+}
+
+// compartments returns the patients' compartments the run is restricted to, nil when it is
+// not (none when its groups have no patient members).
+func (r *Runner) compartments(ctx context.Context, req *Request) (*search.Owners, error) {
+	if req.Patient == "" && len(req.Groups) == 0 {
+		return nil, nil
+	}
+	ids := map[string]bool{}
+	if req.Patient != "" {
+		ids[req.Patient] = true
+	}
+	for _, g := range req.Groups {
+		members, err := r.groupPatients(ctx, g)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range members {
+			ids[id] = true
+		}
+		if len(ids) > MaxPatients {
+			return nil, fmt.Errorf("%w: the groups have more than %d patients; run the view per group or per patient", ErrInvalid, MaxPatients)
+		}
+	}
+	within := &search.Owners{Compartment: authz.PatientCompartment{}.Compartment()}
+	for id := range ids {
+		within.IDs = append(within.IDs, id)
+	}
+	slices.Sort(within.IDs)
+	return within, nil
+}
+
+// groupMembers is what a group's patients are read from.
+var groupMembers = fhirpath.MustCompile("member.where(inactive.empty() or inactive = false).entity.reference")
+
+// groupPatients returns the ids of a stored Group's active Patient members: reading them
+// needs read permission on groups and on the members' references.
+func (r *Runner) groupPatients(ctx context.Context, id string) ([]string, error) {
+	if err := guard.CheckType(ctx, "Group", authz.ActRead); err != nil {
+		return nil, err
+	}
+	if _, err := guard.CheckFHIRPathIn(ctx, "Group", "Group", groupMembers, true); err != nil {
+		return nil, fmt.Errorf("group members: %w", err)
+	}
+	rec, err := r.Store.Read(ctx, "Group", id)
+	if err != nil {
+		return nil, err
+	}
+	g, err := view.DecodeResource(rec.JSON)
+	if err != nil {
+		return nil, fmt.Errorf("viewrun: stored Group/%s: %w", id, err)
+	}
+	refs, err := groupMembers.Eval(g)
+	if err != nil {
+		return nil, fmt.Errorf("viewrun: Group/%s members: %w", id, err)
+	}
+	var out []string
+	for _, v := range refs {
+		ref, _ := v.Data.(string)
+		if lr, ok := model.ParseReference(ref); ok && lr.Type == "Patient" && lr.IsRelative() {
+			out = append(out, lr.ID)
+		}
+	}
+	return out, nil
+}
+
+// Authorize checks v against the caller in ctx, as a search's fhirpath argument is checked:
+// read permission on its resource type, and every expression may read only fields the caller
+// may read, on the types of the nodes it is evaluated on; a column's values are read whole. A
+// refused column is named.
+func Authorize(ctx context.Context, v *view.View) error {
+	if err := guard.CheckType(ctx, v.Resource, authz.ActRead); err != nil {
+		return err
+	}
+	return v.Check(func(e view.Expression, focus string) ([]string, error) {
+		types, err := guard.CheckFHIRPathIn(ctx, v.Resource, focus, e.Expr, e.Returned)
+		switch {
+		case !errors.Is(err, fault.Forbidden):
+			return types, err
+		case e.Column != "":
+			return nil, fmt.Errorf("%w: view column %q (%s) reads fields the caller may not read", errForbidden, e.Column, e.Label)
+		}
+		return nil, fmt.Errorf("%w: the view's %s reads fields the caller may not read", errForbidden, e.Label)
+	})
+}
+
+// LoadStored compiles the view kept in the Binary ref names ("Binary/id"): R4 has no
+// ViewDefinition resource type (see view.ParseBinary). The Binary goes to the compiler, not
+// to the caller; it needs read permission on Binary.
+func (r *Runner) LoadStored(ctx context.Context, ref string) (*view.View, error) {
+	lr, ok := model.ParseReference(ref)
+	if !ok || !lr.IsRelative() || lr.Type != "Binary" {
+		return nil, fmt.Errorf("%w: viewReference must name a Binary on this server (Binary/id) holding the ViewDefinition: R4 has no ViewDefinition resource type", ErrInvalid)
+	}
+	if err := guard.CheckType(ctx, "Binary", authz.ActRead); err != nil {
+		return nil, err
+	}
+	rec, err := r.Store.Read(ctx, "Binary", lr.ID)
+	if err != nil {
+		return nil, err
+	}
+	return view.ParseBinary(rec.JSON)
+}
