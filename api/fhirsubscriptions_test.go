@@ -444,3 +444,27 @@ func TestRestHookEndpointHangs(t *testing.T) {
 		t.Errorf("a GraphQL subscriber beside it: %v", got)
 	}
 }
+
+// TestRestHookCreatedOverREST: a Subscription created at POST /fhir/Subscription is taken in
+// hand the same way (status, owner) and delivers; invalid criteria are a 400 there.
+func TestRestHookCreatedOverREST(t *testing.T) {
+	hook := newHookReceiver(t, 0)
+	f := newFHIRSubEnv(t, hook, hook.srv.URL)
+	partner, admin := f.token(t, "partner", ""), f.token(t, "admin", "")
+	f.run(t, "rest")
+	sub := restHook(hook.srv.URL, "Observation?status=final", false)
+	sub["resourceType"], sub["reason"] = "Subscription", "rest"
+	r := f.fhir(http.MethodPost, "/fhir/Subscription", partner, sub)
+	if r.Status != http.StatusCreated || r.Body["status"] != "requested" {
+		t.Fatalf("create: %d %s", r.Status, truncate(string(r.Raw), 300))
+	}
+	id, _ := r.Body["id"].(string)
+	f.waitStatus(t, id, "active")
+	writeObs(t, f.env, admin, "r1", "p1", "final")
+	checkOnce(t, hook.waitCalls(t, 1), []string{"create Observation/r1/_history/1"})
+	bad := restHook(hook.srv.URL, "Observation?nope=x", false)
+	bad["resourceType"], bad["reason"] = "Subscription", "rest"
+	if r := f.fhir(http.MethodPost, "/fhir/Subscription", partner, bad); r.Status != http.StatusBadRequest {
+		t.Errorf("invalid criteria over REST: %d %s", r.Status, truncate(string(r.Raw), 300))
+	}
+}
