@@ -244,7 +244,7 @@ func (s *subscriptions) around(ctx context.Context, next graphql.OperationHandle
 	sub := &subscriptionAudit{s: s, p: p, query: oc.RawQuery, addr: addressFrom(ctx), seen: map[string]bool{}}
 	if err := s.acquire(conn, p); err != nil {
 		sub.record("subscribe", audit.MinorFailure, "too many subscriptions")
-		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{s.present(ctx, err)}})
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{s.presentEnd(ctx, err)}})
 	}
 	sub.record("subscribe", audit.Success, "")
 	var once sync.Once
@@ -285,15 +285,30 @@ func (s *subscriptions) around(ctx context.Context, next graphql.OperationHandle
 			release("completed")
 			return nil
 		}
-		gerr := s.present(ctx, err)
-		var ov *notify.Overflow
-		if errors.As(err, &ov) {
-			gerr.Extensions["resumeToken"] = ov.Resume.String()
-		}
+		gerr := s.presentEnd(ctx, err)
 		stop()
 		release("ended by the server: " + fmt.Sprint(gerr.Extensions["code"]))
 		return &graphql.Response{Errors: gqlerror.List{gerr}}
 	}
+}
+
+// presentEnd presents why a subscription was refused or ended early: as the error table
+// says, with a code that tells the subscriber what to do (TOO_MANY_SUBSCRIPTIONS: end one;
+// SUBSCRIPTION_OVERFLOW: resubscribe from extensions.resumeToken; UNAUTHENTICATED: come back
+// with a new token).
+func (s *subscriptions) presentEnd(ctx context.Context, err error) *gqlerror.Error {
+	gerr := s.present(ctx, err)
+	var ov *notify.Overflow
+	switch {
+	case errors.As(err, &ov):
+		gerr.Extensions["code"] = "SUBSCRIPTION_OVERFLOW"
+		gerr.Extensions["resumeToken"] = ov.Resume.String()
+	case errors.Is(err, notify.ErrExpired):
+		gerr.Extensions["code"] = "UNAUTHENTICATED"
+	case errors.Is(err, errTooManySubscriptions):
+		gerr.Extensions["code"] = "TOO_MANY_SUBSCRIPTIONS"
+	}
+	return gerr
 }
 
 // rootAlias returns the response key of a subscription's one root field.
