@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -63,20 +62,11 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("import: --bundles: want run or store, not %q", *bundles)
 	}
 
-	c, err := sf.open(ctx, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	c, store, err := sf.openDatastore(ctx, "import", stderr, *datastore)
 	if err != nil {
 		return err
 	}
 	defer c.Close(context.WithoutCancel(ctx))
-	if ok, err := c.HasDatastore(ctx, *datastore); err != nil {
-		return err
-	} else if !ok {
-		return fmt.Errorf("import: datastore %q does not exist; create it with fhirgate datastore create", *datastore)
-	}
-	store, err := c.Datastore(ctx, *datastore)
-	if err != nil {
-		return err
-	}
 	if mode != validate.Off {
 		g, err := validate.NewGuard(mode)
 		if err != nil {
