@@ -186,6 +186,12 @@ func TestBulkExport(t *testing.T) {
 		t.Errorf("Group Observation: %v", got)
 	}
 
+	// A Group without Patient members exports nothing, of any type.
+	put(`{"resourceType":"Group","id":"g0","type":"person","actual":true}`)
+	if empty := a.exportAll("/fhir/Group/g0/$export", admin); len(empty) != 0 {
+		t.Errorf("empty Group export: %d types", len(empty))
+	}
+
 	tf := a.exportAll("/fhir/$export?_type=Observation&_typeFilter="+urlEscape("Observation?subject=Patient/p2"), admin)
 	if got := resourceIDs(tf["Observation"]); !slices.Equal(got, []string{"o3"}) {
 		t.Errorf("_typeFilter: %v", got)

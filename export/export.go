@@ -240,6 +240,7 @@ func NewPlan(ctx context.Context, store Store, req Request, allowed func(ctx con
 			return nil, err
 		}
 	}
+	kept := types[:0:0]
 	for _, t := range types {
 		var f search.Filter
 		switch req.Level {
@@ -248,13 +249,13 @@ func NewPlan(ctx context.Context, store Store, req Request, allowed func(ctx con
 		case Group:
 			var ok bool
 			if f, ok = comp.FilterAll(t, members); !ok {
-				f = nil // no member: nothing of t
-				types = slices.DeleteFunc(types, func(x string) bool { return x == t })
-				continue
+				continue // no member: nothing of t
 			}
 		}
 		filters[t] = f
+		kept = append(kept, t)
 	}
+	types = kept
 
 	byType := map[string][]search.Filter{}
 	for _, tf := range req.TypeFilters {
