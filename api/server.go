@@ -407,6 +407,9 @@ func installValidator(cfg Config) {
 // in warn mode errors) beside its result, in extensions.validation: a list of
 // {resource: "Type/id", outcome: OperationOutcome}.
 func reportValidation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
+		return next(ctx) // a subscription writes nothing; its collector would live as long as it
+	}
 	ctx, c := validate.WithCollector(ctx)
 	respond := next(ctx)
 	return func(ctx context.Context) *graphql.Response {

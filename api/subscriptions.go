@@ -241,7 +241,7 @@ func (s *subscriptions) around(ctx context.Context, next graphql.OperationHandle
 	}
 	p := authz.PrincipalFrom(ctx)
 	conn := connFrom(ctx)
-	sub := &subscriptionAudit{s: s, p: p, query: oc.RawQuery, addr: addressFrom(ctx), seen: map[string]bool{}}
+	sub := &subscriptionAudit{s: s, p: p, query: oc.RawQuery, addr: addressFrom(ctx)}
 	if err := s.acquire(conn, p); err != nil {
 		sub.record("subscribe", audit.MinorFailure, "too many subscriptions")
 		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{s.presentEnd(ctx, err)}})
@@ -254,7 +254,6 @@ func (s *subscriptions) around(ctx context.Context, next graphql.OperationHandle
 			sub.record("unsubscribe", audit.Success, why)
 		})
 	}
-	stop := context.AfterFunc(ctx, func() { release("ended by the subscriber") })
 
 	var ended error
 	var mu sync.Mutex
@@ -281,12 +280,11 @@ func (s *subscriptions) around(ctx context.Context, next graphql.OperationHandle
 		err := ended
 		mu.Unlock()
 		if err == nil {
-			stop()
-			release("completed")
+			// The subscriber left (gqlgen ends a stream whose context ended) or it completed.
+			release("ended")
 			return nil
 		}
 		gerr := s.presentEnd(ctx, err)
-		stop()
 		release("ended by the server: " + fmt.Sprint(gerr.Extensions["code"]))
 		return &graphql.Response{Errors: gqlerror.List{gerr}}
 	}
@@ -387,6 +385,9 @@ func (a *subscriptionAudit) Accessed(typ, id string) {
 	case len(a.entities) >= maxAuditEntities:
 		a.more++
 	default:
+		if a.seen == nil {
+			a.seen = map[string]bool{}
+		}
 		a.seen[ref] = true
 		a.entities = append(a.entities, ref)
 	}

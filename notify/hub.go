@@ -167,6 +167,11 @@ func (h *Hub) Live() int {
 // malformed token, a token ahead of the feed or older than Options.Retention, criteria with
 // paging or sorting); search's errors for criteria that do not compile.
 func (h *Hub) Subscribe(ctx context.Context, req Request) (*Subscription, error) {
+	return h.subscribe(ctx, req, nil)
+}
+
+// subscribe starts a subscription; prepare, when set, readies it before anything reaches it.
+func (h *Hub) subscribe(ctx context.Context, req Request, prepare func(*Subscription)) (*Subscription, error) {
 	if !model.IsResourceType(req.Type) {
 		return nil, fmt.Errorf("%w: unknown resource type %q", ErrInvalid, clip(req.Type))
 	}
@@ -185,6 +190,11 @@ func (h *Hub) Subscribe(ctx context.Context, req Request) (*Subscription, error)
 			return nil, err
 		}
 		s.pos, s.replaying = *req.Since, true
+	}
+	if prepare != nil {
+		prepare(s)
+	}
+	if req.Since != nil {
 		return s, nil
 	}
 	if err := h.joinNow(ctx, s); err != nil {

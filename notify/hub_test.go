@@ -99,10 +99,11 @@ func got(ev *notify.Event) string {
 	return s
 }
 
-// collect reads n events from sub, failing after a timeout.
+// collect reads n events from sub, failing after a timeout (generous: the race detector
+// slows everything down).
 func collect(t testing.TB, sub *notify.Subscription, n int) []*notify.Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out []*notify.Event
 	for len(out) < n {
@@ -249,15 +250,21 @@ func TestResumeSeamUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	done := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
-		defer close(done)
 		for i := 250; i < 500; i++ {
-			put(t, s, obs(fmt.Sprintf("o%d", i), "p1", "final"))
+			r := obs(fmt.Sprintf("o%d", i), "p1", "final")
+			if _, err := s.Commit(context.Background(), []storage.Write{{Op: storage.OpPut, Type: "Observation", ID: *idOf(r), Resource: r}}); err != nil {
+				done <- err
+				return
+			}
 		}
+		done <- nil
 	}()
 	evs := collect(t, sub, 499)
-	<-done
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 	for i, ev := range evs {
 		if want := fmt.Sprintf("o%d", i+1); ev.ID != want {
 			t.Fatalf("event %d is %s, want %s", i, got(ev), want)
@@ -398,5 +405,103 @@ func TestExpiry(t *testing.T) {
 	}
 	if hub.Live() != 0 {
 		t.Errorf("%d live subscriptions after expiry", hub.Live())
+	}
+}
+
+// pushed collects a pushed subscription's events and its end.
+type pushed struct {
+	evs  chan *notify.Event
+	end  chan error
+	hold chan struct{} // while open, delivery waits
+}
+
+func newPushed() *pushed {
+	return &pushed{evs: make(chan *notify.Event, 1000), end: make(chan error, 1), hold: make(chan struct{})}
+}
+
+func (p *pushed) deliver(ev *notify.Event) bool {
+	<-p.hold
+	p.evs <- ev
+	return true
+}
+
+func (p *pushed) collect(t *testing.T, n int) []*notify.Event {
+	t.Helper()
+	var out []*notify.Event
+	for len(out) < n {
+		select {
+		case ev := <-p.evs:
+			out = append(out, ev)
+		case <-time.After(2 * time.Minute):
+			t.Fatalf("%d of %d events", len(out), n)
+		}
+	}
+	return out
+}
+
+// TestPushedSubscription: SubscribeFunc delivers the same events as Next, in order, replays
+// from since, ends an overflowing subscriber with its resume token after what it queued, and
+// holds no goroutine while idle.
+func TestPushedSubscription(t *testing.T) {
+	s := newStore(t)
+	hub := notify.NewHub(s, notify.Options{Buffer: 3})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	live := newPushed()
+	close(live.hold)
+	if _, err := hub.SubscribeFunc(ctx, notify.Request{Type: "Observation"}, live.deliver, func(err error) { live.end <- err }); err != nil {
+		t.Fatal(err)
+	}
+	first := put(t, s, obs("a", "p1", "final"))
+	put(t, s, obs("a", "p1", "amended"))
+	if got := strs(live.collect(t, 2)); got != "CREATE a/1; UPDATE a/2" {
+		t.Fatalf("live: %s", got)
+	}
+	// Replay from the first change, then live.
+	since := notify.Token{Seq: first, Entry: -1}
+	replayed := newPushed()
+	close(replayed.hold)
+	if _, err := hub.SubscribeFunc(ctx, notify.Request{Type: "Observation", Since: &since}, replayed.deliver, func(err error) { replayed.end <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if got := strs(replayed.collect(t, 1)); got != "UPDATE a/2" {
+		t.Fatalf("replayed: %s", got)
+	}
+	// A subscriber that does not take its events overflows past the buffer.
+	slow := newPushed()
+	if _, err := hub.SubscribeFunc(ctx, notify.Request{Type: "Observation"}, slow.deliver, func(err error) { slow.end <- err }); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		put(t, s, obs(fmt.Sprintf("o%d", i), "p1", "final"))
+	}
+	close(slow.hold)
+	got := slow.collect(t, 4) // the one being delivered, and the 3 queued
+	var ov *notify.Overflow
+	select {
+	case err := <-slow.end:
+		if !errors.As(err, &ov) || ov.Resume != got[3].Token {
+			t.Fatalf("end %v, want an overflow resuming after %s", err, got[3].Token)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no end")
+	}
+	if n := len(live.collect(t, 6)); n != 6 {
+		t.Fatalf("the live subscriber got %d", n)
+	}
+	// Ending the context ends the subscriptions with ErrClosed.
+	cancel()
+	for _, p := range []*pushed{live, replayed} {
+		select {
+		case err := <-p.end:
+			if !errors.Is(err, notify.ErrClosed) {
+				t.Errorf("end %v, want ErrClosed", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no end after the context ended")
+		}
+	}
+	if hub.Live() != 0 {
+		t.Errorf("%d live subscriptions", hub.Live())
 	}
 }

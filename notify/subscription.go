@@ -30,13 +30,21 @@ type Subscription struct {
 	// the replay, and read by the Hub after.
 	pos Token
 
-	// Guarded by mu: the events waiting for Next, the token of the last one queued, and
-	// why the subscription ended.
-	mu    sync.Mutex
-	queue []*Event
-	head  int
-	last  Token
-	err   error
+	// deliver and end take the events of a pushed subscription (SubscribeFunc); nil for
+	// one read with Next.
+	deliver Deliver
+	end     func(error)
+
+	// Guarded by mu: the events waiting for Next or delivery, the token of the last one
+	// queued, why the subscription ended, and, for a pushed subscription, whether a
+	// delivering goroutine runs and whether end was called.
+	mu      sync.Mutex
+	queue   []*Event
+	head    int
+	last    Token
+	err     error
+	pumping bool
+	ended   bool
 }
 
 // Next returns the next event, waiting for it. It returns an error when the subscription
@@ -123,6 +131,7 @@ func (s *Subscription) push(evs []*Event, limit int) bool {
 	}
 	s.queue = append(s.queue, evs...)
 	s.last = evs[len(evs)-1].Token
+	s.pumpLocked()
 	s.mu.Unlock()
 	s.signal()
 	return true
@@ -138,12 +147,13 @@ func (s *Subscription) lastToken() Token {
 	return s.last
 }
 
-// finish records why s ended; Next returns it once the queue is drained.
+// finish records why s ended; Next returns it, or end receives it, once the queue is drained.
 func (s *Subscription) finish(err error) {
 	s.mu.Lock()
 	if s.err == nil {
 		s.err = err
 	}
+	s.pumpLocked()
 	s.mu.Unlock()
 	s.signal()
 }

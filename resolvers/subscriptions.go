@@ -2,6 +2,7 @@ package resolvers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -18,7 +19,7 @@ import (
 
 // Changes starts subscriptions to the datastore's committed changes; *notify.Hub is one.
 type Changes interface {
-	Subscribe(ctx context.Context, req notify.Request) (*notify.Subscription, error)
+	SubscribeFunc(ctx context.Context, req notify.Request, deliver notify.Deliver, end func(error)) (*notify.Subscription, error)
 }
 
 var _ Changes = (*notify.Hub)(nil)
@@ -59,35 +60,32 @@ func (r *subscriptionRootResolver) Changed(ctx context.Context, typ graph.Resour
 	if p := authz.PrincipalFrom(ctx); p != nil {
 		req.Until = p.Expires
 	}
-	sub, err := r.Resolver.Changes.Subscribe(ctx, req)
-	if err != nil {
+	// The Hub pushes events into out from a goroutine of its own that runs only while events
+	// wait: an idle subscription holds none.
+	out := make(chan *graph.ResourceChange)
+	deliver := func(ev *notify.Event) bool {
+		change, err := resourceChange(ev)
+		if err != nil {
+			endStream(ctx, err)
+			return false
+		}
+		storage.LogAccess(ctx, ev.Record)
+		select {
+		case out <- change:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	end := func(err error) {
+		if ctx.Err() == nil && !errors.Is(err, notify.ErrClosed) {
+			endStream(ctx, err)
+		}
+		close(out)
+	}
+	if _, err := r.Resolver.Changes.SubscribeFunc(ctx, req, deliver, end); err != nil {
 		return nil, err
 	}
-	out := make(chan *graph.ResourceChange)
-	go func() {
-		defer close(out)
-		defer sub.Close()
-		for {
-			ev, err := sub.Next(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					endStream(ctx, err)
-				}
-				return
-			}
-			change, err := resourceChange(ev)
-			if err != nil {
-				endStream(ctx, err)
-				return
-			}
-			storage.LogAccess(ctx, ev.Record)
-			select {
-			case out <- change:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
 	return out, nil
 }
 
