@@ -23,6 +23,8 @@ import (
 	"github.com/fhirgate/fhirgate/bundle"
 	"github.com/fhirgate/fhirgate/enrich"
 	"github.com/fhirgate/fhirgate/export"
+	"github.com/fhirgate/fhirgate/fhirpath"
+	"github.com/fhirgate/fhirgate/flatten"
 	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/graphiql"
 	"github.com/fhirgate/fhirgate/ingest"
@@ -270,6 +272,10 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 		res.Changes = cfg.Subscriptions.Changes
 	}
 	es := graph.NewExecutableSchema(graph.Config{Resolvers: res})
+	// Before anything reads the schema's directives: validation, introspection, the guard's
+	// views of the schema.
+	flatten.Declare(es.Schema())
+	flat := flatten.New(es.Schema(), flatten.Options{CheckPath: checkSlicePath})
 	var g *guard.Guard
 	if !cfg.Auth.Off && cfg.Auth.Policy != nil {
 		g = guard.New(cfg.Auth.Policy, es.Schema())
@@ -300,6 +306,7 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 	if g != nil {
 		srv.AroundFields(g.Fields) // first: a denied field is never resolved
 	}
+	srv.AroundFields(flat.Fields) // @first and @slice see a field's elements after its filters
 	srv.AroundFields(rewrite.ListArguments)
 	srv.AroundOperations(observeOperation)
 	// After observeOperation: its answers are audited too.
@@ -310,6 +317,7 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 	}
 	srv.AroundOperations(subs.around)
 	srv.AroundResponses(observeResponse)
+	srv.Use(flat) // inside observeResponse, which notes the errors of a flattening refused
 	if cfg.Validation != validate.Off {
 		srv.AroundOperations(reportValidation)
 	}
@@ -333,6 +341,13 @@ func (cfg Config) bodyLimit(r *http.Request) int64 {
 		return cfg.MaxBundleBytes
 	}
 	return cfg.MaxBodyBytes
+}
+
+// checkSlicePath refuses a @slice path that reads a field the caller may not read, as a
+// fhirpath argument is refused.
+func checkSlicePath(ctx context.Context, typ string, e *fhirpath.Expr) error {
+	_, err := guard.CheckFHIRPathIn(ctx, typ, typ, e, true)
+	return err
 }
 
 // withRequestContext gives each request its own loaders, read limits, a deadline and a log
