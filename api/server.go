@@ -106,6 +106,16 @@ type Config struct {
 	// lets admins create and delete them; Store is the default datastore's.
 	Catalog Catalog
 
+	// MinCellSize, when positive, is the minimum cell size of aggregates: smaller groups are
+	// left out (and counted in suppressed), and an aggregate of fewer matches is refused,
+	// for the callers in MinCellRoles, or, when MinCellRoles is empty, for the callers who
+	// read the aggregated type de-identified (the policy hides some of its fields from them).
+	MinCellSize  int
+	MinCellRoles []string
+	// pipelines is Store as storage gives it, when its engine runs aggregation pipelines.
+	// NewServer sets it.
+	pipelines search.Pipeliner
+
 	// nlp analyses notes and writes their enrichment. NewServer sets it.
 	nlp *enrich.Enricher
 	// feed is Store's change feed, which type and system history read. NewServer sets it.
@@ -177,6 +187,9 @@ func NewServer(cfg Config) http.Handler {
 // newServer returns the routes of one datastore, cfg.Store.
 func newServer(cfg Config) http.Handler {
 	cfg.exportStore, _ = cfg.Store.(export.Store)
+	if p, ok := cfg.Store.(search.Pipeliner); ok && p.Pipelines() {
+		cfg.pipelines = p
+	}
 	cfg.importStore, _ = cfg.Store.(ingest.Store)
 	if cfg.ExportDir == "" {
 		cfg.ExportDir = filepath.Join(os.TempDir(), "fhirgate-exports")
@@ -267,6 +280,8 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 		NLP:         cfg.nlp,
 		Datastores:  cfg.datastores,
 		Bundles:     cfg.bundles,
+		Pipelines:   cfg.pipelines,
+		MinCell:     resolvers.MinCell{Size: cfg.MinCellSize, Roles: cfg.MinCellRoles},
 	}
 	if cfg.Subscriptions.Changes != nil {
 		res.Changes = cfg.Subscriptions.Changes

@@ -55,6 +55,10 @@ type Resolver struct {
 	Bundles *bundle.Processor
 	// Datastores administers the deployment's datastores; nil answers those fields with an error.
 	Datastores Datastores
+	// Pipelines runs aggregates in the engine when it can (MongoDB); nil streams them always.
+	Pipelines search.Pipeliner
+	// MinCell is the minimum cell size policy of aggregates.
+	MinCell MinCell
 }
 
 // Query returns the query root resolver.

@@ -52,6 +52,9 @@ type backend interface {
 	// fields when withIndex is set, in one round trip outside the driver; ok is false when
 	// the engine has no such path and the driver reads them.
 	readCurrent(ctx context.Context, s *Store, tc *typeColls, ids []string, withIndex bool) (raws []*bson.Raw, ok bool, err error)
+	// pipelines reports whether the engine runs aggregation pipelines over the search
+	// index (see Store.Aggregate).
+	pipelines() bool
 	// historyDocs returns versions upTo..1 of resource id, newest first.
 	historyDocs(ctx context.Context, s *Store, tc *typeColls, id string, upTo int64) ([]*versionDoc, error)
 
