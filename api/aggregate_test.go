@@ -304,8 +304,10 @@ func TestAggregateMatchesRawSynthea(t *testing.T) {
 	want := map[string]int{}
 	for _, raw := range byType["Condition"] {
 		var c struct {
-			ClinicalStatus struct{ Coding []struct{ System, Code string } }
-			Subject        struct{ Reference string }
+			ClinicalStatus struct {
+				Coding []struct{ System, Code string }
+			}
+			Subject struct{ Reference string }
 		}
 		json.Unmarshal(raw, &c)
 		want[c.ClinicalStatus.Coding[0].System+"|"+c.ClinicalStatus.Coding[0].Code+","+c.Subject.Reference]++
