@@ -7,8 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -39,6 +39,7 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	batch := fs.Int("batch", ingest.DefaultBatchResources, "resources per commit")
 	progress := fs.String("progress", "auto", "auto (a bar on a terminal, lines otherwise), bar, lines or off")
 	every := fs.Duration("progress-interval", 5*time.Second, "how often a progress line is printed when there is no bar")
+	memLimit := fs.Int64("memory-limit", 300<<20, "soft limit of the Go heap in bytes, which the garbage collector works to stay under (GOMEMLIMIT, when set, wins); 0 for none")
 	paths, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return err
@@ -46,6 +47,12 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if len(paths) == 0 {
 		fs.Usage()
 		return errors.New("import: name at least one file, directory or glob")
+	}
+	// A bound on the heap, not only on what is in flight: the garbage collector otherwise lets
+	// the heap grow to twice what is live (measured: 560 MB peak RSS for a 100 MB file without
+	// it, 387 MB with 300 MiB, at the same speed).
+	if *memLimit > 0 && getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(*memLimit)
 	}
 	mode, err := validate.ParseMode(*validation)
 	if err != nil {
@@ -55,20 +62,11 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("import: --bundles: want run or store, not %q", *bundles)
 	}
 
-	c, err := sf.open(ctx, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	c, store, err := sf.openDatastore(ctx, "import", stderr, *datastore)
 	if err != nil {
 		return err
 	}
 	defer c.Close(context.WithoutCancel(ctx))
-	if ok, err := c.HasDatastore(ctx, *datastore); err != nil {
-		return err
-	} else if !ok {
-		return fmt.Errorf("import: datastore %q does not exist; create it with fhirgate datastore create", *datastore)
-	}
-	store, err := c.Datastore(ctx, *datastore)
-	if err != nil {
-		return err
-	}
 	if mode != validate.Off {
 		g, err := validate.NewGuard(mode)
 		if err != nil {

@@ -28,7 +28,9 @@ import (
 	"github.com/fhirgate/fhirgate/audit"
 	"github.com/fhirgate/fhirgate/authz"
 	"github.com/fhirgate/fhirgate/enrich"
+	"github.com/fhirgate/fhirgate/fhirsub"
 	"github.com/fhirgate/fhirgate/metrics"
+	"github.com/fhirgate/fhirgate/notify"
 	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
 	"github.com/fhirgate/fhirgate/storage/embedded"
@@ -70,6 +72,8 @@ type config struct {
 	cursorKeyFile          string
 	validation             string
 	packages               []string // FHIR package files (.tgz) to load
+	replay                 time.Duration
+	endpoints              string // --subscription-endpoints
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
@@ -125,6 +129,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.validation, "validation", env("FHIRGATE_VALIDATION", string(validate.Strict)), "checks of every write against the base FHIR R4 specification: strict refuses resources with errors, warn stores them and reports the issues, off (FHIRGATE_VALIDATION)")
 	fs.BoolVar(&c.api.NLP.Auto, "nlp-auto", env("FHIRGATE_NLP_AUTO", "") == "true", "analyse every DocumentReference created or updated with clinical NLP and write its enrichment in the same commit; --demo turns it on (FHIRGATE_NLP_AUTO=true)")
 	fs.IntVar(&c.api.NLP.MaxChars, "nlp-max-chars", envInt("FHIRGATE_NLP_MAX_CHARS", enrich.DefaultMaxChars), "longest note clinical NLP analyses, in characters of all its attachments together (FHIRGATE_NLP_MAX_CHARS)")
+	fs.IntVar(&c.api.Subscriptions.PerConnection, "subscriptions-per-connection", envInt("FHIRGATE_SUBSCRIPTIONS_PER_CONNECTION", api.DefaultSubscriptionsPerConnection), "live GraphQL subscriptions one websocket connection may hold (FHIRGATE_SUBSCRIPTIONS_PER_CONNECTION)")
+	fs.IntVar(&c.api.Subscriptions.PerPrincipal, "subscriptions-per-principal", envInt("FHIRGATE_SUBSCRIPTIONS_PER_PRINCIPAL", api.DefaultSubscriptionsPerPrincipal), "live GraphQL subscriptions one principal may hold on this process (FHIRGATE_SUBSCRIPTIONS_PER_PRINCIPAL)")
+	fs.DurationVar(&c.api.Subscriptions.KeepAlive, "subscription-keepalive", envDuration(getenv, "FHIRGATE_SUBSCRIPTION_KEEPALIVE", api.DefaultKeepAlive), "interval of keep-alive pings on idle subscription connections (FHIRGATE_SUBSCRIPTION_KEEPALIVE)")
+	fs.DurationVar(&c.replay, "subscription-replay", envDuration(getenv, "FHIRGATE_SUBSCRIPTION_REPLAY", notify.DefaultRetention), "how far back a subscription's resume token (since) may reach; older tokens are refused (FHIRGATE_SUBSCRIPTION_REPLAY)")
+	fs.StringVar(&c.endpoints, "subscription-endpoints", env("FHIRGATE_SUBSCRIPTION_ENDPOINTS", ""), "comma-separated URL prefixes FHIR Subscription rest-hooks may post to; empty refuses every rest-hook (FHIRGATE_SUBSCRIPTION_ENDPOINTS)")
 	fs.StringVar(&c.cursorKeyFile, "cursor-key-file", env("FHIRGATE_CURSOR_KEY_FILE", ""), "file holding the 32-byte key (64 hex digits) that seals connection cursors, shared by processes behind one load balancer; empty: a key per process (FHIRGATE_CURSOR_KEY_FILE)")
 	if v := getenv("FHIRGATE_PACKAGES"); v != "" {
 		for _, p := range strings.Split(v, ",") {
@@ -183,6 +192,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if c.api.ExportDir == "" {
 		c.api.ExportDir = filepath.Join(c.dataDir, "exports")
 	}
+	if c.api.Subscriptions.Endpoints, err = fhirsub.ParseEndpoints(c.endpoints); err != nil {
+		return nil, fmt.Errorf("--subscription-endpoints: %w", err)
+	}
 	if c.cursorKeyFile != "" {
 		if c.api.Cursors, err = readCursorKey(c.cursorKeyFile); err != nil {
 			return nil, fmt.Errorf("--cursor-key-file: %w", err)
@@ -202,6 +214,14 @@ func readCursorKey(path string) (*search.Sealer, error) {
 		return nil, fmt.Errorf("want 64 hex digits: %w", err)
 	}
 	return search.NewSealer(key)
+}
+
+// envDuration reads a duration from the environment variable name, def when unset or malformed.
+func envDuration(getenv func(string) string, name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(getenv(name)); err == nil {
+		return d
+	}
+	return def
 }
 
 func parseRoleBytes(s string) (map[string]int64, error) {
@@ -436,8 +456,16 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		}
 	}()
 
+	// One reader of the change feed for the process: GraphQL subscriptions and FHIR
+	// Subscriptions share it. Shutting down the HTTP server ends the subscriptions first
+	// (Shutdown leaves hijacked websocket connections alone).
+	hub := notify.NewHub(store, notify.Options{Retention: cfg.replay, Logger: logger})
+	stopping := make(chan struct{})
+
 	apiCfg := cfg.api
 	apiCfg.Store = store
+	apiCfg.Subscriptions.Changes = hub
+	apiCfg.Subscriptions.Stopping = stopping
 	apiCfg.Catalog = client
 	apiCfg.Profiles = profiles
 	apiCfg.Ready = client.Ping
@@ -450,6 +478,21 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(func() { close(stopping) })
+
+	// FHIR Subscriptions of the default datastore: delivered by one process at a time.
+	authorize, redact := api.FHIRSubscriptionAccess(apiCfg)
+	fhirSubs := fhirsub.New(store, hub, fhirsub.Options{Endpoints: apiCfg.Subscriptions.Endpoints, Authorize: authorize, Redact: redact, Logger: logger})
+	subsCtx, stopSubs := context.WithCancel(ctx)
+	subsDone := make(chan struct{})
+	go func() {
+		defer close(subsDone)
+		_ = fhirSubs.Run(subsCtx)
+	}()
+	defer func() {
+		stopSubs()
+		<-subsDone
+	}()
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err

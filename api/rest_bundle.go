@@ -3,39 +3,53 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
+	"github.com/fhirgate/fhirgate/audit"
 	"github.com/fhirgate/fhirgate/authz/guard"
 	"github.com/fhirgate/fhirgate/bundle"
-	"github.com/fhirgate/fhirgate/fault"
+	"github.com/fhirgate/fhirgate/fhirjson"
 	"github.com/fhirgate/fhirgate/search"
 )
 
-// bundleRoutes serves batch and transaction Bundles posted to the FHIR base, /fhir.
+// bundleRoutes serves batch and transaction Bundles posted to the FHIR base, /fhir, as the
+// REST interactions are served: content negotiation, the audit trail's interaction, failures
+// under the same policy.
 func bundleRoutes(cfg Config, mux *http.ServeMux) {
+	a := &restAPI{cfg: cfg}
 	h := func(w http.ResponseWriter, r *http.Request) {
+		c := &restCall{api: a, w: w, r: r, ctx: r.Context()}
 		body, err := io.ReadAll(r.Body) // bounded by the bundle body limit (bodyLimit)
+		if err == nil {
+			err = c.negotiate()
+		}
 		if err != nil {
-			writeFHIROutcome(w, http.StatusBadRequest, "invalid", "request body could not be read")
+			c.fail(err)
 			return
 		}
-		out, err := cfg.bundles.Run(r.Context(), body, bundleReturn(r))
+		interaction := "batch"
+		if res, perr := fhirjson.Parse(body); perr == nil && res.String("type") == "transaction" {
+			interaction = "transaction"
+		}
+		noteInteraction(c.ctx, audit.Execute, interaction)
+		out, err := cfg.bundles.Run(c.ctx, body, bundleReturn(r))
 		var ee *bundle.EntryError
 		switch {
 		case errors.As(err, &ee):
+			noteCode(c.ctx, ee.Outcome.Status)
 			if ee.Outcome.Status >= 500 {
-				cfg.Logger.ErrorContext(r.Context(), "fhir transaction failed", "error", err)
+				cfg.Logger.ErrorContext(c.ctx, "fhir transaction failed", "error", err)
 			}
-			writeFHIR(w, ee.Outcome.Status, json.RawMessage(ee.Outcome.Outcome))
+			c.writeJSON(ee.Outcome.Status, json.RawMessage(ee.Outcome.Outcome))
 		case err != nil:
-			writeError(cfg, w, r, err)
+			c.fail(err)
 		default:
-			writeFHIR(w, http.StatusOK, out)
+			c.writeJSON(http.StatusOK, out)
 		}
 	}
 	mux.HandleFunc("POST /fhir", h)
@@ -48,15 +62,11 @@ func isBundlePost(r *http.Request) bool {
 	return r.Method == http.MethodPost && (r.URL.Path == "/fhir" || r.URL.Path == "/fhir/")
 }
 
-// bundleReturn reads Prefer: return=minimal|representation|OperationOutcome.
+// bundleReturn is what a bundle's write entries return, from Prefer: return=...
 func bundleReturn(r *http.Request) bundle.Return {
-	for _, p := range strings.Split(r.Header.Get("Prefer"), ",") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(p), "return="); ok {
-			switch ret := bundle.Return(strings.Trim(v, `"`)); ret {
-			case bundle.ReturnMinimal, bundle.ReturnRepresentation, bundle.ReturnOutcome:
-				return ret
-			}
-		}
+	switch ret := bundle.Return(preferReturn(r)); ret {
+	case bundle.ReturnMinimal, bundle.ReturnOutcome:
+		return ret
 	}
 	return bundle.ReturnRepresentation
 }
@@ -68,6 +78,7 @@ func newBundles(cfg Config, reads *restReader) *bundle.Processor {
 		Store:      cfg.Store,
 		Policy:     guardPolicy{},
 		Reads:      reads,
+		Patch:      restPatcher{},
 		Describe:   describeFailure(cfg),
 		MaxEntries: cfg.MaxBundleEntries,
 	}
@@ -84,29 +95,45 @@ func (guardPolicy) CheckSearch(ctx context.Context, q *search.Query) error {
 	return guard.CheckSearch(ctx, q)
 }
 
-// describeFailure tells the client about a failed bundle entry under the error policy, as
-// writeError tells about a failed request: the status and message of its class, and a
-// refused resource's whole OperationOutcome.
+// describeFailure tells the client about a failed bundle entry as the REST API tells about
+// the same failed interaction (restFailure).
 func describeFailure(cfg Config) func(error) bundle.Outcome {
 	return func(err error) bundle.Outcome {
-		c, ok := classify(err)
-		if !ok {
+		status, body := restFailure(err)
+		if status == http.StatusInternalServerError {
 			cfg.Logger.Error("fhir bundle entry failed", "error", err)
-			b, _ := json.Marshal(outcomeJSON("error", "exception", "internal server error"))
-			return bundle.Outcome{Status: http.StatusInternalServerError, Outcome: b}
 		}
-		status := restStatus[c.code]
-		if status == 0 {
-			status = http.StatusInternalServerError
-		}
-		oo := outcomeJSON("error", c.issueType, c.clientMessage(err))
-		var wo withOutcome
-		if c.target == fault.Invalid && errors.As(err, &wo) {
-			oo = wo.OperationOutcome()
-		}
-		b, _ := json.Marshal(oo)
+		b, _ := json.Marshal(body)
 		return bundle.Outcome{Status: status, Outcome: b}
 	}
+}
+
+// restPatcher applies a bundle's PATCH entries as the REST API applies PATCH: a JSON Patch
+// carried by a Binary (contentType application/json-patch+json, the patch in data), or a
+// FHIRPath Patch (a Parameters resource).
+type restPatcher struct{}
+
+func (restPatcher) Patch(_ context.Context, current, patch []byte) ([]byte, error) {
+	var head struct {
+		ResourceType, ContentType, Data string
+	}
+	if err := json.Unmarshal(patch, &head); err != nil {
+		return nil, newRESTErr(http.StatusBadRequest, "structure", "The patch is not a resource.")
+	}
+	switch head.ResourceType {
+	case "Parameters":
+		return fhirPathPatch(current, patch)
+	case "Binary":
+		if head.ContentType != mimeJSONPatch {
+			return nil, newRESTErr(http.StatusUnsupportedMediaType, "not-supported", "A Binary patch's contentType is %s.", mimeJSONPatch)
+		}
+		body, err := base64.StdEncoding.DecodeString(head.Data)
+		if err != nil {
+			return nil, newRESTErr(http.StatusBadRequest, "structure", "The Binary's data is not base64.")
+		}
+		return jsonPatch(current, body)
+	}
+	return nil, newRESTErr(http.StatusBadRequest, "structure", "A PATCH entry carries a Binary (JSON Patch) or a Parameters (FHIRPath Patch), not a %s.", clipText(head.ResourceType))
 }
 
 // restReader answers a bundle's read entries by sending each, as a request of its own with

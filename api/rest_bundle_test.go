@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -92,13 +93,27 @@ func TestFHIRTransaction(t *testing.T) {
 		t.Errorf("stored references %+v, want Patient/%s and Practitioner/%s", obs, patID, docID)
 	}
 
+	// Reads after the writes go through the REST API; a JSON Patch rides in a Binary.
+	patch := base64.StdEncoding.EncodeToString([]byte(`[{"op":"add","path":"/gender","value":"female"}]`))
+	rw := a.fhir(http.MethodPost, "/fhir", clin, bundleOf("transaction",
+		`{"request":{"method":"GET","url":"Patient/`+patID+`"}}`,
+		`{"resource":{"resourceType":"Binary","contentType":"application/json-patch+json","data":"`+patch+`"},"request":{"method":"PATCH","url":"Patient/`+patID+`"}}`,
+	))
+	rrs := responseEntries(t, rw.Body)
+	if rw.Status != http.StatusOK || rrs[0]["status"] != "200 OK" || rrs[0]["etag"] != `W/"2"` || rrs[1]["status"] != "200 OK" {
+		t.Fatalf("GET and PATCH: %d %s", rw.Status, rw.Raw)
+	}
+	if got := rw.Body["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any)["gender"]; got != "female" {
+		t.Errorf("the GET entry read %v: it ran before the PATCH", got)
+	}
+
 	// Entry 1 is invalid: nothing of the transaction is stored, and the outcome names it.
 	bad := a.fhir(http.MethodPost, "/fhir", clin, bundleOf("transaction",
 		`{"resource":`+bundlePatient+`,"request":{"method":"PUT","url":"Patient/tx-kept-out"}}`,
 		postEntry("urn:uuid:bad", `{"resourceType":"Patient","gender":"robot"}`, ""),
 	))
 	issues := bad.issues()
-	if bad.Status != http.StatusBadRequest || len(issues) == 0 || !strings.HasPrefix(fmt.Sprint(issues[0]["diagnostics"]), "Bundle.entry[1] (fullUrl urn:uuid:bad)") {
+	if bad.Status != http.StatusUnprocessableEntity || len(issues) == 0 || !strings.HasPrefix(fmt.Sprint(issues[0]["diagnostics"]), "Bundle.entry[1] (fullUrl urn:uuid:bad)") {
 		t.Fatalf("failing transaction: %d %s", bad.Status, bad.Raw)
 	}
 	if !strings.Contains(string(bad.Raw), "Bundle.entry[1].resource.gender") {
@@ -120,7 +135,7 @@ func TestFHIRTransaction(t *testing.T) {
 		postEntry("urn:uuid:b1", bundlePatient, ""),
 		postEntry("urn:uuid:b2", `{"resourceType":"Patient","gender":"robot"}`, ""),
 	))
-	if rs := responseEntries(t, batch.Body); batch.Status != http.StatusOK || batch.Body["type"] != "batch-response" || rs[0]["status"] != "201 Created" || rs[1]["status"] != "400 Bad Request" || rs[1]["outcome"] == nil {
+	if rs := responseEntries(t, batch.Body); batch.Status != http.StatusOK || batch.Body["type"] != "batch-response" || rs[0]["status"] != "201 Created" || rs[1]["status"] != "422 Unprocessable Entity" || rs[1]["outcome"] == nil {
 		t.Errorf("batch: %d %s", batch.Status, batch.Raw)
 	}
 

@@ -24,6 +24,7 @@ import (
 	"github.com/fhirgate/fhirgate/enrich"
 	"github.com/fhirgate/fhirgate/export"
 	"github.com/fhirgate/fhirgate/fhirpath"
+	"github.com/fhirgate/fhirgate/fhirsub"
 	"github.com/fhirgate/fhirgate/flatten"
 	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/graphiql"
@@ -198,6 +199,7 @@ func newServer(cfg Config) http.Handler {
 	if src, ok := cfg.Store.(notify.Source); ok && cfg.Subscriptions.Changes == nil {
 		cfg.Subscriptions.Changes = notify.NewHub(src, notify.Options{Logger: cfg.Logger})
 	}
+	raw := cfg.Store
 	if cfg.Store != nil {
 		cfg.feed, _ = cfg.Store.(changeFeed)
 		cfg.profiles = validate.Sources{cfg.Profiles, &resolvers.StoredProfiles{Store: cfg.Store}}
@@ -208,6 +210,9 @@ func newServer(cfg Config) http.Handler {
 		cfg.nlp = &enrich.Enricher{Store: cfg.Store, MaxChars: cfg.NLP.MaxChars, Check: guard.CheckType}
 		if cfg.NLP.Auto {
 			cfg.Store = autoEnrichStore{Store: cfg.Store, nlp: cfg.nlp, logger: cfg.Logger}
+		}
+		if states, ok := raw.(fhirsub.States); ok {
+			cfg.Store = subscriptionWrites{Store: cfg.Store, states: states, endpoints: cfg.Subscriptions.Endpoints}
 		}
 	}
 	// Bundles read through the REST handler, which serves bundles: the reader learns it last.
@@ -241,6 +246,7 @@ func newServer(cfg Config) http.Handler {
 	}))
 	fhir := gzhttp.GzipHandler(fhirAnswers(guarded(rest)))
 	mux.Handle("/fhir/", fhir)
+	mux.Handle("/fhir/websocket", guarded(fhirWebsocket(cfg)))
 	mux.Handle("POST /fhir", fhir) // batches and transactions at the FHIR base
 	// Public: clients read them before they authenticate.
 	public := &restAPI{cfg: cfg}
@@ -372,7 +378,10 @@ func checkSlicePath(ctx context.Context, typ string, e *fhirpath.Expr) error {
 // ends when the server shuts down.
 func withRequestContext(cfg Config, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := resolvers.WithReadLimits(resolvers.WithLoaders(r.Context(), cfg.Store), cfg.Reads)
+		ctx := r.Context()
+		if !isWebsocket(r) { // a websocket's operations get theirs each (subscriptions.around)
+			ctx = resolvers.WithReadLimits(resolvers.WithLoaders(ctx, cfg.Store), cfg.Reads)
+		}
 		if cfg.profiles != nil {
 			ctx = operation.WithProfiles(ctx, cfg.profiles)
 		}

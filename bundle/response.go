@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/fhirgate/fhirgate/authz"
 	"github.com/fhirgate/fhirgate/model"
@@ -43,10 +44,14 @@ func (p *Processor) writeResponse(e *entry, rec *storage.Record, ret Return) *mo
 	r.Location = ptr(model.URI(fmt.Sprintf("%s/%s/_history/%d", rec.Type, rec.ID, rec.VersionID)))
 	r.Etag = ptr(`W/"` + strconv.FormatInt(rec.VersionID, 10) + `"`)
 	r.LastModified = ptr(model.Instant(rec.LastUpdated.UTC().Format("2006-01-02T15:04:05.000Z07:00")))
-	if ret == ReturnRepresentation || ret == "" {
+	switch ret {
+	case ReturnRepresentation, "":
 		if res, err := model.Unmarshal(rec.JSON); err == nil {
 			out.Resource = res
 		}
+	case ReturnOutcome:
+		sev, c, d := model.Code("information"), model.Code("informational"), fmt.Sprintf("%s/%s: %s", rec.Type, rec.ID, strings.ToLower(statusText[code]))
+		r.Outcome = &model.OperationOutcome{Issue: []*model.OperationOutcomeIssue{{Severity: &sev, Code: &c, Diagnostics: &d}}}
 	}
 	return out
 }

@@ -291,3 +291,22 @@ func TestEntriesNeedTheirPermission(t *testing.T) {
 		}
 	}
 }
+
+// TestPreferReturn: what write entries return follows Prefer: return=.
+func TestPreferReturn(t *testing.T) {
+	s := newStore(t)
+	p := &Processor{Store: s}
+	for _, c := range []struct {
+		ret               Return
+		resource, outcome bool
+	}{{ReturnRepresentation, true, false}, {ReturnMinimal, false, false}, {ReturnOutcome, false, true}} {
+		out, err := p.Run(context.Background(), []byte(txBundle("transaction", put("Patient/r-"+string(c.ret), patientJ))), c.ret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := out.Entry[0]
+		if (e.Resource != nil) != c.resource || (e.Response.Outcome != nil) != c.outcome || e.Response.Location == nil {
+			t.Errorf("return=%s: resource %v, outcome %v, location %v", c.ret, e.Resource != nil, e.Response.Outcome != nil, e.Response.Location)
+		}
+	}
+}

@@ -42,11 +42,11 @@ type Jobs struct {
 	New func() *Importer
 
 	mu   sync.Mutex
-	jobs map[string]*Job
+	jobs map[string]*importJob
 }
 
-// Job is one import run by Jobs.
-type Job struct {
+// importJob is one import run by Jobs.
+type importJob struct {
 	ID      string
 	Owner   string
 	Started time.Time
@@ -95,7 +95,7 @@ func (j *Jobs) Start(ctx context.Context, owner string, paths []string, mode Bun
 	im.Root, im.Bundles = j.Dir, mode
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
-	job := &Job{ID: hex.EncodeToString(b), Owner: owner, Started: time.Now(), Paths: paths, im: im, state: Running}
+	job := &importJob{ID: hex.EncodeToString(b), Owner: owner, Started: time.Now(), Paths: paths, im: im, state: Running}
 	im.OnError = func(e LineError) {
 		e.File = j.relative(e.File)
 		job.mu.Lock()
@@ -108,7 +108,7 @@ func (j *Jobs) Start(ctx context.Context, owner string, paths []string, mode Bun
 	job.cancel = cancel
 	j.mu.Lock()
 	if j.jobs == nil {
-		j.jobs = map[string]*Job{}
+		j.jobs = map[string]*importJob{}
 	}
 	j.jobs[job.ID] = job
 	j.mu.Unlock()
@@ -149,7 +149,7 @@ func (j *Jobs) Cancel(id, owner string) error {
 	return nil
 }
 
-func (j *Jobs) job(id, owner string) (*Job, error) {
+func (j *Jobs) job(id, owner string) (*importJob, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	job := j.jobs[id]

@@ -63,6 +63,7 @@ func (im *Importer) importNDJSON(ctx context.Context, f *file) error {
 	defer lr.Close()
 	im.live.bytesDone.Add(cp.At.Pos)
 
+	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	chunks := make(chan *chunk, im.Committers)
@@ -91,8 +92,11 @@ func (im *Importer) importNDJSON(ctx context.Context, f *file) error {
 	}
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
-		if errors.Is(err, errBomb) {
+		if errors.Is(err, errBomb) && parent.Err() == nil {
+			// The file is refused, from where it grew too large; the other files go on.
 			im.fail(LineError{File: f.path, Message: err.Error(), Outcome: outcome(err)})
+			im.finishFile(f, f.size-lr.pos())
+			return nil
 		}
 		return fmt.Errorf("ingest: %s: %w", f.path, err)
 	}

@@ -177,9 +177,7 @@ func ObjectGroups(schema *ast.Schema) map[string][]string {
 	return groups
 }
 
-func isRoot(name string) bool {
-	return name == "Query" || name == "Mutation" || name == "Subscription" || name == SubscriptionRoot
-}
+func isRoot(name string) bool { return name == "Query" || name == "Mutation" || name == "Subscription" }
 
 // SubscriptionRoot is the schema's subscription root type (not "Subscription", which R4
 // names a resource type), and ChangedField its one field, whose type argument names the
