@@ -56,11 +56,7 @@ func (r *queryResolver) Aggregate(ctx context.Context, typ graph.ResourceType, w
 		return nil, err
 	}
 	ctx = WithReadLimits(ctx, ReadLimits{Concurrency: 1})
-	stream, ok := r.Resolver.Store.(aggregate.Streamer)
-	if !ok {
-		return nil, fmt.Errorf("resolvers: the store does not stream matches")
-	}
-	run := &aggregate.Runner{Search: &search.Runner{Store: r.Resolver.Store}, Stream: stream, Pipelines: r.Resolver.Pipelines}
+	run := &aggregate.Runner{Search: &search.Runner{Store: r.Resolver.Store}, Stream: r.Resolver.Store, Pipelines: r.Resolver.Pipelines}
 	res, err := run.Run(ctx, req)
 	if err != nil {
 		return nil, err

@@ -432,25 +432,16 @@ func (m *meteredStore) Select(ctx context.Context, typ string, sel storage.Selec
 	return recs, nil
 }
 
-// streamer streams the current resources of a type that match a filter; *storage.Store is one.
-type streamer interface {
-	Each(ctx context.Context, typ string, filter search.Filter, since time.Time, each func(*storage.Record) error) error
-}
-
-// Each streams the current resources of typ that match filter, as storage.Store.Each does,
-// charging each to the request as it comes, in one place among the request's storage calls and
-// the shared ones for the whole stream. It fails when the store underneath does not stream.
+// Each implements Store, as storage.Store.Each does, charging each resource to the request as
+// it comes, in one place among the request's storage calls and the shared ones for the whole
+// stream.
 func (m *meteredStore) Each(ctx context.Context, typ string, filter search.Filter, since time.Time, each func(*storage.Record) error) error {
-	s, ok := m.Store.(streamer)
-	if !ok {
-		return fmt.Errorf("resolvers: the store does not stream %s", typ)
-	}
 	b, done, err := m.enter(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	return s.Each(ctx, typ, filter, since, func(rec *storage.Record) error {
+	return m.Store.Each(ctx, typ, filter, since, func(rec *storage.Record) error {
 		if err := b.charge(1, recordBytes(rec)); err != nil {
 			return err
 		}
