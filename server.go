@@ -67,6 +67,7 @@ type config struct {
 	policyFile, modelFile  string
 	roleMaxBody            string
 	roleMaxBundleBody      string
+	minCellRoles           string
 	auditBuffer            int
 	cursorKeyFile          string
 	validation             string
@@ -119,6 +120,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.Int64Var(&c.api.MaxBundleBytes, "max-bundle-body", int64(envInt("FHIRGATE_MAX_BUNDLE_BODY", int(def.MaxBundleBytes))), "largest batch or transaction Bundle body in bytes, POST /fhir (FHIRGATE_MAX_BUNDLE_BODY)")
 	fs.IntVar(&c.api.MaxBundleEntries, "max-bundle-entries", envInt("FHIRGATE_MAX_BUNDLE_ENTRIES", def.MaxBundleEntries), "most entries of a batch or transaction Bundle (FHIRGATE_MAX_BUNDLE_ENTRIES)")
 	fs.StringVar(&c.roleMaxBundleBody, "role-max-bundle-body", env("FHIRGATE_ROLE_MAX_BUNDLE_BODY", "admin=67108864,clinician=67108864"), "per-role limits of a Bundle body posted to /fhir, role=bytes,...; other roles' bundles get their --principal-max-body (FHIRGATE_ROLE_MAX_BUNDLE_BODY)")
+	fs.IntVar(&c.api.MinCellSize, "min-cell-size", envInt("FHIRGATE_MIN_CELL_SIZE", 0), "smallest group an aggregate reports to de-identified callers (smaller ones are suppressed, and fewer matches refused); 0 is off (FHIRGATE_MIN_CELL_SIZE)")
+	fs.StringVar(&c.minCellRoles, "min-cell-roles", env("FHIRGATE_MIN_CELL_ROLES", ""), "roles --min-cell-size applies to, comma-separated; empty: every caller from whom the policy hides some field of the aggregated type, such as analyst (FHIRGATE_MIN_CELL_ROLES)")
 	fs.StringVar(&c.roleMaxBody, "role-max-body", env("FHIRGATE_ROLE_MAX_BODY", "admin=4194304,clinician=4194304"), "per-role overrides of --principal-max-body, role=bytes,... (FHIRGATE_ROLE_MAX_BODY)")
 	fs.IntVar(&c.auditBuffer, "audit-buffer", envInt("FHIRGATE_AUDIT_BUFFER", 4096), "AuditEvents buffered before requests wait for the audit writer (FHIRGATE_AUDIT_BUFFER)")
 	fs.StringVar(&c.api.ImportDir, "import-dir", env("FHIRGATE_IMPORT_DIR", ""), "the only directory $import reads files from (NDJSON, JSON, Synthea bundles); empty: $import is off (FHIRGATE_IMPORT_DIR)")
@@ -167,6 +170,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return nil, fmt.Errorf("--validation: %w", err)
 	}
 	c.api.Validation = mode
+	if c.api.MinCellSize < 0 {
+		return nil, fmt.Errorf("--min-cell-size: want 0 (off) or a positive number, not %d", c.api.MinCellSize)
+	}
+	for _, r := range strings.Split(c.minCellRoles, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			c.api.MinCellRoles = append(c.api.MinCellRoles, r)
+		}
+	}
 	byRole, err := parseRoleBytes(c.roleMaxBody)
 	if err != nil {
 		return nil, fmt.Errorf("--role-max-body: %w", err)

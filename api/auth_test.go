@@ -108,7 +108,7 @@ func (e *env) postAsVars(token, path, query string, vars map[string]any) *gqlRes
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	out := &gqlResponse{}
+	out := &gqlResponse{body: b}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(out); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/vektah/gqlparser/v2/validator/core"
 	"github.com/vektah/gqlparser/v2/validator/rules"
 
+	"github.com/fhirgate/fhirgate/authz/guard"
 	"github.com/fhirgate/fhirgate/fault"
 )
 
@@ -407,6 +408,10 @@ func (m *measurer) field(f *ast.Field) (measure, error) {
 // readCost is the cost of a field that reads storage.
 const readCost = 10
 
+// aggregateCost is the cost of an aggregate, which may read every resource of a type: at the
+// default cost limit, a query holds at most a hundred.
+const aggregateCost = 10_000
+
 // nlpCost is the cost of a clinical NLP root field beyond readCost: one per byte of the
 // text analyzeText analyses, and for DocumentReferenceAnalyze as much as the longest note
 // allowed, whose size is only known once the document is read. So the cost bounds the
@@ -436,6 +441,8 @@ func (m *measurer) nlpCost(f *ast.Field) int {
 // query of many aliased reads costs what it makes the server do.
 func (m *measurer) fieldCost(f *ast.Field) int {
 	switch {
+	case m.roots[f.ObjectDefinition] && f.Name == guard.AggregateField:
+		return aggregateCost
 	case m.roots[f.ObjectDefinition] && !strings.HasPrefix(f.Name, "__"):
 		return addSat(readCost, m.nlpCost(f))
 	case

@@ -104,6 +104,7 @@ type gqlResponse struct {
 	// Extensions are the response's extensions (validation issues beside a result).
 	Extensions map[string]any `json:"extensions"`
 	header     http.Header
+	body       []byte // the answer as sent
 }
 
 type gqlError struct {
@@ -137,7 +138,7 @@ func (e *env) raw(method, path, contentType string, body []byte) *gqlResponse {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	out := &gqlResponse{Status: resp.StatusCode}
+	out := &gqlResponse{Status: resp.StatusCode, body: b}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(out); err != nil {

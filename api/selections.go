@@ -15,9 +15,11 @@ import (
 )
 
 // resourceSelections is the handler extension that rewrites the FHIR GraphQL forms of a
-// query before validation (see rewrite.Selections), within the token bound.
+// query before validation (see rewrite.Selections and rewrite.IDLiterals), within the token
+// bound.
 type resourceSelections struct {
-	rw *rewrite.Selections
+	rw  *rewrite.Selections
+	ids *rewrite.IDLiterals
 	// maxTokens bounds the rewritten query (see Limits.MaxTokens); zero: no bound.
 	maxTokens int
 }
@@ -28,14 +30,15 @@ var _ interface {
 } = (*resourceSelections)(nil)
 
 func newResourceSelections(schema *ast.Schema, maxTokens int) *resourceSelections {
-	return &resourceSelections{rw: rewrite.NewSelections(schema), maxTokens: maxTokens}
+	return &resourceSelections{rw: rewrite.NewSelections(schema), ids: rewrite.NewIDLiterals(schema), maxTokens: maxTokens}
 }
 
 func (*resourceSelections) ExtensionName() string                   { return "FHIRResourceSelections" }
 func (*resourceSelections) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (r *resourceSelections) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
-	if !r.rw.Mentions(p.Query) {
+	selections, ids := r.rw.Mentions(p.Query), r.ids.Mentions(p.Query)
+	if !selections && !ids {
 		return nil
 	}
 	doc, err := parser.ParseQuery(&ast.Source{Input: p.Query})
@@ -43,14 +46,22 @@ func (r *resourceSelections) MutateOperationParameters(ctx context.Context, p *g
 		return nil // let the executor report the syntax error with its usual message
 	}
 	before := rewrite.SelectionTokens(doc)
-	if !r.rw.Rewrite(doc) {
+	rewritten := selections && r.rw.Rewrite(doc)
+	// After the selections, whose rewritten fields are then known to the schema.
+	literals := ids && r.ids.Rewrite(doc)
+	if !rewritten && !literals {
 		return nil
 	}
 	// The rewritten selections share fields between fragments; printed, they repeat. Count
 	// them before printing.
-	if r.maxTokens > 0 && countTokens(p.Query, r.maxTokens)-before+rewrite.SelectionTokens(doc) > r.maxTokens {
+	if rewritten && r.maxTokens > 0 && countTokens(p.Query, r.maxTokens)-before+rewrite.SelectionTokens(doc) > r.maxTokens {
 		return limitError(fmt.Sprintf("the query has more than %d tokens once its selections on resources are made for every resource type that has their fields; name the type with resource(type: X) or ... on X", r.maxTokens))
 	}
+	return printQuery(p, doc)
+}
+
+// printQuery replaces the query of p with doc, printed.
+func printQuery(p *graphql.RawParams, doc *ast.QueryDocument) *gqlerror.Error {
 	var buf bytes.Buffer
 	formatter.NewFormatter(&buf, formatter.WithComments()).FormatQueryDocument(doc)
 	p.Query = buf.String()

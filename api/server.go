@@ -23,7 +23,9 @@ import (
 	"github.com/fhirgate/fhirgate/bundle"
 	"github.com/fhirgate/fhirgate/enrich"
 	"github.com/fhirgate/fhirgate/export"
+	"github.com/fhirgate/fhirgate/fhirpath"
 	"github.com/fhirgate/fhirgate/fhirsub"
+	"github.com/fhirgate/fhirgate/flatten"
 	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/graphiql"
 	"github.com/fhirgate/fhirgate/ingest"
@@ -105,6 +107,16 @@ type Config struct {
 	// lets admins create and delete them; Store is the default datastore's.
 	Catalog Catalog
 
+	// MinCellSize, when positive, is the minimum cell size of aggregates: smaller groups are
+	// left out (and counted in suppressed), and an aggregate of fewer matches is refused,
+	// for the callers in MinCellRoles, or, when MinCellRoles is empty, for the callers who
+	// read the aggregated type de-identified (the policy hides some of its fields from them).
+	MinCellSize  int
+	MinCellRoles []string
+	// pipelines is Store as storage gives it, when its engine runs aggregation pipelines.
+	// NewServer sets it.
+	pipelines search.Pipeliner
+
 	// nlp analyses notes and writes their enrichment. NewServer sets it.
 	nlp *enrich.Enricher
 	// feed is Store's change feed, which type and system history read. NewServer sets it.
@@ -176,6 +188,9 @@ func NewServer(cfg Config) http.Handler {
 // newServer returns the routes of one datastore, cfg.Store.
 func newServer(cfg Config) http.Handler {
 	cfg.exportStore, _ = cfg.Store.(export.Store)
+	if p, ok := cfg.Store.(search.Pipeliner); ok && p.Pipelines() {
+		cfg.pipelines = p
+	}
 	cfg.importStore, _ = cfg.Store.(ingest.Store)
 	if cfg.ExportDir == "" {
 		cfg.ExportDir = filepath.Join(os.TempDir(), "fhirgate-exports")
@@ -271,11 +286,17 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 		NLP:         cfg.nlp,
 		Datastores:  cfg.datastores,
 		Bundles:     cfg.bundles,
+		Pipelines:   cfg.pipelines,
+		MinCell:     resolvers.MinCell{Size: cfg.MinCellSize, Roles: cfg.MinCellRoles},
 	}
 	if cfg.Subscriptions.Changes != nil {
 		res.Changes = cfg.Subscriptions.Changes
 	}
 	es := graph.NewExecutableSchema(graph.Config{Resolvers: res})
+	// Before anything reads the schema's directives: validation, introspection, the guard's
+	// views of the schema.
+	flatten.Declare(es.Schema())
+	flat := flatten.New(es.Schema(), flatten.Options{CheckPath: checkSlicePath})
 	var g *guard.Guard
 	if !cfg.Auth.Off && cfg.Auth.Policy != nil {
 		g = guard.New(cfg.Auth.Policy, es.Schema())
@@ -306,6 +327,7 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 	if g != nil {
 		srv.AroundFields(g.Fields) // first: a denied field is never resolved
 	}
+	srv.AroundFields(flat.Fields) // @first and @slice see a field's elements after its filters
 	srv.AroundFields(rewrite.ListArguments)
 	srv.AroundOperations(observeOperation)
 	// After observeOperation: its answers are audited too.
@@ -316,6 +338,7 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 	}
 	srv.AroundOperations(subs.around)
 	srv.AroundResponses(observeResponse)
+	srv.Use(flat) // inside observeResponse, which notes the errors of a flattening refused
 	if cfg.Validation != validate.Off {
 		srv.AroundOperations(reportValidation)
 	}
@@ -339,6 +362,13 @@ func (cfg Config) bodyLimit(r *http.Request) int64 {
 		return cfg.MaxBundleBytes
 	}
 	return cfg.MaxBodyBytes
+}
+
+// checkSlicePath refuses a @slice path that reads a field the caller may not read, as a
+// fhirpath argument is refused.
+func checkSlicePath(ctx context.Context, typ string, e *fhirpath.Expr) error {
+	_, err := guard.CheckFHIRPathIn(ctx, typ, typ, e, true)
+	return err
 }
 
 // withRequestContext gives each request its own loaders, read limits, a deadline and a log

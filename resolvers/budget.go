@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
+	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
 )
 
@@ -428,4 +430,21 @@ func (m *meteredStore) Select(ctx context.Context, typ string, sel storage.Selec
 		return nil, err
 	}
 	return recs, nil
+}
+
+// Each implements Store, as storage.Store.Each does, charging each resource to the request as
+// it comes, in one place among the request's storage calls and the shared ones for the whole
+// stream.
+func (m *meteredStore) Each(ctx context.Context, typ string, filter search.Filter, since time.Time, each func(*storage.Record) error) error {
+	b, done, err := m.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return m.Store.Each(ctx, typ, filter, since, func(rec *storage.Record) error {
+		if err := b.charge(1, recordBytes(rec)); err != nil {
+			return err
+		}
+		return each(rec)
+	})
 }

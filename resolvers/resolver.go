@@ -5,6 +5,7 @@ package resolvers
 
 import (
 	"context"
+	"time"
 
 	"github.com/fhirgate/fhirgate/bundle"
 	"github.com/fhirgate/fhirgate/enrich"
@@ -20,6 +21,9 @@ type Store interface {
 	ReadVersion(ctx context.Context, typ, id string, version int64) (*storage.Record, error)
 	History(ctx context.Context, typ, id string) ([]*storage.Record, error)
 	Commit(ctx context.Context, writes []storage.Write) ([]*storage.Record, error)
+	// Each streams the current resources of a type that match a filter (aggregates read
+	// their matches through it).
+	Each(ctx context.Context, typ string, filter search.Filter, since time.Time, each func(*storage.Record) error) error
 	search.Store
 }
 
@@ -55,6 +59,10 @@ type Resolver struct {
 	Bundles *bundle.Processor
 	// Datastores administers the deployment's datastores; nil answers those fields with an error.
 	Datastores Datastores
+	// Pipelines runs aggregates in the engine when it can (MongoDB); nil streams them always.
+	Pipelines search.Pipeliner
+	// MinCell is the minimum cell size policy of aggregates.
+	MinCell MinCell
 }
 
 // Query returns the query root resolver.

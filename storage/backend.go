@@ -52,6 +52,16 @@ type backend interface {
 	// fields when withIndex is set, in one round trip outside the driver; ok is false when
 	// the engine has no such path and the driver reads them.
 	readCurrent(ctx context.Context, s *Store, tc *typeColls, ids []string, withIndex bool) (raws []*bson.Raw, ok bool, err error)
+	// pipelines reports whether the engine runs aggregation pipelines over the search
+	// index (see Store.Aggregate).
+	pipelines() bool
+	// eachByID calls each with every live current document of a collection, in _id order,
+	// outside the driver, a bounded page in memory at a time; it reports false, having called
+	// nothing, when the engine has no such path.
+	eachByID(ctx context.Context, s *Store, tc *typeColls, each func(bson.Raw) error) (bool, error)
+	// countAll counts the live current documents of a collection outside the driver; ok is
+	// false when the engine has no such path.
+	countAll(ctx context.Context, s *Store, tc *typeColls) (n int64, ok bool, err error)
 	// historyDocs returns versions upTo..1 of resource id, newest first.
 	historyDocs(ctx context.Context, s *Store, tc *typeColls, id string, upTo int64) ([]*versionDoc, error)
 

@@ -55,8 +55,7 @@ func (s *Store) Each(ctx context.Context, typ string, filter bson.D, since time.
 		return nil
 	}
 
-	proj := bson.D{{Key: layout.Entries, Value: 0}, {Key: layout.Packed, Value: 0}}
-	_, err = s.scan(ctx, tc, filter, bson.D{}, 0, 0, proj, func(raw bson.Raw) error {
+	onDoc := func(raw bson.Raw) error {
 		var d versionDoc
 		if err := bson.Unmarshal(raw, &d); err != nil {
 			return err
@@ -66,7 +65,17 @@ func (s *Store) Each(ctx context.Context, typ string, filter bson.D, since time.
 			return flush()
 		}
 		return nil
-	})
+	}
+	// Everything: on the embedded engine SQL reads the collection in _id order, rather than
+	// FerretDB decoding each document for the driver.
+	streamed := false
+	if len(filter) == 0 {
+		streamed, err = s.c.be.eachByID(ctx, s, tc, onDoc)
+	}
+	if !streamed && err == nil {
+		proj := bson.D{{Key: layout.Entries, Value: 0}, {Key: layout.Packed, Value: 0}}
+		_, err = s.scan(ctx, tc, filter, bson.D{}, 0, 0, proj, onDoc)
+	}
 	if err == nil {
 		err = flush()
 	}

@@ -402,6 +402,15 @@ func (s *Store) Count(ctx context.Context, typ string, q Query) (int64, error) {
 		return 0, nil
 	}
 
+	if len(filter) == 0 {
+		if n, ok, err := s.c.be.countAll(ctx, s, tc); ok || err != nil {
+			if err != nil {
+				return 0, fmt.Errorf("storage: count %s: %w", typ, err)
+			}
+			return n, nil
+		}
+	}
+
 	if !s.c.be.exact(filter, nil) {
 		n, err := tc.cur.CountDocuments(ctx, live(filter))
 		if err != nil {

@@ -188,3 +188,57 @@ func (embeddedBackend) pageByID(ctx context.Context, s *Store, tc *typeColls, de
 func (mongoBackend) pageByID(context.Context, *Store, *typeColls, bool, int64, int64, bool, func(bson.Raw) error) (bool, error) {
 	return false, nil
 }
+
+// countAll: on the embedded engine, one SQL statement counts the live documents, where
+// FerretDB would decode every one of them.
+func (embeddedBackend) countAll(ctx context.Context, s *Store, tc *typeColls) (n int64, ok bool, err error) {
+	q := "SELECT COUNT(*) FROM {{t}} d WHERE d." + sqlDoc + "->>'$.del' IS NOT 1"
+	err = s.sqlQuery(ctx, tc, q, nil, func(rows *sql.Rows) error { return rows.Scan(&n) })
+	return n, true, err
+}
+
+// countAll: never on MongoDB, whose count command counts from the _id index.
+func (mongoBackend) countAll(context.Context, *Store, *typeColls) (int64, bool, error) {
+	return 0, false, nil
+}
+
+// eachPage is how many documents eachByID reads per statement: a statement holds one of the
+// engine's few read connections until its rows are consumed, and each's work happens between
+// statements.
+const eachPage = 1000
+
+// eachByID: on the embedded engine, keyset pages in _id order, each one SQL statement through
+// the _id index, read whole before each sees them.
+func (embeddedBackend) eachByID(ctx context.Context, s *Store, tc *typeColls, each func(bson.Raw) error) (bool, error) {
+	after := `""` // the JSON text of the least id: every id sorts after it
+	for {
+		var page []bson.Raw
+		q := "SELECT " + sqlDocFields(false) + " FROM {{t}} d WHERE " + sqlDocID + " > ? AND d." + sqlDoc + "->>'$.del' IS NOT 1" +
+			" ORDER BY " + sqlDocID + " LIMIT ?"
+		err := s.sqlQuery(ctx, tc, q, []any{after, eachPage}, func(rows *sql.Rows) error {
+			raw, err := docFromRow(rows)
+			if err != nil {
+				return err
+			}
+			page = append(page, raw)
+			return nil
+		})
+		if err != nil {
+			return true, err
+		}
+		for _, raw := range page {
+			if err := each(raw); err != nil {
+				return true, err
+			}
+		}
+		if len(page) < eachPage {
+			return true, nil
+		}
+		after = `"` + page[len(page)-1].Lookup("_id").StringValue() + `"`
+	}
+}
+
+// eachByID: never on MongoDB, whose find streams the collection itself.
+func (mongoBackend) eachByID(context.Context, *Store, *typeColls, func(bson.Raw) error) (bool, error) {
+	return false, nil
+}

@@ -85,6 +85,8 @@ var rootActions = func() map[fieldKey]typeAction {
 	// one policy line grants or denies both.
 	m[fieldKey{"Mutation", "DocumentReferenceAnalyze"}] = typeAction{"DocumentReference", authz.ActAnalyze}
 	m[fieldKey{"Query", "analyzeText"}] = typeAction{"DocumentReference", authz.ActAnalyze}
+	// An aggregate searches the resource type its type argument names (see argumentType).
+	m[fieldKey{"Query", AggregateField}] = typeAction{"", authz.ActSearch}
 	// Datastores are administered, not read: only a role granted manage on Datastore sees them.
 	for _, f := range []fieldKey{{"Query", "datastores"}, {"Mutation", "datastoreCreate"}, {"Mutation", "datastoreDelete"}} {
 		m[f] = typeAction{authz.ObjDatastore, authz.ActManage}
@@ -95,6 +97,19 @@ var rootActions = func() map[fieldKey]typeAction {
 // openRoots are the root fields every authenticated caller may use, because what they do is
 // checked part by part: each entry of a transaction for its own interaction and type.
 var openRoots = map[fieldKey]bool{{"Mutation", "transaction"}: true}
+
+// AggregateField is the Query field that counts and summarises the resources of the type its
+// type argument names: its root action's type is that argument.
+const AggregateField = "aggregate"
+
+// argumentType is the resource type a root field of rootActions with no type of its own acts
+// on: its type argument.
+func argumentType(fc *graphql.FieldContext) string {
+	if fc == nil {
+		return ""
+	}
+	return fmt.Sprint(fc.Args["type"])
+}
 
 // decision is what a role set may do with one field. resource names the resource type whose
 // SMART scopes must also allow reading it; scopes differ per principal.
@@ -111,6 +126,8 @@ type roleView struct {
 	fields sync.Map // fieldKey -> decision
 
 	names sync.Map // type -> map[string]bool: names of hidden fields reachable from it
+
+	within sync.Map // type -> bool: a field of it or of its data types is hidden (hidesWithin)
 
 	anyOnce   sync.Once
 	anyHidden map[string]bool // names of hidden fields of any type
@@ -231,6 +248,9 @@ func (v *roleView) decide(obj, field string) decision {
 		return d
 	}
 	if ta, ok := rootActions[fieldKey{obj, field}]; ok {
+		if ta.typ == "" { // the type is an argument: shown if the role may act on some type
+			return decision{ok: slices.ContainsFunc(model.ResourceTypes(), func(t string) bool { return v.allows(t, ta.act) })}
+		}
 		return decision{ok: v.allows(ta.typ, ta.act)}
 	}
 	if obj == SubscriptionRoot && field == ChangedField {
@@ -357,6 +377,9 @@ func (g *Guard) Fields(ctx context.Context, next graphql.Resolver) (any, error) 
 		return a.introspect(ctx, fc, next)
 	}
 	if ta, ok := rootActions[fieldKey{obj, name}]; ok {
+		if ta.typ == "" {
+			ta.typ = argumentType(fc)
+		}
 		if !a.allowsType(ta.typ, ta.act) {
 			return nil, forbidden("not permitted to %s %s", ta.act, ta.typ)
 		}
@@ -439,6 +462,67 @@ func (a *access) referenced(ctx context.Context, fc *graphql.FieldContext, next 
 		return nil, forbidden("not permitted to read %s", r.TypeName())
 	}
 	return res, err
+}
+
+// CheckParams returns a Forbidden error unless the caller in ctx may search typ by each of
+// params, as CheckSearch checks a search by them without a modifier: grouping or summarising
+// by a parameter reads its indexed values as surely as searching by it does, and is refused
+// the same way. A context without a caller is not checked.
+func CheckParams(ctx context.Context, typ string, params ...*model.SearchParam) error {
+	a := accessFrom(ctx)
+	if a == nil {
+		return nil
+	}
+	if !a.allowsType(typ, authz.ActSearch) {
+		return forbidden("not permitted to search %s", typ)
+	}
+	for _, p := range params {
+		if !a.allowsReads(a.v.g.paramReads(typ, p, "")) {
+			return forbidden("not permitted to search %s by %s", typ, search.ArgName(p.Code))
+		}
+	}
+	return nil
+}
+
+// Deidentified reports whether the caller in ctx reads resources of typ de-identified: the
+// policy hides from its roles some field of typ, or of the data types and contained resources
+// within it. A context without a caller reads everything.
+func Deidentified(ctx context.Context, typ string) bool {
+	a := accessFrom(ctx)
+	return a != nil && a.v.hidesWithin(typ)
+}
+
+// hidesWithin reports whether the role view hides a field of typ or of the data types within
+// it; references and contained resources, which may be of any type, are not followed (a role
+// denied the audit trail does not read every resource de-identified).
+func (v *roleView) hidesWithin(typ string) bool {
+	if b, ok := v.within.Load(typ); ok {
+		return b.(bool)
+	}
+	seen := map[string]bool{}
+	var walk func(t string) bool
+	walk = func(t string) bool {
+		def := v.g.schema.Types[t]
+		if seen[t] || def == nil || def.Kind != ast.Object {
+			return false
+		}
+		seen[t] = true
+		for _, f := range def.Fields {
+			if strings.HasPrefix(f.Name, "__") {
+				continue
+			}
+			if !v.field(t, f.Name).ok {
+				return true
+			}
+			if vt := f.Type.Name(); !model.IsResourceType(vt) && walk(vt) {
+				return true
+			}
+		}
+		return false
+	}
+	hides := walk(typ)
+	v.within.Store(typ, hides)
+	return hides
 }
 
 // CheckSearch implements resolvers.Guard: searching by a parameter reads the fields behind
