@@ -24,7 +24,7 @@ type answer struct {
 }
 
 func (a *answer) Columns(cols []view.Column) error { a.cols = cols; return nil }
-func (a *answer) Row(row view.Row) error         { a.rows = append(a.rows, slices.Clone(row)); return nil }
+func (a *answer) Row(row view.Row) error           { a.rows = append(a.rows, slices.Clone(row)); return nil }
 
 // text is the answer as JSON lines, one per row, values in column order.
 func (a *answer) text() string {
