@@ -35,7 +35,7 @@ var (
 	// ErrTooCostly: the SQL ran longer, or needed more memory, than one query may.
 	ErrTooCostly = fault.New(fault.TooComplex, "SQL query too costly")
 	// ErrTooMany: the SQL gives more rows than one answer may hold.
-	ErrTooMany = fault.New(fault.TooMany, "too many rows")
+	ErrTooMany = fault.New(fault.TooMany, "answer too large")
 	// ErrUnavailable: this binary was built without cgo, so without DuckDB.
 	ErrUnavailable = fault.New(fault.Unsupported, "SQL queries are unavailable")
 )
