@@ -219,7 +219,7 @@ func newServer(cfg Config) http.Handler {
 	// A mux of its own, below /fhir/ in precedence: /fhir/x/$graphql would match both.
 	root := http.NewServeMux()
 	root.Handle("/{type}/{id}/$graphql", gzhttp.GzipHandler(instance))
-	root.Handle("/", graphiql.Handler(cfg.prefix+"/$graphql"))
+	root.Handle("/", graphiql.New(graphiql.Options{Endpoint: cfg.prefix + "/$graphql", AuthOff: cfg.Auth.Off}))
 	mux.Handle("/", root)
 	return mux
 }

@@ -3,14 +3,19 @@ package graphiql_test
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/fhirgate/fhirgate/graphiql"
 )
@@ -391,6 +396,54 @@ func TestMountedUnderPrefix(t *testing.T) {
 		u := base.ResolveReference(ref).RequestURI()
 		if got := get(t, mux, http.MethodGet, u, nil).StatusCode; got != http.StatusOK {
 			t.Errorf("GET %s under /ui/: status %d, want 200", u, got)
+		}
+	}
+}
+
+// TestIndexTellsWhetherAuthIsOn: the page waits for a token unless the server serves
+// everyone without one.
+func TestIndexTellsWhetherAuthIsOn(t *testing.T) {
+	auth := regexp.MustCompile(`<meta name="fhirgate-auth" content="([^"]*)">`)
+	for _, tt := range []struct {
+		off  bool
+		want string
+	}{{false, "required"}, {true, "off"}} {
+		body := readBody(t, get(t, graphiql.New(graphiql.Options{AuthOff: tt.off}), http.MethodGet, "/", nil))
+		if m := auth.FindSubmatch(body); m == nil || string(m[1]) != tt.want {
+			t.Errorf("AuthOff %v: fhirgate-auth %q, want %q", tt.off, m, tt.want)
+		}
+	}
+}
+
+// TestExamples: the saved queries the page offers are well formed: the welcome query first,
+// unique ids, each query a GraphQL document of one named operation, variables JSON objects,
+// and the same list the bundle carries.
+func TestExamples(t *testing.T) {
+	examples := graphiql.Examples()
+	if len(examples) < 4 || examples[0].ID != "welcome" {
+		t.Fatalf("%d examples, the first %q", len(examples), examples[0].ID)
+	}
+	js := readBody(t, get(t, graphiql.Handler(""), http.MethodGet, "/graphiql/graphiql.js", nil))
+	seen := map[string]bool{}
+	for _, ex := range examples {
+		if seen[ex.ID] || ex.ID == "" || ex.Title == "" || ex.Description == "" {
+			t.Errorf("example %q: duplicate or incomplete", ex.ID)
+		}
+		seen[ex.ID] = true
+		doc, err := parser.ParseQuery(&ast.Source{Input: ex.Query})
+		if err != nil {
+			t.Errorf("example %s: %v", ex.ID, err)
+		} else if len(doc.Operations) != 1 || doc.Operations[0].Name == "" {
+			t.Errorf("example %s: %d operations, want one named operation", ex.ID, len(doc.Operations))
+		}
+		if ex.Variables != "" {
+			var vars map[string]any
+			if err := json.Unmarshal([]byte(ex.Variables), &vars); err != nil {
+				t.Errorf("example %s: variables: %v", ex.ID, err)
+			}
+		}
+		if !bytes.Contains(js, []byte(strconv.Quote(ex.Description))) {
+			t.Errorf("example %s is not in the bundle: regenerate it (go generate ./graphiql)", ex.ID)
 		}
 	}
 }

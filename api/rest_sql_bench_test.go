@@ -1,0 +1,64 @@
+//go:build cgo
+
+package api_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fhirgate/fhirgate/api"
+)
+
+// BenchmarkSQLQueryRun100k runs $sqlquery-run over a view of 100,000 stored Observations (100
+// of each of 1,000 patients): a grouped aggregate, answered as 1,000 rows. Beside it, the same
+// view through $viewdefinition-run as NDJSON: what reading and evaluating the view costs, so
+// that the difference is DuckDB's (loading the rows, running the SQL). Reports view rows per
+// second.
+//
+//	go test ./api -run XXX -bench SQLQueryRun100k -benchtime 3x
+func BenchmarkSQLQueryRun100k(b *testing.B) {
+	const patients, perPatient = 1000, 100
+	e := newEnv(b, func(c *api.Config) {
+		c.Timeout = 10 * time.Minute
+		c.Reads.MaxRows = 1 << 20 // $viewdefinition-run's read budget, for the comparison
+	})
+	seedStart := time.Now()
+	var batch []string
+	for p := range patients {
+		batch = append(batch, fmt.Sprintf(`{"resourceType":"Patient","id":"bp%d","gender":"female"}`, p))
+		for i := range perPatient {
+			batch = append(batch, fmt.Sprintf(`{"resourceType":"Observation","id":"bo%d-%d","status":"final","code":{"text":"weight"},"valueQuantity":{"value":%d.%02d,"unit":"kg"},"subject":{"reference":"Patient/bp%d"}}`, p, i, 50+i%50, p%100, p))
+		}
+		if len(batch) >= 1000 {
+			e.put(batch...)
+			batch = batch[:0]
+		}
+	}
+	e.put(batch...)
+	b.Logf("seeded %d observations in %s", patients*perPatient, time.Since(seedStart).Round(time.Second))
+
+	const rows = patients * perPatient
+	obs := tableParam("obs", sqlObsView)
+	b.Run("sqlquery-run", func(b *testing.B) {
+		q := sqlParam("SELECT patient, count(*) AS n, avg(kg) AS mean, max(kg_text) AS top FROM obs GROUP BY patient ORDER BY patient")
+		for b.Loop() {
+			r := e.runSQL("", obs, q)
+			if r.Status != http.StatusOK || strings.Count(string(r.Body), "\n") != patients {
+				b.Fatalf("status %d, %d lines: %s", r.Status, strings.Count(string(r.Body), "\n"), truncate(string(r.Body), 300))
+			}
+		}
+		b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+	})
+	b.Run("viewdefinition-run", func(b *testing.B) {
+		for b.Loop() {
+			r := e.runView("", "", viewParam(sqlObsView))
+			if r.Status != http.StatusOK || strings.Count(string(r.Body), "\n") != rows {
+				b.Fatalf("status %d: %s", r.Status, truncate(string(r.Body), 300))
+			}
+		}
+		b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+	})
+}
