@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -446,4 +449,40 @@ func TestExamples(t *testing.T) {
 			t.Errorf("example %s is not in the bundle: regenerate it (go generate ./graphiql)", ex.ID)
 		}
 	}
+}
+
+// TestIDEModules runs the unit tests of the page's own modules (build/ide.test.mjs) with
+// Node's test runner: the table view's shapes, CSV, exact numbers, the storage without
+// headers, the custom scalars' schemas. They import the pinned packages, so the test skips
+// without Node.js or build/node_modules (go generate ./graphiql installs them), and fails
+// there where FHIRGATE_REQUIRE_BROWSER=1 says they were installed.
+func TestIDEModules(t *testing.T) {
+	missing := t.Skip
+	if os.Getenv("FHIRGATE_REQUIRE_BROWSER") == "1" {
+		missing = t.Fatal
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing("IDE modules: node is not on PATH")
+	}
+	if _, err := os.Stat(filepath.Join("build", "node_modules", "graphiql", "package.json")); err != nil {
+		missing("IDE modules: run `go generate ./graphiql` (npm ci in graphiql/build)")
+	}
+	args := []string{"--test", "ide.test.mjs"}
+	// JSON.parse source text access, which keeps decimals exact, ships in Node 21 and is
+	// behind a flag in Node 20's V8 (browsers have it: Chrome 114, Firefox 135, Safari 18.4).
+	if exec.Command(node, "-e", "process.exit(typeof JSON.rawJSON === 'function' ? 0 : 1)").Run() != nil {
+		args = append([]string{"--harmony-json-parse-with-source"}, args...)
+	}
+	cmd := exec.Command(node, args...)
+	cmd.Dir = "build"
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test: %v\n%s", err, out)
+	}
+	pass := regexp.MustCompile(`(?m)^# pass (\d+)$`).FindSubmatch(out)
+	if pass == nil || string(pass[1]) == "0" {
+		t.Fatalf("no test passed:\n%s", out)
+	}
+	t.Logf("%s IDE module tests passed", pass[1])
 }
