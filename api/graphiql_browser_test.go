@@ -34,9 +34,9 @@ func chromium() string {
 
 // ideReport is what bench/browser/ide.mjs saw.
 type ideReport struct {
-	Failure      string   `json:"failure"`
-	Steps        []string `json:"steps"`
-	BeforeToken  struct {
+	Failure     string   `json:"failure"`
+	Steps       []string `json:"steps"`
+	BeforeToken struct {
 		GraphQLRequests int    `json:"graphqlRequests"`
 		Status          string `json:"status"`
 	} `json:"beforeToken"`
@@ -46,7 +46,7 @@ type ideReport struct {
 	} `json:"analystSchema"`
 	WelcomeQuery string `json:"welcomeQuery"`
 	Table        struct {
-		Columns []string   `json:"columns"`
+		Columns []string    `json:"columns"`
 		Rows    [][]*string `json:"rows"`
 	} `json:"table"`
 	Stats       string `json:"stats"`

@@ -88,7 +88,11 @@ func runSQL(cfg Config, w http.ResponseWriter, r *http.Request) {
 	}
 	// The views read whole tables: the query's own budget replaces the request's.
 	ctx = resolvers.WithReadLimits(ctx, resolvers.ReadLimits{MaxRows: cfg.SQL.MaxRead, Concurrency: cfg.Reads.Concurrency})
+	// SQL needs no row order, so the views read their resources in one pass (see Stream).
 	runner := &viewrun.Runner{Store: cfg.Store, MaxRead: cfg.SQL.MaxRead}
+	if cfg.exportStore != nil {
+		runner.Stream = cfg.exportStore
+	}
 	run, err := readSQLRun(ctx, runner, r)
 	if err == nil {
 		err = authorizeViews(ctx, run.views) // every view before any row is read

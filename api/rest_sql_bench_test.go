@@ -5,6 +5,8 @@ package api_test
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +22,10 @@ import (
 //
 //	go test ./api -run XXX -bench SQLQueryRun100k -benchtime 3x
 func BenchmarkSQLQueryRun100k(b *testing.B) {
-	const patients, perPatient = 1000, 100
+	patients, perPatient := 1000, 100
+	if n, err := strconv.Atoi(os.Getenv("FHIRGATE_BENCH_PATIENTS")); err == nil {
+		patients = n // a smaller run, to look at how the cost grows
+	}
 	e := newEnv(b, func(c *api.Config) {
 		c.Timeout = 10 * time.Minute
 		c.Reads.MaxRows = 1 << 20 // $viewdefinition-run's read budget, for the comparison
@@ -40,7 +45,7 @@ func BenchmarkSQLQueryRun100k(b *testing.B) {
 	e.put(batch...)
 	b.Logf("seeded %d observations in %s", patients*perPatient, time.Since(seedStart).Round(time.Second))
 
-	const rows = patients * perPatient
+	rows := patients * perPatient
 	obs := tableParam("obs", sqlObsView)
 	b.Run("sqlquery-run", func(b *testing.B) {
 		q := sqlParam("SELECT patient, count(*) AS n, avg(kg) AS mean, max(kg_text) AS top FROM obs GROUP BY patient ORDER BY patient")

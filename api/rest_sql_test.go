@@ -412,3 +412,28 @@ func TestSQLQueryRunBadInput(t *testing.T) {
 		t.Errorf("a missing library: %d %s", r.Status, r.Body)
 	}
 }
+
+// TestSQLQueryRunReadBudget: the views of a query read at most SQL.MaxRead stored resources,
+// and _since narrows them to what changed.
+func TestSQLQueryRunReadBudget(t *testing.T) {
+	e := newEnv(t, func(c *api.Config) { c.SQL.MaxRead = 4 })
+	seedSQL(e)
+	q := sqlParam("SELECT count(*) AS n FROM patients")
+	r := e.runSQL("", tableParam("patients", sqlPatientView), q)
+	if r.Status != http.StatusBadRequest || !strings.Contains(r.outcome(t), "the view reads more than 4 Patient resources") {
+		t.Errorf("6 patients: %d %s", r.Status, r.Body)
+	}
+	if got := exactLines(t, e.runSQL("", tableParam("patients", sqlPatientView), q, valueParam("patient", "valueString", `"Patient/s2"`))); fmt.Sprint(got) != `[{"n":1}]` {
+		t.Errorf("one patient: %v", got)
+	}
+	rec, err := e.store.Read(t.Context(), "Patient", "s5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.put(`{"resourceType":"Patient","id":"late","gender":"other"}`)
+	since := rec.LastUpdated.Format("2006-01-02T15:04:05.000Z07:00")
+	r = e.runSQL("", tableParam("patients", sqlPatientView), sqlParam("SELECT id, gender FROM patients"), valueParam("_since", "valueInstant", `"`+since+`"`))
+	if got := exactLines(t, r); fmt.Sprint(got) != `[{"gender":"other","id":"Patient/late"}]` {
+		t.Errorf("_since: %v", got)
+	}
+}
