@@ -35,6 +35,28 @@ func (f *storageFlags) open(ctx context.Context, logger *slog.Logger) (*storage.
 	return c, nil
 }
 
+// openDatastore opens storage and the existing datastore name, for a command named cmd;
+// warnings go to stderr. The caller closes the client.
+func (f *storageFlags) openDatastore(ctx context.Context, cmd string, stderr io.Writer, name string) (*storage.Client, *storage.Store, error) {
+	c, err := f.open(ctx, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return nil, nil, err
+	}
+	ok, err := c.HasDatastore(ctx, name)
+	if err == nil && !ok {
+		err = fmt.Errorf("%s: datastore %q does not exist; create it with fhirgate datastore create", cmd, name)
+	}
+	var s *storage.Store
+	if err == nil {
+		s, err = c.Datastore(ctx, name)
+	}
+	if err != nil {
+		c.Close(context.WithoutCancel(ctx))
+		return nil, nil, err
+	}
+	return c, s, nil
+}
+
 // datastoreName is the grammar of datastore names, as the admin API accepts them.
 var datastoreName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -58,20 +57,11 @@ func exportCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("export: %w", err)
 	}
 
-	c, err := sf.open(ctx, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	c, store, err := sf.openDatastore(ctx, "export", stderr, *datastore)
 	if err != nil {
 		return err
 	}
 	defer c.Close(context.WithoutCancel(ctx))
-	if ok, err := c.HasDatastore(ctx, *datastore); err != nil {
-		return err
-	} else if !ok {
-		return fmt.Errorf("export: no datastore %q", *datastore)
-	}
-	store, err := c.Datastore(ctx, *datastore)
-	if err != nil {
-		return err
-	}
 	plan, err := export.NewPlan(ctx, store, req, func(context.Context, string) error { return nil })
 	if err != nil {
 		return fmt.Errorf("export: %w", err)

@@ -28,7 +28,9 @@ import (
 	"github.com/fhirgate/fhirgate/audit"
 	"github.com/fhirgate/fhirgate/authz"
 	"github.com/fhirgate/fhirgate/enrich"
+	"github.com/fhirgate/fhirgate/fhirsub"
 	"github.com/fhirgate/fhirgate/metrics"
+	"github.com/fhirgate/fhirgate/notify"
 	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
 	"github.com/fhirgate/fhirgate/storage/embedded"
@@ -64,10 +66,13 @@ type config struct {
 	hmacSecretFile         string
 	policyFile, modelFile  string
 	roleMaxBody            string
+	roleMaxBundleBody      string
 	auditBuffer            int
 	cursorKeyFile          string
 	validation             string
 	packages               []string // FHIR package files (.tgz) to load
+	replay                 time.Duration
+	endpoints              string // --subscription-endpoints
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
@@ -111,12 +116,21 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.Float64Var(&c.api.Auth.Limits.UnauthenticatedRate, "unauthenticated-rate-limit", float64(envInt("FHIRGATE_UNAUTHENTICATED_RATE_LIMIT", 5)), "requests per second without a valid token per client address; 0 for none (FHIRGATE_UNAUTHENTICATED_RATE_LIMIT)")
 	fs.IntVar(&c.api.Auth.Limits.UnauthenticatedBurst, "unauthenticated-rate-burst", envInt("FHIRGATE_UNAUTHENTICATED_RATE_BURST", 20), "requests without a valid token a client address may make at once (FHIRGATE_UNAUTHENTICATED_RATE_BURST)")
 	fs.Int64Var(&c.api.Auth.Limits.MaxBodyBytes, "principal-max-body", int64(envInt("FHIRGATE_PRINCIPAL_MAX_BODY", 1<<20)), "largest request body in bytes per principal (FHIRGATE_PRINCIPAL_MAX_BODY)")
+	fs.Int64Var(&c.api.MaxBundleBytes, "max-bundle-body", int64(envInt("FHIRGATE_MAX_BUNDLE_BODY", int(def.MaxBundleBytes))), "largest batch or transaction Bundle body in bytes, POST /fhir (FHIRGATE_MAX_BUNDLE_BODY)")
+	fs.IntVar(&c.api.MaxBundleEntries, "max-bundle-entries", envInt("FHIRGATE_MAX_BUNDLE_ENTRIES", def.MaxBundleEntries), "most entries of a batch or transaction Bundle (FHIRGATE_MAX_BUNDLE_ENTRIES)")
+	fs.StringVar(&c.roleMaxBundleBody, "role-max-bundle-body", env("FHIRGATE_ROLE_MAX_BUNDLE_BODY", "admin=67108864,clinician=67108864"), "per-role limits of a Bundle body posted to /fhir, role=bytes,...; other roles' bundles get their --principal-max-body (FHIRGATE_ROLE_MAX_BUNDLE_BODY)")
 	fs.StringVar(&c.roleMaxBody, "role-max-body", env("FHIRGATE_ROLE_MAX_BODY", "admin=4194304,clinician=4194304"), "per-role overrides of --principal-max-body, role=bytes,... (FHIRGATE_ROLE_MAX_BODY)")
 	fs.IntVar(&c.auditBuffer, "audit-buffer", envInt("FHIRGATE_AUDIT_BUFFER", 4096), "AuditEvents buffered before requests wait for the audit writer (FHIRGATE_AUDIT_BUFFER)")
+	fs.StringVar(&c.api.ImportDir, "import-dir", env("FHIRGATE_IMPORT_DIR", ""), "the only directory $import reads files from (NDJSON, JSON, Synthea bundles); empty: $import is off (FHIRGATE_IMPORT_DIR)")
 	fs.StringVar(&c.api.ExportDir, "export-dir", env("FHIRGATE_EXPORT_DIR", ""), "directory of bulk export files; empty: exports under the data directory (FHIRGATE_EXPORT_DIR)")
 	fs.StringVar(&c.validation, "validation", env("FHIRGATE_VALIDATION", string(validate.Strict)), "checks of every write against the base FHIR R4 specification: strict refuses resources with errors, warn stores them and reports the issues, off (FHIRGATE_VALIDATION)")
 	fs.BoolVar(&c.api.NLP.Auto, "nlp-auto", env("FHIRGATE_NLP_AUTO", "") == "true", "analyse every DocumentReference created or updated with clinical NLP and write its enrichment in the same commit; --demo turns it on (FHIRGATE_NLP_AUTO=true)")
 	fs.IntVar(&c.api.NLP.MaxChars, "nlp-max-chars", envInt("FHIRGATE_NLP_MAX_CHARS", enrich.DefaultMaxChars), "longest note clinical NLP analyses, in characters of all its attachments together (FHIRGATE_NLP_MAX_CHARS)")
+	fs.IntVar(&c.api.Subscriptions.PerConnection, "subscriptions-per-connection", envInt("FHIRGATE_SUBSCRIPTIONS_PER_CONNECTION", api.DefaultSubscriptionsPerConnection), "live GraphQL subscriptions one websocket connection may hold (FHIRGATE_SUBSCRIPTIONS_PER_CONNECTION)")
+	fs.IntVar(&c.api.Subscriptions.PerPrincipal, "subscriptions-per-principal", envInt("FHIRGATE_SUBSCRIPTIONS_PER_PRINCIPAL", api.DefaultSubscriptionsPerPrincipal), "live GraphQL subscriptions one principal may hold on this process (FHIRGATE_SUBSCRIPTIONS_PER_PRINCIPAL)")
+	fs.DurationVar(&c.api.Subscriptions.KeepAlive, "subscription-keepalive", envDuration(getenv, "FHIRGATE_SUBSCRIPTION_KEEPALIVE", api.DefaultKeepAlive), "interval of keep-alive pings on idle subscription connections (FHIRGATE_SUBSCRIPTION_KEEPALIVE)")
+	fs.DurationVar(&c.replay, "subscription-replay", envDuration(getenv, "FHIRGATE_SUBSCRIPTION_REPLAY", notify.DefaultRetention), "how far back a subscription's resume token (since) may reach; older tokens are refused (FHIRGATE_SUBSCRIPTION_REPLAY)")
+	fs.StringVar(&c.endpoints, "subscription-endpoints", env("FHIRGATE_SUBSCRIPTION_ENDPOINTS", ""), "comma-separated URL prefixes FHIR Subscription rest-hooks may post to; empty refuses every rest-hook (FHIRGATE_SUBSCRIPTION_ENDPOINTS)")
 	fs.StringVar(&c.cursorKeyFile, "cursor-key-file", env("FHIRGATE_CURSOR_KEY_FILE", ""), "file holding the 32-byte key (64 hex digits) that seals connection cursors, shared by processes behind one load balancer; empty: a key per process (FHIRGATE_CURSOR_KEY_FILE)")
 	fs.Int64Var(&c.api.SQL.MemoryBytes, "sql-memory", int64(envInt("FHIRGATE_SQL_MEMORY", int(def.SQL.MemoryBytes))), "bytes of memory one $sqlquery-run query may use, its tables included (FHIRGATE_SQL_MEMORY)")
 	fs.DurationVar(&c.api.SQL.Timeout, "sql-timeout", def.SQL.Timeout, "time limit of one $sqlquery-run query, after its views are loaded")
@@ -162,8 +176,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return nil, fmt.Errorf("--role-max-body: %w", err)
 	}
 	c.api.Auth.Limits.ByRole = byRole
+	if c.api.Auth.Limits.BundleByRole, err = parseRoleBytes(c.roleMaxBundleBody); err != nil {
+		return nil, fmt.Errorf("--role-max-bundle-body: %w", err)
+	}
+	if c.api.MaxBundleEntries <= 0 {
+		return nil, fmt.Errorf("--max-bundle-entries: want a positive number, not %d", c.api.MaxBundleEntries)
+	}
 	if c.api.ExportDir == "" {
 		c.api.ExportDir = filepath.Join(c.dataDir, "exports")
+	}
+	if c.api.Subscriptions.Endpoints, err = fhirsub.ParseEndpoints(c.endpoints); err != nil {
+		return nil, fmt.Errorf("--subscription-endpoints: %w", err)
 	}
 	if c.cursorKeyFile != "" {
 		if c.api.Cursors, err = readCursorKey(c.cursorKeyFile); err != nil {
@@ -184,6 +207,14 @@ func readCursorKey(path string) (*search.Sealer, error) {
 		return nil, fmt.Errorf("want 64 hex digits: %w", err)
 	}
 	return search.NewSealer(key)
+}
+
+// envDuration reads a duration from the environment variable name, def when unset or malformed.
+func envDuration(getenv func(string) string, name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(getenv(name)); err == nil {
+		return d
+	}
+	return def
 }
 
 func parseRoleBytes(s string) (map[string]int64, error) {
@@ -213,6 +244,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return datastoreCmd(ctx, args[1:], getenv, stdout, stderr)
 		case "view":
 			return viewCmd(ctx, args[1:], getenv, stdout, stderr)
+		case "import":
+			return importCmd(ctx, args[1:], getenv, stdout, stderr)
 		case "version":
 			return version(stdout, debug.ReadBuildInfo)
 		}
@@ -416,8 +449,16 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		}
 	}()
 
+	// One reader of the change feed for the process: GraphQL subscriptions and FHIR
+	// Subscriptions share it. Shutting down the HTTP server ends the subscriptions first
+	// (Shutdown leaves hijacked websocket connections alone).
+	hub := notify.NewHub(store, notify.Options{Retention: cfg.replay, Logger: logger})
+	stopping := make(chan struct{})
+
 	apiCfg := cfg.api
 	apiCfg.Store = store
+	apiCfg.Subscriptions.Changes = hub
+	apiCfg.Subscriptions.Stopping = stopping
 	apiCfg.Catalog = client
 	apiCfg.Profiles = profiles
 	apiCfg.Ready = client.Ping
@@ -430,6 +471,21 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(func() { close(stopping) })
+
+	// FHIR Subscriptions of the default datastore: delivered by one process at a time.
+	authorize, redact := api.FHIRSubscriptionAccess(apiCfg)
+	fhirSubs := fhirsub.New(store, hub, fhirsub.Options{Endpoints: apiCfg.Subscriptions.Endpoints, Authorize: authorize, Redact: redact, Logger: logger})
+	subsCtx, stopSubs := context.WithCancel(ctx)
+	subsDone := make(chan struct{})
+	go func() {
+		defer close(subsDone)
+		_ = fhirSubs.Run(subsCtx)
+	}()
+	defer func() {
+		stopSubs()
+		<-subsDone
+	}()
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err

@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,20 +65,11 @@ func viewCmd(ctx context.Context, args []string, getenv func(string) string, std
 		return fmt.Errorf("view: %s: %w", *def, err)
 	}
 
-	c, err := sf.open(ctx, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	c, store, err := sf.openDatastore(ctx, "view", stderr, *ds)
 	if err != nil {
 		return err
 	}
 	defer c.Close(context.WithoutCancel(ctx))
-	if ok, err := c.HasDatastore(ctx, *ds); err != nil {
-		return err
-	} else if !ok {
-		return fmt.Errorf("view: no datastore %q", *ds)
-	}
-	store, err := c.Datastore(ctx, *ds)
-	if err != nil {
-		return err
-	}
 
 	start := time.Now()
 	var resources, rows int

@@ -93,7 +93,7 @@ func TestViewCommand(t *testing.T) {
 		{[]string{"--view", def, "--out", target, "--format", "xlsx"}, `--format "xlsx"`},
 		{[]string{"--view", filepath.Join(dir, "none.json"), "--out", target}, "no such file"},
 		{[]string{"--view", dup, "--out", target}, `column "a" is already defined`},
-		{[]string{"--view", def, "--out", target, "--datastore", "elsewhere"}, `no datastore "elsewhere"`},
+		{[]string{"--view", def, "--out", target, "--datastore", "elsewhere"}, `datastore "elsewhere" does not exist`},
 		{[]string{"--view", bad, "--out", target}, `column "given": the path yields 2 values`},
 	} {
 		if _, _, err := cli(c.args...); err == nil || !strings.Contains(err.Error(), c.want) {

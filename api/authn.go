@@ -58,6 +58,10 @@ type PrincipalLimits struct {
 	// ByRole overrides it for the roles it names (a principal gets its most generous role).
 	MaxBodyBytes int64
 	ByRole       map[string]int64
+	// BundleByRole bounds, for the roles it names, the body of a Bundle posted to /fhir
+	// (a principal gets its most generous role); other principals' bundles get their
+	// MaxBodyBytes.
+	BundleByRole map[string]int64
 	// UnauthenticatedRate is the sustained number of requests per second without a valid
 	// token that one client address may make, and UnauthenticatedBurst how many at once;
 	// past them such requests are refused with 429 before their token is even checked.
@@ -131,7 +135,11 @@ func authenticate(cfg Config, g *guard.Guard, lim limiters, upgrades bool, next 
 			throttle(w, trail, wait, cfg.Auth.Limits.Rate, "requests")
 			return
 		}
-		if max := cfg.Auth.Limits.bodyLimit(p); max > 0 {
+		max := cfg.Auth.Limits.bodyLimit(p)
+		if isBundlePost(r) {
+			max = cfg.Auth.Limits.bundleLimit(p)
+		}
+		if max > 0 {
 			if r.ContentLength > max {
 				refuse(w, trail, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over this principal's limit of %d bytes", max))
 				return
@@ -194,6 +202,21 @@ func (l PrincipalLimits) bodyLimit(p *authz.Principal) int64 {
 		if n, ok := l.ByRole[r]; ok && (max == 0 || n > max) {
 			max = n
 		}
+	}
+	return max
+}
+
+// bundleLimit is p's limit on the body of a Bundle: its roles' bundle limit, else its limit
+// on any body.
+func (l PrincipalLimits) bundleLimit(p *authz.Principal) int64 {
+	var max int64
+	for _, r := range p.Roles {
+		if n, ok := l.BundleByRole[r]; ok && n > max {
+			max = n
+		}
+	}
+	if max == 0 {
+		return l.bodyLimit(p)
 	}
 	return max
 }

@@ -9,10 +9,11 @@ import (
 	"net/http"
 )
 
-// bodyLimit refuses request bodies over max bytes with 413 and an OperationOutcome, before any
-// of the body is interpreted, and hands the handler a body it can read again.
-func bodyLimit(max int64, next http.Handler) http.Handler {
+// bodyLimit refuses request bodies over limit(r) bytes with 413 and an OperationOutcome, before
+// any of the body is interpreted, and hands the handler a body it can read again.
+func bodyLimit(limit func(*http.Request) int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		max := limit(r)
 		if max <= 0 || r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodHead {
 			next.ServeHTTP(w, r)
 			return

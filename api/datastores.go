@@ -103,6 +103,7 @@ func (d *datastoreRouter) server(ctx context.Context, name string) (http.Handler
 	cfg.Subscriptions.Changes = nil // the datastore's own feed, not the default one's
 	// The default datastore's server reports the metrics and warms introspection.
 	cfg.Metrics, cfg.WarmIntrospection = nil, false
+	cfg.Subscriptions.Changes = nil // a reader of its own change feed
 	h := newServer(cfg)
 	d.servers[name] = h
 	return h, nil

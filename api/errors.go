@@ -9,7 +9,6 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/fhirgate/fhirgate/fault"
-	"github.com/fhirgate/fhirgate/notify"
 )
 
 // errorClass maps a kind of failure (see package fault) to what the caller is told: its
@@ -34,10 +33,6 @@ var errorClasses = []errorClass{
 	// A request that ran out of time is a timeout, whatever failed on the way.
 	{context.DeadlineExceeded, "TIMEOUT", "timeout", "The request took longer than the server allows.", slog.LevelWarn},
 	{errPanicked, "INTERNAL", "exception", "internal server error", slog.LevelDebug}, // logged once per request by panicLog
-	// Why a subscription ended early, or was refused, before the kinds they are of.
-	{notify.ErrExpired, "UNAUTHENTICATED", "login", "The token expired: the subscription ended. Subscribe again with a new token, with since set to the last token received.", slog.LevelDebug},
-	{notify.ErrOverflow, "SUBSCRIPTION_OVERFLOW", "throttled", "The subscriber fell too far behind the changes: the subscription ended. Subscribe again with since set to extensions.resumeToken to continue without a gap.", slog.LevelDebug},
-	{errTooManySubscriptions, "TOO_MANY_SUBSCRIPTIONS", "throttled", "Too many live subscriptions.", slog.LevelDebug},
 	{fault.Invalid, "BAD_USER_INPUT", "invalid", "The request is not valid.", slog.LevelDebug},
 	{fault.NotFound, "NOT_FOUND", "not-found", "The resource does not exist.", slog.LevelDebug},
 	{fault.Deleted, "GONE", "deleted", "The resource has been deleted.", slog.LevelDebug},
@@ -47,13 +42,6 @@ var errorClasses = []errorClass{
 	{fault.Unsupported, "NOT_SUPPORTED", "not-supported", "The search uses a feature this server does not support.", slog.LevelDebug},
 	{fault.TooComplex, "QUERY_TOO_COMPLEX", "too-costly", "The query is too complex.", slog.LevelDebug},
 	{fault.Forbidden, "FORBIDDEN", "forbidden", "Not permitted: the request reaches outside what the caller may access.", slog.LevelDebug},
-}
-
-// sentinelKinds are the fault kinds of the classes whose target is a layer's sentinel rather
-// than a kind: their public detail is told as the kind's would be.
-var sentinelKinds = map[error]error{
-	notify.ErrOverflow:      fault.TooMany,
-	errTooManySubscriptions: fault.TooMany,
 }
 
 // classify returns the class of err, if any.
@@ -69,11 +57,7 @@ func classify(err error) (errorClass, bool) {
 // clientMessage is what the caller is told about err of class c: the public detail of its
 // kind (see fault.ClientDetail), else the class's sentence.
 func (c errorClass) clientMessage(err error) string {
-	kind := c.target
-	if k, ok := sentinelKinds[c.target]; ok {
-		kind = k
-	}
-	if msg, ok := fault.ClientDetail(err, kind); ok {
+	if msg, ok := fault.ClientDetail(err, c.target); ok {
 		return msg
 	}
 	return c.message

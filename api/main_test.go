@@ -77,6 +77,12 @@ func newEnv(t testing.TB, mutate ...func(*api.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newEnvOver(t, name, store, mutate...)
+}
+
+// newEnvOver is newEnv over a given datastore.
+func newEnvOver(t testing.TB, name string, store *storage.Store, mutate ...func(*api.Config)) *env {
+	t.Helper()
 	cfg := api.DefaultConfig()
 	cfg.Store = store
 	// These tests are about the graph; auth_test.go runs it with authentication on.

@@ -73,6 +73,10 @@ func newREST(cfg Config) http.Handler {
 	restRoutes(cfg, mux)
 	viewRoute(cfg, mux)
 	sqlRoute(cfg, mux)
+	bundleRoutes(cfg, mux)
+	if cfg.importStore != nil {
+		importRoutes(cfg, mux)
+	}
 	if cfg.exportStore != nil {
 		exportRoutes(cfg, mux, cfg.exportStore)
 	}

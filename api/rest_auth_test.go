@@ -165,8 +165,18 @@ func TestRESTMetadata(t *testing.T) {
 		}
 	}
 	sys := rest["interaction"].([]any)
-	if len(sys) != 1 || sys[0].(map[string]any)["code"] != "history-system" {
-		t.Errorf("system interactions: %v", sys)
+	var sysCodes []string
+	for _, i := range sys {
+		sysCodes = append(sysCodes, i.(map[string]any)["code"].(string))
+	}
+	if !slices.Equal(sysCodes, []string{"history-system", "batch", "transaction"}) {
+		t.Errorf("system interactions: %v", sysCodes)
+	}
+	for _, code := range []string{"batch", "transaction"} {
+		got := a.rest("POST", "/fhir", admin, []byte(`{"resourceType":"Bundle","type":"`+code+`"}`))
+		if got.Status != http.StatusOK || !strings.Contains(string(got.Raw), `"type":"`+code+`-response"`) {
+			t.Errorf("%s: status %d %s", code, got.Status, got.Raw)
+		}
 	}
 	if got := a.rest("GET", "/fhir/_history", admin, nil, "Accept", "application/fhir+xml"); got.Status != http.StatusNotAcceptable {
 		t.Errorf("history-system: status %d", got.Status)

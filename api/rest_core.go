@@ -148,34 +148,40 @@ func acceptJSON(accept string) (string, bool) {
 
 // fail answers err as an OperationOutcome with its status, under the error policy.
 func (c *restCall) fail(err error) {
+	status, body := restFailure(err)
+	noteCode(c.ctx, status)
+	if status == http.StatusNotModified {
+		c.w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if status == http.StatusInternalServerError {
+		c.api.cfg.Logger.ErrorContext(c.ctx, "fhir interaction failed", "method", c.r.Method, "path", c.r.URL.Path, "error", err)
+	}
+	c.writeJSON(status, body)
+}
+
+// restFailure is the status and OperationOutcome of a failed interaction, under the error
+// policy: a restErr's own, a refused resource's whole outcome (422), else its class's. A
+// bundle's entries fail the same way.
+func restFailure(err error) (int, any) {
 	var re *restErr
 	var oo withOutcome
 	switch {
 	case errors.As(err, &re):
-		noteCode(c.ctx, re.status)
-		if re.status == http.StatusNotModified {
-			c.w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		c.writeJSON(re.status, outcomeJSON("error", re.issue, re.msg))
+		return re.status, outcomeJSON("error", re.issue, re.msg)
 	case errors.Is(err, fault.Invalid) && errors.As(err, &oo):
 		// A resource validation refused: its whole OperationOutcome, written for the client.
-		noteCode(c.ctx, http.StatusUnprocessableEntity)
-		c.writeJSON(http.StatusUnprocessableEntity, oo.OperationOutcome())
-	default:
-		cl, ok := classify(err)
-		status := http.StatusInternalServerError
-		if ok && restStatus[cl.code] != 0 {
-			status = restStatus[cl.code]
-		}
-		noteCode(c.ctx, status)
-		if !ok {
-			c.api.cfg.Logger.ErrorContext(c.ctx, "fhir interaction failed", "method", c.r.Method, "path", c.r.URL.Path, "error", err)
-			c.writeJSON(status, outcomeJSON("error", "exception", "internal server error"))
-			return
-		}
-		c.writeJSON(status, outcomeJSON("error", cl.issueType, cl.clientMessage(err)))
+		return http.StatusUnprocessableEntity, oo.OperationOutcome()
 	}
+	cl, ok := classify(err)
+	if !ok {
+		return http.StatusInternalServerError, outcomeJSON("error", "exception", "internal server error")
+	}
+	status := restStatus[cl.code]
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	return status, outcomeJSON("error", cl.issueType, cl.clientMessage(err))
 }
 
 // writeJSON answers v as JSON, HTML characters unescaped (a narrative keeps its bytes).

@@ -89,6 +89,12 @@ func (a *restAPI) capabilityStatement(base string) map[string]any {
 			*list = append(*list, ri.code)
 		}
 	}
+	// Batches and transactions at the base (rest_bundle.go), and $import when it is configured
+	// (rest_import.go).
+	systemCodes = append(systemCodes, "batch", "transaction")
+	if a.cfg.ImportDir != "" && a.cfg.importStore != nil {
+		systemOps = append(systemOps, map[string]any{"name": "import", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/import"})
+	}
 	var resources []any
 	for _, t := range model.ResourceTypes() {
 		var inter []any

@@ -17,8 +17,8 @@ import (
 	"github.com/fhirgate/fhirgate/storage"
 )
 
-// bundle is a Bundle the REST API answers with; entries hold resources as JSON.
-type bundle struct {
+// answerBundle is a Bundle the REST API answers with; entries hold resources as JSON.
+type answerBundle struct {
 	ResourceType string        `json:"resourceType"`
 	ID           string        `json:"id"`
 	Meta         *bundleMeta   `json:"meta,omitempty"`
@@ -60,8 +60,8 @@ type entryResponse struct {
 	LastModified string `json:"lastModified,omitempty"`
 }
 
-func newBundle(typ string) *bundle {
-	return &bundle{ResourceType: "Bundle", ID: newID(), Type: typ, Meta: &bundleMeta{LastUpdated: time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00")}}
+func newBundle(typ string) *answerBundle {
+	return &answerBundle{ResourceType: "Bundle", ID: newID(), Type: typ, Meta: &bundleMeta{LastUpdated: time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00")}}
 }
 
 // search serves GET /fhir/{type}?params.

@@ -20,10 +20,13 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/fhirgate/fhirgate/authz/guard"
+	"github.com/fhirgate/fhirgate/bundle"
 	"github.com/fhirgate/fhirgate/enrich"
 	"github.com/fhirgate/fhirgate/export"
+	"github.com/fhirgate/fhirgate/fhirsub"
 	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/graphiql"
+	"github.com/fhirgate/fhirgate/ingest"
 	"github.com/fhirgate/fhirgate/introspect"
 	"github.com/fhirgate/fhirgate/metrics"
 	"github.com/fhirgate/fhirgate/notify"
@@ -52,6 +55,11 @@ type Config struct {
 	PageSize int
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes int64
+	// MaxBundleBytes bounds the body of a Bundle posted to /fhir, instead of MaxBodyBytes:
+	// a transaction of thousands of entries is larger than any other request.
+	MaxBundleBytes int64
+	// MaxBundleEntries is the most entries a batch or transaction may hold.
+	MaxBundleEntries int
 	// Timeout bounds the handling of one request.
 	Timeout time.Duration
 	// Reads bound what one request may read from storage and how many storage calls it, and
@@ -88,6 +96,8 @@ type Config struct {
 
 	// profiles finds profiles for validation: Profiles, then the store's. NewServer sets it.
 	profiles validate.ProfileSource
+	// ImportDir is the only directory $import reads files from; empty: no $import.
+	ImportDir string
 	// ExportDir holds the files of bulk export jobs, a directory per datastore; empty is a
 	// directory under the system's temporary directory.
 	ExportDir string
@@ -103,6 +113,8 @@ type Config struct {
 	nlp *enrich.Enricher
 	// feed is Store's change feed, which type and system history read. NewServer sets it.
 	feed changeFeed
+	// bundles runs the batches and transactions of REST and GraphQL. NewServer sets it.
+	bundles *bundle.Processor
 	// datastores administers the catalog's datastores. NewServer sets it.
 	datastores resolvers.Datastores
 	// limiters are the principals' rate limits, shared by every datastore's server.
@@ -118,6 +130,8 @@ type Config struct {
 	// streams are the open websocket connections and event streams of every datastore,
 	// closed on shutdown. NewServer sets it.
 	streams *streams
+	// importStore is Store as storage gives it, unmetered: $import writes whole files.
+	importStore ingest.Store
 }
 
 // NLPConfig configures clinical NLP.
@@ -137,7 +151,10 @@ func DefaultConfig() Config {
 		ListLimit:    1000,
 		PageSize:     20,
 		MaxBodyBytes: 4 << 20,
-		Timeout:      30 * time.Second,
+		// About 10,000 entries of Synthea's size.
+		MaxBundleBytes:   64 << 20,
+		MaxBundleEntries: bundle.DefaultMaxEntries,
+		Timeout:          30 * time.Second,
 		// Ten full lists; the bytes bound the memory of a request whose resources are large.
 		Reads:      resolvers.ReadLimits{MaxRows: 10_000, MaxBytes: 64 << 20, Concurrency: 2, SharedConcurrency: 64},
 		Validation: validate.Strict,
@@ -168,6 +185,7 @@ func NewServer(cfg Config) http.Handler {
 // newServer returns the routes of one datastore, cfg.Store.
 func newServer(cfg Config) http.Handler {
 	cfg.exportStore, _ = cfg.Store.(export.Store)
+	cfg.importStore, _ = cfg.Store.(ingest.Store)
 	if cfg.ExportDir == "" {
 		cfg.ExportDir = filepath.Join(os.TempDir(), "fhirgate-exports")
 	}
@@ -175,6 +193,7 @@ func newServer(cfg Config) http.Handler {
 	if src, ok := cfg.Store.(notify.Source); ok && cfg.Subscriptions.Changes == nil {
 		cfg.Subscriptions.Changes = notify.NewHub(src, notify.Options{Logger: cfg.Logger})
 	}
+	raw := cfg.Store
 	if cfg.Store != nil {
 		cfg.feed, _ = cfg.Store.(changeFeed)
 		cfg.profiles = validate.Sources{cfg.Profiles, &resolvers.StoredProfiles{Store: cfg.Store}}
@@ -186,8 +205,16 @@ func newServer(cfg Config) http.Handler {
 		if cfg.NLP.Auto {
 			cfg.Store = autoEnrichStore{Store: cfg.Store, nlp: cfg.nlp, logger: cfg.Logger}
 		}
+		if states, ok := raw.(fhirsub.States); ok {
+			cfg.Store = subscriptionWrites{Store: cfg.Store, states: states, endpoints: cfg.Subscriptions.Endpoints}
+		}
 	}
+	// Bundles read through the REST handler, which serves bundles: the reader learns it last.
+	reads := &restReader{}
+	cfg.bundles = newBundles(cfg, reads)
 	system, instance, guarded := newGraphQL(cfg)
+	rest := newREST(cfg)
+	reads.h = rest
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if cfg.Ready != nil {
@@ -211,11 +238,14 @@ func newServer(cfg Config) http.Handler {
 		}
 		compressed.ServeHTTP(w, r)
 	}))
-	mux.Handle("/fhir/", gzhttp.GzipHandler(fhirAnswers(guarded(newREST(cfg)))))
+	fhir := gzhttp.GzipHandler(fhirAnswers(guarded(rest)))
+	mux.Handle("/fhir/", fhir)
+	mux.Handle("/fhir/websocket", guarded(fhirWebsocket(cfg)))
+	mux.Handle("POST /fhir", fhir) // batches and transactions at the FHIR base
 	// Public: clients read them before they authenticate.
-	rest := &restAPI{cfg: cfg}
-	mux.Handle("GET /fhir/metadata", gzhttp.GzipHandler(http.HandlerFunc(rest.metadata)))
-	mux.HandleFunc("GET /fhir/.well-known/smart-configuration", rest.smartConfiguration)
+	public := &restAPI{cfg: cfg}
+	mux.Handle("GET /fhir/metadata", gzhttp.GzipHandler(http.HandlerFunc(public.metadata)))
+	mux.HandleFunc("GET /fhir/.well-known/smart-configuration", public.smartConfiguration)
 	// A mux of its own, below /fhir/ in precedence: /fhir/x/$graphql would match both.
 	root := http.NewServeMux()
 	root.Handle("/{type}/{id}/$graphql", gzhttp.GzipHandler(instance))
@@ -249,6 +279,7 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 		Cursors:     cfg.Cursors,
 		NLP:         cfg.nlp,
 		Datastores:  cfg.datastores,
+		Bundles:     cfg.bundles,
 	}
 	if cfg.Subscriptions.Changes != nil {
 		res.Changes = cfg.Subscriptions.Changes
@@ -303,11 +334,20 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 	inner := withRequestContext(cfg, srv)
 	guard := func(upgrades bool) func(http.Handler) http.Handler {
 		return func(h http.Handler) http.Handler {
-			return auditing(cfg.Audit, cfg.Metrics, authenticate(cfg, g, *cfg.limiters, upgrades, bodyLimit(cfg.MaxBodyBytes, h))) // no body is read unauthenticated
+			return auditing(cfg.Audit, cfg.Metrics, authenticate(cfg, g, *cfg.limiters, upgrades, bodyLimit(cfg.bodyLimit, h))) // no body is read unauthenticated
 		}
 	}
 	guarded = guard(false)
 	return guard(true)(inner), guarded(&instanceHandler{gql: inner}), guarded
+}
+
+// bodyLimit is the most bytes r's body may hold: a bundle's own limit for a Bundle posted to
+// the FHIR base.
+func (cfg Config) bodyLimit(r *http.Request) int64 {
+	if isBundlePost(r) && cfg.MaxBundleBytes > 0 {
+		return cfg.MaxBundleBytes
+	}
+	return cfg.MaxBodyBytes
 }
 
 // withRequestContext gives each request its own loaders, read limits, a deadline and a log
@@ -317,7 +357,10 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 // ends when the server shuts down.
 func withRequestContext(cfg Config, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := resolvers.WithReadLimits(resolvers.WithLoaders(r.Context(), cfg.Store), cfg.Reads)
+		ctx := r.Context()
+		if !isWebsocket(r) { // a websocket's operations get theirs each (subscriptions.around)
+			ctx = resolvers.WithReadLimits(resolvers.WithLoaders(ctx, cfg.Store), cfg.Reads)
+		}
 		if cfg.profiles != nil {
 			ctx = operation.WithProfiles(ctx, cfg.profiles)
 		}

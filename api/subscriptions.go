@@ -19,6 +19,7 @@ import (
 	"github.com/fhirgate/fhirgate/authz"
 	"github.com/fhirgate/fhirgate/authz/guard"
 	"github.com/fhirgate/fhirgate/fault"
+	"github.com/fhirgate/fhirgate/fhirsub"
 	"github.com/fhirgate/fhirgate/notify"
 	"github.com/fhirgate/fhirgate/resolvers"
 	"github.com/fhirgate/fhirgate/storage"
@@ -40,6 +41,9 @@ type SubscriptionConfig struct {
 	KeepAlive time.Duration
 	// InitTimeout bounds the wait for connection_init. Zero: the default.
 	InitTimeout time.Duration
+	// Endpoints are the URL prefixes FHIR Subscriptions' rest-hooks may post to; none
+	// refuses every rest-hook (the Subscription's status is error).
+	Endpoints fhirsub.Endpoints
 	// Stopping, when closed, ends every subscription: websocket connections close with
 	// 1001 (going away), event streams end. The server closes it when it begins to shut
 	// down (http.Server.RegisterOnShutdown): Shutdown does not close hijacked connections.
@@ -79,6 +83,7 @@ type subscriptions struct {
 	audit   AuditSink
 	store   resolvers.Store
 	reads   resolvers.ReadLimits
+	timeout time.Duration
 	log     *slog.Logger
 	present graphql.ErrorPresenterFunc
 
@@ -103,7 +108,7 @@ func newSubscriptions(cfg Config, g *guard.Guard, lim limiters) *subscriptions {
 		sc.InitTimeout = DefaultInitTimeout
 	}
 	s := &subscriptions{
-		cfg: sc, auth: cfg.Auth, guard: g, lim: lim, audit: cfg.Audit, store: cfg.Store, reads: cfg.Reads,
+		cfg: sc, auth: cfg.Auth, guard: g, lim: lim, audit: cfg.Audit, store: cfg.Store, reads: cfg.Reads, timeout: cfg.Timeout,
 		log: cfg.Logger, present: presentError(cfg.Logger), streams: cfg.streams, byPrincipal: map[string]int{},
 	}
 	if s.streams == nil {
@@ -115,11 +120,11 @@ func newSubscriptions(cfg Config, g *guard.Guard, lim limiters) *subscriptions {
 // transports returns the subscription transports, websockets first: they must see an
 // upgrade request before GET does, and SSE a POST before POST does.
 func (s *subscriptions) websocket() transport.Websocket {
+	// Keep-alive pings are sent by one loop for all connections (streams.keepAlive) rather
+	// than by gqlgen's ticker goroutine per connection: a goroutine less per subscriber.
 	return transport.Websocket{
-		Implementation:        wsImplementation{s: s},
-		InitFunc:              s.initConnection,
-		KeepAlivePingInterval: s.cfg.KeepAlive,
-		PingPongInterval:      s.cfg.KeepAlive,
+		Implementation: wsImplementation{s: s},
+		InitFunc:       s.initConnection,
 		ErrorFunc: func(ctx context.Context, err error) {
 			s.log.DebugContext(ctx, "websocket", "error", err)
 		},
@@ -176,6 +181,9 @@ func (s *subscriptions) initConnection(ctx context.Context, payload transport.In
 		if t := trailFrom(ctx); t != nil {
 			t.setPrincipal(p)
 		}
+		if name, _ := datastoreFrom(ctx); !p.DatastoreAllowed(name) {
+			return refuse("this token is not valid for datastore " + name)
+		}
 		ctx = admit(ctx, s.guard, p)
 	}
 	if conn != nil && !p.Expires.IsZero() {
@@ -211,6 +219,24 @@ func principalKey(p *authz.Principal) string {
 func (s *subscriptions) around(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	oc := graphql.GetOperationContext(ctx)
 	if oc == nil || oc.Operation == nil || oc.Operation.Operation != ast.Subscription {
+		if connFrom(ctx) == nil {
+			return next(ctx)
+		}
+		// A query or mutation over a websocket is a request of its own: its loaders, read
+		// limits and deadline (the connection has none).
+		ctx = resolvers.WithReadLimits(resolvers.WithLoaders(ctx, s.store), s.reads)
+		if s.timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, s.timeout)
+			h := next(ctx)
+			return func(ctx context.Context) *graphql.Response {
+				resp := h(ctx)
+				if resp == nil {
+					cancel()
+				}
+				return resp
+			}
+		}
 		return next(ctx)
 	}
 	p := authz.PrincipalFrom(ctx)
@@ -218,7 +244,7 @@ func (s *subscriptions) around(ctx context.Context, next graphql.OperationHandle
 	sub := &subscriptionAudit{s: s, p: p, query: oc.RawQuery, addr: addressFrom(ctx), seen: map[string]bool{}}
 	if err := s.acquire(conn, p); err != nil {
 		sub.record("subscribe", audit.MinorFailure, "too many subscriptions")
-		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{s.present(ctx, err)}})
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{s.presentEnd(ctx, err)}})
 	}
 	sub.record("subscribe", audit.Success, "")
 	var once sync.Once
@@ -240,9 +266,13 @@ func (s *subscriptions) around(ctx context.Context, next graphql.OperationHandle
 	ctx = storage.WithAccessLog(ctx, sub)
 	h := next(ctx)
 	reported := false
+	root := rootAlias(oc.Operation)
 	return func(ctx context.Context) *graphql.Response {
 		ctx = resolvers.WithReadLimits(resolvers.WithLoaders(ctx, s.store), s.reads)
 		resp := h(ctx)
+		if resp != nil {
+			rootPaths(resp.Errors, root)
+		}
 		if resp != nil || reported {
 			return resp
 		}
@@ -255,14 +285,50 @@ func (s *subscriptions) around(ctx context.Context, next graphql.OperationHandle
 			release("completed")
 			return nil
 		}
-		gerr := s.present(ctx, err)
-		var ov *notify.Overflow
-		if errors.As(err, &ov) {
-			gerr.Extensions["resumeToken"] = ov.Resume.String()
-		}
+		gerr := s.presentEnd(ctx, err)
 		stop()
 		release("ended by the server: " + fmt.Sprint(gerr.Extensions["code"]))
 		return &graphql.Response{Errors: gqlerror.List{gerr}}
+	}
+}
+
+// presentEnd presents why a subscription was refused or ended early: as the error table
+// says, with a code that tells the subscriber what to do (TOO_MANY_SUBSCRIPTIONS: end one;
+// SUBSCRIPTION_OVERFLOW: resubscribe from extensions.resumeToken; UNAUTHENTICATED: come back
+// with a new token).
+func (s *subscriptions) presentEnd(ctx context.Context, err error) *gqlerror.Error {
+	gerr := s.present(ctx, err)
+	var ov *notify.Overflow
+	switch {
+	case errors.As(err, &ov):
+		gerr.Extensions["code"] = "SUBSCRIPTION_OVERFLOW"
+		gerr.Extensions["resumeToken"] = ov.Resume.String()
+	case errors.Is(err, notify.ErrExpired):
+		gerr.Extensions["code"] = "UNAUTHENTICATED"
+	case errors.Is(err, errTooManySubscriptions):
+		gerr.Extensions["code"] = "TOO_MANY_SUBSCRIPTIONS"
+	}
+	return gerr
+}
+
+// rootAlias returns the response key of a subscription's one root field.
+func rootAlias(op *ast.OperationDefinition) string {
+	for _, sel := range op.SelectionSet {
+		if f, ok := sel.(*ast.Field); ok {
+			return f.Alias
+		}
+	}
+	return ""
+}
+
+// rootPaths puts the root field in front of the paths of an event's errors: gqlgen resolves
+// each event below the root field and leaves it out of their paths, which the response's
+// data has at its top.
+func rootPaths(errs gqlerror.List, root string) {
+	for _, e := range errs {
+		if len(e.Path) > 0 && root != "" && e.Path[0] != ast.PathName(root) {
+			e.Path = append(ast.Path{ast.PathName(root)}, e.Path...)
+		}
 	}
 }
 
@@ -355,6 +421,7 @@ type streams struct {
 	stopped bool
 	conns   map[*wsConn]struct{}
 	cancels map[*context.CancelFunc]struct{}
+	pinging bool // the keep-alive loop runs
 }
 
 // newStreams returns the registry of a server that shuts down when stopping is closed
@@ -391,14 +458,45 @@ func (st *streams) track(cancel context.CancelFunc) func() {
 	}
 }
 
-// add registers a websocket connection, closing it at once after shutdown began.
-func (st *streams) add(c *wsConn) {
+// add registers a websocket connection, closing it at once after shutdown began, and keeps it
+// alive with pings every interval.
+func (st *streams) add(c *wsConn, interval time.Duration) {
 	st.mu.Lock()
 	stopped := st.stopped
 	st.conns[c] = struct{}{}
+	start := !st.pinging
+	st.pinging = true
 	st.mu.Unlock()
 	if stopped {
 		c.closeWith(closeGoingAway, "server shutting down")
+	}
+	if start {
+		go st.keepAlive(interval)
+	}
+}
+
+// keepAlive pings every open connection each interval (graphql-transport-ws ping, graphql-ws
+// ka), and drops one that has sent nothing for two intervals although pinged: its peer is
+// gone. It returns when no connection is left.
+func (st *streams) keepAlive(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for range t.C {
+		st.mu.Lock()
+		if len(st.conns) == 0 {
+			st.pinging = false
+			st.mu.Unlock()
+			return
+		}
+		conns := make([]*wsConn, 0, len(st.conns))
+		for c := range st.conns {
+			conns = append(conns, c)
+		}
+		st.mu.Unlock()
+		now := time.Now()
+		for _, c := range conns {
+			c.keepAlive(now, interval)
+		}
 	}
 }
 

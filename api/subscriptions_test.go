@@ -28,9 +28,15 @@ type wsClient struct {
 // dialWS opens a websocket to e's /$graphql with subprotocol proto and header.
 func dialWS(t testing.TB, e *env, proto string, header http.Header) *wsClient {
 	t.Helper()
+	return dialWSWith(t, e, proto, header, nil)
+}
+
+// dialWSWith is dialWS through client.
+func dialWSWith(t testing.TB, e *env, proto string, header http.Header, client *http.Client) *wsClient {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.srv.URL, "http")+"/$graphql", &websocket.DialOptions{Subprotocols: []string{proto}, HTTPHeader: header})
+	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.srv.URL, "http")+"/$graphql", &websocket.DialOptions{Subprotocols: []string{proto}, HTTPHeader: header, HTTPClient: client})
 	if err != nil {
 		status := 0
 		if resp != nil {
@@ -461,5 +467,94 @@ func TestSSESubscription(t *testing.T) {
 	writeObs(t, e, "", "s3", "p1", "final")
 	if live := sseChanges(t, readSSE(t, sc, 1)); live[0].ID != "s3" {
 		t.Fatalf("live after the replay: %v", live)
+	}
+}
+
+// TestSubscriptionCriteriaEnterAndLeave: criteria given as where (XList's arguments) or as a
+// FHIR search string select the same changes: a resource that starts matching is delivered,
+// one that stops is delivered as leaving, others are not delivered.
+func TestSubscriptionCriteriaEnterAndLeave(t *testing.T) {
+	e := newEnv(t)
+	w := dialWS(t, e, "graphql-transport-ws", nil)
+	w.init(nil)
+	forms := map[string]map[string]any{
+		"where":         {"type": "Observation", "where": map[string]any{"status": "final", "subject": "Patient/p1"}},
+		"criteria":      {"type": "Observation", "criteria": "status=final&subject=Patient/p1"},
+		"typed":         {"type": "Observation", "criteria": "Observation?status=final&subject=Patient/p1"},
+		"chained":       {"type": "Observation", "criteria": "status=final&subject:Patient.gender=female"},
+		"with operator": {"type": "Observation", "criteria": "status:not=preliminary&status:not=amended&subject=Patient/p1", "ops": []string{"CREATE", "UPDATE"}},
+	}
+	for id, vars := range forms {
+		w.subscribe(id, changedQuery, vars)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if r := e.post("", `mutation { PatientUpdate(id: "p1", res: {resourceType: "Patient", id: "p1", gender: "female"}) { id } }`, nil); len(r.Errors) > 0 {
+		t.Fatal(r.Errors)
+	}
+	writeObs(t, e, "", "c1", "p1", "preliminary") // matches nothing
+	writeObs(t, e, "", "c1", "p1", "final")       // enters
+	writeObs(t, e, "", "c2", "p2", "final")       // another patient: never matches
+	writeObs(t, e, "", "c1", "p1", "amended")     // leaves
+	writeObs(t, e, "", "c1", "p1", "final")       // enters again
+	deleteObs(t, e, "", "c1")                     // leaves
+	want := "UPDATE c1/2; UPDATE c1/3 leaving; UPDATE c1/4; DELETE c1/5 leaving"
+	got := map[string][]change{}
+	for n := 0; n < 4*len(forms)-1; n++ { // the ops-limited form has no DELETE
+		m := w.mustRead()
+		var r nextResult
+		if err := json.Unmarshal(m.Payload, &r); err != nil || len(r.Errors) > 0 || r.Data.Changed == nil {
+			t.Fatalf("%s: %s", m.ID, m.Payload)
+		}
+		got[m.ID] = append(got[m.ID], *r.Data.Changed)
+	}
+	for id := range forms {
+		w := want
+		if id == "with operator" {
+			w = "UPDATE c1/2; UPDATE c1/3 leaving; UPDATE c1/4"
+		}
+		if strChanges(got[id]) != w {
+			t.Errorf("%s: got %s, want %s", id, strChanges(got[id]), w)
+		}
+	}
+	if got["where"][1].Resource == nil || got["where"][1].Resource.Status != "amended" {
+		t.Errorf("a leaving change carries the new version: %+v", got["where"][1].Resource)
+	}
+	t.Logf("%d forms of criteria checked", len(forms))
+}
+
+// TestWebsocketKeepAlive: an idle connection is pinged; a client that answers stays connected,
+// one that sends nothing is dropped after two intervals.
+func TestWebsocketKeepAlive(t *testing.T) {
+	e := newEnv(t, func(c *api.Config) { c.Subscriptions.KeepAlive = 100 * time.Millisecond })
+	alive := dialWS(t, e, "graphql-transport-ws", nil)
+	alive.init(nil)
+	silent := dialWS(t, e, "graphql-transport-ws", nil)
+	silent.init(nil)
+	// The live client answers every ping (read does); the silent one reads nothing for a while.
+	pings := 0
+	for end := time.Now().Add(time.Second); time.Now().Before(end); {
+		var m wsMessage
+		if err := wsjson.Read(context.Background(), alive.c, &m); err != nil { // pings keep coming
+			t.Fatal(err)
+		}
+		if m.Type == "ping" {
+			pings++
+			_ = wsjson.Write(context.Background(), alive.c, map[string]any{"type": "pong"})
+		}
+	}
+	if pings < 5 {
+		t.Errorf("%d pings in a second at a 100 ms interval", pings)
+	}
+	alive.subscribe("1", changedQuery, map[string]any{"type": "Observation"})
+	time.Sleep(100 * time.Millisecond)
+	writeObs(t, e, "", "ka", "p1", "final")
+	if got := alive.changes("1", 1); got[0].ID != "ka" {
+		t.Errorf("the answering client: %v", got)
+	}
+	if _, err := silent.read(2 * time.Second); err == nil {
+		// It may read the pings queued before the drop; the connection must end.
+		for err == nil {
+			_, err = silent.read(2 * time.Second)
+		}
 	}
 }

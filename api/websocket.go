@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -34,7 +35,8 @@ func (i wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts tr
 	if h, ok := r.Context().Value(connKey{}).(*connHolder); ok {
 		h.conn = c
 	}
-	i.s.streams.add(c)
+	c.lastRead.Store(time.Now().UnixNano())
+	i.s.streams.add(c, i.s.cfg.KeepAlive)
 	c.initTimer = time.AfterFunc(i.s.cfg.InitTimeout, func() {
 		c.mu.Lock()
 		acked := c.acked
@@ -56,6 +58,9 @@ type wsConn struct {
 	live int
 
 	initTimer, expiry *time.Timer
+
+	// lastRead is when the client last sent anything, in Unix nanoseconds.
+	lastRead atomic.Int64
 
 	mu       sync.Mutex
 	initSeen bool
@@ -96,6 +101,7 @@ func (c *wsConn) NextReader() (int, io.Reader, error) {
 	if err != nil {
 		return kind, r, err
 	}
+	c.lastRead.Store(time.Now().UnixNano())
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return kind, nil, err
@@ -220,6 +226,27 @@ func (c *wsConn) Close() error {
 // and ends its subscriptions.
 func (c *wsConn) closeWith(code int, reason string) {
 	_ = c.WriteClose(code, reason)
+}
+
+// keepAlive pings the client, once acknowledged, unless it has sent nothing for two intervals
+// although pinged: then its peer is gone and the connection is dropped. The ping is written
+// apart, so that a client that does not read holds up only its own.
+func (c *wsConn) keepAlive(now time.Time, interval time.Duration) {
+	c.mu.Lock()
+	acked, closed := c.acked, c.closed
+	c.mu.Unlock()
+	if !acked || closed {
+		return
+	}
+	if now.Sub(time.Unix(0, c.lastRead.Load())) > 2*interval+interval/2 {
+		_ = c.WebsocketConn.Close()
+		return
+	}
+	ping := map[string]string{"type": "ping"}
+	if c.proto != "graphql-transport-ws" {
+		ping["type"] = "ka"
+	}
+	go func() { _ = c.WebsocketConn.WriteJSON(ping) }()
 }
 
 // expireAt closes the connection with 4403 when its token expires.

@@ -79,8 +79,8 @@ var (
 	// Overflow).
 	ErrOverflow = fault.New(fault.TooMany, "subscriber too slow")
 	// ErrExpired ends a subscription when the credentials it was made with expire
-	// (Request.Until).
-	ErrExpired = errors.New("credentials expired")
+	// (Request.Until): what it would deliver next, the caller may no longer read.
+	ErrExpired = fault.New(fault.Forbidden, "credentials expired")
 	// ErrClosed is returned by Next after Close.
 	ErrClosed = errors.New("notify: subscription closed")
 )

@@ -5,18 +5,12 @@ import (
 
 	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/graph"
-	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/search"
 )
 
 // errPending answers the fields whose implementation is being built in this round; each
 // owner replaces its placeholders below with a file of its own.
 var errPending = fault.New(fault.Unsupported, "not supported yet")
-
-// Transaction is a placeholder (issue 12).
-func (r *mutationResolver) Transaction(context.Context, model.RawResource) (*model.Bundle, error) {
-	return nil, errPending
-}
 
 // Aggregate is a placeholder (issue 13).
 func (r *queryResolver) Aggregate(context.Context, graph.ResourceType, *search.Value, []*graph.AggregateKey, []*graph.AggregateMeasure) (*graph.Aggregate, error) {

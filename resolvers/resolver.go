@@ -6,6 +6,7 @@ package resolvers
 import (
 	"context"
 
+	"github.com/fhirgate/fhirgate/bundle"
 	"github.com/fhirgate/fhirgate/enrich"
 	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/search"
@@ -50,6 +51,8 @@ type Resolver struct {
 	// NLP analyses notes and writes their enrichment (analyzeText, DocumentReferenceAnalyze);
 	// nil answers those fields with an error.
 	NLP *enrich.Enricher
+	// Bundles runs the transaction mutation's bundles; nil answers it with an error.
+	Bundles *bundle.Processor
 	// Datastores administers the deployment's datastores; nil answers those fields with an error.
 	Datastores Datastores
 }

@@ -133,12 +133,7 @@ func parseCriteria(typ, s string) (*search.Query, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: criteria are not a valid query string", search.ErrInvalid)
 	}
-	return parseURL(typ, vals)
-}
-
-// parseURL stands for search.ParseURL until it lands on main.
-var parseURL = func(string, url.Values) (*search.Query, error) {
-	return nil, fmt.Errorf("%w: FHIR search strings as criteria", search.ErrUnsupported)
+	return search.ParseURL(typ, vals)
 }
 
 func clipText(s string) string {

@@ -61,6 +61,9 @@ type backend interface {
 	finished(ctx context.Context, s *Store, seq int64) error
 	// shutdown stops allocation and leaves the store clean for the next start.
 	shutdown(ctx context.Context, s *Store) error
+	// replacesPerCommand is the most replaces to send s's engine in one update command; 0
+	// for no limit.
+	replacesPerCommand(s *Store) int
 	// olderThan selects, for a replace, the current document of id if its version is below v.
 	olderThan(id string, v int64) bson.D
 	// superseded reports whether applying current document cur would be undone at once

@@ -196,3 +196,42 @@ func BenchmarkSearchPage200(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCommitBatch1000 compares a commit of 1,000 new resources with the raw driver's
+// InsertMany of the same JSON as {_id, json} documents.
+func BenchmarkCommitBatch1000(b *testing.B) {
+	s := benchSetup(b)
+	ctx := context.Background()
+	raw := s.db.Collection("RawInsertMany")
+	if err := s.createCollection(ctx, raw.Name()); err != nil {
+		b.Fatal(err)
+	}
+	body := `{"resourceType":"Observation","status":"final","valueQuantity":{"value":1.50}}`
+	run := fmt.Sprint(nowNanos())
+
+	b.Run("storage", func(b *testing.B) {
+		for n := 0; b.Loop(); n++ {
+			writes := make([]Write, 1000)
+			for i := range writes {
+				writes[i] = putW("Observation", fmt.Sprintf("c%s-%d-%d", run, n, i), res(body))
+			}
+			if _, err := s.Commit(ctx, writes); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "resources/s")
+	})
+
+	b.Run("raw-InsertMany", func(b *testing.B) {
+		for n := 0; b.Loop(); n++ {
+			docs := make([]any, 1000)
+			for i := range docs {
+				docs[i] = bson.D{{Key: "_id", Value: fmt.Sprintf("c%s-%d-%d", run, n, i)}, {Key: "json", Value: body}}
+			}
+			if _, err := raw.InsertMany(ctx, docs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "resources/s")
+	})
+}

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -68,6 +71,23 @@ const (
 	stepApply   = 5 // current documents replaced
 	stepDone    = 6 // _pending document removed
 )
+
+// The commit steps, exported for the failure-injection tests of packages built on Commit
+// (see [Store.SetFailureHook]).
+const (
+	StepSeq     = stepSeq
+	StepPending = stepPending
+	StepClaims  = stepClaims
+	StepCommit  = stepCommit
+	StepApply   = stepApply
+	StepDone    = stepDone
+)
+
+// SetFailureHook makes every later commit of s call hook after each of its steps (StepSeq
+// to StepDone); a non-nil error stops the commit there, as if its process had died, and
+// Commit returns it. It is for the failure-injection tests of packages that build on
+// Commit (transactions, bulk import): set it while no commit runs, and never in a server.
+func (s *Store) SetFailureHook(hook func(seq int64, step int) error) { s.afterStep = hook }
 
 // maxCommitAttempts bounds the retries of one commit against concurrent writers.
 const maxCommitAttempts = 200
@@ -134,7 +154,7 @@ func (s *Store) checkWrites(ctx context.Context, writes []Write) ([]*typeColls, 
 	for i, w := range writes {
 		tc, err := s.colls(ctx, w.Type)
 		if err != nil {
-			return nil, nil, fmt.Errorf("storage: commit: write %d: %w", i, err)
+			return nil, nil, writeErr(i, w, fmt.Errorf("storage: commit: write %d: %w", i, err))
 		}
 
 		var problem string
@@ -153,7 +173,7 @@ func (s *Store) checkWrites(ctx context.Context, writes []Write) ([]*typeColls, 
 		}
 
 		if problem != "" {
-			return nil, nil, fmt.Errorf("storage: commit: write %d (%s %s/%q): %s: %w", i, w.Op, w.Type, w.ID, problem, ErrInvalid)
+			return nil, nil, writeErr(i, w, fmt.Errorf("storage: commit: write %d (%s %s/%q): %s: %w", i, w.Op, w.Type, w.ID, problem, ErrInvalid))
 		}
 
 		tcs[i] = tc
@@ -228,7 +248,11 @@ func (s *Store) tryCommit(ctx context.Context, writes []Write, tcs []*typeColls,
 			return nil, false, fmt.Errorf("storage: commit seq %d: %w", seq, err)
 		}
 
-		return s.claimConflict(bg, writes[conflict], tcs[conflict], plan[conflict], prev[conflict])
+		recs, retry, err := s.claimConflict(bg, writes[conflict], tcs[conflict], plan[conflict], prev[conflict])
+		if err != nil {
+			err = writeErr(conflict, writes[conflict], err)
+		}
+		return recs, retry, err
 	}
 
 	if err := s.step(seq, stepClaims); err != nil {
@@ -320,7 +344,7 @@ func (s *Store) readCurrent(ctx context.Context, writes []Write, tcs []*typeColl
 }
 
 // planWrites checks each write against the current version and returns the history
-// document it will claim, stamped and marshalled.
+// document it will claim, stamped, marshalled and, with an Indexer, indexed.
 func planWrites(writes []Write, prev []*versionDoc, ts time.Time, ix Indexer) ([]*versionDoc, error) {
 	plan := make([]*versionDoc, len(writes))
 
@@ -334,47 +358,99 @@ func planWrites(writes []Write, prev []*versionDoc, ts time.Time, ix Indexer) ([
 
 		where := fmt.Sprintf("storage: commit: %s %s/%s", w.Op, w.Type, w.ID)
 
+		var err error
 		switch {
 		case w.IfMatch > 0 && curV != w.IfMatch:
-			return nil, fmt.Errorf("%s: expected version %d, current %d: %w", where, w.IfMatch, curV, ErrConflict)
+			err = fmt.Errorf("%s: expected version %d, current %d: %w", where, w.IfMatch, curV, ErrConflict)
 		case w.Op == OpCreate && p != nil && !p.Del:
-			return nil, fmt.Errorf("%s: version %d: %w", where, curV, ErrExists)
+			err = fmt.Errorf("%s: version %d: %w", where, curV, ErrExists)
 		case w.Op == OpDelete && p == nil:
-			return nil, fmt.Errorf("%s: %w", where, ErrNotFound)
+			err = fmt.Errorf("%s: %w", where, ErrNotFound)
 		case w.Op == OpDelete && p.Del:
-			return nil, fmt.Errorf("%s: version %d: %w", where, curV, ErrDeleted)
+			err = fmt.Errorf("%s: version %d: %w", where, curV, ErrDeleted)
+		}
+		if err != nil {
+			return nil, writeErr(i, w, err)
 		}
 
 		v := curV + 1
 		d := &versionDoc{Key: historyKey(w.ID, v), ID: w.ID, V: v, TS: ts, Del: w.Op == OpDelete}
 
 		if !d.Del {
+			// Stamped and marshalled one at a time: a caller may share values between
+			// resources, which StampMeta changes.
 			w.Resource.StampMeta(strconv.FormatInt(v, 10), ts)
 
 			b, err := w.Resource.MarshalJSON()
 			if err != nil {
-				return nil, fmt.Errorf("%s: marshal: %w: %w", where, ErrInvalid, err)
-			}
-
-			if !json.Valid(b) {
-				return nil, fmt.Errorf("%s: marshal: invalid JSON: %w", where, ErrInvalid)
+				return nil, writeErr(i, w, fmt.Errorf("%s: marshal: %w: %w", where, ErrInvalid, err))
 			}
 
 			d.JSON = string(b)
-
-			if ix != nil {
-				f, err := ix.Index(w.Type, b)
-				if err != nil {
-					return nil, fmt.Errorf("%s: index: %w: %w", where, ErrInvalid, err)
-				}
-				d.idx = &f
-			}
 		}
 
 		plan[i] = d
 	}
 
+	// Checking and indexing the JSON only reads it: spread over the cores for large commits.
+	errs := make([]error, len(plan))
+	parallel(len(plan), func(i int) {
+		d, w := plan[i], writes[i]
+		if d.Del {
+			return
+		}
+		where := fmt.Sprintf("storage: commit: %s %s/%s", w.Op, w.Type, w.ID)
+		b := []byte(d.JSON)
+		if !json.Valid(b) {
+			errs[i] = writeErr(i, w, fmt.Errorf("%s: marshal: invalid JSON: %w", where, ErrInvalid))
+			return
+		}
+		if ix != nil {
+			f, err := ix.Index(w.Type, b)
+			if err != nil {
+				errs[i] = writeErr(i, w, fmt.Errorf("%s: index: %w: %w", where, ErrInvalid, err))
+				return
+			}
+			d.idx = &f
+		}
+	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+
 	return plan, nil
+}
+
+// parallelMin is the number of items below which parallel works in the caller's goroutine:
+// spreading a small commit over goroutines costs more than it saves.
+const parallelMin = 32
+
+// parallel calls f(i) for i in [0, n), on up to GOMAXPROCS goroutines when n is large.
+func parallel(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/(parallelMin/2))
+	if n < parallelMin || workers < 2 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // begin allocates a sequence number, registers it as in flight and records the
@@ -612,15 +688,20 @@ func (embeddedBackend) deleteClaim(ctx context.Context, _ *Store, tc *typeColls,
 	return nil
 }
 
-// applyAll makes the committed versions of plan current, one round trip per type.
-// On the embedded engine the caller holds the resources' locks and prev are their
-// current documents; on MongoDB a filter on the version makes each replace
-// conditional, so that a late apply never overwrites a newer version.
+// applyAll makes the committed versions of plan current, one round trip per type for the
+// resources that had no current document (an insert of many, which the embedded engine
+// writes in one SQLite transaction) and one per type for the others. On the embedded
+// engine the caller holds the resources' locks and prev are their current documents; on
+// MongoDB a filter on the version makes each replace conditional, so that a late apply
+// never overwrites a newer version.
 func (s *Store) applyAll(ctx context.Context, tcs []*typeColls, plan, prev []*versionDoc) error {
-	groups := map[*typeColls][]mongo.WriteModel{}
+	var order []*typeColls
+	inserts := map[*typeColls][]any{}
+	replaces := map[*typeColls][]mongo.WriteModel{}
 
 	for i, d := range plan {
-		if p := prev[i]; p != nil && p.V >= d.V {
+		p := prev[i]
+		if p != nil && p.V >= d.V {
 			continue
 		}
 
@@ -628,18 +709,75 @@ func (s *Store) applyAll(ctx context.Context, tcs []*typeColls, plan, prev []*ve
 		if err != nil {
 			return err
 		}
-		groups[tcs[i]] = append(groups[tcs[i]], mongo.NewReplaceOneModel().
-			SetFilter(s.c.be.olderThan(cur.Key, cur.V)).SetReplacement(cur).SetUpsert(true))
+		tc := tcs[i]
+		if inserts[tc] == nil && replaces[tc] == nil {
+			order = append(order, tc)
+		}
+		if p == nil {
+			inserts[tc] = append(inserts[tc], cur)
+			continue
+		}
+		replaces[tc] = append(replaces[tc], s.replaceModel(cur))
 	}
 
-	for tc, models := range groups {
-		_, err := tc.cur.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-		if err != nil && !onlyDups(err) {
-			return fmt.Errorf("apply %s: %w", tc.typ, err)
+	for _, tc := range order {
+		if err := s.insertCurrent(ctx, tc, inserts[tc]); err != nil {
+			return err
+		}
+		models := replaces[tc]
+		for n := s.c.be.replacesPerCommand(s); len(models) > 0; {
+			chunk := models
+			if n > 0 && len(chunk) > n {
+				chunk = chunk[:n]
+			}
+			models = models[len(chunk):]
+			_, err := tc.cur.BulkWrite(ctx, chunk, options.BulkWrite().SetOrdered(false))
+			if err != nil && !onlyDups(err) {
+				return fmt.Errorf("apply %s: %w", tc.typ, err)
+			}
 		}
 	}
 
 	return nil
+}
+
+// replacesPerCommand: FerretDB v1.24.2 keeps the query of each statement of an update
+// command open until the command ends (a defer in a loop, handler/msg_update.go), and a
+// statement that matched holds one of its 100 SQLite connections: an update command of
+// 100 replaces of existing documents waits forever for a connection. So at most 50.
+func (embeddedBackend) replacesPerCommand(*Store) int { return ferretReplaces }
+
+// replacesPerCommand: no limit on MongoDB; a FerretDB reached by URI has the embedded
+// engine's.
+func (mongoBackend) replacesPerCommand(s *Store) int {
+	if s.ferret {
+		return ferretReplaces
+	}
+	return 0
+}
+
+// ferretReplaces is the most replaces FerretDB gets in one update command.
+const ferretReplaces = 50
+
+// insertCurrent inserts the current documents of resources that had none when the commit
+// read them. A duplicate means one appeared since, which only another process applying
+// this commit or a later one can have written (a later commit needs this one committed):
+// at this version or newer, so it stays.
+func (s *Store) insertCurrent(ctx context.Context, tc *typeColls, docs []any) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	_, err := tc.cur.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	if err != nil && !onlyDups(err) {
+		return fmt.Errorf("apply %s: insert: %w", tc.typ, err)
+	}
+	return nil
+}
+
+// replaceModel replaces the current document of cur's resource with cur, creating it when
+// absent, if it is older (see olderThan).
+func (s *Store) replaceModel(cur *currentDoc) mongo.WriteModel {
+	return mongo.NewReplaceOneModel().SetFilter(s.c.be.olderThan(cur.Key, cur.V)).SetReplacement(cur).SetUpsert(true)
 }
 
 // applyOne makes committed history document h current unless a newer version is.

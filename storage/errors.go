@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
@@ -41,3 +42,49 @@ func isDup(err error) bool { return mongo.IsDuplicateKeyError(err) }
 
 // isNoDoc reports whether err means a single-document read found nothing.
 func isNoDoc(err error) bool { return errors.Is(err, mongo.ErrNoDocuments) }
+
+// WriteError is the error of one write of a commit: every error [Store.Commit] returns
+// about one of its writes (invalid, refused by the validator or the scope, a stale
+// IfMatch, an existing or missing resource) wraps one, so that callers committing many
+// writes at once (bundles, bulk import) can tell which write failed. Its message is the
+// message of the error it wraps.
+type WriteError struct {
+	// Index is the position of the write in the commit's writes.
+	Index int
+	// Type and ID name the resource the write was for.
+	Type, ID string
+	// Err is what went wrong.
+	Err error
+}
+
+func (e *WriteError) Error() string { return e.Err.Error() }
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// WriteErrors returns the write errors err holds, in write order: one for most failed
+// commits, one per refused resource when the validator refused several, none when the
+// commit failed as a whole (the engine, the context).
+func WriteErrors(err error) []*WriteError {
+	var out []*WriteError
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case nil:
+		case *WriteError:
+			out = append(out, e)
+		case interface{ Unwrap() []error }:
+			for _, x := range e.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		}
+	}
+	walk(err)
+	slices.SortStableFunc(out, func(a, b *WriteError) int { return a.Index - b.Index })
+	return out
+}
+
+// writeErr wraps err, about write i of a commit, in a *WriteError.
+func writeErr(i int, w Write, err error) error {
+	return &WriteError{Index: i, Type: w.Type, ID: w.ID, Err: err}
+}

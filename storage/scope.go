@@ -148,7 +148,7 @@ func (s *Store) checkCurrentScope(ctx context.Context, writes []Write, prev []*v
 		p := prev[i]
 		if w.Op == OpCreate {
 			if p != nil {
-				return fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, ErrExists)
+				return writeErr(i, w, fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, ErrExists))
 			}
 			continue
 		}
@@ -157,14 +157,14 @@ func (s *Store) checkCurrentScope(ctx context.Context, writes []Write, prev []*v
 		if p != nil && !p.Del {
 			var err error
 			if in, err = s.meetsScope(ctx, w.Type, p); err != nil {
-				return fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, err)
+				return writeErr(i, w, fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, err))
 			}
 		}
 		if !in {
-			return fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, ErrNotFound)
+			return writeErr(i, w, fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, ErrNotFound))
 		}
 		if err := s.admit(sc, w.Type, p); err != nil {
-			return fmt.Errorf("storage: write %s/%s: current version: %w", w.Type, w.ID, err)
+			return writeErr(i, w, fmt.Errorf("storage: write %s/%s: current version: %w", w.Type, w.ID, err))
 		}
 	}
 	return nil
@@ -184,13 +184,13 @@ func (s *Store) checkNewScope(ctx context.Context, writes []Write, plan []*versi
 		}
 		in, err := s.meetsScope(ctx, w.Type, d)
 		if err != nil {
-			return fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, err)
+			return writeErr(i, w, fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, err))
 		}
 		if !in {
-			return fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, ErrForbidden)
+			return writeErr(i, w, fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, ErrForbidden))
 		}
 		if err := s.admit(sc, w.Type, d); err != nil {
-			return fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, err)
+			return writeErr(i, w, fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, err))
 		}
 	}
 	return nil

@@ -52,10 +52,10 @@ func (embeddedBackend) typeIndexes(ctx context.Context, s *Store, tc *typeColls)
 
 // typeIndexes: the history by resource, newest first, and indexes on the search entries.
 func (mongoBackend) typeIndexes(ctx context.Context, s *Store, tc *typeColls) error {
-	_, err := tc.hist.Indexes().CreateOne(ctx, mongo.IndexModel{
+	err := createMissingIndexes(ctx, tc.hist, []mongo.IndexModel{{
 		Keys:    bson.D{{Key: "id", Value: 1}, {Key: "v", Value: -1}},
 		Options: options.Index().SetName("id_v"),
-	})
+	}})
 	if err != nil {
 		return fmt.Errorf("storage: ensure type %s: history index: %w", tc.typ, err)
 	}
@@ -72,11 +72,41 @@ func (mongoBackend) typeIndexes(ctx context.Context, s *Store, tc *typeColls) er
 	}
 	models = append(models, mongo.IndexModel{Keys: bson.D{{Key: layout.Version, Value: 1}}, Options: options.Index().SetName("iv")})
 
-	if _, err := tc.cur.Indexes().CreateMany(ctx, models); err != nil {
+	if err := createMissingIndexes(ctx, tc.cur, models); err != nil {
 		return fmt.Errorf("storage: search indexes of %s: %w", tc.typ, err)
 	}
 
 	return nil
+}
+
+// createMissingIndexes creates those of models (each named) that coll does not have yet.
+// Creating an index that exists is a no-op on MongoDB, but a FerretDB server reached by URI
+// (v1.24) fails the whole connection on it (a panic in its createIndexes), as a second
+// process, or the same after a restart, would ask.
+func createMissingIndexes(ctx context.Context, coll *mongo.Collection, models []mongo.IndexModel) error {
+	specs, err := coll.Indexes().ListSpecifications(ctx)
+	if err != nil {
+		return err
+	}
+	have := make(map[string]bool, len(specs))
+	for _, sp := range specs {
+		have[sp.Name] = true
+	}
+	var missing []mongo.IndexModel
+	for _, m := range models {
+		var o options.IndexOptions
+		for _, set := range m.Options.List() {
+			_ = set(&o)
+		}
+		if o.Name == nil || !have[*o.Name] {
+			missing = append(missing, m)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = coll.Indexes().CreateMany(ctx, missing)
+	return err
 }
 
 // Query selects current resources of one type.

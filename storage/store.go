@@ -81,9 +81,14 @@ type Store struct {
 	// reached by URI applies $inc as read-modify-write without a lock, so concurrent
 	// increments can collide. (The embedded engine's allocation is always serial.)
 	serialSeq bool
+	// ferret is set when the engine is FerretDB reached by URI, whose limits storage keeps
+	// as on the embedded engine (see replacesPerCommand).
+	ferret bool
 
 	typesMu sync.Mutex
 	types   map[string]*typeColls
+	// checkpointColls holds the names of the checkpoint collections created so far.
+	checkpointColls sync.Map
 
 	locks keyLocks
 
@@ -250,7 +255,7 @@ func (mongoBackend) openStore(ctx context.Context, s *Store) error {
 	}
 	// A FerretDB server reached by URI: the embedded engine's lossy $inc, and it must
 	// have this process as its only writer (see the package documentation).
-	s.serialSeq = ferret
+	s.serialSeq, s.ferret = ferret, ferret
 	return nil
 }
 

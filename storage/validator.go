@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -28,23 +29,44 @@ func (s *Store) SetValidator(v Validator) {
 	s.validator.Store(&validatorBox{v})
 }
 
-// validateWrites runs the store's validator over the resources of writes.
+// validateWrites runs the store's validator over the resources of writes, on all cores for
+// large commits. It returns the error of every write refused, joined, so that a caller of
+// many writes learns each (see [WriteErrors]); a single refusal is returned alone.
 func (s *Store) validateWrites(ctx context.Context, writes []Write) error {
 	box := s.validator.Load()
 	if box == nil {
 		return nil
 	}
-	for i, w := range writes {
+	data := make([][]byte, len(writes))
+	errs := make([]error, len(writes))
+	for i, w := range writes { // one at a time: resources may share values
 		if w.Op == OpDelete || w.Resource == nil {
 			continue
 		}
-		data, err := w.Resource.MarshalJSON()
+		b, err := w.Resource.MarshalJSON()
 		if err != nil {
-			return fmt.Errorf("storage: commit: write %d (%s/%q): encode: %w", i, w.Type, w.ID, err)
+			errs[i] = writeErr(i, w, fmt.Errorf("storage: commit: write %d (%s/%q): encode: %w", i, w.Type, w.ID, err))
+			continue
 		}
-		if err := box.v.Validate(ctx, w.Type, w.ID, data); err != nil {
-			return fmt.Errorf("storage: commit: write %d (%s/%q): %w", i, w.Type, w.ID, err)
+		data[i] = b
+	}
+	parallel(len(writes), func(i int) {
+		if data[i] == nil {
+			return
+		}
+		w := writes[i]
+		if err := box.v.Validate(ctx, w.Type, w.ID, data[i]); err != nil {
+			errs[i] = writeErr(i, w, fmt.Errorf("storage: commit: write %d (%s/%q): %w", i, w.Type, w.ID, err))
+		}
+	})
+	var failed []error
+	for _, err := range errs {
+		if err != nil {
+			failed = append(failed, err)
 		}
 	}
-	return nil
+	if len(failed) == 1 {
+		return failed[0]
+	}
+	return errors.Join(failed...)
 }

@@ -92,6 +92,10 @@ var rootActions = func() map[fieldKey]typeAction {
 	return m
 }()
 
+// openRoots are the root fields every authenticated caller may use, because what they do is
+// checked part by part: each entry of a transaction for its own interaction and type.
+var openRoots = map[fieldKey]bool{{"Mutation", "transaction"}: true}
+
 // decision is what a role set may do with one field. resource names the resource type whose
 // SMART scopes must also allow reading it; scopes differ per principal.
 type decision struct {
@@ -156,9 +160,7 @@ func ObjectGroups(schema *ast.Schema) map[string][]string {
 	return groups
 }
 
-func isRoot(name string) bool {
-	return name == "Query" || name == "Mutation" || name == "Subscription" || name == SubscriptionRoot
-}
+func isRoot(name string) bool { return name == "Query" || name == "Mutation" || name == "Subscription" }
 
 // SubscriptionRoot is the schema's subscription root type (not "Subscription", which R4
 // names a resource type), and ChangedField its one field, whose type argument names the
@@ -233,6 +235,9 @@ func (v *roleView) decide(obj, field string) decision {
 	}
 	if obj == SubscriptionRoot && field == ChangedField {
 		return decision{ok: v.subscribesAny()}
+	}
+	if openRoots[fieldKey{obj, field}] {
+		return decision{ok: true}
 	}
 	// A primitive's extensions (_birthDate) are governed with the primitive (birthDate).
 	name := strings.TrimPrefix(field, "_")
@@ -436,18 +441,15 @@ func (a *access) referenced(ctx context.Context, fc *graphql.FieldContext, next 
 	return res, err
 }
 
-// CheckSearch checks a search for the caller in ctx as the Guard's CheckSearch method does
-// (for callers outside GraphQL, such as FHIR REST); a context without a caller is not checked.
-func CheckSearch(ctx context.Context, q *search.Query) error {
-	if a := accessFrom(ctx); a != nil {
-		return a.v.g.CheckSearch(ctx, q)
-	}
-	return nil
-}
-
 // CheckSearch implements resolvers.Guard: searching by a parameter reads the fields behind
 // it, so each one must be readable, and each type searched must be searchable.
 func (g *Guard) CheckSearch(ctx context.Context, q *search.Query) error {
+	return CheckSearch(ctx, q)
+}
+
+// CheckSearch is [Guard.CheckSearch] for the caller in ctx, whichever guard authenticated
+// it; a context without a caller, as when authentication is off, is not checked.
+func CheckSearch(ctx context.Context, q *search.Query) error {
 	a := accessFrom(ctx)
 	if a == nil {
 		return nil

@@ -23,7 +23,7 @@ var driverHomes = []string{"storage", "search"}
 
 // rawDriverTests are the test files outside driverHomes that use the driver on purpose:
 // benchmarks that compare fhirgate against the raw driver on the same store.
-var rawDriverTests = []string{"api/bench_test.go"}
+var rawDriverTests = []string{"api/bench_test.go", "api/rest_bench_test.go", "ingest/bench_test.go"}
 
 // TestDriverStaysInStorageAndSearch: MongoDB types (bson, filters, the driver) are storage's
 // and search's vocabulary only. Every Go file of the module is read (generated ones too);

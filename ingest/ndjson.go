@@ -1,0 +1,316 @@
+package ingest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/fhirgate/fhirgate/fhirjson"
+	"github.com/fhirgate/fhirgate/model"
+	"github.com/fhirgate/fhirgate/storage"
+)
+
+// chunk is a run of consecutive lines of one file, committed together.
+type chunk struct {
+	seq   int
+	lines []rawLine
+	// end is where the file is read up to after the chunk: the checkpoint once it and every
+	// chunk before it are committed.
+	end position
+}
+
+type rawLine struct {
+	no   int64
+	data []byte
+}
+
+// position is how far into a file an import got.
+type position struct {
+	Offset int64 `json:"offset"` // decompressed bytes consumed
+	Line   int64 `json:"line"`   // lines consumed
+	Pos    int64 `json:"pos"`    // bytes of the file read (compressed, for .gz): progress
+}
+
+// item is a line parsed: the resource to write and where it came from.
+type item struct {
+	line    int64
+	res     *fhirjson.Resource
+	typ, id string
+}
+
+// importNDJSON imports one NDJSON file from its checkpoint on.
+func (im *Importer) importNDJSON(ctx context.Context, f *file) error {
+	cp, err := im.loadCheckpoint(ctx, f)
+	if err != nil {
+		return err
+	}
+	if cp.Done && !im.Restart {
+		im.live.skipped.Add(1)
+		im.finishFile(f, f.size)
+		return nil
+	}
+	if im.Restart && cp.Done {
+		cp.state = state{}
+	}
+	lr, err := openLines(f, cp.At.Offset, cp.At.Line, im.MaxLineBytes, im.MaxRatio)
+	if err != nil {
+		return err
+	}
+	defer lr.Close()
+	im.live.bytesDone.Add(cp.At.Pos)
+
+	parent := ctx
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	chunks := make(chan *chunk, im.Committers)
+	var readErr error
+	go func() {
+		defer close(chunks)
+		readErr = im.readChunks(ctx, f, lr, chunks)
+		if readErr != nil {
+			cancel(readErr)
+		}
+	}()
+
+	tr := newTracker(cp)
+	var wg sync.WaitGroup
+	for range im.Committers {
+		wg.Go(func() {
+			for c := range chunks {
+				if ctx.Err() != nil {
+					continue // drain
+				}
+				if err := im.commitChunk(ctx, f, c, tr); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		if errors.Is(err, errBomb) && parent.Err() == nil {
+			// The file is refused, from where it grew too large; the other files go on.
+			im.fail(LineError{File: f.path, Message: err.Error(), Outcome: outcome(err)})
+			im.finishFile(f, f.size-lr.pos())
+			return nil
+		}
+		return fmt.Errorf("ingest: %s: %w", f.path, err)
+	}
+	if err := tr.finish(ctx, im, f); err != nil {
+		return err
+	}
+	im.finishFile(f, lr.pos()-tr.cp.At.Pos)
+	return nil
+}
+
+// finishFile counts f as done, with the rest of its bytes.
+func (im *Importer) finishFile(f *file, rest int64) {
+	im.live.filesDone.Add(1)
+	if rest > 0 {
+		im.live.bytesDone.Add(rest)
+	}
+}
+
+// readChunks cuts the file's lines into chunks of at most BatchResources lines and
+// BatchBytes bytes.
+func (im *Importer) readChunks(ctx context.Context, f *file, lr *lineReader, out chan<- *chunk) error {
+	seq := 0
+	c := &chunk{}
+	var size int64
+	flush := func() bool {
+		c.end = position{Offset: lr.off, Line: lr.line, Pos: lr.pos()}
+		select {
+		case out <- c:
+		case <-ctx.Done():
+			return false
+		}
+		seq++
+		c, size = &chunk{seq: seq}, 0
+		return true
+	}
+	for {
+		data, no, tooLong, err := lr.next()
+		if errors.Is(err, io.EOF) {
+			if len(c.lines) > 0 || c.seq == 0 {
+				flush()
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if tooLong {
+			im.fail(lineError(f, no, fmt.Errorf("%w: the line is longer than %d bytes", fhirjson.ErrInvalid, im.MaxLineBytes)))
+			continue
+		}
+		c.lines = append(c.lines, rawLine{no: no, data: append([]byte(nil), data...)})
+		size += int64(len(data))
+		if len(c.lines) >= im.BatchResources || size >= im.BatchBytes {
+			if !flush() {
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+// commitChunk parses a chunk's lines, resolves their conditional references, and commits
+// them, leaving unchanged resources alone and reporting the lines refused.
+func (im *Importer) commitChunk(ctx context.Context, f *file, c *chunk, tr *tracker) error {
+	items := make([]*item, 0, len(c.lines))
+	for _, l := range c.lines {
+		it, err := im.parseLine(ctx, l)
+		if err != nil {
+			im.fail(lineError(f, l.no, err))
+			continue
+		}
+		items = append(items, it)
+	}
+	c.lines = nil // the parsed resources hold what is needed
+
+	keys := make([]string, len(items))
+	for i, it := range items {
+		keys[i] = it.typ + "/" + it.id
+	}
+	// Chunks in flight commit a resource in file order: a line's version after an earlier
+	// line's of the same resource.
+	if err := tr.claim(ctx, c.seq, keys); err != nil {
+		return err
+	}
+	for _, batch := range splitRepeats(items) {
+		if err := im.commitItems(ctx, batch, func(*item) *file { return f }); err != nil {
+			return err
+		}
+	}
+	return tr.done(ctx, im, f, c)
+}
+
+// parseLine parses one line into the resource it writes, its conditional references resolved.
+func (im *Importer) parseLine(ctx context.Context, l rawLine) (*item, error) {
+	res, err := fhirjson.Parse(l.data)
+	if err != nil {
+		return nil, err
+	}
+	typ := res.Type()
+	if !model.IsResourceType(typ) {
+		return nil, fmt.Errorf("%w: unknown resourceType %q", fhirjson.ErrInvalid, clip(typ))
+	}
+	id := res.ID()
+	switch {
+	case id == "":
+		id = newID()
+		res.SetID(id)
+	case !model.ValidID(id):
+		return nil, fmt.Errorf("%w: id %q is not a valid FHIR id", fhirjson.ErrInvalid, clip(id))
+	}
+	// A Bundle stored as a resource is a document: its references are its own.
+	if typ != "Bundle" {
+		if err := im.refs.Resolve(ctx, res); err != nil {
+			return nil, err
+		}
+	}
+	return &item{line: l.no, res: res, typ: typ, id: id}, nil
+}
+
+// splitRepeats splits items so that no part names a resource twice: a commit writes each
+// resource once.
+func splitRepeats(items []*item) [][]*item {
+	var out [][]*item
+	seen := map[string]bool{}
+	start := 0
+	for i, it := range items {
+		k := it.typ + "/" + it.id
+		if seen[k] {
+			out = append(out, items[start:i])
+			start, seen = i, map[string]bool{}
+		}
+		seen[k] = true
+	}
+	return append(out, items[start:])
+}
+
+// commitItems commits items in one commit, without those that would change nothing and,
+// after reporting them, without those the commit refuses; fileOf tells each item's file.
+func (im *Importer) commitItems(ctx context.Context, items []*item, fileOf func(*item) *file) error {
+	items, err := im.dropUnchanged(ctx, items)
+	if err != nil {
+		return err
+	}
+	for len(items) > 0 {
+		writes := make([]storage.Write, len(items))
+		for i, it := range items {
+			writes[i] = storage.Write{Op: storage.OpPut, Type: it.typ, ID: it.id, Resource: it.res}
+		}
+		_, err := im.Store.Commit(ctx, writes)
+		if err == nil {
+			for _, it := range items {
+				im.live.wrote(it.typ, 1)
+			}
+			return nil
+		}
+		refused := storage.WriteErrors(err)
+		if len(refused) == 0 {
+			return fmt.Errorf("ingest: %s: commit: %w", fileOf(items[0]).path, err)
+		}
+		bad := map[int]bool{}
+		for _, we := range refused {
+			if we.Index < len(items) && !bad[we.Index] {
+				bad[we.Index] = true
+				im.fail(lineError(fileOf(items[we.Index]), items[we.Index].line, we.Err))
+			}
+		}
+		kept := items[:0]
+		for i, it := range items {
+			if !bad[i] {
+				kept = append(kept, it)
+			}
+		}
+		items = kept
+	}
+	return nil
+}
+
+// dropUnchanged returns items without the resources already stored with the same content.
+func (im *Importer) dropUnchanged(ctx context.Context, items []*item) ([]*item, error) {
+	byType := map[string][]string{}
+	for _, it := range items {
+		byType[it.typ] = append(byType[it.typ], it.id)
+	}
+	current := map[string]map[string]*storage.Record{}
+	for typ, ids := range byType {
+		recs, err := im.Store.ReadMany(ctx, typ, ids)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: read %s: %w", typ, err)
+		}
+		current[typ] = recs
+	}
+	kept := items[:0]
+	for _, it := range items {
+		if rec := current[it.typ][it.id]; rec != nil {
+			b, _ := it.res.MarshalJSON()
+			if fhirjson.SameContent(rec.JSON, b) {
+				im.live.unchanged.Add(1)
+				continue
+			}
+		}
+		kept = append(kept, it)
+	}
+	return kept, nil
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// clip shortens file content quoted in messages.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
