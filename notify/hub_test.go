@@ -102,7 +102,7 @@ func got(ev *notify.Event) string {
 // collect reads n events from sub, failing after a timeout.
 func collect(t testing.TB, sub *notify.Subscription, n int) []*notify.Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var out []*notify.Event
 	for len(out) < n {
