@@ -135,6 +135,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.replay, "subscription-replay", envDuration(getenv, "FHIRGATE_SUBSCRIPTION_REPLAY", notify.DefaultRetention), "how far back a subscription's resume token (since) may reach; older tokens are refused (FHIRGATE_SUBSCRIPTION_REPLAY)")
 	fs.StringVar(&c.endpoints, "subscription-endpoints", env("FHIRGATE_SUBSCRIPTION_ENDPOINTS", ""), "comma-separated URL prefixes FHIR Subscription rest-hooks may post to; empty refuses every rest-hook (FHIRGATE_SUBSCRIPTION_ENDPOINTS)")
 	fs.StringVar(&c.cursorKeyFile, "cursor-key-file", env("FHIRGATE_CURSOR_KEY_FILE", ""), "file holding the 32-byte key (64 hex digits) that seals connection cursors, shared by processes behind one load balancer; empty: a key per process (FHIRGATE_CURSOR_KEY_FILE)")
+	fs.Int64Var(&c.api.SQL.MemoryBytes, "sql-memory", int64(envInt("FHIRGATE_SQL_MEMORY", int(def.SQL.MemoryBytes))), "bytes of memory one $sqlquery-run query may use, its tables included (FHIRGATE_SQL_MEMORY)")
+	fs.DurationVar(&c.api.SQL.Timeout, "sql-timeout", def.SQL.Timeout, "time limit of one $sqlquery-run query, after its views are loaded")
+	fs.IntVar(&c.api.SQL.MaxRows, "sql-max-rows", envInt("FHIRGATE_SQL_MAX_ROWS", def.SQL.MaxRows), "most rows a $sqlquery-run answer may hold (FHIRGATE_SQL_MAX_ROWS)")
+	fs.IntVar(&c.api.SQL.MaxRead, "sql-max-read", envInt("FHIRGATE_SQL_MAX_READ", def.SQL.MaxRead), "most stored resources the views of one $sqlquery-run query may read (FHIRGATE_SQL_MAX_READ)")
 	if v := getenv("FHIRGATE_PACKAGES"); v != "" {
 		for _, p := range strings.Split(v, ",") {
 			if p = strings.TrimSpace(p); p != "" {

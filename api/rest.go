@@ -72,6 +72,7 @@ func newREST(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	restRoutes(cfg, mux)
 	viewRoute(cfg, mux)
+	sqlRoute(cfg, mux)
 	bundleRoutes(cfg, mux)
 	if cfg.importStore != nil {
 		importRoutes(cfg, mux)

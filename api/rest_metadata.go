@@ -9,6 +9,7 @@ import (
 	"github.com/fhirgate/fhirgate/audit"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/operation"
+	"github.com/fhirgate/fhirgate/sqlquery"
 )
 
 // restInteraction is one FHIR REST interaction the server routes: the one table both the
@@ -71,6 +72,12 @@ func (a *restAPI) capabilityStatement(base string) map[string]any {
 		} else {
 			typeOps[typ] = append(typeOps[typ], op)
 		}
+	}
+	// SQL on FHIR's operations, at system level.
+	const sof = "http://sql-on-fhir.org/OperationDefinition/$"
+	systemOps = append(systemOps, map[string]any{"name": "viewdefinition-run", "definition": sof + "viewdefinition-run"})
+	if sqlquery.Available() {
+		systemOps = append(systemOps, map[string]any{"name": "sqlquery-run", "definition": sof + "sqlquery-run"})
 	}
 	var typeCodes, systemCodes []string
 	for _, ri := range restInteractions {

@@ -36,6 +36,7 @@ import (
 	"github.com/fhirgate/fhirgate/resolvers"
 	"github.com/fhirgate/fhirgate/rewrite"
 	"github.com/fhirgate/fhirgate/search"
+	"github.com/fhirgate/fhirgate/sqlquery"
 	"github.com/fhirgate/fhirgate/storage"
 	"github.com/fhirgate/fhirgate/validate"
 )
@@ -103,6 +104,9 @@ type Config struct {
 	// directory under the system's temporary directory.
 	ExportDir string
 
+	// SQL configures $sqlquery-run.
+	SQL SQLConfig
+
 	// Catalog, when set, serves every datastore of the deployment under /ds/{name}/ and
 	// lets admins create and delete them; Store is the default datastore's.
 	Catalog Catalog
@@ -127,6 +131,9 @@ type Config struct {
 	datastores resolvers.Datastores
 	// limiters are the principals' rate limits, shared by every datastore's server.
 	limiters *limiters
+	// sql runs $sqlquery-run's queries, its bound on queries at once shared by every
+	// datastore's server. NewServer sets it.
+	sql *sqlquery.Engine
 	// prefix is the path the datastore is served under: "" or /ds/{name}.
 	prefix string
 	// exportStore is Store as storage gives it, unmetered: bulk export streams whole types,
@@ -163,6 +170,7 @@ func DefaultConfig() Config {
 		// Ten full lists; the bytes bound the memory of a request whose resources are large.
 		Reads:      resolvers.ReadLimits{MaxRows: 10_000, MaxBytes: 64 << 20, Concurrency: 2, SharedConcurrency: 64},
 		Validation: validate.Strict,
+		SQL:        DefaultSQLConfig(),
 	}
 }
 
@@ -174,6 +182,7 @@ func NewServer(cfg Config) http.Handler {
 	}
 	lim := newLimiters(cfg.Auth.Limits)
 	cfg.limiters = &lim
+	cfg.sql = sqlquery.New(cfg.SQL.Limits)
 	cfg.streams = newStreams(cfg.Subscriptions.Stopping)
 	if cfg.Catalog == nil {
 		return newServer(cfg)
@@ -255,7 +264,7 @@ func newServer(cfg Config) http.Handler {
 	// A mux of its own, below /fhir/ in precedence: /fhir/x/$graphql would match both.
 	root := http.NewServeMux()
 	root.Handle("/{type}/{id}/$graphql", gzhttp.GzipHandler(instance))
-	root.Handle("/", graphiql.Handler(cfg.prefix+"/$graphql"))
+	root.Handle("/", graphiql.New(graphiql.Options{Endpoint: cfg.prefix + "/$graphql", AuthOff: cfg.Auth.Off}))
 	mux.Handle("/", root)
 	return mux
 }

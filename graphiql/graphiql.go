@@ -19,6 +19,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -45,6 +46,9 @@ var distFS embed.FS
 
 //go:embed index.html
 var indexHTML string
+
+//go:embed examples.json
+var examplesJSON []byte
 
 var indexTemplate = template.Must(template.New("index.html").Parse(indexHTML))
 
@@ -132,15 +136,27 @@ type handler struct {
 
 var _ http.Handler = (*handler)(nil)
 
-// Handler returns an http.Handler that serves GraphiQL, talking to the GraphQL
-// endpoint at endpoint (DefaultEndpoint when empty). The endpoint is a URL
-// reference resolved against the page's URL, usually an absolute path such as
-// "/$graphql"; a full URL on another origin is allowed, and the page's
-// Content-Security-Policy then lets the browser connect to that origin only.
+// Options configure the page.
+type Options struct {
+	// Endpoint is the GraphQL endpoint the page talks to (DefaultEndpoint when empty): a URL
+	// reference resolved against the page's URL, usually an absolute path such as
+	// "/$graphql"; a full URL on another origin is allowed, and the page's
+	// Content-Security-Policy then lets the browser connect to that origin only.
+	Endpoint string
+	// AuthOff tells the page that the server serves everyone without a token, so it loads
+	// the schema at once; otherwise it waits for a token before it asks for anything.
+	AuthOff bool
+}
+
+// Handler returns New(Options{Endpoint: endpoint}).
+func Handler(endpoint string) http.Handler { return New(Options{Endpoint: endpoint}) }
+
+// New returns an http.Handler that serves GraphiQL as opts say.
 //
 // The handler answers GET and HEAD (405 otherwise) for:
 //
-//   - "/" and "/index.html": the page, with the endpoint in a <meta> tag.
+//   - "/" and "/index.html": the page, with the endpoint and whether it needs a token in
+//     <meta> tags.
 //   - "/graphiql/NAME": an asset (graphiql.js, graphiql.css, the *.worker.js
 //     Monaco workers, THIRD_PARTY_LICENSES.txt), revalidated with its ETag.
 //   - "/graphiql/VERSION/NAME": the same asset, cacheable for a year as
@@ -150,18 +166,23 @@ var _ http.Handler = (*handler)(nil)
 // Any other path gives 404. The page links to its assets by relative URLs,
 // so the handler may be mounted under a prefix with http.StripPrefix as long
 // as the page is reached with a trailing slash ("/ui/", not "/ui").
-func Handler(endpoint string) http.Handler {
+func New(opts Options) http.Handler {
+	endpoint := opts.Endpoint
 	if endpoint == "" {
 		endpoint = DefaultEndpoint
 	}
 	assets := loadAssets()
 	var buf bytes.Buffer
-	err := indexTemplate.Execute(&buf, struct{ Endpoint, Assets string }{
+	err := indexTemplate.Execute(&buf, struct {
+		Endpoint, Assets string
+		AuthOff          bool
+	}{
 		Endpoint: endpoint,
 		Assets:   assetPrefix + "/" + assets.version,
+		AuthOff:  opts.AuthOff,
 	})
 	if err != nil {
-		// The template is fixed and its data are two strings, so this is a
+		// The template is fixed and its data are plain values, so this is a
 		// bug in index.html, not a bad argument.
 		panic("graphiql: rendering index.html: " + err.Error())
 	}
@@ -171,6 +192,26 @@ func Handler(endpoint string) http.Handler {
 		indexETag: etagOf(buf.Bytes(), ""),
 		csp:       contentSecurityPolicy(endpoint),
 	}
+}
+
+// Example is one of the saved queries the page offers analysts (examples.json, bundled
+// into the page's script).
+type Example struct {
+	ID          string `json:"id"`
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	Query       string `json:"query"`
+	// Variables is the variables' JSON text, "" when the query has none.
+	Variables string `json:"variables"`
+}
+
+// Examples returns the page's saved queries, the welcome query (ID "welcome") first.
+func Examples() []Example {
+	var out []Example
+	if err := json.Unmarshal(examplesJSON, &out); err != nil {
+		panic("graphiql: examples.json: " + err.Error()) // a build input, checked by the tests
+	}
+	return out
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -3,14 +3,22 @@ package graphiql_test
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/fhirgate/fhirgate/graphiql"
 )
@@ -393,4 +401,88 @@ func TestMountedUnderPrefix(t *testing.T) {
 			t.Errorf("GET %s under /ui/: status %d, want 200", u, got)
 		}
 	}
+}
+
+// TestIndexTellsWhetherAuthIsOn: the page waits for a token unless the server serves
+// everyone without one.
+func TestIndexTellsWhetherAuthIsOn(t *testing.T) {
+	auth := regexp.MustCompile(`<meta name="fhirgate-auth" content="([^"]*)">`)
+	for _, tt := range []struct {
+		off  bool
+		want string
+	}{{false, "required"}, {true, "off"}} {
+		body := readBody(t, get(t, graphiql.New(graphiql.Options{AuthOff: tt.off}), http.MethodGet, "/", nil))
+		if m := auth.FindSubmatch(body); m == nil || string(m[1]) != tt.want {
+			t.Errorf("AuthOff %v: fhirgate-auth %q, want %q", tt.off, m, tt.want)
+		}
+	}
+}
+
+// TestExamples: the saved queries the page offers are well formed: the welcome query first,
+// unique ids, each query a GraphQL document of one named operation, variables JSON objects,
+// and the same list the bundle carries.
+func TestExamples(t *testing.T) {
+	examples := graphiql.Examples()
+	if len(examples) < 4 || examples[0].ID != "welcome" {
+		t.Fatalf("%d examples, the first %q", len(examples), examples[0].ID)
+	}
+	js := readBody(t, get(t, graphiql.Handler(""), http.MethodGet, "/graphiql/graphiql.js", nil))
+	seen := map[string]bool{}
+	for _, ex := range examples {
+		if seen[ex.ID] || ex.ID == "" || ex.Title == "" || ex.Description == "" {
+			t.Errorf("example %q: duplicate or incomplete", ex.ID)
+		}
+		seen[ex.ID] = true
+		doc, err := parser.ParseQuery(&ast.Source{Input: ex.Query})
+		if err != nil {
+			t.Errorf("example %s: %v", ex.ID, err)
+		} else if len(doc.Operations) != 1 || doc.Operations[0].Name == "" {
+			t.Errorf("example %s: %d operations, want one named operation", ex.ID, len(doc.Operations))
+		}
+		if ex.Variables != "" {
+			var vars map[string]any
+			if err := json.Unmarshal([]byte(ex.Variables), &vars); err != nil {
+				t.Errorf("example %s: variables: %v", ex.ID, err)
+			}
+		}
+		if !bytes.Contains(js, []byte(strconv.Quote(ex.Description))) {
+			t.Errorf("example %s is not in the bundle: regenerate it (go generate ./graphiql)", ex.ID)
+		}
+	}
+}
+
+// TestIDEModules runs the unit tests of the page's own modules (build/ide.test.mjs) with
+// Node's test runner: the table view's shapes, CSV, exact numbers, the storage without
+// headers, the custom scalars' schemas. They import the pinned packages, so the test skips
+// without Node.js or build/node_modules (go generate ./graphiql installs them), and fails
+// there where FHIRGATE_REQUIRE_BROWSER=1 says they were installed.
+func TestIDEModules(t *testing.T) {
+	missing := t.Skip
+	if os.Getenv("FHIRGATE_REQUIRE_BROWSER") == "1" {
+		missing = t.Fatal
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing("IDE modules: node is not on PATH")
+	}
+	if _, err := os.Stat(filepath.Join("build", "node_modules", "graphiql", "package.json")); err != nil {
+		missing("IDE modules: run `go generate ./graphiql` (npm ci in graphiql/build)")
+	}
+	args := []string{"--test", "ide.test.mjs"}
+	// JSON.parse source text access, which keeps decimals exact, ships in Node 21 and is
+	// behind a flag in Node 20's V8 (browsers have it: Chrome 114, Firefox 135, Safari 18.4).
+	if exec.Command(node, "-e", "process.exit(typeof JSON.rawJSON === 'function' ? 0 : 1)").Run() != nil {
+		args = append([]string{"--harmony-json-parse-with-source"}, args...)
+	}
+	cmd := exec.Command(node, args...)
+	cmd.Dir = "build"
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test: %v\n%s", err, out)
+	}
+	pass := regexp.MustCompile(`(?m)^# pass (\d+)$`).FindSubmatch(out)
+	if pass == nil || string(pass[1]) == "0" {
+		t.Fatalf("no test passed:\n%s", out)
+	}
+	t.Logf("%s IDE module tests passed", pass[1])
 }

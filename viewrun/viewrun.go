@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/fhirgate/fhirgate/authz"
 	"github.com/fhirgate/fhirgate/authz/guard"
@@ -59,12 +60,24 @@ type Request struct {
 	Limit int
 }
 
+// Streamer reads every resource of a type that matches a filter and changed after an instant
+// (zero: any), in one pass, in no particular order: storage.Store.Each, as bulk export reads.
+type Streamer interface {
+	Each(ctx context.Context, typ string, filter search.Filter, since time.Time, each func(*storage.Record) error) error
+}
+
 // Runner runs views on a datastore.
 type Runner struct {
 	Store Store
 	// MaxRead, when positive, refuses before it starts a run on the datastore without a
 	// Limit that would read more resources: the request's read budget would stop it halfway.
 	MaxRead int
+	// Stream, when set, reads a run's resources in one pass, in no particular order, rather
+	// than in search's keyset pages in id order: on the embedded engine each page costs a
+	// scan of the type (an id range drives no index), so a run over n resources costs
+	// n²/PageSize resources read. Callers for which the rows' order does not matter (SQL)
+	// set it.
+	Stream Streamer
 }
 
 // Run checks req's view against the caller's policy (Authorize), then calls emit with each
@@ -118,6 +131,16 @@ func (r *Runner) scan(ctx context.Context, req *Request, each func(map[string]an
 	if err != nil {
 		return err
 	}
+	decoded := func(rec *storage.Record) error {
+		res, err := view.DecodeResource(rec.JSON)
+		if err != nil {
+			return fmt.Errorf("viewrun: stored %s/%s: %w", rec.Type, rec.ID, err)
+		}
+		return each(res)
+	}
+	if r.Stream != nil {
+		return r.stream(ctx, req, within, decoded)
+	}
 	sr := &search.Runner{Store: r.Store}
 	if r.MaxRead > 0 && req.Limit == 0 {
 		n, err := sr.ScanCount(ctx, q, within)
@@ -128,12 +151,36 @@ func (r *Runner) scan(ctx context.Context, req *Request, each func(map[string]an
 			return fmt.Errorf("%w: the view would read %d %s resources, more than the %d one request may read; narrow it with patient, group, _since or _limit, or export with 'fhirgate view'", search.ErrTooMany, n, typ, r.MaxRead)
 		}
 	}
-	return sr.Scan(ctx, q, within, PageSize, func(rec *storage.Record) error {
-		res, err := view.DecodeResource(rec.JSON)
-		if err != nil {
-			return fmt.Errorf("viewrun: stored %s/%s: %w", rec.Type, rec.ID, err)
+	return sr.Scan(ctx, q, within, PageSize, decoded)
+}
+
+// stream reads the resources of a run in one pass through r.Stream: those of the type,
+// within the owners' compartments when given, changed after req.Since when given; the read
+// stops past MaxRead resources (counting them first would read them twice).
+func (r *Runner) stream(ctx context.Context, req *Request, within *search.Owners, each func(*storage.Record) error) error {
+	typ := req.View.Resource
+	var filter search.Filter
+	if within != nil {
+		f, ok := within.Compartment.FilterAll(typ, within.IDs)
+		if !ok {
+			return nil // the type has no compartment parameter: nothing of it is within
 		}
-		return each(res)
+		filter = f
+	}
+	var since time.Time
+	if req.Since != "" {
+		t, err := time.Parse(time.RFC3339Nano, req.Since)
+		if err != nil {
+			return fmt.Errorf("%w: _since must be an instant", ErrInvalid)
+		}
+		since = t
+	}
+	read := 0
+	return r.Stream.Each(ctx, typ, filter, since, func(rec *storage.Record) error {
+		if read++; r.MaxRead > 0 && read > r.MaxRead {
+			return fmt.Errorf("%w: the view reads more than %d %s resources, the most one request may read; narrow it with patient, group or _since, or export with 'fhirgate view'", search.ErrTooMany, r.MaxRead, typ)
+		}
+		return each(rec)
 	})
 }
 
