@@ -45,9 +45,14 @@ type viewRun struct {
 
 func runView(cfg Config, w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	// The request's read budget bounds the run; one over it is refused before its first row
-	// (CountFirst), since a streamed answer cannot become an error once it has begun.
+	// The request's row budget bounds the run; one over it is refused before its first row
+	// (CountFirst), since a streamed answer cannot become an error once it has begun. The
+	// stream reads storage unmetered, as bulk export does: a metered stream would hold one of
+	// the requests' shared storage places for as long as the client takes to read the answer.
 	runner := &viewrun.Runner{Store: cfg.Store, MaxRead: cfg.Reads.MaxRows, CountFirst: true}
+	if cfg.exportStore != nil {
+		runner.Stream = cfg.exportStore
+	}
 	run, err := readViewRun(ctx, runner, r)
 	if err != nil {
 		writeError(cfg, w, r, err)
