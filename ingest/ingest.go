@@ -231,15 +231,16 @@ func (im *Importer) Import(ctx context.Context, paths []string) error {
 	im.live.totalBytes.Add(total)
 	im.live.files.Add(int64(len(files)))
 
-	var jsons []*file
+	var ndjsons, jsons []*file
 	for _, f := range files {
-		if f.kind != kindNDJSON {
+		if f.kind == kindNDJSON {
+			ndjsons = append(ndjsons, f)
+		} else {
 			jsons = append(jsons, f)
-			continue
 		}
-		if err := im.importNDJSON(ctx, f); err != nil {
-			return err
-		}
+	}
+	if err := im.importNDJSON(ctx, ndjsons); err != nil {
+		return err
 	}
 	return im.importJSON(ctx, jsons)
 }
