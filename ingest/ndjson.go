@@ -328,6 +328,9 @@ func (im *Importer) commitItems(ctx context.Context, items []*item, fileOf func(
 		for i, it := range items {
 			writes[i] = storage.Write{Op: storage.OpPut, Type: it.typ, ID: it.id, Resource: it.res}
 		}
+		if im.Expand != nil {
+			writes = append(writes, im.Expand(ctx, writes)...)
+		}
 		_, err := im.Store.Commit(ctx, writes)
 		if err == nil {
 			for _, it := range items {
@@ -345,6 +348,9 @@ func (im *Importer) commitItems(ctx context.Context, items []*item, fileOf func(
 				bad[we.Index] = true
 				im.fail(lineError(fileOf(items[we.Index]), items[we.Index].line, we.Err))
 			}
+		}
+		if len(bad) == 0 { // only writes Expand added were refused
+			return fmt.Errorf("ingest: %s: commit: %w", fileOf(items[0]).path, err)
 		}
 		kept := items[:0]
 		for i, it := range items {
