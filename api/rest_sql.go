@@ -88,7 +88,8 @@ func runSQL(cfg Config, w http.ResponseWriter, r *http.Request) {
 	}
 	// The views read whole tables: the query's own budget replaces the request's.
 	ctx = resolvers.WithReadLimits(ctx, resolvers.ReadLimits{MaxRows: cfg.SQL.MaxRead, Concurrency: cfg.Reads.Concurrency})
-	// SQL needs no row order, so the views read their resources in one pass (see Stream).
+	// The views read their resources in one pass, held to the query's read budget (MaxRead)
+	// rather than the request's.
 	runner := &viewrun.Runner{Store: cfg.Store, MaxRead: cfg.SQL.MaxRead}
 	if cfg.exportStore != nil {
 		runner.Stream = cfg.exportStore

@@ -17,9 +17,9 @@ import (
 // SQL on FHIR's $viewdefinition-run at system level: POST /fhir/$viewdefinition-run with a
 // Parameters body runs a ViewDefinition (viewResource inline, or viewReference to a stored
 // Binary holding one: R4 has no ViewDefinition resource type) over the resources given as
-// resource parameters (a Bundle's entries), or else over the server's, read in pages through
-// search, within the patient's or group members' compartments and changed after _since
-// when given; and streams at most _limit rows as _format says (ndjson by default, json,
+// resource parameters (a Bundle's entries), or else over the server's, read in one pass
+// through storage (viewrun.Runner), within the patient's or group members' compartments and
+// changed after _since when given; and streams at most _limit rows as _format says (ndjson by default, json,
 // csv with header unless header is false, parquet). The caller's policy applies to the view
 // (package viewrun): read permission on its resource type, and every expression may read
 // only fields the caller may read, a column's values whole (a column reading a hidden field
@@ -45,7 +45,14 @@ type viewRun struct {
 
 func runView(cfg Config, w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	runner := &viewrun.Runner{Store: cfg.Store, MaxRead: cfg.Reads.MaxRows}
+	// The request's row budget bounds the run; one over it is refused before its first row
+	// (CountFirst), since a streamed answer cannot become an error once it has begun. The
+	// stream reads storage unmetered, as bulk export does: a metered stream would hold one of
+	// the requests' shared storage places for as long as the client takes to read the answer.
+	runner := &viewrun.Runner{Store: cfg.Store, MaxRead: cfg.Reads.MaxRows, CountFirst: true}
+	if cfg.exportStore != nil {
+		runner.Stream = cfg.exportStore
+	}
 	run, err := readViewRun(ctx, runner, r)
 	if err != nil {
 		writeError(cfg, w, r, err)
