@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -467,4 +468,107 @@ func TestRestHookCreatedOverREST(t *testing.T) {
 	if r := f.fhir(http.MethodPost, "/fhir/Subscription", partner, bad); r.Status != http.StatusBadRequest {
 		t.Errorf("invalid criteria over REST: %d %s", r.Status, truncate(string(r.Raw), 300))
 	}
+}
+
+// fleetCatalog is a catalog of test datastores whose listing the test changes, as
+// datastoreCreate and datastoreDelete change a deployment's.
+type fleetCatalog struct {
+	mu     sync.Mutex
+	listed map[string]*fhirSubEnv
+}
+
+func (c *fleetCatalog) set(f *fhirSubEnv, listed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if listed {
+		c.listed[f.name] = f
+	} else {
+		delete(c.listed, f.name)
+	}
+}
+
+func (c *fleetCatalog) Datastores(context.Context) ([]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Sorted(maps.Keys(c.listed)), nil
+}
+
+func (c *fleetCatalog) Open(_ context.Context, name string) (fhirsub.Store, fhirsub.Changes, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.listed[name]
+	if f == nil {
+		return nil, nil, false, nil
+	}
+	return f.store, f.hub, true, nil
+}
+
+// TestRestHooksOfEveryDatastore: one Fleet delivers the FHIR Subscriptions of every datastore:
+// those that exist when it starts, one created later (from the moment it is announced, not
+// at a rescan), and none of one deleted.
+func TestRestHooksOfEveryDatastore(t *testing.T) {
+	hook := newHookReceiver(t, 0)
+	one, two := newFHIRSubEnv(t, hook, hook.srv.URL), newFHIRSubEnv(t, hook, hook.srv.URL)
+	cat := &fleetCatalog{listed: map[string]*fhirSubEnv{}}
+	cat.set(one, true)
+	authorize, redact := api.FHIRSubscriptionAccess(one.cfg)
+	fleet := fhirsub.NewFleet(cat, fhirsub.Options{Endpoints: one.cfg.Subscriptions.Endpoints, Authorize: authorize, Redact: redact,
+		LeaseTTL: 600 * time.Millisecond, Backoff: 10 * time.Millisecond, MaxBackoff: 80 * time.Millisecond}, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = fleet.Run(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	subs := map[*fhirSubEnv]string{}
+	for _, f := range []*fhirSubEnv{one, two} {
+		id, r := f.createSub(t, f.token(t, "partner", ""), restHook(hook.srv.URL, "Observation", false))
+		if len(r.Errors) > 0 {
+			t.Fatal(r.Errors)
+		}
+		subs[f] = id
+	}
+	one.waitStatus(t, subs[one], "active")
+	time.Sleep(300 * time.Millisecond)
+	if s, _ := two.subStatus(t, subs[two]); s != "requested" {
+		t.Fatalf("the Subscription of a datastore the fleet does not know yet is %s", s)
+	}
+	cat.set(two, true)
+	fleet.Created(two.name)
+	two.waitStatus(t, subs[two], "active")
+	if got := fleet.Running(); len(got) != 2 {
+		t.Fatalf("the fleet runs %v; want both datastores", got)
+	}
+
+	writeObs(t, one.env, one.token(t, "admin", ""), "in-one", "p1", "final")
+	writeObs(t, two.env, two.token(t, "admin", ""), "in-two", "p1", "final")
+	hook.waitCalls(t, 2)
+	time.Sleep(300 * time.Millisecond)
+	checkSet := func(want ...string) {
+		t.Helper()
+		var got []string
+		for _, c := range hook.calls() {
+			got = append(got, c.resource)
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("notifications %v; want %v", got, want)
+		}
+	}
+	checkSet("Observation/in-one/_history/1", "Observation/in-two/_history/1")
+
+	// Deleted: its Manager stops before the datastore is dropped, and nothing more is posted.
+	cat.set(two, false)
+	fleet.Deleting(two.name)
+	if got := fleet.Running(); !slices.Equal(got, []string{one.name}) {
+		t.Fatalf("after the delete the fleet runs %v; want %s only", got, one.name)
+	}
+	writeObs(t, two.env, two.token(t, "admin", ""), "after-delete", "p1", "final")
+	writeObs(t, one.env, one.token(t, "admin", ""), "still-one", "p1", "final")
+	hook.waitCalls(t, 3)
+	time.Sleep(500 * time.Millisecond)
+	checkSet("Observation/in-one/_history/1", "Observation/in-two/_history/1", "Observation/still-one/_history/1")
 }

@@ -45,11 +45,29 @@ type SubscriptionConfig struct {
 	// Endpoints are the URL prefixes FHIR Subscriptions' rest-hooks may post to; none
 	// refuses every rest-hook (the Subscription's status is error).
 	Endpoints fhirsub.Endpoints
+	// Hubs, when set, gives each datastore other than the default its Hub (the default's is
+	// Changes), shared with the FHIR Subscriptions of the process.
+	Hubs *notify.Hubs
+	// Watcher, when set, hears of the datastores created and deleted through the API
+	// (datastoreCreate, datastoreDelete); fhirsub.Fleet is one, which delivers the FHIR
+	// Subscriptions of every datastore.
+	Watcher DatastoreWatcher
 	// Stopping, when closed, ends every subscription: websocket connections close with
 	// 1001 (going away), event streams end. The server closes it when it begins to shut
 	// down (http.Server.RegisterOnShutdown): Shutdown does not close hijacked connections.
 	Stopping <-chan struct{}
 }
+
+// DatastoreWatcher hears of the datastores created and deleted through the API.
+type DatastoreWatcher interface {
+	// Created is called after datastore name is created.
+	Created(name string)
+	// Deleting is called before datastore name is dropped, and returns once the watcher has
+	// stopped writing to it.
+	Deleting(name string)
+}
+
+var _ DatastoreWatcher = (*fhirsub.Fleet)(nil)
 
 // Defaults of SubscriptionConfig.
 const (
