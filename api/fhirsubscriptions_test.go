@@ -572,3 +572,92 @@ func TestRestHooksOfEveryDatastore(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	checkSet("Observation/in-one/_history/1", "Observation/in-two/_history/1", "Observation/still-one/_history/1")
 }
+
+// TestSubscriptionsOwnerOnly: a Subscription carries its endpoint's credentials in
+// channel.header, so only the principal that created it, and admins, read, search or write
+// it: another partner finds nothing, through every read path of REST and GraphQL, and cannot
+// take it over by updating it.
+func TestSubscriptionsOwnerOnly(t *testing.T) {
+	hook := newHookReceiver(t, 0)
+	f := newFHIRSubEnv(t, hook, hook.srv.URL)
+	owner, admin := f.token(t, "partner", ""), f.token(t, "admin", "")
+	other, err := f.key.Sign(authz.TokenRequest{Subject: "another-partner", Roles: []string{"partner"}, TTL: time.Hour}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, r := f.createSub(t, owner, restHook(hook.srv.URL, "Observation", false))
+	if len(r.Errors) > 0 {
+		t.Fatal(r.Errors)
+	}
+	// What each path shows a caller: how many Subscriptions, and whether the secret.
+	type seen struct {
+		n      int
+		secret bool
+	}
+	paths := map[string]func(token string) seen{
+		"REST read": func(tok string) seen {
+			r := f.fhir(http.MethodGet, "/fhir/Subscription/"+id, tok, nil)
+			return seen{btoi(r.Status == http.StatusOK), strings.Contains(string(r.Raw), "hook-secret")}
+		},
+		"REST vread": func(tok string) seen {
+			r := f.fhir(http.MethodGet, "/fhir/Subscription/"+id+"/_history/1", tok, nil)
+			return seen{btoi(r.Status == http.StatusOK), strings.Contains(string(r.Raw), "hook-secret")}
+		},
+		"REST history": func(tok string) seen {
+			r := f.fhir(http.MethodGet, "/fhir/Subscription/"+id+"/_history", tok, nil)
+			n, _ := r.Body["total"].(float64)
+			return seen{int(n), strings.Contains(string(r.Raw), "hook-secret")}
+		},
+		"REST search": func(tok string) seen {
+			r := f.fhir(http.MethodGet, "/fhir/Subscription?status=active,requested", tok, nil)
+			es, _ := r.Body["entry"].([]any)
+			return seen{len(es), strings.Contains(string(r.Raw), "hook-secret")}
+		},
+		"GraphQL read": func(tok string) seen {
+			r := f.postAs(tok, "", fmt.Sprintf(`{ Subscription(id: %q) { id channel { header } } }`, id))
+			return seen{btoi(string(r.Data["Subscription"]) != "null" && len(r.Data["Subscription"]) > 0), strings.Contains(string(r.body), "hook-secret")}
+		},
+		"GraphQL list": func(tok string) seen {
+			r := f.postAs(tok, "", `{ SubscriptionList { id channel { header } } }`)
+			var l []any
+			_ = json.Unmarshal(r.Data["SubscriptionList"], &l)
+			return seen{len(l), strings.Contains(string(r.body), "hook-secret")}
+		},
+	}
+	for name, path := range paths {
+		for _, c := range []struct {
+			who, token string
+			want       seen
+		}{{"owner", owner, seen{1, true}}, {"admin", admin, seen{1, true}}, {"another partner", other, seen{0, false}}} {
+			if got := path(c.token); got != c.want {
+				t.Errorf("%s by the %s: %d Subscriptions, secret shown %v; want %d, %v", name, c.who, got.n, got.secret, c.want.n, c.want.secret)
+			}
+		}
+	}
+	t.Logf("%d read paths checked for 3 callers", len(paths))
+
+	// Others can neither take it over nor delete it.
+	taken := restHook("http://attacker.example/", "Observation", false)
+	taken["resourceType"], taken["id"] = "Subscription", id
+	if r := f.fhir(http.MethodPut, "/fhir/Subscription/"+id, other, taken); r.Status != http.StatusNotFound {
+		t.Errorf("update by another partner: %d %s; want 404", r.Status, r.Raw)
+	}
+	// Partners may not delete Subscriptions at all; a clinician may, its own only.
+	if r := f.fhir(http.MethodDelete, "/fhir/Subscription/"+id, f.token(t, "clinician", ""), nil); r.Status != http.StatusNotFound {
+		t.Errorf("delete by a clinician: %d %s; want 404", r.Status, r.Raw)
+	}
+	r2 := f.fhir(http.MethodGet, "/fhir/Subscription/"+id, owner, nil)
+	if r2.Status != http.StatusOK || strings.Contains(string(r2.Raw), "attacker") {
+		t.Errorf("after another partner's attempts the owner reads %d %s", r2.Status, r2.Raw)
+	}
+	if p := f.fhir(http.MethodGet, "/fhir/Subscription/"+id, other, nil); p.Status != http.StatusNotFound {
+		t.Errorf("after its attempts another partner reads it: %d", p.Status)
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
