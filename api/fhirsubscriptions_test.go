@@ -661,3 +661,60 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// TestMetadataAdvertisesSubscriptions: /fhir/metadata gives the websocket binding's URL (R4's
+// capabilitystatement-websocket extension on rest), which accepts a client, and lists on the
+// Subscription resource the channel types served: rest-hook only when endpoints are allowed.
+func TestMetadataAdvertisesSubscriptions(t *testing.T) {
+	hook := newHookReceiver(t, 0)
+	for _, c := range []struct {
+		allow string
+		want  []string
+	}{{hook.srv.URL, []string{"rest-hook", "websocket"}}, {"", []string{"websocket"}}} {
+		f := newFHIRSubEnv(t, hook, c.allow)
+		r := f.fhir(http.MethodGet, "/fhir/metadata", "", nil)
+		rest := r.Body["rest"].([]any)[0].(map[string]any)
+		var wsURL string
+		for _, e := range rest["extension"].([]any) {
+			if e := e.(map[string]any); e["url"] == "http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket" {
+				wsURL, _ = e["valueUri"].(string)
+			}
+		}
+		if want := "ws" + strings.TrimPrefix(f.srv.URL, "http") + "/fhir/websocket"; wsURL != want {
+			t.Errorf("websocket URL %q; want %q", wsURL, want)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		conn, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + f.token(t, "partner", "")}}})
+		if err != nil {
+			t.Errorf("dial the advertised websocket: %v", err)
+		} else {
+			conn.Write(ctx, websocket.MessageText, []byte("bind nope"))
+			if _, m, err := conn.Read(ctx); err != nil || !strings.HasPrefix(string(m), "error nope") {
+				t.Errorf("the advertised websocket answers bind with %q (%v)", m, err)
+			}
+			conn.CloseNow()
+		}
+		cancel()
+		var got []string
+		for _, res := range rest["resource"].([]any) {
+			m := res.(map[string]any)
+			exts, _ := m["extension"].([]any)
+			if m["type"] != "Subscription" {
+				if len(exts) > 0 {
+					t.Errorf("%s carries channel types", m["type"])
+				}
+				continue
+			}
+			for _, e := range exts {
+				v := e.(map[string]any)["valueCoding"].(map[string]any)
+				if v["system"] != "http://terminology.hl7.org/CodeSystem/subscription-channel-type" {
+					t.Errorf("channel type system %v", v["system"])
+				}
+				got = append(got, v["code"].(string))
+			}
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("allowed endpoints %q: channel types %v; want %v", c.allow, got, c.want)
+		}
+	}
+}
