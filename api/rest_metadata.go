@@ -162,8 +162,8 @@ func (a *restAPI) capabilityStatement(base string) map[string]any {
 		"patchFormat":    []string{mimeJSONPatch, mimeFHIRJSON},
 		"rest": []any{map[string]any{
 			// R4's websocket binding of Subscriptions: where clients bind.
-			"extension": []any{map[string]any{"url": extWebsocket, "valueUri": websocketURL(base)}},
-			"mode":      "server",
+			"extension":   []any{map[string]any{"url": extWebsocket, "valueUri": websocketURL(base)}},
+			"mode":        "server",
 			"security":    security,
 			"resource":    resources,
 			"interaction": sysInter,

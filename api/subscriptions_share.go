@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -31,10 +32,11 @@ import (
 // that falls further behind than the others executes its events itself.
 const maxSharedAnswers = 4096
 
-// shareGroup identifies subscriptions whose events get identical answers.
+// shareGroup identifies subscriptions whose events get identical answers: a digest of what
+// the answers depend on (a thousand subscribers need not each keep the operation's text).
 type shareGroup struct {
 	gen  any // the policy generation; nil without a policy
-	text string
+	text [sha256.Size]byte
 }
 
 type eventKey struct {
@@ -80,7 +82,7 @@ func groupOf(oc *graphql.OperationContext, p *authz.Principal, policy *authz.Pol
 		b.WriteString(part)
 		b.WriteByte(0)
 	}
-	g := shareGroup{text: b.String()}
+	g := shareGroup{text: sha256.Sum256([]byte(b.String()))}
 	if policy != nil {
 		g.gen = policy.Generation()
 	}

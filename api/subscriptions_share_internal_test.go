@@ -30,7 +30,7 @@ func TestSharedAnswers(t *testing.T) {
 			return &graphql.Response{Data: []byte(data)}
 		}
 	}
-	g1, g2 := shareGroup{text: "a"}, shareGroup{text: "b"}
+	g1, g2 := shareGroup{text: [32]byte{'a'}}, shareGroup{text: [32]byte{'b'}}
 	ctx := context.Background()
 	var log1, log2, log3 accessList
 	r1 := sa.answer(ctx, g1, &graph.ResourceChange{Token: "7"}, &log1, execute(`{"x":1}`))
