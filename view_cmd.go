@@ -14,13 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
 	"github.com/fhirgate/fhirgate/view"
 )
-
-// viewPageSize is how many resources `fhirgate view` reads from storage per round trip.
-const viewPageSize = 500
 
 // viewCmd is `fhirgate view --view def.json --out file [--format parquet|csv|ndjson|json]`: it
 // writes the rows of a SQL on FHIR ViewDefinition over every stored resource of the view's
@@ -98,15 +94,12 @@ func viewCmd(ctx context.Context, args []string, getenv func(string) string, std
 	return nil
 }
 
-// exportView writes the rows of v over every current resource of its type in store.
+// exportView writes the rows of v over every current resource of its type in store, read in
+// one pass (in id order on the embedded engine), as bulk export reads: search's keyset pages
+// would cost a scan of the type each there.
 func exportView(ctx context.Context, store *storage.Store, v *view.View, w view.Writer) (resources, rows int, err error) {
-	q, err := search.Parse(v.Resource, nil)
-	if err != nil {
-		return 0, 0, err
-	}
 	emit := func(r view.Row) error { rows++; return w.Write(r) }
-	runner := &search.Runner{Store: store}
-	err = runner.Scan(ctx, q, nil, viewPageSize, func(rec *storage.Record) error {
+	err = store.Each(ctx, v.Resource, nil, time.Time{}, func(rec *storage.Record) error {
 		res, err := decodeJSON(rec.JSON)
 		if err != nil {
 			return fmt.Errorf("stored %s/%s: %w", rec.Type, rec.ID, err)

@@ -30,8 +30,9 @@ func TestViewCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var writes []storage.Write
-	// More patients than a page of the scan, and an observation the view skips.
-	const n = viewPageSize + 7
+	// More patients than two of storage's batches of a stream (256), and an observation the
+	// view skips.
+	const n = 519
 	for i := range n {
 		res, err := model.Unmarshal(fmt.Appendf(nil, `{"resourceType":"Patient","id":"p%04d","gender":"%s","name":[{"family":"F%d","given":["A","B"]}]}`,
 			i, []string{"female", "male"}[i%2], i))

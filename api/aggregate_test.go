@@ -436,6 +436,8 @@ func TestAggregateMatchesRawExamples(t *testing.T) {
 	if got.Count != len(obs) {
 		t.Errorf("count %d, want %d", got.Count, len(obs))
 	}
+	aggregateEveryType(t, e, raws)
+
 	// The same through a FHIRPath measure, and where narrowing the matches.
 	got, r = e.aggregate(t, "", `type: Observation, where: {value_quantity: "gt100"}, measures: [{fhirpath: "value.ofType(Quantity)"}]`)
 	if got == nil {
@@ -567,4 +569,44 @@ func TestAggregateBadInput(t *testing.T) {
 	if got, r := e.aggregate(t, "", `type: Patient, groupBy: [{fhirpath: "name.family"}]`); got == nil || !maps.Equal(got.counts(), map[string]int{"Doe": 1}) {
 		t.Errorf("after the errors: %+v %v", got, r)
 	}
+}
+
+// aggregateEveryType checks, for every resource type of the schema (model.ResourceTypes), the
+// count and the groups by a FHIRPath key (the stream plan) against the ids of the stored
+// examples read from their raw JSON: one group of one resource per id.
+func aggregateEveryType(t *testing.T, e *env, raws [][]byte) {
+	t.Helper()
+	ids := map[string]map[string]int{}
+	for _, raw := range raws {
+		var head struct {
+			ResourceType string `json:"resourceType"`
+			ID           string `json:"id"`
+		}
+		if err := json.Unmarshal(raw, &head); err != nil {
+			t.Fatal(err)
+		}
+		if ids[head.ResourceType] == nil {
+			ids[head.ResourceType] = map[string]int{}
+		}
+		ids[head.ResourceType][head.ID] = 1
+	}
+	types, present := 0, 0
+	for _, typ := range model.ResourceTypes() {
+		got, r := e.aggregate(t, "", fmt.Sprintf(`type: %s, groupBy: [{fhirpath: "id"}]`, typ))
+		if got == nil {
+			t.Errorf("%s: %+v", typ, r.Errors)
+			continue
+		}
+		types++
+		if len(ids[typ]) > 0 {
+			present++
+		}
+		if got.Count != len(ids[typ]) || !maps.Equal(got.counts(), ids[typ]) {
+			t.Errorf("%s: count %d, groups %v; the examples have %d: %v", typ, got.Count, got.counts(), len(ids[typ]), ids[typ])
+		}
+	}
+	if types != len(model.ResourceTypes()) || types < 140 || present < 100 {
+		t.Errorf("checked %d of %d types, %d of them with examples", types, len(model.ResourceTypes()), present)
+	}
+	t.Logf("aggregated every type: %d, %d of them with examples", types, present)
 }

@@ -441,3 +441,31 @@ func canonicalJSON(t *testing.T, raw json.RawMessage) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestViewDefinitionRunOrder: both $viewdefinition-run and viewDefinitionRun give a patient's
+// rows in resource id order, though they were written in another (the embedded engine streams
+// in id order; viewrun's TestCollectOrdersByID checks viewDefinitionRun's order over a stream
+// in any order).
+func TestViewDefinitionRunOrder(t *testing.T) {
+	a := newAuthEnv(t, authz.VerifierConfig{})
+	a.env.put(`{"resourceType":"Patient","id":"pz","gender":"male"}`)
+	ids := []string{"oz", "om", "ob", "oy", "oa"} // written in this order, one commit each
+	for i, id := range ids {
+		a.env.put(fmt.Sprintf(`{"resourceType":"Observation","id":%q,"status":"final","code":{"text":"weight"},"valueQuantity":{"value":%d,"unit":"kg"},"subject":{"reference":"Patient/pz"}}`, id, 70+i))
+	}
+	clinician := a.token(t, "clinician", "")
+	streamed := a.env.runView(clinician, "", viewParam(obsView), valueParam("patient", "valueString", `"Patient/pz"`)).lines(t)
+	if got := fmt.Sprint(streamed); got != `[{"id":"oa","kg":74,"patient":"Patient/pz"} {"id":"ob","kg":72,"patient":"Patient/pz"} {"id":"om","kg":71,"patient":"Patient/pz"} {"id":"oy","kg":73,"patient":"Patient/pz"} {"id":"oz","kg":70,"patient":"Patient/pz"}]` {
+		t.Errorf("$viewdefinition-run: %s", got)
+	}
+	const q = `query($v: JSON, $p: String) { viewDefinitionRun(view: $v, patient: $p) { rows } }`
+	var v map[string]any
+	if err := json.Unmarshal([]byte(obsView), &v); err != nil {
+		t.Fatal(err)
+	}
+	r := a.postAsVars(clinician, "", q, map[string]any{"v": v, "p": "Patient/pz"})
+	want := `{"rows":[["oa","Patient/pz",74],["ob","Patient/pz",72],["om","Patient/pz",71],["oy","Patient/pz",73],["oz","Patient/pz",70]]}`
+	if got := canonicalJSON(t, r.Data["viewDefinitionRun"]); got != want || len(r.Errors) > 0 {
+		t.Errorf("rows %s %v\nwant %s", got, r.Errors, want)
+	}
+}

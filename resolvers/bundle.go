@@ -11,12 +11,15 @@ import (
 	"github.com/fhirgate/fhirgate/model"
 )
 
+// errNoBundles answers the transaction mutation on a server built without a bundle runner.
+var errNoBundles = fault.New(fault.Unsupported, "transactions are not supported by this server")
+
 // Transaction runs a batch or transaction Bundle, as POST /fhir does, and returns its
 // response Bundle. Each entry is checked for its own interaction; a failed transaction's
 // error names the entry that failed it.
 func (r *mutationResolver) Transaction(ctx context.Context, res model.RawResource) (*model.Bundle, error) {
 	if r.Resolver.Bundles == nil {
-		return nil, fmt.Errorf("%w: transactions", errPending)
+		return nil, errNoBundles
 	}
 	out, err := r.Resolver.Bundles.Run(ctx, res, bundle.ReturnRepresentation)
 	var ee *bundle.EntryError

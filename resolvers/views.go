@@ -16,10 +16,12 @@ import (
 // viewrun checks it against the caller's policy the same way), and answers its rows, each a
 // list of JSON values in column order. The answer holds the rows: at most ListLimit of them,
 // or _limit when smaller; a view giving more is an error that points at _limit and at the REST
-// operation, which streams.
+// operation, which streams. The rows are ordered by the id of the resource each comes from,
+// whatever order storage reads them in (viewrun.Runner.Collect); _limit keeps the first rows
+// storage reaches.
 func (r *queryResolver) ViewDefinitionRun(ctx context.Context, def any, viewReference *string, resources []model.RawResource, patient *string, limit *int, since *model.Instant) (*graph.ViewRows, error) {
 	runner := &viewrun.Runner{Store: r.Resolver.Store}
-	req := &viewrun.Request{Limit: r.Resolver.ListLimit + 1}
+	req := &viewrun.Request{}
 	var err error
 	switch {
 	case def != nil && viewReference != nil:
@@ -68,15 +70,14 @@ func (r *queryResolver) ViewDefinitionRun(ctx context.Context, def any, viewRefe
 		}
 		out.Columns = append(out.Columns, col)
 	}
-	err = runner.Run(ctx, req, func(row view.Row) error {
-		if len(out.Rows) == r.Resolver.ListLimit {
-			return fmt.Errorf("%w: the view gives more than %d rows; set _limit, or stream them with POST /fhir/$viewdefinition-run", ErrTooMany, r.Resolver.ListLimit)
-		}
-		out.Rows = append(out.Rows, []any(row))
-		return nil
+	rows, err := runner.Collect(ctx, req, r.Resolver.ListLimit, func() error {
+		return fmt.Errorf("%w: the view gives more than %d rows; set _limit, or stream them with POST /fhir/$viewdefinition-run", ErrTooMany, r.Resolver.ListLimit)
 	})
 	if err != nil {
 		return nil, err
+	}
+	for _, row := range rows {
+		out.Rows = append(out.Rows, []any(row))
 	}
 	return out, nil
 }

@@ -1,11 +1,13 @@
 // Package viewrun runs SQL on FHIR views (package view) for a caller of the server, under its
-// policy: the REST operation $viewdefinition-run and the GraphQL field viewDefinitionRun share
-// it. It checks the view against the caller's permissions, loads a view stored as a Binary,
-// and reads the resources a run covers: those the request carries, or the datastore's, in
-// pages through search, within patients' compartments and after an instant when asked.
+// policy: the REST operations $viewdefinition-run and $sqlquery-run and the GraphQL field
+// viewDefinitionRun share it. It checks the view against the caller's permissions, loads a
+// view stored as a Binary, and reads the resources a run covers: those the request carries,
+// or the datastore's, in one pass through storage (Each), within patients' compartments and
+// after an instant when asked.
 package viewrun
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,12 +24,8 @@ import (
 	"github.com/fhirgate/fhirgate/view"
 )
 
-const (
-	// PageSize is how many resources a run reads from storage per round trip.
-	PageSize = 100
-	// MaxPatients bounds the patients of the groups (and patient) a run is restricted to.
-	MaxPatients = 1000
-)
+// MaxPatients bounds the patients of the groups (and patient) a run is restricted to.
+const MaxPatients = 1000
 
 // ErrInvalid reports a request that cannot be run as it is.
 var ErrInvalid = fault.New(fault.Invalid, "invalid view run")
@@ -38,10 +36,11 @@ var errForbidden = fault.New(fault.Forbidden, "forbidden")
 // errLimitReached stops a run at its row limit.
 var errLimitReached = errors.New("row limit reached")
 
-// Store is what a run reads: stored views and groups by id, and resources by search.
-// resolvers.Store is one.
+// Store is what a run reads: stored views and groups by id, resources in one pass (Each), and
+// counts of them through search (search.Store). resolvers.Store is one.
 type Store interface {
 	Read(ctx context.Context, typ, id string) (*storage.Record, error)
+	Streamer
 	search.Store
 }
 
@@ -66,23 +65,69 @@ type Streamer interface {
 	Each(ctx context.Context, typ string, filter search.Filter, since time.Time, each func(*storage.Record) error) error
 }
 
-// Runner runs views on a datastore.
+// Runner runs views on a datastore. It reads the resources of a run in one pass (Each), never
+// in search's keyset pages: on the embedded engine each page costs a scan of the type (an id
+// range drives no index), so a paged run over n resources read n²/pageSize of them (10,000
+// Observations took 238 s, streamed 4 s).
+//
+// Rows come in the order storage reads resources, a view's rows for one resource together in
+// the view's order. On the embedded engine a run over a whole type (no patient, group or
+// _since) reads in id order; otherwise no order is promised (SQL on FHIR promises none), so
+// a Limit keeps the first rows storage reaches. Callers that hold the rows and answer them
+// as a list order them by resource id (Collect).
 type Runner struct {
 	Store Store
-	// MaxRead, when positive, refuses before it starts a run on the datastore without a
-	// Limit that would read more resources: the request's read budget would stop it halfway.
-	MaxRead int
-	// Stream, when set, reads a run's resources in one pass, in no particular order, rather
-	// than in search's keyset pages in id order: on the embedded engine each page costs a
-	// scan of the type (an id range drives no index), so a run over n resources costs
-	// n²/PageSize resources read. Callers for which the rows' order does not matter (SQL)
-	// set it.
+	// Stream, when set, is read instead of Store.Each: a store without the request's read
+	// budget, for callers that bound the read with MaxRead themselves.
 	Stream Streamer
+	// MaxRead, when positive, bounds the resources a run on the datastore reads: past it the
+	// run fails (search.ErrTooMany).
+	MaxRead int
+	// CountFirst, with MaxRead, counts a run's resources before it reads any when it has no
+	// Limit, and refuses a run over MaxRead before its first row: a streamed answer cannot
+	// turn into an error once it has begun. Counting a whole type is cheap (the embedded
+	// engine counts it in SQL); a filtered count costs one more pass.
+	CountFirst bool
 }
 
 // Run checks req's view against the caller's policy (Authorize), then calls emit with each
 // of its rows, at most req.Limit of them. Errors of emit are returned as they are.
 func (r *Runner) Run(ctx context.Context, req *Request, emit func(view.Row) error) error {
+	return r.run(ctx, req, func(_ string, row view.Row) error { return emit(row) })
+}
+
+// Collect runs req as Run does and returns its rows, at most max (an error of tooMany past
+// them), ordered by the id of the stored resource each comes from and, for one resource, as
+// the view gives them; rows of resources given with the request keep their order. The order
+// does not depend on the order storage reads in, at the cost of holding the rows: for answers
+// of bounded size.
+func (r *Runner) Collect(ctx context.Context, req *Request, max int, tooMany func() error) ([]view.Row, error) {
+	type keyed struct {
+		id  string
+		row view.Row
+	}
+	var rows []keyed
+	err := r.run(ctx, req, func(id string, row view.Row) error {
+		if len(rows) == max {
+			return tooMany()
+		}
+		rows = append(rows, keyed{id, row})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(rows, func(a, b keyed) int { return cmp.Compare(a.id, b.id) })
+	out := make([]view.Row, len(rows))
+	for i, k := range rows {
+		out[i] = k.row
+	}
+	return out, nil
+}
+
+// run is Run, giving emit the id of the stored resource each row comes from ("" for the
+// resources of the request).
+func (r *Runner) run(ctx context.Context, req *Request, emit func(id string, row view.Row) error) error {
 	if req.Inline && (req.Patient != "" || len(req.Groups) > 0 || req.Since != "") {
 		return fmt.Errorf("%w: patient, group and _since select the server's resources; they do not apply to resources given with the request", ErrInvalid)
 	}
@@ -90,20 +135,21 @@ func (r *Runner) Run(ctx context.Context, req *Request, emit func(view.Row) erro
 		return err
 	}
 	rows := 0
-	limited := func(row view.Row) error {
-		if err := emit(row); err != nil {
-			return err
-		}
-		if rows++; req.Limit > 0 && rows == req.Limit {
-			return errLimitReached
-		}
-		return nil
+	each := func(id string, res map[string]any) error {
+		return req.View.Rows(res, func(row view.Row) error {
+			if err := emit(id, row); err != nil {
+				return err
+			}
+			if rows++; req.Limit > 0 && rows == req.Limit {
+				return errLimitReached
+			}
+			return nil
+		})
 	}
-	each := func(res map[string]any) error { return req.View.Rows(res, limited) }
 	var err error
 	if req.Inline {
 		for _, res := range req.Resources {
-			if err = each(res); err != nil {
+			if err = each("", res); err != nil {
 				break
 			}
 		}
@@ -116,8 +162,56 @@ func (r *Runner) Run(ctx context.Context, req *Request, emit func(view.Row) erro
 	return err
 }
 
-// scan calls each with the datastore's resources the run covers.
-func (r *Runner) scan(ctx context.Context, req *Request, each func(map[string]any) error) error {
+// scan calls each with the datastore's resources the run covers, in one pass: those of the
+// view's type, within the owners' compartments when given, changed after req.Since when
+// given. The read stops past MaxRead resources; with CountFirst, a run without a Limit that
+// would read more is refused before it starts.
+func (r *Runner) scan(ctx context.Context, req *Request, each func(id string, res map[string]any) error) error {
+	typ := req.View.Resource
+	var since time.Time
+	if req.Since != "" {
+		t, err := time.Parse(time.RFC3339Nano, req.Since)
+		if err != nil {
+			return fmt.Errorf("%w: _since must be an instant", ErrInvalid)
+		}
+		since = t
+	}
+	within, err := r.compartments(ctx, req)
+	if err != nil {
+		return err
+	}
+	var filter search.Filter
+	if within != nil {
+		f, ok := within.Compartment.FilterAll(typ, within.IDs)
+		if !ok {
+			return nil // the type has no compartment parameter: nothing of it is within
+		}
+		filter = f
+	}
+	if r.CountFirst && r.MaxRead > 0 && req.Limit == 0 {
+		if err := r.checkCount(ctx, req, within); err != nil {
+			return err
+		}
+	}
+	stream := r.Stream
+	if stream == nil {
+		stream = r.Store
+	}
+	read := 0
+	return stream.Each(ctx, typ, filter, since, func(rec *storage.Record) error {
+		if read++; r.MaxRead > 0 && read > r.MaxRead {
+			return fmt.Errorf("%w: the view reads more than %d %s resources, the most one request may read; narrow it with patient, group or _since, or export with 'fhirgate view'", search.ErrTooMany, r.MaxRead, typ)
+		}
+		res, err := view.DecodeResource(rec.JSON)
+		if err != nil {
+			return fmt.Errorf("viewrun: stored %s/%s: %w", rec.Type, rec.ID, err)
+		}
+		return each(rec.ID, res)
+	})
+}
+
+// checkCount refuses a run that would read more than MaxRead resources.
+func (r *Runner) checkCount(ctx context.Context, req *Request, within *search.Owners) error {
 	typ := req.View.Resource
 	args := map[string]any{}
 	if req.Since != "" {
@@ -127,61 +221,14 @@ func (r *Runner) scan(ctx context.Context, req *Request, each func(map[string]an
 	if err != nil {
 		return err
 	}
-	within, err := r.compartments(ctx, req)
+	n, err := (&search.Runner{Store: r.Store}).ScanCount(ctx, q, within)
 	if err != nil {
 		return err
 	}
-	decoded := func(rec *storage.Record) error {
-		res, err := view.DecodeResource(rec.JSON)
-		if err != nil {
-			return fmt.Errorf("viewrun: stored %s/%s: %w", rec.Type, rec.ID, err)
-		}
-		return each(res)
+	if n > int64(r.MaxRead) {
+		return fmt.Errorf("%w: the view would read %d %s resources, more than the %d one request may read; narrow it with patient, group, _since or _limit, or export with 'fhirgate view'", search.ErrTooMany, n, typ, r.MaxRead)
 	}
-	if r.Stream != nil {
-		return r.stream(ctx, req, within, decoded)
-	}
-	sr := &search.Runner{Store: r.Store}
-	if r.MaxRead > 0 && req.Limit == 0 {
-		n, err := sr.ScanCount(ctx, q, within)
-		if err != nil {
-			return err
-		}
-		if n > int64(r.MaxRead) {
-			return fmt.Errorf("%w: the view would read %d %s resources, more than the %d one request may read; narrow it with patient, group, _since or _limit, or export with 'fhirgate view'", search.ErrTooMany, n, typ, r.MaxRead)
-		}
-	}
-	return sr.Scan(ctx, q, within, PageSize, decoded)
-}
-
-// stream reads the resources of a run in one pass through r.Stream: those of the type,
-// within the owners' compartments when given, changed after req.Since when given; the read
-// stops past MaxRead resources (counting them first would read them twice).
-func (r *Runner) stream(ctx context.Context, req *Request, within *search.Owners, each func(*storage.Record) error) error {
-	typ := req.View.Resource
-	var filter search.Filter
-	if within != nil {
-		f, ok := within.Compartment.FilterAll(typ, within.IDs)
-		if !ok {
-			return nil // the type has no compartment parameter: nothing of it is within
-		}
-		filter = f
-	}
-	var since time.Time
-	if req.Since != "" {
-		t, err := time.Parse(time.RFC3339Nano, req.Since)
-		if err != nil {
-			return fmt.Errorf("%w: _since must be an instant", ErrInvalid)
-		}
-		since = t
-	}
-	read := 0
-	return r.Stream.Each(ctx, typ, filter, since, func(rec *storage.Record) error {
-		if read++; r.MaxRead > 0 && read > r.MaxRead {
-			return fmt.Errorf("%w: the view reads more than %d %s resources, the most one request may read; narrow it with patient, group or _since, or export with 'fhirgate view'", search.ErrTooMany, r.MaxRead, typ)
-		}
-		return each(rec)
-	})
+	return nil
 }
 
 // compartments returns the patients' compartments the run is restricted to, nil when it is
