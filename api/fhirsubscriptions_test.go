@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,12 +122,16 @@ func (f *fhirSubEnv) run(t testing.TB, holder string) func() {
 	return f.runWith(t, holder, nil)
 }
 
-// runWith is run with an HTTP client of its own (nil: the default).
-func (f *fhirSubEnv) runWith(t testing.TB, holder string, client *http.Client) func() {
+// runWith is run with changes to the manager's options (nil: none).
+func (f *fhirSubEnv) runWith(t testing.TB, holder string, change func(*fhirsub.Options)) func() {
 	t.Helper()
 	authorize, redact := api.FHIRSubscriptionAccess(f.cfg)
-	m := fhirsub.New(f.store, f.hub, fhirsub.Options{Endpoints: f.cfg.Subscriptions.Endpoints, Authorize: authorize, Redact: redact, Client: client,
-		Holder: holder, LeaseTTL: 600 * time.Millisecond, Backoff: 10 * time.Millisecond, MaxBackoff: 80 * time.Millisecond, MaxAttempts: 3})
+	opt := fhirsub.Options{Endpoints: f.cfg.Subscriptions.Endpoints, Authorize: authorize, Redact: redact,
+		Holder: holder, LeaseTTL: 600 * time.Millisecond, Backoff: 10 * time.Millisecond, MaxBackoff: 80 * time.Millisecond, MaxAttempts: 3}
+	if change != nil {
+		change(&opt)
+	}
+	m := fhirsub.New(f.store, f.hub, opt)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -298,6 +303,39 @@ func TestRestHookOncePerChangeAcrossProcesses(t *testing.T) {
 	}
 }
 
+// TestRestHookAfterLeaseTermLapse: a worker that finds its process's lease term over while
+// the renewal is still being written (a slow store or a loaded machine; here the manager's
+// clock jumps past the term and back before the next renewal) waits for the renewal, and
+// the change written meanwhile is delivered. A worker that gave up at the lapse stopped
+// delivering for good while its process went on leading.
+func TestRestHookAfterLeaseTermLapse(t *testing.T) {
+	hook := newHookReceiver(t, 0)
+	f := newFHIRSubEnv(t, hook, hook.srv.URL)
+	partner, admin := f.token(t, "partner", ""), f.token(t, "admin", "")
+	const ttl = 6 * time.Second // renewals every 2 s: the lapse below falls between two
+	var skew atomic.Int64
+	f.runWith(t, "lapse", func(o *fhirsub.Options) {
+		o.LeaseTTL = ttl
+		o.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	})
+	id, r := f.createSub(t, partner, restHook(hook.srv.URL, "Observation", false))
+	if len(r.Errors) > 0 {
+		t.Fatal(r.Errors)
+	}
+	f.waitStatus(t, id, "active")
+	writeObs(t, f.env, admin, "before", "p1", "final")
+	hook.waitCalls(t, 1)
+
+	skew.Store(int64(ttl + time.Second)) // the term the manager last recorded looks over
+	writeObs(t, f.env, admin, "during", "p1", "final")
+	time.Sleep(300 * time.Millisecond) // the worker takes the change and finds the term over
+	if n := len(hook.calls()); n != 1 {
+		t.Fatalf("%d notifications while the term looked over, want 1", n)
+	}
+	skew.Store(0)
+	checkOnce(t, hook.waitCalls(t, 2), []string{"create Observation/before/_history/1", "create Observation/during/_history/1"})
+}
+
 // TestFHIRSubscriptionWrites: the server refuses Subscriptions it cannot serve or that the
 // writer may not make, sets the status itself, and marks a rest-hook whose endpoint is not
 // allowed as error at once.
@@ -427,7 +465,7 @@ func TestRestHookEndpointHangs(t *testing.T) {
 	defer close(release)
 	f := newFHIRSubEnv(t, newHookReceiver(t, 0), hang.URL)
 	partner, admin := f.token(t, "partner", ""), f.token(t, "admin", "")
-	f.runWith(t, "h", &http.Client{Timeout: 200 * time.Millisecond})
+	f.runWith(t, "h", func(o *fhirsub.Options) { o.Client = &http.Client{Timeout: 200 * time.Millisecond} })
 	id, r := f.createSub(t, partner, restHook(hang.URL, "Observation", false))
 	if len(r.Errors) > 0 {
 		t.Fatal(r.Errors)

@@ -23,9 +23,6 @@ type worker struct {
 	failing bool  // the last delivery failed MaxAttempts times
 }
 
-// errLeaseLost stops a worker whose process no longer holds the lease.
-var errLeaseLost = errors.New("the delivery lease was lost")
-
 func (w *worker) run(ctx context.Context) {
 	m, p := w.m, w.plan
 	if err := p.Check(m.opt.Endpoints); err != nil {
@@ -92,12 +89,19 @@ func (w *worker) run(ctx context.Context) {
 
 // deliver posts ev until the endpoint acknowledges it, backing off exponentially; after
 // MaxAttempts failures in a row the Subscription's status becomes error, and back to active
-// once a delivery succeeds. It stops when ctx ends or the lease is lost.
+// once a delivery succeeds. It posts only while this process's lease term runs, and stops
+// when ctx ends.
 func (w *worker) deliver(ctx, octx context.Context, ev *notify.Event) error {
 	m := w.m
 	for attempt := 1; ; attempt++ {
-		if !m.leading() {
-			return errLeaseLost
+		// A term that ran out before its renewal was recorded (a slow store, a loaded
+		// machine) pauses delivery until the renewal lands; a lease lost to another process
+		// ends the leadership's context, and this worker with it. Returning here instead
+		// stopped the worker for good while the process went on leading.
+		for !m.leading() {
+			if !sleep(ctx, m.opt.LeaseTTL/10) {
+				return ctx.Err()
+			}
 		}
 		err := w.post(ctx, octx, ev)
 		if err == nil {
