@@ -4,7 +4,8 @@
 //   node ide.mjs <server URL> <chromium path> <download dir> < tokens.json
 //
 // tokens.json: {"analyst": "...", "admin": "..."}. Every step's findings go into the report;
-// the script fails only when the page cannot be driven at all.
+// the script fails (report.failure) when the page cannot be driven, or when a run sends other
+// than what its editors show (another query, an example's variables lost).
 
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
