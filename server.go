@@ -463,13 +463,15 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	// One reader of the change feed for the process: GraphQL subscriptions and FHIR
 	// Subscriptions share it. Shutting down the HTTP server ends the subscriptions first
 	// (Shutdown leaves hijacked websocket connections alone).
-	hub := notify.NewHub(store, notify.Options{Retention: cfg.replay, Logger: logger})
+	hubs := notify.NewHubs(notify.Options{Retention: cfg.replay, Logger: logger})
+	hub := hubs.Of(storage.DefaultDatastore, store)
 	stopping := make(chan struct{})
 
 	apiCfg := cfg.api
 	apiCfg.Store = store
 	apiCfg.Subscriptions.Changes = hub
 	apiCfg.Subscriptions.Stopping = stopping
+	apiCfg.Subscriptions.Hubs = hubs
 	apiCfg.Catalog = client
 	apiCfg.Profiles = profiles
 	apiCfg.Ready = client.Ping
@@ -477,6 +479,11 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	apiCfg.Audit = auditor
 	apiCfg.Metrics = m
 	apiCfg.WarmIntrospection = true
+	// FHIR Subscriptions of every datastore, those created later included: each delivered
+	// by one process at a time.
+	authorize, redact := api.FHIRSubscriptionAccess(apiCfg)
+	fleet := fhirsub.NewFleet(fleetCatalog{client: client, hubs: hubs}, fhirsub.Options{Endpoints: apiCfg.Subscriptions.Endpoints, Authorize: authorize, Redact: redact, Logger: logger}, 0)
+	apiCfg.Subscriptions.Watcher = fleet
 	srv := &http.Server{
 		Handler:           api.NewServer(apiCfg),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -484,14 +491,11 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	srv.RegisterOnShutdown(func() { close(stopping) })
 
-	// FHIR Subscriptions of the default datastore: delivered by one process at a time.
-	authorize, redact := api.FHIRSubscriptionAccess(apiCfg)
-	fhirSubs := fhirsub.New(store, hub, fhirsub.Options{Endpoints: apiCfg.Subscriptions.Endpoints, Authorize: authorize, Redact: redact, Logger: logger})
 	subsCtx, stopSubs := context.WithCancel(ctx)
 	subsDone := make(chan struct{})
 	go func() {
 		defer close(subsDone)
-		_ = fhirSubs.Run(subsCtx)
+		_ = fleet.Run(subsCtx)
 	}()
 	defer func() {
 		stopSubs()
@@ -519,4 +523,28 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// fleetCatalog is the storage client's datastores as the FHIR Subscription fleet opens
+// them: each with its store and the process's Hub of its changes.
+type fleetCatalog struct {
+	client *storage.Client
+	hubs   *notify.Hubs
+}
+
+func (c fleetCatalog) Datastores(ctx context.Context) ([]string, error) {
+	return c.client.Datastores(ctx)
+}
+
+func (c fleetCatalog) Open(ctx context.Context, name string) (fhirsub.Store, fhirsub.Changes, bool, error) {
+	// Datastore creates what is absent: a datastore dropped since it was listed stays gone.
+	ok, err := c.client.HasDatastore(ctx, name)
+	if err != nil || !ok {
+		return nil, nil, false, err
+	}
+	st, err := c.client.Datastore(ctx, name)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return st, c.hubs.Of(name, st), true, nil
 }

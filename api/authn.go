@@ -150,13 +150,18 @@ func authenticate(cfg Config, g *guard.Guard, lim limiters, upgrades bool, next 
 	})
 }
 
-// admit returns ctx carrying p, its authorisation state and, for a principal bound to a
-// patient, the storage scope of that patient's compartment.
+// admit returns ctx carrying p, its authorisation state and its storage scope: for a
+// principal bound to a patient, that patient's compartment; for any other but an admin, the
+// Subscriptions it owns (authz.SubscriptionScope).
 func admit(ctx context.Context, g *guard.Guard, p *authz.Principal) context.Context {
 	ctx = authz.WithPrincipal(ctx, p)
 	ctx = g.WithPrincipal(ctx, p)
-	if p.Patient != "" {
+	switch sc := authz.SubscriptionScope(p); {
+	case p.Patient != "":
+		// No Subscription is in a patient's compartment: this scope confines those too.
 		ctx = storage.WithScope(ctx, authz.PatientCompartment{ID: p.Patient}.Scope())
+	case sc != nil:
+		ctx = storage.WithScope(ctx, sc)
 	}
 	return ctx
 }

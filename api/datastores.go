@@ -100,10 +100,13 @@ func (d *datastoreRouter) server(ctx context.Context, name string) (http.Handler
 	}
 	cfg := d.cfg
 	cfg.Store, cfg.prefix = s, "/ds/"+name
-	cfg.Subscriptions.Changes = nil // the datastore's own feed, not the default one's
+	// The datastore's own feed, not the default one's, read once in the process.
+	cfg.Subscriptions.Changes = nil
+	if hubs := cfg.Subscriptions.Hubs; hubs != nil {
+		cfg.Subscriptions.Changes = hubs.Of(name, s)
+	}
 	// The default datastore's server reports the metrics and warms introspection.
 	cfg.Metrics, cfg.WarmIntrospection = nil, false
-	cfg.Subscriptions.Changes = nil // a reader of its own change feed
 	h := newServer(cfg)
 	d.servers[name] = h
 	return h, nil
@@ -138,15 +141,30 @@ func (a datastoreAdmin) Create(ctx context.Context, name string) error {
 	if ok {
 		return fmt.Errorf("datastore %q: %w", name, storage.ErrExists)
 	}
-	_, err = a.catalog.Datastore(ctx, name)
-	return err
+	if _, err = a.catalog.Datastore(ctx, name); err != nil {
+		return err
+	}
+	if w := a.router.cfg.Subscriptions.Watcher; w != nil {
+		w.Created(name)
+	}
+	return nil
 }
 
 // Delete implements resolvers.Datastores.
 func (a datastoreAdmin) Delete(ctx context.Context, name string) error {
+	sc := a.router.cfg.Subscriptions
+	if sc.Watcher != nil {
+		sc.Watcher.Deleting(name) // nothing of its deliveries writes to it while it goes
+	}
 	if err := a.catalog.DropDatastore(ctx, name); err != nil {
+		if sc.Watcher != nil {
+			sc.Watcher.Created(name) // it is still there
+		}
 		return err
 	}
 	a.router.forget(name)
+	if sc.Hubs != nil {
+		sc.Hubs.Forget(name)
+	}
 	return nil
 }

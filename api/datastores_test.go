@@ -1,11 +1,13 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,5 +151,47 @@ func TestDatastoresOff(t *testing.T) {
 	}
 	if r := e.post("/ds/default/$graphql", `{ fhirVersion }`, nil); r.Status == http.StatusOK && len(r.Errors) == 0 {
 		t.Errorf("/ds/ served without a catalog")
+	}
+}
+
+// recordingWatcher records what it hears of datastores, and whether a datastore still existed
+// when it heard that it was being deleted.
+type recordingWatcher struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (w *recordingWatcher) Created(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.events = append(w.events, "created "+name)
+}
+
+func (w *recordingWatcher) Deleting(name string) {
+	ok, err := client.HasDatastore(context.Background(), name)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.events = append(w.events, fmt.Sprintf("deleting %s (exists %v, %v)", name, ok, err))
+}
+
+// TestDatastoreWatcher: datastoreCreate and datastoreDelete tell the watcher (the FHIR
+// Subscription fleet in the server), the delete before the datastore is dropped, so that its
+// deliverer stops writing to it first.
+func TestDatastoreWatcher(t *testing.T) {
+	w := &recordingWatcher{}
+	a := newAuthEnv(t, authz.VerifierConfig{}, func(c *api.Config) { c.Catalog = client; c.Subscriptions.Watcher = w })
+	admin := a.token(t, "admin", "")
+	name := fmt.Sprintf("dw-%d", time.Now().UnixNano()%1e9)
+	if r := a.postAsVars(admin, "", `mutation($n: String!) { datastoreCreate(name: $n) { name } }`, map[string]any{"n": name}); len(r.Errors) > 0 {
+		t.Fatalf("datastoreCreate: %v", r.Errors)
+	}
+	if r := a.postAs(admin, "", `mutation { datastoreDelete(name: "`+name+`") }`); len(r.Errors) > 0 {
+		t.Fatalf("datastoreDelete: %v", r.Errors)
+	}
+	want := []string{"created " + name, "deleting " + name + " (exists true, <nil>)"}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !slices.Equal(w.events, want) {
+		t.Errorf("the watcher heard %q; want %q", w.events, want)
 	}
 }

@@ -51,11 +51,47 @@ func (s subscriptionWrites) Commit(ctx context.Context, writes []storage.Write) 
 		if p == nil {
 			continue
 		}
+		if err := s.checkOwner(ctx, w, p); err != nil {
+			return nil, err
+		}
+		tagOwner(sub, p)
 		if err := fhirsub.SaveOwner(ctx, s.states, w.ID, fhirsub.OwnerOf(p)); err != nil {
 			return nil, fmt.Errorf("record the owner of Subscription/%s: %w", w.ID, err)
 		}
 	}
 	return s.Store.Commit(ctx, writes)
+}
+
+// checkOwner refuses, before the owner is recorded, an update of a Subscription that p may
+// not write (another's): storage's scope would refuse the commit, but only after the owner
+// record had changed hands. It answers as storage does, as if the Subscription did not exist.
+func (s subscriptionWrites) checkOwner(ctx context.Context, w storage.Write, p *authz.Principal) error {
+	if w.Op == storage.OpCreate || authz.SeesAllSubscriptions(p) {
+		return nil
+	}
+	if _, err := s.Store.Read(ctx, "Subscription", w.ID); err != nil {
+		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrDeleted) {
+			return fmt.Errorf("storage: write Subscription/%s: %w", w.ID, storage.ErrNotFound)
+		}
+		return err
+	}
+	return nil
+}
+
+// tagOwner marks sub as p's (see authz.SubscriptionScope), replacing any owner tag it came
+// with: the writer of a Subscription owns it.
+func tagOwner(sub *model.Subscription, p *authz.Principal) {
+	if sub.Meta == nil {
+		sub.Meta = &model.Meta{}
+	}
+	tags := sub.Meta.Tag[:0:0]
+	for _, t := range sub.Meta.Tag {
+		if t == nil || t.System == nil || string(*t.System) != authz.SubscriptionOwnerSystem {
+			tags = append(tags, t)
+		}
+	}
+	system, code := model.URI(authz.SubscriptionOwnerSystem), model.Code(authz.SubscriptionOwnerKey(p))
+	sub.Meta.Tag = append(tags, &model.Coding{System: &system, Code: &code})
 }
 
 // prepare refuses a Subscription the server cannot serve for the caller, and sets its status:

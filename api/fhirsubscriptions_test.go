@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -466,5 +467,254 @@ func TestRestHookCreatedOverREST(t *testing.T) {
 	bad["resourceType"], bad["reason"] = "Subscription", "rest"
 	if r := f.fhir(http.MethodPost, "/fhir/Subscription", partner, bad); r.Status != http.StatusBadRequest {
 		t.Errorf("invalid criteria over REST: %d %s", r.Status, truncate(string(r.Raw), 300))
+	}
+}
+
+// fleetCatalog is a catalog of test datastores whose listing the test changes, as
+// datastoreCreate and datastoreDelete change a deployment's.
+type fleetCatalog struct {
+	mu     sync.Mutex
+	listed map[string]*fhirSubEnv
+}
+
+func (c *fleetCatalog) set(f *fhirSubEnv, listed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if listed {
+		c.listed[f.name] = f
+	} else {
+		delete(c.listed, f.name)
+	}
+}
+
+func (c *fleetCatalog) Datastores(context.Context) ([]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Sorted(maps.Keys(c.listed)), nil
+}
+
+func (c *fleetCatalog) Open(_ context.Context, name string) (fhirsub.Store, fhirsub.Changes, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.listed[name]
+	if f == nil {
+		return nil, nil, false, nil
+	}
+	return f.store, f.hub, true, nil
+}
+
+// TestRestHooksOfEveryDatastore: one Fleet delivers the FHIR Subscriptions of every datastore:
+// those that exist when it starts, one created later (from the moment it is announced, not
+// at a rescan), and none of one deleted.
+func TestRestHooksOfEveryDatastore(t *testing.T) {
+	hook := newHookReceiver(t, 0)
+	one, two := newFHIRSubEnv(t, hook, hook.srv.URL), newFHIRSubEnv(t, hook, hook.srv.URL)
+	cat := &fleetCatalog{listed: map[string]*fhirSubEnv{}}
+	cat.set(one, true)
+	authorize, redact := api.FHIRSubscriptionAccess(one.cfg)
+	fleet := fhirsub.NewFleet(cat, fhirsub.Options{Endpoints: one.cfg.Subscriptions.Endpoints, Authorize: authorize, Redact: redact,
+		LeaseTTL: 600 * time.Millisecond, Backoff: 10 * time.Millisecond, MaxBackoff: 80 * time.Millisecond}, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = fleet.Run(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	subs := map[*fhirSubEnv]string{}
+	for _, f := range []*fhirSubEnv{one, two} {
+		id, r := f.createSub(t, f.token(t, "partner", ""), restHook(hook.srv.URL, "Observation", false))
+		if len(r.Errors) > 0 {
+			t.Fatal(r.Errors)
+		}
+		subs[f] = id
+	}
+	one.waitStatus(t, subs[one], "active")
+	time.Sleep(300 * time.Millisecond)
+	if s, _ := two.subStatus(t, subs[two]); s != "requested" {
+		t.Fatalf("the Subscription of a datastore the fleet does not know yet is %s", s)
+	}
+	cat.set(two, true)
+	fleet.Created(two.name)
+	two.waitStatus(t, subs[two], "active")
+	if got := fleet.Running(); len(got) != 2 {
+		t.Fatalf("the fleet runs %v; want both datastores", got)
+	}
+
+	writeObs(t, one.env, one.token(t, "admin", ""), "in-one", "p1", "final")
+	writeObs(t, two.env, two.token(t, "admin", ""), "in-two", "p1", "final")
+	hook.waitCalls(t, 2)
+	time.Sleep(300 * time.Millisecond)
+	checkSet := func(want ...string) {
+		t.Helper()
+		var got []string
+		for _, c := range hook.calls() {
+			got = append(got, c.resource)
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("notifications %v; want %v", got, want)
+		}
+	}
+	checkSet("Observation/in-one/_history/1", "Observation/in-two/_history/1")
+
+	// Deleted: its Manager stops before the datastore is dropped, and nothing more is posted.
+	cat.set(two, false)
+	fleet.Deleting(two.name)
+	if got := fleet.Running(); !slices.Equal(got, []string{one.name}) {
+		t.Fatalf("after the delete the fleet runs %v; want %s only", got, one.name)
+	}
+	writeObs(t, two.env, two.token(t, "admin", ""), "after-delete", "p1", "final")
+	writeObs(t, one.env, one.token(t, "admin", ""), "still-one", "p1", "final")
+	hook.waitCalls(t, 3)
+	time.Sleep(500 * time.Millisecond)
+	checkSet("Observation/in-one/_history/1", "Observation/in-two/_history/1", "Observation/still-one/_history/1")
+}
+
+// TestSubscriptionsOwnerOnly: a Subscription carries its endpoint's credentials in
+// channel.header, so only the principal that created it, and admins, read, search or write
+// it: another partner finds nothing, through every read path of REST and GraphQL, and cannot
+// take it over by updating it.
+func TestSubscriptionsOwnerOnly(t *testing.T) {
+	hook := newHookReceiver(t, 0)
+	f := newFHIRSubEnv(t, hook, hook.srv.URL)
+	owner, admin := f.token(t, "partner", ""), f.token(t, "admin", "")
+	other, err := f.key.Sign(authz.TokenRequest{Subject: "another-partner", Roles: []string{"partner"}, TTL: time.Hour}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, r := f.createSub(t, owner, restHook(hook.srv.URL, "Observation", false))
+	if len(r.Errors) > 0 {
+		t.Fatal(r.Errors)
+	}
+	// What each path shows a caller: how many Subscriptions, and whether the secret.
+	type seen struct {
+		n      int
+		secret bool
+	}
+	paths := map[string]func(token string) seen{
+		"REST read": func(tok string) seen {
+			r := f.fhir(http.MethodGet, "/fhir/Subscription/"+id, tok, nil)
+			return seen{btoi(r.Status == http.StatusOK), strings.Contains(string(r.Raw), "hook-secret")}
+		},
+		"REST vread": func(tok string) seen {
+			r := f.fhir(http.MethodGet, "/fhir/Subscription/"+id+"/_history/1", tok, nil)
+			return seen{btoi(r.Status == http.StatusOK), strings.Contains(string(r.Raw), "hook-secret")}
+		},
+		"REST history": func(tok string) seen {
+			r := f.fhir(http.MethodGet, "/fhir/Subscription/"+id+"/_history", tok, nil)
+			n, _ := r.Body["total"].(float64)
+			return seen{int(n), strings.Contains(string(r.Raw), "hook-secret")}
+		},
+		"REST search": func(tok string) seen {
+			r := f.fhir(http.MethodGet, "/fhir/Subscription?status=active,requested", tok, nil)
+			es, _ := r.Body["entry"].([]any)
+			return seen{len(es), strings.Contains(string(r.Raw), "hook-secret")}
+		},
+		"GraphQL read": func(tok string) seen {
+			r := f.postAs(tok, "", fmt.Sprintf(`{ Subscription(id: %q) { id channel { header } } }`, id))
+			return seen{btoi(string(r.Data["Subscription"]) != "null" && len(r.Data["Subscription"]) > 0), strings.Contains(string(r.body), "hook-secret")}
+		},
+		"GraphQL list": func(tok string) seen {
+			r := f.postAs(tok, "", `{ SubscriptionList { id channel { header } } }`)
+			var l []any
+			_ = json.Unmarshal(r.Data["SubscriptionList"], &l)
+			return seen{len(l), strings.Contains(string(r.body), "hook-secret")}
+		},
+	}
+	for name, path := range paths {
+		for _, c := range []struct {
+			who, token string
+			want       seen
+		}{{"owner", owner, seen{1, true}}, {"admin", admin, seen{1, true}}, {"another partner", other, seen{0, false}}} {
+			if got := path(c.token); got != c.want {
+				t.Errorf("%s by the %s: %d Subscriptions, secret shown %v; want %d, %v", name, c.who, got.n, got.secret, c.want.n, c.want.secret)
+			}
+		}
+	}
+	t.Logf("%d read paths checked for 3 callers", len(paths))
+
+	// Others can neither take it over nor delete it.
+	taken := restHook("http://attacker.example/", "Observation", false)
+	taken["resourceType"], taken["id"] = "Subscription", id
+	if r := f.fhir(http.MethodPut, "/fhir/Subscription/"+id, other, taken); r.Status != http.StatusNotFound {
+		t.Errorf("update by another partner: %d %s; want 404", r.Status, r.Raw)
+	}
+	// Partners may not delete Subscriptions at all; a clinician may, its own only.
+	if r := f.fhir(http.MethodDelete, "/fhir/Subscription/"+id, f.token(t, "clinician", ""), nil); r.Status != http.StatusNotFound {
+		t.Errorf("delete by a clinician: %d %s; want 404", r.Status, r.Raw)
+	}
+	r2 := f.fhir(http.MethodGet, "/fhir/Subscription/"+id, owner, nil)
+	if r2.Status != http.StatusOK || strings.Contains(string(r2.Raw), "attacker") {
+		t.Errorf("after another partner's attempts the owner reads %d %s", r2.Status, r2.Raw)
+	}
+	if p := f.fhir(http.MethodGet, "/fhir/Subscription/"+id, other, nil); p.Status != http.StatusNotFound {
+		t.Errorf("after its attempts another partner reads it: %d", p.Status)
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestMetadataAdvertisesSubscriptions: /fhir/metadata gives the websocket binding's URL (R4's
+// capabilitystatement-websocket extension on rest), which accepts a client, and lists on the
+// Subscription resource the channel types served: rest-hook only when endpoints are allowed.
+func TestMetadataAdvertisesSubscriptions(t *testing.T) {
+	hook := newHookReceiver(t, 0)
+	for _, c := range []struct {
+		allow string
+		want  []string
+	}{{hook.srv.URL, []string{"rest-hook", "websocket"}}, {"", []string{"websocket"}}} {
+		f := newFHIRSubEnv(t, hook, c.allow)
+		r := f.fhir(http.MethodGet, "/fhir/metadata", "", nil)
+		rest := r.Body["rest"].([]any)[0].(map[string]any)
+		var wsURL string
+		for _, e := range rest["extension"].([]any) {
+			if e := e.(map[string]any); e["url"] == "http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket" {
+				wsURL, _ = e["valueUri"].(string)
+			}
+		}
+		if want := "ws" + strings.TrimPrefix(f.srv.URL, "http") + "/fhir/websocket"; wsURL != want {
+			t.Errorf("websocket URL %q; want %q", wsURL, want)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		conn, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + f.token(t, "partner", "")}}})
+		if err != nil {
+			t.Errorf("dial the advertised websocket: %v", err)
+		} else {
+			conn.Write(ctx, websocket.MessageText, []byte("bind nope"))
+			if _, m, err := conn.Read(ctx); err != nil || !strings.HasPrefix(string(m), "error nope") {
+				t.Errorf("the advertised websocket answers bind with %q (%v)", m, err)
+			}
+			conn.CloseNow()
+		}
+		cancel()
+		var got []string
+		for _, res := range rest["resource"].([]any) {
+			m := res.(map[string]any)
+			exts, _ := m["extension"].([]any)
+			if m["type"] != "Subscription" {
+				if len(exts) > 0 {
+					t.Errorf("%s carries channel types", m["type"])
+				}
+				continue
+			}
+			for _, e := range exts {
+				v := e.(map[string]any)["valueCoding"].(map[string]any)
+				if v["system"] != "http://terminology.hl7.org/CodeSystem/subscription-channel-type" {
+					t.Errorf("channel type system %v", v["system"])
+				}
+				got = append(got, v["code"].(string))
+			}
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("allowed endpoints %q: channel types %v; want %v", c.allow, got, c.want)
+		}
 	}
 }

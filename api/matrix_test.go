@@ -174,6 +174,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			errs := errorPaths(resp)
 			for i, ex := range exs {
 				inCompartment := r.patient == "" || strings.Contains(ex.raw, `"Patient/`+r.patient+`"`) || typ == "Patient" && ex.id == r.patient
+				// The examples' Subscriptions are no one's: only roles that see every
+				// Subscription (authz.SubscriptionScope) reach them.
+				owned := typ != "Subscription" || authz.SeesAllSubscriptions(&authz.Principal{Roles: []string{r.role}})
 				for _, path := range []struct{ via, alias, inner string }{
 					{"direct", fmt.Sprintf("d%d", i), ""},
 					{"list", fmt.Sprintf("l%d", i), "0"},
@@ -185,13 +188,17 @@ func TestAuthorizationMatrix(t *testing.T) {
 					}
 					got := dig(resp.Data[path.alias], path.inner)
 					if got == nil {
-						if r.patient == "" && (path.via != "reference" || m.visible(r.role, "Observation", "focus")) && m.policy.Allows(r.role, typ, authz.ActRead) && (path.via == "direct" || path.via == "reference" || m.policy.Allows(r.role, typ, authz.ActSearch)) {
+						if r.patient == "" && owned && (path.via != "reference" || m.visible(r.role, "Observation", "focus")) && m.policy.Allows(r.role, typ, authz.ActRead) && (path.via == "direct" || path.via == "reference" || m.policy.Allows(r.role, typ, authz.ActSearch)) {
 							m.failf("%s: %s cannot reach %s/%s (errors %v)", path.via, r.role, typ, ex.id, truncate(fmt.Sprint(resp.Errors), 300))
 						}
 						continue
 					}
 					if !inCompartment {
 						m.failf("%s: patient %s sees %s/%s outside the compartment", path.via, r.patient, typ, ex.id)
+						continue
+					}
+					if !owned {
+						m.failf("%s: %s sees %s/%s, which it does not own", path.via, r.role, typ, ex.id)
 						continue
 					}
 					prefix := path.alias
@@ -208,7 +215,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 					want := map[string]any{"id": ex.ref, "status": "final", "code": map[string]any{"text": "referrer"},
 						"subject": map[string]any{"reference": "Patient/example", "display": "Referrer's patient"}}
 					m.walk("reverse reference", r.role, "Observation", want, rev, fmt.Sprintf("v%d.ObservationList.0", i), errs)
-				} else if r.patient == "" && m.policy.Allows(r.role, typ, authz.ActRead) && m.policy.Allows(r.role, "Observation", authz.ActSearch) {
+				} else if r.patient == "" && owned && m.policy.Allows(r.role, typ, authz.ActRead) && m.policy.Allows(r.role, "Observation", authz.ActSearch) {
 					m.failf("reverse reference: %s cannot reach the referrer of %s/%s: %v", r.role, typ, ex.id, truncate(fmt.Sprint(resp.Errors), 300))
 				}
 			}

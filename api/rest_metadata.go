@@ -118,7 +118,7 @@ func (a *restAPI) capabilityStatement(base string) map[string]any {
 			}
 		}
 		ops := append([]any{map[string]any{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}}, typeOps[t]...)
-		resources = append(resources, map[string]any{
+		entry := map[string]any{
 			"type":              t,
 			"profile":           "http://hl7.org/fhir/StructureDefinition/" + t,
 			"interaction":       inter,
@@ -133,7 +133,11 @@ func (a *restAPI) capabilityStatement(base string) map[string]any {
 			"searchRevInclude":  revIncludes,
 			"searchParam":       params,
 			"operation":         ops,
-		})
+		}
+		if t == "Subscription" {
+			a.describeChannels(entry)
+		}
+		resources = append(resources, entry)
 	}
 	var sysInter []any
 	for _, code := range systemCodes {
@@ -157,6 +161,8 @@ func (a *restAPI) capabilityStatement(base string) map[string]any {
 		"format":         []string{"json", mimeFHIRJSON},
 		"patchFormat":    []string{mimeJSONPatch, mimeFHIRJSON},
 		"rest": []any{map[string]any{
+			// R4's websocket binding of Subscriptions: where clients bind.
+			"extension":   []any{map[string]any{"url": extWebsocket, "valueUri": websocketURL(base)}},
 			"mode":        "server",
 			"security":    security,
 			"resource":    resources,
@@ -164,6 +170,45 @@ func (a *restAPI) capabilityStatement(base string) map[string]any {
 			"operation":   systemOps,
 		}},
 	}
+}
+
+// The extensions by which the CapabilityStatement describes Subscriptions: R4's websocket
+// URL, and the channel types served (R4 has no element for them; the codes are R4's).
+const (
+	extWebsocket      = "http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket"
+	extChannelType    = "https://fhirgate.dev/fhir/StructureDefinition/subscription-channel-type"
+	channelTypeSystem = "http://terminology.hl7.org/CodeSystem/subscription-channel-type"
+)
+
+// websocketURL is the URL of the FHIR websocket channel below base, the FHIR base URL.
+func websocketURL(base string) string {
+	switch {
+	case strings.HasPrefix(base, "https://"):
+		base = "wss://" + strings.TrimPrefix(base, "https://")
+	case strings.HasPrefix(base, "http://"):
+		base = "ws://" + strings.TrimPrefix(base, "http://")
+	}
+	return base + "/websocket"
+}
+
+// describeChannels adds to the Subscription entry of the CapabilityStatement the channel
+// types the server delivers: websocket always, rest-hook when endpoints are allowed (without
+// any, every rest-hook Subscription is refused with status error).
+func (a *restAPI) describeChannels(entry map[string]any) {
+	types := []string{"websocket"}
+	doc := "Channels: websocket (R4 binding at the URL of the capabilitystatement-websocket extension: send `bind <id>`, receive `ping <id>` per change)."
+	if len(a.cfg.Subscriptions.Endpoints) > 0 {
+		types = append([]string{"rest-hook"}, types...)
+		doc += " rest-hook, to endpoints under the server's allowed URL prefixes, with payload empty or application/fhir+json; retried with backoff, status error after repeated failures."
+	} else {
+		doc += " rest-hook is not served: no endpoint is allowed (--subscription-endpoints)."
+	}
+	var ext []any
+	for _, t := range types {
+		ext = append(ext, map[string]any{"url": extChannelType, "valueCoding": map[string]any{"system": channelTypeSystem, "code": t}})
+	}
+	entry["extension"] = ext
+	entry["documentation"] = doc + " A Subscription is read and written only by its creator and by admins."
 }
 
 // capabilityDate is when this server started: its CapabilityStatement is of this build.

@@ -182,49 +182,18 @@ func readSQLRun(ctx context.Context, runner *viewrun.Runner, r *http.Request) (*
 	if err != nil {
 		return nil, err
 	}
-	run := &sqlRun{format: view.FormatNDJSON, header: true}
-	if f, ok := ps.Str("_format"); ok {
-		run.format = f
-	} else if f := r.URL.Query().Get("_format"); f != "" {
-		run.format = f
+	run := &sqlRun{}
+	if run.format, run.header, err = readRunParams(ps, r, &run.scope); err != nil {
+		return nil, err
 	}
-	if run.format = viewFormat(run.format); view.ContentType(run.format) == "" {
-		return nil, invalidRun("_format %q is not one of %s", run.format, strings.Join(view.Formats(), ", "))
-	}
-	if ps.Get("header") != nil {
-		run.header = ps.Bool("header")
-	}
-	if run.query.Limit, err = ps.Int("_limit"); err != nil || run.query.Limit < 0 || ps.Get("_limit") != nil && run.query.Limit == 0 {
-		return nil, invalidRun("_limit must be a positive integer")
-	}
-	if p := ps.Get("_since"); p != nil {
-		if run.scope.Since, err = instantParam(p); err != nil {
-			return nil, err
-		}
-	}
-	if p := ps.Get("patient"); p != nil {
-		if run.scope.Patient, err = referenceParam(p, "patient", "Patient"); err != nil {
-			return nil, err
-		}
-	}
+	// _limit bounds the query's answer, not the views' rows it reads.
+	run.query.Limit, run.scope.Limit = run.scope.Limit, 0
 	var viewParams []operation.Parameter
 	for _, p := range ps.Parameter {
-		switch p.Name {
-		case "group":
-			id, err := referenceParam(&p, "group", "Group")
-			if err != nil {
-				return nil, err
-			}
-			run.scope.Groups = append(run.scope.Groups, id)
-		case "resource":
-			res, err := view.DecodeResources(p.Resource)
-			if err != nil {
-				return nil, invalidRun("a resource parameter holds no resource")
-			}
-			run.scope.Resources, run.scope.Inline = append(run.scope.Resources, res...), true
-		case "view":
+		switch {
+		case p.Name == "view":
 			viewParams = append(viewParams, p)
-		case "query", "queryResource", "queryReference", "parameters", "_format", "header", "_limit", "_since", "patient":
+		case runParams[p.Name], p.Name == "query", p.Name == "queryResource", p.Name == "queryReference", p.Name == "parameters":
 		default:
 			return nil, invalidRun("unknown parameter %q", p.Name)
 		}

@@ -90,47 +90,12 @@ func readViewRun(ctx context.Context, runner *viewrun.Runner, r *http.Request) (
 	if err != nil {
 		return nil, err
 	}
-	run := &viewRun{format: view.FormatNDJSON, header: true}
-	if f, ok := ps.Str("_format"); ok {
-		run.format = f
-	} else if f := r.URL.Query().Get("_format"); f != "" {
-		run.format = f
-	}
-	if run.format = viewFormat(run.format); view.ContentType(run.format) == "" {
-		return nil, invalidRun("_format %q is not one of %s", run.format, strings.Join(view.Formats(), ", "))
-	}
-	if ps.Get("header") != nil {
-		run.header = ps.Bool("header")
-	}
-	if run.Limit, err = ps.Int("_limit"); err != nil || run.Limit < 0 || ps.Get("_limit") != nil && run.Limit == 0 {
-		return nil, invalidRun("_limit must be a positive integer")
-	}
-	if p := ps.Get("_since"); p != nil {
-		if run.Since, err = instantParam(p); err != nil {
-			return nil, err
-		}
-	}
-	if p := ps.Get("patient"); p != nil {
-		if run.Patient, err = referenceParam(p, "patient", "Patient"); err != nil {
-			return nil, err
-		}
+	run := &viewRun{}
+	if run.format, run.header, err = readRunParams(ps, r, &run.Request); err != nil {
+		return nil, err
 	}
 	for _, p := range ps.Parameter {
-		switch p.Name {
-		case "group":
-			id, err := referenceParam(&p, "group", "Group")
-			if err != nil {
-				return nil, err
-			}
-			run.Groups = append(run.Groups, id)
-		case "resource":
-			res, err := view.DecodeResources(p.Resource)
-			if err != nil {
-				return nil, invalidRun("a resource parameter holds no resource")
-			}
-			run.Resources, run.Inline = append(run.Resources, res...), true
-		case "viewResource", "viewReference", "_format", "header", "_limit", "_since", "patient":
-		default:
+		if !runParams[p.Name] && p.Name != "viewResource" && p.Name != "viewReference" {
 			return nil, invalidRun("unknown parameter %q", p.Name)
 		}
 	}
@@ -149,6 +114,58 @@ func readViewRun(ctx context.Context, runner *viewrun.Runner, r *http.Request) (
 		return nil, invalidRun("a ViewDefinition is needed: viewResource (inline) or viewReference (a stored Binary)")
 	}
 	return run, err
+}
+
+// runParams are the parameters every run reads with readRunParams.
+var runParams = map[string]bool{"_format": true, "header": true, "_limit": true, "_since": true, "patient": true, "group": true, "resource": true}
+
+// readRunParams reads the parameters $viewdefinition-run and $sqlquery-run share: the
+// answer's format (parameter, else the URL's _format; NDJSON by default) and header, and
+// into req the row limit and the resources to run over (_since, patient, groups, inline
+// resources).
+func readRunParams(ps *operation.Parameters, r *http.Request, req *viewrun.Request) (format string, header bool, err error) {
+	format, header = view.FormatNDJSON, true
+	if f, ok := ps.Str("_format"); ok {
+		format = f
+	} else if f := r.URL.Query().Get("_format"); f != "" {
+		format = f
+	}
+	if format = viewFormat(format); view.ContentType(format) == "" {
+		return "", false, invalidRun("_format %q is not one of %s", format, strings.Join(view.Formats(), ", "))
+	}
+	if ps.Get("header") != nil {
+		header = ps.Bool("header")
+	}
+	if req.Limit, err = ps.Int("_limit"); err != nil || req.Limit < 0 || ps.Get("_limit") != nil && req.Limit == 0 {
+		return "", false, invalidRun("_limit must be a positive integer")
+	}
+	if p := ps.Get("_since"); p != nil {
+		if req.Since, err = instantParam(p); err != nil {
+			return "", false, err
+		}
+	}
+	if p := ps.Get("patient"); p != nil {
+		if req.Patient, err = referenceParam(p, "patient", "Patient"); err != nil {
+			return "", false, err
+		}
+	}
+	for _, p := range ps.Parameter {
+		switch p.Name {
+		case "group":
+			id, err := referenceParam(&p, "group", "Group")
+			if err != nil {
+				return "", false, err
+			}
+			req.Groups = append(req.Groups, id)
+		case "resource":
+			res, err := view.DecodeResources(p.Resource)
+			if err != nil {
+				return "", false, invalidRun("a resource parameter holds no resource")
+			}
+			req.Resources, req.Inline = append(req.Resources, res...), true
+		}
+	}
+	return format, header, nil
 }
 
 // viewFormat reads a _format code or media type.

@@ -20,6 +20,7 @@ import (
 	"github.com/fhirgate/fhirgate/authz/guard"
 	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/fhirsub"
+	"github.com/fhirgate/fhirgate/graph"
 	"github.com/fhirgate/fhirgate/notify"
 	"github.com/fhirgate/fhirgate/resolvers"
 	"github.com/fhirgate/fhirgate/storage"
@@ -44,11 +45,29 @@ type SubscriptionConfig struct {
 	// Endpoints are the URL prefixes FHIR Subscriptions' rest-hooks may post to; none
 	// refuses every rest-hook (the Subscription's status is error).
 	Endpoints fhirsub.Endpoints
+	// Hubs, when set, gives each datastore other than the default its Hub (the default's is
+	// Changes), shared with the FHIR Subscriptions of the process.
+	Hubs *notify.Hubs
+	// Watcher, when set, hears of the datastores created and deleted through the API
+	// (datastoreCreate, datastoreDelete); fhirsub.Fleet is one, which delivers the FHIR
+	// Subscriptions of every datastore.
+	Watcher DatastoreWatcher
 	// Stopping, when closed, ends every subscription: websocket connections close with
 	// 1001 (going away), event streams end. The server closes it when it begins to shut
 	// down (http.Server.RegisterOnShutdown): Shutdown does not close hijacked connections.
 	Stopping <-chan struct{}
 }
+
+// DatastoreWatcher hears of the datastores created and deleted through the API.
+type DatastoreWatcher interface {
+	// Created is called after datastore name is created.
+	Created(name string)
+	// Deleting is called before datastore name is dropped, and returns once the watcher has
+	// stopped writing to it.
+	Deleting(name string)
+}
+
+var _ DatastoreWatcher = (*fhirsub.Fleet)(nil)
 
 // Defaults of SubscriptionConfig.
 const (
@@ -88,6 +107,7 @@ type subscriptions struct {
 	present graphql.ErrorPresenterFunc
 
 	streams *streams
+	shared  *sharedAnswers
 
 	mu          sync.Mutex
 	byPrincipal map[string]int
@@ -109,7 +129,7 @@ func newSubscriptions(cfg Config, g *guard.Guard, lim limiters) *subscriptions {
 	}
 	s := &subscriptions{
 		cfg: sc, auth: cfg.Auth, guard: g, lim: lim, audit: cfg.Audit, store: cfg.Store, reads: cfg.Reads, timeout: cfg.Timeout,
-		log: cfg.Logger, present: presentError(cfg.Logger), streams: cfg.streams, byPrincipal: map[string]int{},
+		log: cfg.Logger, present: presentError(cfg.Logger), streams: cfg.streams, shared: newSharedAnswers(), byPrincipal: map[string]int{},
 	}
 	if s.streams == nil {
 		s.streams = newStreams(nil)
@@ -263,15 +283,20 @@ func (s *subscriptions) around(ctx context.Context, next graphql.OperationHandle
 		mu.Unlock()
 	})
 	ctx = storage.WithAccessLog(ctx, sub)
+	events := &relayedEvents{relay: &resolvers.Relay{Events: make(chan *graph.ResourceChange)}, shared: s.shared, log: sub}
+	events.group, events.share = groupOf(oc, p, s.auth.Policy)
+	ctx = resolvers.WithRelay(ctx, events.relay)
 	h := next(ctx)
 	reported := false
 	root := rootAlias(oc.Operation)
-	return func(ctx context.Context) *graphql.Response {
-		ctx = resolvers.WithReadLimits(resolvers.WithLoaders(ctx, s.store), s.reads)
-		resp := h(ctx)
+	finish := func(resp *graphql.Response) {
 		if resp != nil {
 			rootPaths(resp.Errors, root)
 		}
+	}
+	return func(ctx context.Context) *graphql.Response {
+		ctx = resolvers.WithReadLimits(resolvers.WithLoaders(ctx, s.store), s.reads)
+		resp := events.next(ctx, h, finish)
 		if resp != nil || reported {
 			return resp
 		}

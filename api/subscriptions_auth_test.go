@@ -374,6 +374,13 @@ func TestSubscriptionAuthorizationMatrix(t *testing.T) {
 			examples[typ+"/"+ex.id] = ex
 		}
 	}
+	// The examples' Subscriptions are no one's: only roles that see every Subscription get them.
+	wantOf := func(role, typ string) int {
+		if typ == "Subscription" && !authz.SeesAllSubscriptions(&authz.Principal{Roles: []string{role}}) {
+			return 0
+		}
+		return want[typ]
+	}
 	for _, r := range roles {
 		w := conns[r.role]
 		got := map[string]int{}
@@ -408,8 +415,8 @@ func TestSubscriptionAuthorizationMatrix(t *testing.T) {
 			switch {
 			case !allowed && got[typ] > 0:
 				m.failf("subscription: %s received %d %s events without permission", r.role, got[typ], typ)
-			case allowed && r.patient == "" && got[typ] != want[typ]:
-				m.failf("subscription: %s received %d %s events, want %d", r.role, got[typ], typ, want[typ])
+			case allowed && r.patient == "" && got[typ] != wantOf(r.role, typ):
+				m.failf("subscription: %s received %d %s events, want %d", r.role, got[typ], typ, wantOf(r.role, typ))
 			}
 		}
 		if r.patient != "" && got["Patient"] != 1 {
@@ -423,4 +430,81 @@ func TestSubscriptionAuthorizationMatrix(t *testing.T) {
 	if m.cells["subscription"] < 10_000 {
 		t.Errorf("only %d subscription cells checked", m.cells["subscription"])
 	}
+}
+
+// TestSubscriptionSharedAnswersByCompartment: subscribers with the same operation and
+// variables share each event's execution only under the same credentials. An Observation in
+// two patients' compartments (subject one, performer the other) reaches both patients, each
+// with only its own Patient resolved; two connections of one token get the same bytes; a
+// clinician resolves both.
+func TestSubscriptionSharedAnswersByCompartment(t *testing.T) {
+	a := newAuthEnv(t, authz.VerifierConfig{}, func(c *api.Config) {
+		c.Auth.Limits = api.PrincipalLimits{}
+		c.Validation = validate.Warn
+	})
+	admin := a.token(t, "admin", "")
+	for _, id := range []string{"pa", "pb"} {
+		if r := a.env.fhir(http.MethodPut, "/fhir/Patient/"+id, admin, map[string]any{"resourceType": "Patient", "id": id}); r.Status >= 300 {
+			t.Fatalf("PUT Patient/%s: %d %s", id, r.Status, r.Raw)
+		}
+	}
+	const q = `subscription { changed(type: Observation) { token id resource { ... on Observation {
+	  subject { resource { ... on Patient { id } } } performer { resource { ... on Patient { id } } } } } } }`
+	subs := []struct{ name, role, patient string }{{"a1", "patient", "pa"}, {"a2", "patient", "pa"}, {"b", "patient", "pb"}, {"c", "clinician", ""}}
+	conns := map[string]*wsClient{}
+	for _, s := range subs {
+		w := dialWS(t, a.env, "graphql-transport-ws", nil)
+		w.init(map[string]any{"token": a.token(t, s.role, s.patient)})
+		w.subscribe("1", q, nil)
+		conns[s.name] = w
+	}
+	time.Sleep(200 * time.Millisecond)
+	obs := map[string]any{"resourceType": "Observation", "id": "o1", "status": "final", "code": map[string]any{"text": "x"},
+		"subject": map[string]any{"reference": "Patient/pa"}, "performer": []any{map[string]any{"reference": "Patient/pb"}}}
+	if r := a.env.fhir(http.MethodPut, "/fhir/Observation/o1", admin, obs); r.Status >= 300 {
+		t.Fatalf("PUT Observation/o1: %d %s", r.Status, r.Raw)
+	}
+	// resolved lists the Patients an answer resolved, subject first.
+	resolved := func(name string) (string, json.RawMessage) {
+		m := conns[name].mustRead()
+		if m.Type != "next" {
+			t.Fatalf("%s: %s %s", name, m.Type, m.Payload)
+		}
+		var r struct {
+			Data struct {
+				Changed struct {
+					Resource struct {
+						Subject   struct{ Resource *struct{ ID string } }
+						Performer []struct{ Resource *struct{ ID string } }
+					}
+				}
+			}
+		}
+		if err := json.Unmarshal(m.Payload, &r); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		res := r.Data.Changed.Resource
+		for _, p := range append([]struct{ Resource *struct{ ID string } }{res.Subject}, res.Performer...) {
+			if p.Resource != nil {
+				got = append(got, p.Resource.ID)
+			} else {
+				got = append(got, "-")
+			}
+		}
+		return strings.Join(got, ","), m.Payload
+	}
+	want := map[string]string{"a1": "pa,-", "a2": "pa,-", "b": "-,pb", "c": "pa,pb"}
+	payloads := map[string]json.RawMessage{}
+	for _, s := range subs {
+		got, raw := resolved(s.name)
+		payloads[s.name] = raw
+		if got != want[s.name] {
+			t.Errorf("%s (%s %s) resolved %s; want %s: %s", s.name, s.role, s.patient, got, want[s.name], raw)
+		}
+	}
+	if string(payloads["a1"]) != string(payloads["a2"]) {
+		t.Errorf("one token's two connections got different answers:\n%s\n%s", payloads["a1"], payloads["a2"])
+	}
+	t.Logf("%d subscribers, %d distinct answers", len(subs), len(want)-1)
 }

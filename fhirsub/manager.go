@@ -89,8 +89,7 @@ func New(store Store, changes Changes, opt Options) *Manager {
 		opt.Client = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if opt.Holder == "" {
-		host, _ := os.Hostname()
-		opt.Holder = fmt.Sprintf("%s/%d/%s", host, os.Getpid(), rand.Text()[:8])
+		opt.Holder = defaultHolder()
 	}
 	if opt.LeaseTTL <= 0 {
 		opt.LeaseTTL = 15 * time.Second
@@ -115,6 +114,12 @@ func New(store Store, changes Changes, opt Options) *Manager {
 		store: store, changes: changes, opt: opt, log: log, workers: map[string]*worker{},
 		lease: &lease{st: store, name: "fhir-subscriptions", holder: opt.Holder, ttl: opt.LeaseTTL, now: opt.Now},
 	}
+}
+
+// defaultHolder names this process in leases: host, pid and a random suffix.
+func defaultHolder() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), rand.Text()[:8])
 }
 
 // Run delivers while this process holds the lease, and waits for it otherwise, until ctx

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ import (
 // in the same run, inserts the same resources with the raw driver's InsertMany (batches of
 // 2,000 per type) into a fresh database of the same engine: as BSON documents, and as
 // {_id, json} documents holding the line's JSON. It reports resources per second and the
-// import's ratio to each.
+// import's ratio to each, and the CPU time per resource of the import and of the BSON insert.
 func BenchmarkImportSynthea(b *testing.B) {
 	dir := syntheaDir(b)
 	var lines []string
@@ -39,21 +40,24 @@ func BenchmarkImportSynthea(b *testing.B) {
 		}
 	}
 	ctx := context.Background()
-	var importTime, docTime, jsonTime time.Duration
+	var importTime, docTime, jsonTime, importCPU, docCPU time.Duration
 	for n := 0; b.Loop(); n++ {
 		c, s := openStore(b, b.TempDir(), validate.Strict)
-		start := time.Now()
+		start, cpu := time.Now(), processCPU()
 		im := &Importer{Store: s}
 		if err := im.Import(ctx, []string{dir}); err != nil || im.Stats().Written != int64(len(lines)) {
 			b.Fatalf("import: %v, %+v", err, im.Stats())
 		}
 		importTime += time.Since(start)
+		importCPU += processCPU() - cpu
 
 		mc, err := mongo.Connect(options.Client().ApplyURI(c.URI()))
 		if err != nil {
 			b.Fatal(err)
 		}
+		cpu = processCPU()
 		docTime += rawInsert(b, mc.Database(fmt.Sprintf("raw_doc_%d", n)), lines, true)
+		docCPU += processCPU() - cpu
 		jsonTime += rawInsert(b, mc.Database(fmt.Sprintf("raw_json_%d", n)), lines, false)
 		_ = mc.Disconnect(ctx)
 		_ = c.Close(ctx)
@@ -65,6 +69,17 @@ func BenchmarkImportSynthea(b *testing.B) {
 	b.ReportMetric(rate(jsonTime), "raw_json_res/s")
 	b.ReportMetric(docTime.Seconds()/importTime.Seconds(), "ratio_to_doc")
 	b.ReportMetric(jsonTime.Seconds()/importTime.Seconds(), "ratio_to_json")
+	// CPU time (of the whole process, the engine's included) moves little with the load of a
+	// shared machine, where wall time moves a lot.
+	b.ReportMetric(float64(importCPU.Microseconds())/total, "import_cpu_us/res")
+	b.ReportMetric(float64(docCPU.Microseconds())/total, "raw_doc_cpu_us/res")
+}
+
+// processCPU returns the user and system CPU time the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 var typeRE = regexp.MustCompile(`"resourceType":"([A-Za-z]+)"`)

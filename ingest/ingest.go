@@ -25,6 +25,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/bundle"
 	"github.com/fhirgate/fhirgate/model"
+	"github.com/fhirgate/fhirgate/storage"
 )
 
 // Store is the datastore an import writes: *storage.Store is one.
@@ -83,6 +84,11 @@ type Importer struct {
 	// Root, when set, is the only directory the import reads: a file whose path, symbolic
 	// links followed, leads outside it is refused ($import sets it).
 	Root string
+	// Expand, when set, is called with the writes of each commit of resources from NDJSON and
+	// single-resource JSON files (not Bundles, which package bundle runs) and returns writes to
+	// commit with them, all or nothing; it may replace a write's Resource with an equal one it
+	// changes. The server's demo data gets its notes' NLP enrichment this way.
+	Expand func(ctx context.Context, writes []storage.Write) []storage.Write
 	// OnError receives each line or entry that could not be imported; the import goes on.
 	// It may be called from several goroutines at once.
 	OnError func(LineError)
@@ -231,15 +237,16 @@ func (im *Importer) Import(ctx context.Context, paths []string) error {
 	im.live.totalBytes.Add(total)
 	im.live.files.Add(int64(len(files)))
 
-	var jsons []*file
+	var ndjsons, jsons []*file
 	for _, f := range files {
-		if f.kind != kindNDJSON {
+		if f.kind == kindNDJSON {
+			ndjsons = append(ndjsons, f)
+		} else {
 			jsons = append(jsons, f)
-			continue
 		}
-		if err := im.importNDJSON(ctx, f); err != nil {
-			return err
-		}
+	}
+	if err := im.importNDJSON(ctx, ndjsons); err != nil {
+		return err
 	}
 	return im.importJSON(ctx, jsons)
 }

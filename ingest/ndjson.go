@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fhirgate/fhirgate/fhirjson"
 	"github.com/fhirgate/fhirgate/model"
@@ -16,6 +18,7 @@ import (
 
 // chunk is a run of consecutive lines of one file, committed together.
 type chunk struct {
+	run   *fileRun
 	seq   int
 	lines []rawLine
 	// end is where the file is read up to after the chunk: the checkpoint once it and every
@@ -42,69 +45,131 @@ type item struct {
 	typ, id string
 }
 
-// importNDJSON imports one NDJSON file from its checkpoint on.
-func (im *Importer) importNDJSON(ctx context.Context, f *file) error {
+// fileRun is one NDJSON file on its way through the pipeline: its checkpoint's tracker, and a
+// context of its own, which a gzip bomb ends without ending the others'.
+type fileRun struct {
+	f      *file
+	tr     *tracker
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	// read is how many bytes of the file reading consumed (compressed, for .gz); set once
+	// the reader is done with the file.
+	read int64
+}
+
+// importNDJSON imports NDJSON files, in the order given, from their checkpoints on. Files
+// of the same type rank share one pipeline: the next file is read and parsed while the
+// commits of the one before are written, so that small files (one type each, as bulk
+// exports are) do not leave the cores idle between them. A rank starts when the rank before
+// it is committed whole, so that conditional references to the types imported first find
+// their targets.
+func (im *Importer) importNDJSON(ctx context.Context, files []*file) error {
+	for len(files) > 0 {
+		n := 1
+		for n < len(files) && typeRank(files[n].typ) == typeRank(files[0].typ) {
+			n++
+		}
+		if err := im.importGroup(ctx, files[:n]); err != nil {
+			return err
+		}
+		files = files[n:]
+	}
+	return nil
+}
+
+// importGroup imports files through one pipeline: a reader cutting their lines into chunks,
+// file after file, and Committers goroutines parsing and committing the chunks.
+func (im *Importer) importGroup(ctx context.Context, files []*file) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	chunks := make(chan *chunk, im.Committers)
+	var runs []*fileRun
+	go func() {
+		defer close(chunks)
+		for _, f := range files {
+			r, err := im.readFile(ctx, f, chunks)
+			if err != nil {
+				cancel(err)
+				return
+			}
+			if r != nil {
+				runs = append(runs, r)
+			}
+		}
+	}()
+
+	var wg sync.WaitGroup
+	for range im.Committers {
+		wg.Go(func() {
+			for c := range chunks {
+				if c.run.ctx.Err() != nil {
+					continue // drain
+				}
+				if err := im.commitChunk(c.run.ctx, c); err != nil {
+					cancel(fmt.Errorf("ingest: %s: %w", c.run.f.path, err))
+				}
+			}
+		})
+	}
+	wg.Wait() // the reader closed chunks, after its last append to runs
+	for _, r := range runs {
+		r.cancel(nil)
+	}
+	if err := context.Cause(ctx); err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return fmt.Errorf("ingest: %w", err)
+		}
+		return err
+	}
+	for _, r := range runs {
+		if cause := context.Cause(r.ctx); errors.Is(cause, errBomb) {
+			// The file is refused, from where it grew too large; the other files go on.
+			im.fail(LineError{File: r.f.path, Message: cause.Error(), Outcome: outcome(cause)})
+			im.finishFile(r.f, r.f.size-r.read)
+			continue
+		}
+		if err := r.tr.finish(ctx, im, r.f); err != nil {
+			return err
+		}
+		im.finishFile(r.f, r.read-r.tr.cp.At.Pos)
+	}
+	return nil
+}
+
+// readFile sends f's lines from its checkpoint on to out in chunks, and returns its run; nil
+// when a checkpoint says it was imported whole. An error ends the whole import; a gzip bomb
+// only ends the file's run.
+func (im *Importer) readFile(ctx context.Context, f *file, out chan<- *chunk) (*fileRun, error) {
 	cp, err := im.loadCheckpoint(ctx, f)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if cp.Done && !im.Restart {
 		im.live.skipped.Add(1)
 		im.finishFile(f, f.size)
-		return nil
+		return nil, nil
 	}
 	if im.Restart && cp.Done {
 		cp.state = state{}
 	}
 	lr, err := openLines(f, cp.At.Offset, cp.At.Line, im.MaxLineBytes, im.MaxRatio)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer lr.Close()
 	im.live.bytesDone.Add(cp.At.Pos)
 
-	parent := ctx
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	chunks := make(chan *chunk, im.Committers)
-	var readErr error
-	go func() {
-		defer close(chunks)
-		readErr = im.readChunks(ctx, f, lr, chunks)
-		if readErr != nil {
-			cancel(readErr)
-		}
-	}()
-
-	tr := newTracker(cp)
-	var wg sync.WaitGroup
-	for range im.Committers {
-		wg.Go(func() {
-			for c := range chunks {
-				if ctx.Err() != nil {
-					continue // drain
-				}
-				if err := im.commitChunk(ctx, f, c, tr); err != nil {
-					cancel(err)
-				}
-			}
-		})
+	r := &fileRun{f: f, tr: newTracker(cp)}
+	r.ctx, r.cancel = context.WithCancelCause(ctx)
+	err = im.readChunks(r, lr, out)
+	r.read = lr.pos()
+	switch {
+	case errors.Is(err, errBomb):
+		r.cancel(err)
+	case err != nil:
+		return nil, fmt.Errorf("ingest: %s: %w", f.path, err)
 	}
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
-		if errors.Is(err, errBomb) && parent.Err() == nil {
-			// The file is refused, from where it grew too large; the other files go on.
-			im.fail(LineError{File: f.path, Message: err.Error(), Outcome: outcome(err)})
-			im.finishFile(f, f.size-lr.pos())
-			return nil
-		}
-		return fmt.Errorf("ingest: %s: %w", f.path, err)
-	}
-	if err := tr.finish(ctx, im, f); err != nil {
-		return err
-	}
-	im.finishFile(f, lr.pos()-tr.cp.At.Pos)
-	return nil
+	return r, nil
 }
 
 // finishFile counts f as done, with the rest of its bytes.
@@ -115,11 +180,12 @@ func (im *Importer) finishFile(f *file, rest int64) {
 	}
 }
 
-// readChunks cuts the file's lines into chunks of at most BatchResources lines and
+// readChunks cuts the lines of r's file into chunks of at most BatchResources lines and
 // BatchBytes bytes.
-func (im *Importer) readChunks(ctx context.Context, f *file, lr *lineReader, out chan<- *chunk) error {
+func (im *Importer) readChunks(r *fileRun, lr *lineReader, out chan<- *chunk) error {
+	ctx := r.ctx
 	seq := 0
-	c := &chunk{}
+	c := &chunk{run: r}
 	var size int64
 	flush := func() bool {
 		c.end = position{Offset: lr.off, Line: lr.line, Pos: lr.pos()}
@@ -129,7 +195,7 @@ func (im *Importer) readChunks(ctx context.Context, f *file, lr *lineReader, out
 			return false
 		}
 		seq++
-		c, size = &chunk{seq: seq}, 0
+		c, size = &chunk{run: r, seq: seq}, 0
 		return true
 	}
 	for {
@@ -144,27 +210,31 @@ func (im *Importer) readChunks(ctx context.Context, f *file, lr *lineReader, out
 			return err
 		}
 		if tooLong {
-			im.fail(lineError(f, no, fmt.Errorf("%w: the line is longer than %d bytes", fhirjson.ErrInvalid, im.MaxLineBytes)))
+			im.fail(lineError(r.f, no, fmt.Errorf("%w: the line is longer than %d bytes", fhirjson.ErrInvalid, im.MaxLineBytes)))
 			continue
 		}
 		c.lines = append(c.lines, rawLine{no: no, data: append([]byte(nil), data...)})
 		size += int64(len(data))
 		if len(c.lines) >= im.BatchResources || size >= im.BatchBytes {
 			if !flush() {
-				return ctx.Err()
+				return context.Cause(ctx)
 			}
 		}
 	}
 }
 
-// commitChunk parses a chunk's lines, resolves their conditional references, and commits
-// them, leaving unchanged resources alone and reporting the lines refused.
-func (im *Importer) commitChunk(ctx context.Context, f *file, c *chunk, tr *tracker) error {
+// commitChunk parses a chunk's lines (on every core), resolves their conditional
+// references, and commits them, leaving unchanged resources alone and reporting the lines
+// refused.
+func (im *Importer) commitChunk(ctx context.Context, c *chunk) error {
+	f, tr := c.run.f, c.run.tr
+	parsed := make([]*item, len(c.lines))
+	errs := make([]error, len(c.lines))
+	parallel(len(c.lines), func(i int) { parsed[i], errs[i] = im.parseLine(ctx, c.lines[i]) })
 	items := make([]*item, 0, len(c.lines))
-	for _, l := range c.lines {
-		it, err := im.parseLine(ctx, l)
-		if err != nil {
-			im.fail(lineError(f, l.no, err))
+	for i, it := range parsed {
+		if errs[i] != nil {
+			im.fail(lineError(f, c.lines[i].no, errs[i]))
 			continue
 		}
 		items = append(items, it)
@@ -186,6 +256,20 @@ func (im *Importer) commitChunk(ctx context.Context, f *file, c *chunk, tr *trac
 		}
 	}
 	return tr.done(ctx, im, f, c)
+}
+
+// parallel calls f(i) for i in [0, n) on GOMAXPROCS goroutines.
+func parallel(n int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // parseLine parses one line into the resource it writes, its conditional references resolved.
@@ -244,6 +328,9 @@ func (im *Importer) commitItems(ctx context.Context, items []*item, fileOf func(
 		for i, it := range items {
 			writes[i] = storage.Write{Op: storage.OpPut, Type: it.typ, ID: it.id, Resource: it.res}
 		}
+		if im.Expand != nil {
+			writes = append(writes, im.Expand(ctx, writes)...)
+		}
 		_, err := im.Store.Commit(ctx, writes)
 		if err == nil {
 			for _, it := range items {
@@ -261,6 +348,9 @@ func (im *Importer) commitItems(ctx context.Context, items []*item, fileOf func(
 				bad[we.Index] = true
 				im.fail(lineError(fileOf(items[we.Index]), items[we.Index].line, we.Err))
 			}
+		}
+		if len(bad) == 0 { // only writes Expand added were refused
+			return fmt.Errorf("ingest: %s: commit: %w", fileOf(items[0]).path, err)
 		}
 		kept := items[:0]
 		for i, it := range items {

@@ -49,13 +49,20 @@ const (
 	DefaultRetention = 7 * 24 * time.Hour
 )
 
+// idlePolls is how many times Poll a Hub waits at most between reads of a quiet feed: the
+// first commit of another process after a quiet spell reaches subscribers within 200 ms
+// at the default Poll, and every one after it within Poll.
+const idlePolls = 10
+
 // replayPage is how many commits a resuming subscription reads from the feed at a time.
 const replayPage = 100
 
 // Options configure a Hub. Zero values take the defaults.
 type Options struct {
-	// Poll is how often the Hub reads the feed for commits of other processes; its own
-	// process's commits wake it at once.
+	// Poll is how often the Hub reads the feed for commits of other processes while they
+	// come; its own process's commits wake it at once. A feed that stays quiet is read less
+	// often, down to once every idlePolls×Poll, so that the Hubs of many idle datastores do
+	// not poll the database 50 times a second each.
 	Poll time.Duration
 	// Buffer bounds the events a live subscription holds for a subscriber that reads them
 	// slower than they come; past it, the subscription ends with an *Overflow error.
@@ -299,8 +306,9 @@ func (h *Hub) remove(s *Subscription) {
 // run reads the feed and fans it out until no live subscription is left.
 func (h *Hub) run() {
 	ctx := context.Background()
-	poll := time.NewTicker(h.opt.Poll)
-	defer poll.Stop()
+	wait := h.opt.Poll // doubles with each read that finds nothing, up to idlePolls×Poll
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	for {
 		h.mu.Lock()
 		if h.count == 0 {
@@ -315,6 +323,7 @@ func (h *Hub) run() {
 		landed := h.src.Committed()
 		changes, err := h.src.Changes(ctx, from, storage.MaxChanges)
 		if err == nil && len(changes) > 0 {
+			wait = h.opt.Poll
 			if err = h.dispatch(ctx, changes); err == nil {
 				continue
 			}
@@ -322,9 +331,11 @@ func (h *Hub) run() {
 		if err != nil {
 			h.log.Error("notify: reading the change feed; retrying", "after", from, "error", err)
 		}
+		timer.Reset(wait)
 		select {
 		case <-landed:
-		case <-poll.C:
+		case <-timer.C:
+			wait = min(2*wait, idlePolls*h.opt.Poll)
 		case <-h.kick:
 		}
 	}

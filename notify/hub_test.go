@@ -505,3 +505,47 @@ func TestPushedSubscription(t *testing.T) {
 		t.Errorf("%d live subscriptions", hub.Live())
 	}
 }
+
+// otherProcess is a store whose commits the Hub is not told of, as a commit of another
+// process sharing the database is not; it counts the Hub's reads of the feed.
+type otherProcess struct {
+	*storage.Store
+	reads atomic.Int64
+}
+
+func (o *otherProcess) Committed() <-chan struct{} { return nil }
+
+func (o *otherProcess) Changes(ctx context.Context, after int64, limit int) ([]storage.Change, error) {
+	o.reads.Add(1)
+	return o.Store.Changes(ctx, after, limit)
+}
+
+// TestQuietFeedIsPolledLess: a Hub whose feed stays quiet reads it less and less often (down
+// to once every 10 polls), and still delivers another process's commit after the quiet spell.
+func TestQuietFeedIsPolledLess(t *testing.T) {
+	s := newStore(t)
+	src := &otherProcess{Store: s}
+	const poll = 5 * time.Millisecond
+	hub := notify.NewHub(src, notify.Options{Poll: poll})
+	sub, err := hub.Subscribe(context.Background(), notify.Request{Type: "Observation"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+
+	const quiet = time.Second
+	before := src.reads.Load()
+	time.Sleep(quiet)
+	reads := src.reads.Load() - before
+	// At a fixed Poll that is 200 reads; backing off to 10×Poll, about 25. A loaded machine
+	// only lowers the count.
+	t.Logf("%d reads of a quiet feed in %v at Poll %v", reads, quiet, poll)
+	if reads > 60 {
+		t.Errorf("%d reads of a quiet feed in %v: it is polled at the full rate", reads, quiet)
+	}
+
+	put(t, s, obs("a", "p1", "final"))
+	if evs := collect(t, sub, 1); strs(evs) != "CREATE a/1" {
+		t.Errorf("after the quiet spell: %s", strs(evs))
+	}
+}

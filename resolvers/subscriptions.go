@@ -61,8 +61,14 @@ func (r *subscriptionRootResolver) Changed(ctx context.Context, typ graph.Resour
 		req.Until = p.Expires
 	}
 	// The Hub pushes events into out from a goroutine of its own that runs only while events
-	// wait: an idle subscription holds none.
-	out := make(chan *graph.ResourceChange)
+	// wait: an idle subscription holds none. With a relay in ctx, events go to the transport
+	// first, which passes to out those it does not answer otherwise.
+	out := make(chan *graph.ResourceChange, 1)
+	events := chan<- *graph.ResourceChange(out)
+	relay := relayFrom(ctx)
+	if relay != nil {
+		events = relay.Events
+	}
 	deliver := func(ev *notify.Event) bool {
 		change, err := resourceChange(ev)
 		if err != nil {
@@ -71,7 +77,7 @@ func (r *subscriptionRootResolver) Changed(ctx context.Context, typ graph.Resour
 		}
 		storage.LogAccess(ctx, ev.Record)
 		select {
-		case out <- change:
+		case events <- change:
 			return true
 		case <-ctx.Done():
 			return false
@@ -81,10 +87,16 @@ func (r *subscriptionRootResolver) Changed(ctx context.Context, typ graph.Resour
 		if ctx.Err() == nil && !errors.Is(err, notify.ErrClosed) {
 			endStream(ctx, err)
 		}
-		close(out)
+		// The relay closes out when it sees the end: it may still pass an event to out.
+		close(events)
 	}
 	if _, err := r.Resolver.Changes.SubscribeFunc(ctx, req, deliver, end); err != nil {
 		return nil, err
+	}
+	if relay != nil {
+		// Only now: the relay reads events once the resolver returns, and none of a
+		// subscription refused.
+		relay.Out = out
 	}
 	return out, nil
 }
@@ -175,4 +187,29 @@ func endStream(ctx context.Context, err error) {
 	if end, ok := ctx.Value(streamEndKey{}).(func(error)); ok {
 		end(err)
 	}
+}
+
+// Relay lets a transport see each event of a subscription before GraphQL executes it, so that
+// it can answer an event with the response of an identical execution (the same operation,
+// variables and policy view) made for another subscriber.
+type Relay struct {
+	// Events receives each event of the subscription, in order, and is closed after the
+	// last. The resolver waits until the transport takes each.
+	Events chan *graph.ResourceChange
+	// Out is the stream GraphQL executes, set by the resolver when the subscription starts
+	// (nil when it was refused): the transport sends it the events it does not answer
+	// itself, and closes it when Events is closed. It holds one event.
+	Out chan<- *graph.ResourceChange
+}
+
+type relayKey struct{}
+
+// WithRelay returns ctx in which the subscription resolver hands its events to r.
+func WithRelay(ctx context.Context, r *Relay) context.Context {
+	return context.WithValue(ctx, relayKey{}, r)
+}
+
+func relayFrom(ctx context.Context) *Relay {
+	r, _ := ctx.Value(relayKey{}).(*Relay)
+	return r
 }

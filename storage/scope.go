@@ -30,7 +30,8 @@ import (
 //     refusal reveals nothing else.
 type Scope interface {
 	// Filter returns the condition, over current documents and their search fields, that
-	// the resources of typ in scope meet; ok is false when none of them can be.
+	// the resources of typ in scope meet; ok is false when none of them can be. A nil
+	// filter with ok leaves typ alone: its reads and writes are made as without a scope.
 	Filter(typ string) (filter bson.D, ok bool)
 	// Admit reports whether a caller confined to the scope may write v: the new version
 	// of a create or update, or the current version that an update replaces or a delete
@@ -146,6 +147,9 @@ func (s *Store) checkCurrentScope(ctx context.Context, writes []Write, prev []*v
 	}
 	for i, w := range writes {
 		p := prev[i]
+		if unrestricted(sc, w.Type) {
+			continue
+		}
 		if w.Op == OpCreate {
 			if p != nil {
 				return writeErr(i, w, fmt.Errorf("storage: write %s/%s: %w", w.Type, w.ID, ErrExists))
@@ -179,7 +183,7 @@ func (s *Store) checkNewScope(ctx context.Context, writes []Write, plan []*versi
 	}
 	for i, w := range writes {
 		d := plan[i]
-		if d.Del {
+		if d.Del || unrestricted(sc, w.Type) {
 			continue
 		}
 		in, err := s.meetsScope(ctx, w.Type, d)
@@ -194,6 +198,13 @@ func (s *Store) checkNewScope(ctx context.Context, writes []Write, plan []*versi
 		}
 	}
 	return nil
+}
+
+// unrestricted reports whether sc leaves the resources of typ alone: its filter for typ is
+// nil. Writes of such a type are made as without a scope.
+func unrestricted(sc Scope, typ string) bool {
+	f, ok := sc.Filter(typ)
+	return ok && f == nil
 }
 
 // meetsScope reports whether version d of typ meets the filter of ctx's scope.

@@ -18,9 +18,12 @@ import (
 // FerretDB evaluates every filter but {_id: v} by decoding each document, so a search
 // would cost what is stored. On the embedded engine each current document therefore
 // carries its search entries a second time, as JSON text in field ij: one array
-// [p, f, k, s, lo, hi] per entry (parameter; which field k holds, r c v or x; that
-// value; the system; the low and high ends), and one [oa.<p>, "o", ..., key] per sort
-// key, plus [od.<p>, ...] where the descending key differs. The _id parameter is left
+// [p, f, k, s, lo, hi, o] per entry (parameter; which field k holds, r c v or x; that
+// value; the system; the low and high ends; the parameter's ascending sort key, on its
+// first entry only), a row [oa.<p>, "o", ..., key] for an ascending key whose parameter has
+// no entry row, and [od.<p>, ...] where the descending key differs. A sort key riding on an
+// entry row saves a row per parameter: there were about as many sort rows as entry rows,
+// and the rows are what a write's trigger parses and indexes. The _id parameter is left
 // out: searches on it are {_id} filters. SQLite triggers on the collection's table copy them into an index table in
 // the transaction that writes the document (package embedded), so the index never
 // lags and needs no repair after a crash.
@@ -36,7 +39,7 @@ import (
 // layoutVersion names the embedded engine's document layout of the search fields; it is
 // part of the version stored in iv, so documents written before it (without ij) are
 // rewritten by Reindex.
-const layoutVersion = "+ij1"
+const layoutVersion = "+ij2"
 
 // indexVersion is the version stored in iv with the search fields.
 func (s *Store) indexVersion() string { return s.c.be.indexVersion(s.c.indexer) }
@@ -59,12 +62,16 @@ func packIndex(f IndexFields) (ix []byte, ij string, err error) {
 	doc := bson.Raw(raw)
 
 	rows := [][]any{}
+	first := map[string][]any{} // each parameter's first entry row
 	if arr, ok := doc.Lookup(layout.Entries).ArrayOK(); ok {
 		vals, _ := arr.Values()
 		for _, v := range vals {
 			if e, ok := v.DocumentOK(); ok {
 				if row := entryRow(e); row != nil && row[0] != "_id" {
 					rows = append(rows, row)
+					if p := row[0].(string); first[p] == nil {
+						first[p] = row
+					}
 				}
 			}
 		}
@@ -83,9 +90,15 @@ func packIndex(f IndexFields) (ix []byte, ij string, err error) {
 			} else if a, ok := asc[el.Key()]; ok && a.Equal(v) {
 				continue // the query falls back to the ascending key
 			}
-			if k := goValue(v); k != nil && el.Key() != "_id" {
-				rows = append(rows, []any{side + "." + el.Key(), "o", nil, nil, nil, nil, k})
+			k := goValue(v)
+			if k == nil || el.Key() == "_id" {
+				continue
 			}
+			if row := first[el.Key()]; side == layout.Asc && row != nil {
+				row[6] = k
+				continue
+			}
+			rows = append(rows, []any{side + "." + el.Key(), "o", nil, nil, nil, nil, k})
 		}
 	}
 
@@ -102,7 +115,7 @@ func entryRow(e bson.Raw) []any {
 	if !ok {
 		return nil
 	}
-	row := []any{p, nil, nil, nil, nil, nil}
+	row := []any{p, nil, nil, nil, nil, nil, nil}
 	for _, f := range kFields {
 		if k, ok := e.Lookup(f).StringValueOK(); ok {
 			row[1], row[2] = f, k
@@ -454,14 +467,14 @@ func (p *sqlPlan) query(sort bson.D) (string, []any, bool) {
 			order = append(order, "d.id"+dir)
 		case side == layout.Asc:
 			alias := fmt.Sprintf("o%d", i)
-			fmt.Fprintf(&b, " LEFT JOIN {{ix}} %[1]s ON %[1]s.id = d.id AND %[1]s.p = ?", alias)
-			args = append(args, k.Key)
+			fmt.Fprintf(&b, " LEFT JOIN {{ix}} %[1]s ON %[1]s.id = d.id AND %[1]s.p IN (?, ?) AND %[1]s.o IS NOT NULL", alias)
+			args = append(args, param, k.Key)
 			order = append(order, alias+".o"+dir)
 		case side == layout.Desc:
 			// The descending key is stored only where it differs from the ascending one.
 			alias := fmt.Sprintf("o%d", i)
-			fmt.Fprintf(&b, " LEFT JOIN {{ix}} %[1]sd ON %[1]sd.id = d.id AND %[1]sd.p = ? LEFT JOIN {{ix}} %[1]sa ON %[1]sa.id = d.id AND %[1]sa.p = ?", alias)
-			args = append(args, k.Key, layout.Asc+"."+param)
+			fmt.Fprintf(&b, " LEFT JOIN {{ix}} %[1]sd ON %[1]sd.id = d.id AND %[1]sd.p = ? LEFT JOIN {{ix}} %[1]sa ON %[1]sa.id = d.id AND %[1]sa.p IN (?, ?) AND %[1]sa.o IS NOT NULL", alias)
+			args = append(args, k.Key, param, layout.Asc+"."+param)
 			order = append(order, "COALESCE("+alias+"d.o, "+alias+"a.o)"+dir)
 		default:
 			return "", nil, false

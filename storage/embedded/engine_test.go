@@ -3,6 +3,8 @@ package embedded
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -57,5 +59,69 @@ func TestFailedCommandsLeaveNoContentInLogs(t *testing.T) {
 	slog.New(h).Warn("disk almost full")
 	if got := logs.String(); strings.Contains(got, secret) || strings.Contains(got, "below the minimum") || !strings.Contains(got, "disk almost full") {
 		t.Errorf("engineLogHandler passed on:\n%s\nwant only the warning that is not a wire dump", got)
+	}
+}
+
+// TestIndexSearchFillsAndFollows: the index table IndexSearch creates over a collection that
+// already holds documents is filled from their ij fields, and its triggers then follow every
+// insert, replace and delete; each row carries its document's _id and its position in ij.
+func TestIndexSearchFillsAndFollows(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e := New(t.TempDir())
+	uri, err := e.Start(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop()
+	mc, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Disconnect(ctx)
+	coll := mc.Database("ix").Collection("Patient")
+	doc := func(id, ij string) bson.D {
+		return bson.D{{Key: "_id", Value: id}, {Key: "json", Value: `{"a":"b"}`}, {Key: IndexField, Value: ij}}
+	}
+	if _, err := coll.InsertOne(ctx, doc("a", `[["gender","c","female",null,null,null,null],["birthdate",null,null,null,10,20,10]]`)); err != nil {
+		t.Fatal(err)
+	}
+	rows := func() []string {
+		var out []string
+		err := e.QueryIndex(ctx, "ix", "Patient", "SELECT id, n, p, f, k, lo, hi, o FROM {{ix}} ORDER BY id, n", nil, func(r *sql.Rows) error {
+			var id, p string
+			var n int
+			var f, k, lo, hi, o any
+			if err := r.Scan(&id, &n, &p, &f, &k, &lo, &hi, &o); err != nil {
+				return err
+			}
+			out = append(out, strings.TrimSpace(fmt.Sprintln(id, n, p, f, k, lo, hi, o)))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if err := e.IndexSearch(ctx, "ix", "Patient"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(rows(), "; "), "a 0 gender c female <nil> <nil> <nil>; a 1 birthdate <nil> <nil> 10 20 10"; got != want {
+		t.Errorf("backfilled rows: %s, want %s", got, want)
+	}
+	if _, err := coll.InsertOne(ctx, doc("b", `[["gender","c","male",null,null,null,"male"]]`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: "a"}}, doc("a", `[["gender","c","other",null,null,null,null]]`)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(rows(), "; "), "a 0 gender c other <nil> <nil> <nil>; b 0 gender c male <nil> <nil> male"; got != want {
+		t.Errorf("rows after an insert and a replace: %s, want %s", got, want)
+	}
+	if _, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(rows(), "; "), "a 0 gender c other <nil> <nil> <nil>"; got != want {
+		t.Errorf("rows after a delete: %s, want %s", got, want)
 	}
 }

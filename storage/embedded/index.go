@@ -17,7 +17,8 @@ import (
 // through it always sees the write that preceded it, and a crash leaves nothing to
 // repair. The rows come from the document's string field "ij" (see IndexField), a JSON
 // array of [p, f, k, s, lo, hi, o] arrays that storage writes beside the packed entries
-// (o: a sort key, in rows of their own that no index but the table's covers).
+// (o: a parameter's sort key, on its first entry row or in a row of its own, which no
+// index but the table's covers).
 // The value columns have no type affinity, so SQLite keeps numbers and text apart and
 // orders them as MongoDB does: null, then numbers, then text.
 const (
@@ -50,10 +51,14 @@ func indexSchema(t string) []string {
 	}
 }
 
-// indexRows is the SELECT that turns document column doc of a row (NEW or OLD in a
-// trigger, the table in a backfill) into index rows.
-func indexRows(doc string) string {
-	return fmt.Sprintf(`SELECT j.id, key, value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6 FROM (SELECT %[1]s->>'$._id' AS id, %[1]s->>'$.%[2]s' AS ij) j, json_each(j.ij)`, doc, IndexField)
+// indexRows is the SELECT that turns document column doc of a row into index rows: of NEW
+// in a trigger (from empty), of each row of table from in a backfill. The _id is a scalar
+// subquery so that a trigger extracts it from the document once, not once per index row.
+func indexRows(doc, from string) string {
+	if from != "" {
+		from = fmt.Sprintf("%q, ", from)
+	}
+	return fmt.Sprintf(`SELECT (SELECT %[1]s->>'$._id'), key, value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6 FROM %[3]sjson_each(%[1]s->>'$.%[2]s')`, doc, IndexField, from)
 }
 
 // indexTriggers keeps the index table of collection table t in step with it. FerretDB
@@ -62,7 +67,7 @@ func indexTriggers(t string) []string {
 	ix := t + IndexTableSuffix
 	cols := `(id, n, p, f, k, s, lo, hi, o)`
 	del := fmt.Sprintf(`DELETE FROM %q WHERE id = OLD.%s->>'$._id';`, ix, sqliteDocColumn)
-	ins := fmt.Sprintf(`INSERT INTO %q %s %s;`, ix, cols, indexRows("NEW."+sqliteDocColumn))
+	ins := fmt.Sprintf(`INSERT INTO %q %s %s;`, ix, cols, indexRows("NEW."+sqliteDocColumn, ""))
 	return []string{
 		fmt.Sprintf(`CREATE TRIGGER IF NOT EXISTS %q AFTER INSERT ON %q BEGIN %s END`, ix+"_ai", t, ins),
 		fmt.Sprintf(`CREATE TRIGGER IF NOT EXISTS %q AFTER UPDATE ON %q BEGIN %s %s END`, ix+"_au", t, del, ins),
@@ -97,7 +102,7 @@ func (e *Engine) IndexSearch(ctx context.Context, dbName, coll string) error {
 	stmts := indexSchema(table)
 	stmts = append(stmts, fmt.Sprintf(`DELETE FROM %q`, table+IndexTableSuffix),
 		fmt.Sprintf(`INSERT INTO %q (id, n, p, f, k, s, lo, hi, o) %s`, table+IndexTableSuffix,
-			strings.Replace(indexRows(sqliteDocColumn), "AS ij)", fmt.Sprintf("AS ij FROM %q)", table), 1)))
+			indexRows(fmt.Sprintf("%q.%s", table, sqliteDocColumn), table)))
 	stmts = append(stmts, indexTriggers(table)...)
 	for _, q := range stmts {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
