@@ -63,6 +63,7 @@ type ideReport struct {
 		Local   map[string]string `json:"local"`
 		Session map[string]string `json:"session"`
 	} `json:"storage"`
+	LocalWrites      []string    `json:"localWrites"`
 	HeadersRun       bool        `json:"headersRun"`
 	AdminSchema      []tokenCall `json:"adminSchema"`
 	VariableMarkers  int         `json:"variableMarkers"`
@@ -78,6 +79,7 @@ type ideReport struct {
 		Rows    int      `json:"rows"`
 		Columns []string `json:"columns"`
 	} `json:"examples"`
+	Refocused  []string `json:"refocused"`
 	Requests   []string `json:"requests"`
 	External   []string `json:"external"`
 	PageErrors []string `json:"pageErrors"`
@@ -145,7 +147,7 @@ func TestGraphiQLInBrowser(t *testing.T) {
 	}
 	if dir := os.Getenv("FHIRGATE_BROWSER_REPORT"); dir != "" { // for a look at what the page did
 		os.WriteFile(filepath.Join(dir, "report.json"), out, 0o644)
-		for _, name := range []string{"table.png", "errors.png", "ide.png"} {
+		for _, name := range []string{"table.png", "errors.png", "ide.png", "failure.png"} {
 			if png, err := os.ReadFile(filepath.Join(downloads, name)); err == nil {
 				os.WriteFile(filepath.Join(dir, name), png, 0o644)
 			}
@@ -225,8 +227,15 @@ func TestGraphiQLInBrowser(t *testing.T) {
 			}
 		}
 	}
-	if len(r.Storage.Local) == 0 || r.Storage.Session["fhirgate:token"] != tokens["analyst"] {
-		t.Errorf("storage: local %d keys, session %v", len(r.Storage.Local), r.Storage.Session)
+	for _, w := range r.LocalWrites { // every write over the session, reloads included
+		for role, tok := range tokens {
+			if strings.Contains(w, tok) || strings.Contains(w, tok[:40]) {
+				t.Errorf("a localStorage write held the %s token: %s", role, truncate(w, 200))
+			}
+		}
+	}
+	if len(r.LocalWrites) == 0 || len(r.Storage.Local) == 0 || r.Storage.Session["fhirgate:token"] != tokens["analyst"] {
+		t.Errorf("storage: %d localStorage writes, local %d keys, session %v", len(r.LocalWrites), len(r.Storage.Local), r.Storage.Session)
 	}
 
 	// A resource in the Variables editor: no marker, and 1.50 sent and stored as typed.
@@ -278,5 +287,8 @@ func TestGraphiQLInBrowser(t *testing.T) {
 	if len(r.PageErrors) > 0 {
 		t.Errorf("page errors: %v", r.PageErrors)
 	}
-	t.Logf("steps %v; %d requests, %d GraphQL; %d examples", r.Steps, len(r.Requests), len(r.GraphQL), len(r.Examples))
+	if len(r.Refocused) > 0 {
+		t.Logf("editors clicked again for the focus: %q", r.Refocused)
+	}
+	t.Logf("steps %v; %d requests, %d GraphQL; %d localStorage writes; %d examples", r.Steps, len(r.Requests), len(r.GraphQL), len(r.LocalWrites), len(r.Examples))
 }
