@@ -197,17 +197,19 @@ func (r *Runner) scan(ctx context.Context, req *Request, each func(id string, re
 	if stream == nil {
 		stream = r.Store
 	}
+	run := pipeline
+	if req.Limit > 0 && req.Limit < pipeMinLimit {
+		run = sequential
+	}
 	read := 0
-	return stream.Each(ctx, typ, filter, since, func(rec *storage.Record) error {
-		if read++; r.MaxRead > 0 && read > r.MaxRead {
-			return fmt.Errorf("%w: the view reads more than %d %s resources, the most one request may read; narrow it with patient, group or _since, or export with 'fhirgate view'", search.ErrTooMany, r.MaxRead, typ)
-		}
-		res, err := view.DecodeResource(rec.JSON)
-		if err != nil {
-			return fmt.Errorf("viewrun: stored %s/%s: %w", rec.Type, rec.ID, err)
-		}
-		return each(rec.ID, res)
-	})
+	return run(ctx, func(ctx context.Context, send func(*storage.Record) error) error {
+		return stream.Each(ctx, typ, filter, since, func(rec *storage.Record) error {
+			if read++; r.MaxRead > 0 && read > r.MaxRead {
+				return fmt.Errorf("%w: the view reads more than %d %s resources, the most one request may read; narrow it with patient, group or _since, or export with 'fhirgate view'", search.ErrTooMany, r.MaxRead, typ)
+			}
+			return send(rec)
+		})
+	}, each)
 }
 
 // checkCount refuses a run that would read more than MaxRead resources.
