@@ -72,6 +72,9 @@ func pipeline(ctx context.Context, read func(ctx context.Context, send func(*sto
 
 	var err error
 	for batch := range docs {
+		if err = ctx.Err(); err != nil {
+			break // the caller went away: give it no more rows
+		}
 		for _, d := range batch {
 			if err = each(d.id, d.res); err != nil {
 				break
