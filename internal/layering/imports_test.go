@@ -22,8 +22,9 @@ const driverPrefix = "go.mongodb.org/mongo-driver/"
 var driverHomes = []string{"storage", "search"}
 
 // rawDriverTests are the test files outside driverHomes that use the driver on purpose:
-// benchmarks that compare fhirgate against the raw driver on the same store.
-var rawDriverTests = []string{"api/bench_test.go", "api/rest_bench_test.go", "ingest/bench_test.go"}
+// benchmarks that compare fhirgate against the raw driver on the same store, and the test
+// that runs the aggregate pipeline plan's own pipelines on the embedded engine.
+var rawDriverTests = []string{"api/bench_test.go", "api/rest_bench_test.go", "ingest/bench_test.go", "export/bench_test.go", "aggregate/ferret_test.go"}
 
 // TestDriverStaysInStorageAndSearch: MongoDB types (bson, filters, the driver) are storage's
 // and search's vocabulary only. Every Go file of the module is read (generated ones too);
