@@ -178,7 +178,8 @@ func (m *Manager) Start(ctx context.Context, owner string, req Request) (Status,
 		return Status{}, fmt.Errorf("export: %w", err)
 	}
 	jctx, cancel := context.WithCancel(storage.WithoutAccessLog(context.WithoutCancel(ctx)))
-	j := &job{id: id, owner: owner, req: req, started: m.now().UTC(), cancel: cancel, done: make(chan struct{}), state: Running}
+	j := &job{id: id, owner: owner, req: req, started: m.now().UTC(), cancel: cancel, done: make(chan struct{}), state: Running,
+		progress: fmt.Sprintf("starting: %d types to export", len(plan.Types))} // X-Progress is never empty
 	m.jobs[id] = j
 	go m.run(jctx, j, plan)
 	return j.status(), nil
