@@ -71,18 +71,7 @@ func TestPipelineOnFerretDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := embedded.New(t.TempDir())
-	uri, err := eng.Start(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Stop()
-	mc, err := mongo.Connect(options.Client().ApplyURI(uri))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mc.Disconnect(ctx)
-	coll := mc.Database("pipe").Collection("Observation")
+	coll := ferretCollection(t, "Observation")
 
 	// 240 Observations: 4 codes (one in 2 codings), 3 years of dates, kg and lb, some without value.
 	var writes []storage.Write
@@ -212,6 +201,25 @@ func keyText(k []*string) string {
 	return strings.Join(out, ",")
 }
 
+// ferretCollection starts an embedded engine of its own, stopped when t ends, and returns
+// one of its collections through the driver.
+func ferretCollection(t *testing.T, name string) *mongo.Collection {
+	t.Helper()
+	ctx := context.Background()
+	eng := embedded.New(t.TempDir())
+	uri, err := eng.Start(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Stop() })
+	mc, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mc.Disconnect(ctx) })
+	return mc.Database("test").Collection(name)
+}
+
 // TestFerretDBOperators asks the embedded engine, one at a time, for each stage and operator
 // the pipeline plan uses, and logs which it runs: what the pipeline plan would need from it.
 func TestFerretDBOperators(t *testing.T) {
@@ -219,18 +227,7 @@ func TestFerretDBOperators(t *testing.T) {
 		t.Skip("starts an embedded engine")
 	}
 	ctx := context.Background()
-	eng := embedded.New(t.TempDir())
-	uri, err := eng.Start(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Stop()
-	mc, err := mongo.Connect(options.Client().ApplyURI(uri))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mc.Disconnect(ctx)
-	coll := mc.Database("ops").Collection("c")
+	coll := ferretCollection(t, "c")
 	if _, err := coll.InsertMany(ctx, []any{
 		bson.D{{Key: "_id", Value: "a"}, {Key: "i", Value: bson.A{bson.D{{Key: "p", Value: "code"}, {Key: "c", Value: "x"}, {Key: "lo", Value: 1.5}}}}},
 		bson.D{{Key: "_id", Value: "b"}, {Key: "i", Value: bson.A{}}},

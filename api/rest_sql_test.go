@@ -27,25 +27,7 @@ import (
 // runSQL posts a Parameters body to /fhir/$sqlquery-run.
 func (e *env) runSQL(token string, params ...string) *viewResponse {
 	e.t.Helper()
-	body := `{"resourceType":"Parameters","parameter":[` + strings.Join(params, ",") + `]}`
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/fhir/$sqlquery-run", strings.NewReader(body))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/fhir+json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	if _, err := b.ReadFrom(resp.Body); err != nil {
-		e.t.Fatalf("reading the answer: %v", err)
-	}
-	return &viewResponse{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: b.Bytes()}
+	return e.postParameters(token, "/fhir/$sqlquery-run", params)
 }
 
 func sqlParam(query string) string { return valueParam("query", "valueString", jsonString(query)) }

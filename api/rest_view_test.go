@@ -25,12 +25,18 @@ type viewResponse struct {
 // runView posts a Parameters body to /fhir/$viewdefinition-run (query, when set, after ?).
 func (e *env) runView(token, query string, params ...string) *viewResponse {
 	e.t.Helper()
-	body := `{"resourceType":"Parameters","parameter":[` + strings.Join(params, ",") + `]}`
-	url := e.srv.URL + "/fhir/$viewdefinition-run"
+	path := "/fhir/$viewdefinition-run"
 	if query != "" {
-		url += "?" + query
+		path += "?" + query
 	}
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	return e.postParameters(token, path, params)
+}
+
+// postParameters posts a Parameters body of params to path and returns the answer as it came.
+func (e *env) postParameters(token, path string, params []string) *viewResponse {
+	e.t.Helper()
+	body := `{"resourceType":"Parameters","parameter":[` + strings.Join(params, ",") + `]}`
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}

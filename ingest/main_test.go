@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -174,6 +175,12 @@ func (s source) resolveConditional(t testing.TB) int {
 // withoutServerMeta returns m without meta.versionId and meta.lastUpdated (and without meta
 // when nothing else is in it).
 func withoutServerMeta(m map[string]any) map[string]any {
+	return withoutMeta(m, "versionId", "lastUpdated")
+}
+
+// withoutMeta returns m without the meta elements named (and without meta when nothing else
+// is in it).
+func withoutMeta(m map[string]any, names ...string) map[string]any {
 	out := map[string]any{}
 	for k, v := range m {
 		out[k] = v
@@ -181,7 +188,7 @@ func withoutServerMeta(m map[string]any) map[string]any {
 	if meta, ok := out["meta"].(map[string]any); ok {
 		rest := map[string]any{}
 		for k, v := range meta {
-			if k != "versionId" && k != "lastUpdated" {
+			if !slices.Contains(names, k) {
 				rest[k] = v
 			}
 		}

@@ -86,7 +86,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 			if metaField(wm, "lastUpdated") != metaField(gm, "lastUpdated") {
 				lastUpdated++
 			}
-			if a, b := withoutLastUpdated(gm), withoutLastUpdated(wm); !reflect.DeepEqual(a, b) {
+			if a, b := withoutMeta(gm, "lastUpdated"), withoutMeta(wm, "lastUpdated"); !reflect.DeepEqual(a, b) {
 				t.Errorf("%s/%s differs after the round trip:\n got  %.300s\n want %.300s", typ, id, mustJSON(a), mustJSON(b))
 			}
 		}
@@ -113,22 +113,4 @@ func all(t *testing.T, s *storage.Store, typ string) map[string]*storage.Record 
 func metaField(m map[string]any, k string) any {
 	meta, _ := m["meta"].(map[string]any)
 	return meta[k]
-}
-
-// withoutLastUpdated returns m without meta.lastUpdated.
-func withoutLastUpdated(m map[string]any) map[string]any {
-	out := map[string]any{}
-	for k, v := range m {
-		out[k] = v
-	}
-	if meta, ok := out["meta"].(map[string]any); ok {
-		rest := map[string]any{}
-		for k, v := range meta {
-			if k != "lastUpdated" {
-				rest[k] = v
-			}
-		}
-		out["meta"] = rest
-	}
-	return out
 }
