@@ -58,7 +58,7 @@ type backend interface {
 	// eachByID calls each with every live current document of a collection, in _id order,
 	// outside the driver, a bounded page in memory at a time; it reports false, having called
 	// nothing, when the engine has no such path.
-	eachByID(ctx context.Context, s *Store, tc *typeColls, each func(bson.Raw) error) (bool, error)
+	eachByID(ctx context.Context, s *Store, tc *typeColls, each func(*versionDoc) error) (bool, error)
 	// countAll counts the live current documents of a collection outside the driver; ok is
 	// false when the engine has no such path.
 	countAll(ctx context.Context, s *Store, tc *typeColls) (n int64, ok bool, err error)

@@ -27,6 +27,9 @@ type Engine interface {
 	Stop() error
 	// IndexIDs makes the engine's {_id: value} lookups on a collection use an index.
 	IndexIDs(ctx context.Context, db, coll string) error
+	// IndexDeleted indexes a collection's deleted documents (field del), so that counting
+	// the live ones reads no document.
+	IndexDeleted(ctx context.Context, db, coll string) error
 	// IndexSearch creates the engine-side search index of a collection, kept from the
 	// documents' JSON search entries (field ij, see sqlindex.go) in the same transaction
 	// as each write.
