@@ -122,14 +122,18 @@ func TestInsertDocsStoresAsFerretDB(t *testing.T) {
 
 	ixRows := func(coll string) string {
 		var out []string
-		err := e.QueryIndex(ctx, "direct", coll, "SELECT id, n, p, f, k, lo, hi, o FROM {{ix}} ORDER BY id, n", nil, func(r *sql.Rows) error {
-			var id, p string
-			var n int
-			var f, k, lo, hi, o any
-			if err := r.Scan(&id, &n, &p, &f, &k, &lo, &hi, &o); err != nil {
+		// quote() shows each value with its SQLite type: 10, 10.0 and '10' differ.
+		q := "SELECT quote(id), quote(n), quote(p), quote(f), quote(k), quote(s), quote(lo), quote(hi), quote(o) FROM {{ix}} ORDER BY id, n"
+		err := e.QueryIndex(ctx, "direct", coll, q, nil, func(r *sql.Rows) error {
+			v := make([]string, 9)
+			ptrs := make([]any, len(v))
+			for i := range v {
+				ptrs[i] = &v[i]
+			}
+			if err := r.Scan(ptrs...); err != nil {
 				return err
 			}
-			out = append(out, strings.TrimSpace(fmt.Sprintln(id, n, p, f, k, lo, hi, o)))
+			out = append(out, strings.Join(v, " "))
 			return nil
 		})
 		if err != nil {
@@ -137,7 +141,7 @@ func TestInsertDocsStoresAsFerretDB(t *testing.T) {
 		}
 		return strings.Join(out, "; ")
 	}
-	if got, want := ixRows("viaSQL"), ixRows("viaFerret"); got != want || !strings.Contains(got, "p1 1 birthdate") {
+	if got, want := ixRows("viaSQL"), ixRows("viaFerret"); got != want || !strings.Contains(got, "'p1' 1 'birthdate' NULL NULL NULL 10 20 10") {
 		t.Errorf("index rows of the direct insert: %s; of FerretDB's: %s", got, want)
 	}
 }
