@@ -37,6 +37,11 @@ type Engine interface {
 	// QueryIndex runs a read-only SQL query over a collection's search index ({{ix}})
 	// and table ({{t}}), calling row for each result row.
 	QueryIndex(ctx context.Context, db, coll, query string, args []any, row func(*sql.Rows) error) error
+	// InsertDocs inserts flat documents (storage's history and current documents) into a
+	// collection that exists, in one transaction, outside the driver. With skipDups a
+	// document whose _id is taken is skipped; without, a taken _id inserts none and dup
+	// reports it.
+	InsertDocs(ctx context.Context, db, coll string, docs []bson.Raw, skipDups bool) (dup bool, err error)
 	// ForgetDatabase closes the engine's own connections to a database about to be
 	// dropped, so that a database created later under the same name is not read
 	// through a connection to the old one.
