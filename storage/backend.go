@@ -56,10 +56,10 @@ type backend interface {
 	// pipelines reports whether the engine runs aggregation pipelines over the search
 	// index (see Store.Aggregate).
 	pipelines() bool
-	// eachByID calls each with every live current document of a collection, in _id order,
+	// eachByID calls each with the record of every live current document of a collection, in _id order,
 	// outside the driver, a bounded page in memory at a time; it reports false, having called
 	// nothing, when the engine has no such path.
-	eachByID(ctx context.Context, s *Store, tc *typeColls, each func(*versionDoc) error) (bool, error)
+	eachByID(ctx context.Context, s *Store, tc *typeColls, each func(*Record) error) (bool, error)
 	// countAll counts the live current documents of a collection outside the driver; ok is
 	// false when the engine has no such path.
 	countAll(ctx context.Context, s *Store, tc *typeColls) (n int64, ok bool, err error)

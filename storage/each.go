@@ -55,8 +55,8 @@ func (s *Store) Each(ctx context.Context, typ string, filter bson.D, since time.
 		return nil
 	}
 
-	onVersion := func(d *versionDoc) error {
-		batch = append(batch, d.record(typ))
+	onRecord := func(r *Record) error {
+		batch = append(batch, r)
 		if len(batch) == eachBatch {
 			return flush()
 		}
@@ -67,13 +67,13 @@ func (s *Store) Each(ctx context.Context, typ string, filter bson.D, since time.
 		if err := bson.Unmarshal(raw, &d); err != nil {
 			return err
 		}
-		return onVersion(&d)
+		return onRecord(d.record(typ))
 	}
 	// Everything: on the embedded engine SQL reads the collection in _id order, rather than
 	// FerretDB decoding each document for the driver.
 	streamed := false
 	if len(filter) == 0 {
-		streamed, err = s.c.be.eachByID(ctx, s, tc, onVersion)
+		streamed, err = s.c.be.eachByID(ctx, s, tc, onRecord)
 	}
 	if !streamed && err == nil {
 		proj := bson.D{{Key: layout.Entries, Value: 0}, {Key: layout.Packed, Value: 0}}

@@ -193,13 +193,11 @@ func decodeBase64(b []byte) ([]byte, error) {
 	return out[:n], err
 }
 
-// unescape decodes the escapes of a JSON string's text; text without any is returned as it is.
+// unescape decodes the escapes of a JSON string's text into a new slice: what parseStored
+// returns never shares the text's memory, which the driver reuses.
 func unescape(raw []byte) ([]byte, error) {
-	j := bytes.IndexByte(raw, '\\')
-	if j < 0 {
-		return raw, nil
-	}
 	out := make([]byte, 0, len(raw))
+	j := bytes.IndexByte(raw, '\\')
 	for j >= 0 {
 		out = append(out, raw[:j]...)
 		if j+1 >= len(raw) {

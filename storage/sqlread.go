@@ -46,8 +46,7 @@ func docFromRow(rows *sql.Rows, withPacked bool) (bson.Raw, error) {
 	return d.bson(), nil
 }
 
-// scanStored reads the stored document of one row selected with sqlDocText. Its byte slices
-// are the driver's until the next row.
+// scanStored reads the stored document of one row selected with sqlDocText.
 func scanStored(rows *sql.Rows, withPacked bool) (storedDoc, error) {
 	var text sql.RawBytes
 	if err := rows.Scan(&text); err != nil {
@@ -186,38 +185,40 @@ const eachPage = 1000
 // eachByID: on the embedded engine, keyset pages in _id order, each one SQL statement through
 // the _id index, read whole before each sees them. Deleted resources are left out here, not in
 // SQL, where the test would parse every document's JSON.
-func (embeddedBackend) eachByID(ctx context.Context, s *Store, tc *typeColls, each func(*versionDoc) error) (bool, error) {
+func (embeddedBackend) eachByID(ctx context.Context, s *Store, tc *typeColls, each func(*Record) error) (bool, error) {
 	after := `""` // the JSON text of the least id: every id sorts after it
 	q := "SELECT " + sqlDocText + " FROM {{t}} d WHERE " + sqlDocID + " > ? ORDER BY " + sqlDocID + " LIMIT ?"
 	for {
-		var page []versionDoc
-		err := s.sqlQuery(ctx, tc, q, []any{after, eachPage}, func(rows *sql.Rows) error {
-			d, err := scanStored(rows, false)
+		var page []*Record
+		rows := 0
+		err := s.sqlQuery(ctx, tc, q, []any{after, eachPage}, func(r *sql.Rows) error {
+			d, err := scanStored(r, false)
 			if err != nil {
 				return err
 			}
-			page = append(page, versionDoc{Key: d.id, V: d.v, TS: time.UnixMilli(d.ts).UTC(), Seq: d.seq, Del: d.del, JSON: string(d.json)})
+			rows++
+			after = `"` + d.id + `"`
+			if !d.del {
+				page = append(page, &Record{Type: tc.typ, ID: d.id, VersionID: d.v, LastUpdated: time.UnixMilli(d.ts).UTC(),
+					Seq: d.seq, JSON: d.json})
+			}
 			return nil
 		})
 		if err != nil {
 			return true, err
 		}
-		for i := range page {
-			if page[i].Del {
-				continue
-			}
-			if err := each(&page[i]); err != nil {
+		for _, r := range page {
+			if err := each(r); err != nil {
 				return true, err
 			}
 		}
-		if len(page) < eachPage {
+		if rows < eachPage {
 			return true, nil
 		}
-		after = `"` + page[len(page)-1].Key + `"`
 	}
 }
 
 // eachByID: never on MongoDB, whose find streams the collection itself.
-func (mongoBackend) eachByID(context.Context, *Store, *typeColls, func(*versionDoc) error) (bool, error) {
+func (mongoBackend) eachByID(context.Context, *Store, *typeColls, func(*Record) error) (bool, error) {
 	return false, nil
 }
