@@ -1,10 +1,12 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"reflect"
 	"sync"
@@ -27,7 +29,7 @@ type wsImplementation struct {
 }
 
 func (i wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	inner, err := transport.CoderWebsocketImplementation{}.Accept(w, r, opts)
+	inner, err := transport.CoderWebsocketImplementation{}.Accept(smallBuffers{w}, r, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -46,6 +48,36 @@ func (i wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts tr
 		}
 	})
 	return c, nil
+}
+
+// wsBufferSize is the size of a websocket connection's read and write buffers. net/http hands
+// a hijacked connection 4 KB buffers of each kind, held for the connection's life; a
+// subscriber's messages are mostly much smaller (pings, acknowledgements, events of a few
+// fields), and bufio passes a larger message through directly, in one more system call.
+const wsBufferSize = 512
+
+// smallBuffers is a ResponseWriter whose Hijack shrinks the connection's buffers to
+// wsBufferSize.
+type smallBuffers struct{ http.ResponseWriter }
+
+func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack hijacks the connection and replaces its buffers in place: net/http's connection
+// keeps pointers to them while the handler runs, so new ones would leave the old alive. A
+// reader that holds bytes the client sent early is left as it is, and so is a writer that
+// cannot flush.
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return conn, brw, err
+	}
+	if brw.Reader.Buffered() == 0 {
+		*brw.Reader = *bufio.NewReaderSize(conn, wsBufferSize)
+	}
+	if brw.Writer.Flush() == nil {
+		*brw.Writer = *bufio.NewWriterSize(conn, wsBufferSize)
+	}
+	return conn, brw, nil
 }
 
 // wsConn is one websocket connection: gqlgen's socket, with the protocol rules above.
