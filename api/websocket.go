@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -29,11 +30,13 @@ type wsImplementation struct {
 }
 
 func (i wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	inner, err := transport.CoderWebsocketImplementation{}.Accept(smallBuffers{w}, r, opts)
+	hw := &hijacker{ResponseWriter: w}
+	inner, err := transport.CoderWebsocketImplementation{}.Accept(hw, r, opts)
 	if err != nil {
 		return nil, err
 	}
-	c := &wsConn{WebsocketConn: inner, s: i.s, proto: inner.Subprotocol(), active: map[string]bool{}}
+	noteUpgraded(r.Context())
+	c := &wsConn{WebsocketConn: inner, input: hw.in, s: i.s, proto: inner.Subprotocol(), active: map[string]bool{}}
 	if h, ok := r.Context().Value(connKey{}).(*connHolder); ok {
 		h.conn = c
 	}
@@ -56,17 +59,19 @@ func (i wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts tr
 // fields), and bufio passes a larger message through directly, in one more system call.
 const wsBufferSize = 512
 
-// smallBuffers is a ResponseWriter whose Hijack shrinks the connection's buffers to
-// wsBufferSize.
-type smallBuffers struct{ http.ResponseWriter }
+// hijacker is a ResponseWriter whose Hijack shrinks the connection's buffers to
+// wsBufferSize, and notes what awaitInput waits on.
+type hijacker struct {
+	http.ResponseWriter
+	in input
+}
 
-func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *hijacker) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Hijack hijacks the connection and replaces its buffers in place: net/http's connection
-// keeps pointers to them while the handler runs, so new ones would leave the old alive. A
-// reader that holds bytes the client sent early is left as it is, and so is a writer that
-// cannot flush.
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+// keeps pointers to them, so new ones would leave the old alive while it does. A reader that
+// holds bytes the client sent early is left as it is, and so is a writer that cannot flush.
+func (w *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return conn, brw, err
@@ -77,12 +82,18 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if brw.Writer.Flush() == nil {
 		*brw.Writer = *bufio.NewWriterSize(conn, wsBufferSize)
 	}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			w.in = input{raw: raw, br: brw.Reader}
+		}
+	}
 	return conn, brw, nil
 }
 
 // wsConn is one websocket connection: gqlgen's socket, with the protocol rules above.
 type wsConn struct {
 	transport.WebsocketConn
+	input // the client's socket, where NextReader waits for its messages
 	s     *subscriptions
 	proto string
 
@@ -129,6 +140,7 @@ type clientMessage struct {
 // NextReader reads the next client message and checks it against the protocol before
 // gqlgen sees it; a violation closes the connection with the protocol's code.
 func (c *wsConn) NextReader() (int, io.Reader, error) {
+	c.awaitInput()
 	kind, r, err := c.WebsocketConn.NextReader()
 	if err != nil {
 		return kind, r, err
