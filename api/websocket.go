@@ -69,15 +69,21 @@ type hijacker struct {
 func (w *hijacker) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Hijack hijacks the connection and replaces its buffers in place: net/http's connection
-// keeps pointers to them, so new ones would leave the old alive while it does. A reader that
-// holds bytes the client sent early is left as it is, and so is a writer that cannot flush.
+// keeps pointers to them, so new ones would leave the old alive while it does. The new reader
+// holds the bytes the old one did (a client may send its first message as soon as it reads
+// the upgrade's answer, before the hijack), unless they do not fit; a writer that cannot
+// flush is left as it is.
 func (w *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return conn, brw, err
 	}
-	if brw.Reader.Buffered() == 0 {
-		*brw.Reader = *bufio.NewReaderSize(conn, wsBufferSize)
+	if n := brw.Reader.Buffered(); n <= wsBufferSize {
+		early, _ := brw.Reader.Peek(n)
+		br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), wsBufferSize)
+		if _, err := br.Peek(n); err == nil {
+			*brw.Reader = *br
+		}
 	}
 	if brw.Writer.Flush() == nil {
 		*brw.Writer = *bufio.NewWriterSize(conn, wsBufferSize)
