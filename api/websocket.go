@@ -53,14 +53,20 @@ func (i wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts tr
 	return c, nil
 }
 
-// wsBufferSize is the size of a websocket connection's read and write buffers. net/http hands
-// a hijacked connection 4 KB buffers of each kind, held for the connection's life; a
-// subscriber's messages are mostly much smaller (pings, acknowledgements, events of a few
-// fields), and bufio passes a larger message through directly, in one more system call.
-const wsBufferSize = 512
+// The sizes of a websocket connection's buffers. net/http hands a hijacked connection a 4 KB
+// reader and a 4 KB writer, held for the connection's life. What a subscriber sends is mostly
+// much smaller (connection_init, subscribe, pong), and bufio reads a larger message into place
+// directly. The writer sends an event in one system call when it fits, in two otherwise: 2 KB
+// holds an event of a resource of a few dozen fields. (A new writer of net/http's size would
+// cost 8 KB, not 4: the allocator's 4 KB objects come two to a span, and the reader freed
+// beside each writer would leave its half of the span unused.)
+const (
+	wsReadBuffer  = 512
+	wsWriteBuffer = 2 << 10
+)
 
 // hijacker is a ResponseWriter whose Hijack shrinks the connection's buffers to
-// wsBufferSize, and notes what awaitInput waits on.
+// wsReadBuffer and wsWriteBuffer, and notes what awaitInput waits on.
 type hijacker struct {
 	http.ResponseWriter
 	in input
@@ -69,24 +75,24 @@ type hijacker struct {
 func (w *hijacker) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Hijack hijacks the connection and replaces its buffers in place: net/http's connection
-// keeps pointers to them, so new ones would leave the old alive while it does. The new reader
-// holds the bytes the old one did (a client may send its first message as soon as it reads
-// the upgrade's answer, before the hijack), unless they do not fit; a writer that cannot
-// flush is left as it is.
+// keeps pointers to them, and it stays reachable (from the request's ResponseWriter), so new
+// ones would leave the old alive. The new reader starts with the bytes the old one held (a
+// client may send its first message as soon as it reads the upgrade's answer, before the
+// hijack), and the old is kept when they do not fit; so is the writer when it cannot flush.
 func (w *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return conn, brw, err
 	}
-	if n := brw.Reader.Buffered(); n <= wsBufferSize {
+	if n := brw.Reader.Buffered(); n <= wsReadBuffer {
 		early, _ := brw.Reader.Peek(n)
-		br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), wsBufferSize)
+		br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), wsReadBuffer)
 		if _, err := br.Peek(n); err == nil {
 			*brw.Reader = *br
 		}
 	}
 	if brw.Writer.Flush() == nil {
-		*brw.Writer = *bufio.NewWriterSize(conn, wsBufferSize)
+		*brw.Writer = *bufio.NewWriterSize(conn, wsWriteBuffer)
 	}
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
