@@ -76,30 +76,44 @@ func (w *hijacker) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Hijack hijacks the connection and replaces its buffers in place: net/http's connection
 // keeps pointers to them, and it stays reachable (from the request's ResponseWriter), so new
-// ones would leave the old alive. The new reader starts with the bytes the old one held (a
-// client may send its first message as soon as it reads the upgrade's answer, before the
-// hijack), and the old is kept when they do not fit; so is the writer when it cannot flush.
+// ones would leave the old alive. What the client sent before the hijack (it may send its
+// first message as soon as it reads the upgrade's answer) is read first, from the connection
+// returned, so that the reader's buffer is empty: the websocket library discards what it holds
+// (it reads those bytes through a reader of its own, which awaitInput would not see). A
+// writer that cannot flush is left as it is.
 func (w *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return conn, brw, err
 	}
-	if n := brw.Reader.Buffered(); n <= wsReadBuffer {
-		early, _ := brw.Reader.Peek(n)
-		br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), wsReadBuffer)
-		if _, err := br.Peek(n); err == nil {
-			*brw.Reader = *br
-		}
-	}
+	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	ec := &earlyConn{Conn: conn, early: bytes.Clone(early)}
+	*brw.Reader = *bufio.NewReaderSize(ec, wsReadBuffer)
 	if brw.Writer.Flush() == nil {
 		*brw.Writer = *bufio.NewWriterSize(conn, wsWriteBuffer)
 	}
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
-			w.in = input{raw: raw, br: brw.Reader}
+			w.in = input{raw: raw, br: brw.Reader, early: ec}
 		}
 	}
-	return conn, brw, nil
+	return ec, brw, nil
+}
+
+// earlyConn is a hijacked connection that reads first what the client sent before the hijack.
+// Only the reader of the connection's messages reads it.
+type earlyConn struct {
+	net.Conn
+	early []byte
+}
+
+func (c *earlyConn) Read(p []byte) (int, error) {
+	if len(c.early) > 0 {
+		n := copy(p, c.early)
+		c.early = c.early[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
 }
 
 // wsConn is one websocket connection: gqlgen's socket, with the protocol rules above.

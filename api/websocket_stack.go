@@ -60,20 +60,21 @@ func noteUpgraded(ctx context.Context) {
 	}
 }
 
-// input is what awaitInput waits on: the connection's socket, and the buffer the websocket
-// library reads it through.
+// input is what awaitInput waits on: the connection's socket, the buffer the websocket
+// library reads it through, and what the client sent before the upgrade, read first.
 type input struct {
-	raw syscall.RawConn
-	br  *bufio.Reader
+	raw   syscall.RawConn
+	br    *bufio.Reader
+	early *earlyConn
 }
 
 // awaitInput returns when the client has sent something the websocket library has not read
 // yet, or the socket is closed or failed: the library's read that follows then does not
-// block, or fails. It waits only when nothing is buffered; the buffer is otherwise read
+// block, or fails. It waits only when nothing is buffered; the buffers are otherwise read
 // only by this goroutine and, as the connection closes, by the library's close handshake,
 // which then closes the socket and ends the wait.
 func (in input) awaitInput() {
-	if in.raw == nil || in.br.Buffered() > 0 {
+	if in.raw == nil || in.br.Buffered() > 0 || len(in.early.early) > 0 {
 		return
 	}
 	_ = in.raw.Read(pending)

@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -90,4 +92,67 @@ func TestWebsocketMessagesTogether(t *testing.T) {
 	if got["small"] != "next" || got["large"] != "next" || got["larger"] != "next" {
 		t.Fatalf("got %v, want a next message for each subscription", got)
 	}
+}
+
+// TestWebsocketMessagesWithUpgrade: messages a client sends with its upgrade request, before
+// the server's answer, are read after the upgrade (they were buffered with the request when the
+// connection was handed over).
+func TestWebsocketMessagesWithUpgrade(t *testing.T) {
+	e := newEnv(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	upgrade := "GET /$graphql HTTP/1.1\r\nHost: fhirgate\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
+	out := append([]byte(upgrade), clientFrame(`{"type":"connection_init"}`)...)
+	out = append(out, clientFrame(`{"type":"ping"}`)...)
+	if _, err := conn.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	for _, want := range []string{`{"type":"connection_ack"}`, `{"type":"pong"}`} {
+		if got := serverFrame(t, br); got != want {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+	}
+}
+
+// clientFrame is a client's websocket text frame of payload (under 126 bytes), masked.
+func clientFrame(payload string) []byte {
+	mask := [4]byte{1, 2, 3, 4}
+	f := []byte{0x81, 0x80 | byte(len(payload)), mask[0], mask[1], mask[2], mask[3]}
+	for i := range len(payload) {
+		f = append(f, payload[i]^mask[i%4])
+	}
+	return f
+}
+
+// serverFrame reads a server's websocket text frame (under 64 KB, unmasked) and returns its
+// payload.
+func serverFrame(t *testing.T, br *bufio.Reader) string {
+	t.Helper()
+	var h [2]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		t.Fatalf("frame header: %v", err)
+	}
+	n := int(h[1] & 0x7f)
+	if n == 126 {
+		var l [2]byte
+		if _, err := io.ReadFull(br, l[:]); err != nil {
+			t.Fatalf("frame length: %v", err)
+		}
+		n = int(l[0])<<8 | int(l[1])
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(br, p); err != nil {
+		t.Fatalf("frame payload: %v", err)
+	}
+	return string(p)
 }
