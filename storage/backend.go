@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // backend is everything storage does differently on the two engines it runs on, chosen
@@ -58,7 +59,7 @@ type backend interface {
 	// eachByID calls each with every live current document of a collection, in _id order,
 	// outside the driver, a bounded page in memory at a time; it reports false, having called
 	// nothing, when the engine has no such path.
-	eachByID(ctx context.Context, s *Store, tc *typeColls, each func(bson.Raw) error) (bool, error)
+	eachByID(ctx context.Context, s *Store, tc *typeColls, each func(*versionDoc) error) (bool, error)
 	// countAll counts the live current documents of a collection outside the driver; ok is
 	// false when the engine has no such path.
 	countAll(ctx context.Context, s *Store, tc *typeColls) (n int64, ok bool, err error)
@@ -71,6 +72,10 @@ type backend interface {
 	finished(ctx context.Context, s *Store, seq int64) error
 	// shutdown stops allocation and leaves the store clean for the next start.
 	shutdown(ctx context.Context, s *Store) error
+	// insertMany inserts docs into coll, all or, without skipDups, up to the first whose
+	// _id is taken, which dup then reports; with skipDups, documents whose _id is taken are
+	// skipped.
+	insertMany(ctx context.Context, s *Store, coll *mongo.Collection, docs []any, skipDups bool) (dup bool, err error)
 	// replacesPerCommand is the most replaces to send s's engine in one update command; 0
 	// for no limit.
 	replacesPerCommand(s *Store) int

@@ -27,6 +27,9 @@ type Engine interface {
 	Stop() error
 	// IndexIDs makes the engine's {_id: value} lookups on a collection use an index.
 	IndexIDs(ctx context.Context, db, coll string) error
+	// IndexDeleted indexes a collection's deleted documents (field del), so that counting
+	// the live ones reads no document.
+	IndexDeleted(ctx context.Context, db, coll string) error
 	// IndexSearch creates the engine-side search index of a collection, kept from the
 	// documents' JSON search entries (field ij, see sqlindex.go) in the same transaction
 	// as each write.
@@ -34,6 +37,11 @@ type Engine interface {
 	// QueryIndex runs a read-only SQL query over a collection's search index ({{ix}})
 	// and table ({{t}}), calling row for each result row.
 	QueryIndex(ctx context.Context, db, coll, query string, args []any, row func(*sql.Rows) error) error
+	// InsertDocs inserts flat documents (storage's history and current documents) into a
+	// collection that exists, in one transaction, outside the driver. With skipDups a
+	// document whose _id is taken is skipped; without, a taken _id inserts none and dup
+	// reports it.
+	InsertDocs(ctx context.Context, db, coll string, docs []bson.Raw, skipDups bool) (dup bool, err error)
 	// ForgetDatabase closes the engine's own connections to a database about to be
 	// dropped, so that a database created later under the same name is not read
 	// through a connection to the old one.

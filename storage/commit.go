@@ -508,13 +508,12 @@ func (s *Store) claim(ctx context.Context, tcs []*typeColls, plan []*versionDoc)
 			docs[j] = plan[i]
 		}
 
-		_, err := tc.hist.InsertMany(ctx, docs)
-		if err == nil {
-			continue
-		}
-
-		if !isDup(err) {
+		dup, err := s.c.be.insertMany(ctx, s, tc.hist, docs, false)
+		if err != nil {
 			return -1, fmt.Errorf("claim %s versions: %w", tc.typ, err)
+		}
+		if !dup {
+			continue
 		}
 
 		// Find the claim that is not ours rather than trust the error's index.
@@ -531,7 +530,7 @@ func (s *Store) claim(ctx context.Context, tcs []*typeColls, plan []*versionDoc)
 			}
 		}
 
-		return -1, fmt.Errorf("claim %s versions: duplicate key, but no other claim found: %w", tc.typ, err)
+		return -1, fmt.Errorf("claim %s versions: duplicate key, but no other claim found", tc.typ)
 	}
 
 	return -1, nil
@@ -767,11 +766,44 @@ func (s *Store) insertCurrent(ctx context.Context, tc *typeColls, docs []any) er
 	if len(docs) == 0 {
 		return nil
 	}
-	_, err := tc.cur.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	if err != nil && !onlyDups(err) {
+	if _, err := s.c.be.insertMany(ctx, s, tc.cur, docs, true); err != nil {
 		return fmt.Errorf("apply %s: insert: %w", tc.typ, err)
 	}
 	return nil
+}
+
+// insertMany: an ordered InsertMany, or an unordered one that ignores duplicates. An
+// ordered one that meets a duplicate leaves the documents before it inserted: the caller
+// removes its claims on abort.
+func (mongoBackend) insertMany(ctx context.Context, _ *Store, coll *mongo.Collection, docs []any, skipDups bool) (bool, error) {
+	_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(!skipDups))
+	switch {
+	case err == nil:
+		return false, nil
+	case skipDups && onlyDups(err):
+		return false, nil
+	case !skipDups && isDup(err):
+		return true, nil
+	}
+	return false, err
+}
+
+// insertMany: straight into SQLite in one transaction (see embedded.Engine.InsertDocs),
+// which saves the driver's and FerretDB's conversions of each document: the writes of an
+// import are mostly these inserts. A duplicate inserts none of docs.
+func (embeddedBackend) insertMany(ctx context.Context, s *Store, coll *mongo.Collection, docs []any, skipDups bool) (bool, error) {
+	raws := make([]bson.Raw, len(docs))
+	for i, d := range docs {
+		b, err := bson.Marshal(d)
+		if err != nil {
+			return false, fmt.Errorf("marshal document %d: %w", i, err)
+		}
+		raws[i] = b
+	}
+	if on := s.c.onCommand; on != nil {
+		on("sqlinsert") // a round trip, counted as the driver's commands are
+	}
+	return s.c.eng.InsertDocs(ctx, s.db.Name(), coll.Name(), raws, skipDups)
 }
 
 // replaceModel replaces the current document of cur's resource with cur, creating it when

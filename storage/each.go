@@ -55,22 +55,25 @@ func (s *Store) Each(ctx context.Context, typ string, filter bson.D, since time.
 		return nil
 	}
 
-	onDoc := func(raw bson.Raw) error {
-		var d versionDoc
-		if err := bson.Unmarshal(raw, &d); err != nil {
-			return err
-		}
+	onVersion := func(d *versionDoc) error {
 		batch = append(batch, d.record(typ))
 		if len(batch) == eachBatch {
 			return flush()
 		}
 		return nil
 	}
+	onDoc := func(raw bson.Raw) error {
+		var d versionDoc
+		if err := bson.Unmarshal(raw, &d); err != nil {
+			return err
+		}
+		return onVersion(&d)
+	}
 	// Everything: on the embedded engine SQL reads the collection in _id order, rather than
 	// FerretDB decoding each document for the driver.
 	streamed := false
 	if len(filter) == 0 {
-		streamed, err = s.c.be.eachByID(ctx, s, tc, onDoc)
+		streamed, err = s.c.be.eachByID(ctx, s, tc, onVersion)
 	}
 	if !streamed && err == nil {
 		proj := bson.D{{Key: layout.Entries, Value: 0}, {Key: layout.Packed, Value: 0}}

@@ -38,9 +38,12 @@ type IndexFields struct {
 var searchIndexes = []string{layout.Code, layout.System, layout.Norm, layout.Exact, layout.Ref, layout.RefID, layout.Lo, layout.Hi, layout.Text}
 
 // typeIndexes: the embedded engine, which serves only {_id} filters itself, gets the
-// SQLite index table and triggers of sqlindex.go for the search fields, and nothing for the
-// history, which it reads by _id.
+// SQLite index table and triggers of sqlindex.go for the search fields, an index of the
+// deleted resources for counts, and nothing for the history, which it reads by _id.
 func (embeddedBackend) typeIndexes(ctx context.Context, s *Store, tc *typeColls) error {
+	if err := s.c.eng.IndexDeleted(ctx, s.db.Name(), tc.cur.Name()); err != nil {
+		return fmt.Errorf("storage: deleted index of %s: %w", tc.typ, err)
+	}
 	if s.c.indexer == nil {
 		return nil
 	}

@@ -2,8 +2,10 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,5 +100,49 @@ func TestReadManyBeyondOneStatement(t *testing.T) {
 	}
 	if fmt.Sprint(cmds) != fmt.Sprint(want) {
 		t.Errorf("ReadMany of %d ids sent %v, want %v", len(ids), cmds, want)
+	}
+}
+
+// TestCountAllFromIndexes counts a type's live resources, deletions and re-creations
+// included, with one statement that SQLite answers from indexes: of the documents, only the
+// deleted ones are read.
+func TestCountAllFromIndexes(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	for i := range 7 {
+		mustPut(t, s, "Patient", fmt.Sprint("p", i), patient(fmt.Sprint("p", i), "F"))
+	}
+	for _, id := range []string{"p1", "p3", "p5"} {
+		mustCommit(t, s, Write{Op: OpDelete, Type: "Patient", ID: id})
+	}
+	mustPut(t, s, "Patient", "p3", patient("p3", "back"))
+	n, err := s.Count(ctx, "Patient", Query{})
+	if err != nil || n != 5 {
+		t.Fatalf("count %d, %v; want 5", n, err)
+	}
+
+	tc, err := s.colls(ctx, "Patient")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	err = s.sqlQuery(ctx, tc, "EXPLAIN QUERY PLAN "+countAllSQL, nil, func(rows *sql.Rows) error {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			return err
+		}
+		plan = append(plan, detail)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The table's count from its _id index; the deleted documents through their own index,
+	// which reads only theirs.
+	ok := len(plan) == 5 && strings.Contains(plan[2], "USING COVERING INDEX") && strings.HasSuffix(plan[2], "_fhirgate_id") &&
+		strings.HasPrefix(plan[4], "SCAN d USING INDEX ") && strings.HasSuffix(plan[4], "_fhirgate_del")
+	if !ok {
+		t.Errorf("plan %q: want the table's count from its _id index, the deleted from theirs", plan)
 	}
 }

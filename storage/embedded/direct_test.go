@@ -1,0 +1,207 @@
+package embedded
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// directDocs are documents of every field type InsertDocs encodes, shaped like storage's
+// history and current documents, with strings that JSON escapes.
+func directDocs() []bson.D {
+	ts := time.Date(2026, 11, 27, 2, 30, 0, 123e6, time.UTC)
+	return []bson.D{
+		{{Key: "_id", Value: "p1"}, {Key: "v", Value: int64(3)}, {Key: "ts", Value: ts}, {Key: "seq", Value: int64(1 << 40)},
+			{Key: "json", Value: `{"resourceType":"Patient","name":[{"text":"<b>O'Brien & \"Sons\"</b> \\ é 日本 \u2028 \n\t"}]}`},
+			{Key: "ix", Value: bson.Binary{Subtype: 0, Data: []byte{0, 1, 2, 250, 251, 255}}},
+			{Key: IndexField, Value: `[["gender","c","female",null,null,null,null],["birthdate",null,null,null,10,20,10]]`},
+			{Key: "iv", Value: "7"}, {Key: "n32", Value: int32(-5)}, {Key: "del", Value: false}},
+		{{Key: "_id", Value: "p1/0000000002"}, {Key: "id", Value: "p1"}, {Key: "v", Value: int64(2)}, {Key: "ts", Value: ts.Add(-time.Hour)},
+			{Key: "seq", Value: int64(7)}, {Key: "del", Value: true}},
+		{{Key: "_id", Value: "e"}},
+	}
+}
+
+// TestInsertDocsStoresAsFerretDB: documents InsertDocs writes straight into SQLite are stored
+// byte for byte as FerretDB stores the same documents inserted through the driver, read back
+// through the driver identically, field for field and type for type, and fill the search
+// index through the triggers as FerretDB's inserts do.
+func TestInsertDocsStoresAsFerretDB(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e := New(t.TempDir())
+	uri, err := e.Start(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop()
+	mc, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Disconnect(ctx)
+	db := mc.Database("direct")
+	for _, c := range []string{"viaFerret", "viaSQL"} {
+		if err := db.CreateCollection(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.IndexSearch(ctx, "direct", c); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	docs := directDocs()
+	var raws []bson.Raw
+	var anys []any
+	for _, d := range docs {
+		b, err := bson.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raws, anys = append(raws, b), append(anys, d)
+	}
+	if _, err := db.Collection("viaFerret").InsertMany(ctx, anys); err != nil {
+		t.Fatal(err)
+	}
+	if dup, err := e.InsertDocs(ctx, "direct", "viaSQL", raws, false); err != nil || dup {
+		t.Fatalf("InsertDocs: dup %v, %v", dup, err)
+	}
+
+	stored := func(coll string) []string {
+		t.Helper()
+		sdb, table, err := e.sqliteTable(ctx, "direct", coll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := sdb.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %q ORDER BY rowid`, sqliteDocColumn, table))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	want, got := stored("viaFerret"), stored("viaSQL")
+	if len(want) != len(docs) || len(got) != len(docs) {
+		t.Fatalf("stored %d rows through FerretDB and %d directly, want %d each", len(want), len(got), len(docs))
+	}
+	for i := range docs {
+		if got[i] != want[i] {
+			t.Errorf("document %d stored directly as\n%s\nFerretDB stores it as\n%s", i, got[i], want[i])
+		}
+	}
+
+	// Read back through FerretDB: the same BSON, which has the types of the original.
+	for i, d := range docs {
+		id := d[0].Value
+		var a, b bson.Raw
+		if err := db.Collection("viaFerret").FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&a); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Collection("viaSQL").FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&b); err != nil {
+			t.Fatal(err)
+		}
+		if string(a) != string(b) || string(b) != string(raws[i]) {
+			t.Errorf("document %d reads back through the driver as %v, FerretDB's as %v, inserted %v", i, b, a, raws[i])
+		}
+	}
+
+	ixRows := func(coll string) string {
+		var out []string
+		// quote() shows each value with its SQLite type: 10, 10.0 and '10' differ.
+		q := "SELECT quote(id), quote(n), quote(p), quote(f), quote(k), quote(s), quote(lo), quote(hi), quote(o) FROM {{ix}} ORDER BY id, n"
+		err := e.QueryIndex(ctx, "direct", coll, q, nil, func(r *sql.Rows) error {
+			v := make([]string, 9)
+			ptrs := make([]any, len(v))
+			for i := range v {
+				ptrs[i] = &v[i]
+			}
+			if err := r.Scan(ptrs...); err != nil {
+				return err
+			}
+			out = append(out, strings.Join(v, " "))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(out, "; ")
+	}
+	if got, want := ixRows("viaSQL"), ixRows("viaFerret"); got != want || !strings.Contains(got, "'p1' 1 'birthdate' NULL NULL NULL 10 20 10") {
+		t.Errorf("index rows of the direct insert: %s; of FerretDB's: %s", got, want)
+	}
+}
+
+// TestInsertDocsDuplicates: a taken _id makes an insert without skipDups insert nothing and
+// report it, and one with skipDups insert the others and leave the taken one as it was.
+func TestInsertDocsDuplicates(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e := New(t.TempDir())
+	uri, err := e.Start(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop()
+	mc, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Disconnect(ctx)
+	coll := mc.Database("dups").Collection("c")
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "a"}, {Key: "v", Value: int64(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	doc := func(id string, v int64) bson.Raw {
+		b, err := bson.Marshal(bson.D{{Key: "_id", Value: id}, {Key: "v", Value: v}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// More than one statement's worth, the duplicate in the second statement.
+	var docs []bson.Raw
+	for i := range insertRows + 10 {
+		docs = append(docs, doc(fmt.Sprintf("n%03d", i), 2))
+	}
+	docs = append(docs, doc("a", 2))
+
+	dup, err := e.InsertDocs(ctx, "dups", "c", docs, false)
+	if err != nil || !dup {
+		t.Fatalf("insert with a taken _id: dup %v, %v; want a duplicate", dup, err)
+	}
+	if n, err := coll.CountDocuments(ctx, bson.D{}); err != nil || n != 1 {
+		t.Fatalf("%d documents after a failed insert (%v), want the 1 there before", n, err)
+	}
+
+	dup, err = e.InsertDocs(ctx, "dups", "c", docs, true)
+	if err != nil || dup {
+		t.Fatalf("insert skipping duplicates: dup %v, %v", dup, err)
+	}
+	if n, err := coll.CountDocuments(ctx, bson.D{}); err != nil || n != int64(len(docs)) {
+		t.Fatalf("%d documents after skipping the duplicate (%v), want %d", n, err, len(docs))
+	}
+	var a struct{ V int64 }
+	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: "a"}}).Decode(&a); err != nil || a.V != 1 {
+		t.Errorf("taken document after skipDups: v %d (%v), want 1", a.V, err)
+	}
+
+	bad, _ := bson.Marshal(bson.D{{Key: "_id", Value: "x"}, {Key: "sub", Value: bson.D{{Key: "k", Value: 1.5}}}})
+	if _, err := e.InsertDocs(ctx, "dups", "c", []bson.Raw{bad}, false); err == nil || !strings.Contains(err.Error(), "does not encode") {
+		t.Errorf("insert of a nested document: %v, want an error saying it is not encoded", err)
+	}
+}
