@@ -27,10 +27,10 @@ import (
 // A panic of h before the upgrade aborts the request, as net/http does; after it, it is
 // logged.
 func serveUpgrade(h http.Handler, w http.ResponseWriter, r *http.Request, logger *slog.Logger) {
-	upgraded := make(chan struct{})
+	uw := &upgradeWriter{ResponseWriter: w, upgraded: make(chan struct{})}
 	done := make(chan struct{})
 	var failed bool
-	ctx := context.WithValue(context.WithoutCancel(r.Context()), upgradedKey{}, func() { close(upgraded) })
+	ctx := context.WithValue(context.WithoutCancel(r.Context()), upgradedKey{}, uw)
 	go func() {
 		defer func() {
 			if v := recover(); v != nil {
@@ -39,10 +39,10 @@ func serveUpgrade(h http.Handler, w http.ResponseWriter, r *http.Request, logger
 			}
 			close(done)
 		}()
-		h.ServeHTTP(w, r.WithContext(ctx))
+		h.ServeHTTP(uw, r.WithContext(ctx))
 	}()
 	select {
-	case <-upgraded:
+	case <-uw.upgraded:
 	case <-done:
 		if failed {
 			panic(http.ErrAbortHandler)
@@ -50,15 +50,35 @@ func serveUpgrade(h http.Handler, w http.ResponseWriter, r *http.Request, logger
 	}
 }
 
+// upgradeWriter is the ResponseWriter of an upgrade request served by serveUpgrade. Once the
+// connection is upgraded, it lets go of net/http's, which handlers keep for the connection's
+// life (gqlgen's, to answer a panic), and with it net/http's connection and the response's
+// headers: it answers as net/http does for a hijacked connection.
+type upgradeWriter struct {
+	http.ResponseWriter
+	upgraded chan struct{}
+}
+
+func (w *upgradeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 type upgradedKey struct{}
 
 // noteUpgraded tells serveUpgrade, if it serves ctx's request, that the connection is
-// upgraded and the ResponseWriter no longer used.
+// upgraded and the ResponseWriter no longer used. It is called on the goroutine that serves
+// the request.
 func noteUpgraded(ctx context.Context) {
-	if f, ok := ctx.Value(upgradedKey{}).(func()); ok {
-		f()
+	if w, ok := ctx.Value(upgradedKey{}).(*upgradeWriter); ok {
+		w.ResponseWriter = hijackedWriter{}
+		close(w.upgraded)
 	}
 }
+
+// hijackedWriter answers as net/http's ResponseWriter does once its connection is hijacked.
+type hijackedWriter struct{}
+
+func (hijackedWriter) Header() http.Header       { return http.Header{} }
+func (hijackedWriter) Write([]byte) (int, error) { return 0, http.ErrHijacked }
+func (hijackedWriter) WriteHeader(int)           {}
 
 // input is what awaitInput waits on: the connection's socket, the buffer the websocket
 // library reads it through, and what the client sent before the upgrade, read first.
