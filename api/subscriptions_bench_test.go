@@ -38,6 +38,10 @@ import (
 // goroutines count as the server's; each commit is one Observation update.
 //
 //	go test ./api/ -run '^$' -bench Subscriptions1000 -benchtime 1x
+//
+// FHIRGATE_BENCH_RATES lists the write rates (per second) to measure; FHIRGATE_BENCH_HEAPPROFILE
+// names the heap profiles to write, with every allocation, before the subscribers (.base) and
+// with them, and their goroutines (.goroutines).
 func BenchmarkSubscriptions1000(b *testing.B) {
 	const subscribers = 1000
 	rates := []int{25, 50, 100, 200, 400}
