@@ -94,6 +94,8 @@ func auditing(sink AuditSink, m *metrics.Metrics, next http.Handler) http.Handle
 	if sink == nil && m == nil {
 		return next
 	}
+	// The handler keeps a small frame: a websocket connection's read loop runs below it for
+	// the connection's life (see serveUpgrade).
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t := &trail{seen: map[string]bool{}, codes: map[string]int{}}
 		ctx := context.WithValue(r.Context(), trailKey{}, t)
@@ -102,12 +104,17 @@ func auditing(sink AuditSink, m *metrics.Metrics, next http.Handler) http.Handle
 		}
 		start := time.Now()
 		next.ServeHTTP(w, r.WithContext(ctx))
-		e := t.event(start, r)
-		if sink != nil {
-			sink.Record(e)
-		}
-		m.Request(e.Interaction, outcomeLabels[e.Outcome], time.Since(start))
+		t.record(sink, m, start, r)
 	})
+}
+
+// record records the request r that began at start as an AuditEvent and in the metrics.
+func (t *trail) record(sink AuditSink, m *metrics.Metrics, start time.Time, r *http.Request) {
+	e := t.event(start, r)
+	if sink != nil {
+		sink.Record(e)
+	}
+	m.Request(e.Interaction, outcomeLabels[e.Outcome], time.Since(start))
 }
 
 // outcomeLabels names the AuditEvent outcomes in metrics.

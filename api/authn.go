@@ -81,73 +81,83 @@ var anonymous = &authz.Principal{Subject: "anonymous", Roles: []string{authz.Rol
 // browsers cannot send one, so the GraphQL websocket transport authenticates the connection
 // by its connection_init message before it runs anything (subscriptions.initConnection).
 func authenticate(cfg Config, g *guard.Guard, lim limiters, upgrades bool, next http.Handler) http.Handler {
+	// The handler only calls next, with a small frame: a websocket connection's read loop
+	// runs below it for the connection's life (see serveUpgrade).
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		trail := trailFrom(ctx)
-		if cfg.Auth.Off {
-			trail.setPrincipal(anonymous)
-			next.ServeHTTP(w, r.WithContext(authz.WithPrincipal(ctx, anonymous)))
-			return
-		}
-		if cfg.Auth.Authenticator == nil || cfg.Auth.Policy == nil {
-			refuse(w, trail, http.StatusUnauthorized, "authentication is not configured")
-			return
-		}
-		// Requests that fail authentication are limited per client address; valid tokens
-		// are never throttled by the address they come from.
-		unauthenticated := func(msg string) {
-			if wait, ok := lim.address.allow(clientAddress(r)); !ok {
-				throttle(w, trail, wait, cfg.Auth.Limits.UnauthenticatedRate, "unauthenticated requests from this address")
-				return
-			}
-			refuse(w, trail, http.StatusUnauthorized, msg)
-		}
-		if upgrades && isWebsocket(r) && r.Header.Get("Authorization") == "" {
-			if wait, ok := lim.address.allow(clientAddress(r)); !ok {
-				throttle(w, trail, wait, cfg.Auth.Limits.UnauthenticatedRate, "unauthenticated requests from this address")
-				return
-			}
+		if r := authenticated(&cfg, g, &lim, upgrades, w, r); r != nil {
 			next.ServeHTTP(w, r)
-			return
 		}
-		raw, ok := bearer(r)
-		if !ok {
-			unauthenticated("missing bearer token")
-			return
-		}
-		p, err := cfg.Auth.Authenticator.Verify(ctx, raw)
-		if err != nil {
-			msg := "invalid token"
-			if errors.Is(err, authz.ErrUnauthenticated) {
-				msg = err.Error()
-			} else {
-				cfg.Logger.ErrorContext(ctx, "token verification", "error", err)
-			}
-			unauthenticated(msg)
-			return
-		}
-		trail.setPrincipal(p)
-		if name, _ := datastoreFrom(ctx); !p.DatastoreAllowed(name) {
-			refuse(w, trail, http.StatusForbidden, "this token is not valid for datastore "+name)
-			return
-		}
-		if wait, ok := lim.principal.allow(p.Subject + "\x00" + p.Client); !ok {
-			throttle(w, trail, wait, cfg.Auth.Limits.Rate, "requests")
-			return
-		}
-		max := cfg.Auth.Limits.bodyLimit(p)
-		if isBundlePost(r) {
-			max = cfg.Auth.Limits.bundleLimit(p)
-		}
-		if max > 0 {
-			if r.ContentLength > max {
-				refuse(w, trail, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over this principal's limit of %d bytes", max))
-				return
-			}
-			r.Body = http.MaxBytesReader(w, r.Body, max)
-		}
-		next.ServeHTTP(w, r.WithContext(admit(ctx, g, p)))
 	})
+}
+
+// authenticated returns r with the caller's principal in its context, or answers it with
+// its refusal and returns nil. Not inlined: its frame would be authenticate's.
+//
+//go:noinline
+func authenticated(cfg *Config, g *guard.Guard, lim *limiters, upgrades bool, w http.ResponseWriter, r *http.Request) *http.Request {
+	ctx := r.Context()
+	trail := trailFrom(ctx)
+	if cfg.Auth.Off {
+		trail.setPrincipal(anonymous)
+		return r.WithContext(authz.WithPrincipal(ctx, anonymous))
+	}
+	if cfg.Auth.Authenticator == nil || cfg.Auth.Policy == nil {
+		refuse(w, trail, http.StatusUnauthorized, "authentication is not configured")
+		return nil
+	}
+	// Requests that fail authentication are limited per client address; valid tokens
+	// are never throttled by the address they come from.
+	unauthenticated := func(msg string) {
+		if wait, ok := lim.address.allow(clientAddress(r)); !ok {
+			throttle(w, trail, wait, cfg.Auth.Limits.UnauthenticatedRate, "unauthenticated requests from this address")
+			return
+		}
+		refuse(w, trail, http.StatusUnauthorized, msg)
+	}
+	if upgrades && isWebsocket(r) && r.Header.Get("Authorization") == "" {
+		if wait, ok := lim.address.allow(clientAddress(r)); !ok {
+			throttle(w, trail, wait, cfg.Auth.Limits.UnauthenticatedRate, "unauthenticated requests from this address")
+			return nil
+		}
+		return r
+	}
+	raw, ok := bearer(r)
+	if !ok {
+		unauthenticated("missing bearer token")
+		return nil
+	}
+	p, err := cfg.Auth.Authenticator.Verify(ctx, raw)
+	if err != nil {
+		msg := "invalid token"
+		if errors.Is(err, authz.ErrUnauthenticated) {
+			msg = err.Error()
+		} else {
+			cfg.Logger.ErrorContext(ctx, "token verification", "error", err)
+		}
+		unauthenticated(msg)
+		return nil
+	}
+	trail.setPrincipal(p)
+	if name, _ := datastoreFrom(ctx); !p.DatastoreAllowed(name) {
+		refuse(w, trail, http.StatusForbidden, "this token is not valid for datastore "+name)
+		return nil
+	}
+	if wait, ok := lim.principal.allow(p.Subject + "\x00" + p.Client); !ok {
+		throttle(w, trail, wait, cfg.Auth.Limits.Rate, "requests")
+		return nil
+	}
+	max := cfg.Auth.Limits.bodyLimit(p)
+	if isBundlePost(r) {
+		max = cfg.Auth.Limits.bundleLimit(p)
+	}
+	if max > 0 {
+		if r.ContentLength > max {
+			refuse(w, trail, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over this principal's limit of %d bytes", max))
+			return nil
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+	}
+	return r.WithContext(admit(ctx, g, p))
 }
 
 // admit returns ctx carrying p, its authorisation state and its storage scope: for a

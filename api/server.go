@@ -247,7 +247,11 @@ func newServer(cfg Config) http.Handler {
 	}
 	compressed := gzhttp.GzipHandler(system)
 	mux.Handle("/$graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if streaming(r) { // a websocket or an event stream: nothing to compress whole
+		switch {
+		case isWebsocket(r):
+			serveUpgrade(system, w, r, cfg.Logger)
+			return
+		case isEventStream(r): // nothing to compress whole
 			system.ServeHTTP(w, r)
 			return
 		}

@@ -244,7 +244,7 @@ func (s *subscriptions) around(ctx context.Context, next graphql.OperationHandle
 		}
 		// A query or mutation over a websocket is a request of its own: its loaders, read
 		// limits and deadline (the connection has none).
-		ctx = resolvers.WithReadLimits(resolvers.WithLoaders(ctx, s.store), s.reads)
+		ctx = s.request(ctx)
 		if s.timeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, s.timeout)
@@ -283,7 +283,7 @@ func (s *subscriptions) around(ctx context.Context, next graphql.OperationHandle
 		mu.Unlock()
 	})
 	ctx = storage.WithAccessLog(ctx, sub)
-	events := &relayedEvents{relay: &resolvers.Relay{Events: make(chan *graph.ResourceChange)}, shared: s.shared, log: sub}
+	events := &relayedEvents{relay: &resolvers.Relay{Events: make(chan *graph.ResourceChange)}, shared: s.shared, log: sub, request: s.request}
 	events.group, events.share = groupOf(oc, p, s.auth.Policy)
 	ctx = resolvers.WithRelay(ctx, events.relay)
 	h := next(ctx)
@@ -295,7 +295,6 @@ func (s *subscriptions) around(ctx context.Context, next graphql.OperationHandle
 		}
 	}
 	return func(ctx context.Context) *graphql.Response {
-		ctx = resolvers.WithReadLimits(resolvers.WithLoaders(ctx, s.store), s.reads)
 		resp := events.next(ctx, h, finish)
 		if resp != nil || reported {
 			return resp
@@ -313,6 +312,12 @@ func (s *subscriptions) around(ctx context.Context, next graphql.OperationHandle
 		release("ended by the server: " + fmt.Sprint(gerr.Extensions["code"]))
 		return &graphql.Response{Errors: gqlerror.List{gerr}}
 	}
+}
+
+// request returns ctx with the loaders and read limits of one request: each event of a
+// subscription is a request of its own for them.
+func (s *subscriptions) request(ctx context.Context) context.Context {
+	return resolvers.WithReadLimits(resolvers.WithLoaders(ctx, s.store), s.reads)
 }
 
 // presentEnd presents why a subscription was refused or ended early: as the error table

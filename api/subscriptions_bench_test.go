@@ -38,6 +38,10 @@ import (
 // goroutines count as the server's; each commit is one Observation update.
 //
 //	go test ./api/ -run '^$' -bench Subscriptions1000 -benchtime 1x
+//
+// FHIRGATE_BENCH_RATES lists the write rates (per second) to measure; FHIRGATE_BENCH_HEAPPROFILE
+// names the heap profiles to write, with every allocation, before the subscribers (.base) and
+// with them, and their goroutines (.goroutines).
 func BenchmarkSubscriptions1000(b *testing.B) {
 	const subscribers = 1000
 	rates := []int{25, 50, 100, 200, 400}
@@ -48,6 +52,9 @@ func BenchmarkSubscriptions1000(b *testing.B) {
 			n, _ := strconv.Atoi(f)
 			rates = append(rates, n)
 		}
+	}
+	if os.Getenv("FHIRGATE_BENCH_HEAPPROFILE") != "" {
+		runtime.MemProfileRate = 1 // every allocation: a subscriber's are a few hundred bytes each
 	}
 	var store *storage.Store
 	var hub *notify.Hub
@@ -76,6 +83,9 @@ func BenchmarkSubscriptions1000(b *testing.B) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
+	// The reader of the subscriber process's reports is made before the baseline: its 1 MB
+	// buffer is the benchmark's, not the subscribers'.
+	replyBuf := make([]byte, 1<<20) // a report holds up to 20,000 latencies
 	before := liveMemory()
 	if f := os.Getenv("FHIRGATE_BENCH_HEAPPROFILE"); f != "" {
 		w, err := os.Create(f + ".base")
@@ -95,7 +105,7 @@ func BenchmarkSubscriptions1000(b *testing.B) {
 	}
 	defer func() { in.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	replies := bufio.NewScanner(out)
-	replies.Buffer(make([]byte, 1<<20), 64<<20) // a report holds up to 20,000 latencies
+	replies.Buffer(replyBuf, 64<<20)
 	for deadline := time.Now().Add(2 * time.Minute); hub.Live() < subscribers; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			b.Fatalf("%d of %d subscribers live", hub.Live(), subscribers)
@@ -113,6 +123,12 @@ func BenchmarkSubscriptions1000(b *testing.B) {
 			b.Fatal(err)
 		}
 		_ = pprof.WriteHeapProfile(w)
+		w.Close()
+		// The goroutines of the server, with their stacks: what each subscriber keeps waiting.
+		if w, err = os.Create(f + ".goroutines"); err != nil {
+			b.Fatal(err)
+		}
+		_ = pprof.Lookup("goroutine").WriteTo(w, 2)
 		w.Close()
 	}
 

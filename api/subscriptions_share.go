@@ -158,13 +158,16 @@ type relayedEvents struct {
 	share  bool
 	log    storage.AccessLog // the subscription's audit
 	ended  bool
+	// request gives an execution what a request has of its own (loaders, read limits):
+	// made when an event is executed, not held while the subscription waits for one.
+	request func(context.Context) context.Context
 }
 
 // next returns the answer to the subscription's next event, or what h returns at its end.
 // finish readies an answer GraphQL made before anyone sends it.
 func (r *relayedEvents) next(ctx context.Context, h graphql.ResponseHandler, finish func(*graphql.Response)) *graphql.Response {
 	execute := func(ctx context.Context) *graphql.Response {
-		resp := h(ctx)
+		resp := h(r.request(ctx))
 		finish(resp)
 		return resp
 	}

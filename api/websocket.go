@@ -1,14 +1,17 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"reflect"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -27,11 +30,13 @@ type wsImplementation struct {
 }
 
 func (i wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	inner, err := transport.CoderWebsocketImplementation{}.Accept(w, r, opts)
+	hw := &hijacker{ResponseWriter: w}
+	inner, err := transport.CoderWebsocketImplementation{}.Accept(hw, r, opts)
 	if err != nil {
 		return nil, err
 	}
-	c := &wsConn{WebsocketConn: inner, s: i.s, proto: inner.Subprotocol(), active: map[string]bool{}}
+	noteUpgraded(r.Context())
+	c := &wsConn{WebsocketConn: inner, input: hw.in, s: i.s, proto: inner.Subprotocol(), active: map[string]bool{}}
 	if h, ok := r.Context().Value(connKey{}).(*connHolder); ok {
 		h.conn = c
 	}
@@ -48,9 +53,73 @@ func (i wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts tr
 	return c, nil
 }
 
+// The sizes of a websocket connection's buffers. net/http hands a hijacked connection a 4 KB
+// reader and a 4 KB writer, held for the connection's life. What a subscriber sends is mostly
+// much smaller (connection_init, subscribe, pong), and bufio reads a larger message into place
+// directly. The writer sends an event in one system call when it fits, in two otherwise: 2 KB
+// holds an event of a resource of a few dozen fields. (A new writer of net/http's size would
+// cost 8 KB, not 4: the allocator's 4 KB objects come two to a span, and the reader freed
+// beside each writer would leave its half of the span unused.)
+const (
+	wsReadBuffer  = 512
+	wsWriteBuffer = 2 << 10
+)
+
+// hijacker is a ResponseWriter whose Hijack shrinks the connection's buffers to
+// wsReadBuffer and wsWriteBuffer, and notes what awaitInput waits on.
+type hijacker struct {
+	http.ResponseWriter
+	in input
+}
+
+func (w *hijacker) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack hijacks the connection and replaces its buffers in place: net/http's connection
+// keeps pointers to them, so new ones would leave the old alive for as long as anything keeps
+// the request's ResponseWriter (see upgradeWriter). What the client sent before the hijack (it may send its
+// first message as soon as it reads the upgrade's answer) is read first, from the connection
+// returned, so that the reader's buffer is empty: the websocket library discards what it holds
+// (it reads those bytes through a reader of its own, which awaitInput would not see). A
+// writer that cannot flush is left as it is.
+func (w *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return conn, brw, err
+	}
+	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	ec := &earlyConn{Conn: conn, early: bytes.Clone(early)}
+	*brw.Reader = *bufio.NewReaderSize(ec, wsReadBuffer)
+	if brw.Writer.Flush() == nil {
+		*brw.Writer = *bufio.NewWriterSize(conn, wsWriteBuffer)
+	}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			w.in = input{raw: raw, br: brw.Reader, early: ec}
+		}
+	}
+	return ec, brw, nil
+}
+
+// earlyConn is a hijacked connection that reads first what the client sent before the hijack.
+// Only the reader of the connection's messages reads it.
+type earlyConn struct {
+	net.Conn
+	early []byte
+}
+
+func (c *earlyConn) Read(p []byte) (int, error) {
+	if len(c.early) > 0 {
+		n := copy(p, c.early)
+		c.early = c.early[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
 // wsConn is one websocket connection: gqlgen's socket, with the protocol rules above.
 type wsConn struct {
 	transport.WebsocketConn
+	input // the client's socket, where NextReader waits for its messages
 	s     *subscriptions
 	proto string
 
@@ -97,6 +166,7 @@ type clientMessage struct {
 // NextReader reads the next client message and checks it against the protocol before
 // gqlgen sees it; a violation closes the connection with the protocol's code.
 func (c *wsConn) NextReader() (int, io.Reader, error) {
+	c.awaitInput()
 	kind, r, err := c.WebsocketConn.NextReader()
 	if err != nil {
 		return kind, r, err
