@@ -39,13 +39,17 @@ import (
 //
 //	go test ./api/ -run '^$' -bench Subscriptions1000 -benchtime 1x
 //
-// FHIRGATE_BENCH_RATES lists the write rates (per second) to measure; FHIRGATE_BENCH_HEAPPROFILE
+// FHIRGATE_BENCH_RATES lists the write rates (per second) to measure, FHIRGATE_BENCH_PHASE how
+// many seconds each is measured (5: a percentile over longer phases is steadier); FHIRGATE_BENCH_HEAPPROFILE
 // names the heap profiles to write, with every allocation, before the subscribers (.base) and
 // with them, and their goroutines (.goroutines).
 func BenchmarkSubscriptions1000(b *testing.B) {
 	const subscribers = 1000
 	rates := []int{25, 50, 100, 200, 400}
 	phase := 5 * time.Second
+	if n, err := strconv.Atoi(os.Getenv("FHIRGATE_BENCH_PHASE")); err == nil && n > 0 {
+		phase = time.Duration(n) * time.Second
+	}
 	if s := os.Getenv("FHIRGATE_BENCH_RATES"); s != "" {
 		rates = nil
 		for _, f := range strings.Split(s, ",") {
