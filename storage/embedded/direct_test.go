@@ -1,7 +1,6 @@
 package embedded
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"strings"
@@ -9,8 +8,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // directDocs are documents of every field type InsertDocs encodes, shaped like storage's
@@ -34,19 +31,7 @@ func directDocs() []bson.D {
 // through the driver identically, field for field and type for type, and fill the search
 // index through the triggers as FerretDB's inserts do.
 func TestInsertDocsStoresAsFerretDB(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	e := New(t.TempDir())
-	uri, err := e.Start(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Stop()
-	mc, err := mongo.Connect(options.Client().ApplyURI(uri))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mc.Disconnect(ctx)
+	ctx, e, mc := startEngine(t)
 	db := mc.Database("direct")
 	for _, c := range []string{"viaFerret", "viaSQL"} {
 		if err := db.CreateCollection(ctx, c); err != nil {
@@ -149,19 +134,7 @@ func TestInsertDocsStoresAsFerretDB(t *testing.T) {
 // TestInsertDocsDuplicates: a taken _id makes an insert without skipDups insert nothing and
 // report it, and one with skipDups insert the others and leave the taken one as it was.
 func TestInsertDocsDuplicates(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	e := New(t.TempDir())
-	uri, err := e.Start(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Stop()
-	mc, err := mongo.Connect(options.Client().ApplyURI(uri))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mc.Disconnect(ctx)
+	ctx, e, mc := startEngine(t)
 	coll := mc.Database("dups").Collection("c")
 	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "a"}, {Key: "v", Value: int64(1)}}); err != nil {
 		t.Fatal(err)

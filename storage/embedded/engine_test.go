@@ -66,19 +66,7 @@ func TestFailedCommandsLeaveNoContentInLogs(t *testing.T) {
 // already holds documents is filled from their ij fields, and its triggers then follow every
 // insert, replace and delete; each row carries its document's _id and its position in ij.
 func TestIndexSearchFillsAndFollows(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	e := New(t.TempDir())
-	uri, err := e.Start(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Stop()
-	mc, err := mongo.Connect(options.Client().ApplyURI(uri))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mc.Disconnect(ctx)
+	ctx, e, mc := startEngine(t)
 	coll := mc.Database("ix").Collection("Patient")
 	doc := func(id, ij string) bson.D {
 		return bson.D{{Key: "_id", Value: id}, {Key: "json", Value: `{"a":"b"}`}, {Key: IndexField, Value: ij}}
@@ -124,4 +112,24 @@ func TestIndexSearchFillsAndFollows(t *testing.T) {
 	if got, want := strings.Join(rows(), "; "), "a 0 gender c other <nil> <nil> <nil>"; got != want {
 		t.Errorf("rows after a delete: %s, want %s", got, want)
 	}
+}
+
+// startEngine starts an engine on a temporary directory and connects a driver client to it;
+// both stop when the test ends, as does the minute ctx allows for its work.
+func startEngine(t *testing.T) (context.Context, *Engine, *mongo.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	e := New(t.TempDir())
+	uri, err := e.Start(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop() })
+	mc, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mc.Disconnect(context.Background()) })
+	return ctx, e, mc
 }
