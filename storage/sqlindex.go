@@ -623,8 +623,18 @@ func (embeddedBackend) explainIndex(ctx context.Context, s *Store, tc *typeColls
 	if !ok {
 		return "", false, nil
 	}
+	lines, err := s.explainSQL(ctx, tc, q, args)
+	if err != nil {
+		return "", false, fmt.Errorf("storage: explain %s: %w", tc.typ, err)
+	}
+	return strings.Join(lines, "\n"), p.exact, nil
+}
+
+// explainSQL returns SQLite's plan for read-only query q over tc's tables (see sqlQuery),
+// one line per step.
+func (s *Store) explainSQL(ctx context.Context, tc *typeColls, q string, args []any) ([]string, error) {
 	var lines []string
-	err = s.c.eng.QueryIndex(ctx, s.db.Name(), tc.cur.Name(), "EXPLAIN QUERY PLAN "+q, args, func(rows *sql.Rows) error {
+	err := s.c.eng.QueryIndex(ctx, s.db.Name(), tc.cur.Name(), "EXPLAIN QUERY PLAN "+q, args, func(rows *sql.Rows) error {
 		var id, parent, notused int
 		var detail string
 		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
@@ -633,10 +643,7 @@ func (embeddedBackend) explainIndex(ctx context.Context, s *Store, tc *typeColls
 		lines = append(lines, detail)
 		return nil
 	})
-	if err != nil {
-		return "", false, fmt.Errorf("storage: explain %s: %w", tc.typ, err)
-	}
-	return strings.Join(lines, "\n"), p.exact, nil
+	return lines, err
 }
 
 // MongoDB keeps its own indexes on the search entries (see typeIndexes): it scans and

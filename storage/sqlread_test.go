@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -125,16 +124,7 @@ func TestCountAllFromIndexes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var plan []string
-	err = s.sqlQuery(ctx, tc, "EXPLAIN QUERY PLAN "+countAllSQL, nil, func(rows *sql.Rows) error {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			return err
-		}
-		plan = append(plan, detail)
-		return nil
-	})
+	plan, err := s.explainSQL(ctx, tc, countAllSQL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
