@@ -76,11 +76,11 @@ func (w *hijacker) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Hijack hijacks the connection and replaces its buffers in place: net/http's connection
 // keeps pointers to them, so new ones would leave the old alive for as long as anything keeps
-// the request's ResponseWriter (see upgradeWriter). What the client sent before the hijack (it may send its
-// first message as soon as it reads the upgrade's answer) is read first, from the connection
-// returned, so that the reader's buffer is empty: the websocket library discards what it holds
-// (it reads those bytes through a reader of its own, which awaitInput would not see). A
-// writer that cannot flush is left as it is.
+// the request's ResponseWriter (see upgradeWriter). What the client sent before the hijack
+// (it may send its first message as soon as it reads the upgrade's answer) is read first, from
+// the connection returned, so that the reader's buffer is empty: the websocket library
+// discards what it holds (it reads those bytes through a reader of its own, which awaitInput
+// would not see). A writer that cannot flush is left as it is.
 func (w *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
