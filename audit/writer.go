@@ -120,8 +120,9 @@ func (w *Writer) Close(ctx context.Context) error {
 	case <-w.done:
 		return nil
 	case <-ctx.Done():
+		unwritten := w.queued.Load() // before cancel: the stopping writer counts them as lost
 		w.cancel()
-		return fmt.Errorf("audit: %d events not written by the shutdown deadline: %w", w.queued.Load(), ctx.Err())
+		return fmt.Errorf("audit: %d events not written by the shutdown deadline: %w", unwritten, ctx.Err())
 	}
 }
 
