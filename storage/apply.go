@@ -8,6 +8,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/fhirgate/fhirgate/storage/layout"
 )
 
 // The last step of a commit (and of recovery): its versions become the current documents.
@@ -115,10 +117,21 @@ func (mongoBackend) insertMany(ctx context.Context, _ *Store, coll *mongo.Collec
 
 // insertMany: straight into SQLite in one transaction (see embedded.Engine.InsertDocs),
 // which saves the driver's and FerretDB's conversions of each document: the writes of an
-// import are mostly these inserts. A duplicate inserts none of docs.
+// import are mostly these inserts. A current document goes in without its JSON index
+// entries (ij), with its index rows beside it, which SQLite would otherwise extract from
+// that JSON field by field. A duplicate inserts none of docs.
 func (embeddedBackend) insertMany(ctx context.Context, s *Store, coll *mongo.Collection, docs []any, skipDups bool) (bool, error) {
 	raws := make([]bson.Raw, len(docs))
+	var rows [][]layout.IndexRow
 	for i, d := range docs {
+		if c, ok := d.(*currentDoc); ok && c.rows != nil {
+			if rows == nil {
+				rows = make([][]layout.IndexRow, len(docs))
+			}
+			noJSON := *c
+			noJSON.IJ = ""
+			d, rows[i] = &noJSON, c.rows
+		}
 		b, err := bson.Marshal(d)
 		if err != nil {
 			return false, fmt.Errorf("marshal document %d: %w", i, err)
@@ -128,7 +141,7 @@ func (embeddedBackend) insertMany(ctx context.Context, s *Store, coll *mongo.Col
 	if on := s.c.onCommand; on != nil {
 		on("sqlinsert") // a round trip, counted as the driver's commands are
 	}
-	return s.c.eng.InsertDocs(ctx, s.db.Name(), coll.Name(), raws, skipDups)
+	return s.c.eng.InsertDocs(ctx, s.db.Name(), coll.Name(), raws, rows, skipDups)
 }
 
 // replaceModel replaces the current document of cur's resource with cur, creating it when

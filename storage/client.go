@@ -16,6 +16,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/fhirgate/fhirgate/storage/layout"
 )
 
 // Engine is an embedded MongoDB-compatible server that storage starts itself (package
@@ -38,10 +40,11 @@ type Engine interface {
 	// and table ({{t}}), calling row for each result row.
 	QueryIndex(ctx context.Context, db, coll, query string, args []any, row func(*sql.Rows) error) error
 	// InsertDocs inserts flat documents (storage's history and current documents) into a
-	// collection that exists, in one transaction, outside the driver. With skipDups a
-	// document whose _id is taken is skipped; without, a taken _id inserts none and dup
-	// reports it.
-	InsertDocs(ctx context.Context, db, coll string, docs []bson.Raw, skipDups bool) (dup bool, err error)
+	// collection that exists, in one transaction, outside the driver, and rows[i], when
+	// rows is not nil, into the search index beside docs[i]. With skipDups a document
+	// whose _id is taken is skipped (its rows too); without, a taken _id inserts none and
+	// dup reports it.
+	InsertDocs(ctx context.Context, db, coll string, docs []bson.Raw, rows [][]layout.IndexRow, skipDups bool) (dup bool, err error)
 	// ForgetDatabase closes the engine's own connections to a database about to be
 	// dropped, so that a database created later under the same name is not read
 	// through a connection to the old one.

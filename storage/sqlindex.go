@@ -53,25 +53,25 @@ func (mongoBackend) indexVersion(ix Indexer) string { return ix.Version() }
 var kFields = []string{layout.Ref, layout.Code, layout.Norm, layout.Exact}
 
 // packIndex returns the search fields f packed for the embedded engine: as one BSON
-// document (for the exact match in Go) and as the JSON rows of the index table.
-func packIndex(f IndexFields) (ix []byte, ij string, err error) {
+// document (for the exact match in Go) and as the rows of the index table.
+func packIndex(f IndexFields) (ix []byte, rows []layout.IndexRow, err error) {
 	raw, err := bson.Marshal(f)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	doc := bson.Raw(raw)
 
-	rows := [][]any{}
-	first := map[string][]any{} // each parameter's first entry row
+	rows = []layout.IndexRow{}
+	first := map[string]int{} // each parameter's first entry row
 	if arr, ok := doc.Lookup(layout.Entries).ArrayOK(); ok {
 		vals, _ := arr.Values()
 		for _, v := range vals {
 			if e, ok := v.DocumentOK(); ok {
-				if row := entryRow(e); row != nil && row[0] != "_id" {
-					rows = append(rows, row)
-					if p := row[0].(string); first[p] == nil {
-						first[p] = row
+				if row, ok := entryRow(e); ok && row[0] != "_id" {
+					if _, ok := first[row[0].(string)]; !ok {
+						first[row[0].(string)] = len(rows)
 					}
+					rows = append(rows, row)
 				}
 			}
 		}
@@ -94,28 +94,37 @@ func packIndex(f IndexFields) (ix []byte, ij string, err error) {
 			if k == nil || el.Key() == "_id" {
 				continue
 			}
-			if row := first[el.Key()]; side == layout.Asc && row != nil {
-				row[6] = k
+			if i, ok := first[el.Key()]; side == layout.Asc && ok {
+				rows[i][6] = k
 				continue
 			}
-			rows = append(rows, []any{side + "." + el.Key(), "o", nil, nil, nil, nil, k})
+			rows = append(rows, layout.IndexRow{side + "." + el.Key(), "o", nil, nil, nil, nil, k})
 		}
 	}
-
-	b, err := json.Marshal(rows)
-	if err != nil {
-		return nil, "", err
-	}
-	return raw, string(b), nil
+	return raw, rows, nil
 }
 
-// entryRow is the index row of one search entry, nil without a parameter.
-func entryRow(e bson.Raw) []any {
+// packJSON is packIndex with the rows as the JSON of field ij, which the index table's
+// triggers read from the documents FerretDB writes.
+func packJSON(f IndexFields) (ix []byte, rows []layout.IndexRow, ij string, err error) {
+	ix, rows, err = packIndex(f)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	b, err := json.Marshal(rows)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return ix, rows, string(b), nil
+}
+
+// entryRow is the index row of one search entry; false without a parameter.
+func entryRow(e bson.Raw) (layout.IndexRow, bool) {
 	p, ok := e.Lookup(layout.Param).StringValueOK()
 	if !ok {
-		return nil
+		return layout.IndexRow{}, false
 	}
-	row := []any{p, nil, nil, nil, nil, nil, nil}
+	row := layout.IndexRow{p, nil, nil, nil, nil, nil, nil}
 	for _, f := range kFields {
 		if k, ok := e.Lookup(f).StringValueOK(); ok {
 			row[1], row[2] = f, k
@@ -126,7 +135,7 @@ func entryRow(e bson.Raw) []any {
 		row[3] = sys
 	}
 	row[4], row[5] = goValue(e.Lookup(layout.Lo)), goValue(e.Lookup(layout.Hi))
-	return row
+	return row, true
 }
 
 // sqlPart is a SQL condition with its arguments; "@" stands for the row alias.

@@ -129,9 +129,9 @@ func TestCountAllFromIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The table's count from its _id index; the deleted documents through their own index,
-	// which reads only theirs.
+	// which reads only theirs (covering it since SQLite 3.50 or so).
 	ok := len(plan) == 5 && strings.Contains(plan[2], "USING COVERING INDEX") && strings.HasSuffix(plan[2], "_fhirgate_id") &&
-		strings.HasPrefix(plan[4], "SCAN d USING INDEX ") && strings.HasSuffix(plan[4], "_fhirgate_del")
+		strings.HasPrefix(plan[4], "SCAN d USING ") && strings.Contains(plan[4], "INDEX ") && strings.HasSuffix(plan[4], "_fhirgate_del")
 	if !ok {
 		t.Errorf("plan %q: want the table's count from its _id index, the deleted from theirs", plan)
 	}

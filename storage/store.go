@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fhirgate/fhirgate/storage/layout"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -154,8 +155,10 @@ type currentDoc struct {
 	IX []byte `bson:"ix,omitempty"`
 	// IJ holds, on the embedded engine, the search entries again as JSON text that
 	// SQLite can read: triggers copy them into the collection's index table in the
-	// transaction that writes the document (see sqlindex.go).
-	IJ string `bson:"ij,omitempty"`
+	// transaction in which FerretDB writes the document (see sqlindex.go). Storage's own
+	// inserts leave it out and write rows, the same entries, beside the document.
+	IJ   string            `bson:"ij,omitempty"`
+	rows []layout.IndexRow `bson:"-"`
 	// IV is the Indexer version that computed the search fields.
 	IV string `bson:"iv,omitempty"`
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fhirgate/fhirgate/storage/layout"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -55,7 +56,7 @@ func TestInsertDocsStoresAsFerretDB(t *testing.T) {
 	if _, err := db.Collection("viaFerret").InsertMany(ctx, anys); err != nil {
 		t.Fatal(err)
 	}
-	if dup, err := e.InsertDocs(ctx, "direct", "viaSQL", raws, false); err != nil || dup {
+	if dup, err := e.InsertDocs(ctx, "direct", "viaSQL", raws, nil, false); err != nil || dup {
 		t.Fatalf("InsertDocs: dup %v, %v", dup, err)
 	}
 
@@ -153,7 +154,7 @@ func TestInsertDocsDuplicates(t *testing.T) {
 	}
 	docs = append(docs, doc("a", 2))
 
-	dup, err := e.InsertDocs(ctx, "dups", "c", docs, false)
+	dup, err := e.InsertDocs(ctx, "dups", "c", docs, nil, false)
 	if err != nil || !dup {
 		t.Fatalf("insert with a taken _id: dup %v, %v; want a duplicate", dup, err)
 	}
@@ -161,7 +162,7 @@ func TestInsertDocsDuplicates(t *testing.T) {
 		t.Fatalf("%d documents after a failed insert (%v), want the 1 there before", n, err)
 	}
 
-	dup, err = e.InsertDocs(ctx, "dups", "c", docs, true)
+	dup, err = e.InsertDocs(ctx, "dups", "c", docs, nil, true)
 	if err != nil || dup {
 		t.Fatalf("insert skipping duplicates: dup %v, %v", dup, err)
 	}
@@ -174,7 +175,101 @@ func TestInsertDocsDuplicates(t *testing.T) {
 	}
 
 	bad, _ := bson.Marshal(bson.D{{Key: "_id", Value: "x"}, {Key: "sub", Value: bson.D{{Key: "k", Value: 1.5}}}})
-	if _, err := e.InsertDocs(ctx, "dups", "c", []bson.Raw{bad}, false); err == nil || !strings.Contains(err.Error(), "does not encode") {
+	if _, err := e.InsertDocs(ctx, "dups", "c", []bson.Raw{bad}, nil, false); err == nil || !strings.Contains(err.Error(), "does not encode") {
 		t.Errorf("insert of a nested document: %v, want an error saying it is not encoded", err)
+	}
+}
+
+// TestInsertDocsWithRows: documents inserted with their index rows get those rows in the
+// search index, typed as given, and nothing from the triggers; a document skipped as a
+// duplicate keeps its own rows, not the ones given with the skipped copy (the batch is then
+// inserted a document at a time); and an insert that fails on a duplicate writes no row.
+func TestInsertDocsWithRows(t *testing.T) {
+	ctx, e, mc := startEngine(t)
+	db := mc.Database("rows")
+	if err := db.CreateCollection(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.IndexSearch(ctx, "rows", "c"); err != nil {
+		t.Fatal(err)
+	}
+	// "a" through FerretDB: its rows come from its JSON entries, by the triggers.
+	if _, err := db.Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: "a"}, {Key: IndexField, Value: `[["code","c","old","sys",null,null,"old"]]`}}); err != nil {
+		t.Fatal(err)
+	}
+
+	var docs []bson.Raw
+	var rows [][]layout.IndexRow
+	for i := range insertRows + 10 {
+		id := fmt.Sprintf("n%03d", i)
+		b, _ := bson.Marshal(bson.D{{Key: "_id", Value: id}, {Key: "v", Value: int64(i)}})
+		docs = append(docs, b)
+		rows = append(rows, []layout.IndexRow{
+			{"code", "c", id, "sys", nil, nil, id},
+			{"date", nil, nil, nil, int64(i), float64(i) + 0.5, int64(i)},
+			{"od.date", "o", nil, nil, nil, nil, 1.25},
+		})
+	}
+	// A taken id in the second statement, with rows of its own, and one without rows.
+	a, _ := bson.Marshal(bson.D{{Key: "_id", Value: "a"}})
+	z, _ := bson.Marshal(bson.D{{Key: "_id", Value: "z"}})
+	docs = append(docs, a, z)
+	rows = append(rows, []layout.IndexRow{{"code", "c", "new", "sys", nil, nil, "new"}}, nil)
+
+	ixRows := func(where string) []string {
+		var out []string
+		q := "SELECT quote(id), quote(n), quote(p), quote(f), quote(k), quote(s), quote(lo), quote(hi), quote(o) FROM {{ix}} " + where + " ORDER BY id, n"
+		err := e.QueryIndex(ctx, "rows", "c", q, nil, func(r *sql.Rows) error {
+			v := make([]string, 9)
+			ptrs := make([]any, len(v))
+			for i := range v {
+				ptrs[i] = &v[i]
+			}
+			if err := r.Scan(ptrs...); err != nil {
+				return err
+			}
+			out = append(out, strings.Join(v, " "))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
+	if dup, err := e.InsertDocs(ctx, "rows", "c", docs, rows, false); err != nil || !dup {
+		t.Fatalf("insert with a taken _id: dup %v, %v; want a duplicate", dup, err)
+	}
+	if got := ixRows(""); len(got) != 1 || got[0] != "'a' 0 'code' 'c' 'old' 'sys' NULL NULL 'old'" {
+		t.Fatalf("index after a failed insert: %q, want only a's old row", got)
+	}
+
+	if dup, err := e.InsertDocs(ctx, "rows", "c", docs, rows, true); err != nil || dup {
+		t.Fatalf("insert skipping duplicates: dup %v, %v", dup, err)
+	}
+	if n, err := db.Collection("c").CountDocuments(ctx, bson.D{}); err != nil || n != int64(len(docs)) {
+		t.Fatalf("%d documents (%v), want %d", n, err, len(docs))
+	}
+	got := ixRows("")
+	if len(got) != 1+3*(insertRows+10) {
+		t.Fatalf("%d index rows, want %d", len(got), 1+3*(insertRows+10))
+	}
+	if got := ixRows("WHERE id = 'a'"); len(got) != 1 || !strings.Contains(got[0], "'old'") {
+		t.Errorf("rows of the skipped duplicate: %q, want its own old row", got)
+	}
+	if got := ixRows("WHERE id = 'z'"); len(got) != 0 {
+		t.Errorf("rows of a document given none: %q", got)
+	}
+	want := []string{
+		"'n107' 0 'code' 'c' 'n107' 'sys' NULL NULL 'n107'",
+		"'n107' 1 'date' NULL NULL NULL 107 107.5 107",
+		"'n107' 2 'od.date' 'o' NULL NULL NULL NULL 1.25",
+	}
+	if got := ixRows("WHERE id = 'n107'"); strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("rows of n107:\n%q\nwant\n%q", got, want)
+	}
+
+	if _, err := e.InsertDocs(ctx, "rows", "c", docs[:2], rows[:1], false); err == nil {
+		t.Error("an insert with fewer sets of rows than documents succeeded")
 	}
 }

@@ -48,8 +48,9 @@ type Engine struct {
 	done   chan struct{}
 
 	mu     sync.Mutex
-	dbs    map[string]*sql.DB // SQLite connections by database name, for indexes
-	tables map[string]string  // collection tables by database and collection name, for reads
+	dbs    map[string]*sql.DB   // SQLite connections by database name, for indexes
+	tables map[string]string    // collection tables by database and collection name, for reads
+	stmts  map[string]*sql.Stmt // statements prepared for InsertDocs, by database name and SQL
 }
 
 // New returns an engine for data directory dir, created when missing. It starts nothing.
@@ -138,12 +139,15 @@ func (e *Engine) Stop() error {
 	var errs []error
 
 	e.mu.Lock()
+	for _, st := range e.stmts {
+		_ = st.Close() // before its connection; an error leaves nothing to do
+	}
 	for name, db := range e.dbs {
 		if err := db.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("embedded engine: close %s: %w", name, err))
 		}
 	}
-	e.dbs, e.tables = map[string]*sql.DB{}, nil
+	e.dbs, e.tables, e.stmts = map[string]*sql.DB{}, nil, nil
 	e.mu.Unlock()
 
 	e.cancel()
@@ -176,7 +180,7 @@ func (e *Engine) sqlDB(dbName string) (*sql.DB, error) {
 	// Transactions take the write lock when they begin: one that read first and then wrote
 	// (IndexSearch) would fail with SQLITE_BUSY, without waiting, whenever FerretDB wrote
 	// in between.
-	u := url.URL{Scheme: "file", Path: path, RawQuery: "_pragma=busy_timeout(10000)&_txlock=immediate"}
+	u := url.URL{Scheme: "file", Path: path, RawQuery: "_pragma=busy_timeout(10000)&_pragma=temp_store(memory)&_txlock=immediate"}
 
 	db, err := sql.Open("sqlite", u.String())
 	if err != nil {
@@ -312,6 +316,12 @@ func (e *Engine) ForgetDatabase(dbName string) error {
 	for key := range e.tables {
 		if strings.HasPrefix(key, dbName+"\x00") {
 			delete(e.tables, key)
+		}
+	}
+	for key, st := range e.stmts {
+		if strings.HasPrefix(key, dbName+"\x00") {
+			_ = st.Close() // its connection is closed
+			delete(e.stmts, key)
 		}
 	}
 	return errors.Join(errs...)

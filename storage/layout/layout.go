@@ -22,9 +22,16 @@ const (
 	// document in a binary field (FerretDB decodes nested fields slowly).
 	Packed = "ix"
 	// EntriesJSON holds, on the embedded engine, the entries again as JSON text that
-	// SQLite triggers copy into the collection's index table.
+	// SQLite triggers copy into the collection's index table, in documents FerretDB
+	// writes: storage's direct inserts write the rows themselves and leave it out.
 	EntriesJSON = "ij"
 )
+
+// IndexRow is one row of a collection's search index table on the embedded engine, the
+// columns after the document's id and the row's position: parameter, which entry field
+// k holds, that value, system, low end, high end, sort key (see storage's sqlindex.go).
+// EntriesJSON holds a document's rows as a JSON array of these arrays.
+type IndexRow [7]any
 
 // Fields inside an index entry. Short, because every resource stores many.
 const (
