@@ -5,8 +5,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
@@ -18,12 +20,44 @@ import (
 // Normalize folds a string for string search: lower case, accents removed, runs of
 // white space collapsed. "Chalmérs  " and "chalmers" normalise alike.
 func Normalize(s string) string {
-	t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
-	folded, _, err := transform.String(t, s)
-	if err != nil {
-		folded = s
+	folded := s
+	if !ascii(s) { // ASCII has no accents to remove
+		t := unaccent.Get().(transform.Transformer)
+		if f, _, err := transform.String(t, s); err == nil {
+			folded = f
+		}
+		unaccent.Put(t)
 	}
-	return strings.Join(strings.Fields(strings.ToLower(folded)), " ")
+	folded = strings.ToLower(folded)
+	if !spaced(folded) {
+		return folded
+	}
+	return strings.Join(strings.Fields(folded), " ")
+}
+
+// unaccent holds transformers that remove accents: a chain holds buffers of its own, and
+// an import normalises several strings per resource.
+var unaccent = sync.Pool{New: func() any {
+	return transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+}}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// spaced reports whether s has white space other than single spaces between words.
+func spaced(s string) bool {
+	for i, r := range s {
+		if r == ' ' && (i == 0 || i == len(s)-1 || s[i+1] == ' ') || r != ' ' && unicode.IsSpace(r) {
+			return true
+		}
+	}
+	return false
 }
 
 // Bounds of the date ranges: the years 0001 to 9999, in milliseconds since the epoch.

@@ -43,6 +43,9 @@ func (s *Store) applyAll(ctx context.Context, tcs []*typeColls, plan, prev []*ve
 			inserts[tc] = append(inserts[tc], cur)
 			continue
 		}
+		if err := cur.withEntriesJSON(); err != nil {
+			return fmt.Errorf("index %s/%s: %w", tc.typ, d.resID(), err)
+		}
 		replaces[tc] = append(replaces[tc], s.replaceModel(cur))
 	}
 
@@ -117,9 +120,8 @@ func (mongoBackend) insertMany(ctx context.Context, _ *Store, coll *mongo.Collec
 
 // insertMany: straight into SQLite in one transaction (see embedded.Engine.InsertDocs),
 // which saves the driver's and FerretDB's conversions of each document: the writes of an
-// import are mostly these inserts. A current document goes in without its JSON index
-// entries (ij), with its index rows beside it, which SQLite would otherwise extract from
-// that JSON field by field. A duplicate inserts none of docs.
+// import are mostly these inserts. A current document's index rows go in beside it, not
+// as JSON (ij) that SQLite would extract field by field. A duplicate inserts none of docs.
 func (embeddedBackend) insertMany(ctx context.Context, s *Store, coll *mongo.Collection, docs []any, skipDups bool) (bool, error) {
 	raws := make([]bson.Raw, len(docs))
 	var rows [][]layout.IndexRow
@@ -128,9 +130,10 @@ func (embeddedBackend) insertMany(ctx context.Context, s *Store, coll *mongo.Col
 			if rows == nil {
 				rows = make([][]layout.IndexRow, len(docs))
 			}
-			noJSON := *c
-			noJSON.IJ = ""
-			d, rows[i] = &noJSON, c.rows
+			if c.IJ != "" { // the triggers would index it again
+				return false, fmt.Errorf("document %d: index rows and their JSON both", i)
+			}
+			rows[i] = c.rows
 		}
 		b, err := bson.Marshal(d)
 		if err != nil {
@@ -161,6 +164,9 @@ func (s *Store) applyOne(ctx context.Context, tc *typeColls, h, prev *versionDoc
 
 	if skip, err := s.c.be.superseded(ctx, tc, cur, prev, known); err != nil || skip {
 		return err
+	}
+	if err := cur.withEntriesJSON(); err != nil {
+		return fmt.Errorf("index %s/%s: %w", tc.typ, h.resID(), err)
 	}
 
 	_, err = tc.cur.ReplaceOne(ctx, s.c.be.olderThan(cur.Key, cur.V), cur, options.Replace().SetUpsert(true))

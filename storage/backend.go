@@ -123,14 +123,14 @@ func newBackend(embedded bool) backend {
 	return mongoBackend{}
 }
 
-// pack stores the search fields packed in ix (and as index rows, and JSON in ij) instead of
-// in i, oa and od: see currentDoc.
+// pack stores the search fields packed in ix, and as the rows of the index table, instead
+// of in i, oa and od: see currentDoc.
 func (embeddedBackend) pack(c *currentDoc) error {
-	ix, rows, ij, err := packJSON(c.IndexFields)
+	ix, rows, err := packIndex(c.IndexFields)
 	if err != nil {
 		return err
 	}
-	c.IX, c.rows, c.IJ, c.IndexFields = ix, rows, ij, IndexFields{}
+	c.IX, c.rows, c.IndexFields = ix, rows, IndexFields{}
 	return nil
 }
 

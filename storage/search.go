@@ -568,7 +568,11 @@ func (s *Store) reindexOne(ctx context.Context, tc *typeColls, d *versionDoc, ix
 // reindexOne: the embedded engine serves only {_id} filters from an index, so it holds the
 // resource's lock and checks the version by reading instead of filtering on it.
 func (embeddedBackend) reindexOne(ctx context.Context, s *Store, tc *typeColls, d *versionDoc, f IndexFields) (bool, error) {
-	ix, _, ij, err := packJSON(f)
+	ix, rows, err := packIndex(f)
+	if err != nil {
+		return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
+	}
+	ij, err := entriesJSON(rows)
 	if err != nil {
 		return false, fmt.Errorf("storage: reindex %s/%s: %w", tc.typ, d.Key, err)
 	}

@@ -104,18 +104,11 @@ func packIndex(f IndexFields) (ix []byte, rows []layout.IndexRow, err error) {
 	return raw, rows, nil
 }
 
-// packJSON is packIndex with the rows as the JSON of field ij, which the index table's
-// triggers read from the documents FerretDB writes.
-func packJSON(f IndexFields) (ix []byte, rows []layout.IndexRow, ij string, err error) {
-	ix, rows, err = packIndex(f)
-	if err != nil {
-		return nil, nil, "", err
-	}
+// entriesJSON is rows as the JSON of field ij, from which the index table's triggers
+// index the documents FerretDB writes.
+func entriesJSON(rows []layout.IndexRow) (string, error) {
 	b, err := json.Marshal(rows)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	return ix, rows, string(b), nil
+	return string(b), err
 }
 
 // entryRow is the index row of one search entry; false without a parameter.

@@ -155,8 +155,9 @@ type currentDoc struct {
 	IX []byte `bson:"ix,omitempty"`
 	// IJ holds, on the embedded engine, the search entries again as JSON text that
 	// SQLite can read: triggers copy them into the collection's index table in the
-	// transaction in which FerretDB writes the document (see sqlindex.go). Storage's own
-	// inserts leave it out and write rows, the same entries, beside the document.
+	// transaction in which FerretDB writes the document (see sqlindex.go). It is set
+	// (withEntriesJSON) for the writes that go through FerretDB; storage's own inserts
+	// write the rows, the same entries, beside the document instead.
 	IJ   string            `bson:"ij,omitempty"`
 	rows []layout.IndexRow `bson:"-"`
 	// IV is the Indexer version that computed the search fields.
@@ -350,6 +351,21 @@ func (d *versionDoc) asCurrent() versionDoc {
 
 // currentDoc returns history document d laid out for the current collection, with
 // its search fields: those planned with it, or computed now (recovery).
+// withEntriesJSON sets IJ from the index rows, for a write through FerretDB, whose
+// triggers index the document from that field. It does nothing without rows (MongoDB, a
+// deleted resource) or when IJ is set.
+func (c *currentDoc) withEntriesJSON() error {
+	if c.rows == nil || c.IJ != "" {
+		return nil
+	}
+	ij, err := entriesJSON(c.rows)
+	if err != nil {
+		return err
+	}
+	c.IJ = ij
+	return nil
+}
+
 func (s *Store) currentDoc(typ string, d *versionDoc) (*currentDoc, error) {
 	cd := d.asCurrent()
 	c := &currentDoc{Key: cd.Key, V: cd.V, TS: cd.TS, Seq: cd.Seq, Del: cd.Del, JSON: cd.JSON}
