@@ -1,7 +1,6 @@
 package search
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -13,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/fhirgate/fhirgate/fhirpath"
+	"github.com/fhirgate/fhirgate/internal/jsontree"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/storage/layout"
 )
@@ -111,10 +111,8 @@ func lookup(typ, code string) *model.SearchParam {
 // that cannot be normalised (an unparseable date in an extension, say) are skipped:
 // extraction never refuses a resource that model validation accepted.
 func Extract(typ string, raw []byte) (*Index, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var res map[string]any
-	if err := dec.Decode(&res); err != nil {
+	res, err := jsontree.DecodeObject(raw)
+	if err != nil {
 		return nil, fmt.Errorf("search: index %s: %w", typ, err)
 	}
 	ix := &Index{Entries: []bson.D{}, Asc: bson.D{}, Desc: bson.D{}}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/fhirpath"
+	"github.com/fhirgate/fhirgate/internal/jsontree"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/storage"
 )
@@ -102,10 +103,8 @@ func (r *Runner) List(ctx context.Context, q *Query) ([]*storage.Record, error) 
 func filterFHIRPath(recs []*storage.Record, e *fhirpath.Expr) ([]*storage.Record, error) {
 	out := recs[:0]
 	for _, rec := range recs {
-		dec := json.NewDecoder(bytes.NewReader(rec.JSON))
-		dec.UseNumber()
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
+		m, err := jsontree.DecodeObject(rec.JSON)
+		if err != nil {
 			return nil, err
 		}
 		vals, err := e.Eval(m)

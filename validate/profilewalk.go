@@ -3,12 +3,13 @@ package validate
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"reflect"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/fhirgate/fhirgate/internal/jsontree"
 )
 
 // ValidateProfiles checks one resource (JSON) against the base specification, then against
@@ -17,10 +18,8 @@ import (
 // unknown profile named by the caller is an error; one named by meta.profile, and an unknown
 // extension, are warnings, as the HL7 validator reports them.
 func (v *Validator) ValidateProfiles(ctx context.Context, data []byte, src ProfileSource, profiles ...string) *Outcome {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var res map[string]any
-	if err := dec.Decode(&res); err != nil || res == nil {
+	res, err := jsontree.DecodeObject(data)
+	if err != nil || res == nil {
 		return v.Validate(data)
 	}
 	out := v.ValidateMap(res)

@@ -22,7 +22,6 @@
 package validate
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -30,6 +29,7 @@ import (
 	"strings"
 
 	"github.com/fhirgate/fhirgate/fhirpath"
+	"github.com/fhirgate/fhirgate/internal/jsontree"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/terminology"
 )
@@ -129,10 +129,8 @@ func (v *Validator) Unevaluable() map[string]string { return v.unevaluable }
 
 // Validate checks one resource given as JSON.
 func (v *Validator) Validate(data []byte) *Outcome {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var res any
-	if err := dec.Decode(&res); err != nil {
+	res, err := jsontree.Decode(data)
+	if err != nil {
 		return &Outcome{Issues: []Issue{{Severity: SeverityError, Code: "structure", Diagnostics: "The resource is not valid JSON: " + err.Error()}}}
 	}
 	m, ok := res.(map[string]any)
