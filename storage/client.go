@@ -45,6 +45,9 @@ type Engine interface {
 	// whose _id is taken is skipped (its rows too); without, a taken _id inserts none and
 	// dup reports it.
 	InsertDocs(ctx context.Context, db, coll string, docs []bson.Raw, rows [][]layout.IndexRow, skipDups bool) (dup bool, err error)
+	// DeleteDocs deletes the documents of a collection with the given plain string _ids,
+	// outside the driver, without reading them.
+	DeleteDocs(ctx context.Context, db, coll string, ids []string) (int64, error)
 	// ForgetDatabase closes the engine's own connections to a database about to be
 	// dropped, so that a database created later under the same name is not read
 	// through a connection to the old one.

@@ -146,8 +146,9 @@ func (embeddedBackend) finished(ctx context.Context, s *Store, seq int64) error 
 	return s.flushFinished(ctx)
 }
 
-// flushFinished removes the pending records listed in doneSeqs. The filter is not a
-// plain {_id} one, so the embedded engine scans _pending: a table of a few dozen rows.
+// flushFinished removes the pending records listed in doneSeqs, straight from SQLite:
+// FerretDB would scan _pending (the filter is not a plain {_id} one) and decode every
+// record, each with the operations of its commit.
 func (s *Store) flushFinished(ctx context.Context) error {
 	s.flightMu.Lock()
 	keys := make([]string, 0, len(s.doneSeqs))
@@ -160,7 +161,7 @@ func (s *Store) flushFinished(ctx context.Context) error {
 
 	var err error
 	if len(keys) > 0 {
-		_, err = s.pending.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: keys}}}})
+		_, err = s.c.eng.DeleteDocs(ctx, s.db.Name(), s.pending.Name(), keys)
 	}
 
 	s.flightMu.Lock()

@@ -336,3 +336,37 @@ func plainKey(key string) bool {
 	}
 	return true
 }
+
+// DeleteDocs deletes the documents of collection coll of dbName whose _id is one of ids,
+// straight in SQLite through the _id index (IndexIDs), and returns how many it deleted.
+// FerretDB reads and decodes each document it deletes, and storage's pending records are
+// large. The ids must be plain strings (letters, digits, '.', '_', '/', '-'), whose JSON
+// text is the id quoted.
+func (e *Engine) DeleteDocs(ctx context.Context, dbName, coll string, ids []string) (int64, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	fail := func(err error) error { return fmt.Errorf("embedded engine: delete from %s.%s: %w", dbName, coll, err) }
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		if strings.Trim(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/-") != "" {
+			return 0, fail(fmt.Errorf("_id %q: not a plain string", id))
+		}
+		args[i] = `"` + id + `"`
+	}
+	table, err := e.tableOf(ctx, dbName, coll)
+	if err != nil {
+		return 0, err
+	}
+	db, err := e.sqlDB(dbName)
+	if err != nil {
+		return 0, err
+	}
+	q := fmt.Sprintf(`DELETE FROM %q WHERE %s IN (?%s)`, table, sqliteIDExpr, strings.Repeat(",?", len(ids)-1))
+	res, err := db.ExecContext(ctx, q, args...)
+	if err != nil {
+		e.forgetTable(dbName, coll) // in case the collection was dropped
+		return 0, fail(err)
+	}
+	return res.RowsAffected()
+}

@@ -273,3 +273,65 @@ func TestInsertDocsWithRows(t *testing.T) {
 		t.Error("an insert with fewer sets of rows than documents succeeded")
 	}
 }
+
+// TestDeleteDocs: DeleteDocs deletes the documents with the given ids and no other, their
+// search index rows with them (the delete trigger), and refuses an id it cannot quote.
+func TestDeleteDocs(t *testing.T) {
+	ctx, e, mc := startEngine(t)
+	db := mc.Database("del")
+	if err := db.CreateCollection(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.IndexIDs(ctx, "del", "c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.IndexSearch(ctx, "del", "c"); err != nil {
+		t.Fatal(err)
+	}
+	var docs []bson.Raw
+	var rows [][]layout.IndexRow
+	for _, id := range []string{"0000000001", "0000000002", "a/b-c.d_e", "keep"} {
+		b, _ := bson.Marshal(bson.D{{Key: "_id", Value: id}})
+		docs, rows = append(docs, b), append(rows, []layout.IndexRow{{"p", "c", id, nil, nil, nil, nil}})
+	}
+	if _, err := e.InsertDocs(ctx, "del", "c", docs, rows, false); err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := e.DeleteDocs(ctx, "del", "c", []string{"0000000001", "a/b-c.d_e", "absent"})
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteDocs: %d, %v; want 2 deleted", n, err)
+	}
+	var left []string
+	cur, err := db.Collection("c").Find(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range got {
+		left = append(left, d.ID)
+	}
+	if strings.Join(left, ",") != "0000000002,keep" {
+		t.Errorf("left %v, want 0000000002 and keep", left)
+	}
+	var ixIDs []string
+	err = e.QueryIndex(ctx, "del", "c", "SELECT id FROM {{ix}} ORDER BY id", nil, func(r *sql.Rows) error {
+		var id string
+		ixIDs = append(ixIDs, id)
+		return r.Scan(&ixIDs[len(ixIDs)-1])
+	})
+	if err != nil || strings.Join(ixIDs, ",") != "0000000002,keep" {
+		t.Errorf("index rows of %v (%v), want those of 0000000002 and keep", ixIDs, err)
+	}
+
+	for _, bad := range []string{`a"b`, `a\b`, "a b", "é"} {
+		if _, err := e.DeleteDocs(ctx, "del", "c", []string{bad}); err == nil {
+			t.Errorf("DeleteDocs(%q) succeeded", bad)
+		}
+	}
+}
