@@ -24,13 +24,13 @@ func TestNormalize(t *testing.T) {
 	}
 	for in, want := range map[string]string{
 		"Chalmérs  ":                       "chalmers",
-		"  Peter   James\tChalmers\n":       "peter james chalmers",
+		"  Peter   James\tChalmers\n":      "peter james chalmers",
 		"ÅNGSTRÖM":                         "angstrom",
 		"":                                 "",
 		"a b":                              "a b",
 		" ":                                "",
 		"Ünïcödé\u00a0space":               "unicode space",
-		"日本 語":                            "日本 語",
+		"日本 語":                             "日本 語",
 		"Cafe\u0301 Noe\u0308l":            "cafe noel",
 		"already lower, with: punctuation": "already lower, with: punctuation",
 	} {
