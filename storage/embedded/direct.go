@@ -1,15 +1,14 @@
 package embedded
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"modernc.org/sqlite"
@@ -266,61 +265,124 @@ func sjson(d bson.Raw) ([]byte, error) {
 		return []byte(`{"$s":{}}`), nil
 	}
 
-	var schema, keys, values bytes.Buffer
-	schema.WriteString(`{"$s":{"p":{`)
-	keys.WriteString(`},"$k":[`)
-
+	// Base64 and escapes make the values up to a third larger than their BSON.
+	out := make([]byte, 0, len(d)+len(d)/3+40*len(elems)+32)
+	out = append(out, `{"$s":{"p":{`...)
 	for i, el := range elems {
 		key := el.Key()
 		if !plainKey(key) {
 			return nil, fmt.Errorf("field %q: a name the direct path does not encode", key)
 		}
 		if i > 0 {
-			schema.WriteByte(',')
-			keys.WriteByte(',')
+			out = append(out, ',')
 		}
-		schema.WriteString(`"` + key + `":`)
-		keys.WriteString(`"` + key + `"`)
-		values.WriteString(`,"` + key + `":`)
-
-		v := el.Value()
-		switch v.Type {
+		out = append(out, `"`+key+`":`...)
+		switch v := el.Value(); v.Type {
 		case bson.TypeString:
-			schema.WriteString(`{"t":"string"}`)
-			b, err := json.Marshal(v.StringValue())
-			if err != nil {
-				return nil, err
-			}
-			values.Write(b)
+			out = append(out, `{"t":"string"}`...)
 		case bson.TypeInt64:
-			schema.WriteString(`{"t":"long"}`)
-			values.WriteString(strconv.FormatInt(v.Int64(), 10))
+			out = append(out, `{"t":"long"}`...)
 		case bson.TypeInt32:
-			schema.WriteString(`{"t":"int"}`)
-			values.WriteString(strconv.FormatInt(int64(v.Int32()), 10))
+			out = append(out, `{"t":"int"}`...)
 		case bson.TypeBoolean:
-			schema.WriteString(`{"t":"bool"}`)
-			values.WriteString(strconv.FormatBool(v.Boolean()))
+			out = append(out, `{"t":"bool"}`...)
 		case bson.TypeDateTime:
-			schema.WriteString(`{"t":"date"}`)
-			values.WriteString(strconv.FormatInt(v.DateTime(), 10))
+			out = append(out, `{"t":"date"}`...)
 		case bson.TypeBinary:
-			sub, data := v.Binary()
-			schema.WriteString(`{"t":"binData","s":` + strconv.Itoa(int(sub)) + `}`)
-			values.WriteByte('"')
-			values.WriteString(base64.StdEncoding.EncodeToString(data))
-			values.WriteByte('"')
+			sub, _ := v.Binary()
+			out = append(out, `{"t":"binData","s":`...)
+			out = strconv.AppendInt(out, int64(sub), 10)
+			out = append(out, '}')
 		default:
 			return nil, fmt.Errorf("field %q: type %s, which the direct path does not encode", key, v.Type)
 		}
 	}
-	keys.WriteString(`]}`)
+	out = append(out, `},"$k":[`...)
+	for i, el := range elems {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, `"`+el.Key()+`"`...)
+	}
+	out = append(out, `]}`...)
 
-	out := make([]byte, 0, schema.Len()+keys.Len()+values.Len()+1)
-	out = append(out, schema.Bytes()...)
-	out = append(out, keys.Bytes()...)
-	out = append(out, values.Bytes()...)
+	for _, el := range elems {
+		out = append(out, `,"`+el.Key()+`":`...)
+		switch v := el.Value(); v.Type {
+		case bson.TypeString:
+			out = appendJSONString(out, v.StringValue())
+		case bson.TypeInt64:
+			out = strconv.AppendInt(out, v.Int64(), 10)
+		case bson.TypeInt32:
+			out = strconv.AppendInt(out, int64(v.Int32()), 10)
+		case bson.TypeBoolean:
+			out = strconv.AppendBool(out, v.Boolean())
+		case bson.TypeDateTime:
+			out = strconv.AppendInt(out, v.DateTime(), 10)
+		case bson.TypeBinary:
+			_, data := v.Binary()
+			out = append(out, '"')
+			out = base64.StdEncoding.AppendEncode(out, data)
+			out = append(out, '"')
+		}
+	}
 	return append(out, '}'), nil
+}
+
+// appendJSONString appends s as encoding/json encodes a string, HTML escaping on, as
+// FerretDB's encoder does: '"' and '\\' escaped, \b \f \n \r \t short, other control
+// characters and '<', '>', '&' as \u00XX, U+2028 and U+2029 as \u2028 and \u2029, and each
+// byte of invalid UTF-8 as \ufffd.
+func appendJSONString(out []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	out = append(out, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= ' ' && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			out = append(out, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				out = append(out, '\\', b)
+			case '\b':
+				out = append(out, '\\', 'b')
+			case '\f':
+				out = append(out, '\\', 'f')
+			case '\n':
+				out = append(out, '\\', 'n')
+			case '\r':
+				out = append(out, '\\', 'r')
+			case '\t':
+				out = append(out, '\\', 't')
+			default:
+				out = append(out, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			out = append(out, s[start:i]...)
+			out = append(out, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			out = append(out, s[start:i]...)
+			out = append(out, '\\', 'u', '2', '0', '2', hex[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	out = append(out, s[start:]...)
+	return append(out, '"')
 }
 
 // plainKey reports whether key is a field name that JSON needs no escaping for and that

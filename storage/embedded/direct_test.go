@@ -2,7 +2,9 @@ package embedded
 
 import (
 	"database/sql"
+	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -17,10 +19,11 @@ func directDocs() []bson.D {
 	ts := time.Date(2026, 11, 27, 2, 30, 0, 123e6, time.UTC)
 	return []bson.D{
 		{{Key: "_id", Value: "p1"}, {Key: "v", Value: int64(3)}, {Key: "ts", Value: ts}, {Key: "seq", Value: int64(1 << 40)},
-			{Key: "json", Value: `{"resourceType":"Patient","name":[{"text":"<b>O'Brien & \"Sons\"</b> \\ é 日本 \u2028 \n\t"}]}`},
+			{Key: "json", Value: `{"resourceType":"Patient","name":[{"text":"<b>O'Brien & \"Sons\"</b> \\ é 日本 \u2028 \u2029 \n\t\b\f\u0001 >"}]}`},
 			{Key: "ix", Value: bson.Binary{Subtype: 0, Data: []byte{0, 1, 2, 250, 251, 255}}},
 			{Key: IndexField, Value: `[["gender","c","female",null,null,null,null],["birthdate",null,null,null,10,20,10]]`},
-			{Key: "iv", Value: "7"}, {Key: "n32", Value: int32(-5)}, {Key: "del", Value: false}},
+			{Key: "iv", Value: "7"}, {Key: "n32", Value: int32(-5)}, {Key: "del", Value: false},
+			{Key: "raw", Value: "tab\tnl\ncr\rbs\bff\fctl\x01\x1f del\x7f ls\u2028 ps\u2029 <>& \"q\" \\ é"}},
 		{{Key: "_id", Value: "p1/0000000002"}, {Key: "id", Value: "p1"}, {Key: "v", Value: int64(2)}, {Key: "ts", Value: ts.Add(-time.Hour)},
 			{Key: "seq", Value: int64(7)}, {Key: "del", Value: true}},
 		{{Key: "_id", Value: "e"}},
@@ -333,5 +336,37 @@ func TestDeleteDocs(t *testing.T) {
 		if _, err := e.DeleteDocs(ctx, "del", "c", []string{bad}); err == nil {
 			t.Errorf("DeleteDocs(%q) succeeded", bad)
 		}
+	}
+}
+
+// TestAppendJSONString: strings are escaped exactly as encoding/json escapes them, which is
+// how FerretDB stores them: every single byte, runes around the escaped ones, U+2028 and
+// U+2029, invalid UTF-8, and random strings of them.
+func TestAppendJSONString(t *testing.T) {
+	check := func(s string) {
+		t.Helper()
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendJSONString([]byte("x"), s); string(got) != "x"+string(want) {
+			t.Fatalf("appendJSONString(%q) = %s, encoding/json: %s", s, got[1:], want)
+		}
+	}
+	for b := range 256 {
+		check(string([]byte{byte(b)}))
+		check("a" + string([]byte{byte(b)}) + "é")
+	}
+	for _, s := range []string{"", "plain", "\u2028\u2029", "a\u2028b\u2029c", "日本\U0001F600", "\xc3", "\xe2\x80", "é\xffé", `<b>"O'Brien" & \ </b>`} {
+		check(s)
+	}
+	alphabet := []string{"a", "\"", "\\", "<", ">", "&", "\n", "\x00", "\x1f", "\x7f", "é", "\u2028", "\u2029", "\xff", "\xe2\x80", "日", "\U0001F600"}
+	r := rand.New(rand.NewPCG(3, 5))
+	for range 20000 {
+		var sb strings.Builder
+		for range r.IntN(10) {
+			sb.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		check(sb.String())
 	}
 }
