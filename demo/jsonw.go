@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/fhirgate/fhirgate/internal/jsonstr"
 )
 
 // member is one name/value pair of an object.
@@ -72,7 +73,7 @@ func isEmpty(v any) bool {
 func appendJSON(b []byte, v any) []byte {
 	switch x := v.(type) {
 	case string:
-		return appendString(b, x)
+		return jsonstr.Append(b, x, false) // <, > and & as they are: notes stay readable in the files
 	case json.Number:
 		return append(b, x...)
 	case bool:
@@ -90,7 +91,7 @@ func appendJSON(b []byte, v any) []byte {
 				b = append(b, ',')
 			}
 			n++
-			b = appendString(b, m.key)
+			b = jsonstr.Append(b, m.key, false)
 			b = append(b, ':')
 			b = appendJSON(b, m.val)
 		}
@@ -120,7 +121,7 @@ func appendJSON(b []byte, v any) []byte {
 				b = append(b, ',')
 			}
 			n++
-			b = appendString(b, e)
+			b = jsonstr.Append(b, e, false)
 		}
 		return append(b, ']')
 	case []any:
@@ -139,49 +140,4 @@ func appendJSON(b []byte, v any) []byte {
 		return append(b, ']')
 	}
 	panic(fmt.Sprintf("demo: cannot write %T as JSON", v))
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Unlike encoding/json it leaves
-// <, > and & alone, which keeps note text readable in the raw output.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = append(b, s[start:i]...)
-				b = append(b, `\ufffd`...)
-				i++
-				start = i
-				continue
-			}
-			i += size
-			continue
-		}
-		if c >= 0x20 && c != '"' && c != '\\' {
-			i++
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		i++
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

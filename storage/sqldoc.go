@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"github.com/fhirgate/fhirgate/internal/jsonstr"
 )
 
 // Reads on the embedded engine take each stored document as FerretDB's JSON text and pick
@@ -196,66 +196,9 @@ func decodeBase64(b []byte) ([]byte, error) {
 // unescape decodes the escapes of a JSON string's text into a new slice: what parseStored
 // returns never shares the text's memory, which the driver reuses.
 func unescape(raw []byte) ([]byte, error) {
-	out := make([]byte, 0, len(raw))
-	j := bytes.IndexByte(raw, '\\')
-	for j >= 0 {
-		out = append(out, raw[:j]...)
-		if j+1 >= len(raw) {
-			return nil, errStoredLayout
-		}
-		c := raw[j+1]
-		raw = raw[j+2:]
-		switch c {
-		case '"', '\\', '/':
-			out = append(out, c)
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, n, ok := hexRune(raw)
-			if !ok {
-				return nil, errStoredLayout
-			}
-			raw = raw[n:]
-			out = utf8.AppendRune(out, r)
-		default:
-			return nil, errStoredLayout
-		}
-		j = bytes.IndexByte(raw, '\\')
-	}
-	return append(out, raw...), nil
-}
-
-// hexRune decodes the XXXX of a \uXXXX escape at the start of b, and the low half that
-// follows a high surrogate, returning the rune and the bytes it took.
-func hexRune(b []byte) (rune, int, bool) {
-	hex4 := func(b []byte) (rune, bool) {
-		if len(b) < 4 {
-			return 0, false
-		}
-		n, err := strconv.ParseUint(string(b[:4]), 16, 16)
-		return rune(n), err == nil
-	}
-	r, ok := hex4(b)
+	out, ok := jsonstr.Unescape(make([]byte, 0, len(raw)), raw)
 	if !ok {
-		return 0, 0, false
+		return nil, errStoredLayout
 	}
-	if utf16.IsSurrogate(r) && len(b) >= 10 && b[4] == '\\' && b[5] == 'u' {
-		if lo, ok := hex4(b[6:]); ok {
-			if pair := utf16.DecodeRune(r, lo); pair != utf8.RuneError {
-				return pair, 10, true
-			}
-		}
-	}
-	if utf16.IsSurrogate(r) {
-		r = utf8.RuneError // a lone surrogate, as encoding/json decodes it
-	}
-	return r, 4, true
+	return out, nil
 }

@@ -8,7 +8,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/fhirgate/fhirgate/internal/jsonstr"
 )
 
 // Writer writes a view's rows in one format, streaming: what it buffers is bounded (a Parquet
@@ -144,7 +145,7 @@ type jsonWriter struct {
 func jsonKeys(cols []Column) [][]byte {
 	keys := make([][]byte, len(cols))
 	for i, c := range cols {
-		keys[i] = append(appendJSONString(nil, c.Name), ':')
+		keys[i] = append(jsonstr.Append(nil, c.Name, false), ':')
 	}
 	return keys
 }
@@ -191,7 +192,7 @@ func appendJSON(b []byte, v any) []byte {
 	case nil:
 		return append(b, "null"...)
 	case string:
-		return appendJSONString(b, v)
+		return jsonstr.Append(b, v, false)
 	case bool:
 		return strconv.AppendBool(b, v)
 	case json.Number:
@@ -213,54 +214,4 @@ func appendJSON(b []byte, v any) []byte {
 		return append(b, "null"...) // values come from decoded JSON: they encode
 	}
 	return append(b, bytes.TrimRight(buf.Bytes(), "\n")...)
-}
-
-// appendJSONString appends s as a JSON string, escaping what JSON requires (and invalid
-// UTF-8 as U+FFFD), not HTML characters.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, fmt.Sprintf(`\u%04x`, c)...)
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' { // valid JSON, but not in JavaScript strings
-			b = append(b, s[start:i]...)
-			b = append(b, fmt.Sprintf(`\u%04x`, r)...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -11,9 +11,9 @@ package jsontree
 import (
 	"bytes"
 	"encoding/json"
-	"strconv"
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/fhirgate/fhirgate/internal/jsonstr"
 )
 
 // maxDepth bounds the nesting the fast path follows; encoding/json's own limit is 10,000.
@@ -176,91 +176,29 @@ func (d *decoder) string() (string, bool) {
 }
 
 // slowString reads a string with escapes or non-ASCII characters, from its first byte at
-// start.
+// start: to its closing quote, then decoded.
 func (d *decoder) slowString(start int) (string, bool) {
-	buf := make([]byte, 0, 64)
 	for j := start; j < len(d.data); {
-		c := d.data[j]
-		switch {
+		switch c := d.data[j]; {
 		case c == '"':
+			b, ok := jsonstr.Unescape(make([]byte, 0, j-start), d.data[start:j])
 			d.i = j + 1
-			return string(buf), true
+			return string(b), ok
 		case c < ' ':
 			return "", false
+		case c == '\\':
+			j += 2 // the escaped character is never the closing quote
 		case c >= utf8.RuneSelf:
 			r, n := utf8.DecodeRune(d.data[j:])
 			if r == utf8.RuneError && n == 1 {
 				return "", false // encoding/json replaces invalid UTF-8; leave it to it
 			}
-			buf = append(buf, d.data[j:j+n]...)
 			j += n
-		case c != '\\':
-			buf = append(buf, c)
-			j++
 		default:
-			if j+1 >= len(d.data) {
-				return "", false
-			}
-			switch e := d.data[j+1]; e {
-			case '"', '\\', '/':
-				buf = append(buf, e)
-			case 'b':
-				buf = append(buf, '\b')
-			case 'f':
-				buf = append(buf, '\f')
-			case 'n':
-				buf = append(buf, '\n')
-			case 'r':
-				buf = append(buf, '\r')
-			case 't':
-				buf = append(buf, '\t')
-			case 'u':
-				r, n := d.unicodeEscape(j)
-				if n == 0 {
-					return "", false
-				}
-				buf = utf8.AppendRune(buf, r)
-				j += n
-				continue
-			default:
-				return "", false
-			}
-			j += 2
+			j++
 		}
 	}
 	return "", false
-}
-
-// unicodeEscape reads the \uXXXX escape at j, with the low half of a surrogate pair after
-// it, and returns the rune and the bytes read (0: invalid). A lone surrogate is U+FFFD,
-// as encoding/json decodes it.
-func (d *decoder) unicodeEscape(j int) (rune, int) {
-	r := d.hex4(j + 2)
-	if r < 0 {
-		return 0, 0
-	}
-	if !utf16.IsSurrogate(rune(r)) {
-		return rune(r), 6
-	}
-	if j+7 < len(d.data) && d.data[j+6] == '\\' && d.data[j+7] == 'u' {
-		if lo := d.hex4(j + 8); lo >= 0 {
-			if dec := utf16.DecodeRune(rune(r), rune(lo)); dec != utf8.RuneError {
-				return dec, 12
-			}
-		}
-	}
-	return utf8.RuneError, 6
-}
-
-func (d *decoder) hex4(j int) int {
-	if j+4 > len(d.data) {
-		return -1
-	}
-	n, err := strconv.ParseUint(string(d.data[j:j+4]), 16, 32)
-	if err != nil {
-		return -1
-	}
-	return int(n)
 }
 
 // number reads a number in JSON's grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?

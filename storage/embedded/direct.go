@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
 
+	"github.com/fhirgate/fhirgate/internal/jsonstr"
 	"github.com/fhirgate/fhirgate/storage/layout"
 )
 
@@ -310,7 +310,7 @@ func sjson(d bson.Raw) ([]byte, error) {
 		out = append(out, `,"`+el.Key()+`":`...)
 		switch v := el.Value(); v.Type {
 		case bson.TypeString:
-			out = appendJSONString(out, v.StringValue())
+			out = jsonstr.Append(out, v.StringValue(), true) // FerretDB escapes HTML, as encoding/json
 		case bson.TypeInt64:
 			out = strconv.AppendInt(out, v.Int64(), 10)
 		case bson.TypeInt32:
@@ -327,62 +327,6 @@ func sjson(d bson.Raw) ([]byte, error) {
 		}
 	}
 	return append(out, '}'), nil
-}
-
-// appendJSONString appends s as encoding/json encodes a string, HTML escaping on, as
-// FerretDB's encoder does: '"' and '\\' escaped, \b \f \n \r \t short, other control
-// characters and '<', '>', '&' as \u00XX, U+2028 and U+2029 as \u2028 and \u2029, and each
-// byte of invalid UTF-8 as \ufffd.
-func appendJSONString(out []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	out = append(out, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= ' ' && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
-			out = append(out, s[start:i]...)
-			switch b {
-			case '"', '\\':
-				out = append(out, '\\', b)
-			case '\b':
-				out = append(out, '\\', 'b')
-			case '\f':
-				out = append(out, '\\', 'f')
-			case '\n':
-				out = append(out, '\\', 'n')
-			case '\r':
-				out = append(out, '\\', 'r')
-			case '\t':
-				out = append(out, '\\', 't')
-			default:
-				out = append(out, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			out = append(out, s[start:i]...)
-			out = append(out, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			out = append(out, s[start:i]...)
-			out = append(out, '\\', 'u', '2', '0', '2', hex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	out = append(out, s[start:]...)
-	return append(out, '"')
 }
 
 // plainKey reports whether key is a field name that JSON needs no escaping for and that

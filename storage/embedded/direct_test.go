@@ -2,9 +2,7 @@ package embedded
 
 import (
 	"database/sql"
-	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -336,37 +334,5 @@ func TestDeleteDocs(t *testing.T) {
 		if _, err := e.DeleteDocs(ctx, "del", "c", []string{bad}); err == nil {
 			t.Errorf("DeleteDocs(%q) succeeded", bad)
 		}
-	}
-}
-
-// TestAppendJSONString: strings are escaped exactly as encoding/json escapes them, which is
-// how FerretDB stores them: every single byte, runes around the escaped ones, U+2028 and
-// U+2029, invalid UTF-8, and random strings of them.
-func TestAppendJSONString(t *testing.T) {
-	check := func(s string) {
-		t.Helper()
-		want, err := json.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := appendJSONString([]byte("x"), s); string(got) != "x"+string(want) {
-			t.Fatalf("appendJSONString(%q) = %s, encoding/json: %s", s, got[1:], want)
-		}
-	}
-	for b := range 256 {
-		check(string([]byte{byte(b)}))
-		check("a" + string([]byte{byte(b)}) + "é")
-	}
-	for _, s := range []string{"", "plain", "\u2028\u2029", "a\u2028b\u2029c", "日本\U0001F600", "\xc3", "\xe2\x80", "é\xffé", `<b>"O'Brien" & \ </b>`} {
-		check(s)
-	}
-	alphabet := []string{"a", "\"", "\\", "<", ">", "&", "\n", "\x00", "\x1f", "\x7f", "é", "\u2028", "\u2029", "\xff", "\xe2\x80", "日", "\U0001F600"}
-	r := rand.New(rand.NewPCG(3, 5))
-	for range 20000 {
-		var sb strings.Builder
-		for range r.IntN(10) {
-			sb.WriteString(alphabet[r.IntN(len(alphabet))])
-		}
-		check(sb.String())
 	}
 }
