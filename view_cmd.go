@@ -2,9 +2,7 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fhirgate/fhirgate/internal/jsontree"
 	"github.com/fhirgate/fhirgate/storage"
 	"github.com/fhirgate/fhirgate/view"
 )
@@ -100,7 +99,7 @@ func viewCmd(ctx context.Context, args []string, getenv func(string) string, std
 func exportView(ctx context.Context, store *storage.Store, v *view.View, w view.Writer) (resources, rows int, err error) {
 	emit := func(r view.Row) error { rows++; return w.Write(r) }
 	err = store.Each(ctx, v.Resource, nil, time.Time{}, func(rec *storage.Record) error {
-		res, err := decodeJSON(rec.JSON)
+		res, err := jsontree.DecodeObject(rec.JSON) // numbers as json.Number, as the view evaluator reads them
 		if err != nil {
 			return fmt.Errorf("stored %s/%s: %w", rec.Type, rec.ID, err)
 		}
@@ -134,17 +133,6 @@ func writeFileAtomic(name string, write func(io.Writer) error) error {
 		return fmt.Errorf("view: %w", err)
 	}
 	return nil
-}
-
-// decodeJSON decodes a stored resource as the view evaluator reads it (numbers as json.Number).
-func decodeJSON(data []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, err
-	}
-	return m, nil
 }
 
 // cmpName names the view in messages: its name, else its file.

@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"strings"
@@ -107,27 +108,7 @@ func TestInsertDocsStoresAsFerretDB(t *testing.T) {
 		}
 	}
 
-	ixRows := func(coll string) string {
-		var out []string
-		// quote() shows each value with its SQLite type: 10, 10.0 and '10' differ.
-		q := "SELECT quote(id), quote(n), quote(p), quote(f), quote(k), quote(s), quote(lo), quote(hi), quote(o) FROM {{ix}} ORDER BY id, n"
-		err := e.QueryIndex(ctx, "direct", coll, q, nil, func(r *sql.Rows) error {
-			v := make([]string, 9)
-			ptrs := make([]any, len(v))
-			for i := range v {
-				ptrs[i] = &v[i]
-			}
-			if err := r.Scan(ptrs...); err != nil {
-				return err
-			}
-			out = append(out, strings.Join(v, " "))
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.Join(out, "; ")
-	}
+	ixRows := func(coll string) string { return strings.Join(storedIndexRows(t, e, "direct", coll, ""), "; ") }
 	if got, want := ixRows("viaSQL"), ixRows("viaFerret"); got != want || !strings.Contains(got, "'p1' 1 'birthdate' NULL NULL NULL 10 20 10") {
 		t.Errorf("index rows of the direct insert: %s; of FerretDB's: %s", got, want)
 	}
@@ -217,26 +198,7 @@ func TestInsertDocsWithRows(t *testing.T) {
 	docs = append(docs, a, z)
 	rows = append(rows, []layout.IndexRow{{"code", "c", "new", "sys", nil, nil, "new"}}, nil)
 
-	ixRows := func(where string) []string {
-		var out []string
-		q := "SELECT quote(id), quote(n), quote(p), quote(f), quote(k), quote(s), quote(lo), quote(hi), quote(o) FROM {{ix}} " + where + " ORDER BY id, n"
-		err := e.QueryIndex(ctx, "rows", "c", q, nil, func(r *sql.Rows) error {
-			v := make([]string, 9)
-			ptrs := make([]any, len(v))
-			for i := range v {
-				ptrs[i] = &v[i]
-			}
-			if err := r.Scan(ptrs...); err != nil {
-				return err
-			}
-			out = append(out, strings.Join(v, " "))
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
+	ixRows := func(where string) []string { return storedIndexRows(t, e, "rows", "c", where) }
 
 	if dup, err := e.InsertDocs(ctx, "rows", "c", docs, rows, false); err != nil || !dup {
 		t.Fatalf("insert with a taken _id: dup %v, %v; want a duplicate", dup, err)
@@ -335,4 +297,29 @@ func TestDeleteDocs(t *testing.T) {
 			t.Errorf("DeleteDocs(%q) succeeded", bad)
 		}
 	}
+}
+
+// storedIndexRows returns the search index rows of collection coll of dbName that match where
+// (SQL, may be empty), in (id, n) order, each as its columns quoted by SQLite's quote(),
+// which shows each value's type: 10, 10.0 and '10' differ.
+func storedIndexRows(t *testing.T, e *Engine, dbName, coll, where string) []string {
+	t.Helper()
+	var out []string
+	q := "SELECT quote(id), quote(n), quote(p), quote(f), quote(k), quote(s), quote(lo), quote(hi), quote(o) FROM {{ix}} " + where + " ORDER BY id, n"
+	err := e.QueryIndex(context.Background(), dbName, coll, q, nil, func(r *sql.Rows) error {
+		v := make([]string, 9)
+		ptrs := make([]any, len(v))
+		for i := range v {
+			ptrs[i] = &v[i]
+		}
+		if err := r.Scan(ptrs...); err != nil {
+			return err
+		}
+		out = append(out, strings.Join(v, " "))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
