@@ -11,9 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fhirgate/fhirgate/storage/layout"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/fhirgate/fhirgate/storage/layout"
 )
 
 // Resource is what storage needs from the caller's resource value.
@@ -349,8 +350,6 @@ func (d *versionDoc) asCurrent() versionDoc {
 	return c
 }
 
-// currentDoc returns history document d laid out for the current collection, with
-// its search fields: those planned with it, or computed now (recovery).
 // withEntriesJSON sets IJ from the index rows, for a write through FerretDB, whose
 // triggers index the document from that field. It does nothing without rows (MongoDB, a
 // deleted resource) or when IJ is set.
@@ -366,6 +365,8 @@ func (c *currentDoc) withEntriesJSON() error {
 	return nil
 }
 
+// currentDoc returns history document d laid out for the current collection, with
+// its search fields: those planned with it, or computed now (recovery).
 func (s *Store) currentDoc(typ string, d *versionDoc) (*currentDoc, error) {
 	cd := d.asCurrent()
 	c := &currentDoc{Key: cd.Key, V: cd.V, TS: cd.TS, Seq: cd.Seq, Del: cd.Del, JSON: cd.JSON}
