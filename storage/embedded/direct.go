@@ -91,19 +91,18 @@ func (e *Engine) InsertDocs(ctx context.Context, dbName, coll string, docs []bso
 		}
 	}
 
-	// A batch that skipped a taken _id leaves unknown which of its documents went in, and
-	// so which rows to write: the transaction is then done again a document at a time.
-	for _, in.single = range []bool{false, skipDups && rows != nil} {
-		dup, redo, err := in.run(ctx, db)
-		if err != nil {
-			e.forgetTable(dbName, coll) // in case the collection was dropped
-			return false, fail(err)
-		}
-		if !redo {
-			return dup, nil
-		}
+	dup, redo, err := in.run(ctx, db)
+	if err == nil && redo {
+		// A batch skipped a taken _id, which leaves unknown which of its documents went
+		// in, and so which rows to write: the transaction again, a document at a time.
+		in.single = true
+		dup, _, err = in.run(ctx, db)
 	}
-	return false, fail(errors.New("a duplicate _id in a single-document insert")) // not reached: single never redoes
+	if err != nil {
+		e.forgetTable(dbName, coll) // in case the collection was dropped
+		return false, fail(err)
+	}
+	return dup, nil
 }
 
 // insertion is one InsertDocs: its documents encoded, their ids and index rows, and the
