@@ -472,9 +472,14 @@ func TestPushedSubscription(t *testing.T) {
 	if _, err := hub.SubscribeFunc(ctx, notify.Request{Type: "Observation"}, slow.deliver, func(err error) { slow.end <- err }); err != nil {
 		t.Fatal(err)
 	}
+	// The Hub reads the feed on its own time: the slow subscriber is let go only once the
+	// Hub has ended it (it leaves the live fan-out), or a fast machine's commits could reach
+	// it after it had caught up.
+	waitLive(t, hub, 3) // live, replayed (live once its replay ended) and slow
 	for i := range 6 {
 		put(t, s, obs(fmt.Sprintf("o%d", i), "p1", "final"))
 	}
+	waitLive(t, hub, 2)
 	close(slow.hold)
 	got := slow.collect(t, 4) // the one being delivered, and the 3 queued
 	var ov *notify.Overflow
@@ -503,6 +508,16 @@ func TestPushedSubscription(t *testing.T) {
 	}
 	if hub.Live() != 0 {
 		t.Errorf("%d live subscriptions", hub.Live())
+	}
+}
+
+// waitLive waits until hub has n live subscriptions.
+func waitLive(t *testing.T, hub *notify.Hub, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); hub.Live() != n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d live subscriptions, want %d", hub.Live(), n)
+		}
 	}
 }
 
