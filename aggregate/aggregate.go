@@ -28,9 +28,7 @@
 package aggregate
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -38,6 +36,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/fault"
 	"github.com/fhirgate/fhirgate/fhirpath"
+	"github.com/fhirgate/fhirgate/internal/jsontree"
 	"github.com/fhirgate/fhirgate/model"
 	"github.com/fhirgate/fhirgate/search"
 	"github.com/fhirgate/fhirgate/storage"
@@ -253,7 +252,7 @@ func (r *Runner) stream(ctx context.Context, req *Request) (*Result, error) {
 	}
 	g := newGrouper(req, r.maxGroups(), r.maxValues())
 	err = r.Stream.Each(ctx, req.Query.Type, f, time.Time{}, func(rec *storage.Record) error {
-		res, err := decodeResource(rec.JSON)
+		res, err := jsontree.DecodeObject(rec.JSON) // numbers as json.Number, as FHIRPath reads them
 		if err != nil {
 			return fmt.Errorf("aggregate: stored %s/%s: %w", rec.Type, rec.ID, err)
 		}
@@ -271,17 +270,6 @@ func (r *Runner) stream(ctx context.Context, req *Request) (*Result, error) {
 	out := g.result()
 	out.Plan = "stream"
 	return out, nil
-}
-
-// decodeResource decodes stored JSON as FHIRPath and extraction read it: numbers as json.Number.
-func decodeResource(raw []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var res map[string]any
-	if err := dec.Decode(&res); err != nil {
-		return nil, err
-	}
-	return res, nil
 }
 
 // finish applies the minimum cell size and orders the groups.
