@@ -86,11 +86,8 @@ func (d *decoder) literal(word string) bool {
 }
 
 func (d *decoder) object(depth int) (any, bool) {
-	d.i++ // {
 	m := map[string]any{}
-	d.skipSpace()
-	if d.i < len(d.data) && d.data[d.i] == '}' {
-		d.i++
+	if !d.open('}') {
 		return m, true
 	}
 	for {
@@ -112,28 +109,15 @@ func (d *decoder) object(depth int) (any, bool) {
 			return nil, false
 		}
 		m[k] = v // the last of duplicate keys wins, as in encoding/json
-		d.skipSpace()
-		if d.i >= len(d.data) {
-			return nil, false
-		}
-		switch d.data[d.i] {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
-			return m, true
-		default:
-			return nil, false
+		if more, ok := d.next('}'); !more {
+			return m, ok
 		}
 	}
 }
 
 func (d *decoder) array(depth int) (any, bool) {
-	d.i++ // [
 	a := []any{}
-	d.skipSpace()
-	if d.i < len(d.data) && d.data[d.i] == ']' {
-		d.i++
+	if !d.open(']') {
 		return a, true
 	}
 	for {
@@ -142,20 +126,39 @@ func (d *decoder) array(depth int) (any, bool) {
 			return nil, false
 		}
 		a = append(a, v)
-		d.skipSpace()
-		if d.i >= len(d.data) {
-			return nil, false
+		if more, ok := d.next(']'); !more {
+			return a, ok
 		}
+	}
+}
+
+// open reads the opening bracket at d.i and reports whether a member or element follows;
+// if not, it reads the closing bracket too.
+func (d *decoder) open(closing byte) bool {
+	d.i++
+	d.skipSpace()
+	if d.i < len(d.data) && d.data[d.i] == closing {
+		d.i++
+		return false
+	}
+	return true
+}
+
+// next reads what follows a member or element: a comma (more follows) or the closing
+// bracket (ok); anything else is neither.
+func (d *decoder) next(closing byte) (more, ok bool) {
+	d.skipSpace()
+	if d.i < len(d.data) {
 		switch d.data[d.i] {
 		case ',':
 			d.i++
-		case ']':
+			return true, true
+		case closing:
 			d.i++
-			return a, true
-		default:
-			return nil, false
+			return false, true
 		}
 	}
+	return false, false
 }
 
 // string reads a string at d.i, which holds its opening quote.
