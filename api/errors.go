@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -128,4 +129,31 @@ func outcomeJSON(severity, code, diagnostics string) map[string]any {
 			"diagnostics": diagnostics,
 		}},
 	}
+}
+
+// answered is a one-shot transport (GET, POST) whose every operation gets a response. When a
+// request's deadline passes before its operation runs, gqlgen's executor returns no response
+// (its end-of-stream signal for streaming transports), which the one-shot transports would
+// write as a bare JSON null; answered replies with the deadline's error (TIMEOUT) instead.
+type answered struct{ graphql.Transport }
+
+// Do serves the request through the wrapped transport.
+func (t answered) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	t.Transport.Do(w, r, answeringExecutor{exec})
+}
+
+// answeringExecutor turns an operation's missing response into its context's error.
+type answeringExecutor struct{ graphql.GraphExecutor }
+
+// DispatchOperation runs the operation, answering with ctx's error when the executor gives
+// no response because ctx ended.
+func (e answeringExecutor) DispatchOperation(ctx context.Context, oc *graphql.OperationContext) (graphql.ResponseHandler, context.Context) {
+	respond, ctx := e.GraphExecutor.DispatchOperation(ctx, oc)
+	return func(ctx context.Context) *graphql.Response {
+		resp := respond(ctx)
+		if resp == nil && ctx.Err() != nil {
+			resp = e.DispatchError(ctx, gqlerror.List{gqlerror.Wrap(ctx.Err())})
+		}
+		return resp
+	}, ctx
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -24,12 +25,12 @@ import (
 // layer would.
 type faultStore struct {
 	*storage.Store
-	fail func() error
+	fail func(context.Context) error
 }
 
 func (f faultStore) Search(ctx context.Context, typ string, q storage.Query) ([]*storage.Record, error) {
 	if typ == "Patient" && f.fail != nil {
-		if err := f.fail(); err != nil {
+		if err := f.fail(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -99,7 +100,7 @@ func TestErrorClassesTellNoInternals(t *testing.T) {
 	var logs logBuffer
 	var inject error
 	e := newEnv(t, withLog(&logs), func(c *api.Config) {
-		c.Store = faultStore{Store: c.Store.(*storage.Store), fail: func() error { return inject }}
+		c.Store = faultStore{Store: c.Store.(*storage.Store), fail: func(context.Context) error { return inject }}
 	})
 	rows := api.ErrorClasses()
 	classes := append(rows, api.ErrorClass{Target: errors.New("socket closed"), Code: "INTERNAL"})
@@ -208,9 +209,9 @@ func TestErrorsOfRealFailures(t *testing.T) {
 	// A timeout: the request's deadline passes while storage is still being asked.
 	slow := newEnv(t, func(c *api.Config) {
 		c.Timeout = time.Millisecond
-		c.Store = faultStore{Store: c.Store.(*storage.Store), fail: func() error {
-			time.Sleep(20 * time.Millisecond) // past the deadline: the real search then fails
-			return nil
+		c.Store = faultStore{Store: c.Store.(*storage.Store), fail: func(ctx context.Context) error {
+			<-ctx.Done() // past the deadline (its timer may fire late on a busy machine)
+			return nil   // the real search then fails
 		}}
 	})
 	slow.put(`{"resourceType":"Patient","id":"p1"}`)
@@ -230,13 +231,32 @@ func TestErrorsOfRealFailures(t *testing.T) {
 	}
 }
 
+// TestDeadlineBeforeOperation checks that a request whose deadline passes before its
+// operation runs is answered with a TIMEOUT error, over POST and GET, rather than with the
+// bare null gqlgen's executor leaves for an operation whose context has ended.
+func TestDeadlineBeforeOperation(t *testing.T) {
+	e := newEnv(t, func(c *api.Config) { c.Timeout = time.Nanosecond })
+	e.put(`{"resourceType":"Patient","id":"p1"}`)
+	query := `{ Patient(id: "p1") { id } }`
+	for _, r := range []*gqlResponse{
+		e.post("", query, nil),
+		e.raw(http.MethodGet, "/$graphql?query="+url.QueryEscape(query), "", nil),
+	} {
+		if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "TIMEOUT" || r.Data != nil {
+			t.Errorf("status %d, body %s: want one TIMEOUT error and no data", r.Status, r.body)
+			continue
+		}
+		assertPlain(t, "deadline before the operation", r.Errors[0])
+	}
+}
+
 // TestPanicLogsOneBoundedLine makes a resolver panic many times in one request, with a long
 // panic value, and checks that the request logs one short line counting them, without a
 // stack, and that each field fails with a plain internal error.
 func TestPanicLogsOneBoundedLine(t *testing.T) {
 	var logs logBuffer
 	e := newEnv(t, withLog(&logs), func(c *api.Config) {
-		c.Store = faultStore{Store: c.Store.(*storage.Store), fail: func() error {
+		c.Store = faultStore{Store: c.Store.(*storage.Store), fail: func(context.Context) error {
 			panic("storage: " + strings.Repeat("pat-secret ", 2000))
 		}}
 	})

@@ -327,8 +327,8 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 	srv.AddTransport(subs.websocket())
 	srv.AddTransport(subs.sse())
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(answered{transport.GET{}})
+	srv.AddTransport(answered{transport.POST{}})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	// A backstop only: tokenLimit and the rewrite count first and answer QUERY_TOO_COMPLEX.
 	srv.SetParserTokenLimit(2 * cfg.Limits.MaxTokens)
