@@ -11,6 +11,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/api"
 	"github.com/fhirgate/fhirgate/authz"
+	"github.com/fhirgate/fhirgate/storage"
 )
 
 const (
@@ -105,6 +106,9 @@ func TestFHIRTransaction(t *testing.T) {
 	}
 	if got := rw.Body["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any)["gender"]; got != "female" {
 		t.Errorf("the GET entry read %v: it ran before the PATCH", got)
+	}
+	if rec, err := a.store.Read(ctx, "Patient", patID); err != nil || rec.Op != storage.OpPatch {
+		t.Errorf("the PATCH entry's version: %+v, %v; want it recorded as a patch", rec, err)
 	}
 
 	// Entry 1 is invalid: nothing of the transaction is stored, and the outcome names it.

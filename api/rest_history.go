@@ -286,16 +286,23 @@ func (c *restCall) historyEntry(rec *storage.Record) (bundleEntry, error) {
 		FullURL:  c.base() + "/" + rec.Type + "/" + rec.ID,
 		Response: &entryResponse{Etag: etag(rec.VersionID), LastModified: rec.LastUpdated.UTC().Format(time.RFC3339Nano)},
 	}
+	instance := rec.Type + "/" + rec.ID
 	switch {
 	case rec.Deleted:
-		e.Request = &entryRequest{Method: http.MethodDelete, URL: rec.Type + "/" + rec.ID}
+		e.Request = &entryRequest{Method: http.MethodDelete, URL: instance}
 		e.Response.Status = "204 No Content"
 		return e, nil
-	case rec.VersionID == 1:
+	case rec.Op == storage.OpCreate || rec.Op == 0 && rec.VersionID == 1: // 0: not recorded
 		e.Request = &entryRequest{Method: http.MethodPost, URL: rec.Type}
 		e.Response.Status = "201 Created"
+	case rec.Op == storage.OpPatch:
+		e.Request = &entryRequest{Method: http.MethodPatch, URL: instance}
+		e.Response.Status = "200 OK"
+	case rec.VersionID == 1:
+		e.Request = &entryRequest{Method: http.MethodPut, URL: instance}
+		e.Response.Status = "201 Created"
 	default:
-		e.Request = &entryRequest{Method: http.MethodPut, URL: rec.Type + "/" + rec.ID}
+		e.Request = &entryRequest{Method: http.MethodPut, URL: instance}
 		e.Response.Status = "200 OK"
 	}
 	body, err := c.resourceOut(rec)

@@ -55,7 +55,7 @@ func (a *restAPI) conditionalPatch(c *restCall) error {
 }
 
 func (a *restAPI) applyPatch(c *restCall, rec *storage.Record) error {
-	w := storage.Write{Op: storage.OpPut, Type: rec.Type, ID: rec.ID, IfMatch: rec.VersionID}
+	w := storage.Write{Op: storage.OpPatch, Type: rec.Type, ID: rec.ID, IfMatch: rec.VersionID}
 	if v, err := ifMatch(c.r); err != nil {
 		return err
 	} else if v > 0 {

@@ -177,7 +177,8 @@ func TestRESTSearchInjection(t *testing.T) {
 	}
 }
 
-// TestRESTHistory: instance, type and system history, newest first, paged, with deletions.
+// TestRESTHistory: instance, type and system history, newest first, paged, with deletions,
+// each entry with the request that made it.
 func TestRESTHistory(t *testing.T) {
 	e := newEnv(t)
 	pat := func(gender string) string {
@@ -185,13 +186,14 @@ func TestRESTHistory(t *testing.T) {
 	}
 	e.rest("PUT", "/fhir/Patient/h1", "", pat("male")).want(t, "v1", http.StatusCreated, "")
 	e.rest("PUT", "/fhir/Patient/h1", "", pat("female")).want(t, "v2", http.StatusOK, "")
+	e.rest("PATCH", "/fhir/Patient/h1", "", `[{"op":"add","path":"/active","value":true}]`, "Content-Type", "application/json-patch+json").want(t, "v3", http.StatusOK, "")
 	e.rest("POST", "/fhir/Observation", "", `{"resourceType":"Observation","status":"final","code":{"text":"x"}}`).want(t, "obs", http.StatusCreated, "")
 	e.rest("DELETE", "/fhir/Patient/h1", "", nil).want(t, "delete", http.StatusOK, "")
 	e.rest("PUT", "/fhir/Patient/h2", "", `{"resourceType":"Patient","id":"h2"}`).want(t, "h2", http.StatusCreated, "")
 
 	r := e.rest("GET", "/fhir/Patient/h1/_history", "", nil)
 	r.want(t, "instance history", http.StatusOK, "")
-	type hist struct{ method, etag, gender string }
+	type hist struct{ method, url, status, etag, gender string }
 	got := func(r *restAnswer) []hist {
 		var out []hist
 		es, _ := r.Body["entry"].([]any)
@@ -199,16 +201,18 @@ func TestRESTHistory(t *testing.T) {
 			m := e.(map[string]any)
 			res, _ := m["resource"].(map[string]any)
 			g, _ := res["gender"].(string)
-			out = append(out, hist{m["request"].(map[string]any)["method"].(string), m["response"].(map[string]any)["etag"].(string), g})
+			req, resp := m["request"].(map[string]any), m["response"].(map[string]any)
+			out = append(out, hist{req["method"].(string), req["url"].(string), resp["status"].(string), resp["etag"].(string), g})
 		}
 		return out
 	}
-	if r.Body["type"] != "history" || fmt.Sprint(got(r)) != `[{DELETE W/"3" } {PUT W/"2" female} {POST W/"1" male}]` || r.Body["total"] != float64(3) {
+	want := `[{DELETE Patient/h1 204 No Content W/"4" } {PATCH Patient/h1 200 OK W/"3" female} {PUT Patient/h1 200 OK W/"2" female} {PUT Patient/h1 201 Created W/"1" male}]`
+	if r.Body["type"] != "history" || fmt.Sprint(got(r)) != want || r.Body["total"] != float64(4) {
 		t.Errorf("instance history: %v %s", got(r), truncate(string(r.Raw), 300))
 	}
-	r = e.rest("GET", "/fhir/Patient/h1/_history?_count=2", "", nil)
+	r = e.rest("GET", "/fhir/Patient/h1/_history?_count=3", "", nil)
 	next := e.rest("GET", r.link(e, "next"), "", nil)
-	if len(got(r)) != 2 || fmt.Sprint(got(next)) != `[{POST W/"1" male}]` {
+	if len(got(r)) != 3 || fmt.Sprint(got(next)) != `[{PUT Patient/h1 201 Created W/"1" male}]` {
 		t.Errorf("instance history pages: %v then %v", got(r), got(next))
 	}
 	// Type history: Patients only, newest first, paged across commits.
@@ -227,12 +231,12 @@ func TestRESTHistory(t *testing.T) {
 			t.Fatal("type history does not end")
 		}
 	}
-	if want := `[h2@W/"1" h1@W/"3" h1@W/"2" h1@W/"1"]`; fmt.Sprint(all) != want {
+	if want := `[h2@W/"1" h1@W/"4" h1@W/"3" h1@W/"2" h1@W/"1"]`; fmt.Sprint(all) != want {
 		t.Errorf("type history: %v, want %s", all, want)
 	}
 	r = e.rest("GET", "/fhir/_history", "", nil)
-	if n := len(r.Body["entry"].([]any)); n != 5 {
-		t.Errorf("system history: %d entries, want 5", n)
+	if h := got(r); len(h) != 6 || fmt.Sprint(h[2]) != `{POST Observation 201 Created W/"1" }` {
+		t.Errorf("system history: %v, want 6 entries, the third the Observation's creation", h)
 	}
 	e.rest("GET", "/fhir/Patient/none/_history", "", nil).want(t, "history of nothing", http.StatusNotFound, "not-found")
 	r = e.rest("GET", "/fhir/_history?_since=2999-01-01T00:00:00Z", "", nil)

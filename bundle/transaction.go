@@ -383,8 +383,11 @@ func (t *txn) build(ctx context.Context, e *entry) error {
 		}
 	}
 	op := storage.OpPut
-	if e.method == "POST" && !t.p.KeepIDs {
+	switch {
+	case e.method == "POST" && !t.p.KeepIDs:
 		op = storage.OpCreate // a fresh id: never over someone else's resource
+	case e.method == "PATCH":
+		op = storage.OpPatch
 	}
 	e.write = &storage.Write{Op: op, Type: e.typ, ID: e.id, IfMatch: e.ifMatch, Resource: e.res}
 	return nil

@@ -31,6 +31,10 @@ const (
 	// OpDelete records a tombstone version. It fails with ErrNotFound if the resource
 	// never existed and with ErrDeleted if it is already deleted.
 	OpDelete
+	// OpPatch replaces the current version with the caller's patched resource, like
+	// OpPut, and is recorded as a patch. It fails as OpDelete does when there is no
+	// current version.
+	OpPatch
 )
 
 // String returns the name of the operation.
@@ -42,6 +46,8 @@ func (o Op) String() string {
 		return "create"
 	case OpDelete:
 		return "delete"
+	case OpPatch:
+		return "patch"
 	default:
 		return "Op(" + strconv.Itoa(int(o)) + ")"
 	}
@@ -158,7 +164,7 @@ func (s *Store) checkWrites(ctx context.Context, writes []Write) ([]*typeColls, 
 		var problem string
 
 		switch {
-		case w.Op < OpPut || w.Op > OpDelete:
+		case w.Op < OpPut || w.Op > OpPatch:
 			problem = "unknown operation " + w.Op.String()
 		case !model.ValidID(w.ID):
 			problem = "malformed id"
@@ -362,9 +368,9 @@ func planWrites(writes []Write, prev []*versionDoc, ts time.Time, ix Indexer) ([
 			err = fmt.Errorf("%s: expected version %d, current %d: %w", where, w.IfMatch, curV, ErrConflict)
 		case w.Op == OpCreate && p != nil && !p.Del:
 			err = fmt.Errorf("%s: version %d: %w", where, curV, ErrExists)
-		case w.Op == OpDelete && p == nil:
+		case (w.Op == OpDelete || w.Op == OpPatch) && p == nil:
 			err = fmt.Errorf("%s: %w", where, ErrNotFound)
-		case w.Op == OpDelete && p.Del:
+		case (w.Op == OpDelete || w.Op == OpPatch) && p.Del:
 			err = fmt.Errorf("%s: version %d: %w", where, curV, ErrDeleted)
 		}
 		if err != nil {
@@ -372,7 +378,7 @@ func planWrites(writes []Write, prev []*versionDoc, ts time.Time, ix Indexer) ([
 		}
 
 		v := curV + 1
-		d := &versionDoc{Key: historyKey(w.ID, v), ID: w.ID, V: v, TS: ts, Del: w.Op == OpDelete}
+		d := &versionDoc{Key: historyKey(w.ID, v), ID: w.ID, V: v, TS: ts, Del: w.Op == OpDelete, Op: w.Op}
 
 		if !d.Del {
 			// Stamped and marshalled one at a time: a caller may share values between

@@ -298,6 +298,51 @@ func TestDelete(t *testing.T) {
 	}
 }
 
+// TestWriteKinds checks that every version records the kind of write that made it, read
+// back by every read, and that a patch needs a live resource.
+func TestWriteKinds(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+
+	_, err := s.Commit(ctx, []Write{{Op: OpPatch, Type: "Patient", ID: "p1", Resource: patient("p1", "A")}})
+	wantErr(t, "patch absent", err, ErrNotFound)
+
+	writes := []Write{
+		{Op: OpCreate, Type: "Patient", ID: "p1", Resource: patient("p1", "A")},
+		{Op: OpPut, Type: "Patient", ID: "p1", Resource: patient("p1", "B")},
+		{Op: OpPatch, Type: "Patient", ID: "p1", IfMatch: 2, Resource: patient("p1", "C")},
+	}
+	for _, w := range writes {
+		if rec := mustCommit(t, s, w)[0]; rec.Op != w.Op {
+			t.Errorf("%s: the commit's record says %s", w.Op, rec.Op)
+		}
+	}
+	if rec := mustRead(t, s, "Patient", "p1"); rec.Op != OpPatch {
+		t.Errorf("read: %s, want patch", rec.Op)
+	}
+	if recs, err := s.ReadMany(ctx, "Patient", []string{"p1"}); err != nil || recs["p1"] == nil || recs["p1"].Op != OpPatch {
+		t.Errorf("read many: %v, %v", recs, err)
+	}
+	mustCommit(t, s, Write{Op: OpDelete, Type: "Patient", ID: "p1"})
+	hist, err := s.History(ctx, "Patient", "p1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, rec := range hist {
+		kinds = append(kinds, rec.Op.String())
+		if v, err := s.ReadVersion(ctx, "Patient", "p1", rec.VersionID); v == nil || v.Op != rec.Op {
+			t.Errorf("version %d: %v, %v; history says %s", rec.VersionID, v, err, rec.Op)
+		}
+	}
+	if want := []string{"delete", "patch", "put", "create"}; !slices.Equal(kinds, want) {
+		t.Errorf("history: %v, want %v", kinds, want)
+	}
+
+	_, err = s.Commit(ctx, []Write{{Op: OpPatch, Type: "Patient", ID: "p1", Resource: patient("p1", "D")}})
+	wantErr(t, "patch deleted", err, ErrDeleted)
+}
+
 func TestReadMany(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()

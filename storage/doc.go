@@ -10,10 +10,11 @@
 //
 // Each datastore (tenant) is one database named "fhirgate_" + name. In it:
 //
-//   - <Type>: current versions, {_id: id, v, ts, seq, del?, json?}; a delete leaves a
-//     tombstone (del: true, no json) so that version numbers continue after it.
+//   - <Type>: current versions, {_id: id, v, ts, seq, del?, json?, op?}; a delete leaves
+//     a tombstone (del: true, no json) so that version numbers continue after it; op is
+//     the kind of write that made the version ([Op]).
 //   - <Type>_history: every version ever committed, immutable,
-//     {_id: "<id>/<v>", id, v, ts, seq, del?, json?}.
+//     {_id: "<id>/<v>", id, v, ts, seq, del?, json?, op?}.
 //   - _counters: {_id: "seq", n}, the last allocated (on the embedded engine, the
 //     last reserved) commit sequence number.
 //   - _pending: {_id: "<seq>", ts, tok, ops: [{t, id, v, del?}]}, one document per

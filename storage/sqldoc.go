@@ -21,6 +21,7 @@ import (
 type storedDoc struct {
 	id           string
 	v, ts, seq   int64
+	op           int64
 	del          bool
 	json, packed []byte // the resource's JSON; the packed search fields (base64 in the text)
 }
@@ -56,6 +57,8 @@ func parseStored(text []byte, withPacked bool) (storedDoc, error) {
 			d.ts, err = p.integer()
 		case "seq":
 			d.seq, err = p.integer()
+		case "op":
+			d.op, err = p.integer()
 		case "del":
 			d.del = p.literal("true")
 			if !d.del && !p.literal("false") {

@@ -69,6 +69,9 @@ func (d *storedDoc) bson() bson.Raw {
 	if d.del {
 		b.AppendBoolean("del", true)
 	}
+	if d.op != 0 {
+		b.AppendInt64("op", d.op)
+	}
 	if d.json != nil {
 		b.AppendString("json", string(d.json))
 	}

@@ -37,6 +37,9 @@ type Record struct {
 	LastUpdated time.Time
 	// Deleted marks a tombstone: the version that records a delete.
 	Deleted bool
+	// Op is the kind of write that made this version; zero for versions stored before
+	// storage recorded it.
+	Op Op
 	// Seq is the change-feed sequence number of the commit that wrote this version.
 	Seq int64
 	// JSON is the resource JSON exactly as stored; nil for tombstones.
@@ -132,6 +135,7 @@ type versionDoc struct {
 	Seq  int64     `bson:"seq"`
 	Del  bool      `bson:"del,omitempty"`
 	JSON string    `bson:"json,omitempty"`
+	Op   Op        `bson:"op,omitempty"`
 
 	// idx is the search index of a version about to become current; see currentDoc.
 	idx *IndexFields `bson:"-"`
@@ -146,6 +150,7 @@ type currentDoc struct {
 	Seq  int64     `bson:"seq"`
 	Del  bool      `bson:"del,omitempty"`
 	JSON string    `bson:"json,omitempty"`
+	Op   Op        `bson:"op,omitempty"`
 
 	IndexFields `bson:",inline"`
 	// IX holds, on the embedded engine, the search fields packed as one BSON document
@@ -369,7 +374,7 @@ func (c *currentDoc) withEntriesJSON() error {
 // its search fields: those planned with it, or computed now (recovery).
 func (s *Store) currentDoc(typ string, d *versionDoc) (*currentDoc, error) {
 	cd := d.asCurrent()
-	c := &currentDoc{Key: cd.Key, V: cd.V, TS: cd.TS, Seq: cd.Seq, Del: cd.Del, JSON: cd.JSON}
+	c := &currentDoc{Key: cd.Key, V: cd.V, TS: cd.TS, Seq: cd.Seq, Del: cd.Del, JSON: cd.JSON, Op: cd.Op}
 	ix := s.c.indexer
 	if ix == nil || d.Del {
 		return c, nil
@@ -400,6 +405,7 @@ func (d *versionDoc) record(typ string) *Record {
 		LastUpdated: d.TS.UTC(),
 		Deleted:     d.Del,
 		Seq:         d.Seq,
+		Op:          d.Op,
 	}
 	if !d.Del {
 		r.JSON = []byte(d.JSON)
