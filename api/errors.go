@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/fhirgate/fhirgate/fault"
@@ -131,10 +132,11 @@ func outcomeJSON(severity, code, diagnostics string) map[string]any {
 	}
 }
 
-// answered is a one-shot transport (GET, POST) whose every operation gets a response. When a
-// request's deadline passes before its operation runs, gqlgen's executor returns no response
-// (its end-of-stream signal for streaming transports), which the one-shot transports would
-// write as a bare JSON null; answered replies with the deadline's error (TIMEOUT) instead.
+// answered is a transport whose every query and mutation gets a response. When an
+// operation's deadline passes before it runs, gqlgen's executor returns no response (its
+// end-of-stream signal), which POST and GET would write as a bare JSON null and a websocket
+// as a complete message alone; answered replies with the deadline's error (TIMEOUT) first.
+// A subscription's stream ends as the executor says: its context ends when it is stopped.
 type answered struct{ graphql.Transport }
 
 // Do serves the request through the wrapped transport.
@@ -142,18 +144,24 @@ func (t answered) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 	t.Transport.Do(w, r, answeringExecutor{exec})
 }
 
-// answeringExecutor turns an operation's missing response into its context's error.
+// answeringExecutor turns a query's or mutation's missing first response into its context's
+// error.
 type answeringExecutor struct{ graphql.GraphExecutor }
 
 // DispatchOperation runs the operation, answering with ctx's error when the executor gives
-// no response because ctx ended.
+// no first response because ctx ended.
 func (e answeringExecutor) DispatchOperation(ctx context.Context, oc *graphql.OperationContext) (graphql.ResponseHandler, context.Context) {
 	respond, ctx := e.GraphExecutor.DispatchOperation(ctx, oc)
+	if oc.Operation == nil || oc.Operation.Operation == ast.Subscription {
+		return respond, ctx
+	}
+	first := true
 	return func(ctx context.Context) *graphql.Response {
 		resp := respond(ctx)
-		if resp == nil && ctx.Err() != nil {
+		if resp == nil && first && ctx.Err() != nil {
 			resp = e.DispatchError(ctx, gqlerror.List{gqlerror.Wrap(ctx.Err())})
 		}
+		first = false
 		return resp
 	}, ctx
 }

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -231,19 +232,33 @@ func TestErrorsOfRealFailures(t *testing.T) {
 	}
 }
 
-// TestDeadlineBeforeOperation checks that a request whose deadline passes before its
-// operation runs is answered with a TIMEOUT error, over POST and GET, rather than with the
-// bare null gqlgen's executor leaves for an operation whose context has ended.
+// TestDeadlineBeforeOperation checks that a query whose deadline passes before it runs is
+// answered with a TIMEOUT error, over POST, GET and a websocket, rather than with the bare
+// null (or, over a websocket, the complete message alone) gqlgen's executor leaves for an
+// operation whose context has ended.
 func TestDeadlineBeforeOperation(t *testing.T) {
 	e := newEnv(t, func(c *api.Config) { c.Timeout = time.Nanosecond })
 	e.put(`{"resourceType":"Patient","id":"p1"}`)
 	query := `{ Patient(id: "p1") { id } }`
+
+	w := dialWS(t, e, "graphql-transport-ws", nil)
+	w.init(nil)
+	w.subscribe("q", query, nil)
+	var overWS gqlResponse
+	if m := w.mustRead(); m.Type != "next" || json.Unmarshal(m.Payload, &overWS) != nil {
+		t.Errorf("over a websocket: %s %s, want the error in a next message", m.Type, m.Payload)
+	} else if m := w.mustRead(); m.Type != "complete" {
+		t.Errorf("over a websocket, after the error: %s %s, want complete", m.Type, m.Payload)
+	}
+	overWS.body = []byte("(websocket)")
+
 	for _, r := range []*gqlResponse{
 		e.post("", query, nil),
 		e.raw(http.MethodGet, "/$graphql?query="+url.QueryEscape(query), "", nil),
+		&overWS,
 	} {
 		if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "TIMEOUT" || r.Data != nil {
-			t.Errorf("status %d, body %s: want one TIMEOUT error and no data", r.Status, r.body)
+			t.Errorf("status %d, body %s: want one TIMEOUT error and no data (%+v)", r.Status, r.body, r.Errors)
 			continue
 		}
 		assertPlain(t, "deadline before the operation", r.Errors[0])

@@ -324,8 +324,8 @@ func newGraphQL(cfg Config) (system, instance http.Handler, guarded func(http.Ha
 	subs := newSubscriptions(cfg, g, *cfg.limiters)
 	srv := handler.New(es)
 	// Streams first: an upgrade is a GET, an event stream a POST.
-	srv.AddTransport(subs.websocket())
-	srv.AddTransport(subs.sse())
+	srv.AddTransport(answered{subs.websocket()})
+	srv.AddTransport(answered{subs.sse()})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(answered{transport.GET{}})
 	srv.AddTransport(answered{transport.POST{}})
