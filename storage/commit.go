@@ -362,15 +362,16 @@ func planWrites(writes []Write, prev []*versionDoc, ts time.Time, ix Indexer) ([
 
 		where := fmt.Sprintf("storage: commit: %s %s/%s", w.Op, w.Type, w.ID)
 
+		needsLive := w.Op == OpDelete || w.Op == OpPatch
 		var err error
 		switch {
 		case w.IfMatch > 0 && curV != w.IfMatch:
 			err = fmt.Errorf("%s: expected version %d, current %d: %w", where, w.IfMatch, curV, ErrConflict)
 		case w.Op == OpCreate && p != nil && !p.Del:
 			err = fmt.Errorf("%s: version %d: %w", where, curV, ErrExists)
-		case (w.Op == OpDelete || w.Op == OpPatch) && p == nil:
+		case needsLive && p == nil:
 			err = fmt.Errorf("%s: %w", where, ErrNotFound)
-		case (w.Op == OpDelete || w.Op == OpPatch) && p.Del:
+		case needsLive && p.Del:
 			err = fmt.Errorf("%s: version %d: %w", where, curV, ErrDeleted)
 		}
 		if err != nil {
